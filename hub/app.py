@@ -1,0 +1,89 @@
+"""The application: builds the aiohttp app and owns its resources' lifetimes.
+
+The store pool, the bus and the hub's tasks are opened in a cleanup context and closed
+in reverse order; on shutdown every live websocket is told to reconnect and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from weakref import WeakSet
+
+from aiohttp import web
+
+from hub.bus import Bus, MemoryBus
+from hub.config import Config
+from hub.protocol import CLOSE_SHUTTING_DOWN
+from hub.service import Hub
+from hub.store import Store
+from hub.store.migrate import apply_migrations
+from hub.web import add_routes, error_middleware
+from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
+
+__all__ = ["create_app", "make_bus"]
+
+log = logging.getLogger("hub.app")
+
+
+def make_bus(config: Config) -> Bus:
+    if config.redis_url:
+        from hub.bus.redis import RedisBus
+
+        return RedisBus(config.redis_url)
+    return MemoryBus()
+
+
+def create_app(config: Config, *, migrate: bool = True) -> web.Application:
+    """The hub as an aiohttp application; `config.database_url` must be set."""
+    if not config.database_url:
+        raise ValueError("create_app needs config.database_url")
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_frame_bytes)
+    app[CONFIG] = config
+    app[STATS] = Counter()
+    app[SOCKETS] = WeakSet()
+    add_routes(app)
+    app.cleanup_ctx.append(_resources(config, migrate))
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        assert config.database_url is not None
+        if migrate:
+            await apply_migrations(config.database_url)
+        store = await Store.open(config.database_url, size=config.db_pool_size)
+        bus = make_bus(config)
+        try:
+            await bus.start()
+            hub = Hub(config, store, bus)
+            await hub.start()
+            app[HUB] = hub
+            yield
+            await hub.close()
+        finally:
+            await bus.close()
+            await store.close()
+
+    return ctx
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Tell every client to reconnect elsewhere and resume, within the shutdown bound."""
+    sockets = list(app[SOCKETS])
+    if not sockets:
+        return
+    log.info("closing %d websockets for shutdown", len(sockets))
+    closes = [
+        ws.close(code=CLOSE_SHUTTING_DOWN, message=b"server shutting down: reconnect and resume")
+        for ws in sockets
+        if not ws.closed
+    ]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(*closes, return_exceptions=True), app[CONFIG].shutdown_timeout
+        )

@@ -1,0 +1,73 @@
+"""Configuration: one msgspec struct, read from `HUB_*` environment variables.
+
+A bad value stops the process with a message naming the variable and what was wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class Config(msgspec.Struct, kw_only=True, frozen=True):
+    """Every setting of a hub process. Defaults run a single embedded process."""
+
+    database_url: str | None = None
+    """PostgreSQL URL; unset: start an embedded PostgreSQL in `data_dir`."""
+    redis_url: str | None = None
+    """Redis URL; unset: the in-memory bus (single process)."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    data_dir: str = "var"
+    log_level: str = "INFO"
+    db_pool_size: PositiveInt = 10
+    heartbeat_interval: Positive = 20.0
+    """Seconds between websocket pings; a peer silent for two intervals is dropped."""
+    max_frame_bytes: PositiveInt = 1_048_576
+    """Larger websocket frames close the connection with 1009."""
+    send_queue_frames: PositiveInt = 2048
+    """Frames queued for one connection before it is closed as too slow (4008)."""
+    rate_per_second: Positive = 100.0
+    rate_burst: PositiveInt = 400
+    """Client frames per connection: sustained rate and burst before `rate_limited`."""
+    invite_attempts_per_minute: PositiveInt = 20
+    """Invite redemptions per client address per minute (guards against guessing)."""
+    invite_ttl_seconds: PositiveInt = 7 * 24 * 3600
+    commit_batch_max: PositiveInt = 512
+    """Most messages committed in one group-commit transaction."""
+    shutdown_timeout: Positive = 10.0
+
+
+_FIELD_ENV = {name: "HUB_" + name.upper() for name in Config.__struct_fields__}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Build the config from `HUB_*` variables (and `PORT`), then apply `overrides`."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    if "PORT" in env:
+        raw["port"] = env["PORT"]
+    for field, var in _FIELD_ENV.items():
+        if var in env and env[var] != "":
+            raw[field] = env[var]
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = re.search(r"`\$\.(\w+)`", message)
+        var = _FIELD_ENV.get(match.group(1), "?") if match else "?"
+        raise ConfigError(f"invalid {var}: {message}") from None

@@ -1,0 +1,276 @@
+"""The websocket protocol: every client and server frame, and the close codes.
+
+Frames are JSON objects tagged by `type`. Decoding a client frame is validating it:
+anything that does not decode into one of `ClientFrame` is answered with a typed error.
+This module is pure: no sockets, no event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from hub.domain import (
+    MAX_CONTENT_CHARS,
+    MAX_FILE_CHARS,
+    MAX_NOTE_CHARS,
+    FileEntry,
+    FileInfo,
+    Message,
+    MsgType,
+    Note,
+    Presence,
+    Role,
+    Session,
+)
+from hub.errors import HubError
+
+__all__ = [
+    "CLOSE_AUTH_FAILED",
+    "CLOSE_CODES",
+    "CLOSE_RATE_LIMITED",
+    "CLOSE_SESSION_DELETED",
+    "CLOSE_SHUTTING_DOWN",
+    "CLOSE_TOO_SLOW",
+    "Ack",
+    "ClientFrame",
+    "ErrorFrame",
+    "FileEvent",
+    "Hello",
+    "MessageEvent",
+    "NoteEvent",
+    "Ping",
+    "Pong",
+    "PresenceEvent",
+    "Resumed",
+    "SendMessage",
+    "SessionEvent",
+    "SetPresence",
+    "UpdateNote",
+    "WriteFile",
+    "decode_client_frame",
+    "encode",
+]
+
+# --- close codes (one table; PROTOCOL documentation mirrors it) ---------------------
+CLOSE_AUTH_FAILED = 4001
+CLOSE_SESSION_DELETED = 4004
+CLOSE_TOO_SLOW = 4008
+CLOSE_SHUTTING_DOWN = 4012
+CLOSE_RATE_LIMITED = 4029
+
+CLOSE_CODES: dict[int, str] = {
+    1009: "frame too large",
+    CLOSE_AUTH_FAILED: "missing, unknown or revoked token; do not retry with it",
+    CLOSE_SESSION_DELETED: "the session was deleted; do not reconnect",
+    CLOSE_TOO_SLOW: "too slow to keep up; reconnect with since=<last id seen>",
+    CLOSE_SHUTTING_DOWN: "server shutting down; reconnect (anywhere) with since=<last id>",
+    CLOSE_RATE_LIMITED: "flooding; reconnect later",
+}
+
+# --- client frames ------------------------------------------------------------------
+
+
+class SendMessage(msgspec.Struct, tag="send", kw_only=True, forbid_unknown_fields=True):
+    """Post a message; `client_msg_id` makes retries safe (one message per id)."""
+
+    client_msg_id: str
+    content: str
+    msg_type: MsgType = "chat"
+    metadata: dict[str, Any] = {}
+    parent_id: int | None = None
+    token_count: int | None = None
+    attachments: list[str] = []
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.client_msg_id) <= 128:
+            raise ValueError("client_msg_id must be 1-128 characters")
+        if len(self.content) > MAX_CONTENT_CHARS:
+            raise ValueError(f"content is longer than {MAX_CONTENT_CHARS} characters")
+        if self.token_count is not None and self.token_count < 0:
+            raise ValueError("token_count must be >= 0")
+        if self.parent_id is not None and self.parent_id < 1:
+            raise ValueError("parent_id must be >= 1")
+        if len(self.attachments) > 32:
+            raise ValueError("at most 32 attachments")
+
+
+class UpdateNote(msgspec.Struct, tag="update_note", kw_only=True, forbid_unknown_fields=True):
+    """Create a note (`note_id` null, `expected_version` 0) or edit one at a version."""
+
+    content: str
+    expected_version: int
+    note_id: int | None = None
+    title: str | None = None
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.content) > MAX_NOTE_CHARS:
+            raise ValueError(f"content is longer than {MAX_NOTE_CHARS} characters")
+        if self.title is not None and not 1 <= len(self.title) <= 200:
+            raise ValueError("title must be 1-200 characters")
+        if self.expected_version < 0:
+            raise ValueError("expected_version must be >= 0")
+
+
+class WriteFile(msgspec.Struct, tag="write_file", kw_only=True, forbid_unknown_fields=True):
+    """Write a file; with `expected_hash`, only if its content still has that hash
+    (`""` means: only if the file does not exist yet)."""
+
+    path: str
+    content: str
+    expected_hash: str | None = None
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.content) > MAX_FILE_CHARS:
+            raise ValueError(f"content is longer than {MAX_FILE_CHARS} characters")
+
+
+class SetPresence(msgspec.Struct, tag="set_presence", kw_only=True, forbid_unknown_fields=True):
+    status: Literal["online", "working", "idle"]
+    activity: str | None = None
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.activity is not None and len(self.activity) > 200:
+            raise ValueError("activity must be at most 200 characters")
+
+
+class Ping(msgspec.Struct, tag="ping", kw_only=True, forbid_unknown_fields=True):
+    ref: str | None = None
+
+
+ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping
+
+_client_decoder = msgspec.json.Decoder(ClientFrame)
+_KNOWN_TYPES = frozenset({"send", "update_note", "write_file", "set_presence", "ping"})
+
+
+def decode_client_frame(data: str | bytes) -> ClientFrame:
+    """Decode and validate one client frame, raising a `HubError` that says what is wrong."""
+    try:
+        return _client_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _classify(data, exc) from None
+    except msgspec.DecodeError:
+        raise HubError("bad_request", "frame is not valid JSON") from None
+
+
+def _classify(data: str | bytes, exc: msgspec.ValidationError) -> HubError:
+    """Tell an unknown frame type apart from a known frame with bad fields."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return HubError("bad_request", str(exc))
+    if isinstance(raw, dict) and raw.get("type") not in _KNOWN_TYPES:
+        return HubError("unknown_frame", f"unknown frame type {raw.get('type')!r}")
+    return HubError("bad_request", str(exc))
+
+
+def frame_ref(data: str | bytes) -> str | None:
+    """Best-effort `ref` of a frame that failed validation, so the error can answer it."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    ref = raw.get("ref") if isinstance(raw, dict) else None
+    return ref if isinstance(ref, str) and len(ref) <= 128 else None
+
+
+# --- server frames ------------------------------------------------------------------
+
+
+class You(msgspec.Struct, kw_only=True):
+    participant_id: str
+    role: Role
+    display_name: str | None = None
+
+
+class Hello(msgspec.Struct, tag="hello", kw_only=True):
+    """First frame on every connection. History after `since` follows, then `resumed`."""
+
+    you: You
+    session: Session
+    last_message_id: int
+    heartbeat_interval: float
+    presence: list[Presence]
+    notes: list[Note]
+    files: list[FileInfo]
+
+
+class Resumed(msgspec.Struct, tag="resumed", kw_only=True):
+    """Marks the end of the catch-up: everything after this frame is live."""
+
+    last_message_id: int
+
+
+class MessageEvent(msgspec.Struct, tag="message", kw_only=True):
+    message: Message
+
+
+class NoteEvent(msgspec.Struct, tag="note", kw_only=True):
+    note: Note
+
+
+class FileEvent(msgspec.Struct, tag="file", kw_only=True):
+    file: FileEntry
+
+
+class PresenceEvent(msgspec.Struct, tag="presence", kw_only=True):
+    presence: Presence
+
+
+class SessionEvent(msgspec.Struct, tag="session", kw_only=True):
+    """The session changed (status, name) or was deleted (`deleted` true)."""
+
+    session: Session
+    deleted: bool = False
+
+
+class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
+    """The change answering `ref` is committed. `duplicate`: a retry of an earlier send."""
+
+    ref: str | None
+    message: Message | None = None
+    note: Note | None = None
+    file: FileInfo | None = None
+    presence: Presence | None = None
+    duplicate: bool = False
+
+
+class Pong(msgspec.Struct, tag="pong", kw_only=True):
+    ref: str | None
+
+
+class ErrorFrame(msgspec.Struct, tag="error", kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    ref: str | None = None
+    note: Note | None = None
+    file: FileInfo | None = None
+
+
+Event = MessageEvent | NoteEvent | FileEvent | PresenceEvent | SessionEvent
+ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(frame: msgspec.Struct) -> bytes:
+    """The one encoder for server frames (and for bus payloads)."""
+    return _encoder.encode(frame)
+
+
+_event_decoder = msgspec.json.Decoder(Event)
+_server_decoder = msgspec.json.Decoder(ServerFrame)
+
+
+def decode_event(data: bytes | str) -> Event:
+    return _event_decoder.decode(data)
+
+
+def decode_server_frame(data: bytes | str) -> ServerFrame:
+    return _server_decoder.decode(data)

@@ -1,0 +1,285 @@
+"""The live sessions of this process: who is connected, and in what order they hear.
+
+A `Room` subscribes to its session on the bus and turns what arrives into one ordered
+stream: messages in id order with no gap and no duplicate (out-of-order arrivals are
+held, and a gap that does not close by itself is filled from PostgreSQL). Each
+connection has an `Outbox`: a bounded queue drained by one writer task. A connection
+that falls too far behind is closed with a code telling it to resume.
+
+Nothing here knows about aiohttp: an outbox is given a `send` and a `close` coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from hub.bus import Bus, Envelope, unpack
+from hub.domain import Message, Principal
+from hub.protocol import CLOSE_SESSION_DELETED, CLOSE_TOO_SLOW, MessageEvent, encode
+
+__all__ = ["Outbox", "Room", "Rooms"]
+
+log = logging.getLogger("hub.rooms")
+
+FetchAfter = Callable[[str, int, int], Awaitable[list[Message]]]
+GAP_WAIT = 0.15  # seconds a gap may stay open before it is filled from PostgreSQL
+
+
+class Outbox:
+    """What one connection has yet to receive, and the task that sends it."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        *,
+        limit: int,
+        send: Callable[[bytes], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+    ) -> None:
+        self.principal = principal
+        self.limit = limit
+        self.cursor = 0
+        """Id of the last message queued for this connection."""
+        self.catching_up = True
+        self._pending: list[tuple[int, bytes]] = []
+        self._queue: asyncio.Queue[bytes | tuple[int, str]] = asyncio.Queue(limit)
+        self._send = send
+        self._close = close
+        self._writer: asyncio.Task[None] | None = None
+        self.closed_with: int | None = None
+
+    def offer(self, message_id: int, frame: bytes) -> None:
+        """Queue a frame (message_id 0 for non-message events); never blocks."""
+        if self.closed_with is not None:
+            return
+        if self.catching_up:
+            self._pending.append((message_id, frame))
+            if len(self._pending) > self.limit:
+                self.abort(CLOSE_TOO_SLOW, "too slow: resume with since")
+            return
+        if message_id:
+            if message_id <= self.cursor:
+                return
+            self.cursor = message_id
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.abort(CLOSE_TOO_SLOW, "too slow: resume with since")
+
+    def go_live(self, cursor: int) -> None:
+        """End the catch-up at `cursor`: queue what arrived meanwhile, then run live."""
+        self.cursor = max(self.cursor, cursor)
+        self.catching_up = False
+        pending, self._pending = self._pending, []
+        for message_id, frame in pending:
+            self.offer(message_id, frame)
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name="hub-outbox")
+
+    def finish(self, code: int, reason: str) -> None:
+        """Close after what is already queued has been sent."""
+        if self.closed_with is not None:
+            return
+        try:
+            self._queue.put_nowait((code, reason))
+        except asyncio.QueueFull:
+            self.abort(code, reason)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close now, dropping what is queued."""
+        if self.closed_with is not None:
+            return
+        self.closed_with = code
+        if self._writer is not None:
+            self._writer.cancel()
+        self._writer = asyncio.create_task(self._close(code, reason), name="hub-outbox-close")
+
+    async def stop(self) -> None:
+        """Wait for the writer (or the close it turned into) to end."""
+        task = self._writer
+        if task is None:
+            return
+        if not task.done() and self.closed_with is None:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, tuple):
+                self.closed_with = item[0]
+                await self._close(*item)
+                return
+            try:
+                await self._send(item)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+class Room:
+    """One session's live connections on this process and its ordered event stream."""
+
+    def __init__(self, session_id: str, fetch_after: FetchAfter) -> None:
+        self.session_id = session_id
+        self.outboxes: set[Outbox] = set()
+        self.participants: Counter[str] = Counter()
+        self.last_id: int | None = None
+        """Id of the last message fanned out; None until the room knows where it starts."""
+        self._fetch_after = fetch_after
+        self._held: dict[int, bytes] = {}
+        self._early: list[Envelope] = []
+        self._gap_task: asyncio.Task[None] | None = None
+        self.deleted = False
+
+    # -- stream ------------------------------------------------------------------------
+
+    def on_payload(self, payload: bytes) -> None:
+        """Bus listener: never raises, a malformed payload is logged and dropped."""
+        try:
+            envelope = unpack(payload)
+        except ValueError:
+            log.warning("dropped malformed bus payload for %s: %r", self.session_id, payload[:80])
+            return
+        if self.last_id is None:
+            self._early.append(envelope)
+            return
+        self._accept(envelope)
+
+    def start_at(self, last_id: int) -> None:
+        """The room's stream begins after `last_id`; replay what arrived before."""
+        self.last_id = last_id
+        early, self._early = self._early, []
+        for envelope in early:
+            self._accept(envelope)
+
+    def _accept(self, envelope: Envelope) -> None:
+        assert self.last_id is not None
+        if envelope.kind == "m":
+            self._accept_message(envelope.message_id, envelope.frame)
+            return
+        self._fan_out(0, envelope.frame)
+        if envelope.kind == "d":
+            self.deleted = True
+            for outbox in list(self.outboxes):
+                outbox.finish(CLOSE_SESSION_DELETED, "session deleted")
+
+    def _accept_message(self, message_id: int, frame: bytes) -> None:
+        assert self.last_id is not None
+        if message_id <= self.last_id:
+            return
+        if message_id > self.last_id + 1:
+            self._held[message_id] = frame
+            if self._gap_task is None or self._gap_task.done():
+                self._gap_task = asyncio.create_task(self._fill_gap(), name="hub-gap-fill")
+            return
+        self._fan_out(message_id, frame)
+        self.last_id = message_id
+        while self.last_id + 1 in self._held:
+            self.last_id += 1
+            self._fan_out(self.last_id, self._held.pop(self.last_id))
+
+    def _fan_out(self, message_id: int, frame: bytes) -> None:
+        for outbox in list(self.outboxes):
+            outbox.offer(message_id, frame)
+
+    async def _fill_gap(self) -> None:
+        """Wait briefly for late arrivals, then read the missing messages from PostgreSQL."""
+        delay = GAP_WAIT
+        while self._held and self.last_id is not None:
+            await asyncio.sleep(delay)
+            if not self._held:
+                return
+            upto = min(self._held)
+            try:
+                missing = await self._fetch_after(
+                    self.session_id, self.last_id, upto - self.last_id - 1
+                )
+            except Exception as exc:
+                log.warning("gap fill for %s failed (%s); retrying", self.session_id, exc)
+                delay = min(delay * 2, 5.0)
+                continue
+            for message in missing:
+                self._accept_message(message.id, encode(MessageEvent(message=message)))
+            delay = GAP_WAIT
+
+    # -- membership --------------------------------------------------------------------
+
+    def add(self, outbox: Outbox) -> bool:
+        """Add a connection; True if it is its participant's first here."""
+        self.outboxes.add(outbox)
+        self.participants[outbox.principal.participant_id] += 1
+        return self.participants[outbox.principal.participant_id] == 1
+
+    def remove(self, outbox: Outbox) -> bool:
+        """Remove a connection; True if it was its participant's last here."""
+        if outbox not in self.outboxes:
+            return False
+        self.outboxes.discard(outbox)
+        pid = outbox.principal.participant_id
+        self.participants[pid] -= 1
+        if self.participants[pid] <= 0:
+            del self.participants[pid]
+            return True
+        return False
+
+    async def close(self) -> None:
+        if self._gap_task is not None:
+            self._gap_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gap_task
+
+
+class Rooms:
+    """The rooms of this process, created on first connection and dropped when empty."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        fetch_after: FetchAfter,
+        last_message_id: Callable[[str], Awaitable[int]],
+    ) -> None:
+        self._bus = bus
+        self._fetch_after = fetch_after
+        self._last_message_id = last_message_id
+        self._rooms: dict[str, Room] = {}
+        self._lock = asyncio.Lock()  # guards room creation and removal
+
+    def get(self, session_id: str) -> Room | None:
+        return self._rooms.get(session_id)
+
+    def all(self) -> list[Room]:
+        return list(self._rooms.values())
+
+    async def enter(self, session_id: str, outbox: Outbox) -> tuple[Room, bool]:
+        """Put a connection in its session's room (subscribing the room first, then
+        reading where the stream stands, so nothing falls between). Returns the room and
+        whether this is the participant's first connection here."""
+        async with self._lock:
+            room = self._rooms.get(session_id)
+            if room is None:
+                room = Room(session_id, self._fetch_after)
+                await self._bus.subscribe(session_id, room.on_payload)
+                try:
+                    room.start_at(await self._last_message_id(session_id))
+                except BaseException:
+                    await self._bus.unsubscribe(session_id, room.on_payload)
+                    raise
+                self._rooms[session_id] = room
+            return room, room.add(outbox)
+
+    async def leave(self, room: Room, outbox: Outbox) -> bool:
+        """Take a connection out; the room goes when empty. True if it was the
+        participant's last connection here."""
+        last = room.remove(outbox)
+        async with self._lock:
+            if not room.outboxes and self._rooms.get(room.session_id) is room:
+                del self._rooms[room.session_id]
+                await self._bus.unsubscribe(room.session_id, room.on_payload)
+                await room.close()
+        return last

@@ -1,0 +1,496 @@
+"""Every use case of the hub, shared by the REST routes and the websocket.
+
+`Hub` checks capabilities, runs the store in transactions (each with its activity row),
+and publishes the resulting events on the bus, encoded once. It never answers success
+before the change is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+import msgspec
+
+from hub import api
+from hub.bus import Bus, pack
+from hub.config import Config
+from hub.domain import (
+    FileEntry,
+    FileInfo,
+    Message,
+    Note,
+    Presence,
+    Principal,
+    Session,
+    check_transition,
+    hash_token,
+    message_action,
+    new_invite_code,
+    new_participant_id,
+    new_session_id,
+    new_token,
+    normalize_invite_code,
+    require,
+    validate_path,
+)
+from hub.errors import HubError
+from hub.protocol import (
+    FileEvent,
+    MessageEvent,
+    NoteEvent,
+    PresenceEvent,
+    SendMessage,
+    SessionEvent,
+    SetPresence,
+    UpdateNote,
+    WriteFile,
+    encode,
+)
+from hub.ratelimit import KeyedLimiter
+from hub.rooms import Rooms
+from hub.store import Connection, Store
+from hub.store import activity as activity_store
+from hub.store import files as file_store
+from hub.store import messages as message_store
+from hub.store import notes as note_store
+from hub.store import presence as presence_store
+from hub.store import sessions as session_store
+from hub.store.writer import GroupCommitter
+
+__all__ = ["Hub", "Snapshot"]
+
+log = logging.getLogger("hub.service")
+
+SHARED_OBSERVER_ID = "observer"
+_TOKEN_PREFIXES = ("agt_", "obs_")
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    session: Session
+    presence: list[Presence]
+    notes: list[Note]
+    files: list[FileInfo]
+
+
+class Hub:
+    """The hub's operations over one store and one bus."""
+
+    def __init__(self, config: Config, store: Store, bus: Bus) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.rooms = Rooms(bus, self.fetch_after, self._last_message_id)
+        self.committer = GroupCommitter(
+            store, self._publish_committed, max_batch=config.commit_batch_max
+        )
+        self._invite_limiter = KeyedLimiter(
+            config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute
+        )
+        self.presence_ttl = config.heartbeat_interval * 3
+
+    async def start(self) -> None:
+        self.committer.start()
+
+    async def close(self) -> None:
+        await self.committer.close()
+
+    # -- identity ----------------------------------------------------------------------
+
+    async def authenticate(self, token: str | None) -> Principal:
+        """The principal a token speaks for; `unauthorized` or `session_deleted` if none."""
+        if not token or not token.startswith(_TOKEN_PREFIXES) or len(token) > 100:
+            raise HubError("unauthorized", "a valid session token is required")
+        async with self.store.connection() as conn:
+            found = await session_store.principal_for_token(conn, hash_token(token))
+        if found is None:
+            raise HubError("unauthorized", "unknown token")
+        principal, deleted = found
+        if deleted:
+            raise HubError("session_deleted", "the session was deleted")
+        return principal
+
+    # -- sessions ----------------------------------------------------------------------
+
+    async def create_session(self, req: api.CreateSession) -> api.CreatedSession:
+        agent_a_id = req.agent_id or new_participant_id("agent")
+        agent_token, observer_token = new_token("agent_a"), new_token("observer")
+        ttl = req.invite_ttl_seconds or self.config.invite_ttl_seconds
+        for _attempt in range(8):
+            invite_code = new_invite_code()
+            try:
+                async with self.store.transaction() as conn:
+                    session = await session_store.create_session(
+                        conn,
+                        session_id=new_session_id(),
+                        name=req.name or "New Session",
+                        name_is_auto=req.name is None,
+                        mode=req.mode,
+                        is_private=req.is_private,
+                        agent_a_id=agent_a_id,
+                        invite_code=invite_code,
+                        invite_ttl_seconds=ttl,
+                        workspace_id=req.workspace_id,
+                        metadata=req.metadata,
+                        creator_type=req.creator_type,
+                        creator_name=req.creator_name,
+                    )
+                    a = Principal(session_id=session.id, role="agent_a", participant_id=agent_a_id)
+                    obs = Principal(
+                        session_id=session.id, role="observer", participant_id=SHARED_OBSERVER_ID
+                    )
+                    await session_store.add_token(conn, hash_token(agent_token), a)
+                    await session_store.add_token(conn, hash_token(observer_token), obs)
+                    await activity_store.record(
+                        conn,
+                        session.id,
+                        agent_a_id,
+                        "agent_a",
+                        "session.created",
+                        {"name": session.name},
+                    )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "sessions_invite_code_key":
+                    continue
+                raise
+            return api.CreatedSession(
+                session=session,
+                participant_id=agent_a_id,
+                agent_token=agent_token,
+                observer_token=observer_token,
+                invite_code=invite_code,
+                invite_expires_at=session.invite_expires_at,
+            )
+        raise HubError("unavailable", "could not allocate an invite code; retry")
+
+    async def join(self, req: api.JoinSession, client_key: str) -> api.JoinedSession:
+        """Redeem an invite: take the B slot (exactly one agent wins it) or get an
+        observer token of one's own. Redemption is rate-limited per client address."""
+        if not self._invite_limiter.allow(client_key):
+            raise HubError("rate_limited", "too many invite attempts; wait a minute")
+        code = normalize_invite_code(req.invite_code)
+        token = new_token("agent_b" if req.role == "agent" else "observer")
+        async with self.store.transaction() as conn:
+            if req.role == "agent":
+                target = await session_store.invite_target(conn, code, for_update=True)
+                if target.status == "completed":
+                    raise HubError("session_completed", "the session is completed")
+                if target.agent_b_id is not None:
+                    raise HubError("session_full", "agent B has already joined this session")
+                agent_b_id = req.agent_id or new_participant_id("agent")
+                if agent_b_id == target.agent_a_id:
+                    raise HubError("bad_request", "agent B needs an id other than agent A's")
+                session = await session_store.claim_agent_b(conn, target.id, agent_b_id)
+                principal = Principal(
+                    session_id=session.id, role="agent_b", participant_id=agent_b_id
+                )
+                action = "agent_b.joined"
+            else:
+                session = await session_store.invite_target(conn, code, for_update=False)
+                principal = Principal(
+                    session_id=session.id,
+                    role="observer",
+                    participant_id=new_participant_id("obs"),
+                    display_name=req.display_name,
+                )
+                action = "observer.joined"
+            await session_store.add_token(conn, hash_token(token), principal)
+            await activity_store.record(
+                conn,
+                session.id,
+                principal.participant_id,
+                principal.role,
+                action,
+                {"display_name": req.display_name} if req.display_name else {},
+            )
+        if req.role == "agent":
+            await self._publish(session.id, "e", SessionEvent(session=session))
+        return api.JoinedSession(
+            session=session,
+            role=principal.role,
+            participant_id=principal.participant_id,
+            token=token,
+        )
+
+    async def get_session(self, principal: Principal) -> Session:
+        async with self.store.connection() as conn:
+            return await session_store.get_session(conn, principal.session_id)
+
+    async def update_session(self, principal: Principal, req: api.UpdateSession) -> Session:
+        if req.status is None and req.name is None:
+            raise HubError("bad_request", "nothing to change: give status and/or name")
+        if req.name is not None:
+            require(principal, "rename")
+        async with self.store.transaction() as conn:
+            current = await session_store.lock_session(conn, principal.session_id)
+            changes: dict[str, object] = {}
+            if req.status is not None and req.status != current.status:
+                check_transition(principal.role, current.status, req.status)
+                changes["status"] = req.status
+            if req.name is not None and req.name != current.name:
+                changes.update(name=req.name, name_is_auto=False)
+            if not changes:
+                return current
+            session = await session_store.update_session(conn, current.id, **changes)
+            detail = {k: v for k, v in changes.items() if k in ("status", "name")}
+            await activity_store.record(
+                conn,
+                current.id,
+                principal.participant_id,
+                principal.role,
+                "session.updated",
+                detail,
+            )
+        await self._publish(session.id, "e", SessionEvent(session=session))
+        return session
+
+    async def delete_session(self, principal: Principal) -> None:
+        """Soft delete: rows stay; tokens stop working; live connections are closed."""
+        require(principal, "delete_session")
+        async with self.store.transaction() as conn:
+            await session_store.lock_session(conn, principal.session_id)
+            session = await session_store.soft_delete(conn, principal.session_id)
+            await activity_store.record(
+                conn, session.id, principal.participant_id, principal.role, "session.deleted"
+            )
+        await self._publish(session.id, "d", SessionEvent(session=session, deleted=True))
+
+    async def rotate_invite(self, principal: Principal) -> api.InviteInfo:
+        require(principal, "rotate_invite")
+        for _attempt in range(8):
+            code = new_invite_code()
+            try:
+                async with self.store.transaction() as conn:
+                    await session_store.lock_session(conn, principal.session_id)
+                    expires = await conn.fetchval(
+                        "SELECT now() + make_interval(secs => $1)",
+                        float(self.config.invite_ttl_seconds),
+                    )
+                    await session_store.update_session(
+                        conn, principal.session_id, invite_code=code, invite_expires_at=expires
+                    )
+                    await activity_store.record(
+                        conn,
+                        principal.session_id,
+                        principal.participant_id,
+                        principal.role,
+                        "invite.rotated",
+                    )
+            except asyncpg.UniqueViolationError:
+                continue
+            return api.InviteInfo(invite_code=code, invite_expires_at=expires)
+        raise HubError("unavailable", "could not allocate an invite code; retry")
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def send_message(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:
+        """Commit a message (group commit); returns it and whether it was a retry."""
+        if frame.msg_type == "system":
+            raise HubError("forbidden", "system messages are written by the hub only")
+        require(principal, message_action(frame.msg_type))
+        for path in frame.attachments:
+            validate_path(path)
+        return await self.committer.submit(
+            message_store.NewMessage(
+                session_id=principal.session_id,
+                author_id=principal.participant_id,
+                author_role=principal.role,
+                content=frame.content,
+                msg_type=frame.msg_type,
+                metadata=frame.metadata,
+                parent_id=frame.parent_id,
+                client_msg_id=frame.client_msg_id,
+                token_count=frame.token_count,
+                attachments=frame.attachments,
+            )
+        )
+
+    async def list_messages(
+        self, principal: Principal, *, after: int | None, before: int | None, limit: int
+    ) -> api.MessagePage:
+        async with self.store.connection() as conn:
+            session = await session_store.get_session(conn, principal.session_id)
+            messages = await message_store.list_messages(
+                conn, principal.session_id, after=after, before=before, limit=limit
+            )
+        return api.MessagePage(messages=messages, last_message_id=session.last_message_id)
+
+    async def fetch_after(self, session_id: str, after: int, limit: int) -> list[Message]:
+        async with self.store.connection() as conn:
+            return await message_store.list_messages(conn, session_id, after=after, limit=limit)
+
+    async def _last_message_id(self, session_id: str) -> int:
+        async with self.store.connection() as conn:
+            value = await conn.fetchval(
+                "SELECT last_message_id FROM sessions WHERE id = $1", session_id
+            )
+        if value is None:
+            raise HubError("session_not_found", f"no session {session_id}")
+        return int(value)
+
+    async def _publish_committed(
+        self, messages: list[Message], renamed: list[tuple[str, str]]
+    ) -> None:
+        for message in messages:
+            frame = encode(MessageEvent(message=message))
+            await self.bus.publish(message.session_id, pack("m", message.id, frame))
+        for session_id, _name in renamed:
+            async with self.store.connection() as conn:
+                session = await session_store.get_session(conn, session_id)
+            await self._publish(session_id, "e", SessionEvent(session=session))
+
+    # -- notes and files ---------------------------------------------------------------
+
+    async def update_note(self, principal: Principal, frame: UpdateNote) -> Note:
+        """Create a note (no id, expected_version 0) or edit one at its current version."""
+        require(principal, "edit_notes")
+        async with self.store.transaction() as conn:
+            await self._writable(conn, principal.session_id)
+            if frame.note_id is None:
+                if frame.expected_version != 0:
+                    raise HubError("bad_request", "a new note has expected_version 0")
+                note = await note_store.create_note(
+                    conn,
+                    principal.session_id,
+                    frame.title or "Untitled",
+                    frame.content,
+                    principal.participant_id,
+                )
+                action = "note.created"
+            else:
+                note = await note_store.update_note(
+                    conn,
+                    principal.session_id,
+                    frame.note_id,
+                    content=frame.content,
+                    title=frame.title,
+                    expected_version=frame.expected_version,
+                    editor=principal.participant_id,
+                )
+                action = "note.updated"
+            await activity_store.record(
+                conn,
+                principal.session_id,
+                principal.participant_id,
+                principal.role,
+                action,
+                {"note_id": note.id, "version": note.version},
+            )
+        await self._publish(principal.session_id, "e", NoteEvent(note=note))
+        return note
+
+    async def list_notes(self, principal: Principal) -> list[Note]:
+        async with self.store.connection() as conn:
+            return await note_store.list_notes(conn, principal.session_id)
+
+    async def get_note(self, principal: Principal, note_id: int) -> Note:
+        async with self.store.connection() as conn:
+            return await note_store.get_note(conn, principal.session_id, note_id)
+
+    async def write_file(self, principal: Principal, frame: WriteFile) -> FileEntry:
+        require(principal, "write_files")
+        path = validate_path(frame.path)
+        async with self.store.transaction() as conn:
+            await self._writable(conn, principal.session_id)
+            entry = await file_store.write_file(
+                conn,
+                principal.session_id,
+                path,
+                frame.content,
+                editor=principal.participant_id,
+                expected_hash=frame.expected_hash,
+            )
+            await activity_store.record(
+                conn,
+                principal.session_id,
+                principal.participant_id,
+                principal.role,
+                "file.written",
+                {"path": path, "content_hash": entry.content_hash},
+            )
+        await self._publish(principal.session_id, "e", FileEvent(file=entry))
+        return entry
+
+    async def list_files(self, principal: Principal) -> list[FileInfo]:
+        async with self.store.connection() as conn:
+            return await file_store.list_files(conn, principal.session_id)
+
+    async def get_file(self, principal: Principal, path: str) -> FileEntry:
+        async with self.store.connection() as conn:
+            return await file_store.get_file(conn, principal.session_id, validate_path(path))
+
+    async def _writable(self, conn: Connection, session_id: str) -> None:
+        """Hold the session against deletion/completion for this transaction; refuse
+        if it is already gone or completed."""
+        row = await conn.fetchrow(
+            "SELECT status, deleted_at FROM sessions WHERE id = $1 FOR SHARE", session_id
+        )
+        if row is None:
+            raise HubError("session_not_found", f"no session {session_id}")
+        if row["deleted_at"] is not None:
+            raise HubError("session_deleted", "the session was deleted")
+        if row["status"] == "completed":
+            raise HubError("session_completed", "the session is completed and read-only")
+
+    async def list_activity(self, principal: Principal, after: int, limit: int) -> api.ActivityPage:
+        async with self.store.connection() as conn:
+            rows = await activity_store.list_activity(conn, principal.session_id, after, limit)
+        return api.ActivityPage(activity=rows)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def set_presence(
+        self, principal: Principal, frame: SetPresence | None = None, *, offline: bool = False
+    ) -> Presence:
+        """Record and broadcast a participant's presence (connect, leave, or by request)."""
+        require(principal, "set_presence")
+        presence = Presence(
+            participant_id=principal.participant_id,
+            role=principal.role,
+            status="offline" if offline else (frame.status if frame else "online"),
+            activity=None if offline or frame is None else frame.activity,
+            last_seen_at=datetime.now(UTC),
+        )
+        if offline:
+            await self.bus.clear_presence(principal.session_id, principal.participant_id)
+        else:
+            await self.bus.set_presence(
+                principal.session_id, principal.participant_id, encode(presence), self.presence_ttl
+            )
+        async with self.store.connection() as conn:
+            await presence_store.save_presence(conn, principal.session_id, presence)
+        await self._publish(principal.session_id, "e", PresenceEvent(presence=presence))
+        return presence
+
+    async def presence(self, session_id: str, conn: Connection) -> list[Presence]:
+        """Live presence from the bus over the last known state; a participant the bus
+        no longer knows is offline."""
+        known = {p.participant_id: p for p in await presence_store.list_presence(conn, session_id)}
+        live = await self.bus.live_presence(session_id)
+        for pid, data in live.items():
+            known[pid] = msgspec.json.decode(data, type=Presence)
+        for pid, p in known.items():
+            if pid not in live and p.status != "offline":
+                known[pid] = msgspec.structs.replace(p, status="offline", activity=None)
+        return sorted(known.values(), key=lambda p: p.participant_id)
+
+    async def snapshot(self, principal: Principal) -> Snapshot:
+        async with self.store.connection() as conn:
+            session = await session_store.get_session(conn, principal.session_id)
+            notes = await note_store.list_notes(conn, principal.session_id)
+            files = await file_store.list_files(conn, principal.session_id)
+            presence = await self.presence(principal.session_id, conn)
+        return Snapshot(session=session, presence=presence, notes=notes, files=files)
+
+    async def list_presence(self, principal: Principal) -> list[Presence]:
+        async with self.store.connection() as conn:
+            return await self.presence(principal.session_id, conn)
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def _publish(self, session_id: str, kind: str, event: msgspec.Struct) -> None:
+        try:
+            await self.bus.publish(session_id, pack(kind, 0, encode(event)))
+        except Exception:
+            log.exception("publishing a %s event for %s failed", kind, session_id)

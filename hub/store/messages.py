@@ -1,0 +1,229 @@
+"""Messages: batched, idempotent, gap-free inserts and keyset-paginated reads.
+
+`insert_batch` commits many messages, possibly of many sessions, in one transaction.
+Per session it takes the session row lock first, so ids are allocated in commit order
+with no gap (a rolled-back batch rolls back its counter too) and a `client_msg_id` seen
+before, in the database or earlier in the batch, yields the original message instead
+of a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from hub.domain import Message, auto_name
+from hub.errors import HubError
+from hub.store import Connection, row_to, rows_to
+
+__all__ = ["BatchOutcome", "NewMessage", "insert_batch", "list_messages"]
+
+COLUMNS = (
+    "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
+    " client_msg_id, token_count, attachments, created_at"
+)
+
+
+class NewMessage(msgspec.Struct, kw_only=True):
+    """A message to insert; the id is assigned at commit."""
+
+    session_id: str
+    author_id: str
+    author_role: str
+    content: str
+    msg_type: str = "chat"
+    metadata: dict[str, Any] = {}
+    parent_id: int | None = None
+    client_msg_id: str | None = None
+    token_count: int | None = None
+    attachments: list[str] = []
+
+
+class BatchOutcome(msgspec.Struct):
+    """Per input, in input order: (message, duplicate) or the error that refused it;
+    plus each session renamed by its first chat message, as (session_id, new name)."""
+
+    results: list[tuple[Message, bool] | HubError]
+    renamed: list[tuple[str, str]]
+
+
+async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome:
+    """Insert `items` inside the caller's transaction (see module docstring)."""
+    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
+    session_ids = sorted({item.session_id for item in items})
+    sessions = {
+        row["id"]: row
+        for row in await conn.fetch(
+            "SELECT id, status, deleted_at, name_is_auto, last_message_id FROM sessions"
+            " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            session_ids,
+        )
+    }
+
+    # Retries: a client_msg_id already committed, or repeated within this batch.
+    keyed = [(i, it) for i, it in enumerate(items) if it.client_msg_id is not None]
+    existing: dict[tuple[str, str], Message] = {}
+    if keyed:
+        rows = await conn.fetch(
+            f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
+            " FROM messages m JOIN unnest($1::text[], $2::text[]) AS k(sid, cid)"
+            " ON m.session_id = k.sid AND m.client_msg_id = k.cid",
+            [it.session_id for _, it in keyed],
+            [it.client_msg_id for _, it in keyed],
+        )
+        existing = {(r["session_id"], r["client_msg_id"]): row_to(r, Message) for r in rows}
+
+    # Attachments must name files of the same session.
+    wanted = {(it.session_id, path) for it in items for path in it.attachments}
+    present: set[tuple[str, str]] = set()
+    if wanted:
+        rows = await conn.fetch(
+            "SELECT f.session_id, f.path FROM files f"
+            " JOIN unnest($1::text[], $2::text[]) AS w(sid, path)"
+            " ON f.session_id = w.sid AND f.path = w.path",
+            [s for s, _ in wanted],
+            [p for _, p in wanted],
+        )
+        present = {(r["session_id"], r["path"]) for r in rows}
+
+    next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
+    batch_keys: dict[tuple[str, str], int] = {}
+    renamed: dict[str, str] = {}
+    to_insert: list[tuple[int, int]] = []  # (input index, assigned id)
+    for index, item in enumerate(items):
+        key = (item.session_id, item.client_msg_id) if item.client_msg_id else None
+        if key is not None and key in existing:
+            results[index] = (existing[key], True)
+            continue
+        if key is not None and key in batch_keys:
+            continue  # resolved below, once the first copy has its row
+        session = sessions.get(item.session_id)
+        error = _refusal(item, session, next_id.get(item.session_id, 1), present)
+        if error is not None:
+            results[index] = error
+            continue
+        assert session is not None
+        assigned = next_id[item.session_id]
+        next_id[item.session_id] = assigned + 1
+        to_insert.append((index, assigned))
+        if key is not None:
+            batch_keys[key] = index
+        if session["name_is_auto"] and item.msg_type == "chat" and item.session_id not in renamed:
+            renamed[item.session_id] = auto_name(item.content)
+
+    if to_insert:
+        rows = await conn.fetch(
+            f"""INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
+                    metadata, parent_id, client_msg_id, token_count, attachments)
+                SELECT u.sid, u.id, u.author, u.role, u.content, u.mtype, u.meta::jsonb,
+                       u.parent, u.cid, u.tokens,
+                       ARRAY(SELECT jsonb_array_elements_text(u.att::jsonb))
+                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                            $6::text[], $7::text[], $8::bigint[], $9::text[], $10::int[],
+                            $11::text[])
+                     AS u(sid, id, author, role, content, mtype, meta, parent, cid, tokens, att)
+                RETURNING {COLUMNS}""",
+            *_columns(items, to_insert),
+        )
+        inserted = {(r["session_id"], r["id"]): row_to(r, Message) for r in rows}
+        for index, assigned in to_insert:
+            results[index] = (inserted[(items[index].session_id, assigned)], False)
+        await conn.execute(
+            """INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
+               SELECT sid, author, role, 'message.sent',
+                      jsonb_build_object('message_id', id, 'msg_type', mtype)
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+                    AS u(sid, author, role, id, mtype)""",
+            [items[i].session_id for i, _ in to_insert],
+            [items[i].author_id for i, _ in to_insert],
+            [items[i].author_role for i, _ in to_insert],
+            [a for _, a in to_insert],
+            [items[i].msg_type for i, _ in to_insert],
+        )
+        touched = sorted({items[i].session_id for i, _ in to_insert})
+        await conn.execute(
+            """UPDATE sessions s SET last_message_id = u.last, updated_at = now(),
+                   name = COALESCE(u.name, s.name),
+                   name_is_auto = s.name_is_auto AND u.name IS NULL
+               FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(sid, last, name)
+               WHERE s.id = u.sid""",
+            touched,
+            [next_id[sid] - 1 for sid in touched],
+            [renamed.get(sid) for sid in touched],
+        )
+
+    # Copies of a client_msg_id first seen in this batch answer with the first's row.
+    for index, item in enumerate(items):
+        if results[index] is None:
+            assert item.client_msg_id is not None
+            first = results[batch_keys[(item.session_id, item.client_msg_id)]]
+            results[index] = first if isinstance(first, HubError) else (first[0], True)
+
+    final: list[tuple[Message, bool] | HubError] = [r for r in results if r is not None]
+    return BatchOutcome(final, sorted(renamed.items()))
+
+
+def _refusal(
+    item: NewMessage, session: Any, next_id: int, present: set[tuple[str, str]]
+) -> HubError | None:
+    if session is None:
+        return HubError("session_not_found", f"no session {item.session_id}")
+    if session["deleted_at"] is not None:
+        return HubError("session_deleted", "the session was deleted")
+    if session["status"] == "completed":
+        return HubError("session_completed", "the session is completed; it takes no messages")
+    if item.parent_id is not None and not 1 <= item.parent_id < next_id:
+        return HubError("bad_request", f"no message {item.parent_id} to reply to")
+    for path in item.attachments:
+        if (item.session_id, path) not in present:
+            return HubError("bad_request", f"attachment {path!r} is not a file of this session")
+    return None
+
+
+def _columns(items: Sequence[NewMessage], to_insert: list[tuple[int, int]]) -> list[list[Any]]:
+    chosen = [items[i] for i, _ in to_insert]
+    return [
+        [m.session_id for m in chosen],
+        [a for _, a in to_insert],
+        [m.author_id for m in chosen],
+        [m.author_role for m in chosen],
+        [m.content for m in chosen],
+        [m.msg_type for m in chosen],
+        [msgspec.json.encode(m.metadata).decode() for m in chosen],
+        [m.parent_id for m in chosen],
+        [m.client_msg_id for m in chosen],
+        [m.token_count for m in chosen],
+        [msgspec.json.encode(m.attachments).decode() for m in chosen],
+    ]
+
+
+async def list_messages(
+    conn: Connection,
+    session_id: str,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Message]:
+    """Messages in id order: the first `limit` after `after`, or with only `before`
+    given, the last `limit` before it (keyset pagination both ways)."""
+    if before is not None and after is None:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM messages WHERE session_id = $1 AND id < $2"
+            " ORDER BY id DESC LIMIT $3",
+            session_id,
+            before,
+            limit,
+        )
+        return rows_to(list(reversed(rows)), Message)
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM messages WHERE session_id = $1 AND id > $2"
+        " AND ($3::bigint IS NULL OR id < $3) ORDER BY id LIMIT $4",
+        session_id,
+        after or 0,
+        before,
+        limit,
+    )
+    return rows_to(rows, Message)

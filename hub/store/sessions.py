@@ -1,0 +1,182 @@
+"""Sessions and their capability tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from hub.domain import Principal, Session
+from hub.errors import HubError
+from hub.store import Connection, row_to
+
+__all__ = [
+    "add_token",
+    "claim_agent_b",
+    "create_session",
+    "get_session",
+    "invite_target",
+    "lock_session",
+    "principal_for_token",
+    "soft_delete",
+    "update_session",
+]
+
+COLUMNS = (
+    "id, name, status, mode, is_private, agent_a_id, agent_b_id, invite_expires_at,"
+    " workspace_id, metadata, creator_type, creator_name, last_message_id, created_at,"
+    " updated_at"
+)
+
+
+async def create_session(
+    conn: Connection,
+    *,
+    session_id: str,
+    name: str,
+    name_is_auto: bool,
+    mode: str,
+    is_private: bool,
+    agent_a_id: str,
+    invite_code: str,
+    invite_ttl_seconds: int,
+    workspace_id: str | None,
+    metadata: dict[str, Any],
+    creator_type: str,
+    creator_name: str | None,
+) -> Session:
+    row = await conn.fetchrow(
+        f"""INSERT INTO sessions (id, name, name_is_auto, mode, is_private, agent_a_id,
+                invite_code, invite_expires_at, workspace_id, metadata, creator_type, creator_name)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10,
+                    $11, $12)
+            RETURNING {COLUMNS}""",
+        session_id,
+        name,
+        name_is_auto,
+        mode,
+        is_private,
+        agent_a_id,
+        invite_code,
+        float(invite_ttl_seconds),
+        workspace_id,
+        metadata,
+        creator_type,
+        creator_name,
+    )
+    assert row is not None
+    return row_to(row, Session)
+
+
+async def add_token(
+    conn: Connection,
+    token_hash: bytes,
+    principal: Principal,
+) -> None:
+    await conn.execute(
+        "INSERT INTO tokens (token_hash, session_id, role, participant_id, display_name)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        token_hash,
+        principal.session_id,
+        principal.role,
+        principal.participant_id,
+        principal.display_name,
+    )
+
+
+async def principal_for_token(conn: Connection, token_hash: bytes) -> tuple[Principal, bool] | None:
+    """Who the token speaks for, and whether its session is deleted; None if unknown."""
+    row = await conn.fetchrow(
+        "SELECT t.token_hash, t.session_id, t.role, t.participant_id, t.display_name,"
+        "       s.deleted_at IS NOT NULL AS deleted"
+        " FROM tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+        token_hash,
+    )
+    if row is None:
+        return None
+    principal = Principal(
+        session_id=row["session_id"],
+        role=row["role"],
+        participant_id=row["participant_id"],
+        display_name=row["display_name"],
+    )
+    return principal, row["deleted"]
+
+
+def _raise_if_gone(row: asyncpg.Record | None, session_id: str) -> asyncpg.Record:
+    if row is None:
+        raise HubError("session_not_found", f"no session {session_id}")
+    if row["deleted_at"] is not None:
+        raise HubError("session_deleted", "the session was deleted")
+    return row
+
+
+async def get_session(conn: Connection, session_id: str) -> Session:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS}, deleted_at FROM sessions WHERE id = $1", session_id
+    )
+    found = _raise_if_gone(row, session_id)
+    return row_to(found, Session)
+
+
+async def lock_session(conn: Connection, session_id: str) -> Session:
+    """Read the session and hold its row lock until the transaction ends."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS}, deleted_at FROM sessions WHERE id = $1 FOR UPDATE", session_id
+    )
+    return row_to(_raise_if_gone(row, session_id), Session)
+
+
+async def update_session(conn: Connection, session_id: str, **changes: Any) -> Session:
+    """Set the given columns (a fixed set of names) and bump `updated_at`."""
+    allowed = {"status", "name", "name_is_auto", "invite_code", "invite_expires_at"}
+    if not changes or set(changes) - allowed:
+        raise ValueError(f"cannot update {sorted(set(changes) - allowed)}")
+    names = list(changes)
+    sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"UPDATE sessions SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        session_id,
+        *(changes[n] for n in names),
+    )
+    assert row is not None
+    return row_to(row, Session)
+
+
+async def soft_delete(conn: Connection, session_id: str) -> Session:
+    row = await conn.fetchrow(
+        f"UPDATE sessions SET deleted_at = now(), updated_at = now() WHERE id = $1"
+        f" RETURNING {COLUMNS}",
+        session_id,
+    )
+    assert row is not None
+    return row_to(row, Session)
+
+
+async def invite_target(conn: Connection, invite_code: str, *, for_update: bool) -> Session:
+    """The live session an invite code opens, or the reason it opens nothing."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS}, deleted_at, invite_expires_at <= now() AS expired"
+        f" FROM sessions WHERE invite_code = $1{lock}",
+        invite_code,
+    )
+    if row is None or row["deleted_at"] is not None:
+        raise HubError("invite_invalid", "no session has that invite code")
+    if row["expired"]:
+        raise HubError("invite_expired", "that invite code has expired; ask for a new one")
+    return row_to(row, Session)
+
+
+async def claim_agent_b(conn: Connection, session_id: str, agent_b_id: str) -> Session:
+    """Take the B slot; a waiting session becomes active. Caller holds the row lock."""
+    row = await conn.fetchrow(
+        f"""UPDATE sessions SET agent_b_id = $2, updated_at = now(),
+                status = CASE WHEN status = 'waiting' THEN 'active' ELSE status END
+            WHERE id = $1 AND agent_b_id IS NULL RETURNING {COLUMNS}""",
+        session_id,
+        agent_b_id,
+    )
+    if row is None:
+        raise HubError("session_full", "agent B has already joined this session")
+    return row_to(row, Session)

@@ -1,0 +1,246 @@
+"""The websocket endpoint: authenticate, say hello, catch up, then relay both ways.
+
+Connect to `/ws?since=<last id seen>` with the token in an `Authorization: Bearer`
+header or a `token` query parameter (never logged). The server sends `hello`, the
+messages after `since` (if given), `resumed`, then live events. Client frames are
+handled concurrently (bounded per connection) and each is answered by an `ack` or an
+`error` carrying its `ref`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from hub.domain import FileInfo, Note, Principal
+from hub.errors import HubError
+from hub.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SESSION_DELETED,
+    Ack,
+    ClientFrame,
+    ErrorFrame,
+    Hello,
+    MessageEvent,
+    Ping,
+    Pong,
+    Resumed,
+    SendMessage,
+    SetPresence,
+    UpdateNote,
+    WriteFile,
+    You,
+    decode_client_frame,
+    encode,
+    frame_ref,
+)
+from hub.ratelimit import TokenBucket
+from hub.rooms import Outbox
+from hub.service import Hub
+from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
+from hub.web.rest import bearer, error_response
+
+__all__ = ["websocket"]
+
+log = logging.getLogger("hub.ws")
+
+HISTORY_PAGE = 1000
+MAX_IN_FLIGHT = 64  # client frames handled at once per connection
+
+
+def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:
+    frame = ErrorFrame(code=exc.code, message=exc.message, ref=ref)
+    if isinstance(exc.data, Note):
+        frame.note = exc.data
+    elif isinstance(exc.data, FileInfo):
+        frame.file = exc.data
+    return frame
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    hub = request.app[HUB]
+    since_raw = request.query.get("since")
+    since: int | None = None
+    if since_raw is not None:
+        if not since_raw.isdigit() or len(since_raw) > 18:
+            return error_response(HubError("bad_request", "since must be a message id (>= 0)"))
+        since = int(since_raw)
+
+    ws = web.WebSocketResponse(
+        heartbeat=config.heartbeat_interval,
+        max_msg_size=config.max_frame_bytes,
+        compress=False,
+    )
+    await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    try:
+        principal = await hub.authenticate(bearer(request))
+    except HubError as exc:
+        code = {"session_deleted": CLOSE_SESSION_DELETED, "unavailable": 1013}.get(
+            exc.code, CLOSE_AUTH_FAILED
+        )
+        await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
+        await ws.close(code=code, message=exc.message.encode()[:120])
+        return ws
+    await Connection(hub, ws, principal, request).run(since)
+    return ws
+
+
+class Connection:
+    """One authenticated websocket and its life: catch-up, relay, presence."""
+
+    def __init__(
+        self, hub: Hub, ws: web.WebSocketResponse, principal: Principal, request: web.Request
+    ) -> None:
+        config = request.app[CONFIG]
+        self.hub = hub
+        self.ws = ws
+        self.principal = principal
+        self.stats = request.app[STATS]
+        self.heartbeat = config.heartbeat_interval
+        self.bucket = TokenBucket(config.rate_per_second, config.rate_burst)
+        self.strikes = 0
+        self.max_strikes = config.rate_burst
+        self.outbox = Outbox(
+            principal, limit=config.send_queue_frames, send=self._send, close=self._close
+        )
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def _send(self, frame: bytes) -> None:
+        await self.ws.send_frame(frame, WSMsgType.TEXT)
+
+    async def _close(self, code: int, reason: str) -> None:
+        self.stats[f"closed_{code}"] += 1
+        await self.ws.close(code=code, message=reason.encode()[:120])
+
+    def reply(self, frame: msgspec.Struct) -> None:
+        self.outbox.offer(0, encode(frame))
+
+    async def run(self, since: int | None) -> None:
+        hub, principal = self.hub, self.principal
+        try:
+            room, first = await hub.rooms.enter(principal.session_id, self.outbox)
+        except HubError as exc:
+            await self._close(
+                CLOSE_SESSION_DELETED if exc.code == "session_deleted" else 1013, exc.message
+            )
+            return
+        live_from = room.last_id or 0
+        try:
+            if not await self._catch_up(since, live_from):
+                return
+            self.outbox.start()
+            if first:
+                await hub.set_presence(principal)
+            await self._read()
+        except HubError as exc:
+            log.warning("connection ended: %s", exc)
+            with contextlib.suppress(Exception):
+                await self._close(1013 if exc.code == "unavailable" else 1011, exc.message)
+        finally:
+            for task in list(self.in_flight):
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            last = await hub.rooms.leave(room, self.outbox)
+            await self.outbox.stop()
+            if last and not room.deleted:
+                with contextlib.suppress(HubError):
+                    await hub.set_presence(principal, offline=True)
+
+    async def _catch_up(self, since: int | None, live_from: int) -> bool:
+        """Send hello and the history after `since`, then go live. The room has been
+        collecting live events for this connection since it entered, so the history
+        read here overlaps them and nothing falls between (duplicates are dropped)."""
+        snap = await self.hub.snapshot(self.principal)
+        hello = Hello(
+            you=You(
+                participant_id=self.principal.participant_id,
+                role=self.principal.role,
+                display_name=self.principal.display_name,
+            ),
+            session=snap.session,
+            last_message_id=live_from,
+            heartbeat_interval=self.heartbeat,
+            presence=snap.presence,
+            notes=snap.notes,
+            files=snap.files,
+        )
+        await self._send(encode(hello))
+        cursor = live_from
+        if since is not None:
+            cursor = since
+            while True:
+                page = await self.hub.fetch_after(self.principal.session_id, cursor, HISTORY_PAGE)
+                for message in page:
+                    await self._send(encode(MessageEvent(message=message)))
+                if page:
+                    cursor = page[-1].id
+                if len(page) < HISTORY_PAGE or self.outbox.closed_with is not None:
+                    break
+        if self.outbox.closed_with is not None:
+            return False
+        await self._send(encode(Resumed(last_message_id=cursor)))
+        self.outbox.go_live(cursor)
+        return True
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == WSMsgType.TEXT:
+                data = msg.data
+            elif msg.type == WSMsgType.BINARY:
+                self.reply(error_frame(HubError("bad_request", "send JSON text frames"), None))
+                continue
+            else:
+                break
+            if not self.bucket.allow():
+                self.strikes += 1
+                self.stats["rate_limited"] += 1
+                if self.strikes > self.max_strikes:
+                    await self._close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
+                    break
+                self.reply(error_frame(HubError("rate_limited", "slow down"), frame_ref(data)))
+                continue
+            self.strikes = 0
+            try:
+                frame = decode_client_frame(data)
+            except HubError as exc:
+                self.reply(error_frame(exc, frame_ref(data)))
+                continue
+            if isinstance(frame, Ping):
+                self.reply(Pong(ref=frame.ref))
+                continue
+            await self.slots.acquire()
+            task = asyncio.create_task(self._handle(frame))
+            self.in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self.slots.release()
+
+    async def _handle(self, frame: ClientFrame) -> None:
+        hub, who = self.hub, self.principal
+        try:
+            if isinstance(frame, SendMessage):
+                message, duplicate = await hub.send_message(who, frame)
+                self.reply(Ack(ref=frame.ref, message=message, duplicate=duplicate))
+            elif isinstance(frame, UpdateNote):
+                self.reply(Ack(ref=frame.ref, note=await hub.update_note(who, frame)))
+            elif isinstance(frame, WriteFile):
+                entry = await hub.write_file(who, frame)
+                info = FileInfo(**{f: getattr(entry, f) for f in FileInfo.__struct_fields__})
+                self.reply(Ack(ref=frame.ref, file=info))
+            elif isinstance(frame, SetPresence):
+                self.reply(Ack(ref=frame.ref, presence=await hub.set_presence(who, frame)))
+        except HubError as exc:
+            self.reply(error_frame(exc, frame.ref))
+        except Exception:
+            log.exception("handling a %s frame failed", type(frame).__name__)
+            self.reply(error_frame(HubError("internal", "internal error"), frame.ref))

