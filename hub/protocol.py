@@ -231,14 +231,15 @@ class SessionEvent(msgspec.Struct, tag="session", kw_only=True):
 
 
 class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
-    """The change answering `ref` is committed. `duplicate`: a retry of an earlier send."""
+    """The change answering `ref` is committed. For a message, `duplicate` tells whether
+    it was a retry of an earlier send (the original message is returned)."""
 
     ref: str | None
     message: Message | None = None
     note: Note | None = None
     file: FileInfo | None = None
     presence: Presence | None = None
-    duplicate: bool = False
+    duplicate: bool | None = None
 
 
 class Pong(msgspec.Struct, tag="pong", kw_only=True):

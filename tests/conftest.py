@@ -17,9 +17,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import msgspec
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
@@ -171,3 +173,30 @@ async def client(hub_server: TestServer) -> AsyncIterator[HubClient]:
             yield hub
         finally:
             await hub.close()
+
+
+@pytest.fixture
+async def make_client(config: Config) -> AsyncIterator[Any]:
+    """Start a hub with some settings changed; returns a client for it."""
+    servers: list[TestServer] = []
+    clients: list[HubClient] = []
+    http = ClientSession()
+
+    async def make(**overrides: Any) -> HubClient:
+        changed = msgspec.structs.replace(config, **overrides)
+        server = TestServer(create_app(changed, migrate=False), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        hub = HubClient(http, str(server.make_url("")))
+        hub.server = server
+        clients.append(hub)
+        return hub
+
+    try:
+        yield make
+    finally:
+        for hub in clients:
+            await hub.close()
+        for server in servers:
+            await server.close()
+        await http.close()

@@ -102,6 +102,7 @@ class HubClient:
         self.http = http
         self.base = base_url.rstrip("/")
         self.peers: list[Peer] = []
+        self.server: Any = None
 
     async def call(
         self,

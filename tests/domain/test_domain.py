@@ -1,0 +1,127 @@
+"""Pure rules: capabilities, the session state machine, identifiers and invite codes."""
+
+import pytest
+
+from hub.domain import (
+    auto_name,
+    can,
+    check_transition,
+    hash_token,
+    new_invite_code,
+    new_session_id,
+    new_token,
+    normalize_invite_code,
+    token_matches,
+    validate_path,
+)
+from hub.errors import HubError
+
+CAPABILITIES = [
+    # action, agent_a, agent_b, observer  (the table of SPEC.md)
+    ("read", True, True, True),
+    ("post_chat", True, True, True),
+    ("post_typed", True, True, False),
+    ("edit_notes", True, True, True),
+    ("write_files", True, True, False),
+    ("set_presence", True, True, True),
+    ("pause_resume_complete", True, True, False),
+    ("rotate_invite", True, False, False),
+    ("delete_session", True, False, False),
+]
+
+
+@pytest.mark.parametrize(("action", "a", "b", "obs"), CAPABILITIES)
+def test_capability_table(action: str, a: bool, b: bool, obs: bool) -> None:
+    """Each role may do exactly what the capability table grants."""
+    assert can("agent_a", action) is a  # type: ignore[arg-type]
+    assert can("agent_b", action) is b  # type: ignore[arg-type]
+    assert can("observer", action) is obs  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("waiting", "active"),
+        ("active", "paused"),
+        ("paused", "active"),
+        ("active", "completed"),
+        ("paused", "completed"),
+        ("waiting", "completed"),
+    ],
+)
+def test_allowed_transitions(current: str, target: str) -> None:
+    """waiting → active ↔ paused → completed are allowed to agent A."""
+    check_transition("agent_a", current, target)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("completed", "active"),
+        ("completed", "paused"),
+        ("paused", "waiting"),
+        ("active", "waiting"),
+        ("waiting", "paused"),
+        ("completed", "waiting"),
+    ],
+)
+def test_forbidden_transitions(current: str, target: str) -> None:
+    """A completed session stays completed; nothing goes back to waiting."""
+    with pytest.raises(HubError) as err:
+        check_transition("agent_a", current, target)  # type: ignore[arg-type]
+    assert err.value.code == "invalid_transition"
+
+
+def test_observer_cannot_change_status() -> None:
+    """Observers may not pause a session; agent B may, but may not start one."""
+    with pytest.raises(HubError) as err:
+        check_transition("observer", "active", "paused")
+    assert err.value.code == "forbidden"
+    check_transition("agent_b", "active", "paused")
+    with pytest.raises(HubError):
+        check_transition("agent_b", "waiting", "active")
+
+
+def test_tokens_are_prefixed_random_and_hashed() -> None:
+    """Tokens carry their role prefix, differ every time, and match only their hash."""
+    a, b = new_token("agent_a"), new_token("agent_a")
+    assert a.startswith("agt_") and new_token("observer").startswith("obs_")
+    assert a != b and len(a) >= 36
+    assert token_matches(a, hash_token(a))
+    assert not token_matches(b, hash_token(a))
+    assert new_session_id().startswith("ses_")
+
+
+def test_invite_codes_are_two_words_and_a_number() -> None:
+    """Invite codes look like RAPID-DAWN-6942 and are case- and spacing-insensitive."""
+    code = new_invite_code()
+    first, second, number = code.split("-")
+    assert first.isalpha() and second.isalpha() and number.isdigit()
+    assert normalize_invite_code(code.lower()) == code
+    assert normalize_invite_code("  rapid dawn 6942 ") == "RAPID-DAWN-6942"
+    for bad in ("", "RAPID", "RAPID-DAWN", "'; DROP TABLE", "RAPID-DAWN-X1"):
+        with pytest.raises(HubError) as err:
+            normalize_invite_code(bad)
+        assert err.value.code == "invite_invalid"
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../x", "a/../b", "a//b", "a/", "", "a\x00b", "./a"]
+)
+def test_bad_paths_are_refused(path: str) -> None:
+    """File paths are relative, without dot segments, empty segments or control chars."""
+    with pytest.raises(HubError):
+        validate_path(path)
+
+
+def test_good_paths_pass() -> None:
+    """Ordinary nested paths with dots in names are fine."""
+    assert validate_path("src/app.py") == "src/app.py"
+    assert validate_path("docs/v1.2/notes..md") == "docs/v1.2/notes..md"
+
+
+def test_auto_name_takes_the_first_line() -> None:
+    """A session is named from the first non-empty line of the first chat message."""
+    assert auto_name("\n  Plan the   migration \nmore") == "Plan the migration"
+    assert len(auto_name("x" * 500)) <= 60
+    assert auto_name("   ") == "New Session"

@@ -1,0 +1,106 @@
+"""Floods, slow consumers, dead peers and shutdown: the hub protects everyone else."""
+
+import asyncio
+from typing import Any
+
+from tests.helpers import HubClient, Peer
+
+
+async def test_flood_is_rate_limited_then_closed(make_client: Any) -> None:
+    """Frames beyond the rate get `rate_limited` errors; a sustained flood closes 4029."""
+    hub: HubClient = await make_client(rate_per_second=5.0, rate_burst=10)
+    s = await hub.session_with_b()
+    a, b = await hub.connect(s["a"]), await hub.connect(s["b"])
+    for i in range(15):
+        await a.send({"type": "ping", "ref": f"p{i}"})
+    await a.wait(lambda: len([f for f in a.frames if f["type"] in ("pong", "error")]) >= 15)
+    limited = [f for f in a.frames if f["type"] == "error" and f["code"] == "rate_limited"]
+    assert 3 <= len(limited) <= 5 and limited[0]["ref"] is not None
+    for i in range(40):
+        await a.send({"type": "ping", "ref": f"q{i}"})
+    assert await a.closed() == 4029
+    assert (await b.request({"type": "ping"}))["type"] == "pong"
+
+
+async def test_slow_consumer_is_closed_with_resume_code(make_client: Any) -> None:
+    """A client that stops reading is cut off with 4008; the others keep receiving, and
+    the slow one resumes with since and gets everything."""
+    hub: HubClient = await make_client(send_queue_frames=16)
+    s = await hub.session_with_b()
+    a = await hub.connect(s["a"])
+    b = await hub.connect(s["b"])
+    slow = await hub.http.ws_connect(
+        hub.base + "/ws", headers={"Authorization": f"Bearer {s['obs']}"}, max_msg_size=0
+    )
+    big = "x" * 60_000
+    sent = 0
+    while True:  # fill the slow client's socket buffers, then its queue
+        await asyncio.gather(*(a.say(big) for _ in range(10)))
+        sent += 10
+        text = await (await hub.http.get(hub.base + "/metrics")).text()
+        if "hub_closed_4008_total 1" in text or sent >= 600:
+            break
+    assert "hub_closed_4008_total 1" in text
+    await b.wait(lambda: len(b.message_ids()) == sent)
+    assert b.message_ids() == list(range(1, sent + 1))
+    frames: list[Any] = []
+    async with asyncio.timeout(30):
+        async for msg in slow:
+            frames.append(msg)
+    assert slow.close_code == 4008
+    resumed = await hub.connect(s["obs"], since=0)
+    await resumed.wait(lambda: len(resumed.message_ids()) == sent)
+    assert resumed.message_ids() == list(range(1, sent + 1))
+
+
+async def test_dead_peer_is_dropped_by_heartbeat(make_client: Any) -> None:
+    """A peer that stops answering pings is closed and goes offline for the others."""
+    hub: HubClient = await make_client(heartbeat_interval=0.3)
+    s = await hub.session_with_b()
+    a = await hub.connect(s["a"])
+    ws = await hub.http.ws_connect(
+        hub.base + "/ws", headers={"Authorization": f"Bearer {s['b']}"}, autoping=False
+    )
+    silent = Peer(ws)  # reads frames but never answers a ping
+    await silent.next("resumed")
+    await a.wait(
+        lambda: [
+            f
+            for f in a.frames
+            if f["type"] == "presence"
+            and f["presence"]["participant_id"] == "bee"
+            and f["presence"]["status"] == "online"
+        ]
+    )
+    await a.wait(
+        lambda: [
+            f
+            for f in a.frames
+            if f["type"] == "presence"
+            and f["presence"]["participant_id"] == "bee"
+            and f["presence"]["status"] == "offline"
+        ]
+    )
+    assert await silent.closed() is not None
+
+
+async def test_shutdown_tells_clients_to_resume(make_client: Any) -> None:
+    """Stopping the server closes every websocket with 4012 (reconnect and resume)."""
+    hub: HubClient = await make_client()
+    s = await hub.session_with_b()
+    a, obs = await hub.connect(s["a"]), await hub.connect(s["obs"])
+    await hub.server.close()
+    assert await a.closed() == 4012
+    assert await obs.closed() == 4012
+
+
+async def test_binary_and_control_frames_do_not_break_the_socket(client: HubClient) -> None:
+    """Binary frames are refused with an error; client pings are answered by the server."""
+    s = await client.session_with_b()
+    a = await client.connect(s["a"])
+    await a.ws.send_bytes(b"\xff\xfe")
+    await a.ws.ping(b"hi")
+    err = await a.next("error")
+    assert err["code"] == "bad_request"
+    assert a.ws.closed is False
+    assert (await a.say("ok"))["type"] == "ack"

@@ -1,0 +1,304 @@
+"""The REST API: sessions, joining, status, deletion, history, notes, files, activity."""
+
+import asyncio
+
+import asyncpg
+
+from tests.helpers import HubClient
+
+
+async def test_create_session_returns_credentials_once(client: HubClient) -> None:
+    """Creating a session returns agent A's token, the observer token and an invite."""
+    created = await client.create_session(agent_id="alpha")
+    session = created["session"]
+    assert session["id"].startswith("ses_") and session["name"] == "New Session"
+    assert session["status"] == "waiting" and session["agent_a_id"] == "alpha"
+    assert created["agent_token"].startswith("agt_")
+    assert created["observer_token"].startswith("obs_")
+    status, read = await client.call(
+        "GET", f"/api/sessions/{session['id']}", token=created["agent_token"]
+    )
+    assert status == 200 and "agent_token" not in read and "invite_code" not in read
+
+
+async def test_tokens_are_stored_only_as_hashes(client: HubClient, database_url: str) -> None:
+    """No token appears in plaintext anywhere in the database."""
+    created = await client.create_session()
+    conn = await asyncpg.connect(database_url)
+    try:
+        dump = await conn.fetchval("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM tokens) t")
+        sessions = await conn.fetchval("SELECT string_agg(s::text, ' ') FROM sessions s")
+    finally:
+        await conn.close()
+    for token in (created["agent_token"], created["observer_token"]):
+        assert token not in dump and token not in sessions
+
+
+async def test_bad_bodies_get_typed_errors(client: HubClient) -> None:
+    """Malformed JSON, wrong types and unknown fields are 400 bad_request."""
+    for data in (b"{not json", b'{"mode": "turbo"}', b'{"name": 5}', b'{"bogus": 1}', b"[]"):
+        status, body = await client.call("POST", "/api/sessions", data=data)
+        assert status == 400 and body["code"] == "bad_request", (data, body)
+
+
+async def test_oversized_body_is_refused(client: HubClient) -> None:
+    """A request body over the limit gets 413 payload_too_large."""
+    status, body = await client.call("POST", "/api/sessions", data=b"x" * (300 * 1024))
+    assert status == 413 and body["code"] == "payload_too_large"
+
+
+async def test_exactly_one_agent_takes_the_b_slot(client: HubClient) -> None:
+    """Ten agents redeem one invite at once: one becomes B, nine get session_full."""
+    created = await client.create_session()
+    results = await asyncio.gather(
+        *(client.join(created["invite_code"], agent_id=f"b{i}") for i in range(10))
+    )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201] + [409] * 9
+    assert all(body["code"] == "session_full" for status, body in results if status == 409)
+    winner = next(body for status, body in results if status == 201)
+    assert winner["role"] == "agent_b" and winner["session"]["status"] == "active"
+
+
+async def test_observers_join_with_the_invite(client: HubClient) -> None:
+    """Any number of observers redeem the invite, each with a token of their own."""
+    created = await client.create_session()
+    code = created["invite_code"].lower().replace("-", " ")
+    joined = [await client.join(code, role="observer", display_name=f"h{i}") for i in range(3)]
+    assert all(status == 201 for status, _ in joined)
+    tokens = {body["token"] for _, body in joined}
+    assert len(tokens) == 3 and all(t.startswith("obs_") for t in tokens)
+    assert {body["role"] for _, body in joined} == {"observer"}
+
+
+async def test_bad_and_expired_invites(client: HubClient, database_url: str) -> None:
+    """Unknown codes are invite_invalid; expired ones invite_expired."""
+    status, body = await client.join("NOPE-NOPE-1234")
+    assert (status, body["code"]) == (404, "invite_invalid")
+    status, body = await client.join("not a code at all")
+    assert (status, body["code"]) == (404, "invite_invalid")
+    created = await client.create_session()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE sessions SET invite_expires_at = now() - interval '1 second' WHERE id = $1",
+            created["session"]["id"],
+        )
+    finally:
+        await conn.close()
+    status, body = await client.join(created["invite_code"])
+    assert (status, body["code"]) == (410, "invite_expired")
+
+
+async def test_rotating_the_invite_retires_the_old_code(client: HubClient) -> None:
+    """After agent A rotates the invite, the old code opens nothing; B cannot rotate."""
+    s = await client.session_with_b()
+    status, body = await client.call("POST", f"/api/sessions/{s['id']}/invite", token=s["b"])
+    assert (status, body["code"]) == (403, "forbidden")
+    status, info = await client.call("POST", f"/api/sessions/{s['id']}/invite", token=s["a"])
+    assert status == 200 and info["invite_code"] != s["invite"]
+    assert (await client.join(s["invite"], role="observer"))[0] == 404
+    assert (await client.join(info["invite_code"], role="observer"))[0] == 201
+
+
+async def test_tokens_grant_nothing_elsewhere(client: HubClient) -> None:
+    """A token of one session is refused on another; a missing or forged one is 401."""
+    s1, s2 = await client.session_with_b(), await client.session_with_b()
+    for token in (s1["a"], s1["b"], s1["obs"]):
+        status, body = await client.call("GET", f"/api/sessions/{s2['id']}/messages", token=token)
+        assert (status, body["code"]) == (403, "forbidden")
+        status, _ = await client.call("DELETE", f"/api/sessions/{s2['id']}", token=token)
+        assert status == 403
+    for token in (None, "agt_" + "x" * 32, "garbage", s1["a"] + "x"):
+        status, body = await client.call("GET", f"/api/sessions/{s1['id']}", token=token)
+        assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_status_follows_the_state_machine(client: HubClient) -> None:
+    """Agents pause, resume and complete; observers may not; completed is final."""
+    s = await client.session_with_b()
+    path = f"/api/sessions/{s['id']}"
+    status, body = await client.call("PATCH", path, token=s["obs"], json={"status": "paused"})
+    assert (status, body["code"]) == (403, "forbidden")
+    status, body = await client.call("PATCH", path, token=s["b"], json={"status": "paused"})
+    assert status == 200 and body["status"] == "paused"
+    status, body = await client.call("PATCH", path, token=s["a"], json={"status": "active"})
+    assert status == 200 and body["status"] == "active"
+    status, body = await client.call("PATCH", path, token=s["a"], json={"status": "completed"})
+    assert status == 200 and body["status"] == "completed"
+    status, body = await client.call("PATCH", path, token=s["a"], json={"status": "active"})
+    assert (status, body["code"]) == (409, "invalid_transition")
+    status, body = await client.call(
+        "POST", path + "/messages", token=s["a"], json={"client_msg_id": "late", "content": "x"}
+    )
+    assert (status, body["code"]) == (409, "session_completed")
+
+
+async def test_rename_sticks_and_stops_auto_naming(client: HubClient) -> None:
+    """A session renamed by an agent keeps its name after the first chat message."""
+    s = await client.session_with_b()
+    path = f"/api/sessions/{s['id']}"
+    status, body = await client.call("PATCH", path, token=s["a"], json={"name": "Chosen"})
+    assert status == 200 and body["name"] == "Chosen"
+    await client.call(
+        "POST",
+        path + "/messages",
+        token=s["a"],
+        json={"client_msg_id": "c1", "content": "Something else"},
+    )
+    assert (await client.call("GET", path, token=s["a"]))[1]["name"] == "Chosen"
+
+
+async def test_soft_delete(client: HubClient, database_url: str) -> None:
+    """Only agent A deletes; afterwards the session is gone for every token, rows stay."""
+    s = await client.session_with_b()
+    path = f"/api/sessions/{s['id']}"
+    assert (await client.call("DELETE", path, token=s["b"]))[0] == 403
+    assert (await client.call("DELETE", path, token=s["a"]))[0] == 204
+    for token in (s["a"], s["b"], s["obs"]):
+        status, body = await client.call("GET", path, token=token)
+        assert (status, body["code"]) == (410, "session_deleted")
+    assert (await client.join(s["invite"], role="observer"))[0] == 404
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sessions WHERE id = $1", s["id"]) == 1
+    finally:
+        await conn.close()
+
+
+async def test_rest_messages_are_idempotent_and_paginated(client: HubClient) -> None:
+    """POSTed messages dedupe on client_msg_id; GET pages with after/before/limit."""
+    s = await client.session_with_b()
+    path = f"/api/sessions/{s['id']}/messages"
+    for i in range(1, 6):
+        status, body = await client.call(
+            "POST", path, token=s["a"], json={"client_msg_id": f"m{i}", "content": f"#{i}"}
+        )
+        assert status == 201 and body["message"]["id"] == i
+    status, body = await client.call(
+        "POST", path, token=s["a"], json={"client_msg_id": "m2", "content": "again"}
+    )
+    assert status == 200 and body["duplicate"] and body["message"]["content"] == "#2"
+    status, page = await client.call("GET", path, token=s["obs"], params={"after": 1, "limit": 2})
+    assert [m["id"] for m in page["messages"]] == [2, 3] and page["last_message_id"] == 5
+    status, page = await client.call("GET", path, token=s["b"], params={"before": 3})
+    assert [m["id"] for m in page["messages"]] == [1, 2]
+    status, body = await client.call("GET", path, token=s["b"], params={"limit": "many"})
+    assert (status, body["code"]) == (400, "bad_request")
+
+
+async def test_observer_message_rights(client: HubClient) -> None:
+    """Observers post chat but not handoff/status/action; nobody posts system messages."""
+    s = await client.session_with_b()
+    path = f"/api/sessions/{s['id']}/messages"
+    status, body = await client.call(
+        "POST", path, token=s["obs"], json={"client_msg_id": "o1", "content": "hi"}
+    )
+    assert status == 201 and body["message"]["author_role"] == "observer"
+    for msg_type in ("handoff", "status", "action", "system"):
+        status, body = await client.call(
+            "POST",
+            path,
+            token=s["obs"],
+            json={"client_msg_id": f"o-{msg_type}", "content": "x", "msg_type": msg_type},
+        )
+        assert (status, body["code"]) == (403, "forbidden")
+    status, body = await client.call(
+        "POST",
+        path,
+        token=s["b"],
+        json={"client_msg_id": "b1", "content": "over to you", "msg_type": "handoff"},
+    )
+    assert status == 201 and body["message"]["msg_type"] == "handoff"
+
+
+async def test_notes_over_rest(client: HubClient) -> None:
+    """Notes are created, edited at their version, and a stale edit gets the current note."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}/notes"
+    status, note = await client.call(
+        "POST", base, token=s["a"], json={"title": "Plan", "content": "v1", "expected_version": 0}
+    )
+    assert status == 201 and note["version"] == 1
+    url = f"{base}/{note['id']}"
+    status, note2 = await client.call(
+        "PUT", url, token=s["obs"], json={"content": "v2", "expected_version": 1}
+    )
+    assert status == 200 and note2["version"] == 2
+    status, body = await client.call(
+        "PUT", url, token=s["b"], json={"content": "stale", "expected_version": 1}
+    )
+    assert status == 409 and body["code"] == "conflict"
+    assert body["note"]["content"] == "v2" and body["note"]["version"] == 2
+    status, listed = await client.call("GET", base, token=s["obs"])
+    assert [n["content"] for n in listed["notes"]] == ["v2"]
+    assert (await client.call("GET", f"{base}/999999", token=s["a"]))[0] == 404
+    assert (await client.call("GET", f"{base}/abc", token=s["a"]))[0] == 404
+
+
+async def test_files_over_rest(client: HubClient) -> None:
+    """Files are written by agents only, read by all, with hash-checked overwrites."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}/files"
+    status, f = await client.call(
+        "PUT", f"{base}/src/main.py", token=s["a"], json={"content": "print(1)\n"}
+    )
+    assert status == 200 and len(f["content_hash"]) == 64 and f["size"] == 9
+    status, body = await client.call(
+        "PUT", f"{base}/src/main.py", token=s["obs"], json={"content": "evil"}
+    )
+    assert (status, body["code"]) == (403, "forbidden")
+    status, body = await client.call(
+        "PUT", f"{base}/src/main.py", token=s["b"], json={"content": "x", "expected_hash": "0" * 64}
+    )
+    assert status == 409 and body["file"]["content_hash"] == f["content_hash"]
+    status, body = await client.call(
+        "PUT",
+        f"{base}/src/main.py",
+        token=s["b"],
+        json={"content": "print(2)\n", "expected_hash": f["content_hash"]},
+    )
+    assert status == 200
+    status, body = await client.call(
+        "PUT", f"{base}/src/main.py", token=s["b"], json={"content": "new", "expected_hash": ""}
+    )
+    assert status == 409
+    status, body = await client.call("GET", f"{base}/src/main.py", token=s["obs"])
+    assert status == 200 and body["content"] == "print(2)\n" and body["last_editor"] == "bee"
+    status, listed = await client.call("GET", base, token=s["obs"])
+    assert [x["path"] for x in listed["files"]] == ["src/main.py"]
+    assert "content" not in listed["files"][0]
+    status, body = await client.call("PUT", f"{base}/a//b", token=s["a"], json={"content": ""})
+    assert (status, body["code"]) == (400, "bad_request")
+
+
+async def test_every_change_is_in_the_activity_log(client: HubClient) -> None:
+    """Joining, messages, notes, files and status changes each leave an activity row."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}"
+    await client.call(
+        "POST", base + "/messages", token=s["a"], json={"client_msg_id": "x", "content": "hi"}
+    )
+    await client.call(
+        "POST", base + "/notes", token=s["a"], json={"content": "n", "expected_version": 0}
+    )
+    await client.call("PUT", base + "/files/f.txt", token=s["a"], json={"content": "f"})
+    await client.call("PATCH", base, token=s["a"], json={"status": "paused"})
+    _status, page = await client.call("GET", base + "/activity", token=s["obs"])
+    actions = [row["action"] for row in page["activity"]]
+    assert actions == [
+        "session.created",
+        "agent_b.joined",
+        "message.sent",
+        "note.created",
+        "file.written",
+        "session.updated",
+    ]
+
+
+async def test_health_endpoints(client: HubClient) -> None:
+    """/healthz answers when up; /readyz when the database and bus answer."""
+    assert (await client.call("GET", "/healthz"))[0] == 200
+    status, body = await client.call("GET", "/readyz")
+    assert status == 200 and body == {"status": "ready", "database": True, "bus": True}
+    assert (await client.call("GET", "/api/nothing-here"))[0] == 404
