@@ -74,14 +74,13 @@ def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
 
 async def _close_sockets(app: web.Application) -> None:
     """Tell every client to reconnect elsewhere and resume, within the shutdown bound."""
-    sockets = list(app[SOCKETS])
+    sockets = [ws for ws in app[SOCKETS] if not ws.closed]
     if not sockets:
         return
     log.info("closing %d websockets for shutdown", len(sockets))
     closes = [
         ws.close(code=CLOSE_SHUTTING_DOWN, message=b"server shutting down: reconnect and resume")
         for ws in sockets
-        if not ws.closed
     ]
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+import msgspec
+
 from hub.config import Config, ConfigError, load_config
 
 __all__ = ["main"]
@@ -40,7 +42,7 @@ def serve(config: Config) -> int:
     from hub.app import create_app
 
     url, embedded = _database_url(config)
-    config = load_config(database_url=url, **_overrides(config))
+    config = msgspec.structs.replace(config, database_url=url)
     _use_uvloop()
     app = create_app(config)
     base = f"http://{config.host}:{config.port}"
@@ -68,10 +70,6 @@ def serve(config: Config) -> int:
         if embedded is not None:
             embedded.stop()  # type: ignore[attr-defined]
     return 0
-
-
-def _overrides(config: Config) -> dict[str, object]:
-    return {f: getattr(config, f) for f in Config.__struct_fields__ if f != "database_url"}
 
 
 def migrate(config: Config) -> int:

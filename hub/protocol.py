@@ -145,7 +145,7 @@ class Ping(msgspec.Struct, tag="ping", kw_only=True, forbid_unknown_fields=True)
 
 ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping
 
-_client_decoder = msgspec.json.Decoder(ClientFrame)
+_client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
 _KNOWN_TYPES = frozenset({"send", "update_note", "write_file", "set_presence", "ping"})
 
 
@@ -265,8 +265,8 @@ def encode(frame: msgspec.Struct) -> bytes:
     return _encoder.encode(frame)
 
 
-_event_decoder = msgspec.json.Decoder(Event)
-_server_decoder = msgspec.json.Decoder(ServerFrame)
+_event_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+_server_decoder: msgspec.json.Decoder[ServerFrame] = msgspec.json.Decoder(ServerFrame)
 
 
 def decode_event(data: bytes | str) -> Event:

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from hub.bus import Bus, Envelope, unpack
 from hub.domain import Message, Principal
@@ -38,7 +39,7 @@ class Outbox:
         *,
         limit: int,
         send: Callable[[bytes], Awaitable[None]],
-        close: Callable[[int, str], Awaitable[None]],
+        close: Callable[[int, str], Coroutine[Any, Any, None]],
     ) -> None:
         self.principal = principal
         self.limit = limit
@@ -135,6 +136,7 @@ class Room:
         self._held: dict[int, bytes] = {}
         self._early: list[Envelope] = []
         self._gap_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self.deleted = False
 
     # -- stream ------------------------------------------------------------------------
@@ -208,6 +210,27 @@ class Room:
                 self._accept_message(message.id, encode(MessageEvent(message=message)))
             delay = GAP_WAIT
 
+    def resync(self) -> None:
+        """Read whatever PostgreSQL has past `last_id` (after the bus may have lost
+        messages, e.g. across a Redis reconnect)."""
+        if self.last_id is not None and (self._sync_task is None or self._sync_task.done()):
+            self._sync_task = asyncio.create_task(self._read_ahead(), name="hub-room-resync")
+
+    async def _read_ahead(self) -> None:
+        delay = GAP_WAIT
+        while self.last_id is not None:
+            try:
+                page = await self._fetch_after(self.session_id, self.last_id, 1000)
+            except Exception as exc:
+                log.warning("resync of %s failed (%s); retrying", self.session_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            for message in page:
+                self._accept_message(message.id, encode(MessageEvent(message=message)))
+            if len(page) < 1000:
+                return
+
     # -- membership --------------------------------------------------------------------
 
     def add(self, outbox: Outbox) -> bool:
@@ -229,10 +252,11 @@ class Room:
         return False
 
     async def close(self) -> None:
-        if self._gap_task is not None:
-            self._gap_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gap_task
+        for task in (self._gap_task, self._sync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 class Rooms:
@@ -255,6 +279,10 @@ class Rooms:
 
     def all(self) -> list[Room]:
         return list(self._rooms.values())
+
+    def resync_all(self) -> None:
+        for room in self._rooms.values():
+            room.resync()
 
     async def enter(self, session_id: str, outbox: Outbox) -> tuple[Room, bool]:
         """Put a connection in its session's room (subscribing the room first, then

@@ -89,6 +89,9 @@ class Hub:
             config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute
         )
         self.presence_ttl = config.heartbeat_interval * 3
+        on_reconnect = getattr(bus, "on_reconnect", None)
+        if on_reconnect is not None:
+            on_reconnect(self.rooms.resync_all)
 
     async def start(self) -> None:
         self.committer.start()
@@ -332,9 +335,9 @@ class Hub:
     async def _publish_committed(
         self, messages: list[Message], renamed: list[tuple[str, str]]
     ) -> None:
-        for message in messages:
-            frame = encode(MessageEvent(message=message))
-            await self.bus.publish(message.session_id, pack("m", message.id, frame))
+        await self.bus.publish_many(
+            [(m.session_id, pack("m", m.id, encode(MessageEvent(message=m)))) for m in messages]
+        )
         for session_id, _name in renamed:
             async with self.store.connection() as conn:
                 session = await session_store.get_session(conn, session_id)

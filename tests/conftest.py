@@ -138,12 +138,15 @@ def redis_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def config(database_url: str) -> Config:
-    """Settings for a hub under test: short heartbeats, small limits that tests reach."""
+@pytest.fixture(params=["memory-bus", "redis-bus"])
+def config(request: pytest.FixtureRequest, database_url: str) -> Config:
+    """Settings for a hub under test, once on each bus: short heartbeats, small limits
+    that tests reach."""
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis-bus" else None
     return load_config(
         {},
         database_url=database_url,
+        redis_url=redis_url,
         heartbeat_interval=5.0,
         send_queue_frames=256,
         rate_per_second=200.0,

@@ -55,6 +55,9 @@ class Bus(Protocol):
         """Deliver to every subscriber of the session, on every process (best effort:
         receivers repair gaps in messages from PostgreSQL)."""
 
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish several (session_id, payload) pairs in order, in one round trip."""
+
     async def subscribe(self, session_id: str, listener: Listener) -> None:
         """Call `listener(payload)` for each payload published to the session from now on
         (once this returns)."""
@@ -90,6 +93,10 @@ class MemoryBus:
     async def publish(self, session_id: str, payload: bytes) -> None:
         for listener in list(self._listeners.get(session_id, ())):
             listener(payload)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        for session_id, payload in items:
+            await self.publish(session_id, payload)
 
     async def subscribe(self, session_id: str, listener: Listener) -> None:
         self._listeners.setdefault(session_id, []).append(listener)

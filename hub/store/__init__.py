@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
@@ -21,7 +21,7 @@ __all__ = ["Connection", "Store", "row_to", "rows_to", "unavailable_on_failure"]
 
 log = logging.getLogger("hub.store")
 
-Connection = asyncpg.Connection
+Connection: TypeAlias = asyncpg.Connection
 T = TypeVar("T")
 
 # Failures that mean "the database is not there right now", as opposed to a bug.
@@ -108,7 +108,7 @@ class Store:
             async with self.connection() as conn:
                 await conn.fetchval("SELECT 1", timeout=2)
             return True
-        except (HubError, *_UNAVAILABLE):
+        except HubError:
             return False
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:

@@ -159,6 +159,7 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
         if results[index] is None:
             assert item.client_msg_id is not None
             first = results[batch_keys[(item.session_id, item.client_msg_id)]]
+            assert first is not None
             results[index] = first if isinstance(first, HubError) else (first[0], True)
 
     final: list[tuple[Message, bool] | HubError] = [r for r in results if r is not None]

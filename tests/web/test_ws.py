@@ -75,7 +75,12 @@ async def test_concurrent_senders_see_one_gap_free_order(client: HubClient) -> N
     assert contents[0] == contents[1] == contents[2]
     # each sender's own messages keep the order it sent them in
     assert [c for c in contents[0] if c.startswith("a")] == [f"a{i}" for i in range(n)]
-    acks = [f for f in a.frames if f["type"] == "ack"]
+    acks = await a.wait(
+        lambda: (
+            [f for f in a.frames if f["type"] == "ack"][n - 1 :]
+            and [f for f in a.frames if f["type"] == "ack"]
+        )
+    )
     assert len(acks) == n and all(not f["duplicate"] for f in acks)
 
 
@@ -266,7 +271,7 @@ async def test_presence_follows_connections(client: HubClient) -> None:
     ack = await b.request({"type": "set_presence", "status": "working", "activity": "tests"})
     assert ack["presence"]["status"] == "working"
     await a.wait(lambda: presence_of("bee", "working"))
-    status, listed = await client.call("GET", f"/api/sessions/{s['id']}/presence", token=s["obs"])
+    _, listed = await client.call("GET", f"/api/sessions/{s['id']}/presence", token=s["obs"])
     bee = next(p for p in listed["presence"] if p["participant_id"] == "bee")
     assert (bee["status"], bee["activity"]) == ("working", "tests")
     await b.close()

@@ -1,0 +1,221 @@
+"""The Redis bus: one pub/sub connection per process, a channel per session.
+
+Publishing delivers to this process's own listeners first, synchronously, then to Redis
+tagged with this process's id (and its own copies coming back are ignored). So local
+delivery keeps working while Redis is down, and in order. Redis pub/sub is at-most-once:
+receivers repair message gaps from PostgreSQL, and after a reconnect every listener is
+told to resynchronise (`on_reconnect`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import cast
+
+import redis.asyncio as aioredis
+from nanoid import generate as nanoid
+from redis.exceptions import RedisError
+
+from hub.bus import Listener, keys
+
+__all__ = ["RedisBus"]
+
+log = logging.getLogger("hub.bus.redis")
+
+_OP_TIMEOUT = 2.0
+
+
+class RedisBus:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._redis = aioredis.from_url(
+            url, socket_timeout=_OP_TIMEOUT, socket_connect_timeout=_OP_TIMEOUT
+        )
+        self._node = nanoid(size=12).encode()
+        self._listeners: dict[str, list[Listener]] = {}
+        self._confirmed: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = False
+        self._reconnect_callbacks: list[Callable[[], None]] = []
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the subscription connection is re-established."""
+        self._reconnect_callbacks.append(callback)
+
+    async def start(self) -> None:
+        connected = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._run(connected), name="hub-redis-bus")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connected), 5.0)
+        if not self._healthy:
+            log.warning("Redis is not reachable yet; serving locally and retrying")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._redis.aclose()
+
+    def healthy(self) -> bool:
+        return self._healthy
+
+    # -- pub/sub -----------------------------------------------------------------------
+
+    async def publish(self, session_id: str, payload: bytes) -> None:
+        self._deliver(session_id, payload)
+        try:
+            await self._redis.publish(keys.session_channel(session_id), self._node + b"|" + payload)
+        except (RedisError, OSError) as exc:
+            self._healthy = False
+            log.warning("publish to Redis failed (%s); delivered locally only", exc)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        for session_id, payload in items:
+            self._deliver(session_id, payload)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id, payload in items:
+                    pipe.publish(keys.session_channel(session_id), self._node + b"|" + payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._healthy = False
+            log.warning("publish to Redis failed (%s); delivered locally only", exc)
+
+    def _deliver(self, session_id: str, payload: bytes) -> None:
+        for listener in list(self._listeners.get(session_id, ())):
+            try:
+                listener(payload)
+            except Exception:
+                log.exception("a bus listener failed")
+
+    async def subscribe(self, session_id: str, listener: Listener) -> None:
+        listeners = self._listeners.setdefault(session_id, [])
+        listeners.append(listener)
+        if len(listeners) > 1 or self._pubsub is None or not self._healthy:
+            return  # already subscribed, or the reconnect will subscribe it
+        channel = keys.session_channel(session_id)
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirmed[channel] = confirmed
+        try:
+            await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(asyncio.shield(confirmed), _OP_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("subscribing to %s failed (%s); will retry on reconnect", channel, exc)
+        finally:
+            self._confirmed.pop(channel, None)
+
+    async def unsubscribe(self, session_id: str, listener: Listener) -> None:
+        listeners = self._listeners.get(session_id, [])
+        if listener in listeners:
+            listeners.remove(listener)
+        if listeners:
+            return
+        self._listeners.pop(session_id, None)
+        if self._pubsub is not None and self._healthy:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(keys.session_channel(session_id))
+
+    async def _run(self, connected: asyncio.Future[None]) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                channels = [keys.CONTROL_CHANNEL, *map(keys.session_channel, self._listeners)]
+                await pubsub.subscribe(*channels)
+                self._pubsub = pubsub
+                first = not connected.done()
+                self._healthy = True
+                if first:
+                    connected.set_result(None)
+                else:
+                    log.info(
+                        "reconnected to Redis; resynchronising %d sessions", len(self._listeners)
+                    )
+                    for callback in list(self._reconnect_callbacks):
+                        callback()
+                delay = 0.1
+                await self._listen(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self._healthy or delay == 0.1:
+                    log.warning("Redis connection lost (%s); retrying", exc)
+                self._healthy = False
+            finally:
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
+        prefix = len(keys.session_channel(""))
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            kind = message["type"]
+            channel = message["channel"].decode()
+            if kind == b"subscribe" or kind == "subscribe":
+                waiter = self._confirmed.get(channel)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                continue
+            if kind not in ("message", b"message") or channel == keys.CONTROL_CHANNEL:
+                continue
+            node, sep, payload = message["data"].partition(b"|")
+            if not sep:
+                log.warning("dropped malformed payload on %s", channel)
+                continue
+            if node == self._node:
+                continue
+            self._deliver(channel[prefix:], payload)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def set_presence(
+        self, session_id: str, participant_id: str, data: bytes, ttl: float
+    ) -> None:
+        expires = time.time() + ttl
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(keys.presence_expiry(session_id), {participant_id: expires})
+                pipe.hset(keys.presence_data(session_id), participant_id, data)
+                pipe.expire(keys.presence_expiry(session_id), int(ttl) + 60)
+                pipe.expire(keys.presence_data(session_id), int(ttl) + 60)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("presence not recorded in Redis: %s", exc)
+
+    async def clear_presence(self, session_id: str, participant_id: str) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(keys.presence_expiry(session_id), participant_id)
+                pipe.hdel(keys.presence_data(session_id), participant_id)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("presence not cleared in Redis: %s", exc)
+
+    async def live_presence(self, session_id: str) -> dict[str, bytes]:
+        try:
+            members = cast(
+                list[bytes],
+                await self._redis.zrangebyscore(
+                    keys.presence_expiry(session_id), time.time(), "+inf"
+                ),
+            )
+            if not members:
+                return {}
+            values = cast(
+                list[bytes | None], await self._redis.hmget(keys.presence_data(session_id), members)
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("presence unreadable from Redis: %s", exc)
+            return {}
+        return {m.decode(): v for m, v in zip(members, values, strict=True) if v is not None}

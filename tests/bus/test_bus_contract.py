@@ -1,0 +1,124 @@
+"""Both buses honour one contract: per-session delivery, unsubscribe, presence TTLs."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from hub.bus import Bus, MemoryBus, keys, pack, unpack
+from hub.bus.redis import RedisBus
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    made: Bus = (
+        MemoryBus() if request.param == "memory" else RedisBus(request.getfixturevalue("redis_url"))
+    )
+    await made.start()
+    yield made
+    await made.close()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, payload: bytes) -> None:
+        self.items.append(payload)
+        self.changed.set()
+
+    async def wait(self, predicate: Callable[[list[bytes]], bool]) -> None:
+        async with asyncio.timeout(TIMEOUT):
+            while not predicate(self.items):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def session() -> str:
+    import secrets
+
+    return "ses_" + secrets.token_hex(8)
+
+
+async def test_publish_reaches_subscribers_of_that_session_only(bus: Bus) -> None:
+    """A payload reaches every subscriber of its session, in order, and no one else."""
+    s1, s2 = session(), session()
+    one, two, other = Inbox(), Inbox(), Inbox()
+    await bus.subscribe(s1, one)
+    await bus.subscribe(s1, two)
+    await bus.subscribe(s2, other)
+    for i in range(1, 4):
+        await bus.publish(s1, pack("m", i, b"{}"))
+    await bus.publish_many([(s1, pack("m", i, b"{}")) for i in range(4, 7)])
+    await one.wait(lambda items: len(items) == 6)
+    await two.wait(lambda items: len(items) == 6)
+    assert [unpack(p).message_id for p in one.items] == [1, 2, 3, 4, 5, 6]
+    assert other.items == []
+
+
+async def test_unsubscribed_listener_hears_nothing(bus: Bus) -> None:
+    """After unsubscribe a listener gets nothing more; the others still do."""
+    s = session()
+    gone, stays = Inbox(), Inbox()
+    await bus.subscribe(s, gone)
+    await bus.subscribe(s, stays)
+    await bus.unsubscribe(s, gone)
+    await bus.publish(s, pack("e", 0, b"{}"))
+    await stays.wait(lambda items: len(items) == 1)
+    assert gone.items == []
+
+
+async def test_presence_expires_and_clears(bus: Bus) -> None:
+    """Live presence is there until its TTL passes or it is cleared."""
+    s = session()
+    await bus.set_presence(s, "p1", b"one", ttl=60)
+    await bus.set_presence(s, "p2", b"two", ttl=0.2)
+    assert await bus.live_presence(s) == {"p1": b"one", "p2": b"two"}
+    async with asyncio.timeout(TIMEOUT):
+        # expiry is a matter of time passing: nothing to wait on but the clock
+        while "p2" in await bus.live_presence(s):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await bus.clear_presence(s, "p1")
+    assert await bus.live_presence(s) == {}
+    assert bus.healthy()
+
+
+def test_envelopes_reject_garbage() -> None:
+    """Malformed bus payloads are refused by the envelope parser."""
+    for bad in (b"", b"m", b"x1\n{}", b"m0\n{}", b"e5\n{}", b"mNaN\n{}", b"m-1\n{}"):
+        with pytest.raises(ValueError):
+            unpack(bad)
+    assert unpack(pack("m", 7, b'{"a":1}')).frame == b'{"a":1}'
+
+
+async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
+    """Two Redis buses (two processes): each hears the other's payloads exactly once,
+    and its own once (locally), and malformed payloads on the channel are dropped."""
+    first, second = RedisBus(redis_url), RedisBus(redis_url)
+    await first.start()
+    await second.start()
+    try:
+        s = session()
+        in_first, in_second = Inbox(), Inbox()
+        await first.subscribe(s, in_first)
+        await second.subscribe(s, in_second)
+        raw = aioredis.from_url(redis_url)
+        await raw.publish(keys.session_channel(s), b"no separator here")
+        await raw.aclose()
+        await first.publish(s, pack("m", 1, b"{}"))
+        await second.publish(s, pack("m", 2, b"{}"))
+        for inbox in (in_first, in_second):
+            await inbox.wait(lambda items: len(items) >= 2)
+        await first.publish(s, pack("e", 0, b"{}"))
+        for inbox in (in_first, in_second):
+            await inbox.wait(lambda items: len(items) >= 3)
+            assert sorted(inbox.items) == sorted(
+                [pack("m", 1, b"{}"), pack("m", 2, b"{}"), pack("e", 0, b"{}")]
+            )
+    finally:
+        await first.close()
+        await second.close()
