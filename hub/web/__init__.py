@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from hub.web.rest import error_middleware, routes
 from hub.web.ws import websocket
 
-__all__ = ["add_routes", "error_middleware"]
+__all__ = ["AccessLogger", "add_routes", "error_middleware"]
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(routes)
     app.router.add_get("/ws", websocket)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, with the path but never the query string (tokens may be
+    passed there)."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logging.getLogger("hub.access"), log_format)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %.1fms',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
