@@ -35,7 +35,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     max_frame_bytes: PositiveInt = 1_048_576
     """Larger websocket frames close the connection with 1009."""
     send_queue_frames: PositiveInt = 2048
-    """Frames queued for one connection before it is closed as too slow (4008)."""
+    """Frames queued for one connection before it is closed as too slow (4008). One
+    commit can queue a burst of twice `commit_batch_max` (messages and their acks), so
+    this must be larger than that."""
     rate_per_second: Positive = 100.0
     rate_burst: PositiveInt = 400
     """Client frames per connection: sustained rate and burst before `rate_limited`."""
@@ -45,6 +47,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     commit_batch_max: PositiveInt = 512
     """Most messages committed in one group-commit transaction."""
     shutdown_timeout: Positive = 10.0
+
+    def __post_init__(self) -> None:
+        if self.send_queue_frames <= 2 * self.commit_batch_max:
+            raise ValueError(
+                "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
+                f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
+            )
 
 
 _FIELD_ENV = {name: "HUB_" + name.upper() for name in Config.__struct_fields__}
@@ -69,5 +78,6 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: object) -
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r"`\$\.(\w+)`", message)
-        var = _FIELD_ENV.get(match.group(1), "?") if match else "?"
-        raise ConfigError(f"invalid {var}: {message}") from None
+        if match is None:
+            raise ConfigError(message) from None
+        raise ConfigError(f"invalid {_FIELD_ENV[match.group(1)]}: {message}") from None

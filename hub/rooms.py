@@ -126,13 +126,15 @@ class Outbox:
 class Room:
     """One session's live connections on this process and its ordered event stream."""
 
-    def __init__(self, session_id: str, fetch_after: FetchAfter) -> None:
+    def __init__(self, session_id: str, fetch_after: FetchAfter, page_size: int) -> None:
         self.session_id = session_id
         self.outboxes: set[Outbox] = set()
         self.participants: Counter[str] = Counter()
         self.last_id: int | None = None
         """Id of the last message fanned out; None until the room knows where it starts."""
         self._fetch_after = fetch_after
+        self._page = page_size
+        """Most messages read from PostgreSQL at once: no more than one commit's burst."""
         self._held: dict[int, bytes] = {}
         self._early: list[Envelope] = []
         self._gap_task: asyncio.Task[None] | None = None
@@ -200,7 +202,7 @@ class Room:
             upto = min(self._held)
             try:
                 missing = await self._fetch_after(
-                    self.session_id, self.last_id, upto - self.last_id - 1
+                    self.session_id, self.last_id, min(upto - self.last_id - 1, self._page)
                 )
             except Exception as exc:
                 log.warning("gap fill for %s failed (%s); retrying", self.session_id, exc)
@@ -220,7 +222,7 @@ class Room:
         delay = GAP_WAIT
         while self.last_id is not None:
             try:
-                page = await self._fetch_after(self.session_id, self.last_id, 1000)
+                page = await self._fetch_after(self.session_id, self.last_id, self._page)
             except Exception as exc:
                 log.warning("resync of %s failed (%s); retrying", self.session_id, exc)
                 await asyncio.sleep(delay)
@@ -228,7 +230,7 @@ class Room:
                 continue
             for message in page:
                 self._accept_message(message.id, encode(MessageEvent(message=message)))
-            if len(page) < 1000:
+            if len(page) < self._page:
                 return
 
     # -- membership --------------------------------------------------------------------
@@ -267,9 +269,12 @@ class Rooms:
         bus: Bus,
         fetch_after: FetchAfter,
         last_message_id: Callable[[str], Awaitable[int]],
+        *,
+        page_size: int,
     ) -> None:
         self._bus = bus
         self._fetch_after = fetch_after
+        self._page_size = page_size
         self._last_message_id = last_message_id
         self._rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()  # guards room creation and removal
@@ -291,7 +296,7 @@ class Rooms:
         async with self._lock:
             room = self._rooms.get(session_id)
             if room is None:
-                room = Room(session_id, self._fetch_after)
+                room = Room(session_id, self._fetch_after, self._page_size)
                 await self._bus.subscribe(session_id, room.on_payload)
                 try:
                     room.start_at(await self._last_message_id(session_id))

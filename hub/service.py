@@ -81,7 +81,9 @@ class Hub:
         self.config = config
         self.store = store
         self.bus = bus
-        self.rooms = Rooms(bus, self.fetch_after, self._last_message_id)
+        self.rooms = Rooms(
+            bus, self.fetch_after, self._last_message_id, page_size=config.commit_batch_max
+        )
         self.committer = GroupCommitter(
             store, self._publish_committed, max_batch=config.commit_batch_max
         )

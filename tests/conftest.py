@@ -149,6 +149,7 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         redis_url=redis_url,
         heartbeat_interval=5.0,
         send_queue_frames=256,
+        commit_batch_max=64,
         rate_per_second=200.0,
         rate_burst=400,
         invite_attempts_per_minute=1000,

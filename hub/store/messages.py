@@ -10,6 +10,7 @@ of a second one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -56,8 +57,8 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
     sessions = {
         row["id"]: row
         for row in await conn.fetch(
-            "SELECT id, status, deleted_at, name_is_auto, last_message_id FROM sessions"
-            " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            "SELECT id, status, deleted_at, name_is_auto, last_message_id, now() AS now"
+            " FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
             session_ids,
         )
     }
@@ -114,45 +115,10 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
             renamed[item.session_id] = auto_name(item.content)
 
     if to_insert:
-        rows = await conn.fetch(
-            f"""INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
-                    metadata, parent_id, client_msg_id, token_count, attachments)
-                SELECT u.sid, u.id, u.author, u.role, u.content, u.mtype, u.meta::jsonb,
-                       u.parent, u.cid, u.tokens,
-                       ARRAY(SELECT jsonb_array_elements_text(u.att::jsonb))
-                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                            $6::text[], $7::text[], $8::bigint[], $9::text[], $10::int[],
-                            $11::text[])
-                     AS u(sid, id, author, role, content, mtype, meta, parent, cid, tokens, att)
-                RETURNING {COLUMNS}""",
-            *_columns(items, to_insert),
-        )
-        inserted = {(r["session_id"], r["id"]): row_to(r, Message) for r in rows}
+        now = sessions[items[to_insert[0][0]].session_id]["now"]
         for index, assigned in to_insert:
-            results[index] = (inserted[(items[index].session_id, assigned)], False)
-        await conn.execute(
-            """INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
-               SELECT sid, author, role, 'message.sent',
-                      jsonb_build_object('message_id', id, 'msg_type', mtype)
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-                    AS u(sid, author, role, id, mtype)""",
-            [items[i].session_id for i, _ in to_insert],
-            [items[i].author_id for i, _ in to_insert],
-            [items[i].author_role for i, _ in to_insert],
-            [a for _, a in to_insert],
-            [items[i].msg_type for i, _ in to_insert],
-        )
-        touched = sorted({items[i].session_id for i, _ in to_insert})
-        await conn.execute(
-            """UPDATE sessions s SET last_message_id = u.last, updated_at = now(),
-                   name = COALESCE(u.name, s.name),
-                   name_is_auto = s.name_is_auto AND u.name IS NULL
-               FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(sid, last, name)
-               WHERE s.id = u.sid""",
-            touched,
-            [next_id[sid] - 1 for sid in touched],
-            [renamed.get(sid) for sid in touched],
-        )
+            results[index] = (_message(items[index], assigned, now), False)
+        await _write(conn, items, to_insert, next_id, renamed)
 
     # Copies of a client_msg_id first seen in this batch answer with the first's row.
     for index, item in enumerate(items):
@@ -183,21 +149,90 @@ def _refusal(
     return None
 
 
-def _columns(items: Sequence[NewMessage], to_insert: list[tuple[int, int]]) -> list[list[Any]]:
-    chosen = [items[i] for i, _ in to_insert]
-    return [
-        [m.session_id for m in chosen],
-        [a for _, a in to_insert],
-        [m.author_id for m in chosen],
-        [m.author_role for m in chosen],
-        [m.content for m in chosen],
-        [m.msg_type for m in chosen],
-        [msgspec.json.encode(m.metadata).decode() for m in chosen],
-        [m.parent_id for m in chosen],
-        [m.client_msg_id for m in chosen],
-        [m.token_count for m in chosen],
-        [msgspec.json.encode(m.attachments).decode() for m in chosen],
-    ]
+def _message(item: NewMessage, message_id: int, now: datetime) -> Message:
+    """The row as the database will hold it (`created_at` is the transaction's now())."""
+    return Message(
+        id=message_id,
+        session_id=item.session_id,
+        author_id=item.author_id,
+        author_role=item.author_role,  # type: ignore[arg-type]
+        content=item.content,
+        msg_type=item.msg_type,  # type: ignore[arg-type]
+        metadata=item.metadata,
+        parent_id=item.parent_id,
+        client_msg_id=item.client_msg_id,
+        token_count=item.token_count,
+        attachments=item.attachments,
+        created_at=now,
+    )
+
+
+async def _write(
+    conn: Connection,
+    items: Sequence[NewMessage],
+    to_insert: list[tuple[int, int]],
+    next_id: dict[str, int],
+    renamed: dict[str, str],
+) -> None:
+    """One statement: the messages, their activity rows, the sessions' counters.
+
+    The activity log gets one `message.sent` row per author and session per batch,
+    listing the ids, rather than one per message: the messages table is itself the
+    append-only record of each message.
+    """
+    chosen = [(items[i], a) for i, a in to_insert]
+    authored: dict[tuple[str, str, str], list[int]] = {}
+    for item, assigned in chosen:
+        authored.setdefault((item.session_id, item.author_id, item.author_role), []).append(
+            assigned
+        )
+    touched = sorted(next_id.keys() & {item.session_id for item, _ in chosen})
+    await conn.execute(
+        """WITH inserted AS (
+               INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
+                   metadata, parent_id, client_msg_id, token_count, attachments)
+               SELECT u.sid, u.id, u.author, u.role, u.content, u.mtype, u.meta::jsonb,
+                      u.parent, u.cid, u.tokens, string_to_array(u.att, chr(31))
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                           $6::text[], $7::text[], $8::bigint[], $9::text[], $10::int[],
+                           $11::text[])
+                    AS u(sid, id, author, role, content, mtype, meta, parent, cid, tokens, att)
+           ), logged AS (
+               INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
+               SELECT a.sid, a.actor, a.role, 'message.sent', a.detail::jsonb
+               FROM unnest($12::text[], $13::text[], $14::text[], $15::text[])
+                    AS a(sid, actor, role, detail)
+           )
+           UPDATE sessions s SET last_message_id = c.last, updated_at = now(),
+               name = COALESCE(c.name, s.name), name_is_auto = s.name_is_auto AND c.name IS NULL
+           FROM unnest($16::text[], $17::bigint[], $18::text[]) AS c(sid, last, name)
+           WHERE s.id = c.sid""",
+        [item.session_id for item, _ in chosen],
+        [assigned for _, assigned in chosen],
+        [item.author_id for item, _ in chosen],
+        [item.author_role for item, _ in chosen],
+        [item.content for item, _ in chosen],
+        [item.msg_type for item, _ in chosen],
+        [_json(item.metadata) for item, _ in chosen],
+        [item.parent_id for item, _ in chosen],
+        [item.client_msg_id for item, _ in chosen],
+        [item.token_count for item, _ in chosen],
+        [_SEP.join(item.attachments) for item, _ in chosen],
+        [sid for sid, _, _ in authored],
+        [actor for _, actor, _ in authored],
+        [role for _, _, role in authored],
+        [_json({"message_ids": ids}) for ids in authored.values()],
+        touched,
+        [next_id[sid] - 1 for sid in touched],
+        [renamed.get(sid) for sid in touched],
+    )
+
+
+_SEP = chr(31)  # a control character, which file paths may not contain
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 async def list_messages(

@@ -50,7 +50,7 @@ __all__ = ["websocket"]
 log = logging.getLogger("hub.ws")
 
 HISTORY_PAGE = 1000
-MAX_IN_FLIGHT = 64  # client frames handled at once per connection
+MAX_IN_FLIGHT = 256  # client frames handled at once per connection
 
 
 def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:

@@ -31,3 +31,9 @@ def test_bad_values_name_the_variable(env: dict[str, str], var: str) -> None:
     """A bad value fails with a message naming the variable."""
     with pytest.raises(ConfigError, match=var):
         load_config(env)
+
+
+def test_send_queue_must_hold_a_commit_burst() -> None:
+    """A send queue smaller than one commit's burst is refused, naming both settings."""
+    with pytest.raises(ConfigError, match="HUB_SEND_QUEUE_FRAMES"):
+        load_config({"HUB_SEND_QUEUE_FRAMES": "100", "HUB_COMMIT_BATCH_MAX": "64"})

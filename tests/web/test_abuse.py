@@ -25,7 +25,7 @@ async def test_flood_is_rate_limited_then_closed(make_client: Any) -> None:
 async def test_slow_consumer_is_closed_with_resume_code(make_client: Any) -> None:
     """A client that stops reading is cut off with 4008; the others keep receiving, and
     the slow one resumes with since and gets everything."""
-    hub: HubClient = await make_client(send_queue_frames=16)
+    hub: HubClient = await make_client(send_queue_frames=16, commit_batch_max=4)
     s = await hub.session_with_b()
     a = await hub.connect(s["a"])
     b = await hub.connect(s["b"])
