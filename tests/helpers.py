@@ -150,6 +150,7 @@ class HubClient:
         self, token: str | None, *, since: int | None = None, hello: bool = True, **kw: Any
     ) -> Peer:
         params = {} if since is None else {"since": str(since)}
+        params.update(kw.pop("params", {}))
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         ws = await self.http.ws_connect(
             self.base + "/ws", params=params, headers=headers, heartbeat=None, **kw

@@ -1,8 +1,11 @@
 """The REST API: sessions, joining, status, deletion, history, notes, files, activity."""
 
 import asyncio
+import logging
+from typing import Any
 
 import asyncpg
+import pytest
 
 from tests.helpers import HubClient
 
@@ -302,3 +305,38 @@ async def test_health_endpoints(client: HubClient) -> None:
     status, body = await client.call("GET", "/readyz")
     assert status == 200 and body == {"status": "ready", "database": True, "bus": True}
     assert (await client.call("GET", "/api/nothing-here"))[0] == 404
+
+
+async def test_invite_guessing_is_rate_limited(make_client: Any) -> None:
+    """Past the per-address budget, redemption is refused with 429, even for a good code."""
+    hub: HubClient = await make_client(invite_attempts_per_minute=3)
+    created = await hub.create_session()
+    for guess in ("BOLD-OAK-1111", "BOLD-OAK-2222", "BOLD-OAK-3333"):
+        assert (await hub.join(guess, role="observer"))[0] == 404
+    status, body = await hub.join(created["invite_code"], role="observer")
+    assert (status, body["code"]) == (429, "rate_limited")
+
+
+async def test_tokens_never_reach_the_logs(config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A token passed in the query string is not written to the access log."""
+    from aiohttp import ClientSession
+    from aiohttp.test_utils import TestServer
+
+    from hub.app import create_app
+    from hub.web import AccessLogger
+
+    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    await server.start_server(access_log_class=AccessLogger)
+    try:
+        async with ClientSession() as http:
+            hub = HubClient(http, str(server.make_url("")))
+            s = await hub.session_with_b()
+            with caplog.at_level(logging.DEBUG):
+                await hub.call("GET", f"/api/sessions/{s['id']}", params={"token": s["a"]})
+                peer = await hub.connect(None, params={"token": s["b"]})
+                await peer.close()
+    finally:
+        await server.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"/api/sessions/{s['id']}" in logged
+    assert s["a"] not in logged and s["b"] not in logged

@@ -197,6 +197,8 @@ async def test_capabilities_over_the_websocket(client: HubClient) -> None:
     assert (denied["type"], denied["code"]) == ("error", "forbidden")
     note = await obs.request({"type": "update_note", "content": "n", "expected_version": 0})
     assert note["type"] == "ack"
+    here = await obs.request({"type": "set_presence", "status": "idle", "activity": "reading"})
+    assert here["type"] == "ack" and here["presence"]["role"] == "observer"
     b = await client.connect(s["b"])
     written = await b.request({"type": "write_file", "path": "x.txt", "content": "x"})
     assert written["type"] == "ack" and written["file"]["path"] == "x.txt"

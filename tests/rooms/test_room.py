@@ -1,0 +1,170 @@
+"""A room turns whatever the bus delivers into one ordered, gap-free stream."""
+
+import asyncio
+from datetime import UTC, datetime
+
+from hub.bus import pack
+from hub.domain import Message, Principal
+from hub.protocol import MessageEvent, encode
+from hub.rooms import Outbox, Room
+
+
+def message(i: int) -> Message:
+    return Message(
+        id=i,
+        session_id="ses_test",
+        author_id="a",
+        author_role="agent_a",
+        content=str(i),
+        msg_type="chat",
+        metadata={},
+        parent_id=None,
+        client_msg_id=None,
+        token_count=None,
+        attachments=[],
+        created_at=datetime.now(UTC),
+    )
+
+
+def payload(i: int) -> bytes:
+    return pack("m", i, encode(MessageEvent(message=message(i))))
+
+
+class Store:
+    """What PostgreSQL holds, and how often the room had to ask."""
+
+    def __init__(self, upto: int) -> None:
+        self.upto = upto
+        self.reads = 0
+
+    async def fetch_after(self, session_id: str, after: int, limit: int) -> list[Message]:
+        self.reads += 1
+        return [message(i) for i in range(after + 1, min(self.upto, after + limit) + 1)]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.changed = asyncio.Event()
+        self.closed: tuple[int, str] | None = None
+
+    async def send(self, frame: bytes) -> None:
+        import msgspec
+
+        decoded = msgspec.json.decode(frame)
+        if decoded["type"] == "message":
+            self.ids.append(decoded["message"]["id"])
+        self.changed.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        self.changed.set()
+
+    async def until(self, ids: list[int]) -> None:
+        async with asyncio.timeout(5):
+            while self.ids != ids:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def outbox(sink: Sink, limit: int = 100) -> Outbox:
+    box = Outbox(
+        Principal(session_id="ses_test", role="observer", participant_id="o"),
+        limit=limit,
+        send=sink.send,
+        close=sink.close,
+    )
+    box.go_live(0)
+    box.start()
+    return box
+
+
+async def test_out_of_order_arrivals_are_released_in_order() -> None:
+    """3, 1, 2 arriving become 1, 2, 3 without asking the database."""
+    store, sink = Store(upto=3), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=10)
+    room.add(outbox(sink))
+    room.start_at(0)
+    for i in (3, 1, 2):
+        room.on_payload(payload(i))
+    await sink.until([1, 2, 3])
+    assert store.reads == 0
+    await room.close()
+
+
+async def test_duplicates_and_old_ids_are_dropped() -> None:
+    """An id already delivered, or at/below the start, is not delivered again."""
+    store, sink = Store(upto=3), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=10)
+    room.add(outbox(sink))
+    room.start_at(1)
+    for i in (1, 2, 2, 3, 2, 3):
+        room.on_payload(payload(i))
+    await sink.until([2, 3])
+    await room.close()
+
+
+async def test_a_gap_that_stays_open_is_filled_from_the_store() -> None:
+    """When 2..4 never arrive, the room reads them from PostgreSQL and goes on."""
+    store, sink = Store(upto=6), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=2)
+    room.add(outbox(sink))
+    room.start_at(0)
+    for i in (1, 5, 6):
+        room.on_payload(payload(i))
+    await sink.until([1, 2, 3, 4, 5, 6])
+    assert store.reads >= 2  # pages no larger than page_size
+    await room.close()
+
+
+async def test_events_before_the_start_are_replayed() -> None:
+    """Payloads arriving while the room reads its start position are not lost."""
+    store, sink = Store(upto=3), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=10)
+    room.add(outbox(sink))
+    room.on_payload(payload(2))
+    room.on_payload(payload(3))
+    room.start_at(1)
+    await sink.until([2, 3])
+    await room.close()
+
+
+async def test_malformed_payloads_are_dropped() -> None:
+    """Garbage from the bus is logged and ignored; the stream goes on."""
+    store, sink = Store(upto=2), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=10)
+    room.add(outbox(sink))
+    room.start_at(0)
+    for junk in (b"", b"garbage", b"m1", b"q1\n{}", b"mx\n{}"):
+        room.on_payload(junk)
+    room.on_payload(payload(1))
+    room.on_payload(payload(2))
+    await sink.until([1, 2])
+    await room.close()
+
+
+async def test_resync_reads_what_the_bus_lost() -> None:
+    """After a bus outage, resync brings the room up to what PostgreSQL holds."""
+    store, sink = Store(upto=5), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=2)
+    room.add(outbox(sink))
+    room.start_at(1)
+    room.resync()
+    await sink.until([2, 3, 4, 5])
+    await room.close()
+
+
+async def test_overflowing_outbox_closes_with_resume_code() -> None:
+    """More frames than the outbox holds closes the connection with 4008."""
+    sink = Sink()
+    box = Outbox(
+        Principal(session_id="ses_test", role="observer", participant_id="o"),
+        limit=3,
+        send=sink.send,
+        close=sink.close,
+    )
+    box.go_live(0)  # writer not started: nothing drains
+    for i in range(1, 5):
+        box.offer(i, encode(MessageEvent(message=message(i))))
+    await box.stop()
+    assert sink.closed is not None and sink.closed[0] == 4008
