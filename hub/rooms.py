@@ -18,15 +18,24 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import msgspec
+
 from hub.bus import Bus, Envelope, unpack
-from hub.domain import Message, Principal
-from hub.protocol import CLOSE_SESSION_DELETED, CLOSE_TOO_SLOW, MessageEvent, encode
+from hub.domain import Message, Presence, Principal
+from hub.protocol import (
+    CLOSE_SESSION_DELETED,
+    CLOSE_TOO_SLOW,
+    MessageEvent,
+    PresenceEvent,
+    encode,
+)
 
 __all__ = ["Outbox", "Room", "Rooms"]
 
 log = logging.getLogger("hub.rooms")
 
 FetchAfter = Callable[[str, int, int], Awaitable[list[Message]]]
+_presence_decoder = msgspec.json.Decoder(PresenceEvent)
 GAP_WAIT = 0.15  # seconds a gap may stay open before it is filled from PostgreSQL
 
 
@@ -140,6 +149,8 @@ class Room:
         self._gap_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.deleted = False
+        self.presence: dict[str, Presence] = {}
+        """Latest presence of each participant seen in this session's events."""
 
     # -- stream ------------------------------------------------------------------------
 
@@ -168,7 +179,14 @@ class Room:
             self._accept_message(envelope.message_id, envelope.frame)
             return
         self._fan_out(0, envelope.frame)
-        if envelope.kind == "d":
+        if envelope.kind == "p":
+            try:
+                presence = _presence_decoder.decode(envelope.frame).presence
+            except msgspec.ValidationError:
+                log.warning("dropped malformed presence event for %s", self.session_id)
+                return
+            self.presence[presence.participant_id] = presence
+        elif envelope.kind == "d":
             self.deleted = True
             for outbox in list(self.outboxes):
                 outbox.finish(CLOSE_SESSION_DELETED, "session deleted")

@@ -7,6 +7,8 @@ before the change is committed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -91,15 +93,66 @@ class Hub:
             config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute
         )
         self.presence_ttl = config.heartbeat_interval * 3
+        self._keeper: asyncio.Task[None] | None = None
         on_reconnect = getattr(bus, "on_reconnect", None)
         if on_reconnect is not None:
             on_reconnect(self.rooms.resync_all)
 
     async def start(self) -> None:
         self.committer.start()
+        self._keeper = asyncio.create_task(self._keep(), name="hub-keeper")
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         await self.committer.close()
+
+    async def _keep(self) -> None:
+        """Every heartbeat interval: refresh the presence TTL of participants connected
+        here, mark offline those whose TTL ran out elsewhere (a crashed process), and
+        let rooms that lag PostgreSQL catch up (a message the bus lost)."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            try:
+                await self._keep_once()
+            except Exception:
+                log.exception("presence/resync upkeep failed; retrying next interval")
+
+    async def _keep_once(self) -> None:
+        rooms = self.rooms.all()
+        if not rooms:
+            return
+        for room in rooms:
+            for pid in list(room.participants):
+                current = room.presence.get(pid)
+                if current is not None and current.status != "offline":
+                    await self.bus.set_presence(
+                        room.session_id, pid, encode(current), self.presence_ttl
+                    )
+        if self.bus.healthy():
+            for room in rooms:
+                live = await self.bus.live_presence(room.session_id)
+                for pid, seen in list(room.presence.items()):
+                    if (
+                        seen.status != "offline"
+                        and pid not in live
+                        and pid not in room.participants
+                    ):
+                        gone = msgspec.structs.replace(
+                            seen, status="offline", activity=None, last_seen_at=datetime.now(UTC)
+                        )
+                        await self._announce_offline(room.session_id, gone)
+        async with self.store.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT id, last_message_id FROM sessions WHERE id = ANY($1::text[])",
+                [room.session_id for room in rooms],
+            )
+        heads = {row["id"]: row["last_message_id"] for row in rows}
+        for room in rooms:
+            if room.last_id is not None and heads.get(room.session_id, 0) > room.last_id:
+                room.resync()
 
     # -- identity ----------------------------------------------------------------------
 
@@ -459,20 +512,35 @@ class Hub:
         )
         if offline:
             await self.bus.clear_presence(principal.session_id, principal.participant_id)
-        else:
-            await self.bus.set_presence(
-                principal.session_id, principal.participant_id, encode(presence), self.presence_ttl
-            )
+            await self._announce_offline(principal.session_id, presence)
+            return presence
+        await self.bus.set_presence(
+            principal.session_id, principal.participant_id, encode(presence), self.presence_ttl
+        )
         async with self.store.connection() as conn:
             await presence_store.save_presence(conn, principal.session_id, presence)
-        await self._publish(principal.session_id, "e", PresenceEvent(presence=presence))
+        await self._publish(principal.session_id, "p", PresenceEvent(presence=presence))
         return presence
+
+    async def _announce_offline(self, session_id: str, presence: Presence) -> None:
+        """Broadcast first (it must reach people even with the database down), then
+        persist as the last known state, best effort."""
+        await self._publish(session_id, "p", PresenceEvent(presence=presence))
+        try:
+            async with self.store.connection() as conn:
+                await presence_store.save_presence(conn, session_id, presence)
+        except HubError:
+            log.warning("offline presence of %s not persisted", presence.participant_id)
 
     async def presence(self, session_id: str, conn: Connection) -> list[Presence]:
         """Live presence from the bus over the last known state; a participant the bus
         no longer knows is offline."""
         known = {p.participant_id: p for p in await presence_store.list_presence(conn, session_id)}
-        live = await self.bus.live_presence(session_id)
+        try:
+            live = await self.bus.live_presence(session_id)
+        except Exception as exc:  # the bus is down: the last known state is all there is
+            log.warning("live presence unavailable: %s", exc)
+            return sorted(known.values(), key=lambda p: p.participant_id)
         for pid, data in live.items():
             known[pid] = msgspec.json.decode(data, type=Presence)
         for pid, p in known.items():

@@ -18,8 +18,8 @@ Listener = Callable[[bytes], None]
 
 
 class Envelope:
-    """A decoded bus payload: `kind` (m: message, e: other event, d: session deleted),
-    the message id (0 unless kind is m) and the encoded frame."""
+    """A decoded bus payload: `kind` (m: message, p: presence, e: other event,
+    d: session deleted), the message id (0 unless kind is m) and the encoded frame."""
 
     __slots__ = ("frame", "kind", "message_id")
 
@@ -36,7 +36,7 @@ def pack(kind: str, message_id: int, frame: bytes) -> bytes:
 def unpack(payload: bytes) -> Envelope:
     """Parse an envelope; raises ValueError on anything malformed."""
     head, sep, frame = payload.partition(b"\n")
-    if not sep or len(head) < 2 or head[:1] not in (b"m", b"e", b"d"):
+    if not sep or len(head) < 2 or head[:1] not in (b"m", b"p", b"e", b"d"):
         raise ValueError("malformed bus payload")
     message_id = int(head[1:])
     if message_id < 0 or (head[:1] == b"m") != (message_id > 0):

@@ -40,7 +40,7 @@ from hub.protocol import (
     frame_ref,
 )
 from hub.ratelimit import TokenBucket
-from hub.rooms import Outbox
+from hub.rooms import Outbox, Room
 from hub.service import Hub
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
 from hub.web.rest import bearer, error_response
@@ -134,7 +134,7 @@ class Connection:
             return
         live_from = room.last_id or 0
         try:
-            if not await self._catch_up(since, live_from):
+            if not await self._catch_up(room, since, live_from):
                 return
             self.outbox.start()
             if first:
@@ -154,11 +154,13 @@ class Connection:
                 with contextlib.suppress(HubError):
                     await hub.set_presence(principal, offline=True)
 
-    async def _catch_up(self, since: int | None, live_from: int) -> bool:
+    async def _catch_up(self, room: Room, since: int | None, live_from: int) -> bool:
         """Send hello and the history after `since`, then go live. The room has been
         collecting live events for this connection since it entered, so the history
         read here overlaps them and nothing falls between (duplicates are dropped)."""
         snap = await self.hub.snapshot(self.principal)
+        for presence in snap.presence:  # so the room can notice if they vanish later
+            room.presence.setdefault(presence.participant_id, presence)
         hello = Hello(
             you=You(
                 participant_id=self.principal.participant_id,
