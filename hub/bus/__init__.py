@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Bus", "Envelope", "Listener", "MemoryBus", "pack", "unpack"]
+__all__ = ["Bus", "Envelope", "Listener", "MemoryBus", "pack", "unpack", "verify"]
 
 Listener = Callable[[bytes], None]
 
@@ -42,6 +42,30 @@ def unpack(payload: bytes) -> Envelope:
     if message_id < 0 or (head[:1] == b"m") != (message_id > 0):
         raise ValueError("malformed bus payload")
     return Envelope(head[:1].decode(), message_id, frame)
+
+
+_KIND_OF_FRAME = {"message": "m", "presence": "p", "session": "e", "note": "e", "file": "e"}
+
+
+def verify(payload: bytes, session_id: str) -> bool:
+    """Whether a payload from outside this process is a well-formed event of this
+    session, its envelope agreeing with its frame. Payloads failing this are dropped
+    rather than relayed to clients."""
+    from hub.protocol import MessageEvent, SessionEvent, decode_event
+
+    try:
+        envelope = unpack(payload)
+        event = decode_event(envelope.frame)
+    except ValueError:  # msgspec's errors are ValueErrors too
+        return False
+    tag = type(event).__struct_config__.tag
+    if envelope.kind == "d":
+        return isinstance(event, SessionEvent) and event.deleted and event.session.id == session_id
+    if _KIND_OF_FRAME.get(str(tag)) != envelope.kind:
+        return False
+    if isinstance(event, MessageEvent):
+        return event.message.id == envelope.message_id and event.message.session_id == session_id
+    return True
 
 
 class Bus(Protocol):

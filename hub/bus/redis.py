@@ -18,9 +18,11 @@ from typing import cast
 
 import redis.asyncio as aioredis
 from nanoid import generate as nanoid
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hub.bus import Listener, keys
+from hub.bus import Listener, keys, verify
 
 __all__ = ["RedisBus"]
 
@@ -32,15 +34,21 @@ _OP_TIMEOUT = 2.0
 class RedisBus:
     def __init__(self, url: str) -> None:
         self._url = url
+        # No silent retries inside redis-py: a lost connection must reach this bus, which
+        # reconnects itself and then resynchronises the rooms.
         self._redis = aioredis.from_url(
-            url, socket_timeout=_OP_TIMEOUT, socket_connect_timeout=_OP_TIMEOUT
+            url,
+            socket_timeout=_OP_TIMEOUT,
+            socket_connect_timeout=_OP_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
         )
         self._node = nanoid(size=12).encode()
         self._listeners: dict[str, list[Listener]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None
-        self._healthy = False
+        self._subscribed = False
+        self._publish_ok = True
         self._reconnect_callbacks: list[Callable[[], None]] = []
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
@@ -52,7 +60,7 @@ class RedisBus:
         self._task = asyncio.create_task(self._run(connected), name="hub-redis-bus")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connected), 5.0)
-        if not self._healthy:
+        if not self._subscribed:
             log.warning("Redis is not reachable yet; serving locally and retrying")
 
     async def close(self) -> None:
@@ -63,17 +71,13 @@ class RedisBus:
         await self._redis.aclose()
 
     def healthy(self) -> bool:
-        return self._healthy
+        """Subscribed, and the last publish went through."""
+        return self._subscribed and self._publish_ok
 
     # -- pub/sub -----------------------------------------------------------------------
 
     async def publish(self, session_id: str, payload: bytes) -> None:
-        self._deliver(session_id, payload)
-        try:
-            await self._redis.publish(keys.session_channel(session_id), self._node + b"|" + payload)
-        except (RedisError, OSError) as exc:
-            self._healthy = False
-            log.warning("publish to Redis failed (%s); delivered locally only", exc)
+        await self.publish_many([(session_id, payload)])
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         for session_id, payload in items:
@@ -84,8 +88,11 @@ class RedisBus:
                     pipe.publish(keys.session_channel(session_id), self._node + b"|" + payload)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._healthy = False
-            log.warning("publish to Redis failed (%s); delivered locally only", exc)
+            if self._publish_ok:
+                log.warning("publish to Redis failed (%s); delivering locally only", exc)
+            self._publish_ok = False
+        else:
+            self._publish_ok = True
 
     def _deliver(self, session_id: str, payload: bytes) -> None:
         for listener in list(self._listeners.get(session_id, ())):
@@ -97,7 +104,7 @@ class RedisBus:
     async def subscribe(self, session_id: str, listener: Listener) -> None:
         listeners = self._listeners.setdefault(session_id, [])
         listeners.append(listener)
-        if len(listeners) > 1 or self._pubsub is None or not self._healthy:
+        if len(listeners) > 1 or self._pubsub is None or not self._subscribed:
             return  # already subscribed, or the reconnect will subscribe it
         channel = keys.session_channel(session_id)
         confirmed = asyncio.get_running_loop().create_future()
@@ -117,7 +124,7 @@ class RedisBus:
         if listeners:
             return
         self._listeners.pop(session_id, None)
-        if self._pubsub is not None and self._healthy:
+        if self._pubsub is not None and self._subscribed:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(keys.session_channel(session_id))
 
@@ -130,7 +137,7 @@ class RedisBus:
                 await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
                 first = not connected.done()
-                self._healthy = True
+                self._subscribed = self._publish_ok = True
                 if first:
                     connected.set_result(None)
                 else:
@@ -144,9 +151,9 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                if self._healthy or delay == 0.1:
+                if self._subscribed or delay == 0.1:
                     log.warning("Redis connection lost (%s); retrying", exc)
-                self._healthy = False
+                self._subscribed = False
             finally:
                 self._pubsub = None
                 with contextlib.suppress(Exception):
@@ -175,7 +182,11 @@ class RedisBus:
                 continue
             if node == self._node:
                 continue
-            self._deliver(channel[prefix:], payload)
+            session_id = channel[prefix:]
+            if not verify(payload, session_id):
+                log.warning("dropped malformed payload on %s: %r", channel, payload[:80])
+                continue
+            self._deliver(session_id, payload)
 
     # -- presence ----------------------------------------------------------------------
 

@@ -95,9 +95,33 @@ def test_envelopes_reject_garbage() -> None:
     assert unpack(pack("m", 7, b'{"a":1}')).frame == b'{"a":1}'
 
 
+def event(session_id: str, message_id: int) -> bytes:
+    """A real message event payload, as the hub publishes it."""
+    from datetime import UTC, datetime
+
+    from hub.domain import Message
+    from hub.protocol import MessageEvent, encode
+
+    message = Message(
+        id=message_id,
+        session_id=session_id,
+        author_id="a",
+        author_role="agent_a",
+        content=str(message_id),
+        msg_type="chat",
+        metadata={},
+        parent_id=None,
+        client_msg_id=None,
+        token_count=None,
+        attachments=[],
+        created_at=datetime.now(UTC),
+    )
+    return pack("m", message_id, encode(MessageEvent(message=message)))
+
+
 async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
     """Two Redis buses (two processes): each hears the other's payloads exactly once,
-    and its own once (locally), and malformed payloads on the channel are dropped."""
+    and its own once (locally); malformed payloads on the channel are dropped."""
     first, second = RedisBus(redis_url), RedisBus(redis_url)
     await first.start()
     await second.start()
@@ -107,18 +131,53 @@ async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
         await first.subscribe(s, in_first)
         await second.subscribe(s, in_second)
         raw = aioredis.from_url(redis_url)
-        await raw.publish(keys.session_channel(s), b"no separator here")
+        for junk in (b"no separator here", b"node|m1\n{}", b"node|" + event("ses_other", 1)):
+            await raw.publish(keys.session_channel(s), junk)
         await raw.aclose()
-        await first.publish(s, pack("m", 1, b"{}"))
-        await second.publish(s, pack("m", 2, b"{}"))
+        await first.publish(s, event(s, 1))
+        await second.publish(s, event(s, 2))
         for inbox in (in_first, in_second):
             await inbox.wait(lambda items: len(items) >= 2)
-        await first.publish(s, pack("e", 0, b"{}"))
+        await first.publish(s, event(s, 3))
         for inbox in (in_first, in_second):
             await inbox.wait(lambda items: len(items) >= 3)
-            assert sorted(inbox.items) == sorted(
-                [pack("m", 1, b"{}"), pack("m", 2, b"{}"), pack("e", 0, b"{}")]
-            )
+            assert sorted(unpack(p).message_id for p in inbox.items) == [1, 2, 3]
     finally:
         await first.close()
         await second.close()
+
+
+def test_verify_accepts_only_consistent_events() -> None:
+    """Remote payloads must be real events of the channel's session, envelope and frame
+    agreeing; anything else would be relayed to clients, so it is refused."""
+    from datetime import UTC, datetime
+
+    from hub.bus import verify
+    from hub.domain import Message, Presence
+    from hub.protocol import MessageEvent, PresenceEvent, encode
+
+    m = Message(
+        id=3,
+        session_id="ses_x",
+        author_id="a",
+        author_role="agent_a",
+        content="c",
+        msg_type="chat",
+        metadata={},
+        parent_id=None,
+        client_msg_id=None,
+        token_count=None,
+        attachments=[],
+        created_at=datetime.now(UTC),
+    )
+    frame = encode(MessageEvent(message=m))
+    assert verify(pack("m", 3, frame), "ses_x")
+    assert not verify(pack("m", 4, frame), "ses_x")  # id disagrees
+    assert not verify(pack("m", 3, frame), "ses_y")  # another session's message
+    assert not verify(pack("e", 0, frame), "ses_x")  # kind disagrees
+    presence = encode(
+        PresenceEvent(presence=Presence(participant_id="p", role="observer", status="idle"))
+    )
+    assert verify(pack("p", 0, presence), "ses_x")
+    for junk in (b"m1\nnot json", b"p0\n{}", b"e0\n[]", b"d0\n{}", b"zz"):
+        assert not verify(junk, "ses_x")
