@@ -127,10 +127,19 @@ class Hub:
         for room in rooms:
             for pid in list(room.participants):
                 current = room.presence.get(pid)
-                if current is not None and current.status != "offline":
-                    await self.bus.set_presence(
-                        room.session_id, pid, encode(current), self.presence_ttl
+                if current is None or current.status == "offline":
+                    # connected here but announced offline (a race with another
+                    # process's last disconnect): announce it online again
+                    principal = next(
+                        (o.principal for o in room.outboxes if o.principal.participant_id == pid),
+                        None,
                     )
+                    if principal is not None:
+                        await self.set_presence(principal)
+                    continue
+                await self.bus.set_presence(
+                    room.session_id, pid, encode(current), self.presence_ttl
+                )
         if self.bus.healthy():
             for room in rooms:
                 live = await self.bus.live_presence(room.session_id)
@@ -512,7 +521,14 @@ class Hub:
         )
         if offline:
             await self.bus.clear_presence(principal.session_id, principal.participant_id)
-            await self._announce_offline(principal.session_id, presence)
+            try:
+                elsewhere = principal.participant_id in await self.bus.live_presence(
+                    principal.session_id
+                )
+            except Exception:
+                elsewhere = False
+            if not elsewhere:  # still connected to another process: stays as it is
+                await self._announce_offline(principal.session_id, presence)
             return presence
         await self.bus.set_presence(
             principal.session_id, principal.participant_id, encode(presence), self.presence_ttl

@@ -189,15 +189,20 @@ class RedisBus:
             self._deliver(session_id, payload)
 
     # -- presence ----------------------------------------------------------------------
+    # One entry per (participant, process): a participant connected to two processes
+    # stays live while either keeps its entry fresh.
+
+    def _member(self, participant_id: str) -> str:
+        return f"{participant_id}@{self._node.decode()}"
 
     async def set_presence(
         self, session_id: str, participant_id: str, data: bytes, ttl: float
     ) -> None:
-        expires = time.time() + ttl
+        member = self._member(participant_id)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zadd(keys.presence_expiry(session_id), {participant_id: expires})
-                pipe.hset(keys.presence_data(session_id), participant_id, data)
+                pipe.zadd(keys.presence_expiry(session_id), {member: time.time() + ttl})
+                pipe.hset(keys.presence_data(session_id), member, data)
                 pipe.expire(keys.presence_expiry(session_id), int(ttl) + 60)
                 pipe.expire(keys.presence_data(session_id), int(ttl) + 60)
                 await pipe.execute()
@@ -205,28 +210,29 @@ class RedisBus:
             log.warning("presence not recorded in Redis: %s", exc)
 
     async def clear_presence(self, session_id: str, participant_id: str) -> None:
+        member = self._member(participant_id)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(keys.presence_expiry(session_id), participant_id)
-                pipe.hdel(keys.presence_data(session_id), participant_id)
+                pipe.zrem(keys.presence_expiry(session_id), member)
+                pipe.hdel(keys.presence_data(session_id), member)
+                pipe.zremrangebyscore(keys.presence_expiry(session_id), "-inf", time.time())
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("presence not cleared in Redis: %s", exc)
 
     async def live_presence(self, session_id: str) -> dict[str, bytes]:
-        try:
-            members = cast(
-                list[bytes],
-                await self._redis.zrangebyscore(
-                    keys.presence_expiry(session_id), time.time(), "+inf"
-                ),
-            )
-            if not members:
-                return {}
-            values = cast(
-                list[bytes | None], await self._redis.hmget(keys.presence_data(session_id), members)
-            )
-        except (RedisError, OSError) as exc:
-            log.warning("presence unreadable from Redis: %s", exc)
+        """Raises on a Redis failure: callers fall back to the last known state."""
+        members = cast(
+            list[bytes],
+            await self._redis.zrangebyscore(keys.presence_expiry(session_id), time.time(), "+inf"),
+        )
+        if not members:
             return {}
-        return {m.decode(): v for m, v in zip(members, values, strict=True) if v is not None}
+        values = cast(
+            list[bytes | None], await self._redis.hmget(keys.presence_data(session_id), members)
+        )
+        live: dict[str, bytes] = {}
+        for member, value in zip(members, values, strict=True):
+            if value is not None:
+                live[member.decode().rpartition("@")[0]] = value
+        return live

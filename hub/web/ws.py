@@ -144,6 +144,8 @@ class Connection:
             log.warning("connection ended: %s", exc)
             with contextlib.suppress(Exception):
                 await self._close(1013 if exc.code == "unavailable" else 1011, exc.message)
+        except ConnectionError:
+            pass  # the peer went away mid-send; nothing left to tell it
         finally:
             for task in list(self.in_flight):
                 task.cancel()

@@ -121,7 +121,8 @@ def event(session_id: str, message_id: int) -> bytes:
 
 async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
     """Two Redis buses (two processes): each hears the other's payloads exactly once,
-    and its own once (locally); malformed payloads on the channel are dropped."""
+    and its own once (locally); malformed payloads on the channel are dropped; a
+    participant present on both stays live until both let go."""
     first, second = RedisBus(redis_url), RedisBus(redis_url)
     await first.start()
     await second.start()
@@ -139,6 +140,12 @@ async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
         for inbox in (in_first, in_second):
             await inbox.wait(lambda items: len(items) >= 2)
         await first.publish(s, event(s, 3))
+        await first.set_presence(s, "both", b"on first", ttl=60)
+        await second.set_presence(s, "both", b"on second", ttl=60)
+        await first.clear_presence(s, "both")
+        assert await second.live_presence(s) == {"both": b"on second"}
+        await second.clear_presence(s, "both")
+        assert await first.live_presence(s) == {}
         for inbox in (in_first, in_second):
             await inbox.wait(lambda items: len(items) >= 3)
             assert sorted(unpack(p).message_id for p in inbox.items) == [1, 2, 3]
