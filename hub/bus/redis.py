@@ -34,14 +34,12 @@ _OP_TIMEOUT = 2.0
 class RedisBus:
     def __init__(self, url: str) -> None:
         self._url = url
-        # No silent retries inside redis-py: a lost connection must reach this bus, which
-        # reconnects itself and then resynchronises the rooms.
-        self._redis = aioredis.from_url(
-            url,
-            socket_timeout=_OP_TIMEOUT,
-            socket_connect_timeout=_OP_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-        )
+        options = {"socket_timeout": _OP_TIMEOUT, "socket_connect_timeout": _OP_TIMEOUT}
+        # Commands retry once, on a fresh connection (pooled ones die with a Redis restart).
+        self._redis = aioredis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        # The subscription does not retry silently: a lost connection must reach this bus,
+        # which reconnects itself and then resynchronises the rooms.
+        self._sub_redis = aioredis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._node = nanoid(size=12).encode()
         self._listeners: dict[str, list[Listener]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
@@ -69,6 +67,7 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._redis.aclose()
+        await self._sub_redis.aclose()
 
     def healthy(self) -> bool:
         """Subscribed, and the last publish went through."""
@@ -131,7 +130,7 @@ class RedisBus:
     async def _run(self, connected: asyncio.Future[None]) -> None:
         delay = 0.1
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = self._sub_redis.pubsub()
             try:
                 channels = [keys.CONTROL_CHANNEL, *map(keys.session_channel, self._listeners)]
                 await pubsub.subscribe(*channels)
@@ -166,6 +165,9 @@ class RedisBus:
         while True:
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
+                if not self._publish_ok:  # idle after a failed publish: probe, not latch
+                    with contextlib.suppress(RedisError, OSError):
+                        self._publish_ok = bool(await self._redis.ping())
                 continue
             kind = message["type"]
             channel = message["channel"].decode()
