@@ -179,35 +179,18 @@ Action = Literal[
     "delete_session",
 ]
 
+_OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
+_AGENT_B: frozenset[Action] = _OBSERVER | {
+    "post_typed",
+    "write_files",
+    "rename",
+    "pause_resume_complete",
+}
+_AGENT_A: frozenset[Action] = _AGENT_B | {"start", "rotate_invite", "delete_session"}
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
-    "agent_a": frozenset(
-        {
-            "read",
-            "post_chat",
-            "post_typed",
-            "edit_notes",
-            "write_files",
-            "set_presence",
-            "rename",
-            "pause_resume_complete",
-            "start",
-            "rotate_invite",
-            "delete_session",
-        }
-    ),
-    "agent_b": frozenset(
-        {
-            "read",
-            "post_chat",
-            "post_typed",
-            "edit_notes",
-            "write_files",
-            "set_presence",
-            "rename",
-            "pause_resume_complete",
-        }
-    ),
-    "observer": frozenset({"read", "post_chat", "edit_notes", "set_presence"}),
+    "agent_a": _AGENT_A,
+    "agent_b": _AGENT_B,
+    "observer": _OBSERVER,
 }
 
 

