@@ -140,6 +140,7 @@ class Presence(msgspec.Struct, kw_only=True):
     status: PresenceStatus
     activity: str | None = None
     last_seen_at: datetime | None = None
+    display_name: str | None = None
 
 
 class Activity(msgspec.Struct, kw_only=True):

@@ -518,6 +518,7 @@ class Hub:
             status="offline" if offline else (frame.status if frame else "online"),
             activity=None if offline or frame is None else frame.activity,
             last_seen_at=datetime.now(UTC),
+            display_name=principal.display_name,
         )
         if offline:
             await self.bus.clear_presence(principal.session_id, principal.participant_id)

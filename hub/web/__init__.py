@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -13,9 +14,20 @@ from hub.web.ws import websocket
 __all__ = ["AccessLogger", "add_routes", "error_middleware"]
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+async def observer_page(request: web.Request) -> web.FileResponse:
+    """The observer page: `/` asks for an invite code, `/join/<code>` goes straight in."""
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(routes)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/", observer_page)
+    app.router.add_get("/join/{code}", observer_page)
+    app.router.add_static("/static/", STATIC)
 
 
 class AccessLogger(AbstractAccessLogger):

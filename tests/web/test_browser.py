@@ -1,0 +1,247 @@
+"""The observer page in a real browser (the system's headless Chromium, driven by
+Playwright) watching two bot agents talk over websockets on a real hub."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from hub.app import create_app
+from hub.config import load_config
+from tests.helpers import HubClient
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT = 10_000  # ms, for Playwright's own waiting assertions
+
+
+def chromium_path() -> str:
+    found = (
+        os.environ.get("HUB_TEST_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    if not found:
+        raise RuntimeError(
+            "the browser tests need Chromium: scripts/test installs the 'chromium' package "
+            "as root, or set HUB_TEST_CHROMIUM to a Chromium binary"
+        )
+    return found
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def site(database_url: str) -> AsyncIterator[HubClient]:
+    """A hub on a real port (one bus is enough here: the page does not see it)."""
+    config = load_config(
+        {},
+        database_url=database_url,
+        heartbeat_interval=5.0,
+        commit_batch_max=64,
+        send_queue_frames=512,
+    )
+    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as http:
+        hub = HubClient(http, str(server.make_url("")))
+        try:
+            yield hub
+        finally:
+            await hub.close()
+            await server.close()
+
+
+async def open_page(browser: Browser, url: str, *, width: int = 1280, height: int = 860) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(url)
+    return page
+
+
+def message_ids(page: Page) -> Any:
+    return page.eval_on_selector_all("#messages > li", "els => els.map(e => Number(e.dataset.id))")
+
+
+async def test_a_person_watches_and_steps_in(site: HubClient, browser: Browser) -> None:
+    """Messages appear live and in order, presence and notes update, the observer's chat
+    and note edit reach the agents, a conflicting edit keeps the person's text, and a
+    dropped connection ends with the complete history."""
+    s = await site.session_with_b(name="Parser rewrite")
+    a, b = await site.connect(s["a"]), await site.connect(s["b"])
+    plan = await a.request(
+        {
+            "type": "update_note",
+            "title": "Plan",
+            "content": "# Plan\n- parse",
+            "expected_version": 0,
+        }
+    )
+    note_id = plan["note"]["id"]
+    await a.request(
+        {"type": "write_file", "path": "src/parser.py", "content": "def parse(): ...\n"}
+    )
+
+    page = await open_page(browser, site.base + "/")
+    await page.locator("#join-code").fill(s["invite"].lower())
+    await page.locator("#join-name").fill("Ada")
+    await page.locator("#join-form button").click()
+    await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
+    await expect(page.locator("#session-name")).to_have_text("Parser rewrite")
+
+    # live messages, in order, each kind visibly marked
+    await a.say("I'll take the tokenizer.")
+    reply = await b.say("Then I write the grammar.", parent_id=1)
+    await b.say("Over to you", msg_type="handoff")
+    await a.say("Running tests", msg_type="status")
+    await a.say("ran pytest", msg_type="action", attachments=["src/parser.py"])
+    await expect(page.locator("#messages > li")).to_have_count(5, timeout=WAIT)
+    assert await message_ids(page) == [1, 2, 3, 4, 5]
+    await expect(page.locator("#msg-2 .reply")).to_contain_text("in reply to #1")
+    await expect(page.locator("#msg-3.type-handoff .kind")).to_have_text("handoff")
+    await expect(page.locator("#msg-5 .attachments")).to_contain_text("src/parser.py")
+    assert reply["message"]["parent_id"] == 1
+
+    # presence changes show up
+    await b.request({"type": "set_presence", "status": "working", "activity": "writing grammar"})
+    bee = page.locator('#presence li[data-participant="bee"]')
+    await expect(bee).to_have_class("status-working", timeout=WAIT)
+    await expect(bee).to_contain_text("writing grammar")
+
+    # an agent's note edit appears, rendered as Markdown
+    await a.request(
+        {
+            "type": "update_note",
+            "note_id": note_id,
+            "expected_version": 1,
+            "content": "# Plan\n- parse\n- **test**",
+        }
+    )
+    await expect(page.locator(f"#note-{note_id} .md strong")).to_have_text("test", timeout=WAIT)
+    await expect(page.locator(f"#note-{note_id} .md h3")).to_have_text("Plan")
+
+    # the observer's chat reaches the agents
+    await page.locator("#chat-input").fill("Looks good from here!")
+    await page.locator("#chat-input").press("Enter")
+    await a.wait(
+        lambda: any(
+            f["type"] == "message" and f["message"]["author_role"] == "observer" for f in a.frames
+        )
+    )
+    await expect(page.locator("#chat-input")).to_have_value("")
+    await expect(page.locator("#msg-6 .author")).to_have_text("Ada (you)")
+    await expect(page.locator("#presence")).to_contain_text("Ada")
+
+    # the observer's note edit reaches the agents
+    note = page.locator(f"#note-{note_id}")
+    await note.locator("button.edit").click()
+    await note.locator("textarea").fill("# Plan\n- parse\n- **test**\n- ship")
+    await note.locator("button.save").click()
+    await b.wait(
+        lambda: any(f["type"] == "note" and "ship" in f["note"]["content"] for f in b.frames)
+    )
+    await expect(note.locator(".md")).to_contain_text("ship")
+
+    # a conflicting edit shows the conflict and the current text, and keeps what was typed
+    await note.locator("button.edit").click()
+    await note.locator("textarea").fill("my careful rewrite")
+    await a.request(
+        {
+            "type": "update_note",
+            "note_id": note_id,
+            "expected_version": 3,
+            "content": "# Plan\nagent changed it",
+        }
+    )
+    await note.locator("button.save").click()
+    await expect(note.locator(".conflict")).to_be_visible(timeout=WAIT)
+    await expect(note.locator(".conflict")).to_contain_text("v4")
+    await expect(note.locator(".md")).to_contain_text("agent changed it")
+    await expect(note.locator("textarea")).to_have_value("my careful rewrite")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "observer-conflict.png"), full_page=True)
+    await note.locator("button.save").click()  # retry, knowingly replacing v4
+    await a.wait(
+        lambda: any(
+            f["type"] == "note" and f["note"]["content"] == "my careful rewrite" for f in a.frames
+        )
+    )
+    await expect(note.locator(".editor")).to_be_hidden()
+
+    # a dropped connection reconnects by itself and ends with the complete history
+    await page.evaluate("window.hubDropConnection()")
+    for i in range(10):
+        await (a if i % 2 else b).say(f"while you were away {i}")
+    await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
+    await expect(page.locator("#messages > li")).to_have_count(16, timeout=WAIT)
+    assert await message_ids(page) == list(range(1, 17))
+
+    await page.screenshot(path=str(ARTIFACTS / "observer-desktop.png"), full_page=True)
+    phone = await open_page(browser, f"{site.base}/join/{s['invite']}", width=390, height=844)
+    await expect(phone.locator("#messages > li")).to_have_count(16, timeout=WAIT)
+    await phone.screenshot(path=str(ARTIFACTS / "observer-phone.png"), full_page=True)
+    assert page.errors == [] and phone.errors == []  # type: ignore[attr-defined]
+
+
+async def test_clear_messages_for_bad_invites_and_deleted_sessions(
+    site: HubClient, browser: Browser, database_url: str
+) -> None:
+    """A wrong or expired code and a deleted session each get a clear message on the page;
+    the join form works from the keyboard alone."""
+    page = await open_page(browser, site.base + "/")
+    await page.keyboard.press("Tab")  # skip link
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("nope nope 1234")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#join-error")).to_contain_text(
+        "No session has that invite code", timeout=WAIT
+    )
+
+    expired = await site.create_session()
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE sessions SET invite_expires_at = now() WHERE id = $1", expired["session"]["id"]
+        )
+    finally:
+        await conn.close()
+    page = await open_page(browser, f"{site.base}/join/{expired['invite_code']}")
+    await expect(page.locator("#join-error")).to_contain_text("expired", timeout=WAIT)
+
+    s = await site.session_with_b()
+    page = await open_page(browser, f"{site.base}/join/{s['invite']}")
+    await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
+    await site.call("DELETE", f"/api/sessions/{s['id']}", token=s["a"])
+    await expect(page.locator("#fatal-message")).to_have_text(
+        "This session was deleted.", timeout=WAIT
+    )
+    await expect(page.locator("#session-view")).to_be_hidden()
