@@ -1,0 +1,580 @@
+"""The Python SDK: talk to a hub from a bot or an agent without hand-rolling frames.
+
+    async with connect("http://127.0.0.1:8080", token) as session:
+        await session.send("hello")
+        async for event in session:
+            ...
+
+`connect` resumes by itself after a dropped connection (with `since`), so iterating a
+session yields every message exactly once, in id order, across drops. `send` assigns a
+`client_msg_id` and re-sends it after a reconnect, so a retry never posts twice.
+Errors the application must handle are exceptions: `AuthFailed`, `SessionDeleted`,
+`SessionFull`, `Conflict` (carrying the current note or file), `HubClientError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from hub import api
+from hub.domain import FileInfo, Message, Note, Presence, file_hash
+from hub.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_SESSION_DELETED,
+    Ack,
+    ErrorFrame,
+    Event,
+    FileEvent,
+    Hello,
+    MessageEvent,
+    NoteEvent,
+    PresenceEvent,
+    Resumed,
+    SessionEvent,
+    decode_server_frame,
+)
+
+__all__ = [
+    "AuthFailed",
+    "Conflict",
+    "HubAPI",
+    "HubClientError",
+    "Session",
+    "SessionDeleted",
+    "SessionFull",
+    "connect",
+]
+
+log = logging.getLogger("hub.client")
+
+
+class HubClientError(Exception):
+    """An error answered by the hub: `code` is one of the hub's error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class AuthFailed(HubClientError):
+    """The token is missing, unknown or revoked; retrying with it will not help."""
+
+
+class SessionDeleted(HubClientError):
+    """The session was deleted."""
+
+
+class SessionFull(HubClientError):
+    """Agent B has already joined that session."""
+
+
+class Conflict(HubClientError):
+    """A note or file changed since the version you based your edit on."""
+
+    def __init__(self, message: str, note: Note | None = None, file: FileInfo | None = None):
+        super().__init__("conflict", message)
+        self.note = note
+        self.file = file
+
+
+_BY_CODE: dict[str, type[HubClientError]] = {
+    "unauthorized": AuthFailed,
+    "session_deleted": SessionDeleted,
+    "session_full": SessionFull,
+}
+
+
+def _error(code: str, message: str, note: Note | None = None, file: Any = None) -> HubClientError:
+    if code == "conflict":
+        info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
+        return Conflict(message, note=note, file=info)
+    return _BY_CODE.get(code, HubClientError)(code, message)
+
+
+def _ws_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    if base.startswith("http"):
+        base = "ws" + base[4:]
+    return base + "/ws"
+
+
+# --- REST -------------------------------------------------------------------------------
+
+
+class HubAPI:
+    """REST helpers: create a session, join with an invite code, read history."""
+
+    def __init__(self, base_url: str, *, http: aiohttp.ClientSession | None = None) -> None:
+        self.base = base_url.rstrip("/")
+        self._http = http
+        self._own = http is None
+
+    async def __aenter__(self) -> HubAPI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None
+        if body is not None:
+            data = msgspec.json.encode(body)
+            headers["Content-Type"] = "application/json"
+        clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self._session().request(
+                method,
+                self.base + path,
+                data=data,
+                headers=headers,
+                params=clean,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                raw = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubClientError(
+                "unavailable", f"cannot reach the hub at {self.base}: {exc}"
+            ) from exc
+        decoded = msgspec.json.decode(raw) if raw else None
+        if response.status >= 400:
+            detail = decoded if isinstance(decoded, dict) else {}
+            note = detail.get("note")
+            raise _error(
+                str(detail.get("code", "internal")),
+                str(detail.get("message", f"HTTP {response.status}")),
+                msgspec.convert(note, Note) if note else None,
+                detail.get("file"),
+            )
+        return decoded
+
+    async def create_session(self, **fields: Any) -> api.CreatedSession:
+        """Create a session (fields as `api.CreateSession`); returns the credentials."""
+        raw = await self.request("POST", "/api/sessions", body=fields)
+        return msgspec.convert(raw, api.CreatedSession)
+
+    async def join(
+        self,
+        invite_code: str,
+        *,
+        role: str = "agent",
+        agent_id: str | None = None,
+        display_name: str | None = None,
+    ) -> api.JoinedSession:
+        body: dict[str, Any] = {"invite_code": invite_code, "role": role}
+        if agent_id:
+            body["agent_id"] = agent_id
+        if display_name:
+            body["display_name"] = display_name
+        return msgspec.convert(
+            await self.request("POST", "/api/join", body=body), api.JoinedSession
+        )
+
+    async def history(
+        self,
+        session_id: str,
+        token: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> api.MessagePage:
+        raw = await self.request(
+            "GET",
+            f"/api/sessions/{session_id}/messages",
+            token=token,
+            params={"after": after, "before": before, "limit": limit},
+        )
+        return msgspec.convert(raw, api.MessagePage)
+
+    async def all_messages(self, session_id: str, token: str) -> AsyncIterator[Message]:
+        """Every message of the session, in id order, page by page."""
+        after = 0
+        while True:
+            page = await self.history(session_id, token, after=after, limit=500)
+            for message in page.messages:
+                yield message
+            if len(page.messages) < 500:
+                return
+            after = page.messages[-1].id
+
+    async def send(self, session_id: str, token: str, content: str, **fields: Any) -> Message:
+        body = {"client_msg_id": _new_id(), "content": content, **fields}
+        raw = await self.request(
+            "POST", f"/api/sessions/{session_id}/messages", token=token, body=body
+        )
+        return msgspec.convert(raw["message"], Message)
+
+
+def _new_id() -> str:
+    return "sdk-" + secrets.token_hex(12)
+
+
+# --- websocket --------------------------------------------------------------------------
+
+
+class Session:
+    """A live session: iterate it for events, call it to act. Made by `connect`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        since: int | None,
+        reconnect: bool,
+        http: aiohttp.ClientSession,
+        max_backoff: float = 5.0,
+        queue_size: int = 10_000,
+    ) -> None:
+        self._url = _ws_url(base_url)
+        self._token = token
+        self._http = http
+        self._reconnect = reconnect
+        self._max_backoff = max_backoff
+        self.last_id = since
+        """Id of the last message handed to the application (resume point)."""
+        self.hello: Hello | None = None
+        self._events: asyncio.Queue[Event | HubClientError] = asyncio.Queue(queue_size)
+        self._pending: dict[str, tuple[dict[str, Any], asyncio.Future[Ack]]] = {}
+        self._refs = itertools.count(1)
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._live = asyncio.Event()
+        self._closed = False
+        self._fatal: HubClientError | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._presence: dict[str, Any] | None = None
+        self.reconnects = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        first = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._run(first), name="hub-client")
+        await first
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._fail_pending(HubClientError("closed", "the session was closed"))
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def you(self) -> Any:
+        assert self.hello is not None
+        return self.hello.you
+
+    async def _run(self, first: asyncio.Future[None]) -> None:
+        delay = 0.1
+        while not self._closed:
+            try:
+                await self._connect_once(first)
+                delay = 0.1
+            except HubClientError as exc:  # fatal: tell everyone waiting, stop
+                self._fatal = exc
+                self._fail_pending(exc)
+                if not first.done():
+                    first.set_exception(exc)
+                else:
+                    await self._events.put(exc)
+                return
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("connection lost (%s); reconnecting", exc)
+            if not self._reconnect:
+                error = HubClientError("unavailable", "the connection was lost")
+                self._fatal = error
+                self._fail_pending(error)
+                if not first.done():
+                    first.set_exception(error)
+                else:
+                    await self._events.put(error)
+                return
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+
+    async def _connect_once(self, first: asyncio.Future[None]) -> None:
+        params = {} if self.last_id is None else {"since": str(self.last_id)}
+        ws = await self._http.ws_connect(
+            self._url,
+            params=params,
+            headers={"Authorization": f"Bearer {self._token}"},
+            heartbeat=30.0,
+            max_msg_size=0,
+        )
+        self._ws = ws
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                frame = decode_server_frame(msg.data)
+                await self._on_frame(frame, first)
+        finally:
+            self._live.clear()
+            self._ws = None
+        code = ws.close_code
+        if code == CLOSE_AUTH_FAILED:
+            raise AuthFailed("unauthorized", "the token was refused")
+        if code == CLOSE_SESSION_DELETED:
+            raise SessionDeleted("session_deleted", "the session was deleted")
+        log.info("connection closed (%s); reconnecting", code)
+
+    async def _on_frame(self, frame: Any, first: asyncio.Future[None]) -> None:
+        if isinstance(frame, MessageEvent):
+            if self.last_id is not None and frame.message.id <= self.last_id:
+                return  # already delivered before a reconnect
+            self.last_id = frame.message.id
+            await self._events.put(frame)
+        elif isinstance(frame, (NoteEvent, FileEvent, PresenceEvent, SessionEvent)):
+            await self._events.put(frame)
+        elif isinstance(frame, Hello):
+            self.hello = frame
+            if self.last_id is None:
+                self.last_id = frame.last_message_id
+        elif isinstance(frame, Resumed):
+            self._live.set()
+            if not first.done():
+                first.set_result(None)
+            await self._after_resume()
+        elif isinstance(frame, Ack):
+            entry = self._pending.pop(frame.ref or "", None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(frame)
+        elif isinstance(frame, ErrorFrame):
+            if frame.code == "unauthorized":
+                raise AuthFailed(frame.code, frame.message)
+            entry = self._pending.pop(frame.ref or "", None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_exception(_error(frame.code, frame.message, frame.note, frame.file))
+
+    async def _after_resume(self) -> None:
+        """Re-send what was in flight when the connection dropped (each is safe to
+        repeat), and re-apply the presence the application set."""
+        assert self._ws is not None
+        if self._presence is not None and self.reconnects:
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                await self._ws.send_str(msgspec.json.encode(self._presence).decode())
+        for ref, (frame, _future) in list(self._pending.items()):
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
+
+    def _fail_pending(self, error: HubClientError) -> None:
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    # -- events ------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            item = await self._events.get()
+            if isinstance(item, HubClientError):
+                raise item
+            yield item
+
+    async def next_event(self) -> Event:
+        """The next event (or the error that ended the session); wrap it in
+        `asyncio.timeout` to bound the wait."""
+        item = await self._events.get()
+        if isinstance(item, HubClientError):
+            raise item
+        return item
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def _request(self, frame: dict[str, Any]) -> Ack:
+        if self._fatal is not None:
+            raise self._fatal
+        ref = f"c{next(self._refs)}"
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = (frame, future)
+        if self._live.is_set() and self._ws is not None:
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
+        # otherwise it goes out when the connection is back (see _after_resume)
+        try:
+            return await future
+        finally:
+            self._pending.pop(ref, None)
+
+    async def send(
+        self,
+        content: str,
+        *,
+        msg_type: str = "chat",
+        metadata: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+        attachments: list[str] | None = None,
+        token_count: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> Message:
+        """Post a message; returns it once committed. Safe across reconnects."""
+        frame: dict[str, Any] = {
+            "type": "send",
+            "client_msg_id": client_msg_id or _new_id(),
+            "content": content,
+            "msg_type": msg_type,
+        }
+        for key, value in (
+            ("metadata", metadata),
+            ("parent_id", parent_id),
+            ("attachments", attachments),
+            ("token_count", token_count),
+        ):
+            if value is not None:
+                frame[key] = value
+        ack = await self._request(frame)
+        assert ack.message is not None
+        return ack.message
+
+    async def create_note(self, title: str, content: str) -> Note:
+        ack = await self._request(
+            {"type": "update_note", "title": title, "content": content, "expected_version": 0}
+        )
+        assert ack.note is not None
+        return ack.note
+
+    async def update_note(
+        self, note_id: int, content: str, *, expected_version: int, title: str | None = None
+    ) -> Note:
+        """Edit a note at a version; raises `Conflict` (with the current note) if stale."""
+        frame: dict[str, Any] = {
+            "type": "update_note",
+            "note_id": note_id,
+            "content": content,
+            "expected_version": expected_version,
+        }
+        if title is not None:
+            frame["title"] = title
+        try:
+            ack = await self._request(frame)
+        except Conflict as conflict:
+            current = conflict.note
+            # a re-sent edit that had already been applied comes back as a conflict
+            if (
+                current is not None
+                and current.version == expected_version + 1
+                and (current.content == content and current.last_editor == self.you.participant_id)
+            ):
+                return current
+            raise
+        assert ack.note is not None
+        return ack.note
+
+    async def edit_note(
+        self, note_id: int, change: Callable[[Note], str], *, attempts: int = 20
+    ) -> Note:
+        """Apply `change(current note) -> new content`, re-reading and re-applying on a
+        conflict, so concurrent editors never lose each other's changes."""
+        current = (
+            next((n for n in self.hello.notes if n.id == note_id), None) if self.hello else None
+        )
+        if current is None:
+            raise HubClientError("not_found", f"no note {note_id} in this session")
+        for _ in range(attempts):
+            try:
+                return await self.update_note(
+                    note_id, change(current), expected_version=current.version
+                )
+            except Conflict as conflict:
+                if conflict.note is None:
+                    raise
+                current = conflict.note
+        raise HubClientError("conflict", f"note {note_id} kept changing; gave up")
+
+    async def write_file(
+        self, path: str, content: str, *, expected_hash: str | None = None
+    ) -> FileInfo:
+        frame: dict[str, Any] = {"type": "write_file", "path": path, "content": content}
+        if expected_hash is not None:
+            frame["expected_hash"] = expected_hash
+        try:
+            ack = await self._request(frame)
+        except Conflict as conflict:
+            if conflict.file is not None and conflict.file.content_hash == file_hash(content):
+                return conflict.file  # a re-sent write that had already been applied
+            raise
+        assert ack.file is not None
+        return ack.file
+
+    async def set_presence(self, status: str, activity: str | None = None) -> Presence:
+        """Set your presence; it is re-applied after every reconnect (the hub refreshes
+        it on heartbeats)."""
+        frame: dict[str, Any] = {"type": "set_presence", "status": status}
+        if activity is not None:
+            frame["activity"] = activity
+        self._presence = frame
+        ack = await self._request(frame)
+        assert ack.presence is not None
+        return ack.presence
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    base_url: str,
+    token: str,
+    *,
+    since: int | None = None,
+    reconnect: bool = True,
+    http: aiohttp.ClientSession | None = None,
+) -> AsyncIterator[Session]:
+    """Open a live session. `since`: the last message id you have (history after it is
+    delivered first); None: only what happens from now on."""
+    own = http is None
+    client = http or aiohttp.ClientSession()
+    session = Session(base_url, token, since=since, reconnect=reconnect, http=client)
+    try:
+        await session._start()
+        yield session
+    finally:
+        await session.close()
+        if own:
+            await client.close()
