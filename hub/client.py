@@ -274,6 +274,8 @@ class Session:
         self._task: asyncio.Task[None] | None = None
         self._presence: dict[str, Any] | None = None
         self.reconnects = 0
+        self.notes: dict[int, Note] = {}
+        """The latest version seen of each note (from hello, events and acks)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -370,9 +372,13 @@ class Session:
             self.last_id = frame.message.id
             await self._events.put(frame)
         elif isinstance(frame, (NoteEvent, FileEvent, PresenceEvent, SessionEvent)):
+            if isinstance(frame, NoteEvent):
+                self._saw_note(frame.note)
             await self._events.put(frame)
         elif isinstance(frame, Hello):
             self.hello = frame
+            for note in frame.notes:
+                self._saw_note(note)
             if self.last_id is None:
                 self.last_id = frame.last_message_id
         elif isinstance(frame, Resumed):
@@ -401,6 +407,11 @@ class Session:
         for ref, (frame, _future) in list(self._pending.items()):
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
                 await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
+
+    def _saw_note(self, note: Note) -> None:
+        known = self.notes.get(note.id)
+        if known is None or known.version < note.version:
+            self.notes[note.id] = note
 
     def _fail_pending(self, error: HubClientError) -> None:
         for _, future in self._pending.values():
@@ -480,6 +491,7 @@ class Session:
             {"type": "update_note", "title": title, "content": content, "expected_version": 0}
         )
         assert ack.note is not None
+        self._saw_note(ack.note)
         return ack.note
 
     async def update_note(
@@ -498,6 +510,8 @@ class Session:
             ack = await self._request(frame)
         except Conflict as conflict:
             current = conflict.note
+            if current is not None:
+                self._saw_note(current)
             # a re-sent edit that had already been applied comes back as a conflict
             if (
                 current is not None
@@ -507,6 +521,7 @@ class Session:
                 return current
             raise
         assert ack.note is not None
+        self._saw_note(ack.note)
         return ack.note
 
     async def edit_note(
@@ -514,9 +529,7 @@ class Session:
     ) -> Note:
         """Apply `change(current note) -> new content`, re-reading and re-applying on a
         conflict, so concurrent editors never lose each other's changes."""
-        current = (
-            next((n for n in self.hello.notes if n.id == note_id), None) if self.hello else None
-        )
+        current = self.notes.get(note_id)
         if current is None:
             raise HubClientError("not_found", f"no note {note_id} in this session")
         for _ in range(attempts):
