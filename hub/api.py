@@ -114,6 +114,20 @@ class ActivityPage(msgspec.Struct, kw_only=True):
     activity: list[Activity]
 
 
+class FileBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PUT /files/{path}: the content, and optionally the hash it must replace
+    (`""`: the file must not exist yet)."""
+
+    content: str
+    expected_hash: str | None = None
+
+
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
+    status: str
+    database: bool | None = None
+    bus: bool | None = None
+
+
 class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: str
     message: str

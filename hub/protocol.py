@@ -7,7 +7,8 @@ This module is pure: no sockets, no event loop.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -72,75 +73,57 @@ CLOSE_CODES: dict[int, str] = {
 # --- client frames ------------------------------------------------------------------
 
 
+# Bounds that keep every value inside what the schema can store (int32 versions and
+# counts, bigint ids) and frames to a sane size; they also appear in the OpenAPI document.
+Ref = Annotated[str, msgspec.Meta(max_length=128)]
+MessageId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Text = Annotated[str, msgspec.Meta(max_length=200)]
+
+
 class SendMessage(msgspec.Struct, tag="send", kw_only=True, forbid_unknown_fields=True):
     """Post a message; `client_msg_id` makes retries safe (one message per id)."""
 
-    client_msg_id: str
-    content: str
+    client_msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    content: Annotated[str, msgspec.Meta(max_length=MAX_CONTENT_CHARS)]
     msg_type: MsgType = "chat"
     metadata: dict[str, Any] = {}
-    parent_id: int | None = None
-    token_count: int | None = None
-    attachments: list[str] = []
-    ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= len(self.client_msg_id) <= 128:
-            raise ValueError("client_msg_id must be 1-128 characters")
-        if len(self.content) > MAX_CONTENT_CHARS:
-            raise ValueError(f"content is longer than {MAX_CONTENT_CHARS} characters")
-        if self.token_count is not None and self.token_count < 0:
-            raise ValueError("token_count must be >= 0")
-        if self.parent_id is not None and self.parent_id < 1:
-            raise ValueError("parent_id must be >= 1")
-        if len(self.attachments) > 32:
-            raise ValueError("at most 32 attachments")
+    parent_id: MessageId | None = None
+    token_count: Count | None = None
+    attachments: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=512)]], msgspec.Meta(max_length=32)
+    ] = []
+    ref: Ref | None = None
 
 
 class UpdateNote(msgspec.Struct, tag="update_note", kw_only=True, forbid_unknown_fields=True):
     """Create a note (`note_id` null, `expected_version` 0) or edit one at a version."""
 
-    content: str
-    expected_version: int
-    note_id: int | None = None
-    title: str | None = None
-    ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.content) > MAX_NOTE_CHARS:
-            raise ValueError(f"content is longer than {MAX_NOTE_CHARS} characters")
-        if self.title is not None and not 1 <= len(self.title) <= 200:
-            raise ValueError("title must be 1-200 characters")
-        if self.expected_version < 0:
-            raise ValueError("expected_version must be >= 0")
+    content: Annotated[str, msgspec.Meta(max_length=MAX_NOTE_CHARS)]
+    expected_version: Count
+    note_id: MessageId | None = None
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    ref: Ref | None = None
 
 
 class WriteFile(msgspec.Struct, tag="write_file", kw_only=True, forbid_unknown_fields=True):
     """Write a file; with `expected_hash`, only if its content still has that hash
     (`""` means: only if the file does not exist yet)."""
 
-    path: str
-    content: str
-    expected_hash: str | None = None
-    ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.content) > MAX_FILE_CHARS:
-            raise ValueError(f"content is longer than {MAX_FILE_CHARS} characters")
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    content: Annotated[str, msgspec.Meta(max_length=MAX_FILE_CHARS)]
+    expected_hash: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    ref: Ref | None = None
 
 
 class SetPresence(msgspec.Struct, tag="set_presence", kw_only=True, forbid_unknown_fields=True):
     status: Literal["online", "working", "idle"]
-    activity: str | None = None
-    ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.activity is not None and len(self.activity) > 200:
-            raise ValueError("activity must be at most 200 characters")
+    activity: Text | None = None
+    ref: Ref | None = None
 
 
 class Ping(msgspec.Struct, tag="ping", kw_only=True, forbid_unknown_fields=True):
-    ref: str | None = None
+    ref: Ref | None = None
 
 
 ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping
@@ -149,8 +132,21 @@ _client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(Client
 _KNOWN_TYPES = frozenset({"send", "update_note", "write_file", "set_presence", "ping"})
 
 
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def reject_nul(data: str | bytes) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL characters: refuse JSON carrying any
+    (an escaped `\\u0000` preceded by an even number of backslashes)."""
+    if ("\\u0000" if isinstance(data, str) else b"\\u0000") not in data:  # type: ignore[operator]
+        return
+    if _NUL.search(data.encode() if isinstance(data, str) else data):
+        raise HubError("bad_request", "text may not contain NUL (\\u0000) characters")
+
+
 def decode_client_frame(data: str | bytes) -> ClientFrame:
     """Decode and validate one client frame, raising a `HubError` that says what is wrong."""
+    reject_nul(data)
     try:
         return _client_decoder.decode(data)
     except msgspec.ValidationError as exc:

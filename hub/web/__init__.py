@@ -22,11 +22,17 @@ async def observer_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def api_page(request: web.Request) -> web.FileResponse:
+    """A readable view of /api/openapi.json."""
+    return web.FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(routes)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)
+    app.router.add_get("/api/docs", api_page)
     app.router.add_static("/static/", STATIC)
 
 

@@ -10,9 +10,10 @@ from aiohttp import web
 from hub import api
 from hub.domain import FileInfo, Note, Principal
 from hub.errors import HubError
-from hub.protocol import SendMessage, UpdateNote, WriteFile, encode
+from hub.protocol import SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
 from hub.web.keys import HUB, STATS
+from hub.web.openapi import openapi_document
 
 __all__ = ["error_middleware", "routes"]
 
@@ -62,6 +63,7 @@ def hub_of(request: web.Request) -> Hub:
 
 async def body(request: web.Request, type_: type[T]) -> T:
     raw = await request.read()
+    reject_nul(raw)
     try:
         return msgspec.json.decode(raw or b"{}", type=type_)
     except msgspec.ValidationError as exc:
@@ -136,8 +138,8 @@ async def rotate_invite(request: web.Request) -> web.Response:
 
 
 class MessageQuery(msgspec.Struct, forbid_unknown_fields=False):
-    after: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    before: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    after: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    before: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
@@ -213,15 +215,10 @@ async def get_file(request: web.Request) -> web.Response:
     return json_response(await hub_of(request).get_file(who, request.match_info["path"]))
 
 
-class FileBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    content: str
-    expected_hash: str | None = None
-
-
 @routes.put("/api/sessions/{session_id}/files/{path:.+}")
 async def put_file(request: web.Request) -> web.Response:
     who = await principal(request)
-    req = await body(request, FileBody)
+    req = await body(request, api.FileBody)
     frame = WriteFile(
         path=request.match_info["path"], content=req.content, expected_hash=req.expected_hash
     )
@@ -238,7 +235,7 @@ async def list_presence(request: web.Request) -> web.Response:
 
 
 class ActivityQuery(msgspec.Struct):
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
@@ -249,13 +246,19 @@ async def list_activity(request: web.Request) -> web.Response:
     return json_response(await hub_of(request).list_activity(who, q.after, q.limit))
 
 
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this API, generated from its types."""
+    return json_response(openapi_document())
+
+
 # --- operations -----------------------------------------------------------------------
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and serving."""
-    return json_response({"status": "ok"})
+    return json_response(api.Health(status="ok"))
 
 
 @routes.get("/readyz")
@@ -265,9 +268,9 @@ async def readyz(request: web.Request) -> web.Response:
     database = await hub.store.ping()
     bus = hub.bus.healthy()
     ready = database and bus
+    status = "ready" if ready else "unavailable"
     return json_response(
-        {"status": "ready" if ready else "unavailable", "database": database, "bus": bus},
-        200 if ready else 503,
+        api.Health(status=status, database=database, bus=bus), 200 if ready else 503
     )
 
 

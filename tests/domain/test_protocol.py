@@ -52,3 +52,13 @@ def test_ref_is_recovered_from_a_bad_frame() -> None:
         decode_client_frame(b'{"type":"update_note","content":"","expected_version":0}'),
         UpdateNote,
     )
+
+
+def test_nul_characters_are_refused() -> None:
+    """A NUL character (which PostgreSQL text cannot hold) is a bad_request; an escaped
+    backslash followed by `u0000` is ordinary text."""
+    with pytest.raises(HubError) as err:
+        decode_client_frame('{"type":"send","client_msg_id":"c","content":"a\\u0000b"}')
+    assert err.value.code == "bad_request"
+    frame = decode_client_frame('{"type":"send","client_msg_id":"c","content":"a\\\\u0000b"}')
+    assert isinstance(frame, SendMessage) and frame.content == "a\\u0000b"
