@@ -1,0 +1,717 @@
+"""Hub benchmark: relay throughput, fan-out, idle connections, resume, and the ceilings
+of this machine, measured in one run. Prints a table; `--json PATH` writes the figures.
+
+The server under test is a real `hub serve` process; the load generator runs in another
+process. On a machine with two or more cores the server is pinned to core 0 and the
+load generator to core 1 (PostgreSQL and Redis float), so neither steals the other's
+core. Latency is send→deliver, from timestamps taken in the load generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_CORE = {0}
+LOAD_CORES = {1} if (os.cpu_count() or 1) > 1 else {0}
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    try:
+        os.sched_setaffinity(pid, cores)
+    except (AttributeError, OSError):
+        pass
+
+
+class Server:
+    """A process under test, with CPU and memory read from outside."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], ready: str) -> None:
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        pin(self.proc.pid, SERVER_CORE)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 60
+        for raw in self.proc.stdout:
+            if ready in raw.decode(errors="replace"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} did not start")
+        self.ps = psutil.Process(self.proc.pid)
+        import threading
+
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def cpu_times(self) -> float:
+        t = self.ps.cpu_times()
+        return float(t.user + t.system)
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": database_url,
+        "HUB_PORT": str(port),
+        "HUB_LOG_LEVEL": "WARNING",
+        "HUB_RATE_PER_SECOND": "1000000",
+        "HUB_RATE_BURST": "1000000",
+        "HUB_SEND_QUEUE_FRAMES": "100000",
+        "HUB_HEARTBEAT_INTERVAL": "60",
+    }
+    if redis_url:
+        env["HUB_REDIS_URL"] = redis_url
+    else:
+        env.pop("HUB_REDIS_URL", None)
+    server = Server([sys.executable, "-m", "hub.cli", "serve"], env, "hub: serving on")
+    return server, f"http://127.0.0.1:{port}"
+
+
+def run_load(target: Any, *args: Any) -> Any:
+    """Run an async load function in its own process (pinned away from the server)."""
+    ctx = mp.get_context("spawn")
+    queue: Any = ctx.Queue()
+    proc = ctx.Process(target=_load_entry, args=(queue, target, args))
+    proc.start()
+    pin(proc.pid, LOAD_CORES)
+    result = queue.get(timeout=900)
+    proc.join(30)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _load_entry(queue: Any, target: Any, args: tuple[Any, ...]) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        queue.put(asyncio.run(target(*args)))
+    except BaseException as exc:
+        queue.put(RuntimeError(f"load generator failed: {exc!r}"))
+
+
+async def make_session(http: aiohttp.ClientSession, base: str) -> dict[str, str]:
+    async with http.post(base + "/api/sessions", json={"name": "bench"}) as r:
+        created = await r.json()
+    async with http.post(base + "/api/join", json={"invite_code": created["invite_code"]}) as r:
+        joined = await r.json()
+    return {
+        "id": created["session"]["id"],
+        "a": created["agent_token"],
+        "b": joined["token"],
+        "obs": created["observer_token"],
+    }
+
+
+async def ws_connect(http: aiohttp.ClientSession, base: str, token: str, **params: str) -> Any:
+    return await http.ws_connect(
+        base.replace("http", "ws", 1) + "/ws",
+        params={"token": token, **params},
+        max_msg_size=0,
+        autoping=True,
+    )
+
+
+# --- load: relay and fan-out --------------------------------------------------------------
+
+
+async def relay_load(
+    base: str, sessions: int, observers: int, messages: int, window: int, rate: float
+) -> dict[str, Any]:
+    """Each session: A and B send `messages` each (flat out with `window` unacked, or at
+    `rate` msgs/s per sender); K observers watch. Latencies from every delivery."""
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        made = [await make_session(http, base) for _ in range(sessions)]
+        latencies: list[float] = []
+        deliveries = 0
+        acked = 0
+
+        def delivered(data: str) -> None:
+            nonlocal deliveries
+            frame = json.loads(data)
+            latencies.append(time.time() - frame["message"]["metadata"]["t"])
+            deliveries += 1
+
+        async def watch(ws: Any) -> None:
+            got = 0
+            async for msg in ws:
+                if msg.data.startswith('{"type":"message"'):
+                    delivered(msg.data)
+                    got += 1
+                    if got >= 2 * messages:
+                        return
+
+        async def agent(ws: Any) -> None:
+            """Send `messages`, and read until all acks and both agents' messages came."""
+            nonlocal acked
+            free = asyncio.Semaphore(window)
+            mine = 0
+
+            async def read() -> None:
+                nonlocal acked, mine
+                got = 0
+                async for msg in ws:
+                    data = msg.data
+                    if data.startswith('{"type":"ack"'):
+                        acked += 1
+                        mine += 1
+                        free.release()
+                    elif data.startswith('{"type":"message"'):
+                        delivered(data)
+                        got += 1
+                    if mine >= messages and got >= 2 * messages:
+                        return
+
+            reader = asyncio.create_task(read())
+            gap = 1.0 / rate if rate else 0.0
+            start = time.perf_counter()
+            for i in range(messages):
+                await free.acquire()
+                if gap:
+                    delay = start + i * gap - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                frame = {
+                    "type": "send",
+                    "client_msg_id": secrets.token_hex(8),
+                    "content": "x" * 100,
+                    "metadata": {"t": time.time()},
+                }
+                await ws.send_str(json.dumps(frame))
+            await reader
+
+        agents, watchers = [], []
+        for s in made:
+            pair = [await ws_connect(http, base, s["a"]), await ws_connect(http, base, s["b"])]
+            group = [await ws_connect(http, base, s["obs"]) for _ in range(observers)]
+            for ws in (*pair, *group):
+                await ws.receive()  # hello
+                await ws.receive()  # resumed
+            agents += pair
+            watchers += group
+        start = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(agent(ws) for ws in agents), *(watch(ws) for ws in watchers)), 600
+        )
+        elapsed = time.perf_counter() - start
+        return {
+            "persisted": acked,
+            "deliveries": deliveries,
+            "seconds": elapsed,
+            "latencies": latencies,
+        }
+
+
+async def fanout_load(base: str, observers: int, messages: int, rate: float) -> dict[str, Any]:
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        s = await make_session(http, base)
+        watchers = []
+        for _ in range(observers):
+            ws = await ws_connect(http, base, s["obs"])
+            await ws.receive()
+            await ws.receive()
+            watchers.append(ws)
+        latencies: list[float] = []
+
+        async def read(ws: Any) -> None:
+            got = 0
+            async for msg in ws:
+                if msg.data.startswith('{"type":"message"'):
+                    frame = json.loads(msg.data)
+                    latencies.append(time.time() - frame["message"]["metadata"]["t"])
+                    got += 1
+                    if got >= messages:
+                        return
+
+        readers = [asyncio.create_task(read(ws)) for ws in watchers]
+        sender = await ws_connect(http, base, s["a"])
+        await sender.receive()
+        await sender.receive()
+        start = time.perf_counter()
+        for i in range(messages):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            frame = {
+                "type": "send",
+                "client_msg_id": f"f{i}",
+                "content": "x" * 100,
+                "metadata": {"t": time.time()},
+            }
+            await sender.send_str(json.dumps(frame))
+        await asyncio.wait_for(asyncio.gather(*readers), 300)
+        elapsed = time.perf_counter() - start
+        return {
+            "persisted": messages,
+            "deliveries": len(latencies),
+            "seconds": elapsed,
+            "latencies": latencies,
+        }
+
+
+async def idle_load(base: str, connections: int, report: Any) -> dict[str, Any]:
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        tokens = [
+            (await make_session(http, base))["obs"] for _ in range(max(1, connections // 100))
+        ]
+        sockets = []
+        gate = asyncio.Semaphore(200)
+
+        async def one(i: int) -> None:
+            async with gate:
+                ws = await ws_connect(http, base, tokens[i % len(tokens)])
+                await ws.receive()
+                await ws.receive()
+                sockets.append(ws)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(connections)))
+        elapsed = time.perf_counter() - start
+        report.put("connected")
+        await asyncio.sleep(3)  # the harness reads the server's RSS now
+        for ws in sockets:
+            await ws.close()
+        return {"connections": len(sockets), "seconds": elapsed}
+
+
+async def resume_load(base: str, behind: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        s = await make_session(http, base)
+        ws = await ws_connect(http, base, s["a"])
+        await ws.receive()
+        await ws.receive()
+        acked = 0
+        free = asyncio.Semaphore(500)
+
+        async def acks() -> None:
+            nonlocal acked
+            async for msg in ws:
+                if msg.data.startswith('{"type":"ack"'):
+                    acked += 1
+                    free.release()
+                    if acked >= behind:
+                        return
+
+        reader = asyncio.create_task(acks())
+        for i in range(behind):
+            await free.acquire()
+            await ws.send_str(
+                json.dumps({"type": "send", "client_msg_id": f"r{i}", "content": "y" * 100})
+            )
+        await reader
+        start = time.perf_counter()
+        late = await ws_connect(http, base, s["obs"], since="0")
+        got = 0
+        async for msg in late:
+            if msg.data.startswith('{"type":"message"'):
+                got += 1
+            elif msg.data.startswith('{"type":"resumed"'):
+                break
+        elapsed = time.perf_counter() - start
+        return {"messages": got, "seconds": elapsed}
+
+
+# --- ceilings -------------------------------------------------------------------------------
+
+ECHO_SERVER = """
+import sys
+from aiohttp import web
+async def ws(request):
+    sock = web.WebSocketResponse(max_msg_size=0)
+    await sock.prepare(request)
+    async for msg in sock:
+        await sock.send_str(msg.data)
+    return sock
+app = web.Application()
+app.router.add_get("/ws", ws)
+try:
+    import uvloop; uvloop.install()
+except ImportError:
+    pass
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=lambda *_: print("echo ready", flush=True))
+"""
+
+
+async def echo_load(base: str, clients: int, messages: int, window: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+
+        async def one() -> int:
+            ws = await http.ws_connect(base.replace("http", "ws", 1) + "/ws")
+            free = asyncio.Semaphore(window)
+            got = 0
+            done = asyncio.Event()
+
+            async def read() -> None:
+                nonlocal got
+                async for _ in ws:
+                    got += 1
+                    free.release()
+                    if got >= messages:
+                        done.set()
+                        return
+
+            reader = asyncio.create_task(read())
+            payload = json.dumps({"type": "send", "content": "x" * 100})
+            for _ in range(messages):
+                await free.acquire()
+                await ws.send_str(payload)
+            await done.wait()
+            reader.cancel()
+            await ws.close()
+            return got
+
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(one() for _ in range(clients)))
+        return {"messages": sum(counts), "seconds": time.perf_counter() - start}
+
+
+async def redis_publish_load(redis_url: str, messages: int) -> dict[str, Any]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    payload = b"x" * 300
+    start = time.perf_counter()
+    for offset in range(0, messages, 500):
+        async with client.pipeline(transaction=False) as pipe:
+            for _ in range(min(500, messages - offset)):
+                pipe.publish("bench:ceiling", payload)
+            await pipe.execute()
+    elapsed = time.perf_counter() - start
+    await client.aclose()
+    return {"messages": messages, "seconds": elapsed}
+
+
+async def postgres_load(database_url: str, batches: int, batch: int) -> dict[str, Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        "CREATE TEMP TABLE bench_rows (id bigint, content text, created_at "
+        "timestamptz DEFAULT now())"
+    )
+    content = "x" * 100
+    start = time.perf_counter()
+    for b in range(batches):
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO bench_rows (id, content) SELECT * FROM unnest($1::bigint[], $2::text[])",
+                list(range(b * batch, (b + 1) * batch)),
+                [content] * batch,
+            )
+    batched = batches * batch / (time.perf_counter() - start)
+    start = time.perf_counter()
+    singles = max(200, batches)
+    for i in range(singles):
+        async with conn.transaction():
+            await conn.execute("INSERT INTO bench_rows (id, content) VALUES ($1, $2)", i, content)
+    single = singles / (time.perf_counter() - start)
+    await conn.close()
+    return {"batched_rows_per_s": batched, "single_commits_per_s": single}
+
+
+# --- the harness ----------------------------------------------------------------------------
+
+
+def measure(server: Server, load: Any, *args: Any) -> dict[str, Any]:
+    cpu0, wall0 = server.cpu_times(), time.perf_counter()
+    result = run_load(load, *args)
+    cpu1, wall1 = server.cpu_times(), time.perf_counter()
+    result["server_cpu_pct"] = 100 * (cpu1 - cpu0) / (wall1 - wall0)
+    result["server_rss_mb"] = server.rss() / 2**20
+    return result
+
+
+def summarize(name: str, r: dict[str, Any]) -> dict[str, Any]:
+    lat = [x * 1000 for x in r.pop("latencies", [])]
+    row = {"scenario": name, **{k: v for k, v in r.items()}}
+    if "persisted" in r:
+        row["persisted_per_s"] = r["persisted"] / r["seconds"]
+        row["deliveries_per_s"] = r["deliveries"] / r["seconds"]
+    if lat:
+        row["latency_ms"] = {
+            "p50": percentile(lat, 0.5),
+            "p99": percentile(lat, 0.99),
+            "p99.9": percentile(lat, 0.999),
+            "mean": statistics.fmean(lat),
+        }
+    return row
+
+
+def embedded_database(folder: Path) -> tuple[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from hub.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(folder / "pg", delete_on_stop=True)
+    return pg.start(), pg
+
+
+def migrate(database_url: str) -> None:
+    from hub.store.migrate import apply_migrations
+
+    asyncio.run(apply_migrations(database_url))
+
+
+def redis_server(folder: Path) -> tuple[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    server.start()
+    return server.url, server
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        default=["ceilings", "relay", "fanout", "idle", "resume"],
+        help="ceilings relay fanout idle resume (default: all)",
+    )
+    parser.add_argument("--sessions", type=int, default=10, help="relay: sessions")
+    parser.add_argument("--observers", type=int, default=2, help="relay: observers per session")
+    parser.add_argument("--messages", type=int, default=2000, help="relay: messages per sender")
+    parser.add_argument("--window", type=int, default=200, help="relay: unacked sends per sender")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="relay: msgs/s per sender (0: flat out)"
+    )
+    parser.add_argument("--fanout-observers", type=int, default=1000)
+    parser.add_argument("--fanout-messages", type=int, default=200)
+    parser.add_argument("--fanout-rate", type=float, default=50.0)
+    parser.add_argument("--idle", type=int, default=10000, help="idle: connections")
+    parser.add_argument("--behind", type=int, default=10000, help="resume: messages behind")
+    parser.add_argument(
+        "--ceiling-messages",
+        type=int,
+        default=20000,
+        help="ceilings: messages per echo client (Redis: 10x this)",
+    )
+    parser.add_argument("--redis", action="store_true", help="run the hub on the Redis bus")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    cleanups: list[Any] = []
+    results: list[dict[str, Any]] = []
+    try:
+        database_url = os.environ.get("HUB_BENCH_DATABASE_URL")
+        if not database_url:
+            database_url, pg = embedded_database(folder)
+            cleanups.append(pg.stop)
+        migrate(database_url)
+        redis_url = os.environ.get("HUB_BENCH_REDIS_URL")
+        if not redis_url and (args.redis or "ceilings" in args.scenarios):
+            redis_url, rs = redis_server(folder)
+            cleanups.append(rs.remove)
+
+        if "ceilings" in args.scenarios:
+            port = free_port()
+            echo = Server(
+                [sys.executable, "-c", ECHO_SERVER, str(port)], dict(os.environ), "echo ready"
+            )
+            try:
+                r = measure(
+                    echo, echo_load, f"http://127.0.0.1:{port}", 4, args.ceiling_messages, 200
+                )
+                results.append(
+                    {
+                        "scenario": "ceiling: aiohttp ws echo",
+                        "messages_per_s": r["messages"] / r["seconds"],
+                        "server_cpu_pct": r["server_cpu_pct"],
+                    }
+                )
+            finally:
+                echo.stop()
+            assert redis_url
+            r = run_load(redis_publish_load, redis_url, 10 * args.ceiling_messages)
+            results.append(
+                {
+                    "scenario": "ceiling: Redis PUBLISH (pipelined)",
+                    "messages_per_s": r["messages"] / r["seconds"],
+                }
+            )
+            r = run_load(postgres_load, database_url, max(10, args.ceiling_messages // 100), 200)
+            results.append(
+                {
+                    "scenario": "ceiling: PostgreSQL insert, 200 rows/commit",
+                    "messages_per_s": r["batched_rows_per_s"],
+                }
+            )
+            results.append(
+                {
+                    "scenario": "ceiling: PostgreSQL insert, 1 row/commit",
+                    "messages_per_s": r["single_commits_per_s"],
+                }
+            )
+
+        hub_redis = redis_url if args.redis else None
+        plan = [
+            (
+                "relay",
+                relay_load,
+                (args.sessions, args.observers, args.messages, args.window, args.rate),
+            ),
+            (
+                "fanout",
+                fanout_load,
+                (args.fanout_observers, args.fanout_messages, args.fanout_rate),
+            ),
+            ("resume", resume_load, (args.behind,)),
+        ]
+        for name, load, extra in plan:
+            if name not in args.scenarios:
+                continue
+            server, base = start_hub(database_url, hub_redis)
+            try:
+                results.append(summarize(name, measure(server, load, base, *extra)))
+            finally:
+                server.stop()
+        if "idle" in args.scenarios:
+            results.append(idle_scenario(database_url, hub_redis, args.idle))
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "server_cores": sorted(SERVER_CORE),
+            "load_cores": sorted(LOAD_CORES),
+        },
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "results": results,
+    }
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def idle_scenario(database_url: str, hub_redis: str | None, connections: int) -> dict[str, Any]:
+    server, base = start_hub(database_url, hub_redis)
+    try:
+        before = server.rss()
+        ctx = mp.get_context("spawn")
+        report: Any = ctx.Queue()
+        results: Any = ctx.Queue()
+        proc = ctx.Process(
+            target=_load_entry, args=(results, idle_load, (base, connections, report))
+        )
+        proc.start()
+        pin(proc.pid, LOAD_CORES)
+        report.get(timeout=600)
+        after = server.rss()
+        result = results.get(timeout=600)
+        proc.join(30)
+        if isinstance(result, BaseException):
+            raise result
+    finally:
+        server.stop()
+    return {
+        "scenario": "idle",
+        "connections": result["connections"],
+        "connect_seconds": result["seconds"],
+        "rss_per_connection_kb": (after - before) / max(1, result["connections"]) / 1024,
+        "server_rss_mb": after / 2**20,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    m = report["machine"]
+    print(
+        f"\nHub benchmark — {m['cpus']} CPUs, Python {m['python']}, server on core "
+        f"{m['server_cores']}, load generator on core {m['load_cores']}\n"
+    )
+    print(
+        f"{'scenario':44} {'msgs/s':>10} {'deliv/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p99.9':>8} {'cpu %':>6} {'rss MB':>7}"
+    )
+    for r in report["results"]:
+        lat = r.get("latency_ms", {})
+        rate = r.get("persisted_per_s", r.get("messages_per_s"))
+        cells = [
+            f"{rate:10.0f}" if rate else f"{'':>10}",
+            f"{r['deliveries_per_s']:10.0f}" if "deliveries_per_s" in r else f"{'':>10}",
+            *(f"{lat[k]:8.1f}" if k in lat else f"{'':>8}" for k in ("p50", "p99", "p99.9")),
+            f"{r['server_cpu_pct']:6.0f}" if "server_cpu_pct" in r else f"{'':>6}",
+            f"{r['server_rss_mb']:7.0f}" if "server_rss_mb" in r else f"{'':>7}",
+        ]
+        print(f"{r['scenario']:44} " + " ".join(cells))
+        if r["scenario"] == "idle":
+            print(
+                f"{'':44}   {r['connections']} connections in {r['connect_seconds']:.1f}s, "
+                f"{r['rss_per_connection_kb']:.1f} KB RSS each"
+            )
+        if r["scenario"] == "resume":
+            print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
+    hub = next((r for r in report["results"] if r["scenario"] == "relay"), None)
+    echo = next(
+        (r for r in report["results"] if r["scenario"].startswith("ceiling: aiohttp")), None
+    )
+    if hub and echo:
+        print(
+            f"\nrelay / aiohttp echo ceiling: {hub['persisted_per_s'] / echo['messages_per_s']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

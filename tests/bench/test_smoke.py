@@ -1,0 +1,65 @@
+"""The benchmark harness keeps working: every scenario on tiny parameters. (It measures
+nothing here: figures come from `scripts/bench/run`, never from tests.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_harness_runs_every_scenario(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """`bench.py` runs ceilings, relay, fan-out, idle and resume and writes its JSON."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url, "HUB_BENCH_REDIS_URL": redis_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        "ceilings",
+        "relay",
+        "fanout",
+        "idle",
+        "resume",
+        "--redis",
+        "--sessions",
+        "2",
+        "--observers",
+        "1",
+        "--messages",
+        "20",
+        "--fanout-observers",
+        "5",
+        "--fanout-messages",
+        "5",
+        "--fanout-rate",
+        "100",
+        "--idle",
+        "20",
+        "--behind",
+        "30",
+        "--ceiling-messages",
+        "200",
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(180):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    report = json.loads(out.read_text())
+    rows = {r["scenario"]: r for r in report["results"]}
+    assert rows["relay"]["persisted"] == 2 * 2 * 20
+    assert rows["relay"]["deliveries"] == 2 * 20 * (2 + 1) * 2
+    assert rows["fanout"]["deliveries"] == 5 * 5
+    assert rows["resume"]["messages"] == 30
+    assert rows["idle"]["connections"] == 20
+    assert rows["ceiling: aiohttp ws echo"]["messages_per_s"] > 0
+    assert b"relay / aiohttp echo ceiling" in output
