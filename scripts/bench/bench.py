@@ -129,7 +129,7 @@ def run_load(target: Any, *args: Any) -> Any:
 def _load_entry(queue: Any, target: Any, args: tuple[Any, ...]) -> None:
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         import uvloop
@@ -384,7 +384,9 @@ try:
     import uvloop; uvloop.install()
 except ImportError:
     pass
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=lambda *_: print("echo ready", flush=True))
+def ready(*_):
+    print("echo ready", flush=True)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=ready)
 """
 
 
@@ -450,7 +452,8 @@ async def postgres_load(database_url: str, batches: int, batch: int) -> dict[str
     for b in range(batches):
         async with conn.transaction():
             await conn.execute(
-                "INSERT INTO bench_rows (id, content) SELECT * FROM unnest($1::bigint[], $2::text[])",
+                "INSERT INTO bench_rows (id, content)"
+                " SELECT * FROM unnest($1::bigint[], $2::text[])",
                 list(range(b * batch, (b + 1) * batch)),
                 [content] * batch,
             )
