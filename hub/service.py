@@ -87,7 +87,10 @@ class Hub:
             bus, self.fetch_after, self._last_message_id, page_size=config.commit_batch_max
         )
         self.committer = GroupCommitter(
-            store, self._publish_committed, max_batch=config.commit_batch_max
+            store,
+            self._publish_committed,
+            max_batch=config.commit_batch_max,
+            workers=config.commit_workers,
         )
         self._invite_limiter = KeyedLimiter(
             config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute

@@ -19,7 +19,7 @@ from hub.domain import Message, auto_name
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
-__all__ = ["BatchOutcome", "NewMessage", "insert_batch", "list_messages"]
+__all__ = ["BatchOutcome", "NewMessage", "insert_batch", "list_messages", "lock_sessions"]
 
 COLUMNS = (
     "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
@@ -50,11 +50,11 @@ class BatchOutcome(msgspec.Struct):
     renamed: list[tuple[str, str]]
 
 
-async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome:
-    """Insert `items` inside the caller's transaction (see module docstring)."""
-    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
+async def lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[str, Any]:
+    """Take the row lock of every session the batch writes to (in id order, so batches
+    never deadlock), inside the caller's transaction. Returns the rows by id."""
     session_ids = sorted({item.session_id for item in items})
-    sessions = {
+    return {
         row["id"]: row
         for row in await conn.fetch(
             "SELECT id, status, deleted_at, name_is_auto, last_message_id, now() AS now"
@@ -62,6 +62,16 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
             session_ids,
         )
     }
+
+
+async def insert_batch(
+    conn: Connection, items: Sequence[NewMessage], sessions: dict[str, Any] | None = None
+) -> BatchOutcome:
+    """Insert `items` inside the caller's transaction (see module docstring); `sessions`
+    from `lock_sessions` if the caller took the locks already."""
+    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
+    if sessions is None:
+        sessions = await lock_sessions(conn, items)
 
     # Retries: a client_msg_id already committed, or repeated within this batch.
     keyed = [(i, it) for i, it in enumerate(items) if it.client_msg_id is not None]

@@ -1,10 +1,14 @@
 """Group commit: concurrent message writes share one transaction.
 
-Senders `submit` and wait; one task takes everything queued (up to a bound) and commits
-it with `insert_batch`. While a batch commits, the next one gathers, so batching adds no
-delay when idle and amortises the commit under load. After a commit, the new messages
-are handed to `on_commit` in id order before any sender is answered: an ack always
-follows the commit, and publication order matches commit order.
+Senders `submit` and wait. A few workers each take everything queued (up to a bound)
+and commit it with `insert_batch`; while one batch commits, the next one gathers, so
+batching adds no delay when idle and amortises the commit under load.
+
+Workers overlap (one commits while another publishes), but they take their session row
+locks strictly in queue order: a worker holds `_order` from taking its batch until its
+`SELECT … FOR UPDATE` returns. So ids follow submission order: one sender's messages
+keep the order it sent them in. After a commit, the new messages are handed to
+`on_commit` in id order before any sender is answered: an ack always follows the commit.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import asyncpg
 
 from hub.domain import Message
 from hub.errors import HubError
-from hub.store import Store
-from hub.store.messages import BatchOutcome, NewMessage, insert_batch
+from hub.store import Store, unavailable_on_failure
+from hub.store.messages import BatchOutcome, NewMessage, insert_batch, lock_sessions
 
 __all__ = ["GroupCommitter"]
 
@@ -27,26 +31,35 @@ log = logging.getLogger("hub.writer")
 
 OnCommit = Callable[[list[Message], list[tuple[str, str]]], Awaitable[None]]
 Waiter = asyncio.Future[tuple[Message, bool]]
+Batch = list[tuple[NewMessage, Waiter]]
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, on_commit: OnCommit, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, store: Store, on_commit: OnCommit, *, max_batch: int = 512, workers: int = 2
+    ) -> None:
         self._store = store
         self._on_commit = on_commit
         self._max_batch = max_batch
+        self._workers = workers
         self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue(max_batch * 8)
-        self._task: asyncio.Task[None] | None = None
+        self._order = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
         self.committed = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hub-group-commit")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"hub-group-commit-{n}")
+            for n in range(self._workers)
+        ]
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         while not self._queue.empty():
             _, waiter = self._queue.get_nowait()
             if not waiter.done():
@@ -60,34 +73,67 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch: Batch = []
             try:
-                await self._commit(batch)
-            except Exception:  # never let one batch kill the writer
+                await self._commit_next(batch)
+            except Exception:  # never let one batch kill the worker
                 log.exception("group commit failed")
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(HubError("internal", "the message was not saved"))
+                _fail(batch, HubError("internal", "the message was not saved"))
 
-    async def _commit(self, batch: list[tuple[NewMessage, Waiter]]) -> None:
-        items = [item for item, _ in batch]
+    async def _commit_next(self, batch: Batch) -> None:
+        """Take the next batch and commit it (falling back to one by one on a bad item)."""
+        pool = self._store.pool
         try:
-            outcome = await self._transact(items)
+            async with unavailable_on_failure():
+                async with self._order:
+                    batch.append(await self._queue.get())
+                    conn = await pool.acquire(timeout=10)
+                    try:
+                        while len(batch) < self._max_batch and not self._queue.empty():
+                            batch.append(self._queue.get_nowait())
+                        items = [item for item, _ in batch]
+                        tx = conn.transaction()
+                        await tx.start()
+                        sessions = await lock_sessions(conn, items)
+                    except BaseException:
+                        await pool.release(conn)
+                        raise
+                try:
+                    outcome = await insert_batch(conn, items, sessions)
+                    await tx.commit()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await tx.rollback()
+                    raise
+                finally:
+                    await pool.release(conn)
         except HubError as exc:
-            for _, waiter in batch:
-                if not waiter.done():
-                    waiter.set_exception(exc)
+            _fail(batch, exc)
             return
         except asyncpg.PostgresError:
             if len(batch) == 1:
                 raise
-            # One bad item must not sink the others: commit them one by one.
             log.warning("batch of %d failed; retrying its items alone", len(batch), exc_info=True)
             for single in batch:
-                await self._commit([single])
+                await self._commit_alone(single)
             return
+        await self._settle(batch, outcome)
+
+    async def _commit_alone(self, single: tuple[NewMessage, Waiter]) -> None:
+        try:
+            async with self._store.transaction() as conn:
+                outcome = await insert_batch(conn, [single[0]])
+        except HubError as exc:
+            _fail([single], exc)
+            return
+        except asyncpg.PostgresError:
+            log.exception("a message could not be saved")
+            _fail([single], HubError("internal", "the message was not saved"))
+            return
+        await self._settle([single], outcome)
+
+    async def _settle(self, batch: Batch, outcome: BatchOutcome) -> None:
+        """Publish what was committed, then answer every sender."""
         self.batches += 1
         fresh = [r[0] for r in outcome.results if not isinstance(r, HubError) and not r[1]]
         self.committed += len(fresh)
@@ -103,6 +149,8 @@ class GroupCommitter:
             else:
                 waiter.set_result(result)
 
-    async def _transact(self, items: list[NewMessage]) -> BatchOutcome:
-        async with self._store.transaction() as conn:
-            return await insert_batch(conn, items)
+
+def _fail(batch: Batch, error: HubError) -> None:
+    for _, waiter in batch:
+        if not waiter.done():
+            waiter.set_exception(error)

@@ -192,7 +192,8 @@ def openapi_document() -> dict[str, Any]:
                 "description": "not ready",
                 "content": {"application/json": {"schema": _ref(api.Health)}},
             }
-        for code in op.errors:
+        errors = (*op.errors, "payload_too_large") if op.body is not None else op.errors
+        for code in dict.fromkeys(errors):
             status = str(HTTP_STATUS[code])
             entry = responses.setdefault(
                 status,

@@ -27,11 +27,32 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_CORE = {0}
 LOAD_CORES = {1} if (os.cpu_count() or 1) > 1 else {0}
+
+
+# The load generator decodes only what it measures (msgspec skips the rest), so that it
+# is not the bottleneck.
+
+
+class _Stamp(msgspec.Struct):
+    t: float
+
+
+class _Message(msgspec.Struct):
+    metadata: _Stamp
+
+
+class _HubFrame(msgspec.Struct):
+    message: _Message
+
+
+HUB_FRAME = msgspec.json.Decoder(_HubFrame)
+SIO_EVENT = msgspec.json.Decoder(tuple[str, _Stamp])
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -138,7 +159,13 @@ def _load_entry(queue: Any, target: Any, args: tuple[Any, ...]) -> None:
     except ImportError:
         pass
     try:
-        queue.put(asyncio.run(target(*args)))
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = asyncio.run(target(*args))
+        if isinstance(result, dict):
+            result["load_cpu_pct"] = (
+                100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+            )
+        queue.put(result)
     except BaseException as exc:
         queue.put(RuntimeError(f"load generator failed: {exc!r}"))
 
@@ -182,8 +209,7 @@ async def relay_load(
 
         def delivered(data: str) -> None:
             nonlocal deliveries
-            frame = json.loads(data)
-            latencies.append(time.time() - frame["message"]["metadata"]["t"])
+            latencies.append(time.time() - HUB_FRAME.decode(data).message.metadata.t)
             deliveries += 1
 
         async def watch(ws: Any) -> None:
@@ -272,8 +298,7 @@ async def fanout_load(base: str, observers: int, messages: int, rate: float) -> 
             got = 0
             async for msg in ws:
                 if msg.data.startswith('{"type":"message"'):
-                    frame = json.loads(msg.data)
-                    latencies.append(time.time() - frame["message"]["metadata"]["t"])
+                    latencies.append(time.time() - HUB_FRAME.decode(msg.data).message.metadata.t)
                     got += 1
                     if got >= messages:
                         return
@@ -365,6 +390,203 @@ async def resume_load(base: str, behind: int) -> dict[str, Any]:
                 break
         elapsed = time.perf_counter() - start
         return {"messages": got, "seconds": elapsed}
+
+
+# --- peers: Socket.IO on Node and python-socketio, both on Redis, no persistence ----------
+
+PEERS = ROOT / "scripts" / "bench" / "peers"
+
+
+def install_peers() -> None:
+    """Install the peers' own dependencies into ignored folders (never Hub's)."""
+    if not (PEERS / "node_modules" / "socket.io").exists():
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=PEERS, check=True
+        )
+    if not (PEERS / ".pydeps" / "socketio").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--target",
+                str(PEERS / ".pydeps"),
+                "python-socketio>=5",
+            ],
+            check=True,
+        )
+
+
+def start_peer(kind: str, redis_url: str) -> tuple[Server, str]:
+    port = free_port()
+    if kind == "socketio-node":
+        argv = ["node", str(PEERS / "socketio_node.js"), str(port), redis_url]
+        env = dict(os.environ)
+    else:
+        argv = [sys.executable, str(PEERS / "socketio_py.py"), str(port), redis_url]
+        env = {**os.environ, "PYTHONPATH": str(PEERS / ".pydeps")}
+    return Server(argv, env, "peer ready"), f"http://127.0.0.1:{port}"
+
+
+class SocketIO:
+    """Just enough of the Socket.IO protocol (Engine.IO 4 over a websocket) to relay."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.acks = 0
+
+    @classmethod
+    async def connect(cls, http: aiohttp.ClientSession, base: str) -> SocketIO:
+        ws = await http.ws_connect(
+            base.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+            max_msg_size=0,
+        )
+        await ws.receive()  # engine.io open
+        await ws.send_str("40")
+        while not (await ws.receive()).data.startswith("40"):
+            pass
+        return cls(ws)
+
+    async def emit(self, *args: Any, ack: int | None = None) -> None:
+        await self.ws.send_str("42" + ("" if ack is None else str(ack)) + json.dumps(args))
+
+    async def frames(self) -> Any:
+        """Yield ('message', data) and ('ack', id); answers pings itself."""
+        async for msg in self.ws:
+            data = msg.data
+            if data == "2":
+                await self.ws.send_str("3")
+            elif data.startswith("43"):
+                yield "ack", None
+            elif data.startswith('42["message"'):
+                yield "message", SIO_EVENT.decode(data[2:])[1]
+
+
+async def peer_relay_load(
+    base: str, sessions: int, observers: int, messages: int, window: int, rate: float
+) -> dict[str, Any]:
+    """The relay workload of `relay_load`, spoken in Socket.IO to a room relay."""
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        latencies: list[float] = []
+        counts = {"acked": 0, "deliveries": 0}
+
+        def delivered(data: Any) -> None:
+            latencies.append(time.time() - data.t)
+            counts["deliveries"] += 1
+
+        async def joined(room: str) -> SocketIO:
+            client = await SocketIO.connect(http, base)
+            await client.emit("join", room, ack=0)
+            async for kind, _ in client.frames():
+                if kind == "ack":
+                    break
+            return client
+
+        async def watch(client: SocketIO) -> None:
+            got = 0
+            async for kind, data in client.frames():
+                if kind == "message":
+                    delivered(data)
+                    got += 1
+                    if got >= 2 * messages:
+                        return
+
+        async def agent(client: SocketIO, room: str) -> None:
+            free = asyncio.Semaphore(window)
+            mine = 0
+
+            async def read() -> None:
+                nonlocal mine
+                got = 0
+                async for kind, data in client.frames():
+                    if kind == "ack":
+                        counts["acked"] += 1
+                        mine += 1
+                        free.release()
+                    else:
+                        delivered(data)
+                        got += 1
+                    if mine >= messages and got >= 2 * messages:
+                        return
+
+            reader = asyncio.create_task(read())
+            gap = 1.0 / rate if rate else 0.0
+            start = time.perf_counter()
+            for i in range(messages):
+                await free.acquire()
+                if gap:
+                    delay = start + i * gap - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await client.emit("send", room, {"content": "x" * 100, "t": time.time()}, ack=i + 1)
+            await reader
+
+        agents, watchers = [], []
+        for n in range(sessions):
+            room = f"room-{n}"
+            agents += [(await joined(room), room), (await joined(room), room)]
+            watchers += [await joined(room) for _ in range(observers)]
+        start = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(agent(c, r) for c, r in agents), *(watch(c) for c in watchers)), 600
+        )
+        return {
+            "persisted": counts["acked"],
+            "deliveries": counts["deliveries"],
+            "seconds": time.perf_counter() - start,
+            "latencies": latencies,
+        }
+
+
+async def peer_fanout_load(base: str, observers: int, messages: int, rate: float) -> dict[str, Any]:
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        latencies: list[float] = []
+
+        async def joined() -> SocketIO:
+            client = await SocketIO.connect(http, base)
+            await client.emit("join", "fan", ack=0)
+            async for kind, _ in client.frames():
+                if kind == "ack":
+                    break
+            return client
+
+        watchers = [await joined() for _ in range(observers)]
+
+        async def watch(client: SocketIO) -> None:
+            got = 0
+            async for kind, data in client.frames():
+                if kind == "message":
+                    latencies.append(time.time() - data.t)
+                    got += 1
+                    if got >= messages:
+                        return
+
+        readers = [asyncio.create_task(watch(c)) for c in watchers]
+        sender = await joined()
+
+        async def consume(client: SocketIO) -> None:  # the sender's own copies: not counted
+            async for _ in client.frames():
+                pass
+
+        drain = asyncio.create_task(consume(sender))
+        start = time.perf_counter()
+        for i in range(messages):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await sender.emit("send", "fan", {"content": "x" * 100, "t": time.time()}, ack=i + 1)
+        await asyncio.wait_for(asyncio.gather(*readers), 300)
+        drain.cancel()
+        return {
+            "persisted": messages,
+            "deliveries": len(latencies),
+            "seconds": time.perf_counter() - start,
+            "latencies": latencies,
+        }
 
 
 # --- ceilings -------------------------------------------------------------------------------
@@ -524,8 +746,9 @@ def main() -> int:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        default=["ceilings", "relay", "fanout", "idle", "resume"],
-        help="ceilings relay fanout idle resume (default: all)",
+        default=["ceilings", "relay", "fanout", "idle", "resume", "peers"],
+        help="ceilings relay fanout idle resume peers (default: all); peers runs relay and "
+        "fanout on Socket.IO (Node) and python-socketio",
     )
     parser.add_argument("--sessions", type=int, default=10, help="relay: sessions")
     parser.add_argument("--observers", type=int, default=2, help="relay: observers per session")
@@ -559,7 +782,7 @@ def main() -> int:
             cleanups.append(pg.stop)
         migrate(database_url)
         redis_url = os.environ.get("HUB_BENCH_REDIS_URL")
-        if not redis_url and (args.redis or "ceilings" in args.scenarios):
+        if not redis_url and (args.redis or {"ceilings", "peers"} & set(args.scenarios)):
             redis_url, rs = redis_server(folder)
             cleanups.append(rs.remove)
 
@@ -627,6 +850,22 @@ def main() -> int:
                 server.stop()
         if "idle" in args.scenarios:
             results.append(idle_scenario(database_url, hub_redis, args.idle))
+        if "peers" in args.scenarios:
+            assert redis_url
+            install_peers()
+            for kind in ("socketio-node", "python-socketio"):
+                for name, load, extra in (
+                    ("relay", peer_relay_load, plan[0][2]),
+                    ("fanout", peer_fanout_load, plan[1][2]),
+                ):
+                    if name not in args.scenarios:
+                        continue
+                    server, base = start_peer(kind, redis_url)
+                    try:
+                        row = summarize(f"{name}: {kind}", measure(server, load, base, *extra))
+                        results.append(row)
+                    finally:
+                        server.stop()
     finally:
         for cleanup in reversed(cleanups):
             cleanup()
@@ -706,14 +945,25 @@ def print_table(report: dict[str, Any]) -> None:
             )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
-    hub = next((r for r in report["results"] if r["scenario"] == "relay"), None)
-    echo = next(
-        (r for r in report["results"] if r["scenario"].startswith("ceiling: aiohttp")), None
-    )
-    if hub and echo:
-        print(
-            f"\nrelay / aiohttp echo ceiling: {hub['persisted_per_s'] / echo['messages_per_s']:.2f}"
-        )
+    rows = {r["scenario"]: r for r in report["results"]}
+    echo = rows.get("ceiling: aiohttp ws echo")
+    print()
+    for name in ("relay", "fanout"):
+        hub = rows.get(name)
+        if hub is None:
+            continue
+        if echo and name == "relay":
+            ratio = hub["persisted_per_s"] / echo["messages_per_s"]
+            print(f"relay / aiohttp echo ceiling: {ratio:.2f}")
+        for kind in ("socketio-node", "python-socketio"):
+            peer = rows.get(f"{name}: {kind}")
+            if peer is None:
+                continue
+            ratios = [f"deliveries/s x{hub['deliveries_per_s'] / peer['deliveries_per_s']:.2f}"]
+            if "latency_ms" in hub and "latency_ms" in peer:
+                p99 = hub["latency_ms"]["p99"] / peer["latency_ms"]["p99"]
+                ratios.append(f"p99 latency x{p99:.2f}")
+            print(f"Hub / {kind} ({name}): " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
