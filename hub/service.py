@@ -356,12 +356,19 @@ class Hub:
 
     async def send_message(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:
         """Commit a message (group commit); returns it and whether it was a retry."""
+        return await self.enqueue_message(principal, frame)
+
+    def enqueue_message(
+        self, principal: Principal, frame: SendMessage
+    ) -> asyncio.Future[tuple[Message, bool]]:
+        """Check and queue a message for the next group commit, without waiting: the
+        future resolves once it is committed (or refused). Raises at once if not allowed."""
         if frame.msg_type == "system":
             raise HubError("forbidden", "system messages are written by the hub only")
         require(principal, message_action(frame.msg_type))
         for path in frame.attachments:
             validate_path(path)
-        return await self.committer.submit(
+        return self.committer.enqueue(
             message_store.NewMessage(
                 session_id=principal.session_id,
                 author_id=principal.participant_id,

@@ -42,7 +42,9 @@ class GroupCommitter:
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._workers = workers
-        self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue(max_batch * 8)
+        # Unbounded: what waits here is bounded by the callers (each websocket connection
+        # has a fixed number of frames in flight).
+        self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue()
         self._order = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
@@ -67,9 +69,13 @@ class GroupCommitter:
 
     async def submit(self, item: NewMessage) -> tuple[Message, bool]:
         """Commit one message (or find the one it retries); returns (message, duplicate)."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: NewMessage) -> Waiter:
+        """Queue one message; the returned future resolves when it is committed."""
         waiter: Waiter = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, waiter))
-        return await waiter
+        self._queue.put_nowait((item, waiter))
+        return waiter
 
     async def _run(self) -> None:
         while True:

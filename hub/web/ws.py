@@ -16,14 +16,13 @@ import logging
 import msgspec
 from aiohttp import WSMsgType, web
 
-from hub.domain import FileInfo, Note, Principal
+from hub.domain import FileInfo, Message, Note, Principal
 from hub.errors import HubError
 from hub.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_RATE_LIMITED,
     CLOSE_SESSION_DELETED,
     Ack,
-    ClientFrame,
     ErrorFrame,
     Hello,
     MessageEvent,
@@ -111,6 +110,7 @@ class Connection:
             principal, limit=config.send_queue_frames, send=self._send, close=self._close
         )
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.pending_sends: set[asyncio.Future[tuple[Message, bool]]] = set()
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def _send(self, frame: bytes) -> None:
@@ -221,21 +221,48 @@ class Connection:
                 self.reply(Pong(ref=frame.ref))
                 continue
             await self.slots.acquire()
+            if isinstance(frame, SendMessage):  # the hot path: no task, a callback
+                self._send_message(frame)
+                continue
+            assert not isinstance(frame, SendMessage)
             task = asyncio.create_task(self._handle(frame))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
+
+    def _send_message(self, frame: SendMessage) -> None:
+        try:
+            waiter = self.hub.enqueue_message(self.principal, frame)
+        except HubError as exc:
+            self.slots.release()
+            self.reply(error_frame(exc, frame.ref))
+            return
+        self.pending_sends.add(waiter)
+
+        def acked(done: asyncio.Future[tuple[Message, bool]]) -> None:
+            self.pending_sends.discard(done)
+            self.slots.release()
+            if done.cancelled():
+                return
+            error = done.exception()
+            if isinstance(error, HubError):
+                self.reply(error_frame(error, frame.ref))
+            elif error is not None:
+                log.error("sending a message failed", exc_info=error)
+                self.reply(error_frame(HubError("internal", "internal error"), frame.ref))
+            else:
+                message, duplicate = done.result()
+                self.reply(Ack(ref=frame.ref, message=message, duplicate=duplicate))
+
+        waiter.add_done_callback(acked)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
         self.slots.release()
 
-    async def _handle(self, frame: ClientFrame) -> None:
+    async def _handle(self, frame: UpdateNote | WriteFile | SetPresence) -> None:
         hub, who = self.hub, self.principal
         try:
-            if isinstance(frame, SendMessage):
-                message, duplicate = await hub.send_message(who, frame)
-                self.reply(Ack(ref=frame.ref, message=message, duplicate=duplicate))
-            elif isinstance(frame, UpdateNote):
+            if isinstance(frame, UpdateNote):
                 self.reply(Ack(ref=frame.ref, note=await hub.update_note(who, frame)))
             elif isinstance(frame, WriteFile):
                 entry = await hub.write_file(who, frame)
