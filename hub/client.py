@@ -317,27 +317,25 @@ class Session:
                 await self._connect_once(first)
                 delay = 0.1
             except HubClientError as exc:  # fatal: tell everyone waiting, stop
-                self._fatal = exc
-                self._fail_pending(exc)
-                if not first.done():
-                    first.set_exception(exc)
-                else:
-                    await self._events.put(exc)
+                await self._end(exc, first)
                 return
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("connection lost (%s); reconnecting", exc)
             if not self._reconnect:
-                error = HubClientError("unavailable", "the connection was lost")
-                self._fatal = error
-                self._fail_pending(error)
-                if not first.done():
-                    first.set_exception(error)
-                else:
-                    await self._events.put(error)
+                await self._end(HubClientError("unavailable", "the connection was lost"), first)
                 return
             self.reconnects += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_backoff)
+
+    async def _end(self, error: HubClientError, first: asyncio.Future[None]) -> None:
+        """The session is over: fail what waits, and end the event stream with `error`."""
+        self._fatal = error
+        self._fail_pending(error)
+        if not first.done():
+            first.set_exception(error)
+        else:
+            await self._events.put(error)
 
     async def _connect_once(self, first: asyncio.Future[None]) -> None:
         params = {} if self.last_id is None else {"since": str(self.last_id)}

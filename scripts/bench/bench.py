@@ -66,6 +66,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def keep_pace(start: float, i: int, rate: float) -> None:
+    """At `rate` per second (0: flat out), wait for the turn of send number `i`."""
+    if rate:
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -246,14 +254,10 @@ async def relay_load(
                         return
 
             reader = asyncio.create_task(read())
-            gap = 1.0 / rate if rate else 0.0
             start = time.perf_counter()
             for i in range(messages):
                 await free.acquire()
-                if gap:
-                    delay = start + i * gap - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                await keep_pace(start, i, rate)
                 frame = {
                     "type": "send",
                     "client_msg_id": secrets.token_hex(8),
@@ -516,14 +520,10 @@ async def peer_relay_load(
                         return
 
             reader = asyncio.create_task(read())
-            gap = 1.0 / rate if rate else 0.0
             start = time.perf_counter()
             for i in range(messages):
                 await free.acquire()
-                if gap:
-                    delay = start + i * gap - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                await keep_pace(start, i, rate)
                 await client.emit("send", room, {"content": "x" * 100, "t": time.time()}, ack=i + 1)
             await reader
 
