@@ -209,13 +209,13 @@ async def list_files(request: web.Request) -> web.Response:
     return json_response(api.FileList(files=files))
 
 
-@routes.get("/api/sessions/{session_id}/files/{path:.+}")
+@routes.get(r"/api/sessions/{session_id}/files/{path:[\s\S]+}")
 async def get_file(request: web.Request) -> web.Response:
     who = await principal(request)
     return json_response(await hub_of(request).get_file(who, request.match_info["path"]))
 
 
-@routes.put("/api/sessions/{session_id}/files/{path:.+}")
+@routes.put(r"/api/sessions/{session_id}/files/{path:[\s\S]+}")
 async def put_file(request: web.Request) -> web.Response:
     who = await principal(request)
     req = await body(request, api.FileBody)

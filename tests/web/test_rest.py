@@ -271,8 +271,9 @@ async def test_files_over_rest(client: HubClient) -> None:
     status, listed = await client.call("GET", base, token=s["obs"])
     assert [x["path"] for x in listed["files"]] == ["src/main.py"]
     assert "content" not in listed["files"][0]
-    status, body = await client.call("PUT", f"{base}/a//b", token=s["a"], json={"content": ""})
-    assert (status, body["code"]) == (400, "bad_request")
+    for bad in ("a//b", "%0A", "x%00y"):
+        status, body = await client.call("PUT", f"{base}/{bad}", token=s["a"], json={"content": ""})
+        assert (status, body["code"]) == (400, "bad_request"), bad
 
 
 async def test_every_change_is_in_the_activity_log(client: HubClient) -> None:
