@@ -321,6 +321,10 @@ class Session:
                 return
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("connection lost (%s); reconnecting", exc)
+            except Exception as exc:  # e.g. a frame this SDK cannot decode: fail loudly
+                log.exception("the session failed")
+                await self._end(HubClientError("internal", f"the session failed: {exc!r}"), first)
+                return
             if not self._reconnect:
                 await self._end(HubClientError("unavailable", "the connection was lost"), first)
                 return
@@ -402,7 +406,19 @@ class Session:
         if self._presence is not None and self.reconnects:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
                 await self._ws.send_str(msgspec.json.encode(self._presence).decode())
-        for ref, (frame, _future) in list(self._pending.items()):
+        for ref, (frame, future) in list(self._pending.items()):
+            if frame["type"] == "update_note" and frame.get("note_id") is None:
+                # creating a note is not idempotent: the first try may have created it
+                self._pending.pop(ref, None)
+                if not future.done():
+                    future.set_exception(
+                        HubClientError(
+                            "unavailable",
+                            "the connection dropped before the note was confirmed; "
+                            "check whether it exists before creating it again",
+                        )
+                    )
+                continue
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
                 await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
 

@@ -89,6 +89,8 @@ class Outbox:
             self.offer(message_id, frame)
 
     def start(self) -> None:
+        if self.closed_with is not None:  # aborted during the catch-up: keep the close task
+            return
         self._writer = asyncio.create_task(self._write(), name="hub-outbox")
 
     def finish(self, code: int, reason: str) -> None:

@@ -51,7 +51,7 @@ from hub.protocol import (
     encode,
 )
 from hub.ratelimit import KeyedLimiter
-from hub.rooms import Rooms
+from hub.rooms import Room, Rooms
 from hub.store import Connection, Store
 from hub.store import activity as activity_store
 from hub.store import files as file_store
@@ -127,35 +127,17 @@ class Hub:
         rooms = self.rooms.all()
         if not rooms:
             return
-        for room in rooms:
-            for pid in list(room.participants):
-                current = room.presence.get(pid)
-                if current is None or current.status == "offline":
-                    # connected here but announced offline (a race with another
-                    # process's last disconnect): announce it online again
-                    principal = next(
-                        (o.principal for o in room.outboxes if o.principal.participant_id == pid),
-                        None,
-                    )
-                    if principal is not None:
-                        await self.set_presence(principal)
-                    continue
-                await self.bus.set_presence(
-                    room.session_id, pid, encode(current), self.presence_ttl
-                )
+        for room in rooms:  # each room and step on its own: one failure skips no other
+            try:
+                await self._refresh_presence(room)
+            except Exception as exc:
+                log.warning("presence refresh for %s failed: %s", room.session_id, exc)
         if self.bus.healthy():
             for room in rooms:
-                live = await self.bus.live_presence(room.session_id)
-                for pid, seen in list(room.presence.items()):
-                    if (
-                        seen.status != "offline"
-                        and pid not in live
-                        and pid not in room.participants
-                    ):
-                        gone = msgspec.structs.replace(
-                            seen, status="offline", activity=None, last_seen_at=datetime.now(UTC)
-                        )
-                        await self._announce_offline(room.session_id, gone)
+                try:
+                    await self._expire_presence(room)
+                except Exception as exc:
+                    log.warning("presence expiry for %s failed: %s", room.session_id, exc)
         async with self.store.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id, last_message_id FROM sessions WHERE id = ANY($1::text[])",
@@ -165,6 +147,32 @@ class Hub:
         for room in rooms:
             if room.last_id is not None and heads.get(room.session_id, 0) > room.last_id:
                 room.resync()
+
+    async def _refresh_presence(self, room: Room) -> None:
+        """Keep the TTL of participants connected here fresh."""
+        for pid in list(room.participants):
+            current = room.presence.get(pid)
+            if current is None or current.status == "offline":
+                # connected here but announced offline (a race with another process's
+                # last disconnect): announce it online again
+                principal = next(
+                    (o.principal for o in room.outboxes if o.principal.participant_id == pid),
+                    None,
+                )
+                if principal is not None:
+                    await self.set_presence(principal)
+                continue
+            await self.bus.set_presence(room.session_id, pid, encode(current), self.presence_ttl)
+
+    async def _expire_presence(self, room: Room) -> None:
+        """Announce offline those whose presence expired elsewhere (a crashed process)."""
+        live = await self.bus.live_presence(room.session_id)
+        for pid, seen in list(room.presence.items()):
+            if seen.status != "offline" and pid not in live and pid not in room.participants:
+                gone = msgspec.structs.replace(
+                    seen, status="offline", activity=None, last_seen_at=datetime.now(UTC)
+                )
+                await self._announce_offline(room.session_id, gone)
 
     # -- identity ----------------------------------------------------------------------
 

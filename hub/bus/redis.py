@@ -81,6 +81,10 @@ class RedisBus:
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         for session_id, payload in items:
             self._deliver(session_id, payload)
+        if not self._publish_ok:
+            # Redis is failing: don't hold acks up on it; other processes catch up from
+            # PostgreSQL, and the listener's probe turns publishing back on.
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for session_id, payload in items:
@@ -132,8 +136,13 @@ class RedisBus:
         while True:
             pubsub = self._sub_redis.pubsub()
             try:
-                channels = [keys.CONTROL_CHANNEL, *map(keys.session_channel, self._listeners)]
-                await pubsub.subscribe(*channels)
+                subscribed: set[str] = set()
+                while True:  # rooms created while subscribing must not be missed
+                    wanted = {keys.CONTROL_CHANNEL, *map(keys.session_channel, self._listeners)}
+                    if not wanted - subscribed:
+                        break
+                    await pubsub.subscribe(*(wanted - subscribed))
+                    subscribed |= wanted
                 self._pubsub = pubsub
                 first = not connected.done()
                 self._subscribed = self._publish_ok = True
@@ -153,6 +162,9 @@ class RedisBus:
                 if self._subscribed or delay == 0.1:
                     log.warning("Redis connection lost (%s); retrying", exc)
                 self._subscribed = False
+            except Exception:  # never let the listener die while reporting healthy
+                log.exception("Redis listener failed; reconnecting")
+                self._subscribed = False
             finally:
                 self._pubsub = None
                 with contextlib.suppress(Exception):
@@ -162,12 +174,15 @@ class RedisBus:
 
     async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
         prefix = len(keys.session_channel(""))
+        next_probe = 0.0
         while True:
+            if not self._publish_ok and time.monotonic() >= next_probe:
+                # publishing failed: probe once a second rather than stay off for good
+                next_probe = time.monotonic() + 1.0
+                with contextlib.suppress(RedisError, OSError):
+                    self._publish_ok = bool(await self._redis.ping())
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
-                if not self._publish_ok:  # idle after a failed publish: probe, not latch
-                    with contextlib.suppress(RedisError, OSError):
-                        self._publish_ok = bool(await self._redis.ping())
                 continue
             kind = message["type"]
             channel = message["channel"].decode()

@@ -2,9 +2,9 @@
 
 `insert_batch` commits many messages, possibly of many sessions, in one transaction.
 Per session it takes the session row lock first, so ids are allocated in commit order
-with no gap (a rolled-back batch rolls back its counter too) and a `client_msg_id` seen
-before, in the database or earlier in the batch, yields the original message instead
-of a second one.
+with no gap (a rolled-back batch rolls back its counter too) and an author's
+`client_msg_id` seen before, in the database or earlier in the batch, yields the
+original message instead of a second one.
 """
 
 from __future__ import annotations
@@ -75,16 +75,19 @@ async def insert_batch(
 
     # Retries: a client_msg_id already committed, or repeated within this batch.
     keyed = [(i, it) for i, it in enumerate(items) if it.client_msg_id is not None]
-    existing: dict[tuple[str, str], Message] = {}
+    existing: dict[tuple[str, str, str], Message] = {}
     if keyed:
         rows = await conn.fetch(
             f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
-            " FROM messages m JOIN unnest($1::text[], $2::text[]) AS k(sid, cid)"
-            " ON m.session_id = k.sid AND m.client_msg_id = k.cid",
+            " FROM messages m JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(sid, aid, cid)"
+            " ON m.session_id = k.sid AND m.author_id = k.aid AND m.client_msg_id = k.cid",
             [it.session_id for _, it in keyed],
+            [it.author_id for _, it in keyed],
             [it.client_msg_id for _, it in keyed],
         )
-        existing = {(r["session_id"], r["client_msg_id"]): row_to(r, Message) for r in rows}
+        existing = {
+            (r["session_id"], r["author_id"], r["client_msg_id"]): row_to(r, Message) for r in rows
+        }
 
     # Attachments must name files of the same session.
     wanted = {(it.session_id, path) for it in items for path in it.attachments}
@@ -100,11 +103,11 @@ async def insert_batch(
         present = {(r["session_id"], r["path"]) for r in rows}
 
     next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
-    batch_keys: dict[tuple[str, str], int] = {}
+    batch_keys: dict[tuple[str, str, str], int] = {}
     renamed: dict[str, str] = {}
     to_insert: list[tuple[int, int]] = []  # (input index, assigned id)
     for index, item in enumerate(items):
-        key = (item.session_id, item.client_msg_id) if item.client_msg_id else None
+        key = (item.session_id, item.author_id, item.client_msg_id) if item.client_msg_id else None
         if key is not None and key in existing:
             results[index] = (existing[key], True)
             continue
@@ -134,7 +137,7 @@ async def insert_batch(
     for index, item in enumerate(items):
         if results[index] is None:
             assert item.client_msg_id is not None
-            first = results[batch_keys[(item.session_id, item.client_msg_id)]]
+            first = results[batch_keys[(item.session_id, item.author_id, item.client_msg_id)]]
             assert first is not None
             results[index] = first if isinstance(first, HubError) else (first[0], True)
 

@@ -82,6 +82,9 @@ class GroupCommitter:
             batch: Batch = []
             try:
                 await self._commit_next(batch)
+            except asyncio.CancelledError:
+                _fail(batch, HubError("unavailable", "the server is shutting down"))
+                raise
             except Exception:  # never let one batch kill the worker
                 log.exception("group commit failed")
                 _fail(batch, HubError("internal", "the message was not saved"))
@@ -120,8 +123,9 @@ class GroupCommitter:
             if len(batch) == 1:
                 raise
             log.warning("batch of %d failed; retrying its items alone", len(batch), exc_info=True)
-            for single in batch:
-                await self._commit_alone(single)
+            async with self._order:  # keep queue order against the other workers
+                for single in batch:
+                    await self._commit_alone(single)
             return
         await self._settle(batch, outcome)
 

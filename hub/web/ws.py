@@ -84,8 +84,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         code = {"session_deleted": CLOSE_SESSION_DELETED, "unavailable": 1013}.get(
             exc.code, CLOSE_AUTH_FAILED
         )
-        await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
-        await ws.close(code=code, message=exc.message.encode()[:120])
+        with contextlib.suppress(ConnectionError):  # the peer may already be gone
+            await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
+            await ws.close(code=code, message=exc.message.encode()[:120])
         return ws
     await Connection(hub, ws, principal, request).run(since)
     return ws
@@ -137,6 +138,8 @@ class Connection:
             if not await self._catch_up(room, since, live_from):
                 return
             self.outbox.start()
+            if self.outbox.closed_with is not None:
+                return
             if first:
                 await hub.set_presence(principal)
             await self._read()

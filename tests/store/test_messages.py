@@ -150,3 +150,19 @@ async def test_pagination_both_ways(store: Store) -> None:
         assert [m.id for m in await list_messages(conn, sid, before=4, limit=2)] == [2, 3]
         assert [m.id for m in await list_messages(conn, sid, after=2, before=5)] == [3, 4]
         assert [m.id for m in await list_messages(conn, sid, before=3, limit=10)] == [1, 2]
+
+
+async def test_client_msg_id_is_per_author(store: Store) -> None:
+    """Two participants who pick the same client_msg_id each get their own message."""
+    sid = await new_session(store)
+    theirs = NewMessage(
+        session_id=sid, author_id="b", author_role="agent_b", content="from b", client_msg_id="m1"
+    )
+    async with store.transaction() as conn:
+        first = await insert_batch(conn, [msg(sid, "from a", "m1"), theirs])
+    async with store.transaction() as conn:
+        again = await insert_batch(conn, [theirs])
+    (a, dup_a), (b, dup_b) = first.results  # type: ignore[misc]
+    assert (a.id, b.id, dup_a, dup_b) == (1, 2, False, False)
+    (b2, dup) = again.results[0]  # type: ignore[misc]
+    assert dup and b2.id == 2 and b2.content == "from b"
