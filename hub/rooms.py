@@ -299,9 +299,6 @@ class Rooms:
         self._rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()  # guards room creation and removal
 
-    def get(self, session_id: str) -> Room | None:
-        return self._rooms.get(session_id)
-
     def all(self) -> list[Room]:
         return list(self._rooms.values())
 

@@ -1,8 +1,8 @@
 """Group commit: concurrent message writes share one transaction.
 
-Senders `submit` and wait. A few workers each take everything queued (up to a bound)
-and commit it with `insert_batch`; while one batch commits, the next one gathers, so
-batching adds no delay when idle and amortises the commit under load.
+Senders `enqueue` and wait on the returned future. A few workers each take everything
+queued (up to a bound) and commit it with `insert_batch`; while one batch commits, the
+next one gathers, so batching adds no delay when idle and amortises the commit under load.
 
 Workers overlap (one commits while another publishes), but they take their session row
 locks strictly in queue order: a worker holds `_order` from taking its batch until its
@@ -66,10 +66,6 @@ class GroupCommitter:
             _, waiter = self._queue.get_nowait()
             if not waiter.done():
                 waiter.set_exception(HubError("unavailable", "the server is shutting down"))
-
-    async def submit(self, item: NewMessage) -> tuple[Message, bool]:
-        """Commit one message (or find the one it retries); returns (message, duplicate)."""
-        return await self.enqueue(item)
 
     def enqueue(self, item: NewMessage) -> Waiter:
         """Queue one message; the returned future resolves when it is committed."""
