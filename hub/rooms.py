@@ -40,14 +40,18 @@ GAP_WAIT = 0.15  # seconds a gap may stay open before it is filled from PostgreS
 
 
 class Outbox:
-    """What one connection has yet to receive, and the task that sends it."""
+    """What one connection has yet to receive, and the task that sends it.
+
+    The writer takes everything queued at once and hands it to `send` as one list, so a
+    burst (one commit fans out hundreds of messages) costs one socket write, not one
+    per frame."""
 
     def __init__(
         self,
         principal: Principal,
         *,
         limit: int,
-        send: Callable[[bytes], Awaitable[None]],
+        send: Callable[[list[bytes]], Awaitable[None]],
         close: Callable[[int, str], Coroutine[Any, Any, None]],
     ) -> None:
         self.principal = principal
@@ -56,7 +60,9 @@ class Outbox:
         """Id of the last message queued for this connection."""
         self.catching_up = True
         self._pending: list[tuple[int, bytes]] = []
-        self._queue: asyncio.Queue[bytes | tuple[int, str]] = asyncio.Queue(limit)
+        self._frames: list[bytes] = []
+        self._then_close: tuple[int, str] | None = None
+        self._wakeup = asyncio.Event()
         self._send = send
         self._close = close
         self._writer: asyncio.Task[None] | None = None
@@ -64,7 +70,7 @@ class Outbox:
 
     def offer(self, message_id: int, frame: bytes) -> None:
         """Queue a frame (message_id 0 for non-message events); never blocks."""
-        if self.closed_with is not None:
+        if self.closed_with is not None or self._then_close is not None:
             return
         if self.catching_up:
             self._pending.append((message_id, frame))
@@ -75,10 +81,11 @@ class Outbox:
             if message_id <= self.cursor:
                 return
             self.cursor = message_id
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self._frames) >= self.limit:
             self.abort(CLOSE_TOO_SLOW, "too slow: resume with since")
+            return
+        self._frames.append(frame)
+        self._wakeup.set()
 
     def go_live(self, cursor: int) -> None:
         """End the catch-up at `cursor`: queue what arrived meanwhile, then run live."""
@@ -95,18 +102,17 @@ class Outbox:
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been sent."""
-        if self.closed_with is not None:
+        if self.closed_with is not None or self._then_close is not None:
             return
-        try:
-            self._queue.put_nowait((code, reason))
-        except asyncio.QueueFull:
-            self.abort(code, reason)
+        self._then_close = (code, reason)
+        self._wakeup.set()
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping what is queued."""
         if self.closed_with is not None:
             return
         self.closed_with = code
+        self._frames = []
         if self._writer is not None:
             self._writer.cancel()
         self._writer = asyncio.create_task(self._close(code, reason), name="hub-outbox-close")
@@ -123,14 +129,17 @@ class Outbox:
 
     async def _write(self) -> None:
         while True:
-            item = await self._queue.get()
-            if isinstance(item, tuple):
-                self.closed_with = item[0]
-                await self._close(*item)
-                return
-            try:
-                await self._send(item)
-            except (ConnectionError, RuntimeError):
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._frames:
+                frames, self._frames = self._frames, []
+                try:
+                    await self._send(frames)
+                except (ConnectionError, RuntimeError):
+                    return
+            if self._then_close is not None and not self._frames:
+                self.closed_with = self._then_close[0]
+                await self._close(*self._then_close)
                 return
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -50,6 +51,12 @@ log = logging.getLogger("hub.ws")
 
 HISTORY_PAGE = 1000
 MAX_IN_FLIGHT = 256  # client frames handled at once per connection
+WRITE_BUFFER_HIGH = 256 * 1024  # bytes buffered for a peer before its writer waits
+
+# Headers of unmasked, unfragmented RFC 6455 text frames (what a server sends).
+_SHORT = [bytes((0x81, size)) for size in range(126)]
+_MEDIUM = struct.Struct("!BBH").pack
+_LONG = struct.Struct("!BBQ").pack
 
 
 def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:
@@ -101,6 +108,8 @@ class Connection:
         config = request.app[CONFIG]
         self.hub = hub
         self.ws = ws
+        self.request = request
+        self.transport = request.transport
         self.principal = principal
         self.stats = request.app[STATS]
         self.heartbeat = config.heartbeat_interval
@@ -114,8 +123,36 @@ class Connection:
         self.pending_sends: set[asyncio.Future[tuple[Message, bool]]] = set()
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-    async def _send(self, frame: bytes) -> None:
-        await self.ws.send_frame(frame, WSMsgType.TEXT)
+    async def _send(self, frames: list[bytes]) -> None:
+        """Write text frames with as few socket writes as possible, waiting whenever the
+        peer has more than `WRITE_BUFFER_HIGH` bytes it has not read yet."""
+        transport = self.transport
+        parts: list[bytes] = []
+        size = 0
+        for payload in frames:
+            length = len(payload)
+            if length < 126:
+                parts.append(_SHORT[length])
+            elif length < 65536:
+                parts.append(_MEDIUM(0x81, 126, length))
+            else:
+                parts.append(_LONG(0x81, 127, length))
+            parts.append(payload)
+            size += length
+            if size > WRITE_BUFFER_HIGH:
+                await self._write(transport, parts)
+                parts, size = [], 0
+        if parts:
+            await self._write(transport, parts)
+
+    async def _write(self, transport: asyncio.Transport | None, parts: list[bytes]) -> None:
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        transport.write(b"".join(parts))
+        if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+            # aiohttp's protocol tracks pause_writing/resume_writing for this transport;
+            # its drain helper is the way to wait until the peer has read enough.
+            await self.request.protocol._drain_helper()
 
     async def _close(self, code: int, reason: str) -> None:
         self.stats[f"closed_{code}"] += 1
@@ -179,21 +216,20 @@ class Connection:
             notes=snap.notes,
             files=snap.files,
         )
-        await self._send(encode(hello))
+        await self._send([encode(hello)])
         cursor = live_from
         if since is not None:
             cursor = since
             while True:
                 page = await self.hub.fetch_after(self.principal.session_id, cursor, HISTORY_PAGE)
-                for message in page:
-                    await self._send(encode(MessageEvent(message=message)))
+                await self._send([encode(MessageEvent(message=m)) for m in page])
                 if page:
                     cursor = page[-1].id
                 if len(page) < HISTORY_PAGE or self.outbox.closed_with is not None:
                     break
         if self.outbox.closed_with is not None:
             return False
-        await self._send(encode(Resumed(last_message_id=cursor)))
+        await self._send([encode(Resumed(last_message_id=cursor))])
         self.outbox.go_live(cursor)
         return True
 

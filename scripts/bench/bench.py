@@ -281,7 +281,13 @@ async def relay_load(
             asyncio.gather(*(agent(ws) for ws in agents), *(watch(ws) for ws in watchers)), 600
         )
         elapsed = time.perf_counter() - start
+        async with http.get(base + "/metrics") as r:
+            metrics = dict(
+                line.split() for line in (await r.text()).splitlines() if line[:1] != "#"
+            )
         return {
+            "commit_batch_mean": int(metrics["hub_messages_committed_total"])
+            / max(1, int(metrics["hub_commit_batches_total"])),
             "persisted": acked,
             "deliveries": deliveries,
             "seconds": elapsed,

@@ -2,6 +2,8 @@
 
 import asyncio
 
+import msgspec
+
 from hub.domain import Message, Principal
 from hub.protocol import MessageEvent, encode
 from hub.rooms import Outbox, Room
@@ -29,12 +31,11 @@ class Sink:
         self.changed = asyncio.Event()
         self.closed: tuple[int, str] | None = None
 
-    async def send(self, frame: bytes) -> None:
-        import msgspec
-
-        decoded = msgspec.json.decode(frame)
-        if decoded["type"] == "message":
-            self.ids.append(decoded["message"]["id"])
+    async def send(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            decoded = msgspec.json.decode(frame)
+            if decoded["type"] == "message":
+                self.ids.append(decoded["message"]["id"])
         self.changed.set()
 
     async def close(self, code: int, reason: str) -> None:
