@@ -19,7 +19,15 @@ from hub.domain import Message, auto_name
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
-__all__ = ["BatchOutcome", "NewMessage", "insert_batch", "list_messages", "lock_sessions"]
+__all__ = [
+    "BatchOutcome",
+    "Known",
+    "NewMessage",
+    "insert_batch",
+    "list_messages",
+    "lock_sessions",
+    "look_up",
+]
 
 COLUMNS = (
     "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
@@ -64,32 +72,32 @@ async def lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[s
     }
 
 
-async def insert_batch(
-    conn: Connection, items: Sequence[NewMessage], sessions: dict[str, Any] | None = None
-) -> BatchOutcome:
-    """Insert `items` inside the caller's transaction (see module docstring); `sessions`
-    from `lock_sessions` if the caller took the locks already."""
-    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
-    if sessions is None:
-        sessions = await lock_sessions(conn, items)
+class Known(msgspec.Struct):
+    """What a batch needs from committed rows that no session lock guards: messages
+    already committed under the batch's `client_msg_id`s, and which attachments exist."""
 
-    # Retries: a client_msg_id already committed, or repeated within this batch.
-    keyed = [(i, it) for i, it in enumerate(items) if it.client_msg_id is not None]
+    existing: dict[tuple[str, str, str], Message]
+    present: set[tuple[str, str]]
+
+
+async def look_up(conn: Connection, items: Sequence[NewMessage]) -> Known:
+    """Read what `insert_batch` checks against. Committed messages never change, so this
+    may run before the session locks are taken; a retry committed in between is then
+    caught by the unique index (the caller retries the batch with the locks held)."""
+    keyed = [it for it in items if it.client_msg_id is not None]
     existing: dict[tuple[str, str, str], Message] = {}
     if keyed:
         rows = await conn.fetch(
             f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
             " FROM messages m JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(sid, aid, cid)"
             " ON m.session_id = k.sid AND m.author_id = k.aid AND m.client_msg_id = k.cid",
-            [it.session_id for _, it in keyed],
-            [it.author_id for _, it in keyed],
-            [it.client_msg_id for _, it in keyed],
+            [it.session_id for it in keyed],
+            [it.author_id for it in keyed],
+            [it.client_msg_id for it in keyed],
         )
         existing = {
             (r["session_id"], r["author_id"], r["client_msg_id"]): row_to(r, Message) for r in rows
         }
-
-    # Attachments must name files of the same session.
     wanted = {(it.session_id, path) for it in items for path in it.attachments}
     present: set[tuple[str, str]] = set()
     if wanted:
@@ -101,6 +109,24 @@ async def insert_batch(
             [p for _, p in wanted],
         )
         present = {(r["session_id"], r["path"]) for r in rows}
+    return Known(existing, present)
+
+
+async def insert_batch(
+    conn: Connection,
+    items: Sequence[NewMessage],
+    sessions: dict[str, Any] | None = None,
+    known: Known | None = None,
+) -> BatchOutcome:
+    """Insert `items` inside the caller's transaction (see module docstring); `sessions`
+    from `lock_sessions` if the caller took the locks already, `known` from `look_up` if
+    it read them already (without either, the locks are taken first, then the look-up)."""
+    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
+    if sessions is None:
+        sessions = await lock_sessions(conn, items)
+    if known is None:
+        known = await look_up(conn, items)
+    existing, present = known.existing, known.present
 
     next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
     batch_keys: dict[tuple[str, str, str], int] = {}

@@ -23,7 +23,7 @@ import asyncpg
 from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Store, unavailable_on_failure
-from hub.store.messages import BatchOutcome, NewMessage, insert_batch, lock_sessions
+from hub.store.messages import BatchOutcome, NewMessage, insert_batch, lock_sessions, look_up
 
 __all__ = ["GroupCommitter"]
 
@@ -86,7 +86,8 @@ class GroupCommitter:
                 _fail(batch, HubError("internal", "the message was not saved"))
 
     async def _commit_next(self, batch: Batch) -> None:
-        """Take the next batch and commit it (falling back to one by one on a bad item)."""
+        """Take the next batch and commit it. The look-up of retried `client_msg_id`s
+        runs before the session locks, while the other worker still holds them."""
         pool = self._store.pool
         try:
             async with unavailable_on_failure():
@@ -97,6 +98,7 @@ class GroupCommitter:
                         while len(batch) < self._max_batch and not self._queue.empty():
                             batch.append(self._queue.get_nowait())
                         items = [item for item, _ in batch]
+                        known = await look_up(conn, items)
                         tx = conn.transaction()
                         await tx.start()
                         sessions = await lock_sessions(conn, items)
@@ -104,7 +106,7 @@ class GroupCommitter:
                         await pool.release(conn)
                         raise
                 try:
-                    outcome = await insert_batch(conn, items, sessions)
+                    outcome = await insert_batch(conn, items, sessions, known)
                     await tx.commit()
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -116,27 +118,32 @@ class GroupCommitter:
             _fail(batch, exc)
             return
         except asyncpg.PostgresError:
-            if len(batch) == 1:
-                raise
-            log.warning("batch of %d failed; retrying its items alone", len(batch), exc_info=True)
+            log.info("batch of %d failed; committing it again under lock", len(batch))
             async with self._order:  # keep queue order against the other workers
-                for single in batch:
-                    await self._commit_alone(single)
+                await self._commit_again(batch)
             return
         await self._settle(batch, outcome)
 
-    async def _commit_alone(self, single: tuple[NewMessage, Waiter]) -> None:
+    async def _commit_again(self, batch: Batch) -> None:
+        """Commit a failed batch with the session locks taken before the look-up (a retry
+        committed between look-up and lock can no longer slip through); if it still
+        fails, some item is bad: commit them one by one."""
         try:
             async with self._store.transaction() as conn:
-                outcome = await insert_batch(conn, [single[0]])
+                outcome = await insert_batch(conn, [item for item, _ in batch])
         except HubError as exc:
-            _fail([single], exc)
+            _fail(batch, exc)
             return
         except asyncpg.PostgresError:
-            log.exception("a message could not be saved")
-            _fail([single], HubError("internal", "the message was not saved"))
+            if len(batch) == 1:
+                log.exception("a message could not be saved")
+                _fail(batch, HubError("internal", "the message was not saved"))
+                return
+            log.warning("batch of %d failed; retrying its items alone", len(batch), exc_info=True)
+            for single in batch:
+                await self._commit_again([single])
             return
-        await self._settle([single], outcome)
+        await self._settle(batch, outcome)
 
     async def _settle(self, batch: Batch, outcome: BatchOutcome) -> None:
         """Publish what was committed, then answer every sender."""

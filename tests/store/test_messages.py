@@ -1,5 +1,6 @@
 """Batched message inserts: gap-free ids, idempotent retries, refusals that isolate."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -166,3 +167,44 @@ async def test_client_msg_id_is_per_author(store: Store) -> None:
     assert (a.id, b.id, dup_a, dup_b) == (1, 2, False, False)
     (b2, dup) = again.results[0]  # type: ignore[misc]
     assert dup and b2.id == 2 and b2.content == "from b"
+
+
+async def test_a_retry_committed_between_look_up_and_lock_yields_the_original(
+    store: Store,
+) -> None:
+    """The group commit reads retried client_msg_ids before it takes the session locks.
+    If the same message commits in that window, the batch is committed again under the
+    locks: the sender gets the original back, and nothing is lost or doubled."""
+    from hub.store.writer import GroupCommitter
+
+    sid = await new_session(store)
+    committed: list[int] = []
+
+    async def on_commit(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
+        committed.extend(m.id for m in messages)
+
+    writer = GroupCommitter(store, on_commit, workers=1)
+    writer.start()
+    try:
+        async with store.transaction() as holder:
+            # Hold the session lock, so the writer stops right after its look-up.
+            await holder.execute("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", sid)
+            retry = writer.enqueue(msg(sid, "hello", "k1"))
+            other = writer.enqueue(msg(sid, "next", "k2"))
+            async with asyncio.timeout(10):
+                while not await holder.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                    await asyncio.sleep(0.01)
+            # Meanwhile the first copy commits (as another process would).
+            out = await insert_batch(holder, [msg(sid, "hello", "k1")])
+        original = out.results[0]
+        assert not isinstance(original, HubError)
+        async with asyncio.timeout(10):
+            message, duplicate = await retry
+            second, second_duplicate = await other
+        assert duplicate and message.id == original[0].id == 1
+        assert not second_duplicate and second.id == 2
+        assert committed == [2]
+        async with store.connection() as conn:
+            assert [m.content for m in await list_messages(conn, sid)] == ["hello", "next"]
+    finally:
+        await writer.close()
