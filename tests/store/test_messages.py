@@ -192,8 +192,9 @@ async def test_a_retry_committed_between_look_up_and_lock_yields_the_original(
             retry = writer.enqueue(msg(sid, "hello", "k1"))
             other = writer.enqueue(msg(sid, "next", "k2"))
             async with asyncio.timeout(10):  # PostgreSQL has no event for "a lock is awaited"
-                while not await holder.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
-                    await asyncio.sleep(0.01)  # noqa: ASYNC110
+                waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                while not await holder.fetchval(waiting):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
             # Meanwhile the first copy commits (as another process would).
             out = await insert_batch(holder, [msg(sid, "hello", "k1")])
         original = out.results[0]
