@@ -46,8 +46,6 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     invite_ttl_seconds: PositiveInt = 7 * 24 * 3600
     commit_batch_max: PositiveInt = 512
     """Most messages committed in one group-commit transaction."""
-    commit_workers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
-    """Group-commit transactions in flight at once (they lock sessions in queue order)."""
     shutdown_timeout: Positive = 10.0
 
     def __post_init__(self) -> None:

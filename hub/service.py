@@ -90,7 +90,6 @@ class Hub:
             store,
             self._publish_committed,
             max_batch=config.commit_batch_max,
-            workers=config.commit_workers,
         )
         self._invite_limiter = KeyedLimiter(
             config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute

@@ -24,6 +24,7 @@ __all__ = [
     "Known",
     "NewMessage",
     "insert_batch",
+    "insert_fresh",
     "list_messages",
     "lock_sessions",
     "look_up",
@@ -73,17 +74,15 @@ async def lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[s
 
 
 class Known(msgspec.Struct):
-    """What a batch needs from committed rows that no session lock guards: messages
-    already committed under the batch's `client_msg_id`s, and which attachments exist."""
+    """What a batch is checked against: messages already committed under its
+    `client_msg_id`s, and which of its attachments exist."""
 
     existing: dict[tuple[str, str, str], Message]
     present: set[tuple[str, str]]
 
 
 async def look_up(conn: Connection, items: Sequence[NewMessage]) -> Known:
-    """Read what `insert_batch` checks against. Committed messages never change, so this
-    may run before the session locks are taken; a retry committed in between is then
-    caught by the unique index (the caller retries the batch with the locks held)."""
+    """Read what `insert_batch` checks against (call it with the session locks held)."""
     keyed = [it for it in items if it.client_msg_id is not None]
     existing: dict[tuple[str, str, str], Message] = {}
     if keyed:
@@ -98,34 +97,31 @@ async def look_up(conn: Connection, items: Sequence[NewMessage]) -> Known:
         existing = {
             (r["session_id"], r["author_id"], r["client_msg_id"]): row_to(r, Message) for r in rows
         }
+    return Known(existing, await _present(conn, items))
+
+
+async def _present(conn: Connection, items: Sequence[NewMessage]) -> set[tuple[str, str]]:
+    """The attachments named by `items` that are files of their session."""
     wanted = {(it.session_id, path) for it in items for path in it.attachments}
-    present: set[tuple[str, str]] = set()
-    if wanted:
-        rows = await conn.fetch(
-            "SELECT f.session_id, f.path FROM files f"
-            " JOIN unnest($1::text[], $2::text[]) AS w(sid, path)"
-            " ON f.session_id = w.sid AND f.path = w.path",
-            [s for s, _ in wanted],
-            [p for _, p in wanted],
-        )
-        present = {(r["session_id"], r["path"]) for r in rows}
-    return Known(existing, present)
+    if not wanted:
+        return set()
+    rows = await conn.fetch(
+        "SELECT f.session_id, f.path FROM files f"
+        " JOIN unnest($1::text[], $2::text[]) AS w(sid, path)"
+        " ON f.session_id = w.sid AND f.path = w.path",
+        [s for s, _ in wanted],
+        [p for _, p in wanted],
+    )
+    return {(r["session_id"], r["path"]) for r in rows}
 
 
-async def insert_batch(
-    conn: Connection,
-    items: Sequence[NewMessage],
-    sessions: dict[str, Any] | None = None,
-    known: Known | None = None,
-) -> BatchOutcome:
-    """Insert `items` inside the caller's transaction (see module docstring); `sessions`
-    from `lock_sessions` if the caller took the locks already, `known` from `look_up` if
-    it read them already (without either, the locks are taken first, then the look-up)."""
+async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome:
+    """Insert `items` inside the caller's transaction, deciding item by item (see the
+    module docstring): the session locks are taken first, then the look-up, so nothing
+    can commit in between. The slow, exact path: `insert_fresh` is the fast one."""
     results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
-    if sessions is None:
-        sessions = await lock_sessions(conn, items)
-    if known is None:
-        known = await look_up(conn, items)
+    sessions = await lock_sessions(conn, items)
+    known = await look_up(conn, items)
     existing, present = known.existing, known.present
 
     next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
@@ -159,16 +155,71 @@ async def insert_batch(
             results[index] = (_message(items[index], assigned, now), False)
         await _write(conn, items, to_insert, next_id, renamed)
 
-    # Copies of a client_msg_id first seen in this batch answer with the first's row.
+    return BatchOutcome(_answer_copies(items, results, batch_keys), sorted(renamed.items()))
+
+
+async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome | None:
+    """The common case in one statement, hence one round trip and no explicit
+    transaction (the statement is its own): it locks the sessions, numbers the new
+    messages after each session's counter, inserts them with their activity rows and
+    moves the counters, so the row locks are held only while PostgreSQL works.
+
+    Copies of a `client_msg_id` within the batch are answered without a write; one that
+    was committed before makes the statement fail on the unique index, as does a
+    parent_id that is not below its message's id. It returns None, having written
+    nothing, if a session is missing, deleted or completed. In all these cases
+    `insert_batch` then decides item by item."""
+    results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
+    present = await _present(conn, items)
+    count: dict[str, int] = {}
+    batch_keys: dict[tuple[str, str, str], int] = {}
+    names: dict[str, str] = {}
+    fresh: list[tuple[int, int]] = []  # (input index, number within its session)
     for index, item in enumerate(items):
-        if results[index] is None:
+        key = (item.session_id, item.author_id, item.client_msg_id) if item.client_msg_id else None
+        if key is not None and key in batch_keys:
+            continue  # resolved below, once the first copy has its row
+        error = _unlocked_refusal(item, present)
+        if error is not None:
+            results[index] = error
+            continue
+        number = count.get(item.session_id, 0) + 1
+        count[item.session_id] = number
+        fresh.append((index, number))
+        if key is not None:
+            batch_keys[key] = index
+        if item.msg_type == "chat" and item.session_id not in names:
+            names[item.session_id] = auto_name(item.content)
+
+    renamed: list[tuple[str, str]] = []
+    if fresh:
+        rows = await _write_fresh(conn, [items[i] for i, _ in fresh], count, names)
+        if len(rows) != len(count):
+            return None
+        sessions = {row["id"]: row for row in rows}
+        for index, number in fresh:
+            row = sessions[items[index].session_id]
+            results[index] = (_message(items[index], row["last"] + number, row["now"]), False)
+        renamed = sorted((sid, names[sid]) for sid, row in sessions.items() if row["renamed"])
+    return BatchOutcome(_answer_copies(items, results, batch_keys), renamed)
+
+
+def _answer_copies(
+    items: Sequence[NewMessage],
+    results: list[tuple[Message, bool] | HubError | None],
+    batch_keys: dict[tuple[str, str, str], int],
+) -> list[tuple[Message, bool] | HubError]:
+    """Copies of a client_msg_id first seen in this batch answer with the first's row."""
+    final: list[tuple[Message, bool] | HubError] = []
+    for index, item in enumerate(items):
+        result = results[index]
+        if result is None:
             assert item.client_msg_id is not None
             first = results[batch_keys[(item.session_id, item.author_id, item.client_msg_id)]]
             assert first is not None
-            results[index] = first if isinstance(first, HubError) else (first[0], True)
-
-    final: list[tuple[Message, bool] | HubError] = [r for r in results if r is not None]
-    return BatchOutcome(final, sorted(renamed.items()))
+            result = first if isinstance(first, HubError) else (first[0], True)
+        final.append(result)
+    return final
 
 
 def _refusal(
@@ -180,7 +231,14 @@ def _refusal(
         return HubError("session_deleted", "the session was deleted")
     if session["status"] == "completed":
         return HubError("session_completed", "the session is completed; it takes no messages")
-    if item.parent_id is not None and not 1 <= item.parent_id < next_id:
+    if item.parent_id is not None and item.parent_id >= next_id:
+        return HubError("bad_request", f"no message {item.parent_id} to reply to")
+    return _unlocked_refusal(item, present)
+
+
+def _unlocked_refusal(item: NewMessage, present: set[tuple[str, str]]) -> HubError | None:
+    """What refuses a message whatever its session's state."""
+    if item.parent_id is not None and item.parent_id < 1:
         return HubError("bad_request", f"no message {item.parent_id} to reply to")
     for path in item.attachments:
         if (item.session_id, path) not in present:
@@ -265,6 +323,61 @@ async def _write(
         [next_id[sid] - 1 for sid in touched],
         [renamed.get(sid) for sid in touched],
     )
+
+
+async def _write_fresh(
+    conn: Connection, chosen: list[NewMessage], count: dict[str, int], names: dict[str, str]
+) -> list[Any]:
+    """`insert_fresh`'s statement: a row per session (its counter before, whether it
+    was renamed, the commit time), or none at all if any session may not take them.
+    The messages travel as one JSON array (numbered per session in order by the
+    statement, as `insert_fresh` numbers them), which costs far less to encode here
+    than a dozen parallel arrays."""
+    sids = sorted(count)
+    rows: list[Any] = await conn.fetch(
+        """WITH locked AS (
+               SELECT id, last_message_id AS last, name_is_auto,
+                      deleted_at IS NULL AND status <> 'completed' AS open
+               FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+           ), go AS (
+               SELECT count(*) = cardinality($1::text[]) AND bool_and(open) AS ok FROM locked
+           ), fresh AS (
+               SELECT u.*, l.last + row_number() OVER (PARTITION BY u.session_id ORDER BY u.ord)
+                      AS id
+               FROM ROWS FROM (json_to_recordset($2::json) AS (session_id text, author_id text,
+                        author_role text, content text, msg_type text, metadata jsonb,
+                        parent_id bigint, client_msg_id text, token_count int,
+                        attachments text[]))
+                    WITH ORDINALITY AS u(session_id, author_id, author_role, content, msg_type,
+                        metadata, parent_id, client_msg_id, token_count, attachments, ord)
+               JOIN locked l ON l.id = u.session_id
+               WHERE (SELECT ok FROM go)
+           ), inserted AS (
+               INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
+                   metadata, parent_id, client_msg_id, token_count, attachments)
+               SELECT session_id, id, author_id, author_role, content, msg_type, metadata,
+                      parent_id, client_msg_id, token_count, attachments
+               FROM fresh
+           ), logged AS (
+               INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
+               SELECT session_id, author_id, author_role, 'message.sent',
+                      jsonb_build_object('message_ids', jsonb_agg(id ORDER BY id))
+               FROM fresh GROUP BY session_id, author_id, author_role ORDER BY min(id)
+           )
+           UPDATE sessions s SET last_message_id = l.last + c.n, updated_at = now(),
+               name = CASE WHEN l.name_is_auto AND c.name IS NOT NULL THEN c.name ELSE s.name END,
+               name_is_auto = l.name_is_auto AND c.name IS NULL
+           FROM locked l JOIN unnest($1::text[], $3::bigint[], $4::text[]) AS c(sid, n, name)
+                ON c.sid = l.id
+           WHERE s.id = l.id AND (SELECT ok FROM go)
+           RETURNING s.id, l.last, l.name_is_auto AND c.name IS NOT NULL AS renamed,
+                     now() AS now""",
+        sids,
+        chosen,  # as JSON, by the connection's codec
+        [count[sid] for sid in sids],
+        [names.get(sid) for sid in sids],
+    )
+    return rows
 
 
 _SEP = chr(31)  # a control character, which file paths may not contain

@@ -1,14 +1,18 @@
 """Group commit: concurrent message writes share one transaction.
 
-Senders `enqueue` and wait on the returned future. A few workers each take everything
-queued (up to a bound) and commit it with `insert_batch`; while one batch commits, the
-next one gathers, so batching adds no delay when idle and amortises the commit under load.
+Senders `enqueue` and wait on the returned future. One task takes everything queued
+(up to a bound) and commits it with `insert_fresh`: one statement, one round trip, so
+the session row locks are held only while PostgreSQL works, never while this process
+is busy elsewhere. When that statement cannot decide (a session closed, a bad parent, a
+retried `client_msg_id`) the batch is committed again by `insert_batch`, which decides
+item by item, and failing that, item by item in transactions of their own.
 
-Workers overlap (one commits while another publishes), but they take their session row
-locks strictly in queue order: a worker holds `_order` from taking its batch until its
-`SELECT … FOR UPDATE` returns. So ids follow submission order: one sender's messages
-keep the order it sent them in. After a commit, the new messages are handed to
-`on_commit` in id order before any sender is answered: an ack always follows the commit.
+A second task settles committed batches in the same order: it hands the new messages to
+`on_commit` (publishing them), then answers each sender, so an ack always follows the
+commit, while the next batch already commits. While one batch commits the next one
+gathers, so batching adds no delay when idle and amortises the commit under load.
+Batches commit one after another, so ids follow submission order: one sender's messages
+keep the order it sent them in.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncpg
 from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Store, unavailable_on_failure
-from hub.store.messages import BatchOutcome, NewMessage, insert_batch, lock_sessions, look_up
+from hub.store.messages import BatchOutcome, NewMessage, insert_batch, insert_fresh
 
 __all__ = ["GroupCommitter"]
 
@@ -35,25 +39,22 @@ Batch = list[tuple[NewMessage, Waiter]]
 
 
 class GroupCommitter:
-    def __init__(
-        self, store: Store, on_commit: OnCommit, *, max_batch: int = 512, workers: int = 2
-    ) -> None:
+    def __init__(self, store: Store, on_commit: OnCommit, *, max_batch: int = 512) -> None:
         self._store = store
         self._on_commit = on_commit
         self._max_batch = max_batch
-        self._workers = workers
         # Unbounded: what waits here is bounded by the callers (each websocket connection
         # has a fixed number of frames in flight).
         self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue()
-        self._order = asyncio.Lock()
+        self._committed: asyncio.Queue[tuple[Batch, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
         self.committed = 0
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._run(), name=f"hub-group-commit-{n}")
-            for n in range(self._workers)
+            asyncio.create_task(self._commit_all(), name="hub-group-commit"),
+            asyncio.create_task(self._settle_all(), name="hub-group-settle"),
         ]
 
     async def close(self) -> None:
@@ -62,10 +63,11 @@ class GroupCommitter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        shutdown = HubError("unavailable", "the server is shutting down")
+        while not self._committed.empty():
+            _fail(self._committed.get_nowait()[0], shutdown)
         while not self._queue.empty():
-            _, waiter = self._queue.get_nowait()
-            if not waiter.done():
-                waiter.set_exception(HubError("unavailable", "the server is shutting down"))
+            _fail([self._queue.get_nowait()], shutdown)
 
     def enqueue(self, item: NewMessage) -> Waiter:
         """Queue one message; the returned future resolves when it is committed."""
@@ -73,87 +75,75 @@ class GroupCommitter:
         self._queue.put_nowait((item, waiter))
         return waiter
 
-    async def _run(self) -> None:
+    async def _commit_all(self) -> None:
         while True:
-            batch: Batch = []
+            batch: Batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self._commit_next(batch)
+                outcome = await self._commit(batch)
             except asyncio.CancelledError:
                 _fail(batch, HubError("unavailable", "the server is shutting down"))
                 raise
             except Exception:  # never let one batch kill the worker
                 log.exception("group commit failed")
                 _fail(batch, HubError("internal", "the message was not saved"))
+                continue
+            self._committed.put_nowait((batch, outcome))
 
-    async def _commit_next(self, batch: Batch) -> None:
-        """Take the next batch and commit it. The look-up of retried `client_msg_id`s
-        runs before the session locks, while the other worker still holds them."""
-        pool = self._store.pool
+    async def _commit(self, batch: Batch) -> BatchOutcome:
+        items = [item for item, _ in batch]
+        outcome = None
         try:
-            async with unavailable_on_failure():
-                async with self._order:
-                    batch.append(await self._queue.get())
-                    conn = await pool.acquire(timeout=10)
-                    try:
-                        while len(batch) < self._max_batch and not self._queue.empty():
-                            batch.append(self._queue.get_nowait())
-                        items = [item for item, _ in batch]
-                        known = await look_up(conn, items)
-                        tx = conn.transaction()
-                        await tx.start()
-                        sessions = await lock_sessions(conn, items)
-                    except BaseException:
-                        await pool.release(conn)
-                        raise
-                try:
-                    outcome = await insert_batch(conn, items, sessions, known)
-                    await tx.commit()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await tx.rollback()
-                    raise
-                finally:
-                    await pool.release(conn)
+            async with unavailable_on_failure(), self._store.connection() as conn:
+                outcome = await insert_fresh(conn, items)
         except HubError as exc:
-            _fail(batch, exc)
-            return
-        except asyncpg.PostgresError:
-            log.info("batch of %d failed; committing it again under lock", len(batch))
-            async with self._order:  # keep queue order against the other workers
-                await self._commit_again(batch)
-            return
-        await self._settle(batch, outcome)
+            return BatchOutcome([exc] * len(batch), [])
+        except asyncpg.PostgresError as exc:
+            log.info("batch of %d refused (%s); deciding item by item", len(batch), exc)
+        if outcome is None:
+            return await self._commit_exactly(items)
+        return outcome
 
-    async def _commit_again(self, batch: Batch) -> None:
-        """Commit a failed batch with the session locks taken before the look-up (a retry
-        committed between look-up and lock can no longer slip through); if it still
-        fails, some item is bad: commit them one by one."""
+    async def _commit_exactly(self, items: list[NewMessage]) -> BatchOutcome:
+        """Commit with `insert_batch` (locks first, then the look-up); if that fails,
+        some item is bad: commit them one by one so the others still go through."""
         try:
-            async with self._store.transaction() as conn:
-                outcome = await insert_batch(conn, [item for item, _ in batch])
+            async with unavailable_on_failure(), self._store.transaction() as conn:
+                return await insert_batch(conn, items)
         except HubError as exc:
-            _fail(batch, exc)
-            return
+            return BatchOutcome([exc] * len(items), [])
         except asyncpg.PostgresError:
-            if len(batch) == 1:
+            if len(items) == 1:
                 log.exception("a message could not be saved")
-                _fail(batch, HubError("internal", "the message was not saved"))
-                return
-            log.warning("batch of %d failed; retrying its items alone", len(batch), exc_info=True)
-            for single in batch:
-                await self._commit_again([single])
-            return
-        await self._settle(batch, outcome)
+                return BatchOutcome([HubError("internal", "the message was not saved")], [])
+            log.warning("batch of %d failed; committing items alone", len(items), exc_info=True)
+        outcome = BatchOutcome([], [])
+        for item in items:
+            single = await self._commit_exactly([item])
+            outcome.results += single.results
+            outcome.renamed += single.renamed
+        return outcome
+
+    async def _settle_all(self) -> None:
+        while True:
+            batch, outcome = await self._committed.get()
+            try:
+                await self._settle(batch, outcome)
+            except asyncio.CancelledError:
+                _fail(batch, HubError("unavailable", "the server is shutting down"))
+                raise
 
     async def _settle(self, batch: Batch, outcome: BatchOutcome) -> None:
         """Publish what was committed, then answer every sender."""
         self.batches += 1
         fresh = [r[0] for r in outcome.results if not isinstance(r, HubError) and not r[1]]
         self.committed += len(fresh)
-        try:
-            await self._on_commit(fresh, outcome.renamed)
-        except Exception:
-            log.exception("publishing committed messages failed; receivers will gap-fill")
+        if fresh or outcome.renamed:
+            try:
+                await self._on_commit(fresh, outcome.renamed)
+            except Exception:
+                log.exception("publishing committed messages failed; receivers will gap-fill")
         for (_, waiter), result in zip(batch, outcome.results, strict=True):
             if waiter.done():
                 continue

@@ -88,6 +88,40 @@ def pin(pid: int, cores: set[int]) -> None:
         pass
 
 
+class CpuWindow:
+    """CPU used by the server under test (its pid in HUB_BENCH_SERVER_PID), this load
+    generator, PostgreSQL and Redis between creation and `stop()`, as percentages of one
+    core; run in the load generator, so that only the measured window counts, not setup.
+    Processes that start during the window (a new database connection) count in full."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.before = self._sample()
+
+    @staticmethod
+    def _sample() -> dict[int, tuple[str, float]]:
+        server = int(os.environ.get("HUB_BENCH_SERVER_PID", "0"))
+        groups = {server: "server", os.getpid(): "load"}
+        seen: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter(["name", "pid", "cpu_times"]):
+            name, pid, times = proc.info["name"] or "", proc.info["pid"], proc.info["cpu_times"]
+            group = groups.get(pid)
+            if group is None and name == "postgres":
+                group = "db"
+            elif group is None and name.startswith("redis-server"):
+                group = "redis"
+            if group is not None and times is not None:
+                seen[pid] = (group, times.user + times.system)
+        return seen
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall
+        used: dict[str, float] = {}
+        for pid, (group, cpu) in self._sample().items():
+            used[group] = used.get(group, 0.0) + cpu - self.before.get(pid, (group, 0.0))[1]
+        return {f"{group}_cpu_pct": 100 * cpu / wall for group, cpu in used.items()}
+
+
 class Server:
     """A process under test, with CPU and memory read from outside."""
 
@@ -173,8 +207,8 @@ def _load_entry(queue: Any, target: Any, args: tuple[Any, ...]) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
         result = asyncio.run(target(*args))
         if isinstance(result, dict):
-            result["load_cpu_pct"] = (
-                100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+            result.setdefault(
+                "load_cpu_pct", 100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
             )
         queue.put(result)
     except BaseException as exc:
@@ -276,6 +310,7 @@ async def relay_load(
                 await ws.receive()  # resumed
             agents += pair
             watchers += group
+        cpu = CpuWindow()
         start = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(agent(ws) for ws in agents), *(watch(ws) for ws in watchers)), 600
@@ -292,6 +327,7 @@ async def relay_load(
             "deliveries": deliveries,
             "seconds": elapsed,
             "latencies": latencies,
+            **cpu.stop(),
         }
 
 
@@ -320,6 +356,7 @@ async def fanout_load(base: str, observers: int, messages: int, rate: float) -> 
         sender = await ws_connect(http, base, s["a"])
         await sender.receive()
         await sender.receive()
+        cpu = CpuWindow()
         start = time.perf_counter()
         for i in range(messages):
             delay = start + i / rate - time.perf_counter()
@@ -339,6 +376,7 @@ async def fanout_load(base: str, observers: int, messages: int, rate: float) -> 
             "deliveries": len(latencies),
             "seconds": elapsed,
             "latencies": latencies,
+            **cpu.stop(),
         }
 
 
@@ -538,6 +576,7 @@ async def peer_relay_load(
             room = f"room-{n}"
             agents += [(await joined(room), room), (await joined(room), room)]
             watchers += [await joined(room) for _ in range(observers)]
+        cpu = CpuWindow()
         start = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(agent(c, r) for c, r in agents), *(watch(c) for c in watchers)), 600
@@ -547,6 +586,7 @@ async def peer_relay_load(
             "deliveries": counts["deliveries"],
             "seconds": time.perf_counter() - start,
             "latencies": latencies,
+            **cpu.stop(),
         }
 
 
@@ -582,6 +622,7 @@ async def peer_fanout_load(base: str, observers: int, messages: int, rate: float
                 pass
 
         drain = asyncio.create_task(consume(sender))
+        cpu = CpuWindow()
         start = time.perf_counter()
         for i in range(messages):
             delay = start + i / rate - time.perf_counter()
@@ -595,6 +636,7 @@ async def peer_fanout_load(base: str, observers: int, messages: int, rate: float
             "deliveries": len(latencies),
             "seconds": time.perf_counter() - start,
             "latencies": latencies,
+            **cpu.stop(),
         }
 
 
@@ -703,10 +745,13 @@ async def postgres_load(database_url: str, batches: int, batch: int) -> dict[str
 
 
 def measure(server: Server, load: Any, *args: Any) -> dict[str, Any]:
+    """Run a load against `server`; its CPU is measured over the load's timed window when
+    the load reports it, else over the whole run."""
     cpu0, wall0 = server.cpu_times(), time.perf_counter()
+    os.environ["HUB_BENCH_SERVER_PID"] = str(server.proc.pid)
     result = run_load(load, *args)
     cpu1, wall1 = server.cpu_times(), time.perf_counter()
-    result["server_cpu_pct"] = 100 * (cpu1 - cpu0) / (wall1 - wall0)
+    result.setdefault("server_cpu_pct", 100 * (cpu1 - cpu0) / (wall1 - wall0))
     result["server_rss_mb"] = server.rss() / 2**20
     return result
 

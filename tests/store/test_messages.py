@@ -1,7 +1,7 @@
 """Batched message inserts: gap-free ids, idempotent retries, refusals that isolate."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -9,7 +9,14 @@ from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Store
 from hub.store import sessions as session_store
-from hub.store.messages import NewMessage, insert_batch, list_messages
+from hub.store.messages import (
+    BatchOutcome,
+    NewMessage,
+    insert_batch,
+    insert_fresh,
+    list_messages,
+)
+from hub.store.writer import GroupCommitter
 
 
 @pytest.fixture
@@ -41,6 +48,40 @@ async def new_session(store: Store, *, name: str | None = None) -> str:
     return session.id
 
 
+Commit = Callable[[list[NewMessage]], Awaitable[BatchOutcome]]
+
+
+@pytest.fixture(params=["insert_batch", "group_commit"])
+async def commit(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Commit]:
+    """Commit one batch: with `insert_batch` in a transaction (the exact path), or
+    through the group committer (the one-statement path, falling back to the exact one)."""
+    if request.param == "insert_batch":
+
+        async def exact(items: list[NewMessage]) -> BatchOutcome:
+            async with store.transaction() as conn:
+                return await insert_batch(conn, items)
+
+        yield exact
+        return
+
+    async def ignore(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
+        pass
+
+    writer = GroupCommitter(store, ignore)
+    writer.start()
+
+    async def grouped(items: list[NewMessage]) -> BatchOutcome:
+        waiters = [writer.enqueue(item) for item in items]  # all in one batch
+        done = await asyncio.gather(*waiters, return_exceptions=True)
+        for result in done:
+            if isinstance(result, BaseException) and not isinstance(result, HubError):
+                raise result
+        return BatchOutcome(done, [])  # type: ignore[arg-type]
+
+    yield grouped
+    await writer.close()
+
+
 def msg(session_id: str, content: str, cid: str | None = None, **kw: object) -> NewMessage:
     return NewMessage(
         session_id=session_id,
@@ -52,11 +93,10 @@ def msg(session_id: str, content: str, cid: str | None = None, **kw: object) -> 
     )  # type: ignore[arg-type]
 
 
-async def test_batch_assigns_consecutive_ids_per_session(store: Store) -> None:
+async def test_batch_assigns_consecutive_ids_per_session(store: Store, commit: Commit) -> None:
     """A batch spanning two sessions numbers each session 1, 2, 3… in input order."""
     s1, s2 = await new_session(store), await new_session(store)
-    async with store.transaction() as conn:
-        out = await insert_batch(conn, [msg(s1, "a"), msg(s2, "x"), msg(s1, "b"), msg(s1, "c")])
+    out = await commit([msg(s1, "a"), msg(s2, "x"), msg(s1, "b"), msg(s1, "c")])
     ids = [(r[0].session_id, r[0].id) for r in out.results if not isinstance(r, HubError)]
     assert ids == [(s1, 1), (s2, 1), (s1, 2), (s1, 3)]
     async with store.connection() as conn:
@@ -65,13 +105,11 @@ async def test_batch_assigns_consecutive_ids_per_session(store: Store) -> None:
     assert session.last_message_id == 3
 
 
-async def test_retried_client_msg_id_returns_the_original(store: Store) -> None:
+async def test_retried_client_msg_id_returns_the_original(store: Store, commit: Commit) -> None:
     """The same client_msg_id, in a later batch or twice in one, makes one message."""
     sid = await new_session(store)
-    async with store.transaction() as conn:
-        first = await insert_batch(conn, [msg(sid, "one", "k1"), msg(sid, "one again", "k1")])
-    async with store.transaction() as conn:
-        again = await insert_batch(conn, [msg(sid, "retry", "k1"), msg(sid, "two", "k2")])
+    first = await commit([msg(sid, "one", "k1"), msg(sid, "one again", "k1")])
+    again = await commit([msg(sid, "retry", "k1"), msg(sid, "two", "k2")])
     (m1, dup1), (m1b, dup1b) = first.results  # type: ignore[misc]
     (m2, dup2), (m3, dup3) = again.results  # type: ignore[misc]
     assert isinstance(m1, Message) and not dup1
@@ -80,48 +118,45 @@ async def test_retried_client_msg_id_returns_the_original(store: Store) -> None:
     assert not dup3 and m3.id == 2
 
 
-async def test_refused_items_do_not_leave_gaps(store: Store) -> None:
+async def test_refused_items_do_not_leave_gaps(store: Store, commit: Commit) -> None:
     """A refused item (bad parent, missing attachment) takes no id; the rest commit."""
     sid = await new_session(store)
-    async with store.transaction() as conn:
-        out = await insert_batch(
-            conn,
-            [
-                msg(sid, "ok"),
-                msg(sid, "reply to nothing", parent_id=7),
-                msg(sid, "with missing file", attachments=["nope.txt"]),
-                msg(sid, "reply", parent_id=1),
-            ],
-        )
+    out = await commit(
+        [
+            msg(sid, "ok"),
+            msg(sid, "reply to nothing", parent_id=7),
+            msg(sid, "with missing file", attachments=["nope.txt"]),
+            msg(sid, "reply", parent_id=1),
+            msg(sid, "reply to zero", parent_id=0),
+        ]
+    )
     kinds = [r.code if isinstance(r, HubError) else r[0].id for r in out.results]
-    assert kinds == [1, "bad_request", "bad_request", 2]
+    assert kinds == [1, "bad_request", "bad_request", 2, "bad_request"]
 
 
-async def test_completed_session_takes_no_messages(store: Store) -> None:
-    """Messages to a completed session are refused with session_completed."""
-    sid = await new_session(store)
+async def test_closed_sessions_take_no_messages(store: Store, commit: Commit) -> None:
+    """Messages to a completed or deleted session are refused; others in the batch go."""
+    done, gone, open_ = [await new_session(store) for _ in range(3)]
     async with store.transaction() as conn:
-        await session_store.update_session(conn, sid, status="completed")
-        out = await insert_batch(conn, [msg(sid, "late")])
-    assert isinstance(out.results[0], HubError)
-    assert out.results[0].code == "session_completed"
+        await session_store.update_session(conn, done, status="completed")
+        await conn.execute("UPDATE sessions SET deleted_at = now() WHERE id = $1", gone)
+    out = await commit([msg(done, "late"), msg(gone, "later"), msg(open_, "fine")])
+    kinds = [r.code if isinstance(r, HubError) else r[0].id for r in out.results]
+    assert kinds == ["session_completed", "session_deleted", 1]
 
 
-async def test_first_chat_message_names_the_session(store: Store) -> None:
+async def test_first_chat_message_names_the_session(store: Store, commit: Commit) -> None:
     """An unnamed session takes its name from the first chat message, once."""
     sid = await new_session(store)
     named = await new_session(store, name="Kept")
-    async with store.transaction() as conn:
-        out = await insert_batch(
-            conn,
-            [
-                msg(sid, "status", msg_type="status"),
-                msg(sid, "Design the API\nbody"),
-                msg(sid, "Second"),
-                msg(named, "Ignored"),
-            ],
-        )
-    assert out.renamed == [(sid, "Design the API")]
+    await commit(
+        [
+            msg(sid, "status", msg_type="status"),
+            msg(sid, "Design the API\nbody"),
+            msg(sid, "Second"),
+            msg(named, "Ignored"),
+        ]
+    )
     async with store.connection() as conn:
         assert (await session_store.get_session(conn, sid)).name == "Design the API"
         assert (await session_store.get_session(conn, named)).name == "Kept"
@@ -153,41 +188,37 @@ async def test_pagination_both_ways(store: Store) -> None:
         assert [m.id for m in await list_messages(conn, sid, before=3, limit=10)] == [1, 2]
 
 
-async def test_client_msg_id_is_per_author(store: Store) -> None:
+async def test_client_msg_id_is_per_author(store: Store, commit: Commit) -> None:
     """Two participants who pick the same client_msg_id each get their own message."""
     sid = await new_session(store)
     theirs = NewMessage(
         session_id=sid, author_id="b", author_role="agent_b", content="from b", client_msg_id="m1"
     )
-    async with store.transaction() as conn:
-        first = await insert_batch(conn, [msg(sid, "from a", "m1"), theirs])
-    async with store.transaction() as conn:
-        again = await insert_batch(conn, [theirs])
+    first = await commit([msg(sid, "from a", "m1"), theirs])
+    again = await commit([theirs])
     (a, dup_a), (b, dup_b) = first.results  # type: ignore[misc]
     assert (a.id, b.id, dup_a, dup_b) == (1, 2, False, False)
     (b2, dup) = again.results[0]  # type: ignore[misc]
     assert dup and b2.id == 2 and b2.content == "from b"
 
 
-async def test_a_retry_committed_between_look_up_and_lock_yields_the_original(
+async def test_a_retry_committed_while_its_batch_waits_yields_the_original(
     store: Store,
 ) -> None:
-    """The group commit reads retried client_msg_ids before it takes the session locks.
-    If the same message commits in that window, the batch is committed again under the
-    locks: the sender gets the original back, and nothing is lost or doubled."""
-    from hub.store.writer import GroupCommitter
-
+    """The first copy of a message commits (say, on another process) while a batch
+    holding its retry waits for the session lock: the batch is committed again item by
+    item, the sender gets the original back, and nothing is lost or doubled."""
     sid = await new_session(store)
     committed: list[int] = []
 
     async def on_commit(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
         committed.extend(m.id for m in messages)
 
-    writer = GroupCommitter(store, on_commit, workers=1)
+    writer = GroupCommitter(store, on_commit)
     writer.start()
     try:
         async with store.transaction() as holder:
-            # Hold the session lock, so the writer stops right after its look-up.
+            # Hold the session lock, so the writer's statement waits.
             await holder.execute("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", sid)
             retry = writer.enqueue(msg(sid, "hello", "k1"))
             other = writer.enqueue(msg(sid, "next", "k2"))
@@ -209,3 +240,54 @@ async def test_a_retry_committed_between_look_up_and_lock_yields_the_original(
             assert [m.content for m in await list_messages(conn, sid)] == ["hello", "next"]
     finally:
         await writer.close()
+
+
+async def test_the_one_statement_path_numbers_logs_and_renames(store: Store) -> None:
+    """`insert_fresh` numbers after each session's counter, writes one activity row per
+    author listing their ids, moves the counters and renames an unnamed session."""
+    s1, s2 = await new_session(store), await new_session(store, name="Kept")
+    async with store.transaction() as conn:
+        await insert_batch(conn, [msg(s1, "status first", msg_type="status")])
+    theirs = NewMessage(session_id=s1, author_id="b", author_role="agent_b", content="b says")
+    items = [msg(s1, "Plan\nbody", "k1"), msg(s2, "x"), theirs, msg(s1, "again", "k1")]
+    async with store.connection() as conn:
+        out = await insert_fresh(conn, items)
+        assert out is not None
+        ids = [(r[0].session_id, r[0].id, r[1]) for r in out.results if not isinstance(r, HubError)]
+        assert ids == [(s1, 2, False), (s2, 1, False), (s1, 3, False), (s1, 2, True)]
+        assert out.renamed == [(s1, "Plan")]
+        assert (await session_store.get_session(conn, s1)).last_message_id == 3
+        assert (await session_store.get_session(conn, s2)).name == "Kept"
+        logged = await conn.fetch(
+            "SELECT actor_id, detail FROM activity WHERE session_id = $1"
+            " AND action = 'message.sent' ORDER BY id",
+            s1,
+        )
+        assert [(r["actor_id"], r["detail"]) for r in logged] == [
+            ("a", {"message_ids": [1]}),
+            ("a", {"message_ids": [2]}),
+            ("b", {"message_ids": [3]}),
+        ]
+
+
+async def test_the_one_statement_path_leaves_hard_cases_to_the_exact_one(store: Store) -> None:
+    """A closed session makes `insert_fresh` write nothing and return None; a parent at
+    or past its reply's id, or a retried client_msg_id, fails the statement. Either way
+    nothing is half written."""
+    import asyncpg
+
+    open_, done = await new_session(store), await new_session(store)
+    async with store.transaction() as conn:
+        await session_store.update_session(conn, done, status="completed")
+    async with store.connection() as conn:
+        items = [msg(open_, "fine"), msg(done, "late")]
+        assert await insert_fresh(conn, items) is None
+        items = [msg(open_, "fine"), msg(open_, "reply to myself", parent_id=2)]
+        with pytest.raises(asyncpg.CheckViolationError):
+            await insert_fresh(conn, items)
+        assert await list_messages(conn, open_) == []
+        assert (await session_store.get_session(conn, open_)).last_message_id == 0
+        assert await insert_fresh(conn, [msg(open_, "first", "k1")]) is not None
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await insert_fresh(conn, [msg(open_, "second", "k2"), msg(open_, "retry", "k1")])
+        assert [m.content for m in await list_messages(conn, open_)] == ["first"]
