@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import psutil
+from leanws import LeanWS
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_CORE = {0}
@@ -237,6 +238,30 @@ async def ws_connect(http: aiohttp.ClientSession, base: str, token: str, **param
     )
 
 
+async def lean_connect(base: str, token: str) -> LeanWS:
+    """A Hub websocket on the lean client, past its hello and resumed frames."""
+    ws = await LeanWS.connect(base.replace("http", "ws", 1) + "/ws?token=" + token)
+    await ws.receive()  # hello
+    await ws.receive()  # resumed
+    return ws
+
+
+SEND = msgspec.json.Encoder()
+ACK, MESSAGE = b'{"type":"ack"', b'{"type":"message"'
+
+
+def send_frame(client_msg_id: str) -> bytes:
+    """A Hub `send` frame stamped with the time it leaves the load generator."""
+    return SEND.encode(
+        {
+            "type": "send",
+            "client_msg_id": client_msg_id,
+            "content": "x" * 100,
+            "metadata": {"t": time.time()},
+        }
+    )
+
+
 # --- load: relay and fan-out --------------------------------------------------------------
 
 
@@ -252,21 +277,22 @@ async def relay_load(
         deliveries = 0
         acked = 0
 
-        def delivered(data: str) -> None:
+        def delivered(data: bytes) -> None:
             nonlocal deliveries
             latencies.append(time.time() - HUB_FRAME.decode(data).message.metadata.t)
             deliveries += 1
 
-        async def watch(ws: Any) -> None:
+        async def watch(ws: LeanWS) -> None:
             got = 0
-            async for msg in ws:
-                if msg.data.startswith('{"type":"message"'):
-                    delivered(msg.data)
-                    got += 1
-                    if got >= 2 * messages:
-                        return
+            async for batch in ws.batches():
+                for data in batch:
+                    if data.startswith(MESSAGE):
+                        delivered(data)
+                        got += 1
+                if got >= 2 * messages:
+                    return
 
-        async def agent(ws: Any) -> None:
+        async def agent(ws: LeanWS) -> None:
             """Send `messages`, and read until all acks and both agents' messages came."""
             nonlocal acked
             free = asyncio.Semaphore(window)
@@ -275,41 +301,31 @@ async def relay_load(
             async def read() -> None:
                 nonlocal acked, mine
                 got = 0
-                async for msg in ws:
-                    data = msg.data
-                    if data.startswith('{"type":"ack"'):
-                        acked += 1
-                        mine += 1
-                        free.release()
-                    elif data.startswith('{"type":"message"'):
-                        delivered(data)
-                        got += 1
+                async for batch in ws.batches():
+                    for data in batch:
+                        if data.startswith(ACK):
+                            acked += 1
+                            mine += 1
+                            free.release()
+                        elif data.startswith(MESSAGE):
+                            delivered(data)
+                            got += 1
                     if mine >= messages and got >= 2 * messages:
                         return
 
             reader = asyncio.create_task(read())
             start = time.perf_counter()
+            prefix = secrets.token_hex(4)
             for i in range(messages):
                 await free.acquire()
                 await keep_pace(start, i, rate)
-                frame = {
-                    "type": "send",
-                    "client_msg_id": secrets.token_hex(8),
-                    "content": "x" * 100,
-                    "metadata": {"t": time.time()},
-                }
-                await ws.send_str(json.dumps(frame))
+                ws.send(send_frame(f"{prefix}{i}"))
             await reader
 
         agents, watchers = [], []
         for s in made:
-            pair = [await ws_connect(http, base, s["a"]), await ws_connect(http, base, s["b"])]
-            group = [await ws_connect(http, base, s["obs"]) for _ in range(observers)]
-            for ws in (*pair, *group):
-                await ws.receive()  # hello
-                await ws.receive()  # resumed
-            agents += pair
-            watchers += group
+            agents += [await lean_connect(base, s["a"]), await lean_connect(base, s["b"])]
+            watchers += [await lean_connect(base, s["obs"]) for _ in range(observers)]
         cpu = CpuWindow()
         start = time.perf_counter()
         await asyncio.wait_for(
@@ -332,52 +348,39 @@ async def relay_load(
 
 
 async def fanout_load(base: str, observers: int, messages: int, rate: float) -> dict[str, Any]:
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as http:
+    async with aiohttp.ClientSession() as http:
         s = await make_session(http, base)
-        watchers = []
-        for _ in range(observers):
-            ws = await ws_connect(http, base, s["obs"])
-            await ws.receive()
-            await ws.receive()
-            watchers.append(ws)
-        latencies: list[float] = []
+    watchers = [await lean_connect(base, s["obs"]) for _ in range(observers)]
+    latencies: list[float] = []
 
-        async def read(ws: Any) -> None:
-            got = 0
-            async for msg in ws:
-                if msg.data.startswith('{"type":"message"'):
-                    latencies.append(time.time() - HUB_FRAME.decode(msg.data).message.metadata.t)
+    async def read(ws: LeanWS) -> None:
+        got = 0
+        async for batch in ws.batches():
+            for data in batch:
+                if data.startswith(MESSAGE):
+                    latencies.append(time.time() - HUB_FRAME.decode(data).message.metadata.t)
                     got += 1
-                    if got >= messages:
-                        return
+            if got >= messages:
+                return
 
-        readers = [asyncio.create_task(read(ws)) for ws in watchers]
-        sender = await ws_connect(http, base, s["a"])
-        await sender.receive()
-        await sender.receive()
-        cpu = CpuWindow()
-        start = time.perf_counter()
-        for i in range(messages):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            frame = {
-                "type": "send",
-                "client_msg_id": f"f{i}",
-                "content": "x" * 100,
-                "metadata": {"t": time.time()},
-            }
-            await sender.send_str(json.dumps(frame))
-        await asyncio.wait_for(asyncio.gather(*readers), 300)
-        elapsed = time.perf_counter() - start
-        return {
-            "persisted": messages,
-            "deliveries": len(latencies),
-            "seconds": elapsed,
-            "latencies": latencies,
-            **cpu.stop(),
-        }
+    readers = [asyncio.create_task(read(ws)) for ws in watchers]
+    sender = await lean_connect(base, s["a"])
+    cpu = CpuWindow()
+    start = time.perf_counter()
+    for i in range(messages):
+        await keep_pace(start, i, rate)
+        sender.send(send_frame(f"f{i}"))
+    await asyncio.wait_for(asyncio.gather(*readers), 300)
+    elapsed = time.perf_counter() - start
+    for ws in (sender, *watchers):
+        ws.close()
+    return {
+        "persisted": messages,
+        "deliveries": len(latencies),
+        "seconds": elapsed,
+        "latencies": latencies,
+        **cpu.stop(),
+    }
 
 
 async def idle_load(base: str, connections: int, report: Any) -> dict[str, Any]:
@@ -484,75 +487,76 @@ def start_peer(kind: str, redis_url: str) -> tuple[Server, str]:
 class SocketIO:
     """Just enough of the Socket.IO protocol (Engine.IO 4 over a websocket) to relay."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: LeanWS) -> None:
         self.ws = ws
-        self.acks = 0
 
     @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, base: str) -> SocketIO:
-        ws = await http.ws_connect(
-            base.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-            max_msg_size=0,
+    async def connect(cls, base: str) -> SocketIO:
+        ws = await LeanWS.connect(
+            base.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         )
         await ws.receive()  # engine.io open
-        await ws.send_str("40")
-        while not (await ws.receive()).data.startswith("40"):
+        ws.send(b"40")
+        while not (await ws.receive()).startswith(b"40"):
             pass
         return cls(ws)
 
-    async def emit(self, *args: Any, ack: int | None = None) -> None:
-        await self.ws.send_str("42" + ("" if ack is None else str(ack)) + json.dumps(args))
+    def emit(self, *args: Any, ack: int | None = None) -> None:
+        self.ws.send(b"42" + (b"" if ack is None else str(ack).encode()) + SEND.encode(args))
 
     async def frames(self) -> Any:
-        """Yield ('message', data) and ('ack', id); answers pings itself."""
-        async for msg in self.ws:
-            data = msg.data
-            if data == "2":
-                await self.ws.send_str("3")
-            elif data.startswith("43"):
-                yield "ack", None
-            elif data.startswith('42["message"'):
-                yield "message", SIO_EVENT.decode(data[2:])[1]
+        """Yield lists of ('message', data) and ('ack', None); answers pings itself."""
+        async for batch in self.ws.batches():
+            out = []
+            for data in batch:
+                if data == b"2":
+                    self.ws.send(b"3")
+                elif data.startswith(b"43"):
+                    out.append(("ack", None))
+                elif data.startswith(b'42["message"'):
+                    out.append(("message", SIO_EVENT.decode(data[2:])[1]))
+            yield out
+
+
+async def sio_joined(base: str, room: str) -> SocketIO:
+    client = await SocketIO.connect(base)
+    client.emit("join", room, ack=0)
+    async for batch in client.frames():
+        if any(kind == "ack" for kind, _ in batch):
+            return client
+    raise ConnectionError("the peer closed before the join was acknowledged")
 
 
 async def peer_relay_load(
     base: str, sessions: int, observers: int, messages: int, window: int, rate: float
 ) -> dict[str, Any]:
     """The relay workload of `relay_load`, spoken in Socket.IO to a room relay."""
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as http:
-        latencies: list[float] = []
-        counts = {"acked": 0, "deliveries": 0}
+    latencies: list[float] = []
+    counts = {"acked": 0, "deliveries": 0}
 
-        def delivered(data: Any) -> None:
-            latencies.append(time.time() - data.t)
-            counts["deliveries"] += 1
+    def delivered(data: Any) -> None:
+        latencies.append(time.time() - data.t)
+        counts["deliveries"] += 1
 
-        async def joined(room: str) -> SocketIO:
-            client = await SocketIO.connect(http, base)
-            await client.emit("join", room, ack=0)
-            async for kind, _ in client.frames():
-                if kind == "ack":
-                    break
-            return client
-
-        async def watch(client: SocketIO) -> None:
-            got = 0
-            async for kind, data in client.frames():
+    async def watch(client: SocketIO) -> None:
+        got = 0
+        async for batch in client.frames():
+            for kind, data in batch:
                 if kind == "message":
                     delivered(data)
                     got += 1
-                    if got >= 2 * messages:
-                        return
+            if got >= 2 * messages:
+                return
 
-        async def agent(client: SocketIO, room: str) -> None:
-            free = asyncio.Semaphore(window)
-            mine = 0
+    async def agent(client: SocketIO, room: str) -> None:
+        free = asyncio.Semaphore(window)
+        mine = 0
 
-            async def read() -> None:
-                nonlocal mine
-                got = 0
-                async for kind, data in client.frames():
+        async def read() -> None:
+            nonlocal mine
+            got = 0
+            async for batch in client.frames():
+                for kind, data in batch:
                     if kind == "ack":
                         counts["acked"] += 1
                         mine += 1
@@ -560,84 +564,80 @@ async def peer_relay_load(
                     else:
                         delivered(data)
                         got += 1
-                    if mine >= messages and got >= 2 * messages:
-                        return
+                if mine >= messages and got >= 2 * messages:
+                    return
 
-            reader = asyncio.create_task(read())
-            start = time.perf_counter()
-            for i in range(messages):
-                await free.acquire()
-                await keep_pace(start, i, rate)
-                await client.emit("send", room, {"content": "x" * 100, "t": time.time()}, ack=i + 1)
-            await reader
-
-        agents, watchers = [], []
-        for n in range(sessions):
-            room = f"room-{n}"
-            agents += [(await joined(room), room), (await joined(room), room)]
-            watchers += [await joined(room) for _ in range(observers)]
-        cpu = CpuWindow()
+        reader = asyncio.create_task(read())
         start = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(*(agent(c, r) for c, r in agents), *(watch(c) for c in watchers)), 600
-        )
-        return {
-            "persisted": counts["acked"],
-            "deliveries": counts["deliveries"],
-            "seconds": time.perf_counter() - start,
-            "latencies": latencies,
-            **cpu.stop(),
-        }
+        for i in range(messages):
+            await free.acquire()
+            await keep_pace(start, i, rate)
+            client.emit("send", room, {"content": "x" * 100, "t": time.time()}, ack=i + 1)
+        await reader
+
+    agents, watchers = [], []
+    for n in range(sessions):
+        room = f"room-{n}"
+        agents += [(await sio_joined(base, room), room), (await sio_joined(base, room), room)]
+        watchers += [await sio_joined(base, room) for _ in range(observers)]
+    cpu = CpuWindow()
+    start = time.perf_counter()
+    await asyncio.wait_for(
+        asyncio.gather(*(agent(c, r) for c, r in agents), *(watch(c) for c in watchers)), 600
+    )
+    elapsed = time.perf_counter() - start
+    for client, _ in agents:
+        client.ws.close()
+    for client in watchers:
+        client.ws.close()
+    return {
+        "persisted": counts["acked"],
+        "deliveries": counts["deliveries"],
+        "seconds": elapsed,
+        "latencies": latencies,
+        **cpu.stop(),
+    }
 
 
 async def peer_fanout_load(base: str, observers: int, messages: int, rate: float) -> dict[str, Any]:
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as http:
-        latencies: list[float] = []
+    latencies: list[float] = []
+    watchers = [await sio_joined(base, "fan") for _ in range(observers)]
 
-        async def joined() -> SocketIO:
-            client = await SocketIO.connect(http, base)
-            await client.emit("join", "fan", ack=0)
-            async for kind, _ in client.frames():
-                if kind == "ack":
-                    break
-            return client
-
-        watchers = [await joined() for _ in range(observers)]
-
-        async def watch(client: SocketIO) -> None:
-            got = 0
-            async for kind, data in client.frames():
+    async def watch(client: SocketIO) -> None:
+        got = 0
+        async for batch in client.frames():
+            for kind, data in batch:
                 if kind == "message":
                     latencies.append(time.time() - data.t)
                     got += 1
-                    if got >= messages:
-                        return
+            if got >= messages:
+                return
 
-        readers = [asyncio.create_task(watch(c)) for c in watchers]
-        sender = await joined()
+    readers = [asyncio.create_task(watch(c)) for c in watchers]
+    sender = await sio_joined(base, "fan")
 
-        async def consume(client: SocketIO) -> None:  # the sender's own copies: not counted
-            async for _ in client.frames():
-                pass
+    async def consume(client: SocketIO) -> None:  # the sender's own copies: not counted
+        async for _ in client.frames():
+            pass
 
-        drain = asyncio.create_task(consume(sender))
-        cpu = CpuWindow()
-        start = time.perf_counter()
-        for i in range(messages):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await sender.emit("send", "fan", {"content": "x" * 100, "t": time.time()}, ack=i + 1)
-        await asyncio.wait_for(asyncio.gather(*readers), 300)
-        drain.cancel()
-        return {
-            "persisted": messages,
-            "deliveries": len(latencies),
-            "seconds": time.perf_counter() - start,
-            "latencies": latencies,
-            **cpu.stop(),
-        }
+    drain = asyncio.create_task(consume(sender))
+    cpu = CpuWindow()
+    start = time.perf_counter()
+    for i in range(messages):
+        await keep_pace(start, i, rate)
+        sender.emit("send", "fan", {"content": "x" * 100, "t": time.time()}, ack=i + 1)
+    await asyncio.wait_for(asyncio.gather(*readers), 300)
+    elapsed = time.perf_counter() - start
+    drain.cancel()
+    for client in (sender, *watchers):
+        client.ws.close()
+    return {
+        "persisted": messages,
+        "deliveries": len(latencies),
+        "seconds": elapsed,
+        "latencies": latencies,
+        **cpu.stop(),
+    }
 
 
 # --- ceilings -------------------------------------------------------------------------------
