@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -61,6 +62,10 @@ def serve(config: Config) -> int:
             flush=True,
         )
 
+    # What is alive now (the modules, the app) lives as long as the process: keep it out
+    # of the cyclic collector, so that its full collections do not stall every socket.
+    gc.collect()
+    gc.freeze()
     try:
         web.run_app(
             app,

@@ -26,7 +26,7 @@ import asyncpg
 
 from hub.domain import Message
 from hub.errors import HubError
-from hub.store import Store, unavailable_on_failure
+from hub.store import Connection, Store, unavailable_on_failure
 from hub.store.messages import BatchOutcome, NewMessage, insert_batch, insert_fresh
 
 __all__ = ["GroupCommitter"]
@@ -48,6 +48,9 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue()
         self._committed: asyncio.Queue[tuple[Batch, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        # The commit task keeps its connection: a pool release costs a round trip (the
+        # connection's reset), which would delay every batch.
+        self._conn: Connection | None = None
         self.batches = 0
         self.committed = 0
 
@@ -63,6 +66,7 @@ class GroupCommitter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._release()
         shutdown = HubError("unavailable", "the server is shutting down")
         while not self._committed.empty():
             _fail(self._committed.get_nowait()[0], shutdown)
@@ -95,8 +99,19 @@ class GroupCommitter:
         items = [item for item, _ in batch]
         outcome = None
         try:
-            async with unavailable_on_failure(), self._store.connection() as conn:
-                outcome = await insert_fresh(conn, items)
+            async with unavailable_on_failure():
+                if self._conn is not None and self._conn.is_closed():
+                    await self._release()
+                conn = self._conn
+                if conn is None:
+                    conn = self._conn = await self._store.pool.acquire(timeout=10)
+                try:
+                    outcome = await insert_fresh(conn, items)
+                except asyncpg.PostgresError:
+                    raise  # the statement failed, the connection is fine
+                except BaseException:
+                    await self._release()
+                    raise
         except HubError as exc:
             return BatchOutcome([exc] * len(batch), [])
         except asyncpg.PostgresError as exc:
@@ -104,6 +119,12 @@ class GroupCommitter:
         if outcome is None:
             return await self._commit_exactly(items)
         return outcome
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await self._store.pool.release(conn, timeout=5)
 
     async def _commit_exactly(self, items: list[NewMessage]) -> BatchOutcome:
         """Commit with `insert_batch` (locks first, then the look-up); if that fails,
