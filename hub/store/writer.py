@@ -100,15 +100,14 @@ class GroupCommitter:
         outcome = None
         try:
             async with unavailable_on_failure():
-                if self._conn is not None and self._conn.is_closed():
-                    await self._release()
                 conn = self._conn
                 if conn is None:
                     conn = self._conn = await self._store.pool.acquire(timeout=10)
                 try:
                     outcome = await insert_fresh(conn, items)
                 except asyncpg.PostgresError:
-                    raise  # the statement failed, the connection is fine
+                    raise  # the statement failed; the connection goes on (if it is dead,
+                    # the next batch finds out at once and takes another)
                 except BaseException:
                     await self._release()
                     raise
