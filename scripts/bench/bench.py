@@ -669,36 +669,34 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=ready)
 
 
 async def echo_load(base: str, clients: int, messages: int, window: int) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
+    """Clients each send `messages` (with `window` unanswered) to an echo server."""
 
-        async def one() -> int:
-            ws = await http.ws_connect(base.replace("http", "ws", 1) + "/ws")
-            free = asyncio.Semaphore(window)
-            got = 0
-            done = asyncio.Event()
+    async def one() -> int:
+        ws = await LeanWS.connect(base.replace("http", "ws", 1) + "/ws")
+        free = asyncio.Semaphore(window)
+        got = 0
 
-            async def read() -> None:
-                nonlocal got
-                async for _ in ws:
-                    got += 1
+        async def read() -> None:
+            nonlocal got
+            async for batch in ws.batches():
+                got += len(batch)
+                for _ in batch:
                     free.release()
-                    if got >= messages:
-                        done.set()
-                        return
+                if got >= messages:
+                    return
 
-            reader = asyncio.create_task(read())
-            payload = json.dumps({"type": "send", "content": "x" * 100})
-            for _ in range(messages):
-                await free.acquire()
-                await ws.send_str(payload)
-            await done.wait()
-            reader.cancel()
-            await ws.close()
-            return got
+        reader = asyncio.create_task(read())
+        payload = SEND.encode({"type": "send", "content": "x" * 100})
+        for _ in range(messages):
+            await free.acquire()
+            ws.send(payload)
+        await reader
+        ws.close()
+        return got
 
-        start = time.perf_counter()
-        counts = await asyncio.gather(*(one() for _ in range(clients)))
-        return {"messages": sum(counts), "seconds": time.perf_counter() - start}
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(one() for _ in range(clients)))
+    return {"messages": sum(counts), "seconds": time.perf_counter() - start}
 
 
 async def redis_publish_load(redis_url: str, messages: int) -> dict[str, Any]:
