@@ -59,6 +59,7 @@ from hub.store import messages as message_store
 from hub.store import notes as note_store
 from hub.store import presence as presence_store
 from hub.store import sessions as session_store
+from hub.store.snapshot import read_snapshot
 from hub.store.writer import GroupCommitter
 
 __all__ = ["Hub", "Snapshot"]
@@ -569,7 +570,10 @@ class Hub:
     async def presence(self, session_id: str, conn: Connection) -> list[Presence]:
         """Live presence from the bus over the last known state; a participant the bus
         no longer knows is offline."""
-        known = {p.participant_id: p for p in await presence_store.list_presence(conn, session_id)}
+        return await self._live(session_id, await presence_store.list_presence(conn, session_id))
+
+    async def _live(self, session_id: str, stored: list[Presence]) -> list[Presence]:
+        known = {p.participant_id: p for p in stored}
         try:
             live = await self.bus.live_presence(session_id)
         except Exception as exc:  # the bus is down: the last known state is all there is
@@ -584,11 +588,13 @@ class Hub:
 
     async def snapshot(self, principal: Principal) -> Snapshot:
         async with self.store.connection() as conn:
-            session = await session_store.get_session(conn, principal.session_id)
-            notes = await note_store.list_notes(conn, principal.session_id)
-            files = await file_store.list_files(conn, principal.session_id)
-            presence = await self.presence(principal.session_id, conn)
-        return Snapshot(session=session, presence=presence, notes=notes, files=files)
+            stored = await read_snapshot(conn, principal.session_id)
+        return Snapshot(
+            session=stored.session,
+            presence=await self._live(principal.session_id, stored.presence),
+            notes=stored.notes,
+            files=stored.files,
+        )
 
     async def list_presence(self, principal: Principal) -> list[Presence]:
         async with self.store.connection() as conn:

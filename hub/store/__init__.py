@@ -7,6 +7,7 @@ be reached surfaces as `HubError("unavailable")`, never as a false success.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -61,6 +62,12 @@ async def _init_connection(conn: Connection) -> None:
         )
 
 
+async def _keep_session(conn: Connection) -> None:
+    """Hub never changes a connection's session state (no SET, LISTEN, cursors or
+    session-level advisory locks), so the reset query asyncpg would run on every release,
+    a round trip each time, is skipped. An open transaction is still rolled back."""
+
+
 def row_to(record: asyncpg.Record, type_: type[T]) -> T:
     """Convert a database row into a domain struct (columns named as the fields)."""
     return msgspec.convert(dict(record.items()), type_)
@@ -84,6 +91,8 @@ class Store:
                 min_size=1,
                 max_size=size,
                 init=_init_connection,
+                reset=_keep_session,
+                server_settings={"timezone": "UTC"},
                 command_timeout=30,
                 timeout=10,
             )
@@ -94,8 +103,15 @@ class Store:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        async with unavailable_on_failure(), self.pool.acquire(timeout=10) as conn:
-            yield conn
+        async with unavailable_on_failure():
+            # Bounded by asyncio.timeout rather than acquire(timeout=...), which starts a
+            # task per call: a fifth of the CPU of a websocket connect.
+            async with asyncio.timeout(10):
+                conn = await self.pool.acquire()
+            try:
+                yield conn
+            finally:
+                await self.pool.release(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

@@ -18,6 +18,7 @@ __all__ = [
     "invite_target",
     "lock_session",
     "principal_for_token",
+    "raise_if_gone",
     "soft_delete",
     "update_session",
 ]
@@ -103,7 +104,7 @@ async def principal_for_token(conn: Connection, token_hash: bytes) -> tuple[Prin
     return principal, row["deleted"]
 
 
-def _raise_if_gone(row: asyncpg.Record | None, session_id: str) -> asyncpg.Record:
+def raise_if_gone(row: asyncpg.Record | None, session_id: str) -> asyncpg.Record:
     if row is None:
         raise HubError("session_not_found", f"no session {session_id}")
     if row["deleted_at"] is not None:
@@ -115,7 +116,7 @@ async def get_session(conn: Connection, session_id: str) -> Session:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS}, deleted_at FROM sessions WHERE id = $1", session_id
     )
-    found = _raise_if_gone(row, session_id)
+    found = raise_if_gone(row, session_id)
     return row_to(found, Session)
 
 
@@ -124,7 +125,7 @@ async def lock_session(conn: Connection, session_id: str) -> Session:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS}, deleted_at FROM sessions WHERE id = $1 FOR UPDATE", session_id
     )
-    return row_to(_raise_if_gone(row, session_id), Session)
+    return row_to(raise_if_gone(row, session_id), Session)
 
 
 async def update_session(conn: Connection, session_id: str, **changes: Any) -> Session:

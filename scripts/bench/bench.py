@@ -389,29 +389,27 @@ async def fanout_load(base: str, observers: int, messages: int, rate: float) -> 
 
 
 async def idle_load(base: str, connections: int, report: Any) -> dict[str, Any]:
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as http:
+    async with aiohttp.ClientSession() as http:
         tokens = [
             (await make_session(http, base))["obs"] for _ in range(max(1, connections // 100))
         ]
-        sockets = []
-        gate = asyncio.Semaphore(200)
+    sockets = []
+    gate = asyncio.Semaphore(200)
 
-        async def one(i: int) -> None:
-            async with gate:
-                ws = await ws_connect(http, base, tokens[i % len(tokens)])
-                await ws.receive()
-                await ws.receive()
-                sockets.append(ws)
+    async def one(i: int) -> None:
+        async with gate:
+            sockets.append(await lean_connect(base, tokens[i % len(tokens)]))
 
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(connections)))
-        elapsed = time.perf_counter() - start
-        report.put("connected")
-        await asyncio.sleep(3)  # the harness reads the server's RSS now
-        for ws in sockets:
-            await ws.close()
-        return {"connections": len(sockets), "seconds": elapsed}
+    cpu = CpuWindow()
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(connections)))
+    elapsed = time.perf_counter() - start
+    used = cpu.stop()
+    report.put("connected")
+    await asyncio.sleep(3)  # the harness reads the server's RSS now
+    for ws in sockets:
+        ws.close()
+    return {"connections": len(sockets), "seconds": elapsed, **used}
 
 
 async def resume_load(base: str, behind: int) -> dict[str, Any]:
@@ -947,6 +945,7 @@ def main() -> int:
 
 def idle_scenario(database_url: str, hub_redis: str | None, connections: int) -> dict[str, Any]:
     server, base = start_hub(database_url, hub_redis)
+    os.environ["HUB_BENCH_SERVER_PID"] = str(server.proc.pid)
     try:
         before = server.rss()
         ctx = mp.get_context("spawn")
@@ -977,6 +976,7 @@ def idle_scenario(database_url: str, hub_redis: str | None, connections: int) ->
         "connect_seconds": result["seconds"],
         "rss_per_connection_kb": (after - before) / max(1, result["connections"]) / 1024,
         "server_rss_mb": after / 2**20,
+        **{k: v for k, v in result.items() if k.endswith("_cpu_pct")},
     }
 
 
