@@ -29,6 +29,29 @@ async def test_hello_describes_the_connection(client: HubClient) -> None:
     assert b.frames[1] == {"type": "resumed", "last_message_id": 1}
 
 
+async def test_hello_says_what_rest_says(client: HubClient) -> None:
+    """hello's session, notes, files and presence are exactly what REST returns."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}"
+    for title in ("plan", "log"):
+        note = {"title": title, "content": title, "expected_version": 0}
+        assert (await client.call("POST", f"{base}/notes", token=s["a"], json=note))[0] == 201
+    for path in ("b/z.txt", "a.txt"):
+        await client.call("PUT", f"{base}/files/{path}", token=s["a"], json={"content": path})
+    a = await client.connect(s["a"])
+    hello = (await client.connect(s["b"])).frames[0]
+    rest = {
+        key: (await client.call("GET", base + suffix, token=s["b"]))[1]
+        for key, suffix in (("session", ""), ("notes", "/notes"), ("files", "/files"))
+    }
+    assert hello["session"] == rest["session"]
+    assert hello["notes"] == rest["notes"]["notes"] and len(hello["notes"]) == 2
+    assert hello["files"] == rest["files"]["files"]
+    assert [f["path"] for f in hello["files"]] == ["a.txt", "b/z.txt"]
+    me = a.frames[0]["you"]["participant_id"]
+    assert {p["participant_id"]: p["status"] for p in hello["presence"]}[me] == "online"
+
+
 async def test_bad_token_closes_with_4001(client: HubClient) -> None:
     """A missing or unknown token gets one `unauthorized` error, then close 4001."""
     for token in (None, "agt_unknownunknownunknownunknown00"):
