@@ -1,7 +1,8 @@
 """The Redis bus: one pub/sub connection per process, a channel per session.
 
 Publishing delivers to this process's own listeners first, synchronously, then to Redis
-tagged with this process's id (and its own copies coming back are ignored). So local
+tagged with this process's id (and its own copies coming back are ignored), the payloads
+of one session in one Redis message. So local
 delivery keeps working while Redis is down, and in order. Redis pub/sub is at-most-once:
 receivers repair message gaps from PostgreSQL, and after a reconnect every listener is
 told to resynchronise (`on_reconnect`).
@@ -24,11 +25,33 @@ from redis.exceptions import RedisError
 
 from hub.bus import Listener, keys, verify
 
-__all__ = ["RedisBus"]
+__all__ = ["RedisBus", "unwire", "wire"]
 
 log = logging.getLogger("hub.bus.redis")
 
 _OP_TIMEOUT = 2.0
+
+
+def wire(payloads: list[bytes]) -> bytes:
+    """Several payloads of one session as one Redis message (`<length>:<payload>`
+    each): a commit of hundreds of messages costs a PUBLISH per session, not per message,
+    on the publishing process and on every receiving one."""
+    return b"".join(b"%d:%s" % (len(payload), payload) for payload in payloads)
+
+
+def unwire(body: bytes) -> list[bytes]:
+    """The payloads in a Redis message; what cannot be parsed is logged and dropped."""
+    payloads: list[bytes] = []
+    pos = 0
+    while pos < len(body):
+        colon = body.find(b":", pos, pos + 12)
+        length = body[pos:colon]
+        if colon < 0 or not length.isdigit() or colon + 1 + int(length) > len(body):
+            log.warning("dropped a malformed bus message: %r", body[pos : pos + 80])
+            break
+        pos = colon + 1 + int(length)
+        payloads.append(body[colon + 1 : pos])
+    return payloads
 
 
 class RedisBus:
@@ -85,10 +108,14 @@ class RedisBus:
             # Redis is failing: don't hold acks up on it; other processes catch up from
             # PostgreSQL, and the listener's probe turns publishing back on.
             return
+        grouped: dict[str, list[bytes]] = {}
+        for session_id, payload in items:
+            grouped.setdefault(session_id, []).append(payload)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id, payload in items:
-                    pipe.publish(keys.session_channel(session_id), self._node + b"|" + payload)
+                for session_id, payloads in grouped.items():
+                    body = self._node + b"|" + wire(payloads)
+                    pipe.publish(keys.session_channel(session_id), body)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             if self._publish_ok:
@@ -193,17 +220,18 @@ class RedisBus:
                 continue
             if kind not in ("message", b"message") or channel == keys.CONTROL_CHANNEL:
                 continue
-            node, sep, payload = message["data"].partition(b"|")
+            node, sep, body = message["data"].partition(b"|")
             if not sep:
                 log.warning("dropped malformed payload on %s", channel)
                 continue
             if node == self._node:
                 continue
             session_id = channel[prefix:]
-            if not verify(payload, session_id):
-                log.warning("dropped malformed payload on %s: %r", channel, payload[:80])
-                continue
-            self._deliver(session_id, payload)
+            for payload in unwire(body):
+                if not verify(payload, session_id):
+                    log.warning("dropped malformed payload on %s: %r", channel, payload[:80])
+                    continue
+                self._deliver(session_id, payload)
 
     # -- presence ----------------------------------------------------------------------
     # One entry per (participant, process): a participant connected to two processes

@@ -153,3 +153,16 @@ def test_verify_accepts_only_consistent_events() -> None:
     assert verify(pack("p", 0, presence), "ses_x")
     for junk in (b"m1\nnot json", b"p0\n{}", b"e0\n[]", b"d0\n{}", b"zz"):
         assert not verify(junk, "ses_x")
+
+
+def test_one_redis_message_carries_many_payloads() -> None:
+    """Payloads of one session travel as one Redis message and come out the same, in
+    order; a body cut short or garbled yields what came before the damage."""
+    from hub.bus.redis import unwire, wire
+
+    payloads = [b"m1\n{}", b"", b"m2\n" + b"x" * 1000, b"e0\n:|\n"]
+    assert unwire(wire(payloads)) == payloads
+    body = wire(payloads)
+    assert unwire(body[:-3]) == payloads[:3]
+    assert unwire(b"5:hello" + b"zz:oops" + wire([b"after"])) == [b"hello"]
+    assert unwire(b"") == []
