@@ -26,7 +26,7 @@ import asyncpg
 
 from hub.domain import Message
 from hub.errors import HubError
-from hub.store import Connection, Store, unavailable_on_failure
+from hub.store import Store, unavailable_on_failure
 from hub.store.messages import BatchOutcome, NewMessage, insert_batch, insert_fresh
 
 __all__ = ["GroupCommitter"]
@@ -48,9 +48,6 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue()
         self._committed: asyncio.Queue[tuple[Batch, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        # The commit task keeps its connection: a pool release costs a round trip (the
-        # connection's reset), which would delay every batch.
-        self._conn: Connection | None = None
         self.batches = 0
         self.committed = 0
 
@@ -66,10 +63,9 @@ class GroupCommitter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._release()
+        while not self._committed.empty():  # committed: say so, even unpublished
+            _answer(*self._committed.get_nowait())
         shutdown = HubError("unavailable", "the server is shutting down")
-        while not self._committed.empty():
-            _fail(self._committed.get_nowait()[0], shutdown)
         while not self._queue.empty():
             _fail([self._queue.get_nowait()], shutdown)
 
@@ -99,18 +95,8 @@ class GroupCommitter:
         items = [item for item, _ in batch]
         outcome = None
         try:
-            async with unavailable_on_failure():
-                conn = self._conn
-                if conn is None:
-                    conn = self._conn = await self._store.pool.acquire(timeout=10)
-                try:
-                    outcome = await insert_fresh(conn, items)
-                except asyncpg.PostgresError:
-                    raise  # the statement failed; the connection goes on (if it is dead,
-                    # the next batch finds out at once and takes another)
-                except BaseException:
-                    await self._release()
-                    raise
+            async with unavailable_on_failure(), self._store.connection() as conn:
+                outcome = await insert_fresh(conn, items)
         except HubError as exc:
             return BatchOutcome([exc] * len(batch), [])
         except asyncpg.PostgresError as exc:
@@ -118,12 +104,6 @@ class GroupCommitter:
         if outcome is None:
             return await self._commit_exactly(items)
         return outcome
-
-    async def _release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await self._store.pool.release(conn, timeout=5)
 
     async def _commit_exactly(self, items: list[NewMessage]) -> BatchOutcome:
         """Commit with `insert_batch` (locks first, then the look-up); if that fails,
@@ -151,7 +131,7 @@ class GroupCommitter:
             try:
                 await self._settle(batch, outcome)
             except asyncio.CancelledError:
-                _fail(batch, HubError("unavailable", "the server is shutting down"))
+                _answer(batch, outcome)  # committed: receivers catch up from PostgreSQL
                 raise
 
     async def _settle(self, batch: Batch, outcome: BatchOutcome) -> None:
@@ -164,13 +144,17 @@ class GroupCommitter:
                 await self._on_commit(fresh, outcome.renamed)
             except Exception:
                 log.exception("publishing committed messages failed; receivers will gap-fill")
-        for (_, waiter), result in zip(batch, outcome.results, strict=True):
-            if waiter.done():
-                continue
-            if isinstance(result, HubError):
-                waiter.set_exception(result)
-            else:
-                waiter.set_result(result)
+        _answer(batch, outcome)
+
+
+def _answer(batch: Batch, outcome: BatchOutcome) -> None:
+    for (_, waiter), result in zip(batch, outcome.results, strict=True):
+        if waiter.done():
+            continue
+        if isinstance(result, HubError):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
 
 
 def _fail(batch: Batch, error: HubError) -> None:

@@ -146,17 +146,27 @@ class Connection:
             await self._write(transport, parts)
 
     async def _write(self, transport: asyncio.Transport | None, parts: list[bytes]) -> None:
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("the connection is closed")
+        if transport is None or transport.is_closing() or self.ws.closed:
+            raise ConnectionResetError("the connection is closed")  # or its close frame sent
         transport.write(b"".join(parts))
         if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
             # aiohttp's protocol tracks pause_writing/resume_writing for this transport;
-            # its drain helper is the way to wait until the peer has read enough.
-            await self.request.protocol._drain_helper()
+            # its drain helper is the way to wait until the peer has read enough. Its
+            # future is shared with aiohttp's own writes (a close frame): shielded, so
+            # that cancelling this writer does not cancel theirs.
+            await asyncio.shield(self.request.protocol._drain_helper())
 
     async def _close(self, code: int, reason: str) -> None:
+        """Send a close frame and wait for the peer's; a peer that takes neither within a
+        heartbeat interval (it stopped reading) is cut off, so it holds nothing for long."""
         self.stats[f"closed_{code}"] += 1
-        await self.ws.close(code=code, message=reason.encode()[:120])
+        try:
+            async with asyncio.timeout(self.heartbeat):
+                await self.ws.close(code=code, message=reason.encode()[:120])
+        except TimeoutError:
+            self.stats["closes_cut_off"] += 1
+            if self.transport is not None:
+                self.transport.abort()
 
     def reply(self, frame: msgspec.Struct) -> None:
         self.outbox.offer(0, encode(frame))

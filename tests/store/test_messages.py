@@ -291,3 +291,23 @@ async def test_the_one_statement_path_leaves_hard_cases_to_the_exact_one(store: 
         with pytest.raises(asyncpg.UniqueViolationError):
             await insert_fresh(conn, [msg(open_, "second", "k2"), msg(open_, "retry", "k1")])
         assert [m.content for m in await list_messages(conn, open_)] == ["first"]
+
+
+async def test_shutdown_answers_committed_messages_as_committed(store: Store) -> None:
+    """Closing the committer while a committed batch is being published still tells its
+    sender the message is saved (a sender told otherwise might send it again)."""
+    sid = await new_session(store)
+    publishing = asyncio.Event()
+
+    async def stuck(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
+        publishing.set()
+        await asyncio.Event().wait()
+
+    writer = GroupCommitter(store, stuck)
+    writer.start()
+    waiter = writer.enqueue(msg(sid, "saved"))
+    async with asyncio.timeout(10):
+        await publishing.wait()
+    await writer.close()
+    message, duplicate = waiter.result()
+    assert message.content == "saved" and not duplicate

@@ -53,6 +53,35 @@ async def test_slow_consumer_is_closed_with_resume_code(make_client: Any) -> Non
     assert resumed.message_ids() == list(range(1, sent + 1))
 
 
+async def test_a_peer_that_never_reads_again_is_cut_off(make_client: Any) -> None:
+    """A client that stops reading for good does not hold its socket, its queue and its
+    buffers forever: once its close frame has waited a heartbeat interval, it is cut off."""
+    hub: HubClient = await make_client(
+        send_queue_frames=16, commit_batch_max=4, heartbeat_interval=3.0, rate_burst=1000
+    )
+    s = await hub.session_with_b()
+    a = await hub.connect(s["a"])
+    silent = await hub.http.ws_connect(  # and never read from it
+        hub.base + "/ws", headers={"Authorization": f"Bearer {s['obs']}"}, max_msg_size=0
+    )
+
+    async def metric(name: str) -> str:
+        text = await (await hub.http.get(hub.base + "/metrics")).text()
+        return next((line.split()[1] for line in text.splitlines() if line.startswith(name)), "")
+
+    big = "x" * 60_000
+    for _ in range(60):  # fill its socket buffers, then its queue
+        await asyncio.gather(*(a.say(big) for _ in range(10)))
+        if await metric("hub_closed_4008_total") == "1":
+            break
+    assert await metric("hub_closed_4008_total") == "1"
+    async with asyncio.timeout(10):  # the hub offers no event for this: poll its metrics
+        while await metric("hub_connections") != "1":  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert await metric("hub_closes_cut_off_total") == "1"
+    assert not silent.closed  # it never read a thing: not even that it was cut off
+
+
 async def test_dead_peer_is_dropped_by_heartbeat(make_client: Any) -> None:
     """A peer that stops answering pings is closed and goes offline for the others."""
     hub: HubClient = await make_client(heartbeat_interval=0.3)
