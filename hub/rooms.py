@@ -30,7 +30,7 @@ from hub.protocol import (
     encode,
 )
 
-__all__ = ["Outbox", "Room", "Rooms"]
+__all__ = ["Flusher", "Outbox", "Room", "Rooms"]
 
 log = logging.getLogger("hub.rooms")
 
@@ -39,12 +39,34 @@ _presence_decoder = msgspec.json.Decoder(PresenceEvent)
 GAP_WAIT = 0.15  # seconds a gap may stay open before it is filled from PostgreSQL
 
 
-class Outbox:
-    """What one connection has yet to receive, and the task that sends it.
+class Flusher:
+    """Writes every outbox that was given frames, once per turn of the event loop.
 
-    The writer takes everything queued at once and hands it to `send` as one list, so a
-    burst (one commit fans out hundreds of messages) costs one socket write, not one
-    per frame."""
+    So a commit fanned out to a thousand connections costs a thousand socket writes in
+    one callback rather than a thousand writer tasks woken, and a burst to one
+    connection (hundreds of messages and their acks) still goes out in one write."""
+
+    def __init__(self) -> None:
+        self._due: list[Outbox] = []
+
+    def add(self, outbox: Outbox) -> None:
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._due.append(outbox)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        for outbox in due:
+            outbox.flush()
+
+
+class Outbox:
+    """What one connection has yet to receive, and how it gets there.
+
+    Frames are written by the `Flusher` with `write_now`, all that is queued at once.
+    When the peer is behind (`write_now` declines), a writer task takes over: it hands
+    everything queued to `send` as one list and waits for the peer, until it catches up.
+    The same task sends the close."""
 
     def __init__(
         self,
@@ -53,6 +75,8 @@ class Outbox:
         limit: int,
         send: Callable[[list[bytes]], Awaitable[None]],
         close: Callable[[int, str], Coroutine[Any, Any, None]],
+        write_now: Callable[[list[bytes]], bool] | None = None,
+        flusher: Flusher | None = None,
     ) -> None:
         self.principal = principal
         self.limit = limit
@@ -65,6 +89,11 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._send = send
         self._close = close
+        self._write_now = write_now
+        self._flusher = flusher if write_now is not None else None
+        self._flush_due = False
+        self._busy = False
+        """The writer task is sending: nothing else may write until it is done."""
         self._writer: asyncio.Task[None] | None = None
         self.closed_with: int | None = None
 
@@ -85,6 +114,23 @@ class Outbox:
             self.abort(CLOSE_TOO_SLOW, "too slow: resume with since")
             return
         self._frames.append(frame)
+        if self._flusher is None or self._busy:
+            self._wakeup.set()
+        elif not self._flush_due:
+            self._flush_due = True
+            self._flusher.add(self)
+
+    def flush(self) -> None:
+        """Write what is queued now, or leave it to the writer task if the peer is behind
+        (or the writer is busy, or a close is under way)."""
+        self._flush_due = False
+        if self._busy or not self._frames or self.closed_with is not None:
+            return
+        if self._then_close is None and self._write_now is not None:
+            frames, self._frames = self._frames, []
+            if self._write_now(frames):
+                return
+            self._frames = frames + self._frames
         self._wakeup.set()
 
     def go_live(self, cursor: int) -> None:
@@ -131,13 +177,16 @@ class Outbox:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            if self._frames:
-                frames, self._frames = self._frames, []
-                try:
+            self._busy = True
+            try:
+                while self._frames:
+                    frames, self._frames = self._frames, []
                     await self._send(frames)
-                except (ConnectionError, RuntimeError):
-                    return
-            if self._then_close is not None and not self._frames:
+            except (ConnectionError, RuntimeError):
+                return
+            finally:
+                self._busy = False
+            if self._then_close is not None:
                 self.closed_with = self._then_close[0]
                 await self._close(*self._then_close)
                 return
@@ -307,6 +356,8 @@ class Rooms:
         self._last_message_id = last_message_id
         self._rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()  # guards room creation and removal
+        self.flusher = Flusher()
+        """Shared by the outboxes of this process's connections."""
 
     def all(self) -> list[Room]:
         return list(self._rooms.values())

@@ -59,6 +59,14 @@ _MEDIUM = struct.Struct("!BBH").pack
 _LONG = struct.Struct("!BBQ").pack
 
 
+def _header(length: int) -> bytes:
+    if length < 126:
+        return _SHORT[length]
+    if length < 65536:
+        return _MEDIUM(0x81, 126, length)
+    return _LONG(0x81, 127, length)
+
+
 def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:
     frame = ErrorFrame(code=exc.code, message=exc.message, ref=ref)
     if isinstance(exc.data, Note):
@@ -117,11 +125,30 @@ class Connection:
         self.strikes = 0
         self.max_strikes = config.rate_burst
         self.outbox = Outbox(
-            principal, limit=config.send_queue_frames, send=self._send, close=self._close
+            principal,
+            limit=config.send_queue_frames,
+            send=self._send,
+            close=self._close,
+            write_now=self._write_now,
+            flusher=hub.rooms.flusher,
         )
         self.in_flight: set[asyncio.Task[None]] = set()
         self.pending_sends: set[asyncio.Future[tuple[Message, bool]]] = set()
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    def _write_now(self, frames: list[bytes]) -> bool:
+        """Write text frames at once, unless the peer is behind (then False: the outbox's
+        writer sends them and waits for the peer)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return True  # nothing more goes out; the reader notices the end
+        if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+            return False
+        parts: list[bytes] = []
+        for payload in frames:
+            parts += (_header(len(payload)), payload)
+        transport.write(b"".join(parts))
+        return True
 
     async def _send(self, frames: list[bytes]) -> None:
         """Write text frames with as few socket writes as possible, waiting whenever the
@@ -131,13 +158,7 @@ class Connection:
         size = 0
         for payload in frames:
             length = len(payload)
-            if length < 126:
-                parts.append(_SHORT[length])
-            elif length < 65536:
-                parts.append(_MEDIUM(0x81, 126, length))
-            else:
-                parts.append(_LONG(0x81, 127, length))
-            parts.append(payload)
+            parts += (_header(length), payload)
             size += length
             if size > WRITE_BUFFER_HIGH:
                 await self._write(transport, parts)

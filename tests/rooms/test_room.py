@@ -150,3 +150,40 @@ async def test_overflowing_outbox_closes_with_resume_code() -> None:
         box.offer(i, encode(MessageEvent(message=message(i))))
     await box.stop()
     assert sink.closed is not None and sink.closed[0] == 4008
+
+
+async def test_a_burst_goes_out_in_one_write_and_a_peer_behind_gets_the_writer() -> None:
+    """Frames queued in one turn of the loop are written at once, in one write; when
+    the peer is behind, the writer task sends them instead (and waits for it)."""
+    from hub.rooms import Flusher
+
+    sink, writes, written = Sink(), [], asyncio.Event()
+    behind = False
+
+    def write_now(frames: list[bytes]) -> bool:
+        if behind:
+            return False
+        writes.append([msgspec.json.decode(f)["message"]["id"] for f in frames])
+        written.set()
+        return True
+
+    box = Outbox(
+        Principal(session_id="ses_test", role="observer", participant_id="o"),
+        limit=100,
+        send=sink.send,
+        close=sink.close,
+        write_now=write_now,
+        flusher=Flusher(),
+    )
+    box.go_live(0)
+    box.start()
+    for i in (1, 2, 3):
+        box.offer(i, encode(MessageEvent(message=message(i))))
+    async with asyncio.timeout(5):
+        await written.wait()
+    assert writes == [[1, 2, 3]] and sink.ids == []
+    behind = True
+    box.offer(4, encode(MessageEvent(message=message(4))))
+    await sink.until([4])
+    assert writes == [[1, 2, 3]]
+    await box.stop()
