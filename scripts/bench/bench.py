@@ -807,7 +807,7 @@ def main() -> int:
     )
     parser.add_argument("--sessions", type=int, default=10, help="relay: sessions")
     parser.add_argument("--observers", type=int, default=2, help="relay: observers per session")
-    parser.add_argument("--messages", type=int, default=2000, help="relay: messages per sender")
+    parser.add_argument("--messages", type=int, default=5000, help="relay: messages per sender")
     parser.add_argument("--window", type=int, default=200, help="relay: unacked sends per sender")
     parser.add_argument(
         "--rate", type=float, default=0.0, help="relay: msgs/s per sender (0: flat out)"
