@@ -78,6 +78,7 @@ def serve(config: Config) -> int:
     finally:
         if embedded is not None:
             embedded.stop()  # type: ignore[attr-defined]
+        print("hub: stopped", flush=True)
     return 0
 
 
