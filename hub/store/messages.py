@@ -1,10 +1,11 @@
 """Messages: batched, idempotent, gap-free inserts and keyset-paginated reads.
 
-`insert_batch` commits many messages, possibly of many sessions, in one transaction.
-Per session it takes the session row lock first, so ids are allocated in commit order
-with no gap (a rolled-back batch rolls back its counter too) and an author's
-`client_msg_id` seen before, in the database or earlier in the batch, yields the
-original message instead of a second one.
+A batch may hold messages of many sessions. Per session its writes take the session row
+lock first, so ids are allocated in commit order with no gap (a rolled-back batch rolls
+back its counter too), and an author's `client_msg_id` seen before, in the database or
+earlier in the batch, yields the original message instead of a second one.
+`insert_fresh` commits the common case in one statement; `insert_batch`, inside the
+caller's transaction, decides every case item by item.
 """
 
 from __future__ import annotations
@@ -19,16 +20,7 @@ from hub.domain import Message, auto_name
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
-__all__ = [
-    "BatchOutcome",
-    "Known",
-    "NewMessage",
-    "insert_batch",
-    "insert_fresh",
-    "list_messages",
-    "lock_sessions",
-    "look_up",
-]
+__all__ = ["BatchOutcome", "NewMessage", "insert_batch", "insert_fresh", "list_messages"]
 
 COLUMNS = (
     "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
@@ -59,7 +51,7 @@ class BatchOutcome(msgspec.Struct):
     renamed: list[tuple[str, str]]
 
 
-async def lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[str, Any]:
+async def _lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[str, Any]:
     """Take the row lock of every session the batch writes to (in id order, so batches
     never deadlock), inside the caller's transaction. Returns the rows by id."""
     session_ids = sorted({item.session_id for item in items})
@@ -73,16 +65,11 @@ async def lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[s
     }
 
 
-class Known(msgspec.Struct):
-    """What a batch is checked against: messages already committed under its
-    `client_msg_id`s, and which of its attachments exist."""
-
-    existing: dict[tuple[str, str, str], Message]
-    present: set[tuple[str, str]]
-
-
-async def look_up(conn: Connection, items: Sequence[NewMessage]) -> Known:
-    """Read what `insert_batch` checks against (call it with the session locks held)."""
+async def _retried(
+    conn: Connection, items: Sequence[NewMessage]
+) -> dict[tuple[str, str, str], Message]:
+    """Messages already committed under the `client_msg_id`s of `items`, by (session,
+    author, client_msg_id); call it with the session locks held."""
     keyed = [it for it in items if it.client_msg_id is not None]
     existing: dict[tuple[str, str, str], Message] = {}
     if keyed:
@@ -97,7 +84,7 @@ async def look_up(conn: Connection, items: Sequence[NewMessage]) -> Known:
         existing = {
             (r["session_id"], r["author_id"], r["client_msg_id"]): row_to(r, Message) for r in rows
         }
-    return Known(existing, await _present(conn, items))
+    return existing
 
 
 async def _present(conn: Connection, items: Sequence[NewMessage]) -> set[tuple[str, str]]:
@@ -120,9 +107,9 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
     module docstring): the session locks are taken first, then the look-up, so nothing
     can commit in between. The slow, exact path: `insert_fresh` is the fast one."""
     results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
-    sessions = await lock_sessions(conn, items)
-    known = await look_up(conn, items)
-    existing, present = known.existing, known.present
+    sessions = await _lock_sessions(conn, items)
+    existing = await _retried(conn, items)
+    present = await _present(conn, items)
 
     next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
     batch_keys: dict[tuple[str, str, str], int] = {}
