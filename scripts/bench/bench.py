@@ -4,7 +4,9 @@ of this machine, measured in one run. Prints a table; `--json PATH` writes the f
 The server under test is a real `hub serve` process; the load generator runs in another
 process. On a machine with two or more cores the server is pinned to core 0 and the
 load generator to core 1 (PostgreSQL and Redis float), so neither steals the other's
-core. Latency is send→deliver, from timestamps taken in the load generator.
+core. Latency is send→deliver, from timestamps taken in the load generator. Every
+server is driven through the same lean websocket client (`leanws.py`), and CPU is read
+for the server, the load generator, PostgreSQL and Redis over the timed window only.
 """
 
 from __future__ import annotations
