@@ -133,3 +133,74 @@ async def test_binary_and_control_frames_do_not_break_the_socket(client: HubClie
     assert err["code"] == "bad_request"
     assert a.ws.closed is False
     assert (await a.say("ok"))["type"] == "ack"
+
+
+async def _raw_websocket(base: str, path: str) -> tuple[Any, Any]:
+    """A websocket spoken by hand over a socket with a tiny receive buffer: a reader as
+    slow as we like, that sees every frame the server wrote, in order."""
+    import base64
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((url.hostname, url.port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    return reader, writer
+
+
+async def test_nothing_follows_the_close_frame(make_client: Any) -> None:
+    """A reader cut off with 4008 while it catches up on a long history gets the close
+    frame last: no history page is written after it."""
+    import struct
+
+    hub: HubClient = await make_client(
+        send_queue_frames=130, commit_batch_max=64, rate_per_second=10000.0, rate_burst=10000
+    )
+    s = await hub.session_with_b()
+    a = await hub.connect(s["a"])
+    body = "y" * 3000
+    for _ in range(50):  # 2 500 messages, 7.5 MB of history
+        await asyncio.gather(*(a.say(body) for _ in range(50)))
+    reader, writer = await _raw_websocket(hub.base, f"/ws?token={s['obs']}&since=0")
+
+    async def metric(name: str) -> str:
+        text = await (await hub.http.get(hub.base + "/metrics")).text()
+        return next((line.split()[1] for line in text.splitlines() if line.startswith(name)), "")
+
+    async with asyncio.timeout(20):  # the hub offers no event for this: poll its metrics
+        while await metric("hub_connections") != "2":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        while await metric("hub_closed_4008_total") != "1":  # live traffic overflows it
+            await asyncio.gather(*(a.say("live") for _ in range(20)))
+    after_close, closed = 0, False
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                head = await reader.readexactly(2)
+            except asyncio.IncompleteReadError:
+                break
+            size = head[1] & 0x7F
+            if size == 126:
+                (size,) = struct.unpack("!H", await reader.readexactly(2))
+            elif size == 127:
+                (size,) = struct.unpack("!Q", await reader.readexactly(8))
+            payload = await reader.readexactly(size)
+            opcode = head[0] & 0x0F
+            if opcode == 0x8 and not closed:
+                closed = True
+                assert struct.unpack("!H", payload[:2])[0] == 4008
+                writer.write(b"\x88\x82\x00\x00\x00\x00" + payload[:2])  # close back, masked
+            elif opcode == 0x1 and closed:
+                after_close += 1
+    writer.close()
+    assert closed and after_close == 0
