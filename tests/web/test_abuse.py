@@ -80,6 +80,7 @@ async def test_a_peer_that_never_reads_again_is_cut_off(make_client: Any) -> Non
             await asyncio.sleep(0.1)
     assert await metric("hub_closes_cut_off_total") == "1"
     assert not silent.closed  # it never read a thing: not even that it was cut off
+    await silent.close()
 
 
 async def test_dead_peer_is_dropped_by_heartbeat(make_client: Any) -> None:
@@ -203,4 +204,5 @@ async def test_nothing_follows_the_close_frame(make_client: Any) -> None:
             elif opcode == 0x1 and closed:
                 after_close += 1
     writer.close()
+    await writer.wait_closed()
     assert closed and after_close == 0
