@@ -360,6 +360,9 @@ class Session:
         finally:
             self._live.clear()
             self._ws = None
+            if not ws.closed:  # left early (an error frame, a bad frame): release it
+                with contextlib.suppress(Exception):
+                    await ws.close()
         code = ws.close_code
         if code == CLOSE_AUTH_FAILED:
             raise AuthFailed("unauthorized", "the token was refused")
