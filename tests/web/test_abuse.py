@@ -6,6 +6,12 @@ from typing import Any
 from tests.helpers import HubClient, Peer
 
 
+async def metric(hub: HubClient, name: str) -> str:
+    """One figure from the hub's /metrics ("" if it has not appeared yet)."""
+    text = await (await hub.http.get(hub.base + "/metrics")).text()
+    return next((line.split()[1] for line in text.splitlines() if line.startswith(name)), "")
+
+
 async def test_flood_is_rate_limited_then_closed(make_client: Any) -> None:
     """Frames beyond the rate get `rate_limited` errors; a sustained flood closes 4029."""
     hub: HubClient = await make_client(rate_per_second=5.0, rate_burst=10)
@@ -65,20 +71,16 @@ async def test_a_peer_that_never_reads_again_is_cut_off(make_client: Any) -> Non
         hub.base + "/ws", headers={"Authorization": f"Bearer {s['obs']}"}, max_msg_size=0
     )
 
-    async def metric(name: str) -> str:
-        text = await (await hub.http.get(hub.base + "/metrics")).text()
-        return next((line.split()[1] for line in text.splitlines() if line.startswith(name)), "")
-
     big = "x" * 60_000
     for _ in range(60):  # fill its socket buffers, then its queue
         await asyncio.gather(*(a.say(big) for _ in range(10)))
-        if await metric("hub_closed_4008_total") == "1":
+        if await metric(hub, "hub_closed_4008_total") == "1":
             break
-    assert await metric("hub_closed_4008_total") == "1"
+    assert await metric(hub, "hub_closed_4008_total") == "1"
     async with asyncio.timeout(20):  # the hub offers no event for this: poll its metrics
-        while await metric("hub_connections") != "1":  # noqa: ASYNC110
+        while await metric(hub, "hub_connections") != "1":  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-    assert await metric("hub_closes_cut_off_total") == "1"
+    assert await metric(hub, "hub_closes_cut_off_total") == "1"
     assert not silent.closed  # it never read a thing: not even that it was cut off
     await silent.close()
 
@@ -174,14 +176,10 @@ async def test_nothing_follows_the_close_frame(make_client: Any) -> None:
         await asyncio.gather(*(a.say(body) for _ in range(50)))
     reader, writer = await _raw_websocket(hub.base, f"/ws?token={s['obs']}&since=0")
 
-    async def metric(name: str) -> str:
-        text = await (await hub.http.get(hub.base + "/metrics")).text()
-        return next((line.split()[1] for line in text.splitlines() if line.startswith(name)), "")
-
     async with asyncio.timeout(20):  # the hub offers no event for this: poll its metrics
-        while await metric("hub_connections") != "2":  # noqa: ASYNC110
+        while await metric(hub, "hub_connections") != "2":  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        while await metric("hub_closed_4008_total") != "1":  # live traffic overflows it
+        while await metric(hub, "hub_closed_4008_total") != "1":  # live traffic overflows it
             await asyncio.gather(*(a.say("live") for _ in range(20)))
     after_close, closed = 0, False
     async with asyncio.timeout(30):
