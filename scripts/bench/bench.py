@@ -812,7 +812,7 @@ def migrate(database_url: str) -> None:
     asyncio.run(apply_migrations(database_url))
 
 
-def settle_wal(database_url: str, megabytes: int = 320) -> None:
+def settle_wal(database_url: str, megabytes: int) -> None:
     """Give the database the WAL of a server that has been running: segments ready to
     reuse. A new cluster creates each 16 MB segment as it fills one (zero-filled, then
     flushed), about once a second at relay rates, and each creation held a commit for
@@ -855,9 +855,10 @@ def main() -> int:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        default=["ceilings", "relay", "fanout", "idle", "resume", "peers"],
-        help="ceilings relay fanout idle resume peers (default: all); peers runs relay and "
-        "fanout on Socket.IO (Node) and python-socketio",
+        default=["ceilings", "relay", "half", "fanout", "idle", "resume", "peers"],
+        help="ceilings relay half fanout idle resume peers (default: all); half runs the "
+        "relay again paced at half of the rate relay measured; peers runs relay and fanout "
+        "on Socket.IO (Node) and python-socketio",
     )
     parser.add_argument("--sessions", type=int, default=10, help="relay: sessions")
     parser.add_argument("--observers", type=int, default=2, help="relay: observers per session")
@@ -865,6 +866,9 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=200, help="relay: unacked sends per sender")
     parser.add_argument(
         "--rate", type=float, default=0.0, help="relay: msgs/s per sender (0: flat out)"
+    )
+    parser.add_argument(
+        "--half-seconds", type=float, default=10.0, help="half: how long the paced relay runs"
     )
     parser.add_argument("--fanout-observers", type=int, default=1000)
     parser.add_argument("--fanout-messages", type=int, default=200)
@@ -918,6 +922,19 @@ def main() -> int:
                 )
             finally:
                 echo.stop()
+            port = free_port()
+            relay = Server(
+                [sys.executable, str(PEERS / "aiohttp_relay.py"), str(port)],
+                dict(os.environ),
+                "peer ready",
+            )
+            try:
+                relay_args = (args.sessions, args.observers, args.messages, args.window, args.rate)
+                r = measure(relay, relay_load, f"http://127.0.0.1:{port}", *relay_args)
+                r.pop("commit_batch_mean")
+                results.append(summarize("ceiling: aiohttp ws relay, no logic", r))
+            finally:
+                relay.stop()
             assert redis_url
             r = run_load(redis_publish_load, redis_url, 10 * args.ceiling_messages)
             results.append(
@@ -954,16 +971,29 @@ def main() -> int:
             ),
             ("resume", resume_load, (args.behind,)),
         ]
+
+        def on_hub(name: str, load: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+            if not args.cold_wal:  # about 1 KB of WAL per relayed message
+                sent = extra[0] * 2 * extra[2] if load is relay_load else 10_000
+                settle_wal(database_url, megabytes=max(16, int(1.5 * sent / 1000)))
+            server, base = start_hub(database_url, hub_redis)
+            try:
+                row = summarize(name, measure(server, load, base, *extra))
+            finally:
+                server.stop()
+            results.append(row)
+            return row
+
         for name, load, extra in plan:
             if name not in args.scenarios:
                 continue
-            if not args.cold_wal:
-                settle_wal(database_url)
-            server, base = start_hub(database_url, hub_redis)
-            try:
-                results.append(summarize(name, measure(server, load, base, *extra)))
-            finally:
-                server.stop()
+            row = on_hub(name, load, extra)
+            if name == "relay" and "half" in args.scenarios:
+                # The same relay, paced at half of the rate just measured, for latency.
+                rate = row["persisted_per_s"] / 2 / (2 * args.sessions)
+                sends = max(20, int(rate * args.half_seconds))
+                extra = (args.sessions, args.observers, sends, args.window, rate)
+                on_hub("relay at half of peak", relay_load, extra)
         if "idle" in args.scenarios:
             results.append(idle_scenario(database_url, hub_redis, args.idle))
         if "peers" in args.scenarios:
@@ -1079,6 +1109,10 @@ def print_table(report: dict[str, Any]) -> None:
         if echo and name == "relay":
             ratio = hub["persisted_per_s"] / echo["messages_per_s"]
             print(f"relay / aiohttp echo ceiling: {ratio:.2f}")
+        raw = rows.get("ceiling: aiohttp ws relay, no logic")
+        if raw and name == "relay":
+            ratio = hub["persisted_per_s"] / raw["persisted_per_s"]
+            print(f"relay / aiohttp relay ceiling (same workload, no logic): {ratio:.2f}")
         for kind in ("socketio-node", "python-socketio"):
             peer = rows.get(f"{name}: {kind}")
             if peer is None:

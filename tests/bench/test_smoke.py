@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_harness_runs_every_scenario(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    """`bench.py` runs ceilings, relay, fan-out, idle and resume and writes its JSON."""
+    """`bench.py` runs ceilings, relay (flat out, then at half of that), fan-out, idle and
+    resume and writes its JSON."""
     out = tmp_path / "bench.json"
     env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url, "HUB_BENCH_REDIS_URL": redis_url}
     proc = await asyncio.create_subprocess_exec(
@@ -23,6 +24,7 @@ async def test_harness_runs_every_scenario(
         str(ROOT / "scripts" / "bench" / "bench.py"),
         "ceilings",
         "relay",
+        "half",
         "fanout",
         "idle",
         "resume",
@@ -33,6 +35,8 @@ async def test_harness_runs_every_scenario(
         "1",
         "--messages",
         "20",
+        "--half-seconds",
+        "0.1",
         "--fanout-observers",
         "5",
         "--fanout-messages",
@@ -58,8 +62,14 @@ async def test_harness_runs_every_scenario(
     rows = {r["scenario"]: r for r in report["results"]}
     assert rows["relay"]["persisted"] == 2 * 2 * 20
     assert rows["relay"]["deliveries"] == 2 * 20 * (2 + 1) * 2
+    half = rows["relay at half of peak"]
+    assert half["persisted"] >= 2 * 2 * 20
+    assert half["deliveries"] == half["persisted"] * (2 + 1)
+    raw = rows["ceiling: aiohttp ws relay, no logic"]  # the same workload, relayed alike
+    assert (raw["persisted"], raw["deliveries"]) == (2 * 2 * 20, 2 * 20 * (2 + 1) * 2)
     assert rows["fanout"]["deliveries"] == 5 * 5
     assert rows["resume"]["messages"] == 30
     assert rows["idle"]["connections"] == 20
     assert rows["ceiling: aiohttp ws echo"]["messages_per_s"] > 0
     assert b"relay / aiohttp echo ceiling" in output
+    assert b"relay / aiohttp relay ceiling" in output
