@@ -3,9 +3,10 @@
 Senders `enqueue` and wait on the returned future. One task takes everything queued
 (up to a bound) and commits it with `insert_fresh`: one statement, one round trip, so
 the session row locks are held only while PostgreSQL works, never while this process
-is busy elsewhere. When that statement cannot decide (a session closed, a bad parent, a
-retried `client_msg_id`) the batch is committed again by `insert_batch`, which decides
-item by item, and failing that, item by item in transactions of their own.
+is busy elsewhere; it refuses bad parents itself. When it cannot decide (a session
+closed, a retried `client_msg_id`) the batch is committed again by `insert_batch`,
+which decides item by item, and failing that, item by item in transactions of their
+own.
 
 A second task settles committed batches in the same order: it hands the new messages to
 `on_commit` (publishing them), then answers each sender, so an ack always follows the

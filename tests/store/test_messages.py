@@ -1,6 +1,7 @@
 """Batched message inserts: gap-free ids, idempotent retries, refusals that isolate."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -51,9 +52,10 @@ async def new_session(store: Store, *, name: str | None = None) -> str:
 Commit = Callable[[list[NewMessage]], Awaitable[BatchOutcome]]
 
 
-@pytest.fixture(params=["insert_batch", "group_commit"])
+@pytest.fixture(params=["insert_batch", "insert_fresh", "group_commit"])
 async def commit(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Commit]:
-    """Commit one batch: with `insert_batch` in a transaction (the exact path), or
+    """Commit one batch: with `insert_batch` in a transaction (the exact path), with
+    `insert_fresh` alone (the one-statement path, which must then decide by itself), or
     through the group committer (the one-statement path, falling back to the exact one)."""
     if request.param == "insert_batch":
 
@@ -62,6 +64,16 @@ async def commit(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[
                 return await insert_batch(conn, items)
 
         yield exact
+        return
+    if request.param == "insert_fresh":
+
+        async def fresh(items: list[NewMessage]) -> BatchOutcome:
+            async with store.connection() as conn:
+                outcome = await insert_fresh(conn, items)
+            assert outcome is not None, "insert_fresh left the batch to insert_batch"
+            return outcome
+
+        yield fresh
         return
 
     async def ignore(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
@@ -80,6 +92,11 @@ async def commit(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[
 
     yield grouped
     await writer.close()
+
+
+def skip_one_statement(commit: Commit, what: str) -> None:
+    if getattr(commit, "__name__", "") == "fresh":
+        pytest.skip(f"insert_fresh leaves {what} to insert_batch (tested below)")
 
 
 def msg(session_id: str, content: str, cid: str | None = None, **kw: object) -> NewMessage:
@@ -107,6 +124,7 @@ async def test_batch_assigns_consecutive_ids_per_session(store: Store, commit: C
 
 async def test_retried_client_msg_id_returns_the_original(store: Store, commit: Commit) -> None:
     """The same client_msg_id, in a later batch or twice in one, makes one message."""
+    skip_one_statement(commit, "retries")
     sid = await new_session(store)
     first = await commit([msg(sid, "one", "k1"), msg(sid, "one again", "k1")])
     again = await commit([msg(sid, "retry", "k1"), msg(sid, "two", "k2")])
@@ -136,6 +154,7 @@ async def test_refused_items_do_not_leave_gaps(store: Store, commit: Commit) -> 
 
 async def test_closed_sessions_take_no_messages(store: Store, commit: Commit) -> None:
     """Messages to a completed or deleted session are refused; others in the batch go."""
+    skip_one_statement(commit, "closed sessions")
     done, gone, open_ = [await new_session(store) for _ in range(3)]
     async with store.transaction() as conn:
         await session_store.update_session(conn, done, status="completed")
@@ -190,6 +209,7 @@ async def test_pagination_both_ways(store: Store) -> None:
 
 async def test_client_msg_id_is_per_author(store: Store, commit: Commit) -> None:
     """Two participants who pick the same client_msg_id each get their own message."""
+    skip_one_statement(commit, "retries")
     sid = await new_session(store)
     theirs = NewMessage(
         session_id=sid, author_id="b", author_role="agent_b", content="from b", client_msg_id="m1"
@@ -242,6 +262,36 @@ async def test_a_retry_committed_while_its_batch_waits_yields_the_original(
         await writer.close()
 
 
+async def test_a_bad_parent_does_not_send_its_batch_down_the_exact_path(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply to a message that does not exist is refused by the one statement itself:
+    a client cannot make every batch, everyone's messages with its own, take the slow
+    item-by-item path."""
+    sid = await new_session(store)
+
+    async def ignore(messages: list[Message], renamed: list[tuple[str, str]]) -> None:
+        pass
+
+    writer = GroupCommitter(store, ignore)
+    writer.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="hub.writer"):
+            waiters = [
+                writer.enqueue(msg(sid, "one")),
+                writer.enqueue(msg(sid, "reply to nothing", parent_id=5)),
+                writer.enqueue(msg(sid, "two", parent_id=1)),
+            ]
+            async with asyncio.timeout(10):
+                one, refused, two = await asyncio.gather(*waiters, return_exceptions=True)
+        assert isinstance(refused, HubError) and refused.code == "bad_request"
+        assert not isinstance(one, BaseException) and not isinstance(two, BaseException)
+        assert (one[0].id, two[0].id, two[0].parent_id) == (1, 2, 1)
+        assert not [r for r in caplog.records if "item by item" in r.getMessage()]
+    finally:
+        await writer.close()
+
+
 async def test_the_one_statement_path_numbers_logs_and_renames(store: Store) -> None:
     """`insert_fresh` numbers after each session's counter, writes one activity row per
     author listing their ids, moves the counters and renames an unnamed session."""
@@ -271,9 +321,10 @@ async def test_the_one_statement_path_numbers_logs_and_renames(store: Store) -> 
 
 
 async def test_the_one_statement_path_leaves_hard_cases_to_the_exact_one(store: Store) -> None:
-    """A closed session makes `insert_fresh` write nothing and return None; a parent at
-    or past its reply's id, or a retried client_msg_id, fails the statement. Either way
-    nothing is half written."""
+    """A closed session makes `insert_fresh` write nothing and return None. A retried
+    client_msg_id, or a parent naming a message of the batch that a refusal before it
+    left out, fails the statement, and nothing is half written. Parents past the batch
+    it refuses itself."""
     import asyncpg
 
     open_, done = await new_session(store), await new_session(store)
@@ -282,15 +333,27 @@ async def test_the_one_statement_path_leaves_hard_cases_to_the_exact_one(store: 
     async with store.connection() as conn:
         items = [msg(open_, "fine"), msg(done, "late")]
         assert await insert_fresh(conn, items) is None
-        items = [msg(open_, "fine"), msg(open_, "reply to myself", parent_id=2)]
+        # The second would be 1, were the first not refused: so its parent, 1, is itself.
+        items = [msg(open_, "reply to nothing", parent_id=99), msg(open_, "guess", parent_id=1)]
         with pytest.raises(asyncpg.CheckViolationError):
             await insert_fresh(conn, items)
         assert await list_messages(conn, open_) == []
         assert (await session_store.get_session(conn, open_)).last_message_id == 0
-        assert await insert_fresh(conn, [msg(open_, "first", "k1")]) is not None
+        first = await insert_fresh(conn, [msg(open_, "first", "k1")])
+        items = [
+            msg(open_, "retry", "k1"),
+            msg(open_, "reply to itself", parent_id=3),
+            msg(open_, "two"),
+        ]
         with pytest.raises(asyncpg.UniqueViolationError):
-            await insert_fresh(conn, [msg(open_, "second", "k2"), msg(open_, "retry", "k1")])
+            await insert_fresh(conn, items)
         assert [m.content for m in await list_messages(conn, open_)] == ["first"]
+        again = await insert_fresh(conn, items[1:])
+        assert first is not None and again is not None
+        refused, two = again.results
+        assert isinstance(refused, HubError) and refused.code == "bad_request"
+        assert not isinstance(two, HubError) and two[0].id == 2
+        assert [m.content for m in await list_messages(conn, open_)] == ["first", "two"]
 
 
 async def test_shutdown_answers_committed_messages_as_committed(store: Store) -> None:
