@@ -165,8 +165,8 @@ async def test_closed_sessions_take_no_messages(store: Store, commit: Commit) ->
 
 
 async def test_first_chat_message_names_the_session(store: Store, commit: Commit) -> None:
-    """An unnamed session takes its name from the first chat message, once."""
-    sid = await new_session(store)
+    """An unnamed session takes its name from the first chat message committed, once."""
+    sid, other = await new_session(store), await new_session(store)
     named = await new_session(store, name="Kept")
     await commit(
         [
@@ -174,11 +174,14 @@ async def test_first_chat_message_names_the_session(store: Store, commit: Commit
             msg(sid, "Design the API\nbody"),
             msg(sid, "Second"),
             msg(named, "Ignored"),
+            msg(other, "Refused", parent_id=99),
+            msg(other, "Taken"),
         ]
     )
     async with store.connection() as conn:
         assert (await session_store.get_session(conn, sid)).name == "Design the API"
         assert (await session_store.get_session(conn, named)).name == "Kept"
+        assert (await session_store.get_session(conn, other)).name == "Taken"
 
 
 async def test_messages_are_immutable(store: Store) -> None:
