@@ -8,6 +8,7 @@ unprivileged system user of its own.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,11 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or reuse) the server; returns its connection URL."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        # The package keeps a lock file in the user's runtime directory, which a root or
+        # service account often lacks. One that outlives every data directory: the
+        # package takes the lock again at exit, and would make a removed folder anew.
+        runtime = Path(tempfile.gettempdir()) / f"hub-embedded-runtime-{os.getuid()}"
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -28,7 +28,7 @@ from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
 from tests.helpers import HubClient
-from tests.servers import RedisServer
+from tests.servers import RedisServer, claim, reap_orphans
 
 try:
     import uvloop
@@ -73,7 +73,8 @@ def database_url() -> Iterator[str]:
         yield url
         asyncio.run(drop())
         return
-    folder = Path(tempfile.mkdtemp(prefix="hub-test-pg-"))
+    reap_orphans("hub-test-pg-")
+    folder = claim(Path(tempfile.mkdtemp(prefix="hub-test-pg-")))
     server = EmbeddedPostgres(folder / "pg", delete_on_stop=True)
     url = server.start()
     try:
@@ -91,6 +92,7 @@ def redis_url() -> Iterator[str]:
     if given:
         yield given
         return
+    reap_orphans("hub-test-redis-")
     server = RedisServer()
     server.start()
     try:

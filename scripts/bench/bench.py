@@ -890,7 +890,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import claim, reap_orphans
+
+    reap_orphans("hub-bench-")  # the servers of an earlier run that was killed
+    reap_orphans("hub-test-redis-")
+    folder = claim(Path(tempfile.mkdtemp(prefix="hub-bench-")))
     cleanups: list[Any] = []
     results: list[dict[str, Any]] = []
     try:
