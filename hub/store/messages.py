@@ -67,20 +67,25 @@ async def _lock_sessions(conn: Connection, items: Sequence[NewMessage]) -> dict[
 
 
 async def _retried(
-    conn: Connection, items: Sequence[NewMessage]
+    conn: Connection, items: Sequence[NewMessage], before: dict[str, int] | None = None
 ) -> dict[tuple[str, str, str], Message]:
     """Messages already committed under the `client_msg_id`s of `items`, by (session,
-    author, client_msg_id); call it with the session locks held."""
+    author, client_msg_id): with the session locks held, or with `before` (a session's
+    counter before a statement that just wrote to it) to leave out what it wrote."""
     keyed = [it for it in items if it.client_msg_id is not None]
     existing: dict[tuple[str, str, str], Message] = {}
     if keyed:
-        rows = await conn.fetch(
-            f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))}"
-            " FROM messages m JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(sid, aid, cid)"
-            " ON m.session_id = k.sid AND m.author_id = k.aid AND m.client_msg_id = k.cid",
+        bound = before or {}
+        rows = await conn.fetch(  # an index probe per key, whatever the statistics say
+            f"SELECT o.* FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
+            " AS k(sid, aid, cid, last)"
+            f" CROSS JOIN LATERAL (SELECT {COLUMNS} FROM messages m"
+            "   WHERE m.session_id = k.sid AND m.author_id = k.aid AND m.client_msg_id = k.cid"
+            "   AND (k.last IS NULL OR m.id <= k.last) LIMIT 1) o",
             [it.session_id for it in keyed],
             [it.author_id for it in keyed],
             [it.client_msg_id for it in keyed],
+            [bound.get(it.session_id) for it in keyed],
         )
         existing = {
             (r["session_id"], r["author_id"], r["client_msg_id"]): row_to(r, Message) for r in rows
@@ -93,10 +98,10 @@ async def _present(conn: Connection, items: Sequence[NewMessage]) -> set[tuple[s
     wanted = {(it.session_id, path) for it in items for path in it.attachments}
     if not wanted:
         return set()
-    rows = await conn.fetch(
-        "SELECT f.session_id, f.path FROM files f"
-        " JOIN unnest($1::text[], $2::text[]) AS w(sid, path)"
-        " ON f.session_id = w.sid AND f.path = w.path",
+    rows = await conn.fetch(  # an index probe per path, whatever the statistics say
+        "SELECT f.session_id, f.path FROM unnest($1::text[], $2::text[]) AS w(sid, path)"
+        " CROSS JOIN LATERAL (SELECT session_id, path FROM files"
+        "   WHERE session_id = w.sid AND path = w.path) f",
         [s for s, _ in wanted],
         [p for _, p in wanted],
     )
@@ -154,11 +159,15 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
     while PostgreSQL works. Copies of a `client_msg_id` within the batch are answered
     without a write.
 
+    A refused message may be the retry of one committed before, which answers it: those
+    are looked up after the statement, in one more round trip.
+
     It returns None, having written nothing, if a session is missing, deleted or
-    completed. It fails, having written nothing, on a `client_msg_id` committed before
-    (the unique index), or on a parent naming a message of the batch that a refusal
-    before it leaves out (parents are checked as if no message before them in the batch
-    were refused). In these cases `insert_batch` decides item by item."""
+    completed, or a message with a parent has copies in the batch (were it refused, they
+    would have to be judged alone). It fails, having written nothing, on a retry it
+    would take (the unique index), or on a parent naming a message of the batch that a
+    refusal before it leaves out (parents are checked as if no message before them in
+    the batch were refused). In these cases `insert_batch` decides item by item."""
     results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
     present = await _present(conn, items)
     batch_keys: dict[tuple[str, str, str], int] = {}
@@ -166,6 +175,8 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
     for index, item in enumerate(items):
         key = (item.session_id, item.author_id, item.client_msg_id) if item.client_msg_id else None
         if key is not None and key in batch_keys:
+            if items[batch_keys[key]].parent_id is not None:
+                return None
             continue  # resolved below, once the first copy has its row
         error = _unlocked_refusal(item, present)
         if error is not None:
@@ -176,11 +187,11 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
             batch_keys[key] = index
 
     renamed: list[tuple[str, str]] = []
+    before: dict[str, int] = {}  # each session's counter before the statement
     if sent:
         chosen = [items[i] for i in sent]
         names = _names(chosen)
         rows = await _write_fresh(conn, chosen, names)
-        last: dict[str, int] = {}
         refused: set[int] = set()
         for row in rows:
             if row["kind"] == _GO:
@@ -188,9 +199,10 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
                     return None
                 now = row["now"]
             elif row["kind"] == _SESSION:
-                last[row["session_id"]] = row["n"]
+                before[row["session_id"]] = row["n"]
             else:
                 refused.add(row["n"])
+        last = dict(before)
         first_chat: dict[str, int] = {}
         for position, index in enumerate(sent, 1):
             item = items[index]
@@ -206,6 +218,13 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
             for row in rows
             if row["kind"] == _SESSION and row["renamed"]
         )
+    refusals = [i for i, r in enumerate(results) if isinstance(r, HubError)]
+    originals = await _retried(conn, [items[i] for i in refusals], before)
+    for i in refusals:
+        item = items[i]
+        original = originals.get((item.session_id, item.author_id, item.client_msg_id or ""))
+        if original is not None:
+            results[i] = (original, True)
     return BatchOutcome(_answer_copies(items, results, batch_keys), renamed)
 
 
@@ -251,9 +270,10 @@ def _refusal(
         return HubError("session_deleted", "the session was deleted")
     if session["status"] == "completed":
         return HubError("session_completed", "the session is completed; it takes no messages")
-    if item.parent_id is not None and item.parent_id >= next_id:
-        return HubError("bad_request", f"no message {item.parent_id} to reply to")
-    return _unlocked_refusal(item, present)
+    error = _unlocked_refusal(item, present)  # first, as `insert_fresh` checks it first
+    if error is None and item.parent_id is not None and item.parent_id >= next_id:
+        error = HubError("bad_request", f"no message {item.parent_id} to reply to")
+    return error
 
 
 def _unlocked_refusal(item: NewMessage, present: set[tuple[str, str]]) -> HubError | None:
@@ -353,8 +373,8 @@ async def _write_fresh(
 ) -> list[Any]:
     """`insert_fresh`'s statement. Its rows: one (kind 0) saying whether every session
     may take messages (`n`; if not, nothing was written) and the commit time; a row per
-    session written to (its counter before, whether it was renamed); a row per refused
-    message (its position). The messages travel as one JSON array, which costs far less
+    session (its counter before, whether it was renamed); a row per refused message
+    (its position). The messages travel as one JSON array, which costs far less
     to encode here than a dozen parallel arrays; positions count from 1 in it."""
     parents = any(item.parent_id is not None for item in chosen)
     rows: list[Any] = await conn.fetch(
@@ -426,12 +446,13 @@ def _fresh_statement(parents: bool) -> str:
                    name_is_auto = l.name_is_auto AND c.name IS NULL
                FROM locked l JOIN counted c ON c.session_id = l.id
                WHERE s.id = l.id
-               RETURNING s.id, l.last, l.name_is_auto AND c.name IS NOT NULL AS renamed
+               RETURNING s.id, l.name_is_auto AND c.name IS NOT NULL AS renamed
            )
            SELECT 0 AS kind, NULL AS session_id, ok::int AS n, NULL::bool AS renamed,
                   now() AS now FROM go
            UNION ALL
-           SELECT 1, id, last, renamed, NULL FROM updated
+           SELECT 1, l.id, l.last, coalesce(u.renamed, false), NULL
+           FROM locked l LEFT JOIN updated u ON u.id = l.id
            UNION ALL
            SELECT 2, NULL, ord, NULL, NULL FROM judged WHERE NOT taken"""
 

@@ -152,6 +152,51 @@ async def test_refused_items_do_not_leave_gaps(store: Store, commit: Commit) -> 
     assert kinds == [1, "bad_request", "bad_request", 2, "bad_request"]
 
 
+async def test_a_retry_is_answered_with_its_original_even_if_refusable(
+    store: Store, commit: Commit
+) -> None:
+    """A retried client_msg_id gets the message committed under it, whatever else its
+    payload says now: a parent or an attachment that would refuse a new message."""
+    sid = await new_session(store)
+    (original, _), *_ = (await commit([msg(sid, "orig", "k1"), msg(sid, "o2", "k2")])).results  # type: ignore[misc]
+    out = await commit(
+        [
+            msg(sid, "retry", "k1", parent_id=99),
+            msg(sid, "retry", "k2", attachments=["gone.txt"]),
+            msg(sid, "next", "k3"),
+        ]
+    )
+    (r1, dup1), (r2, dup2), (r3, dup3) = out.results  # type: ignore[misc]
+    assert (r1, dup1) == (original, True)
+    assert (r2.id, r2.content, dup2) == (2, "o2", True)
+    assert (r3.id, dup3) == (3, False)
+
+
+async def test_a_copy_is_judged_alone_when_its_first_is_refused(
+    store: Store, commit: Commit
+) -> None:
+    """Copies of a client_msg_id in one batch answer as their first, unless the first
+    was refused: then the next copy is judged on its own, and may be taken."""
+    skip_one_statement(commit, "copies of a message with a parent")
+    sid = await new_session(store)
+    out = await commit(
+        [
+            msg(sid, "reply", "k", parent_id=2),  # refused: 2 is past its own id, 1
+            msg(sid, "one"),
+            msg(sid, "two"),
+            msg(sid, "reply", "k", parent_id=2),  # taken: 2 is now before its id, 3
+        ]
+    )
+    kinds = [r.code if isinstance(r, HubError) else (r[0].id, r[1]) for r in out.results]
+    assert kinds == ["bad_request", (1, False), (2, False), (3, False)]
+    other = await new_session(store)
+    out = await commit([msg(other, "Bad", "j", parent_id=9), msg(other, "Fixed", "j")])
+    kinds = [r.code if isinstance(r, HubError) else (r[0].id, r[1]) for r in out.results]
+    assert kinds == ["bad_request", (1, False)]
+    async with store.connection() as conn:
+        assert (await session_store.get_session(conn, other)).name == "Fixed"
+
+
 async def test_closed_sessions_take_no_messages(store: Store, commit: Commit) -> None:
     """Messages to a completed or deleted session are refused; others in the batch go."""
     skip_one_statement(commit, "closed sessions")
