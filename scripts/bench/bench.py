@@ -93,7 +93,7 @@ def pin(pid: int, cores: set[int]) -> None:
 
 
 class CpuWindow:
-    """CPU used by the server under test (its pid in HUB_BENCH_SERVER_PID), this load
+    """CPU used by the server under test (its pids in HUB_BENCH_SERVER_PID), this load
     generator, PostgreSQL and Redis between creation and `stop()`, as percentages of one
     core; run in the load generator, so that only the measured window counts, not setup.
     Processes that start during the window (a new database connection) count in full.
@@ -108,8 +108,8 @@ class CpuWindow:
 
     @staticmethod
     def _sample() -> dict[int, tuple[str, float]]:
-        server = int(os.environ.get("HUB_BENCH_SERVER_PID", "0"))
-        groups = {server: "server", os.getpid(): "load"}
+        servers = os.environ.get("HUB_BENCH_SERVER_PID", "0").split(",")
+        groups = {int(pid): "server" for pid in servers} | {os.getpid(): "load"}
         seen: dict[int, tuple[str, float]] = {}
         for proc in psutil.process_iter(["name", "pid", "cpu_times"]):
             name, pid, times = proc.info["name"] or "", proc.info["pid"], proc.info["cpu_times"]
@@ -157,12 +157,37 @@ class Server:
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class Servers:
+    """Several processes under test, measured as one."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.servers]
+
+    def cpu_times(self) -> float:
+        return sum(s.cpu_times() for s in self.servers)
+
+    def rss(self) -> int:
+        return sum(s.rss() for s in self.servers)
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
 
 
 def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
@@ -272,11 +297,16 @@ def send_frame(client_msg_id: str) -> bytes:
 # --- load: relay and fan-out --------------------------------------------------------------
 
 
-async def commit_counts(http: aiohttp.ClientSession, base: str) -> tuple[int, int]:
-    """(messages committed, commit batches) so far, from the server's metrics."""
-    async with http.get(base + "/metrics") as r:
-        metrics = dict(line.split() for line in (await r.text()).splitlines() if line[:1] != "#")
-    return int(metrics["hub_messages_committed_total"]), int(metrics["hub_commit_batches_total"])
+async def commit_counts(http: aiohttp.ClientSession, bases: list[str]) -> tuple[int, int]:
+    """(messages committed, commit batches) so far, from the servers' metrics."""
+    messages = batches = 0
+    for base in bases:
+        async with http.get(base + "/metrics") as r:
+            text = await r.text()
+        metrics = dict(line.split() for line in text.splitlines() if line[:1] != "#")
+        messages += int(metrics["hub_messages_committed_total"])
+        batches += int(metrics["hub_commit_batches_total"])
+    return messages, batches
 
 
 async def warm_up(http: aiohttp.ClientSession, base: str, messages: int = 200) -> None:
@@ -299,7 +329,11 @@ async def relay_load(
     base: str, sessions: int, observers: int, messages: int, window: int, rate: float
 ) -> dict[str, Any]:
     """Each session: A and B send `messages` each (flat out with `window` unacked, or at
-    `rate` msgs/s per sender); K observers watch. Latencies from every delivery."""
+    `rate` msgs/s per sender); K observers watch. Latencies from every delivery. With
+    several servers in `base` (comma-separated), A connects to the first, B to the last
+    and the observers in turn, so that every message crosses between processes."""
+    bases = base.split(",")
+    base = bases[0]
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as http:
         made = [await make_session(http, base) for _ in range(sessions)]
@@ -354,17 +388,20 @@ async def relay_load(
 
         agents, watchers = [], []
         for s in made:
-            agents += [await lean_connect(base, s["a"]), await lean_connect(base, s["b"])]
-            watchers += [await lean_connect(base, s["obs"]) for _ in range(observers)]
-        await warm_up(http, base)
-        before = await commit_counts(http, base)
+            agents += [await lean_connect(base, s["a"]), await lean_connect(bases[-1], s["b"])]
+            watchers += [
+                await lean_connect(bases[k % len(bases)], s["obs"]) for k in range(observers)
+            ]
+        for each in bases:
+            await warm_up(http, each)
+        before = await commit_counts(http, bases)
         cpu = CpuWindow()
         start = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(agent(ws) for ws in agents), *(watch(ws) for ws in watchers)), 600
         )
         elapsed = time.perf_counter() - start
-        after = await commit_counts(http, base)
+        after = await commit_counts(http, bases)
         return {
             "commit_batch_mean": (after[0] - before[0]) / max(1, after[1] - before[1]),
             "persisted": acked,
@@ -770,11 +807,11 @@ async def postgres_load(database_url: str, batches: int, batch: int) -> dict[str
 # --- the harness ----------------------------------------------------------------------------
 
 
-def measure(server: Server, load: Any, *args: Any) -> dict[str, Any]:
+def measure(server: Server | Servers, load: Any, *args: Any) -> dict[str, Any]:
     """Run a load against `server`; its CPU is measured over the load's timed window when
     the load reports it, else over the whole run."""
     cpu0, wall0 = server.cpu_times(), time.perf_counter()
-    os.environ["HUB_BENCH_SERVER_PID"] = str(server.proc.pid)
+    os.environ["HUB_BENCH_SERVER_PID"] = ",".join(map(str, server.pids))
     result = run_load(load, *args)
     cpu1, wall1 = server.cpu_times(), time.perf_counter()
     result.setdefault("server_cpu_pct", 100 * (cpu1 - cpu0) / (wall1 - wall0))
@@ -855,10 +892,11 @@ def main() -> int:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        default=["ceilings", "relay", "half", "fanout", "idle", "resume", "peers"],
-        help="ceilings relay half fanout idle resume peers (default: all); half runs the "
-        "relay again paced at half of the rate relay measured; peers runs relay and fanout "
-        "on Socket.IO (Node) and python-socketio",
+        default=["ceilings", "relay", "half", "scaleout", "fanout", "idle", "resume", "peers"],
+        help="ceilings relay half scaleout fanout idle resume peers (default: all); half "
+        "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
+        "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
+        "and python-socketio",
     )
     parser.add_argument("--sessions", type=int, default=10, help="relay: sessions")
     parser.add_argument("--observers", type=int, default=2, help="relay: observers per session")
@@ -905,7 +943,9 @@ def main() -> int:
             cleanups.append(pg.stop)
         migrate(database_url)
         redis_url = os.environ.get("HUB_BENCH_REDIS_URL")
-        if not redis_url and (args.redis or {"ceilings", "peers"} & set(args.scenarios)):
+        if not redis_url and (
+            args.redis or {"ceilings", "peers", "scaleout"} & set(args.scenarios)
+        ):
             redis_url, rs = redis_server(folder)
             cleanups.append(rs.remove)
 
@@ -977,15 +1017,22 @@ def main() -> int:
             ("resume", resume_load, (args.behind,)),
         ]
 
-        def on_hub(name: str, load: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        def on_hub(
+            name: str, load: Any, extra: tuple[Any, ...], processes: int = 1
+        ) -> dict[str, Any]:
+            """Run `load` on a Hub (on several processes: on the Redis bus), after
+            settling the WAL the run will write."""
             if not args.cold_wal:  # about 1 KB of WAL per relayed message
                 sent = extra[0] * 2 * extra[2] if load is relay_load else 10_000
                 settle_wal(database_url, megabytes=max(16, int(1.5 * sent / 1000)))
-            server, base = start_hub(database_url, hub_redis)
+            bus = hub_redis if processes == 1 else redis_url
+            started = [start_hub(database_url, bus) for _ in range(processes)]
+            servers = Servers([server for server, _ in started])
             try:
-                row = summarize(name, measure(server, load, base, *extra))
+                bases = ",".join(base for _, base in started)
+                row = summarize(name, measure(servers, load, bases, *extra))
             finally:
-                server.stop()
+                servers.stop()
             results.append(row)
             return row
 
@@ -993,6 +1040,10 @@ def main() -> int:
             if name not in args.scenarios:
                 continue
             row = on_hub(name, load, extra)
+            if name == "relay" and "scaleout" in args.scenarios:
+                # The same relay on two processes sharing the server's core: every message
+                # is committed by one process and delivered by both.
+                on_hub("relay, 2 processes (Redis bus)", relay_load, extra, processes=2)
             if name == "relay" and "half" in args.scenarios:
                 # The same relay, paced at half of the rate just measured, for latency.
                 rate = row["persisted_per_s"] / 2 / (2 * args.sessions)

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_harness_runs_every_scenario(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    """`bench.py` runs ceilings, relay (flat out, then at half of that), fan-out, idle and
-    resume and writes its JSON."""
+    """`bench.py` runs ceilings, relay (flat out, at half of that, and on two processes),
+    fan-out, idle and resume and writes its JSON."""
     out = tmp_path / "bench.json"
     env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url, "HUB_BENCH_REDIS_URL": redis_url}
     proc = await asyncio.create_subprocess_exec(
@@ -25,6 +25,7 @@ async def test_harness_runs_every_scenario(
         "ceilings",
         "relay",
         "half",
+        "scaleout",
         "fanout",
         "idle",
         "resume",
@@ -65,6 +66,8 @@ async def test_harness_runs_every_scenario(
     half = rows["relay at half of peak"]
     assert half["persisted"] >= 2 * 2 * 20
     assert half["deliveries"] == half["persisted"] * (2 + 1)
+    two = rows["relay, 2 processes (Redis bus)"]  # each message crosses between them
+    assert (two["persisted"], two["deliveries"]) == (2 * 2 * 20, 2 * 20 * (2 + 1) * 2)
     raw = rows["ceiling: aiohttp ws relay, no logic"]  # the same workload, relayed alike
     assert (raw["persisted"], raw["deliveries"]) == (2 * 2 * 20, 2 * 20 * (2 + 1) * 2)
     assert rows["fanout"]["deliveries"] == 5 * 5
