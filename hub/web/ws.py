@@ -189,6 +189,13 @@ class Connection:
             if self.transport is not None:
                 self.transport.abort()
 
+    def _drop_unsent(self) -> None:
+        """A connection that ends with bytes still queued for its peer is dropped at once.
+        Its peer stopped reading, and a plain close (the heartbeat's, say) would wait for
+        them to be read, holding the socket and its buffers for as long as it never is."""
+        if self.transport is not None and self.transport.get_write_buffer_size():
+            self.transport.abort()
+
     def reply(self, frame: msgspec.Struct) -> None:
         self.outbox.offer(0, encode(frame))
 
@@ -223,6 +230,7 @@ class Connection:
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             last = await hub.rooms.leave(room, self.outbox)
             await self.outbox.stop()
+            self._drop_unsent()
             if last and not room.deleted:
                 with contextlib.suppress(HubError):
                     await hub.set_presence(principal, offline=True)

@@ -86,6 +86,47 @@ async def test_a_peer_that_never_reads_again_is_cut_off(make_client: Any) -> Non
     await silent.close()
 
 
+async def test_a_never_reading_peer_closed_by_the_heartbeat_is_dropped(
+    make_client: Any,
+) -> None:
+    """A peer that never reads, closed by the heartbeat before any 4008 (its queue is
+    long), still has megabytes queued for it: its socket is dropped at once, not held
+    until it reads them, which it never will."""
+    hub: HubClient = await make_client(
+        send_queue_frames=100_000,
+        heartbeat_interval=1.0,
+        rate_burst=100_000,
+        rate_per_second=100_000.0,
+    )
+    s = await hub.session_with_b()
+    a = await hub.connect(s["a"])
+    host, port = hub.base.split("//")[1].rstrip("/").split(":")
+    _, silent = await asyncio.open_connection(host, int(port))  # and never read from it
+    silent.write(
+        f"GET /ws?token={s['obs']} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    mine = silent.get_extra_info("sockname")
+
+    def held() -> bool:
+        handlers = hub.server.runner.server.connections  # type: ignore[union-attr]
+        return any(h.transport and h.transport.get_extra_info("peername") == mine for h in handlers)
+
+    async with asyncio.timeout(10):
+        while await metric(hub, "hub_connections") != "2":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    big = "x" * 60_000
+    for _ in range(30):  # megabytes more than the socket buffers hold
+        await asyncio.gather(*(a.say(big) for _ in range(10)))
+    assert held()
+    async with asyncio.timeout(20):  # the hub offers no event for this: poll
+        while await metric(hub, "hub_connections") != "1" or held():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert await metric(hub, "hub_closed_4008_total") == ""  # the heartbeat closed it
+    silent.close()
+
+
 async def test_dead_peer_is_dropped_by_heartbeat(make_client: Any) -> None:
     """A peer that stops answering pings is closed and goes offline for the others."""
     hub: HubClient = await make_client(heartbeat_interval=0.3)
