@@ -73,7 +73,7 @@ def database_url() -> Iterator[str]:
         yield url
         asyncio.run(drop())
         return
-    reap_orphans("hub-test-pg-")
+    reap_orphans()
     folder = claim(Path(tempfile.mkdtemp(prefix="hub-test-pg-")))
     server = EmbeddedPostgres(folder / "pg", delete_on_stop=True)
     url = server.start()
@@ -92,7 +92,6 @@ def redis_url() -> Iterator[str]:
     if given:
         yield given
         return
-    reap_orphans("hub-test-redis-")
     server = RedisServer()
     server.start()
     try:

@@ -3,7 +3,7 @@ the clean-up of servers that runs killed before their own clean-up left running.
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -16,58 +16,58 @@ from pathlib import Path
 __all__ = ["RedisServer", "claim", "free_port", "reap_orphans"]
 
 READY_TIMEOUT = 30.0
-OWNER = "owner.pid"  # in a server's folder: the process that started it
+OWNER = "owner.lock"  # in a server's folder: locked for as long as its owner runs
 SERVER = "server.pid"  # in a server's folder: the server (PostgreSQL keeps its own)
-
-
-def claim(folder: Path) -> Path:
-    """Mark `folder`, just made, as this process's (see `reap_orphans`)."""
-    (folder / OWNER).write_text(str(os.getpid()))
-    return folder
-
-
-def reap_orphans(prefix: str) -> None:
-    """Stop the servers in the temporary folders named `prefix*` whose owner process is
-    gone, and remove the folders. A run killed by a signal skips its own clean-up and
-    would leave its PostgreSQL or redis-server running for good."""
-    for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
-        try:
-            owner = int((folder / OWNER).read_text())
-        except (OSError, ValueError):
-            continue  # not claimed: made by something else, or being set up
-        if _alive(owner):
-            continue
-        _signal(folder / "pg" / "postmaster.pid", "postgres", signal.SIGQUIT)  # at once
-        _signal(folder / SERVER, "redis-server", signal.SIGTERM)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal(pidfile: Path, command: str, signum: int) -> None:
-    """Send `signum` to the process `pidfile` names, if it still runs `command`."""
-    try:
-        pid = int(pidfile.read_text().split()[0])
-        running = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, IndexError):
-        return
-    if command.encode() in running:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signum)
+PREFIXES = ("hub-test-pg-", "hub-test-redis-", "hub-test-fault-", "hub-scale-", "hub-bench-")
+_held: list[int] = []  # the descriptors holding this process's claims
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def claim(folder: Path) -> Path:
+    """Mark `folder`, just made, as this process's for as long as it runs: it holds a
+    lock on a file there, which the system releases however the process ends."""
+    fd = os.open(folder / OWNER, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held.append(fd)
+    return folder
+
+
+def reap_orphans() -> None:
+    """Stop the servers in this project's temporary folders whose owner is gone, and
+    remove the folders. A run killed by a signal skips its own clean-up and would leave
+    its PostgreSQL or redis-server running for good. A server is stopped only if it is
+    the one that runs in that folder (its working directory)."""
+    for prefix in PREFIXES:
+        for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
+            try:
+                fd = os.open(folder / OWNER, os.O_RDONLY)
+            except OSError:
+                continue  # not claimed: made by something else, or being set up
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its owner runs
+            finally:
+                os.close(fd)
+            _signal(folder / "pg" / "postmaster.pid", folder / "pg", signal.SIGQUIT)
+            _signal(folder / SERVER, folder, signal.SIGTERM)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _signal(pidfile: Path, home: Path, signum: int) -> None:
+    """Send `signum` to the process `pidfile` names, if it still works in `home`."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        if Path(os.readlink(f"/proc/{pid}/cwd")).resolve() != home.resolve():
+            return
+        os.kill(pid, signum)
+    except (OSError, ValueError, IndexError):
+        return
 
 
 class RedisServer:

@@ -923,7 +923,8 @@ def main() -> int:
     parser.add_argument(
         "--cold-wal",
         action="store_true",
-        help="do not settle the database's WAL first (see settle_wal): a new cluster's",
+        help="do not settle the embedded database's WAL first (see settle_wal): a new "
+        "cluster's (a database given by HUB_BENCH_DATABASE_URL is never settled)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -931,13 +932,14 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from tests.servers import claim, reap_orphans
 
-    reap_orphans("hub-bench-")  # the servers of an earlier run that was killed
-    reap_orphans("hub-test-redis-")
+    reap_orphans()  # the servers of an earlier run that was killed
     folder = claim(Path(tempfile.mkdtemp(prefix="hub-bench-")))
     cleanups: list[Any] = []
     results: list[dict[str, Any]] = []
     try:
         database_url = os.environ.get("HUB_BENCH_DATABASE_URL")
+        # A server given is taken as it runs; the embedded one is new: settle its WAL.
+        settle = not database_url and not args.cold_wal
         if not database_url:
             database_url, pg = embedded_database(folder)
             cleanups.append(pg.stop)
@@ -1022,15 +1024,17 @@ def main() -> int:
         ) -> dict[str, Any]:
             """Run `load` on a Hub (on several processes: on the Redis bus), after
             settling the WAL the run will write."""
-            if not args.cold_wal:  # about 1 KB of WAL per relayed message
+            if settle:  # about 1 KB of WAL per relayed message
                 sent = extra[0] * 2 * extra[2] if load is relay_load else 10_000
                 settle_wal(database_url, megabytes=max(16, int(1.5 * sent / 1000)))
             bus = hub_redis if processes == 1 else redis_url
-            started = [start_hub(database_url, bus) for _ in range(processes)]
-            servers = Servers([server for server, _ in started])
+            servers, bases = Servers([]), []
             try:
-                bases = ",".join(base for _, base in started)
-                row = summarize(name, measure(servers, load, bases, *extra))
+                for _ in range(processes):
+                    server, base = start_hub(database_url, bus)
+                    servers.servers.append(server)
+                    bases.append(base)
+                row = summarize(name, measure(servers, load, ",".join(bases), *extra))
             finally:
                 servers.stop()
             results.append(row)

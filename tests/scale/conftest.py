@@ -20,7 +20,7 @@ from aiohttp import ClientSession
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
 from tests.helpers import HubClient
-from tests.servers import RedisServer, free_port
+from tests.servers import RedisServer, claim, free_port
 
 READY_TIMEOUT = 30.0
 
@@ -88,7 +88,7 @@ class HubProcess:
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="hub-scale-"))
+    path = claim(Path(tempfile.mkdtemp(prefix="hub-scale-")))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -14,12 +14,13 @@ from hub.config import Config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
 from tests.helpers import HubClient
+from tests.servers import claim
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
-    folder = Path(tempfile.mkdtemp(prefix="hub-test-fault-"))
+    folder = claim(Path(tempfile.mkdtemp(prefix="hub-test-fault-")))
     server = EmbeddedPostgres(folder / "pg", delete_on_stop=False)
     try:
         yield server
