@@ -76,3 +76,29 @@ async def test_harness_runs_every_scenario(
     assert rows["ceiling: aiohttp ws echo"]["messages_per_s"] > 0
     assert b"relay / aiohttp echo ceiling" in output
     assert b"relay / aiohttp relay ceiling" in output
+
+
+def test_settle_wal_writes_wal_then_checkpoints(database_url: str) -> None:
+    """`settle_wal` leaves PostgreSQL as a running server would be: WAL written (whose
+    segments the checkpoint frees for reuse) and a checkpoint after it."""
+    import asyncpg
+
+    sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+    from bench import settle_wal
+
+    async def positions() -> tuple[int, int]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            row = await conn.fetchrow(
+                "SELECT pg_current_wal_lsn() - '0/0' AS wal,"
+                " (SELECT redo_lsn FROM pg_control_checkpoint()) - '0/0' AS redo"
+            )
+            return int(row["wal"]), int(row["redo"])
+        finally:
+            await conn.close()
+
+    wal, _ = asyncio.run(positions())
+    settle_wal(database_url, megabytes=64)
+    wal_after, redo_after = asyncio.run(positions())
+    assert wal_after - wal > 48 << 20  # 4 switches of 16 MB segments, the first partial
+    assert redo_after > wal + (48 << 20)  # the checkpoint came after them

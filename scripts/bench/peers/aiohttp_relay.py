@@ -4,16 +4,48 @@ It speaks just enough of Hub's wire shape for the load generator's relay: a sess
 room and every token of it is the room's name; each text frame a member sends goes,
 wrapped as a `message` frame but never parsed, to every member of the room, the sender
 included, and the sender gets an `ack`. Nothing is validated, stored, numbered or
-ordered, and frames go out one `send_str` at a time, as a plain aiohttp server would.
+ordered, and nothing waits for a slow reader. Frames are written the way Hub writes
+them (each encoded once, and all of a connection's frames in one write per turn of the
+event loop), so that the ceiling is aiohttp's and this machine's, not a plain
+`send_str` per frame's.
 Usage: python aiohttp_relay.py PORT"""
 
+import asyncio
 import itertools
+import struct
 import sys
 
 from aiohttp import web
 
-rooms: dict[str, set[web.WebSocketResponse]] = {}
+rooms: dict[str, set[asyncio.Transport]] = {}
 names = itertools.count(1)
+pending: dict[asyncio.Transport, list[bytes]] = {}
+
+
+def frame(payload: bytes) -> bytes:
+    """An unmasked RFC 6455 text frame."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+ACK = frame(b'{"type":"ack"}')
+
+
+def flush() -> None:
+    for transport, parts in pending.items():
+        if not transport.is_closing():
+            transport.write(b"".join(parts))
+    pending.clear()
+
+
+def queue(transport: asyncio.Transport, data: bytes) -> None:
+    if not pending:
+        asyncio.get_running_loop().call_soon(flush)
+    pending.setdefault(transport, []).append(data)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -38,15 +70,17 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
     await sock.prepare(request)
     await sock.send_str('{"type":"hello"}')
     await sock.send_str('{"type":"resumed"}')
-    room.add(sock)
+    me = request.transport
+    assert me is not None
+    room.add(me)  # type: ignore[arg-type]
     try:
         async for msg in sock:
-            frame = '{"type":"message","message":' + msg.data + "}"
-            for member in tuple(room):
-                await member.send_str(frame)
-            await sock.send_str('{"type":"ack"}')
+            out = frame(b'{"type":"message","message":' + msg.data.encode() + b"}")
+            for member in room:
+                queue(member, out)
+            queue(me, ACK)  # type: ignore[arg-type]
     finally:
-        room.discard(sock)
+        room.discard(me)  # type: ignore[arg-type]
     return sock
 
 
