@@ -13,6 +13,7 @@ import msgspec
 
 from hub.domain import (
     Activity,
+    MAX_FILE_CHARS,
     CreatorType,
     FileInfo,
     Message,
@@ -22,6 +23,7 @@ from hub.domain import (
     Session,
     SessionMode,
     SessionStatus,
+    check_metadata,
 )
 
 __all__ = [
@@ -51,6 +53,9 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workspace_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     metadata: dict[str, Any] = {}
     invite_ttl_seconds: Annotated[int, msgspec.Meta(ge=60, le=90 * 24 * 3600)] | None = None
+
+    def __post_init__(self) -> None:
+        check_metadata(self.metadata)
 
 
 class CreatedSession(msgspec.Struct, kw_only=True):
@@ -118,8 +123,8 @@ class FileBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of PUT /files/{path}: the content, and optionally the hash it must replace
     (`""`: the file must not exist yet)."""
 
-    content: str
-    expected_hash: str | None = None
+    content: Annotated[str, msgspec.Meta(max_length=MAX_FILE_CHARS)]
+    expected_hash: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -23,6 +23,7 @@ from hub.store import Store
 from hub.store.migrate import apply_migrations
 from hub.web import add_routes, error_middleware
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
+from hub.web.unexpected import quiet_http_parser_errors
 
 __all__ = ["create_app", "make_bus"]
 
@@ -41,6 +42,7 @@ def create_app(config: Config, *, migrate: bool = True) -> web.Application:
     """The hub as an aiohttp application; `config.database_url` must be set."""
     if not config.database_url:
         raise ValueError("create_app needs config.database_url")
+    quiet_http_parser_errors()
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_frame_bytes)
     app[CONFIG] = config
     app[STATS] = Counter()

@@ -21,6 +21,8 @@ from hub.errors import HubError
 __all__ = [
     "MAX_CONTENT_CHARS",
     "MAX_FILE_CHARS",
+    "MAX_JSON_DEPTH",
+    "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
     "Action",
     "Activity",
@@ -38,6 +40,7 @@ __all__ = [
     "SessionStatus",
     "auto_name",
     "can",
+    "check_metadata",
     "check_transition",
     "file_hash",
     "hash_token",
@@ -62,6 +65,11 @@ PresenceStatus = Literal["online", "working", "idle", "offline"]
 MAX_CONTENT_CHARS = 64_000
 MAX_NOTE_CHARS = 200_000
 MAX_FILE_CHARS = 512_000
+MAX_METADATA_BYTES = 16_384
+"""Encoded size of a message's or session's `metadata`: it is stored and sent with every
+copy of the message, so it stays small; bulky data belongs in a file."""
+MAX_JSON_DEPTH = 32
+"""Levels of objects and arrays in `metadata` (the metadata object itself is level 1)."""
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -193,6 +201,27 @@ _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_b": _AGENT_B,
     "observer": _OBSERVER,
 }
+
+
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Refuse (ValueError) metadata nested deeper than `MAX_JSON_DEPTH` or larger than
+    `MAX_METADATA_BYTES` encoded. Called by msgspec after decoding, so the error names
+    the field."""
+    if not metadata:
+        return
+    depth, level = 0, [metadata]
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"metadata is nested more than {MAX_JSON_DEPTH} levels deep")
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+    if len(msgspec.json.encode(metadata)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes encoded")
 
 
 def can(role: Role, action: Action) -> bool:

@@ -24,6 +24,7 @@ from hub.domain import (
     Presence,
     Role,
     Session,
+    check_metadata,
 )
 from hub.errors import HubError
 
@@ -95,6 +96,9 @@ class SendMessage(msgspec.Struct, tag="send", kw_only=True, forbid_unknown_field
     ] = []
     ref: Ref | None = None
 
+    def __post_init__(self) -> None:
+        check_metadata(self.metadata)
+
 
 class UpdateNote(msgspec.Struct, tag="update_note", kw_only=True, forbid_unknown_fields=True):
     """Create a note (`note_id` null, `expected_version` 0) or edit one at a version."""
@@ -151,27 +155,39 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
         return _client_decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise _classify(data, exc) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise HubError("bad_request", "frame is not valid JSON") from None
+    except RecursionError:
+        raise HubError("bad_request", TOO_DEEP) from None
+
+
+TOO_DEEP = "JSON is nested too deeply"
+
+
+def _loose(data: str | bytes) -> Any:
+    """The frame decoded without a schema, or None if it is not JSON we can read."""
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _classify(data: str | bytes, exc: msgspec.ValidationError) -> HubError:
     """Tell an unknown frame type apart from a known frame with bad fields."""
-    try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return HubError("bad_request", str(exc))
-    if isinstance(raw, dict) and raw.get("type") not in _KNOWN_TYPES:
-        return HubError("unknown_frame", f"unknown frame type {raw.get('type')!r}")
+    raw = _loose(data)
+    if not isinstance(raw, dict):
+        return HubError("bad_request", "a frame is a JSON object with a string `type`")
+    kind = raw.get("type")
+    if not isinstance(kind, str | None):
+        return HubError("unknown_frame", "a frame's `type` must be a string")
+    if kind not in _KNOWN_TYPES:
+        return HubError("unknown_frame", f"unknown frame type {kind and kind[:64]!r}")
     return HubError("bad_request", str(exc))
 
 
 def frame_ref(data: str | bytes) -> str | None:
     """Best-effort `ref` of a frame that failed validation, so the error can answer it."""
-    try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None
+    raw = _loose(data)
     ref = raw.get("ref") if isinstance(raw, dict) else None
     return ref if isinstance(ref, str) and len(ref) <= 128 else None
 

@@ -67,6 +67,9 @@ __all__ = ["Hub", "Snapshot"]
 log = logging.getLogger("hub.service")
 
 SHARED_OBSERVER_ID = "observer"
+PAGE_BYTES = 1_048_576
+"""A history page (REST, or a websocket catch-up read) stops after this many bytes of
+message content and metadata, whatever its `limit`."""
 _TOKEN_PREFIXES = ("agt_", "obs_")
 
 
@@ -397,13 +400,22 @@ class Hub:
         async with self.store.connection() as conn:
             session = await session_store.get_session(conn, principal.session_id)
             messages = await message_store.list_messages(
-                conn, principal.session_id, after=after, before=before, limit=limit
+                conn,
+                principal.session_id,
+                after=after,
+                before=before,
+                limit=limit,
+                max_bytes=PAGE_BYTES,
             )
         return api.MessagePage(messages=messages, last_message_id=session.last_message_id)
 
-    async def fetch_after(self, session_id: str, after: int, limit: int) -> list[Message]:
+    async def fetch_after(
+        self, session_id: str, after: int, limit: int, max_bytes: int | None = None
+    ) -> list[Message]:
         async with self.store.connection() as conn:
-            return await message_store.list_messages(conn, session_id, after=after, limit=limit)
+            return await message_store.list_messages(
+                conn, session_id, after=after, limit=limit, max_bytes=max_bytes
+            )
 
     async def _last_message_id(self, session_id: str) -> int:
         async with self.store.connection() as conn:

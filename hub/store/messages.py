@@ -464,6 +464,10 @@ def _json(value: object) -> str:
     return msgspec.json.encode(value).decode()
 
 
+# What a message weighs towards a page's byte budget: its content and metadata.
+_WEIGHT = "octet_length(content) + octet_length(metadata::text)"
+
+
 async def list_messages(
     conn: Connection,
     session_id: str,
@@ -471,24 +475,29 @@ async def list_messages(
     after: int | None = None,
     before: int | None = None,
     limit: int = 100,
+    max_bytes: int | None = None,
 ) -> list[Message]:
     """Messages in id order: the first `limit` after `after`, or with only `before`
-    given, the last `limit` before it (keyset pagination both ways)."""
-    if before is not None and after is None:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM messages WHERE session_id = $1 AND id < $2"
-            " ORDER BY id DESC LIMIT $3",
-            session_id,
-            before,
-            limit,
+    given, the last `limit` before it (keyset pagination both ways). With `max_bytes`,
+    the page also stops once its messages' content and metadata reach that many bytes
+    (it always holds at least one message, if there is one)."""
+    backwards = before is not None and after is None
+    if backwards:
+        where, order = "session_id = $1 AND id < $2", "id DESC"
+        args: list[object] = [session_id, before, limit]
+    else:
+        where, order = "session_id = $1 AND id > $2 AND ($3::bigint IS NULL OR id < $3)", "id"
+        args = [session_id, after or 0, before, limit]
+    limit_arg = f"${len(args)}"
+    if max_bytes is None:
+        sql = f"SELECT {COLUMNS} FROM messages WHERE {where} ORDER BY {order} LIMIT {limit_arg}"
+    else:
+        args.append(max_bytes)
+        sql = (
+            f"SELECT {COLUMNS} FROM (SELECT {COLUMNS}, {_WEIGHT} AS weight,"
+            f" sum({_WEIGHT}) OVER (ORDER BY {order}) AS upto"
+            f" FROM messages WHERE {where} ORDER BY {order} LIMIT {limit_arg}) page"
+            f" WHERE upto - weight < ${len(args)} ORDER BY {order}"
         )
-        return rows_to(list(reversed(rows)), Message)
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM messages WHERE session_id = $1 AND id > $2"
-        " AND ($3::bigint IS NULL OR id < $3) ORDER BY id LIMIT $4",
-        session_id,
-        after or 0,
-        before,
-        limit,
-    )
-    return rows_to(rows, Message)
+    rows = await conn.fetch(sql, *args)
+    return rows_to(list(reversed(rows)) if backwards else rows, Message)

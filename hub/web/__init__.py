@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from hub.errors import HubError
 from hub.web.rest import error_middleware, routes
 from hub.web.ws import websocket
 
@@ -15,6 +16,7 @@ __all__ = ["AccessLogger", "add_routes", "error_middleware"]
 
 
 STATIC = Path(__file__).parent / "static"
+STATIC_ROOT = STATIC.resolve()
 
 
 async def observer_page(request: web.Request) -> web.FileResponse:
@@ -27,13 +29,21 @@ async def api_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
 
 
+async def static_file(request: web.Request) -> web.FileResponse:
+    """A file of the page (script, style, vendored library); `not_found` otherwise."""
+    path = (STATIC / request.match_info["path"]).resolve()
+    if not path.is_relative_to(STATIC_ROOT) or not path.is_file():
+        raise HubError("not_found", "no such file")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(routes)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)
     app.router.add_get("/api/docs", api_page)
-    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/static/{path:.+}", static_file)
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from nanoid import generate as nanoid
 
 from hub import api
 from hub.domain import FileInfo, Note, Principal
-from hub.errors import HubError
-from hub.protocol import SendMessage, UpdateNote, WriteFile, encode, reject_nul
+from hub.errors import ErrorCode, HubError
+from hub.protocol import TOO_DEEP, SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
 from hub.web.keys import HUB, STATS
 from hub.web.openapi import openapi_document
+from hub.web.unexpected import unexpected
 
-__all__ = ["error_middleware", "routes"]
+__all__ = ["bearer", "error_middleware", "error_response", "parse_id", "routes"]
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
@@ -40,7 +43,9 @@ def error_response(exc: HubError) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """The one place a `HubError` becomes an HTTP status and a JSON error body."""
+    """The one place a failure becomes an HTTP status and a JSON error body. An exception
+    no handler expected becomes one `internal` error naming a request id, logged once
+    (with its traceback at most once a minute per place it came from)."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -48,13 +53,23 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(exc)
     except web.HTTPRequestEntityTooLarge:
         return error_response(HubError("payload_too_large", "request body is too large"))
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(HubError("method_not_allowed", f"{request.method} not allowed"))
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
     except web.HTTPException as exc:
-        if exc.status >= 400 and request.path.startswith("/api/"):
-            code = "not_found" if exc.status == 404 else "bad_request"
-            if exc.status == 405:
-                return json_response({"code": "bad_request", "message": "method not allowed"}, 405)
-            return error_response(HubError(code, exc.reason))  # type: ignore[arg-type]
+        if exc.status < 400:
+            raise
+        code: ErrorCode = "not_found" if exc.status == 404 else "bad_request"
+        return error_response(HubError(code, exc.reason))
+    except (asyncio.CancelledError, ConnectionError):
         raise
+    except Exception as exc:
+        request_id = nanoid(size=12)
+        unexpected.report(exc, f"{request.method} {redacted_path(request)} [{request_id}]")
+        response = error_response(HubError("internal", f"internal error (request {request_id})"))
+        response.headers["X-Request-Id"] = request_id
+        return response
 
 
 def hub_of(request: web.Request) -> Hub:
@@ -62,14 +77,17 @@ def hub_of(request: web.Request) -> Hub:
 
 
 async def body(request: web.Request, type_: type[T]) -> T:
+    """The request's JSON body decoded into `type_` (validating it), or `bad_request`."""
     raw = await request.read()
     reject_nul(raw)
     try:
         return msgspec.json.decode(raw or b"{}", type=type_)
     except msgspec.ValidationError as exc:
         raise HubError("bad_request", str(exc)) from None
-    except msgspec.DecodeError:
-        raise HubError("bad_request", "request body is not valid JSON") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise HubError("bad_request", "request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise HubError("bad_request", TOO_DEEP) from None
 
 
 def query(request: web.Request, type_: type[T]) -> T:
@@ -77,6 +95,20 @@ def query(request: web.Request, type_: type[T]) -> T:
         return msgspec.convert(dict(request.query), type_, strict=False)
     except msgspec.ValidationError as exc:
         raise HubError("bad_request", f"query: {exc}") from None
+
+
+def parse_id(raw: str) -> int | None:
+    """A non-negative id written in plain ASCII digits that fits a bigint, else None
+    (`str.isdigit` alone accepts "²" and other digits `int` refuses)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+def redacted_path(request: web.BaseRequest) -> str:
+    """The request path, fit for a log: no query string, invite codes elided."""
+    path = request.path
+    return "/join/…" if path.startswith("/join/") else path
 
 
 def bearer(request: web.Request) -> str | None:
@@ -181,9 +213,10 @@ async def create_note(request: web.Request) -> web.Response:
 
 def _note_id(request: web.Request) -> int:
     raw = request.match_info["note_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise HubError("not_found", f"no note {raw!r}")
-    return int(raw)
+    note_id = parse_id(raw)
+    if note_id is None:
+        raise HubError("not_found", f"no note {raw[:32]!r}")
+    return note_id
 
 
 @routes.get("/api/sessions/{session_id}/notes/{note_id}")

@@ -41,9 +41,10 @@ from hub.protocol import (
 )
 from hub.ratelimit import TokenBucket
 from hub.rooms import Outbox, Room
-from hub.service import Hub
+from hub.service import PAGE_BYTES, Hub
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
-from hub.web.rest import bearer, error_response
+from hub.web.rest import bearer, error_response, parse_id
+from hub.web.unexpected import unexpected
 
 __all__ = ["websocket"]
 
@@ -82,9 +83,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     since_raw = request.query.get("since")
     since: int | None = None
     if since_raw is not None:
-        if not since_raw.isdigit() or len(since_raw) > 18:
+        since = parse_id(since_raw)
+        if since is None:
             return error_response(HubError("bad_request", "since must be a message id (>= 0)"))
-        since = int(since_raw)
 
     ws = web.WebSocketResponse(
         heartbeat=config.heartbeat_interval,
@@ -259,13 +260,15 @@ class Connection:
         cursor = live_from
         if since is not None:
             cursor = since
-            while True:
-                page = await self.hub.fetch_after(self.principal.session_id, cursor, HISTORY_PAGE)
-                await self._send([encode(MessageEvent(message=m)) for m in page])
-                if page:
-                    cursor = page[-1].id
-                if len(page) < HISTORY_PAGE or self.outbox.closed_with is not None:
+            # Up to where the room went live; later messages reach us through the room.
+            while cursor < live_from and self.outbox.closed_with is None:
+                page = await self.hub.fetch_after(
+                    self.principal.session_id, cursor, HISTORY_PAGE, PAGE_BYTES
+                )
+                if not page:
                     break
+                await self._send([encode(MessageEvent(message=m)) for m in page])
+                cursor = page[-1].id
         if self.outbox.closed_with is not None:
             return False
         await self._send([encode(Resumed(last_message_id=cursor))])
@@ -294,6 +297,10 @@ class Connection:
                 frame = decode_client_frame(data)
             except HubError as exc:
                 self.reply(error_frame(exc, frame_ref(data)))
+                continue
+            except Exception as exc:  # a bug in decoding: answer it, keep the connection
+                unexpected.report(exc, "decoding a websocket frame")
+                self.reply(error_frame(HubError("internal", "internal error"), frame_ref(data)))
                 continue
             if isinstance(frame, Ping):
                 self.reply(Pong(ref=frame.ref))
@@ -325,7 +332,7 @@ class Connection:
             if isinstance(error, HubError):
                 self.reply(error_frame(error, frame.ref))
             elif error is not None:
-                log.error("sending a message failed", exc_info=error)
+                unexpected.report(error, "sending a message")
                 self.reply(error_frame(HubError("internal", "internal error"), frame.ref))
             else:
                 message, duplicate = done.result()
@@ -350,6 +357,6 @@ class Connection:
                 self.reply(Ack(ref=frame.ref, presence=await hub.set_presence(who, frame)))
         except HubError as exc:
             self.reply(error_frame(exc, frame.ref))
-        except Exception:
-            log.exception("handling a %s frame failed", type(frame).__name__)
+        except Exception as exc:
+            unexpected.report(exc, f"handling a {type(frame).__name__} frame")
             self.reply(error_frame(HubError("internal", "internal error"), frame.ref))

@@ -1,0 +1,92 @@
+"""Reporting exceptions no handler expected: one log line each, tracebacks rate-limited.
+
+A client that keeps triggering the same bug must not flood the log: each place an
+exception comes from (its type and the innermost frame) logs its traceback at most once
+per `TRACEBACK_INTERVAL`; repeats in between log one line, counted in the next traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+__all__ = ["TRACEBACK_INTERVAL", "Unexpected", "quiet_http_parser_errors", "unexpected"]
+
+TRACEBACK_INTERVAL = 60.0
+_MAX_PLACES = 1024
+
+log = logging.getLogger("hub.unexpected")
+
+
+class Unexpected:
+    """Logs unexpected exceptions, with at most one traceback per place and interval."""
+
+    def __init__(self, interval: float = TRACEBACK_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[tuple[str, str, int], tuple[float, int]] = {}
+
+    def report(self, exc: BaseException, context: str) -> None:
+        """Log `exc` (raised while doing `context`): a traceback if this place has not
+        shown one within the interval, otherwise a single line."""
+        place = _place(exc)
+        now = time.monotonic()
+        shown, suppressed = self._last.get(place, (-self.interval, 0))
+        if now - shown >= self.interval:
+            if len(self._last) >= _MAX_PLACES:
+                self._last.clear()
+            self._last[place] = (now, 0)
+            more = f" ({suppressed} more like it since the last traceback)" if suppressed else ""
+            log.error("unexpected error in %s%s", context, more, exc_info=exc)
+        else:
+            self._last[place] = (shown, suppressed + 1)
+            log.error("unexpected error in %s: %s: %s", context, type(exc).__name__, exc)
+
+
+def _place(exc: BaseException) -> tuple[str, str, int]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    return (type(exc).__qualname__, last.filename if last else "", (last.lineno or 0) if last else 0)
+
+
+unexpected = Unexpected()
+
+
+class _HttpParserErrors(logging.Filter):
+    """aiohttp logs a request its HTTP parser refuses (an over-long header line, say)
+    with a traceback quoting the offending bytes, which may be a token. Keep one line
+    naming the error class and the client, without the bytes, at most once a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = -1.0
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or record.exc_info[1] is None:
+            return True
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._suppressed += 1
+            return False
+        exc = record.exc_info[1]
+        more = f" ({self._suppressed} more since)" if self._suppressed else ""
+        self._last, self._suppressed = now, 0
+        status = getattr(exc, "code", None) or getattr(exc, "status", None) or ""
+        said = record.getMessage()
+        record.msg = f"%s (refused: {type(exc).__name__} {status}){more}"
+        record.args = (said,)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_parser_filter = _HttpParserErrors()
+
+
+def quiet_http_parser_errors() -> None:
+    """Install the filter on aiohttp's server logger (once per process)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _parser_filter not in server_log.filters:
+        server_log.addFilter(_parser_filter)
