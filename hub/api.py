@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from hub.domain import (
-    Activity,
     MAX_FILE_CHARS,
+    Activity,
     CreatorType,
     FileInfo,
     Message,

@@ -45,8 +45,9 @@ class Unexpected:
 
 def _place(exc: BaseException) -> tuple[str, str, int]:
     frames = traceback.extract_tb(exc.__traceback__)
-    last = frames[-1] if frames else None
-    return (type(exc).__qualname__, last.filename if last else "", (last.lineno or 0) if last else 0)
+    if not frames:
+        return (type(exc).__qualname__, "", 0)
+    return (type(exc).__qualname__, frames[-1].filename, frames[-1].lineno or 0)
 
 
 unexpected = Unexpected()

@@ -48,9 +48,7 @@ async def test_frame_with_a_type_that_is_not_a_string_gets_an_error(
     [
         nested(DEEP),
         '{"type":"ping","ref":' + nested(DEEP) + "}",
-        '{"type":"send","client_msg_id":"d","content":"x","metadata":{"a":'
-        + nested(DEEP)
-        + "}}",
+        '{"type":"send","client_msg_id":"d","content":"x","metadata":{"a":' + nested(DEEP) + "}}",
         '{"type":"send","client_msg_id":"d","content":"x","metadata":{"a":' + nested(40) + "}}",
         '{"type":' + nested(DEEP) + "}",
     ],
