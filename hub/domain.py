@@ -209,7 +209,8 @@ def check_metadata(metadata: dict[str, Any]) -> None:
     the field."""
     if not metadata:
         return
-    depth, level = 0, [metadata]
+    depth = 0
+    level: list[Any] = [metadata]
     while level:
         depth += 1
         if depth > MAX_JSON_DEPTH:
