@@ -223,7 +223,8 @@ class HubAPI:
             page = await self.history(session_id, token, after=after, limit=500)
             for message in page.messages:
                 yield message
-            if len(page.messages) < 500:
+            # a page may hold fewer than `limit` (it is bounded by bytes too)
+            if not page.messages or page.messages[-1].id >= page.last_message_id:
                 return
             after = page.messages[-1].id
 
@@ -259,6 +260,7 @@ class Session:
         self._url = _ws_url(base_url)
         self._token = token
         self._http = http
+        self._rest = HubAPI(base_url, http=http)
         self._reconnect = reconnect
         self._max_backoff = max_backoff
         self.last_id = since
@@ -275,7 +277,8 @@ class Session:
         self._presence: dict[str, Any] | None = None
         self.reconnects = 0
         self.notes: dict[int, Note] = {}
-        """The latest version seen of each note (from hello, events and acks)."""
+        """The latest version seen of each note's content (from events, acks and reads);
+        `hello.notes` lists every note without content."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -382,8 +385,6 @@ class Session:
             await self._events.put(frame)
         elif isinstance(frame, Hello):
             self.hello = frame
-            for note in frame.notes:
-                self._saw_note(note)
             if self.last_id is None:
                 self.last_id = frame.last_message_id
         elif isinstance(frame, Resumed):
@@ -541,6 +542,17 @@ class Session:
         self._saw_note(ack.note)
         return ack.note
 
+    async def get_note(self, note_id: int) -> Note:
+        """The note's current version, with its content, read from the hub
+        (`HubClientError` `not_found` if the session has no such note)."""
+        assert self.hello is not None
+        raw = await self._rest.request(
+            "GET", f"/api/sessions/{self.hello.session.id}/notes/{note_id}", token=self._token
+        )
+        note = msgspec.convert(raw, Note)
+        self._saw_note(note)
+        return self.notes[note_id]
+
     async def edit_note(
         self, note_id: int, change: Callable[[Note], str], *, attempts: int = 20
     ) -> Note:
@@ -548,7 +560,7 @@ class Session:
         conflict, so concurrent editors never lose each other's changes."""
         current = self.notes.get(note_id)
         if current is None:
-            raise HubClientError("not_found", f"no note {note_id} in this session")
+            current = await self.get_note(note_id)
         for _ in range(attempts):
             try:
                 return await self.update_note(

@@ -32,6 +32,7 @@ __all__ = [
     "Message",
     "MsgType",
     "Note",
+    "NoteSummary",
     "Presence",
     "PresenceStatus",
     "Principal",
@@ -119,6 +120,18 @@ class Note(msgspec.Struct, kw_only=True):
     version: int
     last_editor: str
     created_at: datetime
+    updated_at: datetime
+
+
+class NoteSummary(msgspec.Struct, kw_only=True):
+    """A note without its content (as listed in `hello`); `size` is the content's length
+    in characters. Read the content with GET /api/sessions/{id}/notes/{note_id}."""
+
+    id: int
+    title: str
+    version: int
+    size: int
+    last_editor: str
     updated_at: datetime
 
 

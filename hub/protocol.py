@@ -21,6 +21,7 @@ from hub.domain import (
     Message,
     MsgType,
     Note,
+    NoteSummary,
     Presence,
     Role,
     Session,
@@ -209,7 +210,8 @@ class Hello(msgspec.Struct, tag="hello", kw_only=True):
     last_message_id: int
     heartbeat_interval: float
     presence: list[Presence]
-    notes: list[Note]
+    notes: list[NoteSummary]
+    """Every note without its content: fetch a note's content when you need it."""
     files: list[FileInfo]
 
 

@@ -23,6 +23,7 @@ from hub.domain import (
     FileInfo,
     Message,
     Note,
+    NoteSummary,
     Presence,
     Principal,
     Session,
@@ -76,7 +77,7 @@ _TOKEN_PREFIXES = ("agt_", "obs_")
 class Snapshot(msgspec.Struct, kw_only=True):
     session: Session
     presence: list[Presence]
-    notes: list[Note]
+    notes: list[NoteSummary]
     files: list[FileInfo]
 
 

@@ -9,6 +9,7 @@ from hub.store import Connection, row_to, rows_to
 __all__ = ["create_note", "get_note", "list_notes", "update_note"]
 
 COLUMNS = "id, session_id, title, content, version, last_editor, created_at, updated_at"
+SUMMARY = "id, title, version, char_length(content) AS size, last_editor, updated_at"
 
 
 async def create_note(

@@ -3,6 +3,7 @@
 import asyncio
 
 import asyncpg
+import msgspec
 
 from tests.helpers import HubClient, Peer
 
@@ -45,11 +46,41 @@ async def test_hello_says_what_rest_says(client: HubClient) -> None:
         for key, suffix in (("session", ""), ("notes", "/notes"), ("files", "/files"))
     }
     assert hello["session"] == rest["session"]
-    assert hello["notes"] == rest["notes"]["notes"] and len(hello["notes"]) == 2
+    summaries = [
+        {k: n[k] for k in ("id", "title", "version", "last_editor", "updated_at")}
+        | {"size": len(n["content"])}
+        for n in rest["notes"]["notes"]
+    ]
+    assert hello["notes"] == summaries and len(hello["notes"]) == 2
     assert hello["files"] == rest["files"]["files"]
     assert [f["path"] for f in hello["files"]] == ["a.txt", "b/z.txt"]
     me = a.frames[0]["you"]["participant_id"]
     assert {p["participant_id"]: p["status"] for p in hello["presence"]}[me] == "online"
+
+
+async def test_hello_stays_small_with_many_notes(client: HubClient, database_url: str) -> None:
+    """With 2,000 notes of 2 KB, hello lists each note without its content and stays far
+    under 512 KiB; a note's content is read on demand."""
+    s = await client.session_with_b()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO notes (session_id, title, content, last_editor)"
+            " SELECT $1, 'Note ' || n, repeat('x', 2000), 'planner'"
+            " FROM generate_series(1, 2000) AS n",
+            s["id"],
+        )
+    finally:
+        await conn.close()
+    b = await client.connect(s["b"])
+    hello = b.frames[0]
+    size = len(msgspec.json.encode(hello))
+    assert len(hello["notes"]) == 2000 and size < 400 * 1024, size
+    assert "content" not in hello["notes"][0] and hello["notes"][0]["size"] == 2000
+    status, note = await client.call(
+        "GET", f"/api/sessions/{s['id']}/notes/{hello['notes'][0]['id']}", token=s["b"]
+    )
+    assert status == 200 and note["content"] == "x" * 2000
 
 
 async def test_bad_token_closes_with_4001(client: HubClient) -> None:

@@ -202,7 +202,7 @@
     state.presence.clear();
     for (const p of frame.presence) state.presence.set(p.participant_id, p);
     renderPresence();
-    for (const note of frame.notes) onNote(note);
+    loadNotes(frame.notes);
     state.files.clear();
     for (const f of frame.files) state.files.set(f.path, f);
     renderFiles();
@@ -353,6 +353,25 @@
     state.notes.set(note.id, note);
     renderNote(note);
     scheduleActivity();
+  }
+
+  // hello lists notes without content: read the ones this page lacks or has older.
+  async function loadNotes(summaries) {
+    const stale = summaries.filter((n) => (state.notes.get(n.id)?.version ?? 0) < n.version);
+    if (!stale.length) return;
+    const base = `/api/sessions/${state.creds.sessionId}/notes`;
+    const headers = {Authorization: "Bearer " + state.creds.token};
+    const read = async (url) => {
+      const response = await fetch(url, {headers}).catch(() => null);
+      return response && response.ok ? response.json() : null;
+    };
+    if (stale.length > 20) {
+      const body = await read(base);
+      for (const note of body ? body.notes : []) onNote(note);
+    } else {
+      const notes = await Promise.all(stale.map((n) => read(`${base}/${n.id}`)));
+      for (const note of notes) if (note) onNote(note);
+    }
   }
 
   function renderNote(note) {
