@@ -364,6 +364,19 @@ class Hub:
             return api.InviteInfo(invite_code=code, invite_expires_at=expires)
         raise HubError("unavailable", "could not allocate an invite code; retry")
 
+    async def get_invite(self, principal: Principal) -> api.InviteInfo:
+        """The session's current invite code (agent A, who may also rotate it)."""
+        require(principal, "rotate_invite")
+        async with self.store.connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT invite_code, invite_expires_at FROM sessions WHERE id = $1",
+                principal.session_id,
+            )
+        assert row is not None  # the principal's session exists: authenticate read it
+        return api.InviteInfo(
+            invite_code=row["invite_code"], invite_expires_at=row["invite_expires_at"]
+        )
+
     # -- messages ----------------------------------------------------------------------
 
     async def send_message(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:

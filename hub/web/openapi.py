@@ -75,6 +75,13 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op("delete", _SESSION, "Soft-delete the session (agent A)", None, 204, errors=_COMMON),
     Op(
+        "get",
+        _SESSION + "/invite",
+        "The current invite code (agent A)",
+        api.InviteInfo,
+        errors=_COMMON,
+    ),
+    Op(
         "post",
         _SESSION + "/invite",
         "Rotate the invite code (agent A)",

@@ -161,6 +161,11 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.get("/api/sessions/{session_id}/invite")
+async def get_invite(request: web.Request) -> web.Response:
+    return json_response(await hub_of(request).get_invite(await principal(request)))
+
+
 @routes.post("/api/sessions/{session_id}/invite")
 async def rotate_invite(request: web.Request) -> web.Response:
     return json_response(await hub_of(request).rotate_invite(await principal(request)))

@@ -104,6 +104,20 @@ async def test_rotating_the_invite_retires_the_old_code(client: HubClient) -> No
     assert (await client.join(info["invite_code"], role="observer"))[0] == 201
 
 
+async def test_agent_a_reads_the_current_invite(client: HubClient) -> None:
+    """Agent A reads the session's current invite code (also after a rotation); agent B
+    and observers may not."""
+    s = await client.session_with_b()
+    url = f"/api/sessions/{s['id']}/invite"
+    status, info = await client.call("GET", url, token=s["a"])
+    assert status == 200 and info["invite_code"] == s["invite"]
+    assert info["invite_expires_at"] == s["created"]["invite_expires_at"]
+    for token in (s["b"], s["obs"]):
+        assert (await client.call("GET", url, token=token))[0] == 403
+    _, rotated = await client.call("POST", url, token=s["a"])
+    assert (await client.call("GET", url, token=s["a"]))[1] == rotated
+
+
 async def test_tokens_grant_nothing_elsewhere(client: HubClient) -> None:
     """A token of one session is refused on another; a missing or forged one is 401."""
     s1, s2 = await client.session_with_b(), await client.session_with_b()
