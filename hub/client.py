@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import secrets
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
@@ -27,7 +28,18 @@ import aiohttp
 import msgspec
 
 from hub import api
-from hub.domain import FileInfo, Message, Note, Presence, file_hash
+from hub.domain import (
+    Activity,
+    FileEntry,
+    FileInfo,
+    Message,
+    Note,
+    Presence,
+    PresenceStatus,
+    SessionStatus,
+    file_hash,
+)
+from hub.domain import Session as DomainSession
 from hub.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_SESSION_DELETED,
@@ -234,6 +246,77 @@ class HubAPI:
             "POST", f"/api/sessions/{session_id}/messages", token=token, body=body
         )
         return msgspec.convert(raw["message"], Message)
+
+    async def session(self, session_id: str, token: str) -> DomainSession:
+        """The session: name, status, participants, last message id."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}", token=token)
+        return msgspec.convert(raw, DomainSession)
+
+    async def update_session(
+        self,
+        session_id: str,
+        token: str,
+        *,
+        status: SessionStatus | None = None,
+        name: str | None = None,
+    ) -> DomainSession:
+        """Change the status (`active` starts or resumes, `paused`, `completed`) and/or
+        the name; `HubClientError` `invalid_transition` if the status cannot change so."""
+        body = {k: v for k, v in (("status", status), ("name", name)) if v is not None}
+        raw = await self.request("PATCH", f"/api/sessions/{session_id}", token=token, body=body)
+        return msgspec.convert(raw, DomainSession)
+
+    async def delete_session(self, session_id: str, token: str) -> None:
+        """Soft-delete the session (agent A); live connections close with 4004."""
+        await self.request("DELETE", f"/api/sessions/{session_id}", token=token)
+
+    async def invite(self, session_id: str, token: str) -> api.InviteInfo:
+        """The session's current invite code (agent A)."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}/invite", token=token)
+        return msgspec.convert(raw, api.InviteInfo)
+
+    async def rotate_invite(self, session_id: str, token: str) -> api.InviteInfo:
+        """Replace the invite code (agent A); the old one opens nothing any more."""
+        raw = await self.request("POST", f"/api/sessions/{session_id}/invite", token=token)
+        return msgspec.convert(raw, api.InviteInfo)
+
+    async def notes(self, session_id: str, token: str) -> list[Note]:
+        """Every note of the session, with its content."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}/notes", token=token)
+        return msgspec.convert(raw["notes"], list[Note])
+
+    async def note(self, session_id: str, token: str, note_id: int) -> Note:
+        """One note with its content (`HubClientError` `not_found` if there is none)."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}/notes/{note_id}", token=token)
+        return msgspec.convert(raw, Note)
+
+    async def files(self, session_id: str, token: str) -> list[FileInfo]:
+        """Every file of the session, without content."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}/files", token=token)
+        return msgspec.convert(raw["files"], list[FileInfo])
+
+    async def read_file(self, session_id: str, token: str, path: str) -> FileEntry:
+        """One file with its content (`HubClientError` `not_found` if there is none)."""
+        quoted = "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
+        raw = await self.request("GET", f"/api/sessions/{session_id}/files/{quoted}", token=token)
+        return msgspec.convert(raw, FileEntry)
+
+    async def presence(self, session_id: str, token: str) -> list[Presence]:
+        """Who is online, working, idle or offline."""
+        raw = await self.request("GET", f"/api/sessions/{session_id}/presence", token=token)
+        return msgspec.convert(raw["presence"], list[Presence])
+
+    async def activity(
+        self, session_id: str, token: str, *, after: int = 0, limit: int = 100
+    ) -> list[Activity]:
+        """The audit log after the row id `after`: one row per change."""
+        raw = await self.request(
+            "GET",
+            f"/api/sessions/{session_id}/activity",
+            token=token,
+            params={"after": after, "limit": limit},
+        )
+        return msgspec.convert(raw["activity"], list[Activity])
 
 
 def _new_id() -> str:
