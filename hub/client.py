@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import logging
 import secrets
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import msgspec
@@ -33,9 +35,9 @@ from hub.domain import (
     FileEntry,
     FileInfo,
     Message,
+    MsgType,
     Note,
     Presence,
-    PresenceStatus,
     SessionStatus,
     file_hash,
 )
@@ -53,6 +55,7 @@ from hub.protocol import (
     PresenceEvent,
     Resumed,
     SessionEvent,
+    You,
     decode_server_frame,
 )
 
@@ -61,6 +64,9 @@ __all__ = [
     "Conflict",
     "HubAPI",
     "HubClientError",
+    "HubTimeout",
+    "HubUnavailable",
+    "PayloadTooLarge",
     "Session",
     "SessionDeleted",
     "SessionFull",
@@ -87,6 +93,18 @@ class SessionDeleted(HubClientError):
     """The session was deleted."""
 
 
+class HubUnavailable(HubClientError):
+    """The hub cannot be reached (or could not be reached again within the time given)."""
+
+
+class HubTimeout(HubClientError):
+    """The hub did not answer in time; the change may or may not have been made."""
+
+
+class PayloadTooLarge(HubClientError):
+    """The frame is larger than the hub accepts; it was not sent."""
+
+
 class SessionFull(HubClientError):
     """Agent B has already joined that session."""
 
@@ -102,6 +120,8 @@ class Conflict(HubClientError):
 
 _BY_CODE: dict[str, type[HubClientError]] = {
     "unauthorized": AuthFailed,
+    "unavailable": HubUnavailable,
+    "payload_too_large": PayloadTooLarge,
     "session_deleted": SessionDeleted,
     "session_full": SessionFull,
 }
@@ -327,7 +347,8 @@ def _new_id() -> str:
 
 
 class Session:
-    """A live session: iterate it for events, call it to act. Made by `connect`."""
+    """A live session: iterate it for events (or register handlers with `on` and `run`),
+    call it to act. Made by `connect`."""
 
     def __init__(
         self,
@@ -337,19 +358,28 @@ class Session:
         since: int | None,
         reconnect: bool,
         http: aiohttp.ClientSession,
+        own_messages: bool = True,
+        connect_timeout: float = 30.0,
+        reconnect_timeout: float | None = None,
+        request_timeout: float | None = 60.0,
         max_backoff: float = 5.0,
-        queue_size: int = 10_000,
     ) -> None:
         self._url = _ws_url(base_url)
         self._token = token
         self._http = http
         self._rest = HubAPI(base_url, http=http)
         self._reconnect = reconnect
+        self._own_messages = own_messages
+        self._connect_timeout = connect_timeout
+        self._reconnect_timeout = reconnect_timeout
+        self._request_timeout = request_timeout
         self._max_backoff = max_backoff
         self.last_id = since
         """Id of the last message handed to the application (resume point)."""
         self.hello: Hello | None = None
-        self._events: asyncio.Queue[Event | HubClientError] = asyncio.Queue(queue_size)
+        # Unbounded: a full queue would stop the reader, and with it the acks that the
+        # application's own sends wait for. Events wait here until the application reads.
+        self._events: asyncio.Queue[Event | HubClientError] = asyncio.Queue()
         self._pending: dict[str, tuple[dict[str, Any], asyncio.Future[Ack]]] = {}
         self._refs = itertools.count(1)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -358,6 +388,7 @@ class Session:
         self._fatal: HubClientError | None = None
         self._task: asyncio.Task[None] | None = None
         self._presence: dict[str, Any] | None = None
+        self._handlers: list[tuple[type[Any], Callable[[Any], Any]]] = []
         self.reconnects = 0
         self.notes: dict[int, Note] = {}
         """The latest version seen of each note's content (from events, acks and reads);
@@ -368,12 +399,19 @@ class Session:
     async def _start(self) -> None:
         first = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run(first), name="hub-client")
-        await first
+        try:
+            await first
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
+        """Leave the session (the hub announces you offline once your last connection
+        ends). Safe to call twice."""
         self._closed = True
         if self._ws is not None:
-            await self._ws.close()
+            with contextlib.suppress(Exception):
+                await self._ws.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -392,27 +430,78 @@ class Session:
         await self.close()
 
     @property
-    def you(self) -> Any:
+    def you(self) -> You:
+        """Who this connection speaks for: participant id, role, display name."""
         assert self.hello is not None
         return self.hello.you
 
+    @property
+    def session_id(self) -> str:
+        assert self.hello is not None
+        return self.hello.session.id
+
+    def is_mine(self, item: Message | MessageEvent) -> bool:
+        """Whether a message (or message event) was posted by this participant."""
+        message = item.message if isinstance(item, MessageEvent) else item
+        return message.author_id == self.you.participant_id
+
     async def _run(self, first: asyncio.Future[None]) -> None:
         delay = 0.1
+        down_since = time.monotonic()
+        attempts = 0
         while not self._closed:
             try:
                 await self._connect_once(first)
-                delay = 0.1
+                delay, attempts = 0.1, 0
+                down_since = time.monotonic()
             except HubClientError as exc:  # fatal: tell everyone waiting, stop
                 await self._end(exc, first)
                 return
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.info("connection lost (%s); reconnecting", exc)
+                reason = str(exc) or type(exc).__name__
+                if not first.done():
+                    waited = time.monotonic() - down_since
+                    if waited + delay > self._connect_timeout:
+                        await self._end(
+                            HubUnavailable(
+                                "unavailable",
+                                f"cannot connect to {self._url} within"
+                                f" {self._connect_timeout:g} s: {reason}",
+                            ),
+                            first,
+                        )
+                        return
+                elif not self._reconnect:
+                    await self._end(HubUnavailable("unavailable", "the connection was lost"), first)
+                    return
+                elif self._reconnect_timeout is not None and (
+                    time.monotonic() - down_since + delay > self._reconnect_timeout
+                ):
+                    await self._end(
+                        HubUnavailable(
+                            "unavailable",
+                            f"could not reconnect within {self._reconnect_timeout:g} s: {reason}",
+                        ),
+                        first,
+                    )
+                    return
+                attempts += 1
+                log.warning(
+                    "hub connection failed (%s); retrying in %.1f s (attempt %d)",
+                    reason,
+                    delay,
+                    attempts,
+                )
             except Exception as exc:  # e.g. a frame this SDK cannot decode: fail loudly
                 log.exception("the session failed")
                 await self._end(HubClientError("internal", f"the session failed: {exc!r}"), first)
                 return
-            if not self._reconnect:
-                await self._end(HubClientError("unavailable", "the connection was lost"), first)
+            else:
+                if not self._reconnect:
+                    await self._end(HubUnavailable("unavailable", "the connection was lost"), first)
+                    return
+                log.warning("hub connection closed; reconnecting")
+            if self._closed:
                 return
             self.reconnects += 1
             await asyncio.sleep(delay)
@@ -429,19 +518,29 @@ class Session:
 
     async def _connect_once(self, first: asyncio.Future[None]) -> None:
         params = {} if self.last_id is None else {"since": str(self.last_id)}
-        ws = await self._http.ws_connect(
-            self._url,
-            params=params,
-            headers={"Authorization": f"Bearer {self._token}"},
-            heartbeat=30.0,
-            max_msg_size=0,
-        )
+        async with asyncio.timeout(self._connect_timeout):
+            ws = await self._http.ws_connect(
+                self._url,
+                params=params,
+                headers={"Authorization": f"Bearer {self._token}"},
+                heartbeat=30.0,
+                max_msg_size=0,
+            )
         self._ws = ws
         try:
-            async for msg in ws:
+            catching_up = True
+            deadline = asyncio.get_running_loop().time() + self._connect_timeout
+            while True:
+                # the hub sends hello, the history, then resumed: bound that part too
+                async with asyncio.timeout_at(deadline if catching_up else None):
+                    msg = await ws.receive()
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
                 frame = decode_server_frame(msg.data)
+                if isinstance(frame, Resumed):
+                    catching_up = False
+                elif catching_up and isinstance(frame, MessageEvent):
+                    deadline = asyncio.get_running_loop().time() + self._connect_timeout
                 await self._on_frame(frame, first)
         finally:
             self._live.clear()
@@ -454,14 +553,17 @@ class Session:
             raise AuthFailed("unauthorized", "the token was refused")
         if code == CLOSE_SESSION_DELETED:
             raise SessionDeleted("session_deleted", "the session was deleted")
-        log.info("connection closed (%s); reconnecting", code)
+        if code == 1009:
+            self._fail_oversized()
+        log.info("connection closed (%s)", code)
 
     async def _on_frame(self, frame: Any, first: asyncio.Future[None]) -> None:
         if isinstance(frame, MessageEvent):
             if self.last_id is not None and frame.message.id <= self.last_id:
                 return  # already delivered before a reconnect
             self.last_id = frame.message.id
-            await self._events.put(frame)
+            if self._own_messages or not self.is_mine(frame):
+                await self._events.put(frame)
         elif isinstance(frame, (NoteEvent, FileEvent, PresenceEvent, SessionEvent)):
             if isinstance(frame, NoteEvent):
                 self._saw_note(frame.note)
@@ -493,6 +595,7 @@ class Session:
         if self._presence is not None and self.reconnects:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
                 await self._ws.send_str(msgspec.json.encode(self._presence).decode())
+        self._fail_oversized()
         for ref, (frame, future) in list(self._pending.items()):
             if frame["type"] == "update_note" and frame.get("note_id") is None:
                 # creating a note is not idempotent: the first try may have created it
@@ -508,6 +611,19 @@ class Session:
                 continue
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
                 await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
+
+    def _fail_oversized(self) -> None:
+        """Pending frames over the hub's frame limit are refused, never re-sent (the hub
+        would close the connection again, for ever)."""
+        for ref, (frame, future) in list(self._pending.items()):
+            size = len(msgspec.json.encode({**frame, "ref": ref}))
+            if size > self._max_frame_bytes():
+                self._pending.pop(ref, None)
+                if not future.done():
+                    future.set_exception(_too_large(size, self._max_frame_bytes()))
+
+    def _max_frame_bytes(self) -> int:
+        return self.hello.max_frame_bytes if self.hello is not None else DEFAULT_MAX_FRAME_BYTES
 
     def _saw_note(self, note: Note) -> None:
         known = self.notes.get(note.id)
@@ -528,6 +644,8 @@ class Session:
     async def _iterate(self) -> AsyncIterator[Event]:
         while True:
             item = await self._events.get()
+            if item is _STOP:
+                return
             if isinstance(item, HubClientError):
                 raise item
             yield item
@@ -540,20 +658,66 @@ class Session:
             raise item
         return item
 
+    def on(self, *event_types: type[E]) -> Callable[[Handler[E]], Handler[E]]:
+        """Register a handler for events of these types (all events if none), for `run`:
+
+            @session.on(MessageEvent)
+            async def reply(event: MessageEvent) -> None: ...
+
+        A handler may be a coroutine function or a plain function; handlers run one
+        event at a time, in order."""
+
+        def register(handler: Handler[E]) -> Handler[E]:
+            for event_type in event_types or (object,):
+                self._handlers.append((event_type, handler))
+            return handler
+
+        return register
+
+    async def run(self) -> None:
+        """Deliver every event to the handlers registered with `on`, in order, until the
+        session ends (its error is raised: `SessionDeleted`, `AuthFailed`, …), `stop` is
+        called (then it returns), or the task is cancelled."""
+        while True:
+            item = await self._events.get()
+            if item is _STOP:
+                return
+            if isinstance(item, HubClientError):
+                raise item
+            for event_type, handler in self._handlers:
+                if isinstance(item, event_type):
+                    result = handler(item)
+                    if inspect.isawaitable(result):
+                        await result
+
+    def stop(self) -> None:
+        """Make `run` return once the events before this call are handled."""
+        self._events.put_nowait(_STOP)
+
     # -- actions -----------------------------------------------------------------------
 
     async def _request(self, frame: dict[str, Any]) -> Ack:
         if self._fatal is not None:
             raise self._fatal
         ref = f"c{next(self._refs)}"
+        data = msgspec.json.encode({**frame, "ref": ref})
+        if len(data) > self._max_frame_bytes():
+            raise _too_large(len(data), self._max_frame_bytes())
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._pending[ref] = (frame, future)
         if self._live.is_set() and self._ws is not None:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError):
-                await self._ws.send_str(msgspec.json.encode({**frame, "ref": ref}).decode())
+                await self._ws.send_str(data.decode())
         # otherwise it goes out when the connection is back (see _after_resume)
         try:
-            return await future
+            async with asyncio.timeout(self._request_timeout):
+                return await future
+        except TimeoutError:
+            raise HubTimeout(
+                "timeout",
+                f"no answer within {self._request_timeout:g} s (the change may still be"
+                " committed: retry it with the same id to be sure)",
+            ) from None
         finally:
             self._pending.pop(ref, None)
 
@@ -561,14 +725,17 @@ class Session:
         self,
         content: str,
         *,
-        msg_type: str = "chat",
+        msg_type: MsgType = "chat",
         metadata: dict[str, Any] | None = None,
         parent_id: int | None = None,
         attachments: list[str] | None = None,
         token_count: int | None = None,
         client_msg_id: str | None = None,
     ) -> Message:
-        """Post a message; returns it once committed. Safe across reconnects."""
+        """Post a message; returns it once committed. Safe across reconnects: a message
+        in flight when the connection drops is re-sent with its `client_msg_id` and is
+        committed once. Pass your own `client_msg_id` to make a retry after a
+        `HubTimeout` safe too."""
         frame: dict[str, Any] = {
             "type": "send",
             "client_msg_id": client_msg_id or _new_id(),
@@ -586,6 +753,11 @@ class Session:
         ack = await self._request(frame)
         assert ack.message is not None
         return ack.message
+
+    async def reply(self, to: Message | MessageEvent, content: str, **fields: Any) -> Message:
+        """Post a message answering `to` (its `parent_id`)."""
+        message = to.message if isinstance(to, MessageEvent) else to
+        return await self.send(content, parent_id=message.id, **fields)
 
     async def create_note(self, title: str, content: str) -> Note:
         ack = await self._request(
@@ -628,11 +800,7 @@ class Session:
     async def get_note(self, note_id: int) -> Note:
         """The note's current version, with its content, read from the hub
         (`HubClientError` `not_found` if the session has no such note)."""
-        assert self.hello is not None
-        raw = await self._rest.request(
-            "GET", f"/api/sessions/{self.hello.session.id}/notes/{note_id}", token=self._token
-        )
-        note = msgspec.convert(raw, Note)
+        note = await self._rest.note(self.session_id, self._token, note_id)
         self._saw_note(note)
         return self.notes[note_id]
 
@@ -640,7 +808,8 @@ class Session:
         self, note_id: int, change: Callable[[Note], str], *, attempts: int = 20
     ) -> Note:
         """Apply `change(current note) -> new content`, re-reading and re-applying on a
-        conflict, so concurrent editors never lose each other's changes."""
+        conflict, so concurrent editors never lose each other's changes. The note is read
+        from the hub first if this session has not seen its content yet."""
         current = self.notes.get(note_id)
         if current is None:
             current = await self.get_note(note_id)
@@ -670,7 +839,9 @@ class Session:
         assert ack.file is not None
         return ack.file
 
-    async def set_presence(self, status: str, activity: str | None = None) -> Presence:
+    async def set_presence(
+        self, status: Literal["online", "working", "idle"], activity: str | None = None
+    ) -> Presence:
         """Set your presence; it is re-applied after every reconnect (the hub refreshes
         it on heartbeats)."""
         frame: dict[str, Any] = {"type": "set_presence", "status": status}
@@ -681,21 +852,121 @@ class Session:
         assert ack.presence is not None
         return ack.presence
 
+    # -- reads and session changes (REST, with this session's token) -------------------
+
+    async def read_file(self, path: str) -> FileEntry:
+        """A file with its content."""
+        return await self._rest.read_file(self.session_id, self._token, path)
+
+    async def list_notes(self) -> list[Note]:
+        """Every note, with its content."""
+        notes = await self._rest.notes(self.session_id, self._token)
+        for note in notes:
+            self._saw_note(note)
+        return notes
+
+    async def list_files(self) -> list[FileInfo]:
+        """Every file, without content."""
+        return await self._rest.files(self.session_id, self._token)
+
+    async def history(
+        self, *, after: int | None = None, before: int | None = None, limit: int = 100
+    ) -> list[Message]:
+        """A page of messages in id order: after `after`, or the last before `before`."""
+        page = await self._rest.history(
+            self.session_id, self._token, after=after, before=before, limit=limit
+        )
+        return page.messages
+
+    async def presence(self) -> list[Presence]:
+        """Everyone's presence as the hub knows it now."""
+        return await self._rest.presence(self.session_id, self._token)
+
+    async def info(self) -> DomainSession:
+        """The session as it is now (name, status, last message id, …)."""
+        return await self._rest.session(self.session_id, self._token)
+
+    async def invite(self) -> api.InviteInfo:
+        """The current invite code (agent A)."""
+        return await self._rest.invite(self.session_id, self._token)
+
+    async def rotate_invite(self) -> api.InviteInfo:
+        """A new invite code; the old one opens nothing any more (agent A)."""
+        return await self._rest.rotate_invite(self.session_id, self._token)
+
+    async def rename(self, name: str) -> DomainSession:
+        return await self._rest.update_session(self.session_id, self._token, name=name)
+
+    async def start(self) -> DomainSession:
+        """Start a waiting session (agent A) or resume a paused one."""
+        return await self._rest.update_session(self.session_id, self._token, status="active")
+
+    async def resume(self) -> DomainSession:
+        return await self.start()
+
+    async def pause(self) -> DomainSession:
+        return await self._rest.update_session(self.session_id, self._token, status="paused")
+
+    async def complete(self) -> DomainSession:
+        """Complete the session: it becomes read-only."""
+        return await self._rest.update_session(self.session_id, self._token, status="completed")
+
+    async def delete(self) -> None:
+        """Soft-delete the session (agent A); every connection closes with 4004."""
+        await self._rest.delete_session(self.session_id, self._token)
+
+
+DEFAULT_MAX_FRAME_BYTES = 1_048_576
+_STOP = HubClientError("closed", "stopped by the application")
+E = TypeVar("E")
+Handler = Callable[[E], Any]
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "payload_too_large", f"the frame is {size} bytes; the hub takes at most {limit}"
+    )
+
 
 @contextlib.asynccontextmanager
 async def connect(
     base_url: str,
     token: str,
     *,
-    since: int | None = None,
+    since: int | None = 0,
+    own_messages: bool = True,
     reconnect: bool = True,
+    connect_timeout: float = 30.0,
+    reconnect_timeout: float | None = None,
+    request_timeout: float | None = 60.0,
     http: aiohttp.ClientSession | None = None,
 ) -> AsyncIterator[Session]:
-    """Open a live session. `since`: the last message id you have (history after it is
-    delivered first); None: only what happens from now on."""
+    """Open a live session; returns once it is live (history delivered up to now).
+
+    - `since`: the last message id you have; the messages after it are delivered first.
+      The default 0 delivers the whole history; None: only what happens from now on.
+      A reconnect always resumes after the last message delivered.
+    - `own_messages`: False to not receive the messages you post yourself.
+    - `connect_timeout`: seconds to keep trying the first connection (each attempt is
+      bounded by it too) before raising `HubUnavailable`.
+    - `reconnect_timeout`: seconds to keep trying after a drop before the session ends
+      with `HubUnavailable` (None: for ever, with capped backoff, logged as warnings).
+    - `request_timeout`: seconds an action waits for the hub's answer before raising
+      `HubTimeout` (None: no limit).
+    """
     own = http is None
     client = http or aiohttp.ClientSession()
-    session = Session(base_url, token, since=since, reconnect=reconnect, http=client)
+    session = Session(
+        base_url,
+        token,
+        since=since,
+        reconnect=reconnect,
+        http=client,
+        own_messages=own_messages,
+        connect_timeout=connect_timeout,
+        reconnect_timeout=reconnect_timeout,
+        request_timeout=request_timeout,
+    )
     try:
         await session._start()
         yield session

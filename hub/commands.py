@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from hub.client import HubAPI, connect
 from hub.config import Config
-from hub.domain import Message
+from hub.domain import Message, MsgType
 from hub.protocol import Event, FileEvent, MessageEvent, NoteEvent, PresenceEvent, SessionEvent
 
 __all__ = ["create_session", "demo", "join", "send", "watch"]
@@ -81,8 +81,8 @@ async def join(url: str, code: str, role: str, agent_id: str | None, name: str |
     return 0
 
 
-async def send(url: str, token: str, content: str, msg_type: str) -> int:
-    async with connect(url, token) as session:
+async def send(url: str, token: str, content: str, msg_type: MsgType) -> int:
+    async with connect(url, token, since=None) as session:
         message = await session.send(content, msg_type=msg_type)
     _out(describe_message(message))
     return 0

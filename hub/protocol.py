@@ -209,6 +209,8 @@ class Hello(msgspec.Struct, tag="hello", kw_only=True):
     session: Session
     last_message_id: int
     heartbeat_interval: float
+    max_frame_bytes: int
+    """Frames larger than this close the connection with 1009."""
     presence: list[Presence]
     notes: list[NoteSummary]
     """Every note without its content: fetch a note's content when you need it."""

@@ -122,6 +122,7 @@ class Connection:
         self.principal = principal
         self.stats = request.app[STATS]
         self.heartbeat = config.heartbeat_interval
+        self.max_frame_bytes = config.max_frame_bytes
         self.bucket = TokenBucket(config.rate_per_second, config.rate_burst)
         self.strikes = 0
         self.max_strikes = config.rate_burst
@@ -252,6 +253,7 @@ class Connection:
             session=snap.session,
             last_message_id=live_from,
             heartbeat_interval=self.heartbeat,
+            max_frame_bytes=self.max_frame_bytes,
             presence=snap.presence,
             notes=snap.notes,
             files=snap.files,
