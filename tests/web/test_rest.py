@@ -1,6 +1,8 @@
 """The REST API: sessions, joining, status, deletion, history, notes, files, activity."""
 
 import asyncio
+import base64
+import hashlib
 import logging
 from typing import Any
 
@@ -24,17 +26,50 @@ async def test_create_session_returns_credentials_once(client: HubClient) -> Non
     assert status == 200 and "agent_token" not in read and "invite_code" not in read
 
 
+def stored_forms(token: str) -> list[str]:
+    """Ways a token could be written down and read back: as is, without its role prefix,
+    and either of those as hex or base64 (as PostgreSQL prints bytea, in lower case)."""
+    forms: list[str] = []
+    for text in (token, token[4:]):
+        raw = text.encode()
+        forms += [text, raw.hex(), base64.b64encode(raw).decode().rstrip("=")]
+        forms.append(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    return [form.lower() for form in forms]
+
+
 async def test_tokens_are_stored_only_as_hashes(client: HubClient, database_url: str) -> None:
-    """No token appears in plaintext anywhere in the database."""
-    created = await client.create_session()
+    """Each token's row holds exactly its SHA-256, and no column of any table holds the
+    token or a reversible form of it."""
+    s = await client.session_with_b()
+    status, observer = await client.join(s["invite"], role="observer", display_name="Ada")
+    assert status == 201
+    tokens = {s["a"]: "agent_a", s["b"]: "agent_b", s["obs"]: "observer"}
+    tokens[observer["token"]] = "observer"
     conn = await asyncpg.connect(database_url)
     try:
-        dump = await conn.fetchval("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM tokens) t")
-        sessions = await conn.fetchval("SELECT string_agg(s::text, ' ') FROM sessions s")
+        stored = await conn.fetch(
+            "SELECT token_hash, role FROM tokens WHERE session_id = $1", s["id"]
+        )
+        assert sorted((bytes(r["token_hash"]), r["role"]) for r in stored) == sorted(
+            (hashlib.sha256(token.encode()).digest(), role) for token, role in tokens.items()
+        )
+        columns = await conn.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        )
+        assert any(c["column_name"] == "token_hash" for c in columns)
+        for column in columns:
+            table, name = column["table_name"], column["column_name"]
+            for token in tokens:
+                found = await conn.fetchval(
+                    f'SELECT count(*) FROM "{table}"'
+                    f" WHERE EXISTS (SELECT FROM unnest($1::text[]) AS form"
+                    f' WHERE strpos(lower("{name}"::text), form) > 0)',
+                    stored_forms(token),
+                )
+                assert found == 0, (table, name)
     finally:
         await conn.close()
-    for token in (created["agent_token"], created["observer_token"]):
-        assert token not in dump and token not in sessions
 
 
 async def test_bad_bodies_get_typed_errors(client: HubClient) -> None:
