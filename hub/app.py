@@ -21,7 +21,7 @@ from hub.protocol import CLOSE_SHUTTING_DOWN
 from hub.service import Hub
 from hub.store import Store
 from hub.store.migrate import apply_migrations
-from hub.web import add_routes, error_middleware
+from hub.web import add_routes, error_middleware, security_headers
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
 from hub.web.unexpected import quiet_http_parser_errors
 
@@ -48,6 +48,7 @@ def create_app(config: Config, *, migrate: bool = True) -> web.Application:
     app[STATS] = Counter()
     app[SOCKETS] = WeakSet()
     add_routes(app)
+    app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_resources(config, migrate))
     app.on_shutdown.append(_close_sockets)
     return app

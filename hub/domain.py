@@ -26,6 +26,7 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "Action",
     "Activity",
+    "ActivityAction",
     "AuthorRole",
     "FileEntry",
     "FileInfo",
@@ -162,6 +163,21 @@ class Presence(msgspec.Struct, kw_only=True):
     activity: str | None = None
     last_seen_at: datetime | None = None
     display_name: str | None = None
+
+
+# Every kind of change, each written as one activity row in the change's own transaction.
+ActivityAction = Literal[
+    "session.created",
+    "agent_b.joined",
+    "observer.joined",
+    "session.updated",
+    "session.deleted",
+    "invite.rotated",
+    "message.sent",
+    "note.created",
+    "note.updated",
+    "file.written",
+]
 
 
 class Activity(msgspec.Struct, kw_only=True):

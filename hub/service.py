@@ -19,6 +19,7 @@ from hub import api
 from hub.bus import Bus, pack
 from hub.config import Config
 from hub.domain import (
+    ActivityAction,
     FileEntry,
     FileInfo,
     Message,
@@ -267,7 +268,7 @@ class Hub:
                 principal = Principal(
                     session_id=session.id, role="agent_b", participant_id=agent_b_id
                 )
-                action = "agent_b.joined"
+                action: ActivityAction = "agent_b.joined"
             else:
                 session = await session_store.invite_target(conn, code, for_update=False)
                 principal = Principal(
@@ -468,7 +469,7 @@ class Hub:
                     frame.content,
                     principal.participant_id,
                 )
-                action = "note.created"
+                action: ActivityAction = "note.created"
             else:
                 note = await note_store.update_note(
                     conn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.domain import Activity
+from hub.domain import Activity, ActivityAction
 from hub.store import Connection, rows_to
 
 __all__ = ["list_activity", "record"]
@@ -15,7 +15,7 @@ async def record(
     session_id: str,
     actor_id: str,
     actor_role: str,
-    action: str,
+    action: ActivityAction,
     detail: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(

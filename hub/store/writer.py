@@ -101,7 +101,14 @@ class GroupCommitter:
         except HubError as exc:
             return BatchOutcome([exc] * len(batch), [])
         except asyncpg.PostgresError as exc:
-            log.info("batch of %d refused (%s); deciding item by item", len(batch), exc)
+            # Expected (a retried client_msg_id, a parent left out): not worth more than a
+            # debug line, and never the error's detail, which quotes the rows' values.
+            log.debug(
+                "batch of %d not decided in one statement (%s on %s); deciding item by item",
+                len(batch),
+                type(exc).__name__,
+                getattr(exc, "constraint_name", None),
+            )
         if outcome is None:
             return await self._commit_exactly(items)
         return outcome

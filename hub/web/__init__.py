@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -12,11 +14,32 @@ from hub.errors import HubError
 from hub.web.rest import error_middleware, routes
 from hub.web.ws import websocket
 
-__all__ = ["AccessLogger", "add_routes", "error_middleware"]
+__all__ = ["SECURITY_HEADERS", "AccessLogger", "add_routes", "error_middleware", "security_headers"]
 
 
 STATIC = Path(__file__).parent / "static"
 STATIC_ROOT = STATIC.resolve()
+
+# On every response: the page runs only its own files (no inline script or style, so
+# injected markup cannot run), cannot be framed, and never sends its URL (which holds
+# the invite code) to another site; no response is sniffed into another type.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+        "object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An `on_response_prepare` hook: adds SECURITY_HEADERS to every response (pages,
+    static files, JSON, errors and websocket upgrades alike)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def observer_page(request: web.Request) -> web.FileResponse:
@@ -46,19 +69,46 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/static/{path:.+}", static_file)
 
 
+# Answered often and mechanically (probes, scrapes): logged only when they fail.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+REDACTED = "<redacted>"
+# Secrets that can appear in a path: an invite code (words, then digits: whatever the
+# exact format) and a token (a role prefix, or any long run of URL-safe characters).
+_INVITE_LIKE = re.compile(r"^(?:[A-Za-z]+[-_\s]+){2,}[0-9]+$")
+_TOKEN_LIKE = re.compile(r"^(?:agt|obs)_|^[A-Za-z0-9_-]{32,}$")
+
+
+def logged_path(raw_path: str) -> str:
+    """The path as the access log writes it: percent-encoded as received (no control
+    characters reach the log), with whatever follows `/join/` and every segment that
+    looks like an invite code or a token replaced by `<redacted>`."""
+    if raw_path.startswith("/join/"):
+        return "/join/" + REDACTED
+    segments = raw_path.split("/")
+    for index, segment in enumerate(segments):
+        plain = unquote(segment)
+        if _INVITE_LIKE.match(plain) or _TOKEN_LIKE.match(plain):
+            segments[index] = REDACTED
+    return "/".join(segments)
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request, with the path but never the query string (tokens may be
-    passed there)."""
+    passed there), invite codes and tokens redacted from the path; health probes and
+    metrics scrapes only when they fail."""
 
     def __init__(self, logger: logging.Logger, log_format: str) -> None:
         super().__init__(logging.getLogger("hub.access"), log_format)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.rel_url.raw_path
+        if path in QUIET_PATHS and response.status < 400:
+            return
         self.logger.info(
             '%s "%s %s" %d %.1fms',
             request.remote,
             request.method,
-            request.path,
+            logged_path(path),
             response.status,
             time * 1000,
         )

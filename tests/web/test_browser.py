@@ -76,14 +76,36 @@ async def site(database_url: str) -> AsyncIterator[HubClient]:
             await server.close()
 
 
+# Runs in every page before its own scripts: records what the Content-Security-Policy
+# refused (Chromium also says so on the console, which is recorded too).
+RECORD_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.cspViolations.push(`${e.violatedDirective} refused ${e.blockedURI}`);
+});
+"""
+
+
 async def open_page(browser: Browser, url: str, *, width: int = 1280, height: int = 860) -> Page:
     context = await browser.new_context(viewport={"width": width, "height": height})
+    await context.add_init_script(RECORD_CSP_VIOLATIONS)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     page.errors = errors  # type: ignore[attr-defined]
     await page.goto(url)
     return page
+
+
+async def assert_no_csp_violation(*pages: Page) -> None:
+    """Nothing on these pages was refused by the CSP, and no script error happened."""
+    for page in pages:
+        assert await page.evaluate("window.cspViolations") == []
+        assert page.errors == []  # type: ignore[attr-defined]
 
 
 def message_ids(page: Page) -> Any:
@@ -207,7 +229,7 @@ async def test_a_person_watches_and_steps_in(site: HubClient, browser: Browser) 
     phone = await open_page(browser, f"{site.base}/join/{s['invite']}", width=390, height=844)
     await expect(phone.locator("#messages > li")).to_have_count(16, timeout=WAIT)
     await phone.screenshot(path=str(ARTIFACTS / "observer-phone.png"), full_page=True)
-    assert page.errors == [] and phone.errors == []  # type: ignore[attr-defined]
+    await assert_no_csp_violation(page, phone)
 
 
 async def test_clear_messages_for_bad_invites_and_deleted_sessions(
@@ -245,3 +267,99 @@ async def test_clear_messages_for_bad_invites_and_deleted_sessions(
         "This session was deleted.", timeout=WAIT
     )
     await expect(page.locator("#session-view")).to_be_hidden()
+    await assert_no_csp_violation(page)
+
+
+async def test_api_docs_page_renders_under_the_csp(site: HubClient, browser: Browser) -> None:
+    """/api/docs lists the operations, with its styles applied, and the CSP refuses
+    nothing on it."""
+    page = await open_page(browser, site.base + "/api/docs")
+    await expect(page.locator("#operations .op").first).to_be_visible(timeout=WAIT)
+    assert await page.locator("#operations .op").count() > 10
+    radius = await page.locator("#operations .op").first.evaluate(
+        "el => getComputedStyle(el).borderTopLeftRadius"
+    )
+    assert radius == "10px"  # api.css applied
+    await assert_no_csp_violation(page)
+
+
+def attack(n: int) -> str:
+    """Markup that, if the page ever parsed it as HTML, would set window.pwned."""
+    return f"<img src=x onerror=window.pwned={n}>"
+
+
+async def test_markup_from_agents_is_shown_as_text_and_never_runs(
+    site: HubClient, browser: Browser
+) -> None:
+    """Markup in a session name, messages, names, note titles and content, file paths and
+    contents, attachments and metadata is shown as text: no element is injected, no
+    script runs, and a Markdown link can only lead to http(s)."""
+    s = await site.session_with_b(name=attack(1) + "<b>bold</b>")
+    status, joined = await site.join(s["invite"], role="observer", display_name=attack(2))
+    assert status == 201
+    a, named = await site.connect(s["a"]), await site.connect(joined["token"])
+    path = f"src/{attack(3)}<script>window.pwned=4</script>.py"
+    await a.request({"type": "write_file", "path": path, "content": attack(5) + "<b>bold</b>"})
+    await a.request(
+        {
+            "type": "update_note",
+            "title": attack(6) + "<b>bold</b>",
+            "expected_version": 0,
+            "content": "\n".join(
+                [
+                    "# Plan " + attack(7),
+                    "<script>window.pwned = 8</script>",
+                    "- **strong** <b>bold</b> " + attack(9),
+                    "[click me](javascript:window.pwned=10)",
+                    "[and me](JaVaScRiPt:window.pwned=11) [data](data:text/html,hi)",
+                    '[quoted](https://example.com/" onmouseover="window.pwned=12)',
+                    "`<img src=x onerror=window.pwned=13>`",
+                    "[docs](https://example.com/docs)",
+                ]
+            ),
+        }
+    )
+    await a.say(attack(14) + "<script>window.pwned=15</script><b>bold</b>", msg_type="status")
+    await named.say(
+        "<b>bold</b> " + attack(16), attachments=[path], metadata={"html": attack(17)}, parent_id=1
+    )
+
+    page = await open_page(browser, f"{site.base}/join/{s['invite']}")
+    await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
+    await expect(page.locator("#messages > li")).to_have_count(2, timeout=WAIT)
+    await expect(page.locator("#session-name")).to_have_text(attack(1) + "<b>bold</b>")
+    await expect(page.locator("#msg-1 .content")).to_have_text(
+        attack(14) + "<script>window.pwned=15</script><b>bold</b>"
+    )
+    await expect(page.locator("#msg-2 .content")).to_have_text("<b>bold</b> " + attack(16))
+    await expect(page.locator("#msg-2 .author")).to_have_text(attack(2))
+    await expect(page.locator("#msg-2 .reply")).to_contain_text(attack(14))
+    await expect(page.locator("#msg-2 .attachments")).to_have_text("attached: " + path)
+    await expect(page.locator("#msg-2 .metadata pre")).to_contain_text("<img src=x")
+    await expect(page.locator("#presence")).to_contain_text(attack(2), timeout=WAIT)
+    note = page.locator("#notes article").first
+    await expect(note.locator("h3").first).to_have_text(attack(6) + "<b>bold</b>")
+    await expect(note.locator(".md")).to_contain_text("<script>window.pwned = 8</script>")
+    await expect(note.locator(".md strong")).to_have_text("strong")
+    await expect(page.locator("#files")).to_contain_text(path)
+    await page.locator("#files button").first.click()
+    await expect(page.locator("#file-view-path")).to_have_text(path, timeout=WAIT)
+    await expect(page.locator("#file-view-content")).to_have_text(attack(5) + "<b>bold</b>")
+    await expect(page.locator("#activity")).to_contain_text(path, timeout=WAIT)
+
+    for link in await note.locator(".md a").all():  # hover and click every link there is
+        await link.hover()
+    injected = await page.evaluate(
+        """() => [...document.querySelectorAll("#session-view img, #session-view script,"
+              + " #session-view b, #session-view [onerror], #session-view [onmouseover]")]
+              .map((e) => e.outerHTML)"""
+    )
+    assert injected == []
+    hrefs = await page.eval_on_selector_all(".md a", "els => els.map(e => e.href)")
+    assert "https://example.com/docs" in hrefs
+    assert all(href.startswith(("http://", "https://")) for href in hrefs), hrefs
+    assert await page.evaluate("typeof window.pwned") == "undefined"
+    assert "<img" in await page.title()  # the name, as text, in the title too
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "observer-markup.png"), full_page=True)
+    await assert_no_csp_violation(page)

@@ -1,13 +1,23 @@
 """The REST API: sessions, joining, status, deletion, history, notes, files, activity."""
 
 import asyncio
+import base64
+import hashlib
 import logging
+import re
+import typing
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 
-from tests.helpers import HubClient
+import hub
+from hub.domain import ActivityAction
+from hub.protocol import ClientFrame
+from hub.web.rest import routes as rest_routes
+from tests.helpers import HubClient, Peer
 
 
 async def test_create_session_returns_credentials_once(client: HubClient) -> None:
@@ -24,17 +34,50 @@ async def test_create_session_returns_credentials_once(client: HubClient) -> Non
     assert status == 200 and "agent_token" not in read and "invite_code" not in read
 
 
+def stored_forms(token: str) -> list[str]:
+    """Ways a token could be written down and read back: as is, without its role prefix,
+    and either of those as hex or base64 (as PostgreSQL prints bytea, in lower case)."""
+    forms: list[str] = []
+    for text in (token, token[4:]):
+        raw = text.encode()
+        forms += [text, raw.hex(), base64.b64encode(raw).decode().rstrip("=")]
+        forms.append(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    return [form.lower() for form in forms]
+
+
 async def test_tokens_are_stored_only_as_hashes(client: HubClient, database_url: str) -> None:
-    """No token appears in plaintext anywhere in the database."""
-    created = await client.create_session()
+    """Each token's row holds exactly its SHA-256, and no column of any table holds the
+    token or a reversible form of it."""
+    s = await client.session_with_b()
+    status, observer = await client.join(s["invite"], role="observer", display_name="Ada")
+    assert status == 201
+    tokens = {s["a"]: "agent_a", s["b"]: "agent_b", s["obs"]: "observer"}
+    tokens[observer["token"]] = "observer"
     conn = await asyncpg.connect(database_url)
     try:
-        dump = await conn.fetchval("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM tokens) t")
-        sessions = await conn.fetchval("SELECT string_agg(s::text, ' ') FROM sessions s")
+        stored = await conn.fetch(
+            "SELECT token_hash, role FROM tokens WHERE session_id = $1", s["id"]
+        )
+        assert sorted((bytes(r["token_hash"]), r["role"]) for r in stored) == sorted(
+            (hashlib.sha256(token.encode()).digest(), role) for token, role in tokens.items()
+        )
+        columns = await conn.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        )
+        assert any(c["column_name"] == "token_hash" for c in columns)
+        for column in columns:
+            table, name = column["table_name"], column["column_name"]
+            for token in tokens:
+                found = await conn.fetchval(
+                    f'SELECT count(*) FROM "{table}"'
+                    f" WHERE EXISTS (SELECT FROM unnest($1::text[]) AS form"
+                    f' WHERE strpos(lower("{name}"::text), form) > 0)',
+                    stored_forms(token),
+                )
+                assert found == 0, (table, name)
     finally:
         await conn.close()
-    for token in (created["agent_token"], created["observer_token"]):
-        assert token not in dump and token not in sessions
 
 
 async def test_bad_bodies_get_typed_errors(client: HubClient) -> None:
@@ -290,28 +333,167 @@ async def test_files_over_rest(client: HubClient) -> None:
         assert (status, body["code"]) == (400, "bad_request"), bad
 
 
-async def test_every_change_is_in_the_activity_log(client: HubClient) -> None:
-    """Joining, messages, notes, files and status changes each leave an activity row."""
-    s = await client.session_with_b()
-    base = f"/api/sessions/{s['id']}"
-    await client.call(
-        "POST", base + "/messages", token=s["a"], json={"client_msg_id": "x", "content": "hi"}
-    )
-    await client.call(
-        "POST", base + "/notes", token=s["a"], json={"content": "n", "expected_version": 0}
-    )
-    await client.call("PUT", base + "/files/f.txt", token=s["a"], json={"content": "f"})
-    await client.call("PATCH", base, token=s["a"], json={"status": "paused"})
-    _status, page = await client.call("GET", base + "/activity", token=s["obs"])
-    actions = [row["action"] for row in page["activity"]]
-    assert actions == [
-        "session.created",
-        "agent_b.joined",
-        "message.sent",
-        "note.created",
-        "file.written",
-        "session.updated",
+# Client frames that change nothing lasting, so write no activity row: presence is
+# ephemeral (it expires with the connection), ping is answered and forgotten.
+NOT_CHANGES = {"set_presence", "ping"}
+
+
+def change_routes() -> set[str]:
+    """Every REST route that may change something: any method but GET and HEAD."""
+    return {
+        f"{r.method} {r.path}"
+        for r in rest_routes
+        if isinstance(r, web.RouteDef) and r.method not in ("GET", "HEAD")
+    }
+
+
+def frame_types() -> set[str]:
+    return {str(t.__struct_config__.tag) for t in typing.get_args(ClientFrame)}
+
+
+def actions_written_in_sql() -> set[str]:
+    """Actions that SQL in the hub's code writes itself ('message.sent', say)."""
+    found: set[str] = set()
+    for source in Path(hub.__file__).parent.rglob("*.py"):
+        found |= set(re.findall(r"'([a-z_]+\.[a-z_]+)'", source.read_text()))
+    return found
+
+
+async def test_every_change_writes_one_activity_row(client: HubClient, database_url: str) -> None:
+    """Each change, by every REST route and websocket frame that makes one, writes exactly
+    one activity row naming it; the table covers every route, frame and action there is."""
+    sid = ""
+    tokens: dict[str, str] = {}
+    peers: dict[str, Peer] = {}
+    ids: dict[str, int] = {}
+
+    async def rest(method: str, path: str, token: str | None, body: Any) -> Any:
+        status, answer = await client.call(method, path, token=token, json=body)
+        assert status < 300, (method, path, answer)
+        return answer
+
+    async def frame(who: str, body: dict[str, Any]) -> Any:
+        if who not in peers:
+            peers[who] = await client.connect(tokens[who])
+        answer = await peers[who].request(body)
+        assert answer["type"] == "ack", answer
+        return answer
+
+    async def create() -> None:
+        nonlocal sid
+        created = await rest("POST", "/api/sessions", None, {})
+        sid = created["session"]["id"]
+        tokens.update(a=created["agent_token"], invite=created["invite_code"])
+
+    async def join_agent() -> None:
+        joined = await rest("POST", "/api/join", None, {"invite_code": tokens["invite"]})
+        tokens["b"] = joined["token"]
+
+    async def join_observer() -> None:
+        body = {"invite_code": tokens["invite"], "role": "observer", "display_name": "Ada"}
+        tokens["obs"] = (await rest("POST", "/api/join", None, body))["token"]
+
+    async def note_by_rest() -> None:
+        body = {"title": "Plan", "content": "x", "expected_version": 0}
+        ids["note"] = (await rest("POST", f"/api/sessions/{sid}/notes", tokens["a"], body))["id"]
+
+    async def note_by_frame() -> None:
+        body = {"type": "update_note", "title": "Log", "content": "y", "expected_version": 0}
+        ids["note2"] = (await frame("b", body))["note"]["id"]
+
+    def api(method: str, path: str, who: str, body: Any = None) -> Any:
+        return lambda: rest(method, f"/api/sessions/{sid}{path}", tokens[who], body)
+
+    # (route or frame, what it does, the one action its row names; None: no row)
+    table: list[tuple[str, Any, ActivityAction | None]] = [
+        ("POST /api/sessions", create, "session.created"),
+        ("POST /api/join", join_agent, "agent_b.joined"),
+        ("POST /api/join", join_observer, "observer.joined"),
+        (
+            "PATCH /api/sessions/{session_id}",
+            api("PATCH", "", "b", {"status": "paused"}),
+            "session.updated",
+        ),
+        (
+            "PATCH /api/sessions/{session_id}",
+            api("PATCH", "", "a", {"status": "active"}),
+            "session.updated",
+        ),
+        (
+            "PATCH /api/sessions/{session_id}",
+            api("PATCH", "", "a", {"name": "Renamed"}),
+            "session.updated",
+        ),
+        ("POST /api/sessions/{session_id}/invite", api("POST", "/invite", "a"), "invite.rotated"),
+        (
+            "POST /api/sessions/{session_id}/messages",
+            api("POST", "/messages", "obs", {"client_msg_id": "r", "content": "hi"}),
+            "message.sent",
+        ),
+        (
+            "send",
+            lambda: frame("a", {"type": "send", "client_msg_id": "w", "content": "yo"}),
+            "message.sent",
+        ),
+        ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
+        (
+            "PUT /api/sessions/{session_id}/notes/{note_id}",
+            lambda: api(
+                "PUT", f"/notes/{ids['note']}", "obs", {"content": "x2", "expected_version": 1}
+            )(),
+            "note.updated",
+        ),
+        ("update_note", note_by_frame, "note.created"),
+        (
+            "update_note",
+            lambda: frame(
+                "obs",
+                {
+                    "type": "update_note",
+                    "note_id": ids["note2"],
+                    "content": "y2",
+                    "expected_version": 1,
+                },
+            ),
+            "note.updated",
+        ),
+        (
+            r"PUT /api/sessions/{session_id}/files/{path:[\s\S]+}",
+            api("PUT", "/files/src/a.py", "a", {"content": "1"}),
+            "file.written",
+        ),
+        (
+            "write_file",
+            lambda: frame("b", {"type": "write_file", "path": "src/b.py", "content": "2"}),
+            "file.written",
+        ),
+        ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
+        ("ping", lambda: peers["b"].request({"type": "ping"}), None),
+        ("DELETE /api/sessions/{session_id}", api("DELETE", "", "a"), "session.deleted"),
     ]
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        last = await conn.fetchval("SELECT coalesce(max(id), 0) FROM activity")
+        for label, change, action in table:
+            await change()
+            rows = await conn.fetch(
+                "SELECT id, session_id, action FROM activity WHERE id > $1 ORDER BY id", last
+            )
+            assert [(r["session_id"], r["action"]) for r in rows] == (
+                [(sid, action)] if action else []
+            ), label
+            last = rows[-1]["id"] if rows else last
+    finally:
+        await conn.close()
+
+    labels = {label for label, _, _ in table}
+    assert labels == change_routes() | frame_types()
+    assert NOT_CHANGES <= frame_types()
+    assert {label for label, _, action in table if action is None} == NOT_CHANGES
+    actions = {action for _, _, action in table if action}
+    assert actions == set(typing.get_args(ActivityAction))
+    assert actions_written_in_sql() <= actions
 
 
 async def test_health_endpoints(client: HubClient) -> None:

@@ -1,0 +1,134 @@
+"""What the hub writes to its logs: no secrets, no probe noise, no errors for expected
+outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, TCPConnector
+from aiohttp.test_utils import TestServer
+
+from hub.app import create_app
+from hub.config import Config
+from hub.web import AccessLogger
+from tests.helpers import TIMEOUT, HubClient
+
+
+class Lines(logging.Handler):
+    """The lines one logger writes, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self.changed.set()
+
+    async def wait_for(self, text: str) -> None:
+        async with asyncio.timeout(TIMEOUT):
+            while not any(text in line for line in self.lines):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+async def served(config: Config) -> AsyncIterator[tuple[HubClient, Lines]]:
+    """A hub served as `hub serve` serves it (with its access logger), a client on one
+    keep-alive connection (so requests are answered, and logged, in order), and the
+    access log's lines."""
+    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    await server.start_server(access_log_class=AccessLogger)
+    lines = Lines()
+    access = logging.getLogger("hub.access")
+    access.addHandler(lines)
+    level = access.level
+    access.setLevel(logging.DEBUG)
+    try:
+        async with ClientSession(connector=TCPConnector(limit=1)) as http:
+            hub = HubClient(http, str(server.make_url("")))
+            yield hub, lines
+            await hub.close()
+    finally:
+        access.removeHandler(lines)
+        access.setLevel(level)
+        await server.close()
+
+
+async def test_access_log_redacts_invite_codes_and_tokens(
+    served: tuple[HubClient, Lines],
+) -> None:
+    """Invite codes (in /join/ or anywhere in a path) and tokens in a path are written
+    as <redacted>; the rest of the path stays readable."""
+    hub, log = served
+    s = await hub.session_with_b()
+    code, token = s["invite"], s["a"]
+    for path in (
+        f"/join/{code}",
+        f"/join/{code.lower().replace('-', '%20')}",
+        f"/{code}",
+        f"/api/sessions/{s['id']}/files/{token}",
+        f"/ws/{token}",
+    ):
+        async with hub.http.get(hub.base + path) as resp:
+            await resp.read()
+    await hub.call("GET", f"/api/sessions/{s['id']}/notes", token=token)
+    await log.wait_for(f"/api/sessions/{s['id']}/notes")
+    logged = "\n".join(log.lines)
+    assert code not in logged.upper() and code.split("-")[-1] not in logged
+    assert token not in logged and token[4:] not in logged
+    assert logged.count('"GET /join/<redacted>" 200') == 2
+    assert '"GET /<redacted>" 404' in logged
+    assert f'"GET /api/sessions/{s["id"]}/files/<redacted>" 401' in logged
+    assert '"GET /ws/<redacted>" 404' in logged
+
+
+async def test_access_log_leaves_out_answered_probes(served: tuple[HubClient, Lines]) -> None:
+    """/healthz, /readyz and /metrics are not logged when they answer, only when they
+    fail."""
+    hub, log = served
+    for path in ("/healthz", "/readyz", "/metrics", "/healthz"):
+        async with hub.http.get(hub.base + path) as resp:
+            assert resp.status == 200
+    async with hub.http.post(hub.base + "/healthz") as resp:
+        assert resp.status == 405
+    await hub.call("GET", "/api/sessions/ses_nothing")
+    await log.wait_for("/api/sessions/ses_nothing")
+    assert [line.split('"')[1] for line in log.lines] == [
+        "POST /healthz",
+        "GET /api/sessions/ses_nothing",
+    ]
+
+
+async def test_a_retried_send_logs_no_error(
+    client: HubClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrying a client_msg_id, over the websocket and over REST, is an expected outcome:
+    nothing at WARNING or above, nothing from the hub at INFO, and never PostgreSQL's
+    unique-violation detail (which names the session, author and id)."""
+    s = await client.session_with_b()
+    a = await client.connect(s["a"])
+    path = f"/api/sessions/{s['id']}/messages"
+    with caplog.at_level(logging.DEBUG):
+        first = await a.request({"type": "send", "client_msg_id": "retry-me", "content": "x"})
+        again = await a.request({"type": "send", "client_msg_id": "retry-me", "content": "x"})
+        rest = await client.call(
+            "POST", path, token=s["a"], json={"client_msg_id": "retry-me", "content": "x"}
+        )
+        posted = await client.call(
+            "POST", path, token=s["b"], json={"client_msg_id": "rest-retry", "content": "y"}
+        )
+        reposted = await client.call(
+            "POST", path, token=s["b"], json={"client_msg_id": "rest-retry", "content": "y"}
+        )
+    assert again["duplicate"] is True and again["message"]["id"] == first["message"]["id"]
+    assert rest[0] == 200 and rest[1]["duplicate"] is True
+    assert posted[0] == 201 and reposted[0] == 200
+    hub_records = [r for r in caplog.records if r.name.startswith("hub.")]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in hub_records if r.levelno >= logging.INFO] == []
+    assert not any("DETAIL" in r.getMessage() or "retry-me" in r.getMessage() for r in hub_records)
