@@ -23,7 +23,7 @@ from hub.store import Store
 from hub.store.migrate import apply_migrations
 from hub.web import add_routes, error_middleware, security_headers
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
-from hub.web.unexpected import quiet_http_parser_errors
+from hub.web.logs import quiet_http_parser_errors
 
 __all__ = ["create_app", "make_bus"]
 

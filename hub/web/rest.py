@@ -15,8 +15,8 @@ from hub.errors import ErrorCode, HubError
 from hub.protocol import TOO_DEEP, SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
 from hub.web.keys import HUB, STATS
+from hub.web.logs import logged_path, unexpected
 from hub.web.openapi import openapi_document
-from hub.web.unexpected import unexpected
 
 __all__ = ["bearer", "error_middleware", "error_response", "parse_id", "routes"]
 
@@ -66,7 +66,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise
     except Exception as exc:
         request_id = nanoid(size=12)
-        unexpected.report(exc, f"{request.method} {redacted_path(request)} [{request_id}]")
+        unexpected.report(
+            exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
+        )
         response = error_response(HubError("internal", f"internal error (request {request_id})"))
         response.headers["X-Request-Id"] = request_id
         return response
@@ -103,12 +105,6 @@ def parse_id(raw: str) -> int | None:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         return None
     return int(raw)
-
-
-def redacted_path(request: web.BaseRequest) -> str:
-    """The request path, fit for a log: no query string, invite codes elided."""
-    path = request.path
-    return "/join/…" if path.startswith("/join/") else path
 
 
 def bearer(request: web.Request) -> str | None:

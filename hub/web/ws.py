@@ -43,8 +43,8 @@ from hub.ratelimit import TokenBucket
 from hub.rooms import Outbox, Room
 from hub.service import PAGE_BYTES, Hub
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
+from hub.web.logs import unexpected
 from hub.web.rest import bearer, error_response, parse_id
-from hub.web.unexpected import unexpected
 
 __all__ = ["websocket"]
 

@@ -1,4 +1,7 @@
-"""Reporting exceptions no handler expected: one log line each, tracebacks rate-limited.
+"""What the web layer writes to the log, and what it keeps out of it.
+
+The access log: one line per request, secrets redacted from the path. Exceptions no
+handler expected: one log line each, tracebacks rate-limited.
 
 A client that keeps triggering the same bug must not flood the log: each place an
 exception comes from (its type and the innermost frame) logs its traceback at most once
@@ -8,10 +11,22 @@ per `TRACEBACK_INTERVAL`; repeats in between log one line, counted in the next t
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
+from urllib.parse import unquote
 
-__all__ = ["TRACEBACK_INTERVAL", "Unexpected", "quiet_http_parser_errors", "unexpected"]
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+__all__ = [
+    "TRACEBACK_INTERVAL",
+    "AccessLogger",
+    "Unexpected",
+    "logged_path",
+    "quiet_http_parser_errors",
+    "unexpected",
+]
 
 TRACEBACK_INTERVAL = 60.0
 _MAX_PLACES = 1024
@@ -91,3 +106,48 @@ def quiet_http_parser_errors() -> None:
     server_log = logging.getLogger("aiohttp.server")
     if _parser_filter not in server_log.filters:
         server_log.addFilter(_parser_filter)
+
+
+# Answered often and mechanically (probes, scrapes): logged only when they fail.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+REDACTED = "<redacted>"
+# Secrets that can appear in a path: an invite code (words, then digits: whatever the
+# exact format) and a token (a role prefix, or any long run of URL-safe characters).
+_INVITE_LIKE = re.compile(r"^(?:[A-Za-z]+[-_\s]+){2,}[0-9]+$")
+_TOKEN_LIKE = re.compile(r"^(?:agt|obs)_|^[A-Za-z0-9_-]{32,}$")
+
+
+def logged_path(raw_path: str) -> str:
+    """The path as the access log writes it: percent-encoded as received (no control
+    characters reach the log), with whatever follows `/join/` and every segment that
+    looks like an invite code or a token replaced by `<redacted>`."""
+    if raw_path.startswith("/join/"):
+        return "/join/" + REDACTED
+    segments = raw_path.split("/")
+    for index, segment in enumerate(segments):
+        plain = unquote(segment)
+        if _INVITE_LIKE.match(plain) or _TOKEN_LIKE.match(plain):
+            segments[index] = REDACTED
+    return "/".join(segments)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, with the path but never the query string (tokens may be
+    passed there), invite codes and tokens redacted from the path; health probes and
+    metrics scrapes only when they fail."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logging.getLogger("hub.access"), log_format)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.rel_url.raw_path
+        if path in QUIET_PATHS and response.status < 400:
+            return
+        self.logger.info(
+            '%s "%s %s" %d %.1fms',
+            request.remote,
+            request.method,
+            logged_path(path),
+            response.status,
+            time * 1000,
+        )
