@@ -20,7 +20,8 @@ STATIC_ROOT = STATIC.resolve()
 
 
 async def observer_page(request: web.Request) -> web.FileResponse:
-    """The observer page: `/` asks for an invite code, `/join/<code>` goes straight in."""
+    """The observer page: `/` asks for an invite code and a name; `/join/<code>` asks
+    for the name with the code filled in."""
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 

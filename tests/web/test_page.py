@@ -144,9 +144,9 @@ async def assert_clean(page: Page, base: str) -> None:
     assert strangers == []
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
 
 async def observer(site: HubClient, invite: str, name: str) -> Peer:
@@ -307,9 +307,7 @@ async def test_markdown_renders_in_messages_and_notes_safely(
     await expect(docs).to_have_attribute("rel", "noopener noreferrer")
     await expect(docs).to_have_attribute("target", "_blank")
     await expect(message.locator('a[href="https://auto.example.com"]')).to_have_count(1)
-    await expect(message.locator('a[href="https://example.org/cat.png"]')).to_contain_text(
-        "remote"
-    )
+    await expect(message.locator('a[href="https://example.org/cat.png"]')).to_contain_text("remote")
     await expect(message).to_contain_text("<b>raw</b>")
     await expect(message).to_contain_text("[bad](javascript:window.pwned=2)")
     assert await message.locator("b, img, a[href^=javascript]").count() == 0
@@ -392,6 +390,7 @@ async def test_layout_desktop_phone_and_dark(site: HubClient, browser: Browser) 
     )
     assert first["scrollY"] == 0 and first["listScrollTop"] == 0, first
     assert first["top"] >= first["listTop"] >= first["headerBottom"], first
+    await screenshot(phone, "page-phone-open.png", full_page=False)  # what a phone opens on
     await screenshot(phone, "page-phone.png")
 
     dark = await open_page(browser, f"{site.base}/join/{s['invite']}", color_scheme="dark")
@@ -399,7 +398,8 @@ async def test_layout_desktop_phone_and_dark(site: HubClient, browser: Browser) 
     await expect(dark.locator("#messages > li")).to_have_count(last, timeout=WAIT)
     colours = await dark.evaluate(
         """() => {
-          const rgb = (el, prop) => getComputedStyle(el)[prop].match(/\\d+/g).slice(0, 3).map(Number);
+          const rgb = (el, prop) =>
+            getComputedStyle(el)[prop].match(/\\d+/g).slice(0, 3).map(Number);
           const light = (c) => (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255;
           const panel = document.querySelector('.panel');
           const message = document.getElementById('msg-1');
@@ -431,9 +431,7 @@ async def test_empty_panels_say_so(site: HubClient, browser: Browser) -> None:
     a = await site.connect(s["a"])
     await a.say("first")
     await a.request({"type": "write_file", "path": "a.txt", "content": "a"})
-    await a.request(
-        {"type": "update_note", "title": "N", "content": "n", "expected_version": 0}
-    )
+    await a.request({"type": "update_note", "title": "N", "content": "n", "expected_version": 0})
     for empty in ("#messages-empty", "#notes-empty", "#files-empty", "#presence-empty"):
         await expect(page.locator(empty)).to_be_hidden(timeout=WAIT)
     await assert_clean(page, site.base)
@@ -467,9 +465,7 @@ async def test_presence_is_unknown_while_disconnected(site: HubClient, browser: 
     await b.close()
 
 
-async def test_messages_filter_by_text_type_and_author(
-    site: HubClient, browser: Browser
-) -> None:
+async def test_messages_filter_by_text_type_and_author(site: HubClient, browser: Browser) -> None:
     """The filter shows only the loaded messages matching the text, type and author
     chosen (new ones too), counts them, says when none match, and clears back to all."""
     s = await site.session_with_b()
