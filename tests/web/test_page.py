@@ -196,6 +196,10 @@ async def test_the_invite_link_asks_for_a_name_and_names_show_everywhere(
     await expect(note.locator(".version")).to_contain_text("v2 · Grace", timeout=WAIT)
     await note.locator("button.save").click()
     await expect(note.locator(".conflict")).to_contain_text("now v2 by Grace", timeout=WAIT)
+    # while editing, the notes panel shows the whole editor (no scrolling inside it)
+    assert await page.locator(".notes-panel").evaluate(
+        "el => el.scrollHeight <= el.clientHeight + 1"
+    )
 
     # the activity log in words, with names
     activity = page.locator("#activity")
