@@ -40,7 +40,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 
 async def observer_page(request: web.Request) -> web.FileResponse:
-    """The observer page: `/` asks for an invite code, `/join/<code>` goes straight in."""
+    """The observer page: `/` asks for an invite code and a name; `/join/<code>` asks
+    for the name with the code filled in."""
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 

@@ -227,6 +227,7 @@ async def test_a_person_watches_and_steps_in(site: HubClient, browser: Browser) 
 
     await page.screenshot(path=str(ARTIFACTS / "observer-desktop.png"), full_page=True)
     phone = await open_page(browser, f"{site.base}/join/{s['invite']}", width=390, height=844)
+    await phone.locator("#join-form button").click()  # the invite link asks for a name first
     await expect(phone.locator("#messages > li")).to_have_count(16, timeout=WAIT)
     await phone.screenshot(path=str(ARTIFACTS / "observer-phone.png"), full_page=True)
     await assert_no_csp_violation(page, phone)
@@ -257,10 +258,12 @@ async def test_clear_messages_for_bad_invites_and_deleted_sessions(
     finally:
         await conn.close()
     page = await open_page(browser, f"{site.base}/join/{expired['invite_code']}")
+    await page.locator("#join-form button").click()
     await expect(page.locator("#join-error")).to_contain_text("expired", timeout=WAIT)
 
     s = await site.session_with_b()
     page = await open_page(browser, f"{site.base}/join/{s['invite']}")
+    await page.locator("#join-form button").click()
     await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
     await site.call("DELETE", f"/api/sessions/{s['id']}", token=s["a"])
     await expect(page.locator("#fatal-message")).to_have_text(

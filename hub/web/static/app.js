@@ -1,10 +1,13 @@
 // The observer page: redeem an invite, then follow the session live over the websocket,
 // resuming with `since` after any drop so the history stays complete and ordered.
+// Runs under a strict Content-Security-Policy: no inline code or styles, nothing loaded
+// from elsewhere (Markdown is rendered by the vendored markdown-it, see vendor/README.md).
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const STORE_KEY = "hub.observer";  // sessionStorage: this tab only, never a cookie
+  const NAME_KEY = "hub.name";       // localStorage: the name this browser last gave
 
   const state = {
     creds: null,          // {code, token, sessionId, participantId, name}
@@ -21,10 +24,14 @@
     files: new Map(),     // path -> file info
     openFile: null,
     presence: new Map(),  // participant id -> presence
+    names: new Map(),     // participant id -> display name (presence, hello, activity)
+    roles: new Map(),     // participant id -> role
+    namesTimer: null,
     activityAfter: 0,
     activityTimer: null,
     chatDraftId: null,    // client_msg_id reused until the text is acked or changed
     chatDraftText: null,
+    filter: {text: "", type: "", author: ""},
   };
 
   // ---- views --------------------------------------------------------------------------
@@ -47,12 +54,142 @@
     el.className = "connection " + (kind || "");
   }
 
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
   const JOIN_ERRORS = {
     invite_invalid: "No session has that invite code. Check it and try again.",
     invite_expired: "That invite code has expired. Ask the agents' owner for a new one.",
     rate_limited: "Too many attempts from here. Wait a minute, then try again.",
     session_deleted: "That session was deleted.",
   };
+
+  // ---- names and times ----------------------------------------------------------------
+
+  const ROLE = {agent_a: "Agent A", agent_b: "Agent B", observer: "Observer", system: "System"};
+
+  function learn(participantId, role, name) {
+    if (role && !state.roles.has(participantId)) state.roles.set(participantId, role);
+    if (name && state.names.get(participantId) !== name) {
+      state.names.set(participantId, name);
+      if (!state.namesTimer) state.namesTimer = setTimeout(refreshNames, 0);
+    }
+  }
+
+  function nameOf(participantId) {
+    return state.names.get(participantId) || participantId;
+  }
+
+  // "Agent B (bee)", "Observer (Ada)": who did something, for the activity log.
+  function roleAndName(participantId, role) {
+    if (role === "system") return ROLE.system;
+    return `${ROLE[role] || role} (${nameOf(participantId)})`;
+  }
+
+  function nameText(node) {
+    const id = node.dataset.pid;
+    return node.dataset.role ? roleAndName(id, node.dataset.role) : nameOf(id);
+  }
+
+  // A person's name that follows what the page learns later (presence often arrives
+  // after the history that mentions them).
+  function nameNode(participantId, className, role) {
+    const node = el("span", className);
+    node.dataset.pid = participantId;
+    if (role) node.dataset.role = role;
+    node.textContent = nameText(node);
+    return node;
+  }
+
+  function refreshNames() {
+    state.namesTimer = null;
+    for (const node of document.querySelectorAll("[data-pid]")) {
+      const text = nameText(node);
+      if (node.textContent !== text) node.textContent = text;
+    }
+    renderAuthorFilter();
+  }
+
+  const TIME = {hour: "2-digit", minute: "2-digit", second: "2-digit"};
+
+  // Clock time for today; the date as well for any other day; the full date and time
+  // (with the time zone) on hover.
+  function timeNode(iso, className) {
+    const node = el("time", className);
+    const d = new Date(iso);
+    if (isNaN(d)) return node;
+    const now = new Date();
+    node.dateTime = d.toISOString();
+    node.title = d.toLocaleString([], {dateStyle: "full", timeStyle: "long"});
+    if (d.toDateString() === now.toDateString()) {
+      node.textContent = d.toLocaleTimeString([], TIME);
+    } else {
+      const date = {day: "numeric", month: "short"};
+      if (d.getFullYear() !== now.getFullYear()) date.year = "numeric";
+      node.textContent = d.toLocaleDateString([], date) + ", " +
+        d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    }
+    return node;
+  }
+
+  // ---- Markdown -----------------------------------------------------------------------
+
+  // markdown-it with raw HTML off and its own link validation (no javascript:, vbscript:,
+  // file: or non-image data: URLs). Links open in a new tab without a referrer or opener;
+  // headings start at h3 (they sit inside a panel); table alignment becomes a class (the
+  // CSP refuses inline styles); images other than data: images become links, so the page
+  // never loads anything from elsewhere.
+  function makeMarkdown(breaks) {
+    if (typeof window.markdownit !== "function") return null;
+    const md = window.markdownit({html: false, linkify: true, breaks, typographer: false});
+    md.core.ruler.push("hub_safe", (core) => {
+      const walk = (tokens) => {
+        for (const token of tokens) {
+          if (token.type === "heading_open" || token.type === "heading_close") {
+            token.tag = "h" + Math.min(Number(token.tag.slice(1)) + 2, 6);  // h3.. in a panel
+          } else if (token.type === "link_open") {
+            token.attrSet("target", "_blank");
+            token.attrSet("rel", "noopener noreferrer");
+          } else if (token.type === "th_open" || token.type === "td_open") {
+            const align = /text-align:\s*(\w+)/.exec(token.attrGet("style") || "");
+            if (token.attrs) token.attrs = token.attrs.filter(([name]) => name !== "style");
+            if (align) token.attrJoin("class", "align-" + align[1]);
+          }
+          if (token.children) walk(token.children);
+        }
+      };
+      walk(core.tokens);
+      // GitHub-style task lists: "- [x] done" shows a ticked box.
+      core.tokens.forEach((token, i) => {
+        const first = token.type === "inline" && i > 1 && core.tokens[i - 2].type === "list_item_open"
+          && token.children && token.children[0];
+        const box = first && first.type === "text" && /^\[([ xX])\]\s+/.exec(first.content);
+        if (box) first.content = (box[1] === " " ? "☐ " : "☑ ") + first.content.slice(box[0].length);
+      });
+    });
+    const image = md.renderer.rules.image;
+    md.renderer.rules.image = (tokens, idx, options, env, self) => {
+      const token = tokens[idx];
+      const src = token.attrGet("src") || "";
+      if (/^data:image\//i.test(src)) return image(tokens, idx, options, env, self);
+      const alt = self.renderInlineAsText(token.children, options, env) || src;
+      const esc = md.utils.escapeHtml;
+      return `<a href="${esc(src)}" target="_blank" rel="noopener noreferrer">🖼 ${esc(alt)}</a>`;
+    };
+    return md;
+  }
+
+  const markdown = {messages: makeMarkdown(true), notes: makeMarkdown(false)};
+
+  function renderMarkdown(node, source, kind) {
+    const md = markdown[kind];
+    if (md) node.innerHTML = md.render(source);
+    else node.textContent = source;  // the library failed to load: plain text, still safe
+  }
 
   // ---- joining ------------------------------------------------------------------------
 
@@ -68,9 +205,22 @@
     }
   }
 
+  function savedName() {
+    try {
+      return localStorage.getItem(NAME_KEY) || "";
+    } catch (_) {
+      return "";
+    }
+  }
+
   async function join(code, name) {
     const error = $("join-error");
     error.hidden = true;
+    if (name) {
+      try {
+        localStorage.setItem(NAME_KEY, name);
+      } catch (_) { /* private mode: the name is simply not remembered */ }
+    }
     let response;
     try {
       response = await fetch("/api/join", {
@@ -97,13 +247,19 @@
     start(creds);
   }
 
+  // The join form, always with a name to give: from /join/CODE the code is filled in and
+  // the name field has the focus.
   function showJoin(code, message) {
     show("join-view");
     if (code) $("join-code").value = code;
+    const nameInput = $("join-name");
+    if (!nameInput.value) nameInput.value = savedName();
     const error = $("join-error");
     error.textContent = message || "";
     error.hidden = !message;
-    $("join-code").focus();
+    const focus = code ? nameInput : $("join-code");
+    focus.focus();
+    if (focus === nameInput) nameInput.select();
   }
 
   $("join-form").addEventListener("submit", (event) => {
@@ -116,7 +272,10 @@
 
   function start(creds) {
     state.creds = creds;
+    learn(creds.participantId, "observer", creds.name);
     show("session-view");
+    renderPresence();
+    updateEmpty();
     connect();
   }
 
@@ -148,6 +307,7 @@
         return;
       }
       if (state.closedForGood) return;
+      setPresenceKnown(false);
       state.attempt += 1;
       const delay = Math.min(250 * 2 ** (state.attempt - 1), 8000);
       setConnection(`Connection lost — reconnecting… (attempt ${state.attempt})`, "warn");
@@ -198,10 +358,14 @@
 
   function onHello(frame) {
     setConnection("Catching up…", "");
+    if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
     onSession(frame.session, false);
     state.presence.clear();
-    for (const p of frame.presence) state.presence.set(p.participant_id, p);
-    renderPresence();
+    for (const p of frame.presence) {
+      state.presence.set(p.participant_id, p);
+      learn(p.participant_id, p.role, p.display_name);
+    }
+    setPresenceKnown(true);
     loadNotes(frame.notes);
     state.files.clear();
     for (const f of frame.files) state.files.set(f.path, f);
@@ -225,30 +389,44 @@
     scheduleActivity();
   }
 
-  // ---- messages -----------------------------------------------------------------------
+  // ---- empty panels -------------------------------------------------------------------
 
-  const ROLE = {agent_a: "Agent A", agent_b: "Agent B", observer: "Observer", system: "System"};
-
-  function timeOf(iso) {
-    const d = new Date(iso);
-    return isNaN(d) ? "" : d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+  function updateEmpty() {
+    const shown = [...$("messages").children].filter((li) => !li.hidden).length;
+    const empty = $("messages-empty");
+    empty.textContent = state.messages.size ? "No messages match the filter." : "No messages yet.";
+    empty.hidden = shown > 0;
+    const me = state.creds && state.creds.participantId;
+    $("presence-empty").hidden = [...state.presence.values()].some(
+      (p) => p.participant_id !== me && p.status !== "offline");
+    $("notes-empty").hidden = state.notes.size > 0;
+    $("files-empty").hidden = state.files.size > 0;
+    $("activity-empty").hidden = $("activity").children.length > 0;
   }
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
+  // ---- messages -----------------------------------------------------------------------
+
+  // Desktop: the list scrolls inside its panel and follows new messages while the reader
+  // is at the bottom. Phone: the page itself scrolls and keeps the reader's place.
+  function listScrolls(list) {
+    return getComputedStyle(list).overflowY === "auto";
   }
 
   function onMessage(m) {
     if (m.id <= state.lastId) return;  // already shown: resumes overlap, never duplicate
     state.lastId = m.id;
     state.messages.set(m.id, m);
+    const newAuthor = !state.roles.has(m.author_id) || !authorOptions().has(m.author_id);
+    learn(m.author_id, m.author_role, null);
     const list = $("messages");
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    list.appendChild(renderMessage(m));
-    if (nearBottom) list.scrollTop = list.scrollHeight;
+    const follow = listScrolls(list) && list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    const item = renderMessage(m);
+    item.hidden = !matches(m);
+    list.appendChild(item);
+    if (follow) list.scrollTop = list.scrollHeight;
+    if (newAuthor) renderAuthorFilter();
+    updateFilterCount();
+    updateEmpty();
     scheduleActivity();
   }
 
@@ -257,12 +435,15 @@
     li.id = "msg-" + m.id;
     li.dataset.id = m.id;
     const head = el("div", "meta");
-    const who = nameOf(m.author_id) + (m.author_id === state.creds.participantId ? " (you)" : "");
-    head.append(el("span", "author", who), el("span", "role", ROLE[m.author_role] || m.author_role));
-    if (m.msg_type !== "chat") head.append(el("span", "kind", m.msg_type));
-    const stamp = el("a", "stamp", `#${m.id} · ${timeOf(m.created_at)}`);
+    const who = el("span", "author");
+    who.append(nameNode(m.author_id, "name"));
+    if (m.author_id === state.creds.participantId) who.append(" (you)");
+    head.append(who, " ", el("span", "role", ROLE[m.author_role] || m.author_role));
+    if (m.msg_type !== "chat") head.append(" ", el("span", "kind", m.msg_type));
+    const stamp = el("a", "stamp", `#${m.id} · `);
     stamp.href = "#msg-" + m.id;
-    head.append(stamp);
+    stamp.append(timeNode(m.created_at));
+    head.append(" ", stamp);
     li.append(head);
     if (m.parent_id) {
       const parent = state.messages.get(m.parent_id);
@@ -272,7 +453,8 @@
       reply.textContent = `↪ in reply to #${m.parent_id}${snippet ? ": " + snippet : ""}`;
       li.append(reply);
     }
-    const content = el("div", "content", m.content);
+    const content = el("div", "content md");
+    renderMarkdown(content, m.content, "messages");
     li.append(content);
     if (m.content.length > 1200 || m.content.split("\n").length > 16) {
       content.classList.add("collapsed");
@@ -345,6 +527,60 @@
     }
   });
 
+  // ---- filtering the messages (over the messages this page has loaded) -----------------
+
+  function matches(m) {
+    const f = state.filter;
+    if (f.type && m.msg_type !== f.type) return false;
+    if (f.author && m.author_id !== f.author) return false;
+    return !f.text || m.content.toLowerCase().includes(f.text);
+  }
+
+  function applyFilter() {
+    state.filter = {
+      text: $("filter-text").value.trim().toLowerCase(),
+      type: $("filter-type").value,
+      author: $("filter-author").value,
+    };
+    for (const li of $("messages").children) li.hidden = !matches(state.messages.get(Number(li.dataset.id)));
+    updateFilterCount();
+    updateEmpty();
+  }
+
+  function updateFilterCount() {
+    const f = state.filter;
+    const count = $("filter-count");
+    count.hidden = !(f.text || f.type || f.author);
+    if (count.hidden) return;
+    const shown = [...state.messages.values()].filter(matches).length;
+    count.textContent = `Showing ${shown} of ${state.messages.size} messages.`;
+  }
+
+  function authorOptions() {
+    return new Set([...$("filter-author").options].map((o) => o.value).filter(Boolean));
+  }
+
+  function renderAuthorFilter() {
+    const select = $("filter-author");
+    const chosen = select.value;
+    const authors = [...new Set([...state.messages.values()].map((m) => m.author_id))];
+    authors.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+    select.replaceChildren(el("option", null, "Everyone"));
+    select.options[0].value = "";
+    for (const id of authors) {
+      const role = state.roles.get(id);
+      const option = el("option", null, `${nameOf(id)}${role ? " · " + (ROLE[role] || role) : ""}`);
+      option.value = id;
+      select.append(option);
+    }
+    select.value = authors.includes(chosen) ? chosen : "";
+  }
+
+  $("filter").addEventListener("submit", (event) => event.preventDefault());
+  $("filter-text").addEventListener("input", applyFilter);
+  $("filter-type").addEventListener("change", applyFilter);
+  $("filter-author").addEventListener("change", applyFilter);
+
   // ---- notes --------------------------------------------------------------------------
 
   function onNote(note) {
@@ -352,6 +588,7 @@
     if (known && known.version >= note.version) return;  // events may trail the snapshot
     state.notes.set(note.id, note);
     renderNote(note);
+    updateEmpty();
     scheduleActivity();
   }
 
@@ -406,8 +643,9 @@
       notes.insertBefore(article, after || null);
     }
     article.querySelector("h3").textContent = note.title;
-    article.querySelector(".version").textContent = `v${note.version} · ${note.last_editor}`;
-    article.querySelector(".md").innerHTML = window.renderMarkdown(note.content);
+    article.querySelector(".version").replaceChildren(
+      `v${note.version} · `, nameNode(note.last_editor, "name"), " · ", timeNode(note.updated_at));
+    renderMarkdown(article.querySelector(".md"), note.content, "notes");
   }
 
   function openEditor(id) {
@@ -447,9 +685,11 @@
       onNote(answer.note);
       editor.base = answer.note.version;  // the next save knowingly replaces this version
       const box = article.querySelector(".conflict");
-      box.innerHTML = "";
-      box.append(
-        el("strong", null, `This note changed while you were editing (now v${answer.note.version} by ${answer.note.last_editor}).`),
+      const headline = el("strong", null,
+        `This note changed while you were editing (now v${answer.note.version} by `);
+      headline.append(nameNode(answer.note.last_editor, "name"), ").");
+      box.replaceChildren(
+        headline,
         el("p", null, "Your text is kept below. The current version is shown above. " +
           "Merge what you need, then save again to replace it — or cancel."),
       );
@@ -475,15 +715,18 @@
 
   function renderFiles() {
     const list = $("files");
-    list.innerHTML = "";
+    list.replaceChildren();
     for (const file of [...state.files.values()].sort((a, b) => a.path.localeCompare(b.path))) {
       const item = el("li");
       const open = el("button", "link", file.path);
       open.type = "button";
       open.addEventListener("click", () => openFile(file.path));
-      item.append(open, el("span", "size", ` ${file.size} B · ${file.last_editor}`));
+      const size = el("span", "size", ` ${file.size} B · `);
+      size.append(nameNode(file.last_editor, "name"), " · ", timeNode(file.updated_at));
+      item.append(open, size);
       list.append(item);
     }
+    updateEmpty();
   }
 
   async function openFile(path) {
@@ -505,31 +748,69 @@
 
   function onPresence(p) {
     state.presence.set(p.participant_id, p);
+    learn(p.participant_id, p.role, p.display_name);
     renderPresence();
   }
 
-  function nameOf(participantId) {
-    const p = state.presence.get(participantId);
-    return (p && p.display_name) || participantId;
+  // While disconnected the page cannot know who is here: it says so and greys out the
+  // last known list until the next hello replaces it.
+  function setPresenceKnown(known) {
+    $("presence-panel").classList.toggle("stale", !known);
+    $("presence-unknown").hidden = known;
+    renderPresence();
   }
 
   function renderPresence() {
     const list = $("presence");
-    list.innerHTML = "";
+    const known = $("presence-unknown").hidden;
+    list.replaceChildren();
     const order = {agent_a: 0, agent_b: 1, observer: 2};
     const people = [...state.presence.values()].sort(
       (a, b) => order[a.role] - order[b.role] || a.participant_id.localeCompare(b.participant_id));
     for (const p of people) {
-      const item = el("li", "status-" + p.status);
+      const item = el("li", "status-" + (known ? p.status : "unknown"));
       item.dataset.participant = p.participant_id;
-      item.append(el("span", "dot", ""), el("span", "who", nameOf(p.participant_id)),
-        el("span", "role", ROLE[p.role] || p.role), el("span", "state", p.status));
-      if (p.activity) item.append(el("span", "doing", p.activity));
+      item.append(el("span", "dot", ""), nameNode(p.participant_id, "who"),
+        " ", el("span", "role", ROLE[p.role] || p.role),
+        " ", el("span", "state", known ? p.status : `${p.status}?`));
+      if (p.participant_id === state.creds.participantId) item.append(" ", el("span", "role", "(you)"));
+      if (p.activity && known) item.append(" ", el("span", "doing", p.activity));
       list.append(item);
     }
+    updateEmpty();
   }
 
   // ---- activity -----------------------------------------------------------------------
+
+  function noteTitle(noteId) {
+    const note = state.notes.get(noteId);
+    return note ? `“${note.title}”` : `#${noteId}`;
+  }
+
+  // What happened, in words: "Agent B (bee) joined", "Observer (Ada) edited note “Plan”".
+  const ACTIONS = {
+    "session.created": (d) => `created the session${d.name ? ` “${d.name}”` : ""}`,
+    "agent_b.joined": () => "joined",
+    "observer.joined": () => "joined to watch",
+    "session.updated": (d) => [
+      d.status ? `set the session to ${d.status}` : "",
+      d.name ? `renamed the session to “${d.name}”` : "",
+    ].filter(Boolean).join(" and ") || "changed the session",
+    "session.deleted": () => "deleted the session",
+    "invite.rotated": () => "made a new invite code",
+    "message.sent": (d) => {
+      const ids = d.message_ids || [];
+      return ids.length === 1 ? `sent message #${ids[0]}` : `sent messages #${ids.join(", #")}`;
+    },
+    "note.created": (d) => `created note ${noteTitle(d.note_id)}`,
+    "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
+    "file.written": (d) => `wrote ${d.path}`,
+  };
+
+  function describe(row) {
+    const words = ACTIONS[row.action];
+    return words ? words(row.detail || {}) : row.action.replace(/[._]/g, " ");
+  }
 
   function scheduleActivity() {
     if (state.activityTimer) return;
@@ -547,15 +828,17 @@
     const body = await response.json();
     const list = $("activity");
     for (const row of body.activity) {
-      state.activityAfter = Math.max(state.activityAfter, row.id);
-      const detail = row.detail.message_ids ? `#${row.detail.message_ids.join(", #")}`
-        : row.detail.path || row.detail.status || row.detail.name || "";
+      if (row.id <= state.activityAfter) continue;
+      state.activityAfter = row.id;
+      if (row.action === "observer.joined") learn(row.actor_id, "observer", row.detail.display_name);
+      else learn(row.actor_id, row.actor_role, null);
       const item = el("li", null);
-      item.append(el("span", "stamp", timeOf(row.created_at)), el("span", "who", nameOf(row.actor_id)),
-        el("span", "what", row.action.replace(".", " ")), el("span", "detail", detail));
+      item.append(timeNode(row.created_at, "stamp"), " ", nameNode(row.actor_id, "who", row.actor_role),
+        " ", el("span", "what", describe(row)));
       list.prepend(item);
     }
     while (list.children.length > 100) list.lastChild.remove();
+    updateEmpty();
   }
 
   // ---- boot ---------------------------------------------------------------------------
@@ -566,10 +849,11 @@
     if (match) {
       const code = normalizeCode(decodeURIComponent(match[1]));
       if (remembered && remembered.code === code) start(remembered);
-      else join(code, remembered ? remembered.name : null);
+      else showJoin(code, "");  // ask for a name first: the invite link alone never joins
       return;
     }
-    showJoin(remembered ? remembered.code : "", "");
+    showJoin("", "");
+    if (remembered) $("join-code").value = remembered.code;
   }
 
   boot();
