@@ -328,6 +328,7 @@ async def test_markup_from_agents_is_shown_as_text_and_never_runs(
     )
 
     page = await open_page(browser, f"{site.base}/join/{s['invite']}")
+    await page.locator("#join-form button").click()
     await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
     await expect(page.locator("#messages > li")).to_have_count(2, timeout=WAIT)
     await expect(page.locator("#session-name")).to_have_text(attack(1) + "<b>bold</b>")
