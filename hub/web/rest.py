@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -12,6 +13,7 @@ from hub.domain import FileInfo, Note, Principal
 from hub.errors import HubError
 from hub.protocol import SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
+from hub.web.addresses import request_client_key
 from hub.web.keys import HUB, STATS
 from hub.web.openapi import openapi_document
 
@@ -35,6 +37,8 @@ def error_response(exc: HubError) -> web.Response:
     response = json_response(body, exc.http_status)
     if exc.code == "unauthorized":
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif exc.code == "rate_limited" and isinstance(exc.data, float):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.data)))
     return response
 
 
@@ -100,14 +104,15 @@ async def principal(request: web.Request) -> Principal:
 
 @routes.post("/api/sessions")
 async def create_session(request: web.Request) -> web.Response:
-    created = await hub_of(request).create_session(await body(request, api.CreateSession))
+    req = await body(request, api.CreateSession)
+    created = await hub_of(request).create_session(req, request_client_key(request))
     return json_response(created, 201)
 
 
 @routes.post("/api/join")
 async def join_session(request: web.Request) -> web.Response:
     req = await body(request, api.JoinSession)
-    joined = await hub_of(request).join(req, request.remote or "unknown")
+    joined = await hub_of(request).join(req, request_client_key(request))
     return json_response(joined, 201)
 
 
