@@ -160,3 +160,24 @@ async def test_failed_redemptions_are_limited_hub_wide(make_client: Any) -> None
     status, answer, headers = await post(hub, "/api/join", body, fresh_address())
     assert (status, answer["code"]) == (429, "rate_limited")
     assert 1 <= int(headers["Retry-After"]) <= 20
+
+
+async def test_codes_issued_in_the_old_format_still_redeem(
+    make_client: Any, config: Config
+) -> None:
+    """A live code of the shorter format issued before (WORD-WORD-1234) still redeems,
+    in any case and spacing."""
+    import asyncpg
+
+    hub: HubClient = await make_client()
+    created = await hub.create_session()
+    old = f"CALM-PINE-{next(_addresses) % 9000 + 1000}"
+    conn = await asyncpg.connect(config.database_url)
+    try:
+        await conn.execute(
+            "UPDATE sessions SET invite_code = $2 WHERE id = $1", created["session"]["id"], old
+        )
+    finally:
+        await conn.close()
+    status, joined = await hub.join(old.lower().replace("-", " "), role="observer")
+    assert status == 201 and joined["session"]["id"] == created["session"]["id"]
