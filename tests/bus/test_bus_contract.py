@@ -208,7 +208,7 @@ async def test_slots_of_a_crashed_process_lapse_and_refreshed_ones_stay(redis_ur
         await alive.refresh_connections(30.0)
         assert not await other.claim_connection(session, "p", "new", 2, 30.0)
         async with asyncio.timeout(TIMEOUT):  # the lapse is the behaviour: poll for it
-            while not await other.claim_connection(session, "p", "new", 2, 30.0):
+            while not await other.claim_connection(session, "p", "new", 2, 30.0):  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         assert not await other.claim_connection(session, "p", "newer", 2, 30.0)
     finally:
