@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--agent-id", help="agent A's participant id")
 
     join = with_url(commands.add_parser("join", help="redeem an invite code; prints a token"))
-    join.add_argument("code", help="invite code, like RAPID-DAWN-6942")
+    join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
     join.add_argument("--as", dest="role", choices=["agent", "observer"], default="agent")
     join.add_argument("--agent-id", help="your participant id (agents)")
     join.add_argument("--name", help="your display name (observers)")
