@@ -43,7 +43,11 @@ def create_app(config: Config, *, migrate: bool = True) -> web.Application:
     if not config.database_url:
         raise ValueError("create_app needs config.database_url")
     quiet_http_parser_errors()
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_frame_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=config.max_frame_bytes,
+        handler_args={"keepalive_timeout": config.keepalive_timeout},
+    )
     app[CONFIG] = config
     app[STATS] = Counter()
     app[SOCKETS] = WeakSet()

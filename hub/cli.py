@@ -41,10 +41,9 @@ def _database_url(config: Config) -> tuple[str, object | None]:
 
 
 def serve(config: Config) -> int:
-    from aiohttp import web
-
     from hub.app import create_app
     from hub.web import AccessLogger
+    from hub.web.server import serve as serve_app
 
     url, embedded = _database_url(config)
     config = msgspec.structs.replace(config, database_url=url)
@@ -53,7 +52,7 @@ def serve(config: Config) -> int:
     base = f"http://{config.host}:{config.port}"
     bus = "Redis" if config.redis_url else "in-memory (single process)"
 
-    def announce(_: object) -> None:
+    def announce() -> None:
         print(
             f"hub: serving on {base}  (bus: {bus})\n"
             f"hub: create a session with:\n"
@@ -67,13 +66,16 @@ def serve(config: Config) -> int:
     gc.collect()
     gc.freeze()
     try:
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            shutdown_timeout=config.shutdown_timeout,
-            print=announce,
-            access_log_class=AccessLogger,
+        asyncio.run(
+            serve_app(
+                app,
+                config.host,
+                config.port,
+                header_timeout=config.header_timeout,
+                shutdown_timeout=config.shutdown_timeout,
+                on_ready=announce,
+                access_log_class=AccessLogger,
+            )
         )
     finally:
         if embedded is not None:
@@ -125,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--agent-id", help="agent A's participant id")
 
     join = with_url(commands.add_parser("join", help="redeem an invite code; prints a token"))
-    join.add_argument("code", help="invite code, like RAPID-DAWN-6942")
+    join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
     join.add_argument("--as", dest="role", choices=["agent", "observer"], default="agent")
     join.add_argument("--agent-id", help="your participant id (agents)")
     join.add_argument("--name", help="your display name (observers)")

@@ -127,6 +127,7 @@ async def _own_hub(config: Config) -> AsyncIterator[str]:
     from aiohttp import web
 
     from hub.app import create_app
+    from hub.web.server import HubRunner
 
     embedded = None
     url = config.database_url
@@ -138,7 +139,7 @@ async def _own_hub(config: Config) -> AsyncIterator[str]:
         url = await asyncio.to_thread(embedded.start)
     port = _free_port()
     app = create_app(msgspec.structs.replace(config, database_url=url, port=port))
-    runner = web.AppRunner(app)
+    runner = HubRunner(app, header_timeout=config.header_timeout)
     await runner.setup()
     try:
         await web.TCPSite(runner, config.host, port).start()

@@ -5,14 +5,16 @@ A bad value stops the process with a message naming the variable and what was wr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated
 
 import msgspec
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "Network", "load_config", "parse_networks"]
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -43,17 +45,46 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     """Client frames per connection: sustained rate and burst before `rate_limited`."""
     invite_attempts_per_minute: PositiveInt = 20
     """Invite redemptions per client address per minute (guards against guessing)."""
+    invite_failures_per_minute: PositiveInt = 1200
+    """Failed invite redemptions per minute on the whole hub (every process together
+    when on Redis): bounds the guessing rate however many addresses guess."""
+    session_creations_per_minute: PositiveInt = 30
+    """Sessions created per client address per minute (bursts of as many)."""
+    max_connections_per_participant: PositiveInt = 16
+    """Websockets one participant of a session may hold at once, over every process."""
+    trusted_proxies: str = ""
+    """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""
+    header_timeout: Positive = 10.0
+    """Seconds a new connection has to send a complete request header."""
+    keepalive_timeout: Positive = 15.0
+    """Seconds an idle kept-alive connection (or one trickling its next request's
+    header) stays open."""
     invite_ttl_seconds: PositiveInt = 7 * 24 * 3600
     commit_batch_max: PositiveInt = 512
     """Most messages committed in one group-commit transaction."""
     shutdown_timeout: Positive = 10.0
 
     def __post_init__(self) -> None:
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"HUB_TRUSTED_PROXIES: {exc}") from None
         if self.send_queue_frames <= 2 * self.commit_batch_max:
             raise ValueError(
                 "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
                 f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
             )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    """`"10.0.0.1, 10.1.0.0/16"` as networks (an address is a network of one)."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+    )
 
 
 _FIELD_ENV = {name: "HUB_" + name.upper() for name in Config.__struct_fields__}

@@ -35,6 +35,7 @@ __all__ = [
     "CLOSE_RATE_LIMITED",
     "CLOSE_SESSION_DELETED",
     "CLOSE_SHUTTING_DOWN",
+    "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TOO_SLOW",
     "Ack",
     "ClientFrame",
@@ -60,6 +61,7 @@ __all__ = [
 CLOSE_AUTH_FAILED = 4001
 CLOSE_SESSION_DELETED = 4004
 CLOSE_TOO_SLOW = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4009
 CLOSE_SHUTTING_DOWN = 4012
 CLOSE_RATE_LIMITED = 4029
 
@@ -68,6 +70,8 @@ CLOSE_CODES: dict[int, str] = {
     CLOSE_AUTH_FAILED: "missing, unknown or revoked token; do not retry with it",
     CLOSE_SESSION_DELETED: "the session was deleted; do not reconnect",
     CLOSE_TOO_SLOW: "too slow to keep up; reconnect with since=<last id seen>",
+    CLOSE_TOO_MANY_CONNECTIONS: "this participant holds too many connections; close one, "
+    "then reconnect",
     CLOSE_SHUTTING_DOWN: "server shutting down; reconnect (anywhere) with since=<last id>",
     CLOSE_RATE_LIMITED: "flooding; reconnect later",
 }

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
+from nanoid import generate as nanoid
 
 from hub import api
 from hub.bus import Bus, pack
@@ -52,7 +53,6 @@ from hub.protocol import (
     WriteFile,
     encode,
 )
-from hub.ratelimit import KeyedLimiter
 from hub.rooms import Room, Rooms
 from hub.store import Connection, Store
 from hub.store import activity as activity_store
@@ -97,9 +97,6 @@ class Hub:
             self._publish_committed,
             max_batch=config.commit_batch_max,
         )
-        self._invite_limiter = KeyedLimiter(
-            config.invite_attempts_per_minute / 60.0, config.invite_attempts_per_minute
-        )
         self.presence_ttl = config.heartbeat_interval * 3
         self._keeper: asyncio.Task[None] | None = None
         on_reconnect = getattr(bus, "on_reconnect", None)
@@ -129,6 +126,10 @@ class Hub:
                 log.exception("presence/resync upkeep failed; retrying next interval")
 
     async def _keep_once(self) -> None:
+        try:
+            await self.bus.refresh_connections(self.presence_ttl)
+        except Exception as exc:
+            log.warning("connection slot refresh failed: %s", exc)
         rooms = self.rooms.all()
         if not rooms:
             return
@@ -194,9 +195,48 @@ class Hub:
             raise HubError("session_deleted", "the session was deleted")
         return principal
 
+    async def open_connection(self, principal: Principal) -> str:
+        """Take one of the participant's websocket slots (counted over every process);
+        `rate_limited` if it holds `max_connections_per_participant` already. Returns
+        the slot's id, for `close_connection`."""
+        connection_id = str(nanoid(size=16))
+        limit = self.config.max_connections_per_participant
+        if not await self.bus.claim_connection(
+            principal.session_id,
+            principal.participant_id,
+            connection_id,
+            limit,
+            self.presence_ttl,
+        ):
+            raise HubError(
+                "rate_limited",
+                f"too many connections for this participant (at most {limit}); close one",
+            )
+        return connection_id
+
+    async def close_connection(self, principal: Principal, connection_id: str) -> None:
+        await self.bus.release_connection(
+            principal.session_id, principal.participant_id, connection_id
+        )
+
+    async def _limit(self, limit: str, subject: str, per_minute: int, message: str) -> None:
+        """Spend a token of a per-minute limit (bursts of `per_minute`), or raise
+        `rate_limited` carrying the seconds until one is available."""
+        wait = await self.bus.take(limit, subject, per_minute / 60.0, per_minute)
+        if wait > 0:
+            raise HubError("rate_limited", message, data=wait)
+
     # -- sessions ----------------------------------------------------------------------
 
-    async def create_session(self, req: api.CreateSession) -> api.CreatedSession:
+    async def create_session(self, req: api.CreateSession, client_key: str) -> api.CreatedSession:
+        """Create a session with its tokens and invite code. Creation is rate-limited
+        per client address."""
+        await self._limit(
+            "create",
+            client_key,
+            self.config.session_creations_per_minute,
+            "too many sessions created from your address; wait a minute",
+        )
         agent_a_id = req.agent_id or new_participant_id("agent")
         agent_token, observer_token = new_token("agent_a"), new_token("observer")
         ttl = req.invite_ttl_seconds or self.config.invite_ttl_seconds
@@ -249,10 +289,30 @@ class Hub:
 
     async def join(self, req: api.JoinSession, client_key: str) -> api.JoinedSession:
         """Redeem an invite: take the B slot (exactly one agent wins it) or get an
-        observer token of one's own. Redemption is rate-limited per client address."""
-        if not self._invite_limiter.allow(client_key):
-            raise HubError("rate_limited", "too many invite attempts; wait a minute")
+        observer token of one's own. Redemption is rate-limited per client address, and
+        failed redemptions per minute on the whole hub, which bounds how fast codes can
+        be guessed however many addresses guess."""
+        await self._limit(
+            "invite",
+            client_key,
+            self.config.invite_attempts_per_minute,
+            "too many invite attempts; wait a minute",
+        )
+        failures = self.config.invite_failures_per_minute
+        wait = await self.bus.take("invite-failures", "hub", failures / 60.0, failures, cost=0)
+        if wait > 0:
+            raise HubError(
+                "rate_limited", "too many failed invite attempts on this hub; retry soon", wait
+            )
         code = normalize_invite_code(req.invite_code)
+        try:
+            return await self._redeem(req, code)
+        except HubError as exc:
+            if exc.code in ("invite_invalid", "invite_expired"):
+                await self.bus.take("invite-failures", "hub", failures / 60.0, failures)
+            raise
+
+    async def _redeem(self, req: api.JoinSession, code: str) -> api.JoinedSession:
         token = new_token("agent_b" if req.role == "agent" else "observer")
         async with self.store.transaction() as conn:
             if req.role == "agent":

@@ -20,10 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import msgspec
 import pytest
+import redis
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from hub.app import create_app
+from hub.bus import keys
 from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
@@ -100,11 +102,25 @@ def redis_url() -> Iterator[str]:
         server.remove()
 
 
+def forget_rate_limits(redis_url: str) -> None:
+    """Empty the rate-limit buckets in Redis: every test's clients share 127.0.0.1, and
+    a test that spent a small limit must not leave the next one without tokens."""
+    server = redis.Redis.from_url(redis_url)
+    try:
+        stale = list(server.scan_iter(keys.rate_bucket("*", "*")))
+        if stale:
+            server.delete(*stale)
+    finally:
+        server.close()
+
+
 @pytest.fixture(params=["memory-bus", "redis-bus"])
 def config(request: pytest.FixtureRequest, database_url: str) -> Config:
     """Settings for a hub under test, once on each bus: short heartbeats, small limits
     that tests reach."""
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis-bus" else None
+    if redis_url is not None:
+        forget_rate_limits(redis_url)
     return load_config(
         {},
         database_url=database_url,
@@ -115,6 +131,8 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         rate_per_second=200.0,
         rate_burst=400,
         invite_attempts_per_minute=1000,
+        invite_failures_per_minute=100_000,
+        session_creations_per_minute=100_000,
         max_frame_bytes=256 * 1024,
         db_pool_size=8,
     )

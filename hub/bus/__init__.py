@@ -1,4 +1,5 @@
-"""The bus: how a session's events reach every hub process, and where live presence is.
+"""The bus: how a session's events reach every hub process, where live presence is, and
+the counters every process shares (rate-limit buckets, connection slots).
 
 `Bus` is the small interface the rest of Hub uses. `MemoryBus` serves one process (the
 embedded default); `hub.bus.redis.RedisBus` serves many. Payloads are opaque bytes: an
@@ -11,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from hub.ratelimit import Buckets
 
 __all__ = ["Bus", "Envelope", "Listener", "MemoryBus", "pack", "unpack", "verify"]
 
@@ -98,6 +101,27 @@ class Bus(Protocol):
     async def live_presence(self, session_id: str) -> dict[str, bytes]:
         """Unexpired presence of a session, by participant."""
 
+    async def take(
+        self, limit: str, subject: str, rate: float, burst: float, cost: float = 1.0
+    ) -> float:
+        """A token bucket shared by every process, one per (limit, subject): if a whole
+        token is there, spend `cost` (0 only looks) and return 0.0; else the seconds
+        until one is. Never raises: with the shared store down, limits hold per process."""
+
+    async def claim_connection(
+        self, session_id: str, participant_id: str, connection_id: str, limit: int, ttl: float
+    ) -> bool:
+        """Take one of a participant's `limit` connection slots (over every process), or
+        False if all are taken. The slot lapses unless refreshed within `ttl` seconds
+        (`refresh_connections`), so a crashed process does not hold slots forever."""
+
+    async def release_connection(
+        self, session_id: str, participant_id: str, connection_id: str
+    ) -> None: ...
+
+    async def refresh_connections(self, ttl: float) -> None:
+        """Keep this process's connection slots for another `ttl` seconds."""
+
     def healthy(self) -> bool: ...
 
 
@@ -107,6 +131,8 @@ class MemoryBus:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
         self._presence: dict[str, dict[str, tuple[bytes, float]]] = {}
+        self._buckets = Buckets()
+        self._connections: dict[tuple[str, str], set[str]] = {}
 
     async def start(self) -> None:
         return None
@@ -146,6 +172,32 @@ class MemoryBus:
         for pid in [p for p, (_, exp) in entries.items() if exp <= now]:
             del entries[pid]
         return {pid: data for pid, (data, _) in entries.items()}
+
+    async def take(
+        self, limit: str, subject: str, rate: float, burst: float, cost: float = 1.0
+    ) -> float:
+        return self._buckets.take(f"{limit}:{subject}", rate, burst, cost)
+
+    async def claim_connection(
+        self, session_id: str, participant_id: str, connection_id: str, limit: int, ttl: float
+    ) -> bool:
+        held = self._connections.setdefault((session_id, participant_id), set())
+        if len(held) >= limit:
+            return False
+        held.add(connection_id)
+        return True
+
+    async def release_connection(
+        self, session_id: str, participant_id: str, connection_id: str
+    ) -> None:
+        held = self._connections.get((session_id, participant_id))
+        if held is not None:
+            held.discard(connection_id)
+            if not held:
+                del self._connections[(session_id, participant_id)]
+
+    async def refresh_connections(self, ttl: float) -> None:
+        return None  # they live and die with this process
 
     def healthy(self) -> bool:
         return True

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["CONTROL_CHANNEL", "presence_data", "presence_expiry", "session_channel"]
+__all__ = [
+    "CONTROL_CHANNEL",
+    "connections",
+    "presence_data",
+    "presence_expiry",
+    "rate_bucket",
+    "session_channel",
+]
 
 PREFIX = "hub:"
 CONTROL_CHANNEL = PREFIX + "control"
@@ -22,3 +29,15 @@ def presence_expiry(session_id: str) -> str:
 def presence_data(session_id: str) -> str:
     """Hash: participant -> encoded presence."""
     return f"{PREFIX}presence:data:{session_id}"
+
+
+def rate_bucket(limit: str, subject: str) -> str:
+    """Hash (tokens, stamp): the token bucket of one limit (e.g. `invite`) for one
+    subject (a client address, or `hub` for a hub-wide limit)."""
+    return f"{PREFIX}rate:{limit}:{subject}"
+
+
+def connections(session_id: str, participant_id: str) -> str:
+    """Sorted set: connection id -> time (epoch seconds) its slot expires unless the
+    process holding it refreshes it; one set per participant of a session."""
+    return f"{PREFIX}conns:{session_id}:{participant_id}"

@@ -6,6 +6,10 @@ of one session in one Redis message. So local
 delivery keeps working while Redis is down, and in order. Redis pub/sub is at-most-once:
 receivers repair message gaps from PostgreSQL, and after a reconnect every listener is
 told to resynchronise (`on_reconnect`).
+
+Rate-limit buckets and connection slots live in Redis too, changed atomically by Lua
+scripts, so that every process together allows only the limit. While Redis fails they
+fall back to this process's memory: the limits then hold per process.
 """
 
 from __future__ import annotations
@@ -24,12 +28,47 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from hub.bus import Listener, keys, verify
+from hub.ratelimit import Buckets
 
 __all__ = ["RedisBus", "unwire", "wire"]
 
 log = logging.getLogger("hub.bus.redis")
 
 _OP_TIMEOUT = 2.0
+
+# A token bucket: refilled for the time since its stamp (Redis's clock, the same for
+# every process), then spent if a whole token is there. Returns the seconds to wait
+# (0 if spent) as a string, since Redis would truncate a Lua number to an integer.
+_TAKE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or burst
+local stamp = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = math.max(0, tokens - cost)
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+# A connection slot: drop lapsed slots, then take one if fewer than the limit are held.
+_CLAIM = """
+local now, limit, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+return 1
+"""
 
 
 def wire(payloads: list[bytes]) -> bytes:
@@ -71,6 +110,11 @@ class RedisBus:
         self._subscribed = False
         self._publish_ok = True
         self._reconnect_callbacks: list[Callable[[], None]] = []
+        self._take = self._redis.register_script(_TAKE)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._local_buckets = Buckets()  # while Redis fails
+        self._slots: dict[str, set[str]] = {}  # connections key -> ids held here
+        self._shared_ok = True
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever the subscription connection is re-established."""
@@ -281,3 +325,67 @@ class RedisBus:
             if value is not None:
                 live[member.decode().rpartition("@")[0]] = value
         return live
+
+    # -- shared counters ---------------------------------------------------------------
+
+    def _shared_failed(self, what: str, exc: Exception) -> None:
+        if self._shared_ok:
+            log.warning("%s in Redis failed (%s); limits hold per process meanwhile", what, exc)
+        self._shared_ok = False
+
+    async def take(
+        self, limit: str, subject: str, rate: float, burst: float, cost: float = 1.0
+    ) -> float:
+        key = keys.rate_bucket(limit, subject)
+        try:
+            wait = float(await self._take(keys=[key], args=[rate, burst, cost]))
+        except (RedisError, OSError) as exc:
+            self._shared_failed("rate limiting", exc)
+            return self._local_buckets.take(key, rate, burst, cost)
+        self._shared_ok = True
+        return wait
+
+    async def claim_connection(
+        self, session_id: str, participant_id: str, connection_id: str, limit: int, ttl: float
+    ) -> bool:
+        key = keys.connections(session_id, participant_id)
+        try:
+            claimed = bool(
+                await self._claim(keys=[key], args=[connection_id, time.time(), limit, ttl])
+            )
+        except (RedisError, OSError) as exc:
+            self._shared_failed("counting connections", exc)
+            claimed = len(self._slots.get(key, ())) < limit
+        else:
+            self._shared_ok = True
+        if claimed:
+            self._slots.setdefault(key, set()).add(connection_id)
+        return claimed
+
+    async def release_connection(
+        self, session_id: str, participant_id: str, connection_id: str
+    ) -> None:
+        key = keys.connections(session_id, participant_id)
+        held = self._slots.get(key)
+        if held is not None:
+            held.discard(connection_id)
+            if not held:
+                del self._slots[key]
+        try:
+            await self._redis.zrem(key, connection_id)
+        except (RedisError, OSError) as exc:
+            self._shared_failed("releasing a connection slot", exc)  # it lapses by itself
+
+    async def refresh_connections(self, ttl: float) -> None:
+        if not self._slots:
+            return
+        expires = time.time() + ttl
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, held in self._slots.items():
+                    # back into Redis even if they lapsed there (Redis was down a while)
+                    pipe.zadd(key, dict.fromkeys(held, expires))
+                    pipe.pexpire(key, int(ttl * 1000))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._shared_failed("refreshing connection slots", exc)

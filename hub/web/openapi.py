@@ -44,7 +44,7 @@ OPERATIONS: tuple[Op, ...] = (
         201,
         api.CreateSession,
         auth=False,
-        errors=("bad_request", "payload_too_large", "unavailable"),
+        errors=("bad_request", "payload_too_large", "rate_limited", "unavailable"),
     ),
     Op(
         "post",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -14,6 +15,7 @@ from hub.domain import FileInfo, Note, Principal
 from hub.errors import ErrorCode, HubError
 from hub.protocol import TOO_DEEP, SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
+from hub.web.addresses import request_client_key
 from hub.web.keys import HUB, STATS
 from hub.web.logs import logged_path, unexpected
 from hub.web.openapi import openapi_document
@@ -38,6 +40,8 @@ def error_response(exc: HubError) -> web.Response:
     response = json_response(body, exc.http_status)
     if exc.code == "unauthorized":
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif exc.code == "rate_limited" and isinstance(exc.data, float):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.data)))
     return response
 
 
@@ -128,14 +132,15 @@ async def principal(request: web.Request) -> Principal:
 
 @routes.post("/api/sessions")
 async def create_session(request: web.Request) -> web.Response:
-    created = await hub_of(request).create_session(await body(request, api.CreateSession))
+    req = await body(request, api.CreateSession)
+    created = await hub_of(request).create_session(req, request_client_key(request))
     return json_response(created, 201)
 
 
 @routes.post("/api/join")
 async def join_session(request: web.Request) -> web.Response:
     req = await body(request, api.JoinSession)
-    joined = await hub_of(request).join(req, request.remote or "unknown")
+    joined = await hub_of(request).join(req, request_client_key(request))
     return json_response(joined, 201)
 
 

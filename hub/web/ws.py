@@ -23,6 +23,7 @@ from hub.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_RATE_LIMITED,
     CLOSE_SESSION_DELETED,
+    CLOSE_TOO_MANY_CONNECTIONS,
     Ack,
     ErrorFrame,
     Hello,
@@ -96,15 +97,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(ws)
     try:
         principal = await hub.authenticate(bearer(request))
+        slot = await hub.open_connection(principal)
     except HubError as exc:
-        code = {"session_deleted": CLOSE_SESSION_DELETED, "unavailable": 1013}.get(
-            exc.code, CLOSE_AUTH_FAILED
-        )
+        code = {
+            "session_deleted": CLOSE_SESSION_DELETED,
+            "unavailable": 1013,
+            "rate_limited": CLOSE_TOO_MANY_CONNECTIONS,
+        }.get(exc.code, CLOSE_AUTH_FAILED)
         with contextlib.suppress(ConnectionError):  # the peer may already be gone
             await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
             await ws.close(code=code, message=exc.message.encode()[:120])
         return ws
-    await Connection(hub, ws, principal, request).run(since)
+    try:
+        await Connection(hub, ws, principal, request).run(since)
+    finally:
+        await hub.close_connection(principal, slot)
     return ws
 
 

@@ -202,6 +202,8 @@ def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
         "HUB_SEND_QUEUE_FRAMES": "100000",
         "HUB_HEARTBEAT_INTERVAL": "60",
         "HUB_INVITE_ATTEMPTS_PER_MINUTE": "1000000",
+        "HUB_SESSION_CREATIONS_PER_MINUTE": "1000000",  # every session from one address
+        "HUB_MAX_CONNECTIONS_PER_PARTICIPANT": "1000000",  # idle: 100 sockets per token
     }
     if redis_url:
         env["HUB_REDIS_URL"] = redis_url

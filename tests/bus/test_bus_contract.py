@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
+from nanoid import generate as nanoid
 
 from hub.bus import Bus, MemoryBus, keys, pack, unpack
 from hub.bus.redis import RedisBus
@@ -166,3 +167,50 @@ def test_one_redis_message_carries_many_payloads() -> None:
     assert unwire(body[:-3]) == payloads[:3]
     assert unwire(b"5:hello" + b"zz:oops" + wire([b"after"])) == [b"hello"]
     assert unwire(b"") == []
+
+
+async def test_a_bucket_gives_its_burst_then_says_how_long_to_wait(bus: Bus) -> None:
+    """A token bucket allows its burst, then answers the seconds until the next token;
+    a look (cost 0) spends nothing."""
+    subject = nanoid()
+    assert [await bus.take("test", subject, 1.0, 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await bus.take("test", subject, 1.0, 3)
+    assert 0.0 < wait <= 1.0
+    other = nanoid()
+    assert await bus.take("test", other, 1.0, 1, cost=0) == 0.0
+    assert await bus.take("test", other, 1.0, 1) == 0.0
+    assert await bus.take("test", other, 1.0, 1, cost=0) > 0.0
+
+
+async def test_connection_slots_are_capped_and_released(bus: Bus) -> None:
+    """A participant gets at most `limit` slots; releasing one frees it."""
+    session = nanoid()
+    assert [await bus.claim_connection(session, "p", f"c{i}", 2, 30.0) for i in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert await bus.claim_connection(session, "q", "c9", 2, 30.0)
+    await bus.release_connection(session, "p", "c0")
+    assert await bus.claim_connection(session, "p", "c3", 2, 30.0)
+
+
+async def test_slots_of_a_crashed_process_lapse_and_refreshed_ones_stay(redis_url: str) -> None:
+    """Slots a process stops refreshing (it crashed) lapse after their TTL, so they do
+    not block the participant forever; slots it refreshes stay."""
+    session = nanoid()
+    crashed, alive, other = RedisBus(redis_url), RedisBus(redis_url), RedisBus(redis_url)
+    for made in (crashed, alive, other):
+        await made.start()
+    try:
+        assert await crashed.claim_connection(session, "p", "gone", 2, 0.5)
+        assert await alive.claim_connection(session, "p", "kept", 2, 0.5)
+        await alive.refresh_connections(30.0)
+        assert not await other.claim_connection(session, "p", "new", 2, 30.0)
+        async with asyncio.timeout(TIMEOUT):  # the lapse is the behaviour: poll for it
+            while not await other.claim_connection(session, "p", "new", 2, 30.0):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        assert not await other.claim_connection(session, "p", "newer", 2, 30.0)
+    finally:
+        for made in (crashed, alive, other):
+            await made.close()

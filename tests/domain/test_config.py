@@ -25,6 +25,8 @@ def test_values_are_read_and_converted() -> None:
         ({"HUB_PORT": "eighty"}, "HUB_PORT"),
         ({"HUB_PORT": "70000"}, "HUB_PORT"),
         ({"HUB_RATE_BURST": "0"}, "HUB_RATE_BURST"),
+        ({"HUB_TRUSTED_PROXIES": "10.0.0.0/8, not-an-address"}, "HUB_TRUSTED_PROXIES"),
+        ({"HUB_HEADER_TIMEOUT": "0"}, "HUB_HEADER_TIMEOUT"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], var: str) -> None:

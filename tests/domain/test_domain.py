@@ -92,17 +92,36 @@ def test_tokens_are_prefixed_random_and_hashed() -> None:
     assert new_session_id().startswith("ses_")
 
 
-def test_invite_codes_are_two_words_and_a_number() -> None:
-    """Invite codes look like RAPID-DAWN-6942 and are case- and spacing-insensitive."""
+def test_invite_codes_are_two_words_and_two_numbers() -> None:
+    """Invite codes look like RAPID-DAWN-6942-0317 and are case- and spacing-insensitive;
+    the shorter codes issued before (RAPID-DAWN-6942) still read as codes."""
     code = new_invite_code()
-    first, second, number = code.split("-")
-    assert first.isalpha() and second.isalpha() and number.isdigit()
+    first, second, number, more = code.split("-")
+    assert first.isalpha() and second.isalpha()
+    assert len(number) == len(more) == 4 and (number + more).isdigit()
     assert normalize_invite_code(code.lower()) == code
+    assert normalize_invite_code("  rapid dawn 6942 0317 ") == "RAPID-DAWN-6942-0317"
     assert normalize_invite_code("  rapid dawn 6942 ") == "RAPID-DAWN-6942"
-    for bad in ("", "RAPID", "RAPID-DAWN", "'; DROP TABLE", "RAPID-DAWN-X1"):
+    for bad in ("", "RAPID", "RAPID-DAWN", "'; DROP TABLE", "RAPID-DAWN-X1", "A-B-1234-12"):
         with pytest.raises(HubError) as err:
             normalize_invite_code(bad)
         assert err.value.code == "invite_invalid"
+
+
+def test_invite_code_space_outlasts_guessing_at_the_allowed_rate() -> None:
+    """There are at least 2^40 codes: at the default hub-wide budget of failed
+    redemptions, finding any one of 10,000 live codes takes longer than the 7-day
+    default lifetime of a code (the README's arithmetic)."""
+    from hub.config import Config
+    from hub.domain import _WORDS_A, _WORDS_B
+
+    assert len(set(_WORDS_A)) == len(_WORDS_A) == 128 and len(set(_WORDS_B)) == 128
+    assert all(word.isalpha() and word.isupper() for word in _WORDS_A + _WORDS_B)
+    space = len(_WORDS_A) * len(_WORDS_B) * 10**8
+    assert space >= 2**40
+    config = Config()
+    guesses_per_second = config.invite_failures_per_minute / 60
+    assert space / (10_000 * guesses_per_second) > config.invite_ttl_seconds
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,8 @@ class Live:
             "HUB_DATABASE_URL": database_url,
             "HUB_LOG_LEVEL": "WARNING",
             "HUB_INVITE_ATTEMPTS_PER_MINUTE": "100000",
+            "HUB_INVITE_FAILURES_PER_MINUTE": "100000",
+            "HUB_SESSION_CREATIONS_PER_MINUTE": "100000",
             "HUB_RATE_BURST": "100000",
         }
         self.proc = subprocess.Popen(
