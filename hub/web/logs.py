@@ -113,7 +113,7 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REDACTED = "<redacted>"
 # Secrets that can appear in a path: an invite code (words, then digits: whatever the
 # exact format) and a token (a role prefix, or any long run of URL-safe characters).
-_INVITE_LIKE = re.compile(r"^(?:[A-Za-z]+[-_\s]+){2,}[0-9]+$")
+_INVITE_LIKE = re.compile(r"^(?:[A-Za-z]+[-_\s]+){2,}[0-9]+(?:[-_\s]+[0-9]+)*$")
 _TOKEN_LIKE = re.compile(r"^(?:agt|obs)_|^[A-Za-z0-9_-]{32,}$")
 
 
