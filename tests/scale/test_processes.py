@@ -213,6 +213,86 @@ async def test_redis_restart_keeps_writes_and_converges(
         assert v.ids()[-2:] == sorted(m["message"]["id"] for m in more)
 
 
+async def test_redis_outage_keeps_delivery_within_a_second(
+    hubs: Any, http: ClientSession, redis_server: RedisServer
+) -> None:
+    """With Redis down, two agents on two processes sending 40 messages a second each:
+    every client gets every message within about a second of its ack (its own process's
+    at once, the other's from PostgreSQL, even when nothing is sent on its own), and
+    when Redis returns nothing is lost, doubled or out of order."""
+    # the default heartbeat: the periodic upkeep must not be what delivers
+    p1, p2 = await hubs(2, HUB_HEARTBEAT_INTERVAL="20")
+    s = await client_for(http, p1).session_with_b()
+    a = await client_for(http, p1).connect(s["a"])
+    b = await client_for(http, p2).connect(s["b"])
+    watchers = [
+        await client_for(http, p1).connect(s["obs"]),
+        await client_for(http, p2).connect(s["obs"]),
+    ]
+    peers = [a, b, *watchers]
+    rate = 40.0
+    sent: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def send_for(peer: Peer, name: str, seconds: float) -> None:
+        """Send at a steady rate without waiting for acks, as a busy agent does."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(int(seconds * rate)):
+            cid = f"{name}-{len(sent[name])}"
+            sent[name].append(cid)
+            await peer.send({"type": "send", "client_msg_id": cid, "content": cid, "ref": cid})
+            await asyncio.sleep(max(0.0, start + (i + 1) / rate - loop.time()))  # pacing
+
+    async def both(seconds: float) -> None:
+        await asyncio.gather(send_for(a, "a", seconds), send_for(b, "b", seconds))
+
+    await both(1.0)
+    await asyncio.to_thread(redis_server.stop)
+    outage_from = len(sent["a"]), len(sent["b"])
+    await both(2.0)
+    await send_for(b, "b", 3.0)  # A's process now hears nothing of its own: B's only
+    outage_to = len(sent["a"]), len(sent["b"])
+    await asyncio.to_thread(redis_server.start)
+    await both(1.0)
+
+    def acks(peer: Peer) -> dict[str, tuple[int, float]]:
+        """client_msg_id: (message id, when its sender got the ack)."""
+        return {
+            f["ref"]: (f["message"]["id"], t)
+            for f, t in zip(peer.frames, peer.arrived, strict=True)
+            if f["type"] == "ack"
+        }
+
+    total = len(sent["a"]) + len(sent["b"])
+    await a.wait(lambda: len(acks(a)) == len(sent["a"]), timeout=TIMEOUT)
+    await b.wait(lambda: len(acks(b)) == len(sent["b"]), timeout=TIMEOUT)
+    acked = {**acks(a), **acks(b)}
+    assert sorted(mid for mid, _ in acked.values()) == list(range(1, total + 1))
+    during = {
+        acked[cid][0]: acked[cid][1]
+        for name, peer, (lo, hi) in (
+            ("a", a, (outage_from[0], outage_to[0])),
+            ("b", b, (outage_from[1], outage_to[1])),
+        )
+        for cid in sent[name][lo:hi]
+    }
+    worst = 0.0
+    for peer in peers:
+        await peer.wait(lambda peer=peer: len(peer.message_ids()) >= total, timeout=TIMEOUT)
+        assert peer.message_ids() == list(range(1, total + 1))
+        got = {
+            f["message"]["id"]: f["message"]["content"]
+            for f in peer.frames
+            if f["type"] == "message"
+        }
+        assert got == {mid: cid for cid, (mid, _) in acked.items()}
+        for f, t in zip(peer.frames, peer.arrived, strict=True):
+            if f["type"] == "message" and f["message"]["id"] in during:
+                worst = max(worst, t - during[f["message"]["id"]])
+    print(f"worst delivery lag during the outage: {worst:.3f} s")
+    assert worst < 2.0, f"a message reached a client {worst:.2f} s after its ack"
+
+
 async def test_postgres_outage_refuses_then_recovers(
     hubs: Any, http: ClientSession, postgres: EmbeddedPostgres
 ) -> None:
