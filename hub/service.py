@@ -594,11 +594,6 @@ class Hub:
         except HubError:
             log.warning("offline presence of %s not persisted", presence.participant_id)
 
-    async def presence(self, session_id: str, conn: Connection) -> list[Presence]:
-        """Live presence from the bus over the last known state; a participant the bus
-        no longer knows is offline."""
-        return await self._live(session_id, await presence_store.list_presence(conn, session_id))
-
     async def _live(self, session_id: str, stored: list[Presence]) -> list[Presence]:
         known = {p.participant_id: p for p in stored}
         try:
@@ -624,8 +619,9 @@ class Hub:
         )
 
     async def list_presence(self, principal: Principal) -> list[Presence]:
-        async with self.store.connection() as conn:
-            return await self.presence(principal.session_id, conn)
+        async with self.store.connection() as conn:  # Redis is asked after, not holding it
+            stored = await presence_store.list_presence(conn, principal.session_id)
+        return await self._live(principal.session_id, stored)
 
     # -- publishing --------------------------------------------------------------------
 

@@ -222,7 +222,8 @@ class SteadyAgents:
 
     RATE = 40.0
 
-    def __init__(self, a: Peer, b: Peer, watchers: list[Peer]) -> None:
+    def __init__(self, session: dict[str, Any], a: Peer, b: Peer, watchers: list[Peer]) -> None:
+        self.session = session
         self.agents = {"a": a, "b": b}
         self.peers = [a, b, *watchers]
         self.sent: dict[str, list[str]] = {"a": [], "b": []}
@@ -235,7 +236,7 @@ class SteadyAgents:
         a = await client_for(http, p1).connect(s["a"])
         b = await client_for(http, p2).connect(s["b"])
         watchers = [await client_for(http, p).connect(s["obs"]) for p in (p1, p2)]
-        return cls(a, b, watchers)
+        return cls(s, a, b, watchers)
 
     async def send(self, seconds: float, names: str = "ab") -> None:
         await asyncio.gather(*(self._send(name, seconds) for name in names))
@@ -331,10 +332,17 @@ async def test_silent_redis_holds_up_neither_acks_nor_delivery(
     redis_server.proc.send_signal(signal.SIGSTOP)
     try:
         agents.mark(0)
-        await agents.send(4.5, "a")  # B's process publishes nothing: it must notice
+        presence = client_for(http, p2).call(
+            "GET", f"/api/sessions/{agents.session['id']}/presence", token=agents.session["obs"]
+        )
+        _, (status, _) = await asyncio.gather(
+            agents.send(4.5, "a"),  # B's process publishes nothing: it must notice
+            presence,  # the last known state, though Redis does not answer
+        )
         agents.mark(1)
     finally:
         redis_server.proc.send_signal(signal.SIGCONT)
+    assert status == 200
     await agents.send(1.0)
     ack_wait, lag = await agents.check()
     assert ack_wait < 1.5, f"a send waited {ack_wait:.2f} s for its ack"
