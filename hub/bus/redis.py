@@ -35,7 +35,7 @@ __all__ = ["RedisBus", "unwire", "wire"]
 log = logging.getLogger("hub.bus.redis")
 
 _OP_TIMEOUT = 2.0
-_PUBLISH_QUEUE = 1024
+_PUBLISH_QUEUE = 16_384
 """Redis messages waiting to be published; beyond this they are dropped (receivers
 read PostgreSQL while this bus reports itself unhealthy)."""
 _PUBLISH_PATIENCE = 1.0
@@ -162,6 +162,9 @@ class RedisBus:
             try:
                 if self._publish_ok:
                     await self._send(batch)
+            except Exception:  # never let the publisher die while reporting healthy
+                log.exception("publishing to Redis failed")
+                self._publish_ok = False
             finally:
                 for _ in batch:
                     self._outgoing.task_done()
