@@ -63,7 +63,9 @@ def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
         assert config.database_url is not None
         if migrate:
             await apply_migrations(config.database_url)
-        store = await Store.open(config.database_url, size=config.db_pool_size)
+        store = await Store.open(
+            config.database_url, size=config.db_pool_size, wait_limit=config.db_timeout
+        )
         bus = make_bus(config)
         try:
             await bus.start()

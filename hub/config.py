@@ -32,6 +32,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = "var"
     log_level: str = "INFO"
     db_pool_size: PositiveInt = 10
+    db_timeout: Positive = 2.0
+    """Seconds any wait on PostgreSQL may take (connecting, taking a pooled connection,
+    the work done with it) before the request is answered `unavailable`; a message send
+    is answered within this of its arrival, committed or not."""
     heartbeat_interval: Positive = 20.0
     """Seconds between websocket pings; a peer silent for two intervals is dropped."""
     max_frame_bytes: PositiveInt = 1_048_576

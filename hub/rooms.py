@@ -2,7 +2,8 @@
 
 A `Room` subscribes to its session on the bus and turns what arrives into one ordered
 stream: messages in id order with no gap and no duplicate (out-of-order arrivals are
-held, and a gap that does not close by itself is filled from PostgreSQL). Each
+held, and a gap that does not close by itself is filled from PostgreSQL; while the bus
+is unhealthy nothing more will come through it, so a gap is filled at once). Each
 connection has an `Outbox`: a bounded queue drained by one writer task. A connection
 that falls too far behind is closed with a code telling it to resume.
 
@@ -195,7 +196,13 @@ class Outbox:
 class Room:
     """One session's live connections on this process and its ordered event stream."""
 
-    def __init__(self, session_id: str, fetch_after: FetchAfter, page_size: int) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        fetch_after: FetchAfter,
+        page_size: int,
+        bus_healthy: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.session_id = session_id
         self.outboxes: set[Outbox] = set()
         self.participants: Counter[str] = Counter()
@@ -204,6 +211,7 @@ class Room:
         self._fetch_after = fetch_after
         self._page = page_size
         """Most messages read from PostgreSQL at once: no more than one commit's burst."""
+        self._bus_healthy = bus_healthy
         self._held: dict[int, bytes] = {}
         self._early: list[Envelope] = []
         self._gap_task: asyncio.Task[None] | None = None
@@ -271,24 +279,27 @@ class Room:
             outbox.offer(message_id, frame)
 
     async def _fill_gap(self) -> None:
-        """Wait briefly for late arrivals, then read the missing messages from PostgreSQL."""
+        """Wait briefly for late arrivals, then read the missing messages from PostgreSQL.
+        With the bus unhealthy, read at once and a whole page: the missing messages
+        were published elsewhere and will not arrive, and more may follow them."""
         delay = GAP_WAIT
         while self._held and self.last_id is not None:
-            await asyncio.sleep(delay)
+            healthy = self._bus_healthy()
+            if healthy or delay > GAP_WAIT:
+                await asyncio.sleep(delay)
             if not self._held:
                 return
             upto = min(self._held)
+            limit = min(upto - self.last_id - 1, self._page) if healthy else self._page
             try:
-                missing = await self._fetch_after(
-                    self.session_id, self.last_id, min(upto - self.last_id - 1, self._page)
-                )
+                missing = await self._fetch_after(self.session_id, self.last_id, limit)
             except Exception as exc:
                 log.warning("gap fill for %s failed (%s); retrying", self.session_id, exc)
                 delay = min(delay * 2, 5.0)
                 continue
             for message in missing:
                 self._accept_message(message.id, encode(MessageEvent(message=message)))
-            delay = GAP_WAIT
+            delay = GAP_WAIT if missing else GAP_WAIT * 2  # nothing yet: don't spin
 
     def resync(self) -> None:
         """Read whatever PostgreSQL has past `last_id` (after the bus may have lost
@@ -373,7 +384,7 @@ class Rooms:
         async with self._lock:
             room = self._rooms.get(session_id)
             if room is None:
-                room = Room(session_id, self._fetch_after, self._page_size)
+                room = Room(session_id, self._fetch_after, self._page_size, self._bus.healthy)
                 await self._bus.subscribe(session_id, room.on_payload)
                 try:
                     room.start_at(await self._last_message_id(session_id))

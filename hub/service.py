@@ -72,6 +72,8 @@ SHARED_OBSERVER_ID = "observer"
 PAGE_BYTES = 1_048_576
 """A history page (REST, or a websocket catch-up read) stops after this many bytes of
 message content and metadata, whatever its `limit`."""
+BUS_DOWN_POLL = 0.5
+"""Seconds between reads of PostgreSQL for new messages while the bus is unhealthy."""
 _TOKEN_PREFIXES = ("agt_", "obs_")
 
 
@@ -99,6 +101,7 @@ class Hub:
         )
         self.presence_ttl = config.heartbeat_interval * 3
         self._keeper: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         on_reconnect = getattr(bus, "on_reconnect", None)
         if on_reconnect is not None:
             on_reconnect(self.rooms.resync_all)
@@ -106,12 +109,14 @@ class Hub:
     async def start(self) -> None:
         self.committer.start()
         self._keeper = asyncio.create_task(self._keep(), name="hub-keeper")
+        self._poller = asyncio.create_task(self._poll(), name="hub-bus-down-poll")
 
     async def close(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        for task in (self._keeper, self._poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.committer.close()
 
     async def _keep(self) -> None:
@@ -144,6 +149,28 @@ class Hub:
                     await self._expire_presence(room)
                 except Exception as exc:
                     log.warning("presence expiry for %s failed: %s", room.session_id, exc)
+        await self._catch_up(rooms)
+
+    async def _poll(self) -> None:
+        """While the bus is unhealthy (Redis down), messages committed on other processes
+        reach this one only from PostgreSQL: read them every `BUS_DOWN_POLL` seconds, for
+        the sessions with connections here (one query, then only the rooms behind)."""
+        failing = False
+        while True:
+            await asyncio.sleep(BUS_DOWN_POLL)
+            rooms = self.rooms.all()
+            if self.bus.healthy() or not rooms:
+                continue
+            try:
+                await self._catch_up(rooms)
+                failing = False
+            except Exception as exc:
+                if not failing:  # once per failing spell, not twice a second
+                    log.warning("reading new messages while the bus is down failed: %s", exc)
+                failing = True
+
+    async def _catch_up(self, rooms: list[Room]) -> None:
+        """Let the rooms that lag PostgreSQL read what they are missing."""
         async with self.store.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id, last_message_id FROM sessions WHERE id = ANY($1::text[])",
@@ -654,11 +681,6 @@ class Hub:
         except HubError:
             log.warning("offline presence of %s not persisted", presence.participant_id)
 
-    async def presence(self, session_id: str, conn: Connection) -> list[Presence]:
-        """Live presence from the bus over the last known state; a participant the bus
-        no longer knows is offline."""
-        return await self._live(session_id, await presence_store.list_presence(conn, session_id))
-
     async def _live(self, session_id: str, stored: list[Presence]) -> list[Presence]:
         known = {p.participant_id: p for p in stored}
         try:
@@ -684,8 +706,9 @@ class Hub:
         )
 
     async def list_presence(self, principal: Principal) -> list[Presence]:
-        async with self.store.connection() as conn:
-            return await self.presence(principal.session_id, conn)
+        async with self.store.connection() as conn:  # Redis is asked after, not holding it
+            stored = await presence_store.list_presence(conn, principal.session_id)
+        return await self._live(principal.session_id, stored)
 
     # -- publishing --------------------------------------------------------------------
 

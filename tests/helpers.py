@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ class Peer:
     def __init__(self, ws: ClientWebSocketResponse) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
+        """The `time.monotonic()` at which each frame of `frames` arrived."""
         self.close_code: int | None = None
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
@@ -35,6 +38,7 @@ class Peer:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
                     self.frames.append(msgspec.json.decode(msg.data))
+                    self.arrived.append(time.monotonic())
                     self._changed.set()
         finally:
             self.close_code = self.ws.close_code

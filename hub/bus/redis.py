@@ -1,11 +1,16 @@
 """The Redis bus: one pub/sub connection per process, a channel per session.
 
-Publishing delivers to this process's own listeners first, synchronously, then to Redis
-tagged with this process's id (and its own copies coming back are ignored), the payloads
-of one session in one Redis message. So local
-delivery keeps working while Redis is down, and in order. Redis pub/sub is at-most-once:
-receivers repair message gaps from PostgreSQL, and after a reconnect every listener is
-told to resynchronise (`on_reconnect`).
+Publishing delivers to this process's own listeners first, synchronously, then queues
+the payloads for Redis, tagged with this process's id (its own copies coming back are
+ignored), the payloads of one session in one Redis message. One task sends what is
+queued, so publishing never waits on Redis: local delivery and the acks that follow a
+commit go on at full speed, in order, while Redis is down, slow or silent. Redis pub/sub
+is at-most-once: receivers repair message gaps from PostgreSQL, and after a reconnect
+every listener is told to resynchronise (`on_reconnect`).
+
+The bus is unhealthy (and the rooms read PostgreSQL for what it would have brought)
+while the subscription is down or silent (it is pinged twice a second), a publish
+failed, or one has waited on Redis longer than `_PUBLISH_PATIENCE`.
 
 Rate-limit buckets and connection slots live in Redis too, changed atomically by Lua
 scripts, so that every process together allows only the limit. While Redis fails they
@@ -35,6 +40,15 @@ __all__ = ["RedisBus", "unwire", "wire"]
 log = logging.getLogger("hub.bus.redis")
 
 _OP_TIMEOUT = 2.0
+_PUBLISH_QUEUE = 16_384
+"""Redis messages waiting to be published; beyond this they are dropped (receivers
+read PostgreSQL while this bus reports itself unhealthy)."""
+_PUBLISH_PATIENCE = 1.0
+"""Seconds a publish may wait on Redis before the bus reports itself unhealthy."""
+_PING_EVERY = 0.5
+_SILENT_AFTER = _OP_TIMEOUT + _PING_EVERY
+"""Seconds without a word on the subscription (pings included) after which it is
+taken as lost and connected again."""
 
 # A token bucket: refilled for the time since its stamp (Redis's clock, the same for
 # every process), then spent if a whole token is there. Returns the seconds to wait
@@ -109,6 +123,11 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self._subscribed = False
         self._publish_ok = True
+        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(_PUBLISH_QUEUE)
+        self._publisher: asyncio.Task[None] | None = None
+        self._publishing_since: float | None = None
+        self._heard = 0.0
+        """When the subscription last received anything (monotonic)."""
         self._reconnect_callbacks: list[Callable[[], None]] = []
         self._take = self._redis.register_script(_TAKE)
         self._claim = self._redis.register_script(_CLAIM)
@@ -123,22 +142,34 @@ class RedisBus:
     async def start(self) -> None:
         connected = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run(connected), name="hub-redis-bus")
+        self._publisher = asyncio.create_task(self._publish_all(), name="hub-redis-publish")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connected), 5.0)
         if not self._subscribed:
             log.warning("Redis is not reachable yet; serving locally and retrying")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._publisher is not None:
+            with contextlib.suppress(TimeoutError):  # send what is queued, briefly
+                await asyncio.wait_for(self._outgoing.join(), _PUBLISH_PATIENCE)
+        for task in (self._publisher, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._redis.aclose()
         await self._sub_redis.aclose()
 
     def healthy(self) -> bool:
-        """Subscribed, and the last publish went through."""
-        return self._subscribed and self._publish_ok
+        """Subscribed and heard from within two pings, the last publish went through,
+        and none waits on Redis for long."""
+        since, now = self._publishing_since, time.monotonic()
+        return (
+            self._subscribed
+            and self._publish_ok
+            and now - self._heard < 2 * _PING_EVERY
+            and (since is None or now - since < _PUBLISH_PATIENCE)
+        )
 
     # -- pub/sub -----------------------------------------------------------------------
 
@@ -146,27 +177,55 @@ class RedisBus:
         await self.publish_many([(session_id, payload)])
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Deliver here at once, and queue for Redis; never waits."""
         for session_id, payload in items:
             self._deliver(session_id, payload)
         if not self._publish_ok:
-            # Redis is failing: don't hold acks up on it; other processes catch up from
-            # PostgreSQL, and the listener's probe turns publishing back on.
+            # Redis is failing: other processes catch up from PostgreSQL, and the
+            # listener's probe turns publishing back on.
             return
         grouped: dict[str, list[bytes]] = {}
         for session_id, payload in items:
             grouped.setdefault(session_id, []).append(payload)
+        for session_id, payloads in grouped.items():
+            try:
+                self._outgoing.put_nowait(
+                    (keys.session_channel(session_id), self._node + b"|" + wire(payloads))
+                )
+            except asyncio.QueueFull:
+                log.warning("Redis is not keeping up; delivering locally only")
+                self._publish_ok = False
+                return
+
+    async def _publish_all(self) -> None:
+        """Send what is queued, in order, everything queued in one round trip."""
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            try:
+                if self._publish_ok:
+                    await self._send(batch)
+            except Exception:  # never let the publisher die while reporting healthy
+                log.exception("publishing to Redis failed")
+                self._publish_ok = False
+            finally:
+                for _ in batch:
+                    self._outgoing.task_done()
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        self._publishing_since = time.monotonic()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id, payloads in grouped.items():
-                    body = self._node + b"|" + wire(payloads)
-                    pipe.publish(keys.session_channel(session_id), body)
+                for channel, body in batch:
+                    pipe.publish(channel, body)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             if self._publish_ok:
                 log.warning("publish to Redis failed (%s); delivering locally only", exc)
             self._publish_ok = False
-        else:
-            self._publish_ok = True
+        finally:
+            self._publishing_since = None
 
     def _deliver(self, session_id: str, payload: bytes) -> None:
         for listener in list(self._listeners.get(session_id, ())):
@@ -216,6 +275,7 @@ class RedisBus:
                     subscribed |= wanted
                 self._pubsub = pubsub
                 first = not connected.done()
+                self._heard = time.monotonic()
                 self._subscribed = self._publish_ok = True
                 if first:
                     connected.set_result(None)
@@ -245,17 +305,26 @@ class RedisBus:
 
     async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
         prefix = len(keys.session_channel(""))
-        next_probe = 0.0
+        next_probe = next_ping = 0.0
         while True:
-            if not self._publish_ok and time.monotonic() >= next_probe:
+            now = time.monotonic()
+            if now - self._heard > _SILENT_AFTER:
+                raise ConnectionError("the subscription went silent")
+            if now >= next_ping:  # its answer proves the subscription alive
+                next_ping = now + _PING_EVERY
+                await pubsub.ping()
+            if not self._publish_ok and now >= next_probe:
                 # publishing failed: probe once a second rather than stay off for good
-                next_probe = time.monotonic() + 1.0
+                next_probe = now + 1.0
                 with contextlib.suppress(RedisError, OSError):
                     self._publish_ok = bool(await self._redis.ping())
-            message = await pubsub.get_message(timeout=1.0)
+            message = await pubsub.get_message(timeout=_PING_EVERY)
             if message is None:
                 continue
+            self._heard = time.monotonic()
             kind = message["type"]
+            if kind in ("pong", b"pong"):
+                continue
             channel = message["channel"].decode()
             if kind == b"subscribe" or kind == "subscribe":
                 waiter = self._confirmed.get(channel)

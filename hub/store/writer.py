@@ -14,6 +14,13 @@ commit, while the next batch already commits. While one batch commits the next o
 gathers, so batching adds no delay when idle and amortises the commit under load.
 Batches commit one after another, so ids follow submission order: one sender's messages
 keep the order it sent them in.
+
+Each sender is answered within the store's timeout of its message's arrival: a batch
+gets what its oldest message has left of that time, and what it cannot commit in time
+is answered `unavailable`. A batch whose outcome is unknown (the database went quiet
+while it committed) is answered `unavailable` too, never acked: the sender retries with
+the same `client_msg_id` and is answered with the one message, which is then published
+again, so receivers get it even if its first commit was never announced.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ class GroupCommitter:
         self._max_batch = max_batch
         # Unbounded: what waits here is bounded by the callers (each websocket connection
         # has a fixed number of frames in flight).
-        self._queue: asyncio.Queue[tuple[NewMessage, Waiter]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[NewMessage, Waiter, float]] = asyncio.Queue()
         self._committed: asyncio.Queue[tuple[Batch, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
@@ -68,21 +75,25 @@ class GroupCommitter:
             _answer(*self._committed.get_nowait())
         shutdown = HubError("unavailable", "the server is shutting down")
         while not self._queue.empty():
-            _fail([self._queue.get_nowait()], shutdown)
+            item, waiter, _ = self._queue.get_nowait()
+            _fail([(item, waiter)], shutdown)
 
     def enqueue(self, item: NewMessage) -> Waiter:
         """Queue one message; the returned future resolves when it is committed."""
-        waiter: Waiter = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, waiter))
+        loop = asyncio.get_running_loop()
+        waiter: Waiter = loop.create_future()
+        self._queue.put_nowait((item, waiter, loop.time()))
         return waiter
 
     async def _commit_all(self) -> None:
         while True:
-            batch: Batch = [await self._queue.get()]
+            item, waiter, arrived = await self._queue.get()
+            batch: Batch = [(item, waiter)]
             while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+                item, waiter, _ = self._queue.get_nowait()
+                batch.append((item, waiter))
             try:
-                outcome = await self._commit(batch)
+                outcome = await self._commit(batch, arrived + self._store.timeout)
             except asyncio.CancelledError:
                 _fail(batch, HubError("unavailable", "the server is shutting down"))
                 raise
@@ -92,11 +103,12 @@ class GroupCommitter:
                 continue
             self._committed.put_nowait((batch, outcome))
 
-    async def _commit(self, batch: Batch) -> BatchOutcome:
+    async def _commit(self, batch: Batch, deadline: float) -> BatchOutcome:
+        """Commit `batch` by the loop time `deadline`."""
         items = [item for item, _ in batch]
         outcome = None
         try:
-            async with unavailable_on_failure(), self._store.connection() as conn:
+            async with unavailable_on_failure(), self._store.connection(_left(deadline)) as conn:
                 outcome = await insert_fresh(conn, items)
         except HubError as exc:
             return BatchOutcome([exc] * len(batch), [])
@@ -110,14 +122,14 @@ class GroupCommitter:
                 getattr(exc, "constraint_name", None),
             )
         if outcome is None:
-            return await self._commit_exactly(items)
+            return await self._commit_exactly(items, deadline)
         return outcome
 
-    async def _commit_exactly(self, items: list[NewMessage]) -> BatchOutcome:
+    async def _commit_exactly(self, items: list[NewMessage], deadline: float) -> BatchOutcome:
         """Commit with `insert_batch` (locks first, then the look-up); if that fails,
         some item is bad: commit them one by one so the others still go through."""
         try:
-            async with unavailable_on_failure(), self._store.transaction() as conn:
+            async with unavailable_on_failure(), self._store.transaction(_left(deadline)) as conn:
                 return await insert_batch(conn, items)
         except HubError as exc:
             return BatchOutcome([exc] * len(items), [])
@@ -128,7 +140,7 @@ class GroupCommitter:
             log.warning("batch of %d failed; committing items alone", len(items), exc_info=True)
         outcome = BatchOutcome([], [])
         for item in items:
-            single = await self._commit_exactly([item])
+            single = await self._commit_exactly([item], deadline)
             outcome.results += single.results
             outcome.renamed += single.renamed
         return outcome
@@ -143,16 +155,31 @@ class GroupCommitter:
                 raise
 
     async def _settle(self, batch: Batch, outcome: BatchOutcome) -> None:
-        """Publish what was committed, then answer every sender."""
+        """Publish what was committed, then answer every sender. A retry's message is
+        published again (receivers drop what they already have): its first commit may
+        have gone unannounced, its outcome unknown when the database went quiet."""
         self.batches += 1
         fresh = [r[0] for r in outcome.results if not isinstance(r, HubError) and not r[1]]
         self.committed += len(fresh)
-        if fresh or outcome.renamed:
+        published = fresh
+        if len(fresh) < len(outcome.results):
+            found = {
+                (r[0].session_id, r[0].id): r[0]
+                for r in outcome.results
+                if not isinstance(r, HubError)
+            }
+            published = [found[key] for key in sorted(found)]
+        if published or outcome.renamed:
             try:
-                await self._on_commit(fresh, outcome.renamed)
+                await self._on_commit(published, outcome.renamed)
             except Exception:
                 log.exception("publishing committed messages failed; receivers will gap-fill")
         _answer(batch, outcome)
+
+
+def _left(deadline: float) -> float:
+    """Seconds from now until the loop time `deadline` (none left: zero)."""
+    return max(0.0, deadline - asyncio.get_running_loop().time())
 
 
 def _answer(batch: Batch, outcome: BatchOutcome) -> None:

@@ -187,3 +187,19 @@ async def test_a_burst_goes_out_in_one_write_and_a_peer_behind_gets_the_writer()
     await sink.until([4])
     assert writes == [[1, 2, 3]]
     await box.stop()
+
+
+async def test_with_the_bus_down_a_gap_is_filled_with_all_that_follows_it() -> None:
+    """With the bus unhealthy, a gap is read at once with everything PostgreSQL has past
+    the room (more will not come through the bus), held messages delivered once."""
+    store, sink = Store(upto=6), Sink()
+    room = Room("ses_test", store.fetch_after, page_size=10, bus_healthy=lambda: False)
+    room.add(outbox(sink))
+    room.start_at(0)
+    for i in (1, 3):
+        room.on_payload(payload(i))
+    await sink.until([1, 2, 3, 4, 5, 6])
+    assert store.reads == 1
+    room.on_payload(payload(4))  # a late copy: already delivered
+    await room.close()
+    assert sink.ids == [1, 2, 3, 4, 5, 6]

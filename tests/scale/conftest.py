@@ -130,8 +130,9 @@ async def hubs(postgres: Any, redis_server: RedisServer) -> AsyncIterator[Any]:
         "HUB_LOG_LEVEL": "INFO",
     }
 
-    async def start(n: int) -> list[HubProcess]:
-        procs = [HubProcess(env) for _ in range(n)]
+    async def start(n: int, **changes: str) -> list[HubProcess]:
+        """`changes`: environment variables to set for these processes."""
+        procs = [HubProcess({**env, **changes}) for _ in range(n)]
         await asyncio.gather(*(p.start() for p in procs))
         started.extend(procs)
         return procs

@@ -4,7 +4,9 @@ and every participant still sees one gap-free order, through crashes and outages
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import time
 from typing import Any
 
 import asyncpg
@@ -211,6 +213,140 @@ async def test_redis_restart_keeps_writes_and_converges(
     for v in (a.viewer, b.viewer, *watchers):
         await v.until_count(2 * n + 2)
         assert v.ids()[-2:] == sorted(m["message"]["id"] for m in more)
+
+
+class SteadyAgents:
+    """Agent A on one process and B on another, each sending 40 messages a second
+    without waiting for acks (as a busy agent does), an observer on each process; every
+    frame's arrival time kept, to measure how long after its ack each message arrives."""
+
+    RATE = 40.0
+
+    def __init__(self, session: dict[str, Any], a: Peer, b: Peer, watchers: list[Peer]) -> None:
+        self.session = session
+        self.agents = {"a": a, "b": b}
+        self.peers = [a, b, *watchers]
+        self.sent: dict[str, list[str]] = {"a": [], "b": []}
+        self.sent_at: dict[str, float] = {}
+        self.window: dict[str, tuple[int, int]] = {}
+
+    @classmethod
+    async def on(cls, http: ClientSession, p1: HubProcess, p2: HubProcess) -> SteadyAgents:
+        s = await client_for(http, p1).session_with_b()
+        a = await client_for(http, p1).connect(s["a"])
+        b = await client_for(http, p2).connect(s["b"])
+        watchers = [await client_for(http, p).connect(s["obs"]) for p in (p1, p2)]
+        return cls(s, a, b, watchers)
+
+    async def send(self, seconds: float, names: str = "ab") -> None:
+        await asyncio.gather(*(self._send(name, seconds) for name in names))
+
+    async def _send(self, name: str, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(int(seconds * self.RATE)):
+            cid = f"{name}-{len(self.sent[name])}"
+            self.sent[name].append(cid)
+            self.sent_at[cid] = time.monotonic()
+            await self.agents[name].send(
+                {"type": "send", "client_msg_id": cid, "content": cid, "ref": cid}
+            )
+            await asyncio.sleep(max(0.0, start + (i + 1) / self.RATE - loop.time()))  # pacing
+
+    def mark(self, edge: int) -> None:
+        """Mark the start (0) or end (1) of the fault window."""
+        for name, cids in self.sent.items():
+            lo, hi = self.window.get(name, (0, 0))
+            self.window[name] = (len(cids), hi) if edge == 0 else (lo, len(cids))
+
+    def acks(self) -> dict[str, tuple[int, float]]:
+        """client_msg_id: (message id, when its sender got the ack)."""
+        return {
+            f["ref"]: (f["message"]["id"], t)
+            for peer in self.agents.values()
+            for f, t in zip(peer.frames, peer.arrived, strict=True)
+            if f["type"] == "ack"
+        }
+
+    async def check(self) -> tuple[float, float]:
+        """Everything acked once and delivered to everyone once, in order. Returns, for
+        the messages sent in the fault window, the longest wait for an ack and the
+        longest a message took to reach a client after its ack."""
+        total = sum(map(len, self.sent.values()))
+        await self.peers[0].wait(lambda: len(self.acks()) == total, timeout=TIMEOUT)
+        acked = self.acks()
+        assert sorted(mid for mid, _ in acked.values()) == list(range(1, total + 1))
+        during = [cid for name, (lo, hi) in self.window.items() for cid in self.sent[name][lo:hi]]
+        ack_wait = max(acked[cid][1] - self.sent_at[cid] for cid in during)
+        acked_at = {acked[cid][0]: acked[cid][1] for cid in during}
+        lag = 0.0
+        for peer in self.peers:
+            await peer.wait(lambda peer=peer: len(peer.message_ids()) >= total, timeout=TIMEOUT)
+            assert peer.message_ids() == list(range(1, total + 1))
+            got = {
+                f["message"]["id"]: f["message"]["content"]
+                for f in peer.frames
+                if f["type"] == "message"
+            }
+            assert got == {mid: cid for cid, (mid, _) in acked.items()}
+            for f, t in zip(peer.frames, peer.arrived, strict=True):
+                if f["type"] == "message" and f["message"]["id"] in acked_at:
+                    lag = max(lag, t - acked_at[f["message"]["id"]])
+        print(f"during the fault: acks within {ack_wait:.3f} s, delivery within {lag:.3f} s")
+        return ack_wait, lag
+
+
+async def test_redis_outage_keeps_delivery_within_a_second(
+    hubs: Any, http: ClientSession, redis_server: RedisServer
+) -> None:
+    """With Redis down, two agents on two processes sending 40 messages a second each:
+    every client gets every message within about a second of its ack (its own process's
+    at once, the other's from PostgreSQL, even when nothing is sent on its own), and
+    when Redis returns nothing is lost, doubled or out of order."""
+    # the default heartbeat: the periodic upkeep must not be what delivers
+    p1, p2 = await hubs(2, HUB_HEARTBEAT_INTERVAL="20")
+    agents = await SteadyAgents.on(http, p1, p2)
+    await agents.send(1.0)
+    await asyncio.to_thread(redis_server.stop)
+    agents.mark(0)
+    await agents.send(2.0)
+    await agents.send(3.0, "b")  # A's process now hears nothing of its own: B's only
+    agents.mark(1)
+    await asyncio.to_thread(redis_server.start)
+    await agents.send(1.0)
+    _, lag = await agents.check()
+    assert lag < 2.0, f"a message reached a client {lag:.2f} s after its ack"
+
+
+async def test_silent_redis_holds_up_neither_acks_nor_delivery(
+    hubs: Any, http: ClientSession, redis_server: RedisServer
+) -> None:
+    """With Redis silent (stopped by SIGSTOP: sockets open, nothing answered), acks and
+    delivery go on: no send waits on Redis for its ack; the other process, which
+    publishes nothing, notices the silence and reads PostgreSQL, so every client gets
+    every message within a few seconds; and when Redis resumes all converge."""
+    p1, p2 = await hubs(2, HUB_HEARTBEAT_INTERVAL="20")
+    agents = await SteadyAgents.on(http, p1, p2)
+    await agents.send(1.0)
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        agents.mark(0)
+        presence = client_for(http, p2).call(
+            "GET", f"/api/sessions/{agents.session['id']}/presence", token=agents.session["obs"]
+        )
+        _, (status, _) = await asyncio.gather(
+            agents.send(4.5, "a"),  # B's process publishes nothing: it must notice
+            presence,  # the last known state, though Redis does not answer
+        )
+        agents.mark(1)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    assert status == 200
+    await agents.send(1.0)
+    ack_wait, lag = await agents.check()
+    assert ack_wait < 1.5, f"a send waited {ack_wait:.2f} s for its ack"
+    assert lag < 3.0, f"a message reached a client {lag:.2f} s after its ack"
 
 
 async def test_postgres_outage_refuses_then_recovers(
