@@ -3,77 +3,14 @@ Playwright) watching two bot agents talk over websockets on a real hub."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from hub.app import create_app
-from hub.config import load_config
 from tests.helpers import HubClient
+from tests.web.conftest import ARTIFACTS
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT = 10_000  # ms, for Playwright's own waiting assertions
-
-
-def chromium_path() -> str:
-    found = (
-        os.environ.get("HUB_TEST_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
-    if not found:
-        raise RuntimeError(
-            "the browser tests need Chromium: scripts/test installs the 'chromium' package "
-            "as root, or set HUB_TEST_CHROMIUM to a Chromium binary"
-        )
-    return found
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def site(database_url: str) -> AsyncIterator[HubClient]:
-    """A hub on a real port (one bus is enough here: the page does not see it)."""
-    config = load_config(
-        {},
-        database_url=database_url,
-        heartbeat_interval=5.0,
-        commit_batch_max=64,
-        send_queue_frames=512,
-    )
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
-    await server.start_server()
-    async with ClientSession() as http:
-        hub = HubClient(http, str(server.make_url("")))
-        try:
-            yield hub
-        finally:
-            await hub.close()
-            await server.close()
 
 
 # Runs in every page before its own scripts: records what the Content-Security-Policy

@@ -5,42 +5,17 @@ disconnected, and filtering the messages."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from hub.app import create_app
-from hub.config import load_config
 from tests.helpers import HubClient, Peer
+from tests.web.conftest import ARTIFACTS
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT = 10_000  # ms, for Playwright's own waiting assertions
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-
-# The policy the hub sends in production (hub.web's security headers).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
-    "object-src 'none'"
-)
 
 # Runs in every page before its own scripts: records what the policy refused.
 RECORD_CSP_VIOLATIONS = """
@@ -49,59 +24,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.cspViolations.push(`${e.violatedDirective} refused ${e.blockedURI}`);
 });
 """
-
-
-def chromium_path() -> str:
-    found = (
-        os.environ.get("HUB_TEST_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
-    if not found:
-        raise RuntimeError(
-            "the browser tests need Chromium: scripts/test installs the 'chromium' package "
-            "as root, or set HUB_TEST_CHROMIUM to a Chromium binary"
-        )
-    return found
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def strict_csp(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-
-
-@pytest.fixture
-async def site(database_url: str) -> AsyncIterator[HubClient]:
-    """A hub on a real port that sends the strict CSP on every response (one bus is
-    enough here: the page does not see it)."""
-    config = load_config(
-        {},
-        database_url=database_url,
-        heartbeat_interval=5.0,
-        commit_batch_max=64,
-        send_queue_frames=512,
-        invite_attempts_per_minute=1000,
-    )
-    app = create_app(config, migrate=False)
-    app.on_response_prepare.append(strict_csp)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with ClientSession() as http:
-        hub = HubClient(http, str(server.make_url("")))
-        try:
-            yield hub
-        finally:
-            await hub.close()
-            await server.close()
 
 
 async def open_page(browser: Browser, url: str, **context: Any) -> Page:
