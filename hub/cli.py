@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from hub.client import HubClientError, HubTimeout
+from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 
@@ -335,14 +335,8 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
-    # the rest are REST calls: bound them as a whole
-    try:
-        async with asyncio.timeout(args.timeout):
-            return await _rest_command(args)
-    except TimeoutError:
-        raise HubTimeout(
-            "timeout", f"the hub at {args.url} did not answer within {args.timeout:g} s"
-        ) from None
+    async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
+        return await _rest_command(args)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:

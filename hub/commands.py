@@ -16,7 +16,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from hub.client import AuthFailed, Conflict, HubAPI, HubClientError, Session, connect
+from hub.client import (
+    AuthFailed,
+    Conflict,
+    HubAPI,
+    HubClientError,
+    HubTimeout,
+    Session,
+    connect,
+)
 from hub.config import Config
 from hub.domain import Message, MsgType, Note, Presence, SessionStatus
 from hub.protocol import Event, FileEvent, MessageEvent, NoteEvent, PresenceEvent, SessionEvent
@@ -81,6 +89,18 @@ async def join(url: str, code: str, role: str, agent_id: str | None, name: str |
     _out(f"you:     {joined.participant_id} ({ROLE[joined.role]})")
     _out(f"token:   {joined.token}")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def answer_within(url: str, seconds: float) -> AsyncIterator[None]:
+    """Bound what the block waits for the hub: `HubTimeout` after `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise HubTimeout(
+            "timeout", f"the hub at {url} did not answer within {seconds:g} s"
+        ) from None
 
 
 def describe_presence(p: Presence) -> str:
@@ -174,9 +194,8 @@ async def watch(
             return await _watch(url, remembered, limit, patience)
         except AuthFailed:  # the hub forgot it (a new database): join anew
             _remember_observer(key, None)
-    async with asyncio.timeout(patience):
-        async with HubAPI(url) as rest:
-            joined = await rest.join(code, role="observer", display_name=name)
+    async with answer_within(url, patience), HubAPI(url) as rest:
+        joined = await rest.join(code, role="observer", display_name=name)
     _remember_observer(key, joined.token)
     return await _watch(url, joined.token, limit, patience)
 
@@ -399,7 +418,8 @@ async def _conversation(planner: Session, coder: Session, step: Any) -> None:
 
     notes = await asyncio.gather(add(planner, "\n- Operations"), add(coder, "\n- Troubleshooting"))
     merged = max(notes, key=lambda n: n.version)
-    _out(f"demo: the Outline v{merged.version} has both edits: {merged.content!r}")
+    lines = " | ".join(merged.content.splitlines())
+    _out(f"demo: the Outline v{merged.version} has both edits: {lines}")
     await step()
     await coder.set_presence("online")
     await coder.send("Reviewed: the outline is complete. Done!", msg_type="status")
