@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -367,3 +369,57 @@ async def test_silent_hub_times_out(silent_hub: str) -> None:
         assert time.monotonic() - began < 8, args
         assert (code, out) == (1, ""), args
         assert len(err.splitlines()) == 1 and err.startswith(says), (args, err)
+
+
+async def test_serve_is_alone_on_its_data_dir_and_stops_its_postgres(tmp_path: Path) -> None:
+    """On the in-memory bus a second `hub serve` on the same data directory is refused;
+    Ctrl+C stops the hub and its embedded PostgreSQL, even after a hub that was killed."""
+    data = tmp_path / "var"
+    env = {"HUB_DATA_DIR": str(data), "HUB_LOG_LEVEL": "WARNING"}
+    for name in ("HUB_DATABASE_URL", "HUB_REDIS_URL"):
+        env[name] = ""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def serve() -> tuple[asyncio.subprocess.Process, str]:
+        port = str(free_port())
+        proc = await start("serve", "--port", port, env=env)
+        procs.append(proc)
+        await line_with(proc, "hub: serving on", [])
+        return proc, port
+
+    def postmaster() -> int | None:
+        pid_file = data / "postgres" / "postmaster.pid"
+        return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+    try:
+        first, port = await serve()
+        code, out, err = await hub("serve", "--port", str(free_port()), env=env)
+        assert code == 1 and err.splitlines() == [
+            f"hub: {data / 'postgres'} is in use by another hub process (pid {first.pid}"
+            f" serving http://127.0.0.1:{port}): with the in-memory bus a hub must be alone"
+            " on its data directory (live events would split between the processes). Stop"
+            " the other one, use another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs"
+        ], err
+        postgres = postmaster()
+        assert postgres is not None
+
+        first.kill()  # no cleanup: the embedded PostgreSQL stays up, and is reused
+        await first.wait()
+        assert postmaster() == postgres
+        second, _ = await serve()
+        second.send_signal(signal.SIGINT)
+        async with asyncio.timeout(TIMEOUT):
+            said, _ = await second.communicate()
+        assert second.returncode == 0
+        assert "hub: stopped the embedded PostgreSQL" in said.decode()
+        assert postmaster() is None
+        with contextlib.suppress(psutil.NoSuchProcess):  # gone, or about to be
+            psutil.Process(postgres).wait(timeout=10)
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        if (left := postmaster()) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(left, signal.SIGINT)
