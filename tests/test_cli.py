@@ -372,8 +372,9 @@ async def test_silent_hub_times_out(silent_hub: str) -> None:
 
 
 async def test_serve_is_alone_on_its_data_dir_and_stops_its_postgres(tmp_path: Path) -> None:
-    """On the in-memory bus a second `hub serve` on the same data directory is refused;
-    Ctrl+C stops the hub and its embedded PostgreSQL, even after a hub that was killed."""
+    """On the in-memory bus a hub is alone on its data directory (a second `hub serve`, or
+    `hub demo`, is refused); Ctrl+C stops the hub and its embedded PostgreSQL, even after
+    a hub that was killed."""
     data = tmp_path / "var"
     env = {"HUB_DATA_DIR": str(data), "HUB_LOG_LEVEL": "WARNING"}
     for name in ("HUB_DATABASE_URL", "HUB_REDIS_URL"):
@@ -394,12 +395,17 @@ async def test_serve_is_alone_on_its_data_dir_and_stops_its_postgres(tmp_path: P
     try:
         first, port = await serve()
         code, out, err = await hub("serve", "--port", str(free_port()), env=env)
-        assert code == 1 and err.splitlines() == [
+        assert (code, out) == (1, "") and err.splitlines() == [
             f"hub: {data / 'postgres'} is in use by another hub process (pid {first.pid}"
             f" serving http://127.0.0.1:{port}): with the in-memory bus a hub must be alone"
             " on its data directory (live events would split between the processes). Stop"
             " the other one, use another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs"
         ], err
+        code, _, err = await hub("demo", env=env)
+        assert code == 1 and err.rstrip().endswith(
+            "which serves alone on it (the in-memory bus): run the demo on that hub with"
+            " `hub demo --url URL`, or stop it first"
+        ), err
         postgres = postmaster()
         assert postgres is not None
 
