@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
-        ("resume", "resume a paused session, or start a waiting one (agents)"),
+        ("resume", "resume a paused session (agents), or start a waiting one (agent A)"),
         ("complete", "complete a session: it becomes read-only, for good (agents)"),
         ("delete", "delete a session: every token stops working (agent A)"),
         ("invite", "print the session's invite code (agent A)"),
@@ -218,7 +218,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.epilog = (
         "With an invite code, you join as an observer once per hub, code and name: the token"
         " is kept (mode 0600) in $XDG_CONFIG_HOME/hub/observers.json (~/.config/hub/) and"
-        " reused next time. Without a code: " + TOKEN_HELP
+        " reused next time. Without a code, the token comes from --token, else"
+        " --token-file, else HUB_TOKEN."
     )
     watch.add_argument("code", nargs="?", help="invite code (or give a token)")
     with_token(watch, "a token of the session instead of an invite code")
