@@ -53,9 +53,9 @@ def _database_url(
                 " another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs",
                 exit_code=1,
             ) from None
-        raise CommandError(
-            f"{exc}, which serves alone on it (the in-memory bus): stop it first, or point"
-            " this command at it with --url",
+        raise CommandError(  # `hub migrate`
+            f"{exc}, which serves alone on it (the in-memory bus): stop it first (a hub"
+            " applies the migrations itself when it starts)",
             exit_code=1,
         ) from None
     print(f"hub: starting the embedded PostgreSQL in {embedded.data_dir} ...", flush=True)
@@ -251,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def token(args: argparse.Namespace) -> str | None:
+def _token(args: argparse.Namespace) -> str | None:
     """The token given: --token, else --token-file, else HUB_TOKEN (None if none)."""
     if args.token:
         return str(args.token)
@@ -269,7 +269,7 @@ def token(args: argparse.Namespace) -> str | None:
 
 
 def _need_token(args: argparse.Namespace) -> str:
-    found = token(args)
+    found = _token(args)
     if found is None:
         raise CommandError("no token: give --token-file PATH or --token TOKEN, or set HUB_TOKEN")
     return found
@@ -322,9 +322,9 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
     if args.command == "demo":
         return await commands.demo(config, args.url, args.pace, args.stay)
     if args.command == "watch":
-        given = token(args)
         if args.code and (args.token or args.token_file):
             raise CommandError("give an invite code or a token, not both")
+        given = None if args.code else _token(args)
         if not args.code and given is None:
             raise CommandError(
                 "give an invite code, or a token (--token-file PATH, --token, HUB_TOKEN)"

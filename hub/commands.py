@@ -34,6 +34,14 @@ __all__ = ["CommandError", "create_session", "demo", "join", "send", "session_ac
 ROLE = {"agent_a": "agent A", "agent_b": "agent B", "observer": "observer", "system": "system"}
 
 
+class CommandError(Exception):
+    """A mistake in how a command was called, or a state that stops it: one line."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _out(line: str, stream: TextIO | None = None) -> None:
     print(line, file=stream or sys.stdout, flush=True)
 
@@ -256,14 +264,6 @@ def _remember_observer(key: str, token: str | None) -> None:
         os.replace(tmp, folder / "observers.json")
     except OSError as exc:
         logging.getLogger("hub").warning("could not remember the observer in %s: %s", folder, exc)
-
-
-class CommandError(Exception):
-    """A mistake in how a command was called, or a state that stops it: one line."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 # --- demo -----------------------------------------------------------------------------

