@@ -360,6 +360,12 @@ async def _run_demo(url: str, pace: float, stay: bool, *, keep_up: bool) -> int:
         async with connect(url, created.agent_token) as planner:
             transcript = _Transcript(planner)
             printing = asyncio.create_task(transcript.run(), name="demo-transcript")
+
+            async def stop_printing() -> None:
+                printing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await printing
+
             try:
                 if stay and not transcript.watched.is_set():
                     _out("demo: open that link in a browser: the bots start once someone watches")
@@ -368,12 +374,11 @@ async def _run_demo(url: str, pace: float, stay: bool, *, keep_up: bool) -> int:
                 joined = await rest.join(created.invite_code, agent_id="coder")
                 async with connect(url, joined.token) as coder:
                     await _conversation(planner, coder, step)
-                async with asyncio.timeout(10):
-                    await transcript.completed.wait()
+                    async with asyncio.timeout(10):
+                        await transcript.completed.wait()
+                    await stop_printing()  # the transcript ends with the session completed
             finally:
-                printing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await printing
+                await stop_printing()
     if keep_up:
         _out("demo: the session is completed; the hub stays up so you can look around (Ctrl+C)")
         await asyncio.Event().wait()
