@@ -96,7 +96,7 @@ async def test_a_never_reading_peer_closed_by_the_heartbeat_is_dropped(
     until it reads them, which it never will."""
     hub: HubClient = await make_client(
         send_queue_frames=100_000,
-        heartbeat_interval=1.0,
+        heartbeat_interval=3.0,  # room to queue megabytes first, even on a busy machine
         rate_burst=100_000,
         rate_per_second=100_000.0,
     )
@@ -115,18 +115,20 @@ async def test_a_never_reading_peer_closed_by_the_heartbeat_is_dropped(
         handlers = hub.server.runner.server.connections  # type: ignore[union-attr]
         return any(h.transport and h.transport.get_extra_info("peername") == mine for h in handlers)
 
-    async with asyncio.timeout(10):
-        while await metric(hub, "hub_connections") != "2":  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    big = "x" * 60_000
-    for _ in range(30):  # megabytes more than the socket buffers hold
-        await asyncio.gather(*(a.say(big) for _ in range(10)))
-    assert held()
-    async with asyncio.timeout(20):  # the hub offers no event for this: poll
-        while await metric(hub, "hub_connections") != "1" or held():  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-    assert await metric(hub, "hub_closed_4008_total") == ""  # the heartbeat closed it
-    silent.close()
+    try:
+        async with asyncio.timeout(10):
+            while await metric(hub, "hub_connections") != "2":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        big = "x" * 60_000
+        for _ in range(30):  # megabytes more than the socket buffers hold
+            await asyncio.gather(*(a.say(big) for _ in range(10)))
+        assert held()
+        async with asyncio.timeout(20):  # the hub offers no event for this: poll
+            while await metric(hub, "hub_connections") != "1" or held():  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        assert await metric(hub, "hub_closed_4008_total") == ""  # the heartbeat closed it
+    finally:
+        silent.close()
 
 
 async def test_dead_peer_is_dropped_by_heartbeat(make_client: Any) -> None:
