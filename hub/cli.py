@@ -237,7 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser(
-        "demo", help="run two bots that collaborate, on a hub of its own unless --url is given"
+        "demo",
+        help="run two bots that collaborate, on a hub of its own unless --url is given",
+        description="Two bots talk, write a file, edit one note at the same moment (one"
+        " merges after a conflict) and complete the session; with --stay, on a page you"
+        " watch, once you have opened it.",
     )
     demo.add_argument("--url", help="use this hub instead of starting one")
     demo.add_argument(
