@@ -325,8 +325,7 @@ class Hub:
             self.config.invite_attempts_per_minute,
             "too many invite attempts; wait a minute",
         )
-        failures = self.config.invite_failures_per_minute
-        wait = await self.bus.take("invite-failures", "hub", failures / 60.0, failures, cost=0)
+        wait = await self._failed_invites(cost=0)  # look only: a redemption may succeed
         if wait > 0:
             raise HubError(
                 "rate_limited", "too many failed invite attempts on this hub; retry soon", wait
@@ -336,8 +335,13 @@ class Hub:
             return await self._redeem(req, code)
         except HubError as exc:
             if exc.code in ("invite_invalid", "invite_expired"):
-                await self.bus.take("invite-failures", "hub", failures / 60.0, failures)
+                await self._failed_invites(cost=1)
             raise
+
+    async def _failed_invites(self, cost: float) -> float:
+        """The hub-wide bucket of failed redemptions (see `Bus.take`)."""
+        per_minute = self.config.invite_failures_per_minute
+        return await self.bus.take("invite-failures", "hub", per_minute / 60.0, per_minute, cost)
 
     async def _redeem(self, req: api.JoinSession, code: str) -> api.JoinedSession:
         token = new_token("agent_b" if req.role == "agent" else "observer")
@@ -456,14 +460,8 @@ class Hub:
         """The session's current invite code (agent A, who may also rotate it)."""
         require(principal, "rotate_invite")
         async with self.store.connection() as conn:
-            row = await conn.fetchrow(
-                "SELECT invite_code, invite_expires_at FROM sessions WHERE id = $1",
-                principal.session_id,
-            )
-        assert row is not None  # the principal's session exists: authenticate read it
-        return api.InviteInfo(
-            invite_code=row["invite_code"], invite_expires_at=row["invite_expires_at"]
-        )
+            code, expires = await session_store.get_invite(conn, principal.session_id)
+        return api.InviteInfo(invite_code=code, invite_expires_at=expires)
 
     # -- messages ----------------------------------------------------------------------
 

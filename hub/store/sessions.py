@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -118,6 +119,16 @@ async def get_session(conn: Connection, session_id: str) -> Session:
     )
     found = raise_if_gone(row, session_id)
     return row_to(found, Session)
+
+
+async def get_invite(conn: Connection, session_id: str) -> tuple[str, datetime]:
+    """The session's current invite code and when it expires."""
+    row = await conn.fetchrow(
+        "SELECT invite_code, invite_expires_at, deleted_at FROM sessions WHERE id = $1",
+        session_id,
+    )
+    found = raise_if_gone(row, session_id)
+    return found["invite_code"], found["invite_expires_at"]
 
 
 async def lock_session(conn: Connection, session_id: str) -> Session:
