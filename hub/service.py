@@ -30,12 +30,10 @@ from hub.domain import (
     Principal,
     Session,
     check_transition,
-    hash_token,
     message_action,
     new_invite_code,
     new_participant_id,
     new_session_id,
-    new_token,
     normalize_invite_code,
     require,
     validate_path,
@@ -54,6 +52,7 @@ from hub.protocol import (
     encode,
 )
 from hub.rooms import Room, Rooms
+from hub.security import hash_token, new_token
 from hub.store import Connection, Store
 from hub.store import activity as activity_store
 from hub.store import files as file_store

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from hub.domain import Message, auto_name
+from hub.domain import Message, auto_name, write_refusal
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
@@ -265,11 +265,10 @@ def _refusal(
     item: NewMessage, session: Any, next_id: int, present: set[tuple[str, str]]
 ) -> HubError | None:
     if session is None:
-        return HubError("session_not_found", f"no session {item.session_id}")
-    if session["deleted_at"] is not None:
-        return HubError("session_deleted", "the session was deleted")
-    if session["status"] == "completed":
-        return HubError("session_completed", "the session is completed; it takes no messages")
+        return write_refusal(item.session_id, None, False)
+    closed = write_refusal(item.session_id, session["status"], session["deleted_at"] is not None)
+    if closed is not None:
+        return closed
     error = _unlocked_refusal(item, present)  # first, as `insert_fresh` checks it first
     if error is None and item.parent_id is not None and item.parent_id >= next_id:
         error = HubError("bad_request", f"no message {item.parent_id} to reply to")
@@ -391,7 +390,9 @@ async def _write_fresh(
 def _fresh_statement(parents: bool) -> str:
     """The statement, with the check of parents only if the batch has any (it costs a
     few percent): a parent must come before its message, counting the messages before
-    it in the batch as if none were refused."""
+    it in the batch as if none were refused. Its `open` only spots a session that may
+    refuse writes: such a batch is not decided here but by `insert_batch`, which asks
+    the domain's `write_refusal` what to answer."""
     if parents:
         judged = """SELECT j.*, j.last + count(*) FILTER (WHERE j.taken) OVER w AS id
                FROM (SELECT i.*, i.parent_id IS NULL

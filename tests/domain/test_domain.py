@@ -6,15 +6,13 @@ from hub.domain import (
     auto_name,
     can,
     check_transition,
-    hash_token,
     new_invite_code,
     new_session_id,
-    new_token,
     normalize_invite_code,
-    token_matches,
     validate_path,
 )
 from hub.errors import HubError
+from hub.security import hash_token, new_token, token_matches
 
 CAPABILITIES = [
     # action, agent_a, agent_b, observer  (the table of SPEC.md)

@@ -1,0 +1,82 @@
+"""The domain of Hub: entities as msgspec structs and the pure rules over them, one
+module per area (access, sessions, messages, notes, files, presence, activity, invites,
+metadata). Nothing here does I/O. The names are re-exported here for the layers above."""
+
+from __future__ import annotations
+
+from hub.domain.access import (
+    Action,
+    AuthorRole,
+    Principal,
+    Role,
+    can,
+    require,
+)
+from hub.domain.activity import Activity, ActivityAction
+from hub.domain.files import (
+    MAX_FILE_CHARS,
+    FileEntry,
+    FileInfo,
+    file_hash,
+    validate_path,
+)
+from hub.domain.invites import new_invite_code, normalize_invite_code
+from hub.domain.messages import (
+    MAX_CONTENT_CHARS,
+    Message,
+    MsgType,
+    message_action,
+)
+from hub.domain.metadata import MAX_JSON_DEPTH, MAX_METADATA_BYTES, check_metadata
+from hub.domain.notes import MAX_NOTE_CHARS, Note, NoteSummary
+from hub.domain.presence import Presence, PresenceStatus
+from hub.domain.sessions import (
+    CreatorType,
+    Session,
+    SessionMode,
+    SessionStatus,
+    auto_name,
+    check_transition,
+    new_participant_id,
+    new_session_id,
+    write_refusal,
+)
+
+__all__ = [
+    "MAX_CONTENT_CHARS",
+    "MAX_FILE_CHARS",
+    "MAX_JSON_DEPTH",
+    "MAX_METADATA_BYTES",
+    "MAX_NOTE_CHARS",
+    "Action",
+    "Activity",
+    "ActivityAction",
+    "AuthorRole",
+    "CreatorType",
+    "FileEntry",
+    "FileInfo",
+    "Message",
+    "MsgType",
+    "Note",
+    "NoteSummary",
+    "Presence",
+    "PresenceStatus",
+    "Principal",
+    "Role",
+    "Session",
+    "SessionMode",
+    "SessionStatus",
+    "auto_name",
+    "can",
+    "check_metadata",
+    "check_transition",
+    "file_hash",
+    "message_action",
+    "new_invite_code",
+    "new_participant_id",
+    "new_session_id",
+    "normalize_invite_code",
+    "require",
+    "validate_path",
+    "write_refusal",
+]

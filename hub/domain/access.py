@@ -1,0 +1,66 @@
+"""Who may do what: roles, the principal a token speaks for, and the capability table
+of SPEC.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from hub.errors import HubError
+
+__all__ = ["Action", "AuthorRole", "Principal", "Role", "can", "require"]
+
+Role = Literal["agent_a", "agent_b", "observer"]
+AuthorRole = Literal["agent_a", "agent_b", "observer", "system"]
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a capability token speaks for: one role in one session."""
+
+    session_id: str
+    role: Role
+    participant_id: str
+    display_name: str | None = None
+
+
+# --- capabilities -------------------------------------------------------------------
+
+Action = Literal[
+    "read",
+    "post_chat",
+    "post_typed",
+    "edit_notes",
+    "write_files",
+    "set_presence",
+    "rename",
+    "pause_resume_complete",
+    "start",
+    "rotate_invite",
+    "delete_session",
+]
+
+_OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
+_AGENT_B: frozenset[Action] = _OBSERVER | {
+    "post_typed",
+    "write_files",
+    "rename",
+    "pause_resume_complete",
+}
+_AGENT_A: frozenset[Action] = _AGENT_B | {"start", "rotate_invite", "delete_session"}
+_CAPABILITIES: dict[Role, frozenset[Action]] = {
+    "agent_a": _AGENT_A,
+    "agent_b": _AGENT_B,
+    "observer": _OBSERVER,
+}
+
+
+def can(role: Role, action: Action) -> bool:
+    """Whether `role` may perform `action` (the capability table of SPEC.md)."""
+    return action in _CAPABILITIES[role]
+
+
+def require(principal: Principal, action: Action) -> None:
+    """Raise `forbidden` unless the principal's role may perform `action`."""
+    if not can(principal.role, action):
+        raise HubError("forbidden", f"{principal.role} may not {action.replace('_', ' ')}")
