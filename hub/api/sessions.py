@@ -1,8 +1,4 @@
-"""REST request and response bodies. Decoding a request body into these is validating it.
-
-Bodies that write messages, notes and files are the websocket frames of
-`hub.protocol` (`SendMessage`, `UpdateNote`, `WriteFile`), sent without their `type`.
-"""
+"""REST bodies of sessions: create, join (redeem an invite), change, and the invite."""
 
 from __future__ import annotations
 
@@ -11,30 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from hub.domain import (
-    MAX_FILE_CHARS,
-    Activity,
-    CreatorType,
-    FileInfo,
-    Message,
-    Note,
-    Presence,
-    Role,
-    Session,
-    SessionMode,
-    SessionStatus,
-    check_metadata,
-)
-
-__all__ = [
-    "CreateSession",
-    "CreatedSession",
-    "ErrorBody",
-    "InviteInfo",
-    "JoinSession",
-    "JoinedSession",
-    "UpdateSession",
-]
+from hub.domain import CreatorType, Role, Session, SessionMode, SessionStatus, check_metadata
 
 ParticipantId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -91,50 +64,3 @@ class UpdateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class InviteInfo(msgspec.Struct, kw_only=True):
     invite_code: str
     invite_expires_at: datetime
-
-
-class MessagePage(msgspec.Struct, kw_only=True):
-    messages: list[Message]
-    last_message_id: int
-
-
-class SentMessage(msgspec.Struct, kw_only=True):
-    message: Message
-    duplicate: bool
-
-
-class NoteList(msgspec.Struct, kw_only=True):
-    notes: list[Note]
-
-
-class FileList(msgspec.Struct, kw_only=True):
-    files: list[FileInfo]
-
-
-class PresenceList(msgspec.Struct, kw_only=True):
-    presence: list[Presence]
-
-
-class ActivityPage(msgspec.Struct, kw_only=True):
-    activity: list[Activity]
-
-
-class FileBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Body of PUT /files/{path}: the content, and optionally the hash it must replace
-    (`""`: the file must not exist yet)."""
-
-    content: Annotated[str, msgspec.Meta(max_length=MAX_FILE_CHARS)]
-    expected_hash: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-
-
-class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
-    status: str
-    database: bool | None = None
-    bus: bool | None = None
-
-
-class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
-    code: str
-    message: str
-    note: Note | None = None
-    file: FileInfo | None = None

@@ -1,0 +1,20 @@
+"""Bodies every route shares: an error, and the health of the process."""
+
+from __future__ import annotations
+
+import msgspec
+
+from hub.domain import FileInfo, Note
+
+
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
+    status: str
+    database: bool | None = None
+    bus: bool | None = None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    note: Note | None = None
+    file: FileInfo | None = None
