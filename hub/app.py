@@ -18,7 +18,7 @@ from aiohttp import web
 from hub.bus import Bus, MemoryBus
 from hub.config import Config
 from hub.protocol import CLOSE_SHUTTING_DOWN
-from hub.service import Hub
+from hub.services import Hub
 from hub.store import Store
 from hub.store.migrate import apply_migrations
 from hub.web import add_routes, error_middleware, security_headers

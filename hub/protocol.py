@@ -8,7 +8,7 @@ This module is pure: no sockets, no event loop.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -32,11 +32,13 @@ from hub.errors import HubError
 __all__ = [
     "CLOSE_AUTH_FAILED",
     "CLOSE_CODES",
+    "CLOSE_INTERNAL_ERROR",
     "CLOSE_RATE_LIMITED",
     "CLOSE_SESSION_DELETED",
     "CLOSE_SHUTTING_DOWN",
     "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TOO_SLOW",
+    "CLOSE_TRY_AGAIN_LATER",
     "Ack",
     "ClientFrame",
     "ErrorFrame",
@@ -58,6 +60,8 @@ __all__ = [
 ]
 
 # --- close codes (one table; PROTOCOL documentation mirrors it) ---------------------
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_AUTH_FAILED = 4001
 CLOSE_SESSION_DELETED = 4004
 CLOSE_TOO_SLOW = 4008
@@ -67,6 +71,8 @@ CLOSE_RATE_LIMITED = 4029
 
 CLOSE_CODES: dict[int, str] = {
     1009: "frame too large",
+    CLOSE_INTERNAL_ERROR: "the server failed unexpectedly; reconnect with since=<last id>",
+    CLOSE_TRY_AGAIN_LATER: "the database is unavailable; reconnect with since=<last id> soon",
     CLOSE_AUTH_FAILED: "missing, unknown or revoked token; do not retry with it",
     CLOSE_SESSION_DELETED: "the session was deleted; do not reconnect",
     CLOSE_TOO_SLOW: "too slow to keep up; reconnect with since=<last id seen>",
@@ -138,7 +144,7 @@ class Ping(msgspec.Struct, tag="ping", kw_only=True, forbid_unknown_fields=True)
 ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping
 
 _client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
-_KNOWN_TYPES = frozenset({"send", "update_note", "write_file", "set_presence", "ping"})
+_KNOWN_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientFrame))
 
 
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")

@@ -13,9 +13,29 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.protocol import (
+    Event,
+    FileEvent,
+    MessageEvent,
+    NoteEvent,
+    PresenceEvent,
+    SessionEvent,
+    decode_event,
+    encode,
+)
 from hub.ratelimit import Buckets
 
-__all__ = ["Bus", "Envelope", "Listener", "MemoryBus", "pack", "unpack", "verify"]
+__all__ = [
+    "Bus",
+    "Envelope",
+    "Listener",
+    "MemoryBus",
+    "envelope",
+    "kind_of",
+    "pack",
+    "unpack",
+    "verify",
+]
 
 Listener = Callable[[bytes], None]
 
@@ -47,28 +67,45 @@ def unpack(payload: bytes) -> Envelope:
     return Envelope(head[:1].decode(), message_id, frame)
 
 
-_KIND_OF_FRAME = {"message": "m", "presence": "p", "session": "e", "note": "e", "file": "e"}
+def kind_of(event: Event) -> tuple[str, int]:
+    """An event's envelope kind and message id: the one place they are decided. A
+    message orders the stream by its id; presence updates each room's view; a session's
+    deletion closes its connections; everything else is relayed as it is."""
+    if isinstance(event, MessageEvent):
+        return "m", event.message.id
+    if isinstance(event, PresenceEvent):
+        return "p", 0
+    if isinstance(event, SessionEvent) and event.deleted:
+        return "d", 0
+    return "e", 0
+
+
+def envelope(event: Event) -> bytes:
+    """The payload that carries `event` on the bus: encoded once, for every subscriber."""
+    kind, message_id = kind_of(event)
+    return pack(kind, message_id, encode(event))
 
 
 def verify(payload: bytes, session_id: str) -> bool:
     """Whether a payload from outside this process is a well-formed event of this
     session, its envelope agreeing with its frame. Payloads failing this are dropped
     rather than relayed to clients."""
-    from hub.protocol import MessageEvent, SessionEvent, decode_event
-
     try:
-        envelope = unpack(payload)
-        event = decode_event(envelope.frame)
+        parsed = unpack(payload)
+        event = decode_event(parsed.frame)
     except ValueError:  # msgspec's errors are ValueErrors too
         return False
-    tag = type(event).__struct_config__.tag
-    if envelope.kind == "d":
-        return isinstance(event, SessionEvent) and event.deleted and event.session.id == session_id
-    if _KIND_OF_FRAME.get(str(tag)) != envelope.kind:
+    if kind_of(event) != (parsed.kind, parsed.message_id):
         return False
     if isinstance(event, MessageEvent):
-        return event.message.id == envelope.message_id and event.message.session_id == session_id
-    return True
+        return event.message.session_id == session_id
+    if isinstance(event, SessionEvent):
+        return event.session.id == session_id
+    if isinstance(event, NoteEvent):
+        return event.note.session_id == session_id
+    if isinstance(event, FileEvent):
+        return event.file.session_id == session_id
+    return True  # presence names no session: its channel is all there is
 
 
 class Bus(Protocol):

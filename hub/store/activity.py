@@ -1,32 +1,11 @@
-"""The append-only activity log: one row per mutating operation, in its transaction."""
+"""The append-only activity log, as read. Its rows are written by `hub.store.changes`."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub.domain import Activity, ActivityAction
+from hub.domain import Activity
 from hub.store import Connection, rows_to
 
-__all__ = ["list_activity", "record"]
-
-
-async def record(
-    conn: Connection,
-    session_id: str,
-    actor_id: str,
-    actor_role: str,
-    action: ActivityAction,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO activity (session_id, actor_id, actor_role, action, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        session_id,
-        actor_id,
-        actor_role,
-        action,
-        detail or {},
-    )
+__all__ = ["list_activity"]
 
 
 async def list_activity(

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.domain import Principal, Session
+from hub.domain import Principal, Session, write_refusal
 from hub.errors import HubError
 from hub.store import Connection, row_to
 
@@ -15,11 +15,16 @@ __all__ = [
     "add_token",
     "claim_agent_b",
     "create_session",
+    "get_invite",
     "get_session",
+    "hold_for_write",
     "invite_target",
+    "last_message_id",
     "lock_session",
+    "message_heads",
     "principal_for_token",
     "raise_if_gone",
+    "rotate_invite",
     "soft_delete",
     "update_session",
 ]
@@ -192,3 +197,50 @@ async def claim_agent_b(conn: Connection, session_id: str, agent_b_id: str) -> S
     if row is None:
         raise HubError("session_full", "agent B has already joined this session")
     return row_to(row, Session)
+
+
+async def hold_for_write(conn: Connection, session_id: str) -> None:
+    """Hold the session against deletion and completion until the transaction ends, and
+    refuse (the domain's `write_refusal`) if it takes no writes."""
+    row = await conn.fetchrow(
+        "SELECT status, deleted_at FROM sessions WHERE id = $1 FOR SHARE", session_id
+    )
+    refusal = (
+        write_refusal(session_id, None, False)
+        if row is None
+        else write_refusal(session_id, row["status"], row["deleted_at"] is not None)
+    )
+    if refusal is not None:
+        raise refusal
+
+
+async def rotate_invite(
+    conn: Connection, session_id: str, invite_code: str, ttl_seconds: float
+) -> datetime:
+    """Give the session a new invite code living `ttl_seconds` from now; returns when it
+    expires. Raises asyncpg's UniqueViolationError if another session has the code."""
+    expires: datetime = await conn.fetchval(
+        "UPDATE sessions SET invite_code = $2, updated_at = now(),"
+        " invite_expires_at = now() + make_interval(secs => $3)"
+        " WHERE id = $1 RETURNING invite_expires_at",
+        session_id,
+        invite_code,
+        ttl_seconds,
+    )
+    return expires
+
+
+async def last_message_id(conn: Connection, session_id: str) -> int:
+    """Where the session's message log stands; `session_not_found` if there is none."""
+    value = await conn.fetchval("SELECT last_message_id FROM sessions WHERE id = $1", session_id)
+    if value is None:
+        raise HubError("session_not_found", f"no session {session_id}")
+    return int(value)
+
+
+async def message_heads(conn: Connection, session_ids: list[str]) -> dict[str, int]:
+    """The last message id of each of these sessions (those that exist)."""
+    rows = await conn.fetch(
+        "SELECT id, last_message_id FROM sessions WHERE id = ANY($1::text[])", session_ids
+    )
+    return {row["id"]: row["last_message_id"] for row in rows}

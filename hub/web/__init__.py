@@ -7,8 +7,10 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.errors import HubError
+from hub.web.http import error_middleware, json_response
 from hub.web.logs import AccessLogger
-from hub.web.rest import error_middleware, routes
+from hub.web.openapi import openapi_document
+from hub.web.rest import add_routes as add_api_routes
 from hub.web.ws import websocket
 
 __all__ = ["SECURITY_HEADERS", "AccessLogger", "add_routes", "error_middleware", "security_headers"]
@@ -58,8 +60,14 @@ async def static_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of the REST API, generated from its route tables."""
+    return json_response(openapi_document())
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    add_api_routes(app)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)

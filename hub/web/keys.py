@@ -8,7 +8,7 @@ from weakref import WeakSet
 from aiohttp import web
 
 from hub.config import Config
-from hub.service import Hub
+from hub.services import Hub
 
 __all__ = ["CONFIG", "HUB", "SOCKETS", "STATS"]
 

@@ -17,15 +17,12 @@ import struct
 import msgspec
 from aiohttp import WSMsgType, web
 
-from hub.domain import FileInfo, Message, Note, Principal
+from hub.domain import FileInfo, Message, Principal
 from hub.errors import HubError
+from hub.live import Outbox, Room
 from hub.protocol import (
-    CLOSE_AUTH_FAILED,
     CLOSE_RATE_LIMITED,
-    CLOSE_SESSION_DELETED,
-    CLOSE_TOO_MANY_CONNECTIONS,
     Ack,
-    ErrorFrame,
     Hello,
     MessageEvent,
     Ping,
@@ -41,11 +38,10 @@ from hub.protocol import (
     frame_ref,
 )
 from hub.ratelimit import TokenBucket
-from hub.rooms import Outbox, Room
-from hub.service import PAGE_BYTES, Hub
+from hub.services import PAGE_BYTES, Hub
+from hub.web.http import bearer, close_code, error_frame, error_response, parse_id, send
 from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
 from hub.web.logs import unexpected
-from hub.web.rest import bearer, error_response, parse_id
 
 __all__ = ["websocket"]
 
@@ -69,15 +65,6 @@ def _header(length: int) -> bytes:
     return _LONG(0x81, 127, length)
 
 
-def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:
-    frame = ErrorFrame(code=exc.code, message=exc.message, ref=ref)
-    if isinstance(exc.data, Note):
-        frame.note = exc.data
-    elif isinstance(exc.data, FileInfo):
-        frame.file = exc.data
-    return frame
-
-
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     hub = request.app[HUB]
@@ -96,22 +83,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     try:
-        principal = await hub.authenticate(bearer(request))
-        slot = await hub.open_connection(principal)
+        principal = await hub.access.authenticate(bearer(request))
+        slot = await hub.access.open_connection(principal)
     except HubError as exc:
-        code = {
-            "session_deleted": CLOSE_SESSION_DELETED,
-            "unavailable": 1013,
-            "rate_limited": CLOSE_TOO_MANY_CONNECTIONS,
-        }.get(exc.code, CLOSE_AUTH_FAILED)
         with contextlib.suppress(ConnectionError):  # the peer may already be gone
             await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
-            await ws.close(code=code, message=exc.message.encode()[:120])
+            await ws.close(code=close_code(exc), message=exc.message.encode()[:120])
         return ws
     try:
         await Connection(hub, ws, principal, request).run(since)
     finally:
-        await hub.close_connection(principal, slot)
+        await hub.access.close_connection(principal, slot)
     return ws
 
 
@@ -213,9 +195,7 @@ class Connection:
         try:
             room, first = await hub.rooms.enter(principal.session_id, self.outbox)
         except HubError as exc:
-            await self._close(
-                CLOSE_SESSION_DELETED if exc.code == "session_deleted" else 1013, exc.message
-            )
+            await self._close(close_code(exc), exc.message)
             return
         live_from = room.last_id or 0
         try:
@@ -225,12 +205,12 @@ class Connection:
             if self.outbox.closed_with is not None:
                 return
             if first:
-                await hub.set_presence(principal)
+                await hub.presence.announce(principal)
             await self._read()
         except HubError as exc:
             log.warning("connection ended: %s", exc)
             with contextlib.suppress(Exception):
-                await self._close(1013 if exc.code == "unavailable" else 1011, exc.message)
+                await self._close(close_code(exc), exc.message)
         except ConnectionError:
             pass  # the peer went away mid-send; nothing left to tell it
         finally:
@@ -242,13 +222,13 @@ class Connection:
             self._drop_unsent()
             if last and not room.deleted:
                 with contextlib.suppress(HubError):
-                    await hub.set_presence(principal, offline=True)
+                    await hub.presence.leave(principal)
 
     async def _catch_up(self, room: Room, since: int | None, live_from: int) -> bool:
         """Send hello and the history after `since`, then go live. The room has been
         collecting live events for this connection since it entered, so the history
         read here overlaps them and nothing falls between (duplicates are dropped)."""
-        snap = await self.hub.snapshot(self.principal)
+        snap = await self.hub.sessions.snapshot(self.principal)
         for presence in snap.presence:  # so the room can notice if they vanish later
             room.presence.setdefault(presence.participant_id, presence)
         hello = Hello(
@@ -271,7 +251,7 @@ class Connection:
             cursor = since
             # Up to where the room went live; later messages reach us through the room.
             while cursor < live_from and self.outbox.closed_with is None:
-                page = await self.hub.fetch_after(
+                page = await self.hub.messages.fetch_after(
                     self.principal.session_id, cursor, HISTORY_PAGE, PAGE_BYTES
                 )
                 if not page:
@@ -325,7 +305,7 @@ class Connection:
 
     def _send_message(self, frame: SendMessage) -> None:
         try:
-            waiter = self.hub.enqueue_message(self.principal, frame)
+            waiter = send(self.hub, self.principal, frame)
         except HubError as exc:
             self.slots.release()
             self.reply(error_frame(exc, frame.ref))
@@ -357,13 +337,23 @@ class Connection:
         hub, who = self.hub, self.principal
         try:
             if isinstance(frame, UpdateNote):
-                self.reply(Ack(ref=frame.ref, note=await hub.update_note(who, frame)))
+                note = await hub.notes.save(
+                    who,
+                    note_id=frame.note_id,
+                    title=frame.title,
+                    content=frame.content,
+                    expected_version=frame.expected_version,
+                )
+                self.reply(Ack(ref=frame.ref, note=note))
             elif isinstance(frame, WriteFile):
-                entry = await hub.write_file(who, frame)
+                entry = await hub.files.write(
+                    who, frame.path, frame.content, expected_hash=frame.expected_hash
+                )
                 info = FileInfo(**{f: getattr(entry, f) for f in FileInfo.__struct_fields__})
                 self.reply(Ack(ref=frame.ref, file=info))
             elif isinstance(frame, SetPresence):
-                self.reply(Ack(ref=frame.ref, presence=await hub.set_presence(who, frame)))
+                presence = await hub.presence.announce(who, frame.status, frame.activity)
+                self.reply(Ack(ref=frame.ref, presence=presence))
         except HubError as exc:
             self.reply(error_frame(exc, frame.ref))
         except Exception as exc:

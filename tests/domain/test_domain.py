@@ -111,7 +111,7 @@ def test_invite_code_space_outlasts_guessing_at_the_allowed_rate() -> None:
     redemptions, finding any one of 10,000 live codes takes longer than the 7-day
     default lifetime of a code (the README's arithmetic)."""
     from hub.config import Config
-    from hub.domain import _WORDS_A, _WORDS_B
+    from hub.domain.invites import _WORDS_A, _WORDS_B
 
     assert len(set(_WORDS_A)) == len(_WORDS_A) == 128 and len(set(_WORDS_B)) == 128
     assert all(word.isalpha() and word.isupper() for word in _WORDS_A + _WORDS_B)

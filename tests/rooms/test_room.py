@@ -5,8 +5,8 @@ import asyncio
 import msgspec
 
 from hub.domain import Message, Principal
+from hub.live import Outbox, Room
 from hub.protocol import MessageEvent, encode
-from hub.rooms import Outbox, Room
 from tests.helpers import make_message, message_payload
 
 message = make_message
@@ -155,7 +155,7 @@ async def test_overflowing_outbox_closes_with_resume_code() -> None:
 async def test_a_burst_goes_out_in_one_write_and_a_peer_behind_gets_the_writer() -> None:
     """Frames queued in one turn of the loop are written at once, in one write; when
     the peer is behind, the writer task sends them instead (and waits for it)."""
-    from hub.rooms import Flusher
+    from hub.live import Flusher
 
     sink, writes, written = Sink(), [], asyncio.Event()
     behind = False

@@ -11,12 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import routes as rest_routes
+from hub.web.rest import operations
 from tests.helpers import HubClient, Peer
 
 
@@ -341,9 +340,9 @@ NOT_CHANGES = {"set_presence", "ping"}
 def change_routes() -> set[str]:
     """Every REST route that may change something: any method but GET and HEAD."""
     return {
-        f"{r.method} {r.path}"
-        for r in rest_routes
-        if isinstance(r, web.RouteDef) and r.method not in ("GET", "HEAD")
+        f"{op.method.upper()} {op.path}"
+        for op in operations()
+        if op.method.upper() not in ("GET", "HEAD")
     }
 
 

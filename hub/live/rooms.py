@@ -1,0 +1,69 @@
+"""The rooms of this process: one per session with connections here, created on first
+connection and dropped when empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from hub.bus import Bus
+from hub.live.outbox import Flusher, Outbox
+from hub.live.room import FetchAfter, Room
+
+__all__ = ["Rooms"]
+
+
+class Rooms:
+    """The rooms of this process, created on first connection and dropped when empty."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        fetch_after: FetchAfter,
+        last_message_id: Callable[[str], Awaitable[int]],
+        *,
+        page_size: int,
+    ) -> None:
+        self._bus = bus
+        self._fetch_after = fetch_after
+        self._page_size = page_size
+        self._last_message_id = last_message_id
+        self._rooms: dict[str, Room] = {}
+        self._lock = asyncio.Lock()  # guards room creation and removal
+        self.flusher = Flusher()
+        """Shared by the outboxes of this process's connections."""
+
+    def all(self) -> list[Room]:
+        return list(self._rooms.values())
+
+    def resync_all(self) -> None:
+        for room in self._rooms.values():
+            room.resync()
+
+    async def enter(self, session_id: str, outbox: Outbox) -> tuple[Room, bool]:
+        """Put a connection in its session's room (subscribing the room first, then
+        reading where the stream stands, so nothing falls between). Returns the room and
+        whether this is the participant's first connection here."""
+        async with self._lock:
+            room = self._rooms.get(session_id)
+            if room is None:
+                room = Room(session_id, self._fetch_after, self._page_size, self._bus.healthy)
+                await self._bus.subscribe(session_id, room.on_payload)
+                try:
+                    room.start_at(await self._last_message_id(session_id))
+                except BaseException:
+                    await self._bus.unsubscribe(session_id, room.on_payload)
+                    raise
+                self._rooms[session_id] = room
+            return room, room.add(outbox)
+
+    async def leave(self, room: Room, outbox: Outbox) -> bool:
+        """Take a connection out; the room goes when empty. True if it was the
+        participant's last connection here."""
+        last = room.remove(outbox)
+        async with self._lock:
+            if not room.outboxes and self._rooms.get(room.session_id) is room:
+                del self._rooms[room.session_id]
+                await self._bus.unsubscribe(room.session_id, room.on_payload)
+                await room.close()
+        return last

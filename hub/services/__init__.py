@@ -1,0 +1,67 @@
+"""The hub's use cases, one service per area, shared by the REST routes and the websocket.
+
+Each service checks capabilities, runs the store in transactions (each change with its
+activity row, `hub.store.changes`) and publishes the resulting events (`Events`). None
+answers success before the change is committed, and none writes SQL. `Hub` is the small
+object holding them, with the live side (rooms and presence upkeep) they feed.
+"""
+
+from __future__ import annotations
+
+from hub.bus import Bus
+from hub.config import Config
+from hub.live import PresenceUpkeep, Rooms
+from hub.services.access import Access
+from hub.services.activity import ActivityLog
+from hub.services.events import Events
+from hub.services.files import Files
+from hub.services.messages import PAGE_BYTES, Messages
+from hub.services.notes import Notes
+from hub.services.presence import PresenceService
+from hub.services.sessions import Sessions, Snapshot
+from hub.store import Store
+
+__all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
+
+
+class Hub:
+    """The area services over one store and one bus, and this process's live side."""
+
+    def __init__(self, config: Config, store: Store, bus: Bus) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.events = Events(bus)
+        self.access = Access(config, store, bus)
+        self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
+        self.sessions = Sessions(config, store, self.events, self.access, self.presence)
+        self.messages = Messages(config, store, self.events)
+        self.notes = Notes(store, self.events)
+        self.files = Files(store, self.events)
+        self.activity = ActivityLog(store)
+        self.rooms = Rooms(
+            bus,
+            self.messages.fetch_after,
+            self.messages.last_message_id,
+            page_size=config.commit_batch_max,
+        )
+        self.upkeep = PresenceUpkeep(
+            self.rooms,
+            bus,
+            interval=config.heartbeat_interval,
+            ttl=self.access.slot_ttl,
+            heads=self.messages.heads,
+            announce_online=self.presence.announce,
+            announce_offline=self.presence.announce_offline,
+        )
+        on_reconnect = getattr(bus, "on_reconnect", None)
+        if on_reconnect is not None:
+            on_reconnect(self.rooms.resync_all)
+
+    async def start(self) -> None:
+        self.messages.start()
+        self.upkeep.start()
+
+    async def close(self) -> None:
+        await self.upkeep.close()
+        await self.messages.close()

@@ -1,0 +1,69 @@
+"""Notes: created, and edited at the version the editor read (optimistic locking; a stale
+edit gets `conflict` carrying the current note)."""
+
+from __future__ import annotations
+
+from hub.domain import ActivityAction, Note, Principal, require
+from hub.errors import HubError
+from hub.protocol import NoteEvent
+from hub.services.events import Events
+from hub.store import Store, changes
+from hub.store import notes as note_store
+from hub.store import sessions as session_store
+
+__all__ = ["Notes"]
+
+
+class Notes:
+    def __init__(self, store: Store, events: Events) -> None:
+        self._store = store
+        self._events = events
+
+    async def save(
+        self,
+        principal: Principal,
+        *,
+        note_id: int | None,
+        title: str | None,
+        content: str,
+        expected_version: int,
+    ) -> Note:
+        """Create a note (no id, expected_version 0) or edit one at its current version."""
+        require(principal, "edit_notes")
+        async with self._store.transaction() as conn:
+            await session_store.hold_for_write(conn, principal.session_id)
+            if note_id is None:
+                if expected_version != 0:
+                    raise HubError("bad_request", "a new note has expected_version 0")
+                note = await note_store.create_note(
+                    conn,
+                    principal.session_id,
+                    title or "Untitled",
+                    content,
+                    principal.participant_id,
+                )
+                action: ActivityAction = "note.created"
+            else:
+                note = await note_store.update_note(
+                    conn,
+                    principal.session_id,
+                    note_id,
+                    content=content,
+                    title=title,
+                    expected_version=expected_version,
+                    editor=principal.participant_id,
+                )
+                action = "note.updated"
+            await changes.record_as(
+                conn, principal, action, {"note_id": note.id, "version": note.version}
+            )
+        await self._events.publish(principal.session_id, NoteEvent(note=note))
+        return note
+
+    async def list(self, principal: Principal) -> list[Note]:
+        async with self._store.connection() as conn:
+            return await note_store.list_notes(conn, principal.session_id)
+
+    async def get(self, principal: Principal, note_id: int) -> Note:
+        async with self._store.connection() as conn:
+            return await note_store.get_note(conn, principal.session_id, note_id)

@@ -1,0 +1,252 @@
+"""Sessions: creation with tokens and an invite, joining through the invite (exactly one
+agent wins the B slot), status and name changes, soft deletion, and the invite itself."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from hub import api
+from hub.config import Config
+from hub.domain import (
+    ActivityAction,
+    FileInfo,
+    NoteSummary,
+    Presence,
+    Principal,
+    Session,
+    check_transition,
+    new_invite_code,
+    new_participant_id,
+    new_session_id,
+    normalize_invite_code,
+    require,
+)
+from hub.errors import HubError
+from hub.protocol import SessionEvent
+from hub.security import hash_token, new_token
+from hub.services.access import Access
+from hub.services.events import Events
+from hub.services.presence import PresenceService
+from hub.store import Store, changes
+from hub.store import sessions as session_store
+from hub.store.snapshot import read_snapshot
+
+__all__ = ["SHARED_OBSERVER_ID", "Sessions", "Snapshot"]
+
+SHARED_OBSERVER_ID = "observer"
+"""The participant id of the observer token handed to a session's creator."""
+_CODE_ATTEMPTS = 8
+"""Fresh invite codes tried before giving up (a clash is one in ~10^12 per live code)."""
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """What a connection is told first (`hello`): the session as it stands."""
+
+    session: Session
+    presence: list[Presence]
+    notes: list[NoteSummary]
+    files: list[FileInfo]
+
+
+class Sessions:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        events: Events,
+        access: Access,
+        presence: PresenceService,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._events = events
+        self._access = access
+        self._presence = presence
+
+    async def create(self, req: api.CreateSession, client_key: str) -> api.CreatedSession:
+        """Create a session with its tokens and invite code. Creation is rate-limited
+        per client address."""
+        await self._access.limit(
+            "create",
+            client_key,
+            self._config.session_creations_per_minute,
+            "too many sessions created from your address; wait a minute",
+        )
+        agent_a_id = req.agent_id or new_participant_id("agent")
+        agent_token, observer_token = new_token("agent_a"), new_token("observer")
+        ttl = req.invite_ttl_seconds or self._config.invite_ttl_seconds
+        for _attempt in range(_CODE_ATTEMPTS):
+            invite_code = new_invite_code()
+            try:
+                async with self._store.transaction() as conn:
+                    session = await session_store.create_session(
+                        conn,
+                        session_id=new_session_id(),
+                        name=req.name or "New Session",
+                        name_is_auto=req.name is None,
+                        mode=req.mode,
+                        is_private=req.is_private,
+                        agent_a_id=agent_a_id,
+                        invite_code=invite_code,
+                        invite_ttl_seconds=ttl,
+                        workspace_id=req.workspace_id,
+                        metadata=req.metadata,
+                        creator_type=req.creator_type,
+                        creator_name=req.creator_name,
+                    )
+                    a = Principal(session_id=session.id, role="agent_a", participant_id=agent_a_id)
+                    obs = Principal(
+                        session_id=session.id, role="observer", participant_id=SHARED_OBSERVER_ID
+                    )
+                    await session_store.add_token(conn, hash_token(agent_token), a)
+                    await session_store.add_token(conn, hash_token(observer_token), obs)
+                    await changes.record_as(conn, a, "session.created", {"name": session.name})
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "sessions_invite_code_key":
+                    continue
+                raise
+            return api.CreatedSession(
+                session=session,
+                participant_id=agent_a_id,
+                agent_token=agent_token,
+                observer_token=observer_token,
+                invite_code=invite_code,
+                invite_expires_at=session.invite_expires_at,
+            )
+        raise HubError("unavailable", "could not allocate an invite code; retry")
+
+    async def join(self, req: api.JoinSession, client_key: str) -> api.JoinedSession:
+        """Redeem an invite: take the B slot (exactly one agent wins it) or get an
+        observer token of one's own. Redemption is rate-limited per client address, and
+        failed redemptions per minute on the whole hub, which bounds how fast codes can
+        be guessed however many addresses guess."""
+        await self._access.limit(
+            "invite",
+            client_key,
+            self._config.invite_attempts_per_minute,
+            "too many invite attempts; wait a minute",
+        )
+        failures = self._config.invite_failures_per_minute
+        # look only (cost 0): this redemption may succeed
+        wait = await self._access.take("invite-failures", "hub", failures, cost=0)
+        if wait > 0:
+            raise HubError(
+                "rate_limited", "too many failed invite attempts on this hub; retry soon", wait
+            )
+        code = normalize_invite_code(req.invite_code)
+        try:
+            return await self._redeem(req, code)
+        except HubError as exc:
+            if exc.code in ("invite_invalid", "invite_expired"):
+                await self._access.take("invite-failures", "hub", failures)
+            raise
+
+    async def _redeem(self, req: api.JoinSession, code: str) -> api.JoinedSession:
+        token = new_token("agent_b" if req.role == "agent" else "observer")
+        async with self._store.transaction() as conn:
+            if req.role == "agent":
+                target = await session_store.invite_target(conn, code, for_update=True)
+                if target.status == "completed":
+                    raise HubError("session_completed", "the session is completed")
+                if target.agent_b_id is not None:
+                    raise HubError("session_full", "agent B has already joined this session")
+                agent_b_id = req.agent_id or new_participant_id("agent")
+                if agent_b_id == target.agent_a_id:
+                    raise HubError("bad_request", "agent B needs an id other than agent A's")
+                session = await session_store.claim_agent_b(conn, target.id, agent_b_id)
+                principal = Principal(
+                    session_id=session.id, role="agent_b", participant_id=agent_b_id
+                )
+                action: ActivityAction = "agent_b.joined"
+            else:
+                session = await session_store.invite_target(conn, code, for_update=False)
+                principal = Principal(
+                    session_id=session.id,
+                    role="observer",
+                    participant_id=new_participant_id("obs"),
+                    display_name=req.display_name,
+                )
+                action = "observer.joined"
+            await session_store.add_token(conn, hash_token(token), principal)
+            detail = {"display_name": req.display_name} if req.display_name else {}
+            await changes.record_as(conn, principal, action, detail)
+        if req.role == "agent":
+            await self._events.publish(session.id, SessionEvent(session=session))
+        return api.JoinedSession(
+            session=session,
+            role=principal.role,
+            participant_id=principal.participant_id,
+            token=token,
+        )
+
+    async def get(self, principal: Principal) -> Session:
+        async with self._store.connection() as conn:
+            return await session_store.get_session(conn, principal.session_id)
+
+    async def update(self, principal: Principal, req: api.UpdateSession) -> Session:
+        """Change status (by the state machine) and/or name."""
+        if req.status is None and req.name is None:
+            raise HubError("bad_request", "nothing to change: give status and/or name")
+        if req.name is not None:
+            require(principal, "rename")
+        async with self._store.transaction() as conn:
+            current = await session_store.lock_session(conn, principal.session_id)
+            changed: dict[str, object] = {}
+            if req.status is not None and req.status != current.status:
+                check_transition(principal.role, current.status, req.status)
+                changed["status"] = req.status
+            if req.name is not None and req.name != current.name:
+                changed.update(name=req.name, name_is_auto=False)
+            if not changed:
+                return current
+            session = await session_store.update_session(conn, current.id, **changed)
+            detail = {k: v for k, v in changed.items() if k in ("status", "name")}
+            await changes.record_as(conn, principal, "session.updated", detail)
+        await self._events.publish(session.id, SessionEvent(session=session))
+        return session
+
+    async def delete(self, principal: Principal) -> None:
+        """Soft delete: rows stay; tokens stop working; live connections are closed."""
+        require(principal, "delete_session")
+        async with self._store.transaction() as conn:
+            await session_store.lock_session(conn, principal.session_id)
+            session = await session_store.soft_delete(conn, principal.session_id)
+            await changes.record_as(conn, principal, "session.deleted")
+        await self._events.publish(session.id, SessionEvent(session=session, deleted=True))
+
+    async def rotate_invite(self, principal: Principal) -> api.InviteInfo:
+        """A new invite code (agent A); the old one stops working."""
+        require(principal, "rotate_invite")
+        ttl = float(self._config.invite_ttl_seconds)
+        for _attempt in range(_CODE_ATTEMPTS):
+            code = new_invite_code()
+            try:
+                async with self._store.transaction() as conn:
+                    await session_store.lock_session(conn, principal.session_id)
+                    expires = await session_store.rotate_invite(
+                        conn, principal.session_id, code, ttl
+                    )
+                    await changes.record_as(conn, principal, "invite.rotated")
+            except asyncpg.UniqueViolationError:
+                continue
+            return api.InviteInfo(invite_code=code, invite_expires_at=expires)
+        raise HubError("unavailable", "could not allocate an invite code; retry")
+
+    async def invite(self, principal: Principal) -> api.InviteInfo:
+        """The session's current invite code (agent A, who may also rotate it)."""
+        require(principal, "rotate_invite")
+        async with self._store.connection() as conn:
+            code, expires = await session_store.get_invite(conn, principal.session_id)
+        return api.InviteInfo(invite_code=code, invite_expires_at=expires)
+
+    async def snapshot(self, principal: Principal) -> Snapshot:
+        """The session with its live presence, notes (without content) and files."""
+        async with self._store.connection() as conn:
+            stored = await read_snapshot(conn, principal.session_id)
+        return Snapshot(
+            session=stored.session,
+            presence=await self._presence.live(principal.session_id, stored.presence),
+            notes=stored.notes,
+            files=stored.files,
+        )

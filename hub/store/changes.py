@@ -1,0 +1,42 @@
+"""A change's record: the activity row every mutating use case writes in the change's own
+transaction, so the audit log holds exactly the changes that were committed. (Later areas
+add their outbox row here: one call, one place.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.domain import ActivityAction, Principal
+from hub.store import Connection
+
+__all__ = ["record", "record_as"]
+
+
+async def record(
+    conn: Connection,
+    session_id: str,
+    actor_id: str,
+    actor_role: str,
+    action: ActivityAction,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write the activity row of a change, inside the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO activity (session_id, actor_id, actor_role, action, detail)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        session_id,
+        actor_id,
+        actor_role,
+        action,
+        detail or {},
+    )
+
+
+async def record_as(
+    conn: Connection,
+    actor: Principal,
+    action: ActivityAction,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`record` for a change made by `actor` in its own session."""
+    await record(conn, actor.session_id, actor.participant_id, actor.role, action, detail)

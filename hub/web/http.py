@@ -1,0 +1,189 @@
+"""The edge of the hub, shared by REST and the websocket: the one map from a `HubError`
+to an HTTP status and body, an `error` frame and a close code; and the parsing of what a
+request brings (JSON body, query, ids, bearer token, principal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+from nanoid import generate as nanoid
+
+from hub import api
+from hub.domain import FileInfo, Message, Note, Principal
+from hub.errors import ErrorCode, HubError
+from hub.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_SESSION_DELETED,
+    CLOSE_TOO_MANY_CONNECTIONS,
+    CLOSE_TRY_AGAIN_LATER,
+    TOO_DEEP,
+    ErrorFrame,
+    SendMessage,
+    encode,
+    reject_nul,
+)
+from hub.services import Hub
+from hub.web.keys import HUB
+from hub.web.logs import logged_path, unexpected
+
+__all__ = [
+    "bearer",
+    "body",
+    "close_code",
+    "error_frame",
+    "error_middleware",
+    "error_response",
+    "hub_of",
+    "json_response",
+    "parse_id",
+    "principal",
+    "query",
+    "send",
+]
+
+T = TypeVar("T")
+
+_CLOSE_CODES: dict[str, int] = {
+    "unauthorized": CLOSE_AUTH_FAILED,
+    "session_deleted": CLOSE_SESSION_DELETED,
+    "session_not_found": CLOSE_SESSION_DELETED,
+    "rate_limited": CLOSE_TOO_MANY_CONNECTIONS,
+    "unavailable": CLOSE_TRY_AGAIN_LATER,
+}
+
+
+def close_code(exc: HubError) -> int:
+    """The close code a websocket ends with when `exc` ends it (before or after hello)."""
+    return _CLOSE_CODES.get(exc.code, CLOSE_INTERNAL_ERROR)
+
+
+def _recovery(exc: HubError) -> dict[str, Any]:
+    """What a conflict carries so the caller can recover: the current note or file."""
+    if exc.code == "conflict":
+        if isinstance(exc.data, Note):
+            return {"note": exc.data}
+        if isinstance(exc.data, FileInfo):
+            return {"file": exc.data}
+    return {}
+
+
+def error_frame(exc: HubError, ref: str | None) -> ErrorFrame:
+    return ErrorFrame(code=exc.code, message=exc.message, ref=ref, **_recovery(exc))
+
+
+def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=encode(body), status=status, content_type="application/json")  # type: ignore[arg-type]
+
+
+def error_response(exc: HubError) -> web.Response:
+    body = api.ErrorBody(code=exc.code, message=exc.message, **_recovery(exc))
+    response = json_response(body, exc.http_status)
+    if exc.code == "unauthorized":
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif exc.code == "rate_limited" and isinstance(exc.data, float):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.data)))
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The one place a failure becomes an HTTP status and a JSON error body. An exception
+    no handler expected becomes one `internal` error naming a request id, logged once
+    (with its traceback at most once a minute per place it came from)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except HubError as exc:
+        return error_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(HubError("payload_too_large", "request body is too large"))
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(HubError("method_not_allowed", f"{request.method} not allowed"))
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code: ErrorCode = "not_found" if exc.status == 404 else "bad_request"
+        return error_response(HubError(code, exc.reason))
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as exc:
+        request_id = nanoid(size=12)
+        unexpected.report(
+            exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
+        )
+        response = error_response(HubError("internal", f"internal error (request {request_id})"))
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+def send(hub: Hub, who: Principal, frame: SendMessage) -> asyncio.Future[tuple[Message, bool]]:
+    """Queue a message sent over REST or the websocket (the same body, `SendMessage`)."""
+    return hub.messages.enqueue(
+        who,
+        content=frame.content,
+        msg_type=frame.msg_type,
+        metadata=frame.metadata,
+        parent_id=frame.parent_id,
+        client_msg_id=frame.client_msg_id,
+        token_count=frame.token_count,
+        attachments=frame.attachments,
+    )
+
+
+def hub_of(request: web.Request) -> Hub:
+    return request.app[HUB]
+
+
+async def body(request: web.Request, type_: type[T]) -> T:
+    """The request's JSON body decoded into `type_` (validating it), or `bad_request`."""
+    raw = await request.read()
+    reject_nul(raw)
+    try:
+        return msgspec.json.decode(raw or b"{}", type=type_)
+    except msgspec.ValidationError as exc:
+        raise HubError("bad_request", str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise HubError("bad_request", "request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise HubError("bad_request", TOO_DEEP) from None
+
+
+def query(request: web.Request, type_: type[T]) -> T:
+    """The query string decoded into `type_` (validating it), or `bad_request`."""
+    try:
+        return msgspec.convert(dict(request.query), type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise HubError("bad_request", f"query: {exc}") from None
+
+
+def parse_id(raw: str) -> int | None:
+    """A non-negative id written in plain ASCII digits that fits a bigint, else None
+    (`str.isdigit` alone accepts "²" and other digits `int` refuses)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+def bearer(request: web.Request) -> str | None:
+    """The token: an `Authorization: Bearer` header, else a `token` query parameter."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.query.get("token")
+
+
+async def principal(request: web.Request) -> Principal:
+    """The caller, who must hold a token of the session named in the path."""
+    who = await hub_of(request).access.authenticate(bearer(request))
+    if who.session_id != request.match_info["session_id"]:
+        raise HubError("forbidden", "this token belongs to another session")
+    return who

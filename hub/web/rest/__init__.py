@@ -1,0 +1,31 @@
+"""The REST API: one route table per area, each route with its documentation beside it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.web.rest import activity, files, messages, notes, ops, presence, sessions
+from hub.web.rest.table import Operation, RouteTable
+
+__all__ = ["TABLES", "Operation", "RouteTable", "add_routes", "operations"]
+
+TABLES: tuple[RouteTable, ...] = (
+    sessions.routes,
+    messages.routes,
+    notes.routes,
+    files.routes,
+    presence.routes,
+    activity.routes,
+    ops.routes,
+)
+
+
+def operations() -> list[Operation]:
+    """Every documented route, in the order of the tables."""
+    return [op for table in TABLES for op in table.operations]
+
+
+def add_routes(app: web.Application) -> None:
+    for table in TABLES:
+        table.add_to(app)
+    app.router.add_get("/metrics", ops.metrics)
