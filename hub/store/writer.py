@@ -35,7 +35,9 @@ import asyncpg
 from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Store, unavailable_on_failure
-from hub.store.messages import BatchOutcome, NewMessage, insert_batch, insert_fresh
+from hub.store.message_batch import insert_batch
+from hub.store.message_fresh import insert_fresh
+from hub.store.messages import BatchOutcome, NewMessage
 
 __all__ = ["GroupCommitter"]
 

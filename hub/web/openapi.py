@@ -42,7 +42,6 @@ def _query_parameters(query: Any) -> list[dict[str, Any]]:
         if "anyOf" in spec:  # `int | None`: the query either has it or not
             spec = next(s for s in spec["anyOf"] if s.get("type") != "null")
         description = spec.pop("description", None)
-        spec.pop("default", None)
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
         if description:
             parameter["description"] = description

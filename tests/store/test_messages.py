@@ -10,13 +10,9 @@ from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Store
 from hub.store import sessions as session_store
-from hub.store.messages import (
-    BatchOutcome,
-    NewMessage,
-    insert_batch,
-    insert_fresh,
-    list_messages,
-)
+from hub.store.message_batch import insert_batch
+from hub.store.message_fresh import insert_fresh
+from hub.store.messages import BatchOutcome, NewMessage, list_messages
 from hub.store.writer import GroupCommitter
 
 
