@@ -326,7 +326,9 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
     from hub import commands
 
     if args.command == "demo":
-        return await commands.demo(config, args.url, args.pace, args.stay)
+        from hub.demo import demo
+
+        return await demo(config, args.url, args.pace, args.stay)
     if args.command == "watch":
         if args.code and (args.token or args.token_file):
             raise CommandError("give an invite code or a token, not both")

@@ -1,6 +1,5 @@
 """The `hub` commands for people, built on the SDK: create, inspect, change and join
-sessions, watch one live in the terminal, send a message, and run a demo of two bots
-collaborating."""
+sessions, watch one live in the terminal, send a message. (`hub demo` is `hub.demo`.)"""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -18,18 +16,24 @@ from typing import Any, TextIO
 
 from hub.client import (
     AuthFailed,
-    Conflict,
     HubAPI,
     HubClientError,
     HubTimeout,
-    Session,
     connect,
 )
-from hub.config import Config
-from hub.domain import Message, MsgType, Note, Presence, SessionStatus
+from hub.domain import Message, MsgType, Presence, SessionStatus
 from hub.protocol import Event, FileEvent, MessageEvent, NoteEvent, PresenceEvent, SessionEvent
 
-__all__ = ["CommandError", "create_session", "demo", "join", "send", "session_action", "watch"]
+__all__ = [
+    "CommandError",
+    "create_session",
+    "describe",
+    "join",
+    "out",
+    "send",
+    "session_action",
+    "watch",
+]
 
 ROLE = {"agent_a": "agent A", "agent_b": "agent B", "observer": "observer", "system": "system"}
 
@@ -42,7 +46,7 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def _out(line: str, stream: TextIO | None = None) -> None:
+def out(line: str, stream: TextIO | None = None) -> None:
     print(line, file=stream or sys.stdout, flush=True)
 
 
@@ -80,22 +84,22 @@ async def create_session(url: str, name: str | None, agent_id: str | None) -> in
         if agent_id:
             fields["agent_id"] = agent_id
         created = await rest.create_session(**fields)
-    _out(f"session:        {created.session.id}")
-    _out(f"agent A:        {created.participant_id}")
-    _out(f"agent token:    {created.agent_token}")
-    _out(f"observer token: {created.observer_token}")
+    out(f"session:        {created.session.id}")
+    out(f"agent A:        {created.participant_id}")
+    out(f"agent token:    {created.agent_token}")
+    out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
-    _out(f"invite code:    {created.invite_code}  (expires {expires})")
-    _out(f"watch it at:    {url.rstrip('/')}/join/{created.invite_code}")
+    out(f"invite code:    {created.invite_code}  (expires {expires})")
+    out(f"watch it at:    {url.rstrip('/')}/join/{created.invite_code}")
     return 0
 
 
 async def join(url: str, code: str, role: str, agent_id: str | None, name: str | None) -> int:
     async with HubAPI(url) as rest:
         joined = await rest.join(code, role=role, agent_id=agent_id, display_name=name)
-    _out(f"session: {joined.session.id} ({joined.session.name})")
-    _out(f"you:     {joined.participant_id} ({ROLE[joined.role]})")
-    _out(f"token:   {joined.token}")
+    out(f"session: {joined.session.id} ({joined.session.name})")
+    out(f"you:     {joined.participant_id} ({ROLE[joined.role]})")
+    out(f"token:   {joined.token}")
     return 0
 
 
@@ -126,19 +130,19 @@ async def session_action(
             return await _status(rest, url, session_id, token)
         if action == "delete":
             await rest.delete_session(session_id, token)
-            _out(f"session {session_id} deleted")
+            out(f"session {session_id} deleted")
             return 0
         if action == "invite":
             invite = await (rest.rotate_invite if rotate else rest.invite)(session_id, token)
             expires = f"{invite.invite_expires_at:%Y-%m-%d %H:%M} UTC"
-            _out(f"invite code: {invite.invite_code}  (expires {expires})")
-            _out(f"watch it at: {url.rstrip('/')}/join/{invite.invite_code}")
+            out(f"invite code: {invite.invite_code}  (expires {expires})")
+            out(f"watch it at: {url.rstrip('/')}/join/{invite.invite_code}")
             return 0
         status: SessionStatus = (
             "paused" if action == "pause" else "active" if action == "resume" else "completed"
         )
         session = await rest.update_session(session_id, token, status=status)
-    _out(f'session "{session.name}" is {session.status}')
+    out(f'session "{session.name}" is {session.status}')
     return 0
 
 
@@ -151,19 +155,19 @@ async def _status(rest: HubAPI, url: str, session_id: str, token: str) -> int:
         if exc.code != "forbidden":  # only agent A may read it
             raise
         invite = None
-    _out(f"session:      {s.id}")
-    _out(f"name:         {s.name}")
-    _out(f"status:       {s.status} ({s.mode}{', private' if s.is_private else ''})")
-    _out(f"agent A:      {s.agent_a_id}")
-    _out(f"agent B:      {s.agent_b_id or '(nobody has joined yet)'}")
-    _out(f"last message: {f'#{s.last_message_id}' if s.last_message_id else '(none yet)'}")
-    _out("participants:" + ("" if presence else " (nobody has connected yet)"))
+    out(f"session:      {s.id}")
+    out(f"name:         {s.name}")
+    out(f"status:       {s.status} ({s.mode}{', private' if s.is_private else ''})")
+    out(f"agent A:      {s.agent_a_id}")
+    out(f"agent B:      {s.agent_b_id or '(nobody has joined yet)'}")
+    out(f"last message: {f'#{s.last_message_id}' if s.last_message_id else '(none yet)'}")
+    out("participants:" + ("" if presence else " (nobody has connected yet)"))
     for p in presence:
-        _out(f"  {describe_presence(p)}")
+        out(f"  {describe_presence(p)}")
     if invite is not None:
         expires = f"{invite.invite_expires_at:%Y-%m-%d %H:%M} UTC"
-        _out(f"invite code:  {invite.invite_code}  (expires {expires})")
-        _out(f"watch it at:  {url.rstrip('/')}/join/{invite.invite_code}")
+        out(f"invite code:  {invite.invite_code}  (expires {expires})")
+        out(f"watch it at:  {url.rstrip('/')}/join/{invite.invite_code}")
     return 0
 
 
@@ -177,7 +181,7 @@ async def send(url: str, token: str, content: str, msg_type: MsgType, *, patienc
         request_timeout=patience,
     ) as session:
         message = await session.send(content, msg_type=msg_type)
-    _out(describe_message(message))
+    out(describe_message(message))
     return 0
 
 
@@ -215,10 +219,10 @@ async def _watch(url: str, token: str, limit: int | None, patience: float) -> in
         assert session.hello is not None
         s = session.hello.session
         you = session.you.display_name or session.you.participant_id
-        _out(f'watching "{s.name}" ({s.status}, {s.mode}) as {you}; Ctrl+C to stop')
+        out(f'watching "{s.name}" ({s.status}, {s.mode}) as {you}; Ctrl+C to stop')
         count = 0
         async for event in session:
-            _out(describe(event))
+            out(describe(event))
             if isinstance(event, MessageEvent):
                 count += 1
                 if limit is not None and count >= limit:
@@ -264,171 +268,3 @@ def _remember_observer(key: str, token: str | None) -> None:
         os.replace(tmp, folder / "observers.json")
     except OSError as exc:
         logging.getLogger("hub").warning("could not remember the observer in %s: %s", folder, exc)
-
-
-# --- demo -----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def _own_hub(config: Config) -> AsyncIterator[str]:
-    """A hub in this process (with the embedded PostgreSQL unless one is configured)."""
-    import msgspec
-    from aiohttp import web
-
-    from hub.app import create_app
-    from hub.web.server import HubRunner
-
-    embedded = None
-    url = config.database_url
-    if not url:
-        from hub.embedded import DataDirBusy, EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(Path(config.data_dir) / "postgres")
-        try:
-            embedded.lock()
-        except DataDirBusy as exc:
-            raise CommandError(
-                f"{exc}, which serves alone on it (the in-memory bus): run the demo on that"
-                " hub with `hub demo --url URL`, or stop it first",
-                exit_code=1,
-            ) from None
-        _out(f"demo: starting the embedded PostgreSQL in {embedded.data_dir} ...")
-        url = await asyncio.to_thread(embedded.start)
-    port = _free_port()
-    app = create_app(msgspec.structs.replace(config, database_url=url, port=port))
-    runner = HubRunner(app, header_timeout=config.header_timeout)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, config.host, port).start()
-        yield f"http://{config.host}:{port}"
-    finally:
-        await runner.cleanup()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
-
-
-async def demo(config: Config, url: str | None, pace: float | None, stay: bool) -> int:
-    """Two scripted bots collaborate: messages, a file, a note both edit at once (one
-    gets a conflict and merges), and the session completed at the end. With `stay`, the
-    bots wait for someone to open the link, go at a human pace, and the hub stays up."""
-    step = pace if pace is not None else (3.0 if stay else 0.8)
-    if url:
-        return await _run_demo(url.rstrip("/"), step, stay, keep_up=False)
-    async with _own_hub(config) as base:
-        return await _run_demo(base, step, stay, keep_up=stay)
-
-
-class _Transcript:
-    """What agent A's connection sees, printed as it arrives; tells who is watching."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        assert session.hello is not None
-        self.watched = asyncio.Event()
-        self.completed = asyncio.Event()
-        if any(_watching(p) for p in session.hello.presence):
-            self.watched.set()
-
-    async def run(self) -> None:
-        async for event in self.session:
-            _out("  " + describe(event))
-            if isinstance(event, PresenceEvent) and _watching(event.presence):
-                self.watched.set()
-            if isinstance(event, SessionEvent) and event.session.status == "completed":
-                self.completed.set()
-
-
-def _watching(p: Presence) -> bool:
-    return p.role == "observer" and p.status != "offline"
-
-
-async def _run_demo(url: str, pace: float, stay: bool, *, keep_up: bool) -> int:
-    async def step() -> None:
-        if pace:
-            await asyncio.sleep(pace)
-
-    async with HubAPI(url) as rest:
-        created = await rest.create_session(name="Demo: tidy up the README", agent_id="planner")
-        _out(f"demo: hub at {url}")
-        _out(f"demo: invite code {created.invite_code}")
-        _out(f"demo: watch at {url}/join/{created.invite_code}")
-        async with connect(url, created.agent_token) as planner:
-            transcript = _Transcript(planner)
-            printing = asyncio.create_task(transcript.run(), name="demo-transcript")
-
-            async def stop_printing() -> None:
-                printing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await printing
-
-            try:
-                if stay and not transcript.watched.is_set():
-                    _out("demo: open that link in a browser: the bots start once someone watches")
-                    await transcript.watched.wait()
-                    _out(f"demo: someone is watching; the bots start (one step every {pace:g} s)")
-                joined = await rest.join(created.invite_code, agent_id="coder")
-                async with connect(url, joined.token) as coder:
-                    await _conversation(planner, coder, step)
-                    async with asyncio.timeout(10):
-                        await transcript.completed.wait()
-                    await stop_printing()  # the transcript ends with the session completed
-            finally:
-                await stop_printing()
-    if keep_up:
-        _out("demo: the session is completed; the hub stays up so you can look around (Ctrl+C)")
-        await asyncio.Event().wait()
-    return 0
-
-
-async def _conversation(planner: Session, coder: Session, step: Any) -> None:
-    first = await planner.send("Hi! Let's tidy up the README. I'll outline it in the notes.")
-    await step()
-    outline = await planner.create_note("Outline", "# README\n- Install\n- Usage")
-    await step()
-    await coder.reply(first, "Sounds good. I'll write the usage section.")
-    await coder.set_presence("working", "writing docs/usage.md")
-    await step()
-    await coder.write_file(
-        "docs/usage.md", "# Usage\n\nRun `./scripts/serve`, then open the page.\n"
-    )
-    await coder.send("Usage section written.", msg_type="action", attachments=["docs/usage.md"])
-    await step()
-    await planner.send(
-        "Let's both add to the outline: I'll add Operations, you add Troubleshooting.",
-        msg_type="handoff",
-    )
-    await step()
-
-    async def add(bot: Session, line: str) -> Note:
-        """Edit the version both bots saw; the one that comes second has a conflict, and
-        merges by re-applying its change to the version that won (`edit_note`)."""
-        try:
-            return await bot.update_note(
-                outline.id, outline.content + line, expected_version=outline.version
-            )
-        except Conflict as conflict:
-            assert conflict.note is not None
-            who = bot.you.participant_id
-            _out(
-                f"demo: conflict! {who} edited v{outline.version} of the Outline, but"
-                f" v{conflict.note.version} was saved meanwhile; {who} merges its change"
-                f" into v{conflict.note.version}"
-            )
-            return await bot.edit_note(outline.id, lambda current: current.content + line)
-
-    notes = await asyncio.gather(add(planner, "\n- Operations"), add(coder, "\n- Troubleshooting"))
-    merged = max(notes, key=lambda n: n.version)
-    lines = " | ".join(merged.content.splitlines())
-    _out(f"demo: the Outline v{merged.version} has both edits: {lines}")
-    await step()
-    await coder.set_presence("online")
-    await coder.send("Reviewed: the outline is complete. Done!", msg_type="status")
-    await step()
-    await planner.send("Thanks! Wrapping up: I'm completing the session.")
-    await planner.complete()
