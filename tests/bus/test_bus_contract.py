@@ -214,3 +214,78 @@ async def test_slots_of_a_crashed_process_lapse_and_refreshed_ones_stay(redis_ur
     finally:
         for made in (crashed, alive, other):
             await made.close()
+
+
+def test_every_event_type_has_its_envelope_kind() -> None:
+    """The envelope kind comes from the event's type: messages carry their id, presence
+    is `p`, a deletion `d`, every other event `e`; and `envelope` writes what `verify`
+    accepts, for each type the protocol has."""
+    import typing
+    from datetime import UTC, datetime
+
+    from hub.bus import envelope, kind_of, verify
+    from hub.domain import FileEntry, Note, Presence, Session
+    from hub.protocol import (
+        Event,
+        FileEvent,
+        MessageEvent,
+        NoteEvent,
+        PresenceEvent,
+        SessionEvent,
+    )
+
+    now = datetime.now(UTC)
+    session = Session(
+        id="ses_x",
+        name="n",
+        status="active",
+        mode="async",
+        is_private=False,
+        agent_a_id="a",
+        agent_b_id=None,
+        invite_expires_at=now,
+        workspace_id=None,
+        metadata={},
+        creator_type="agent",
+        creator_name=None,
+        last_message_id=0,
+        created_at=now,
+        updated_at=now,
+    )
+    note = Note(
+        id=1,
+        session_id="ses_x",
+        title="t",
+        content="c",
+        version=1,
+        last_editor="a",
+        created_at=now,
+        updated_at=now,
+    )
+    file = FileEntry(
+        content="x",
+        session_id="ses_x",
+        path="a.txt",
+        content_hash="h",
+        size=1,
+        last_editor="a",
+        created_at=now,
+        updated_at=now,
+    )
+    samples = {
+        MessageEvent: (MessageEvent(message=make_message(7, "ses_x")), ("m", 7)),
+        PresenceEvent: (
+            PresenceEvent(presence=Presence(participant_id="p", role="observer", status="idle")),
+            ("p", 0),
+        ),
+        SessionEvent: (SessionEvent(session=session), ("e", 0)),
+        NoteEvent: (NoteEvent(note=note), ("e", 0)),
+        FileEvent: (FileEvent(file=file), ("e", 0)),
+    }
+    assert set(samples) == set(typing.get_args(Event))
+    for event, kind in samples.values():
+        assert kind_of(event) == kind
+        assert verify(envelope(event), "ses_x")
+        assert not verify(envelope(event), "ses_y") or isinstance(event, PresenceEvent)
+    deleted = SessionEvent(session=session, deleted=True)
+    assert kind_of(deleted) == ("d", 0) and verify(envelope(deleted), "ses_x")
