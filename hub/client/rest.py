@@ -104,18 +104,9 @@ class HubAPI:
             )
         return decoded
 
-    async def _typed(
-        self,
-        answer: type[T],
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> T:
-        raw = await self.request(method, path, token=token, body=body, params=params)
-        return msgspec.convert(raw, answer)
+    async def _typed(self, answer: type[T], method: str, path: str, **request: Any) -> T:
+        """`request` (its keyword arguments as there), the answer converted to `answer`."""
+        return msgspec.convert(await self.request(method, path, **request), answer)
 
     async def create_session(self, **fields: Any) -> api.CreatedSession:
         """Create a session (fields as `api.CreateSession`); returns the credentials."""
