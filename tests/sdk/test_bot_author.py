@@ -8,7 +8,7 @@ import asyncio
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -169,6 +169,33 @@ async def test_a_request_without_answer_times_out(hub_server: TestServer) -> Non
         with pytest.raises(HubTimeout):
             async with asyncio.timeout(5):
                 await a.send("never answered")
+
+
+async def test_a_frame_the_hub_would_refuse_is_refused_before_it_is_sent(
+    hub_server: TestServer,
+) -> None:
+    """Actions whose frame the hub's decoder refuses raise HubClientError bad_request at
+    once, without sending it (a sent frame would wait here and time out)."""
+    base = str(hub_server.make_url(""))
+    a_token, _, _ = await two_agents(base)
+    async with connect(base, a_token, request_timeout=0.5) as a:
+        a._live.clear()  # as if the connection had just dropped: frames wait to be re-sent
+        deep: dict[str, object] = {}
+        for _ in range(40):
+            deep = {"x": deep}
+        refused: list[Callable[[], Awaitable[object]]] = [
+            lambda: a.set_presence("working", "x" * 201),
+            lambda: a.create_note("", "a note needs a title"),
+            lambda: a.send("deep", metadata=deep),
+            lambda: a.send("-", parent_id=0),
+        ]
+        for action in refused:
+            with pytest.raises(HubClientError) as raised:
+                async with asyncio.timeout(5):
+                    await action()
+            assert raised.value.code == "bad_request"
+        a._live.set()
+        assert (await a.send("fine")).content == "fine"
 
 
 async def test_handlers_receive_events_in_order(hub_server: TestServer) -> None:

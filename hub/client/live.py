@@ -1,0 +1,314 @@
+"""The SDK's live session: events to iterate (or hand to handlers), actions to call.
+
+`connect` resumes by itself after a dropped connection (with `since`), so iterating a
+session yields every message exactly once, in id order, across drops. `send` assigns a
+`client_msg_id` and re-sends it after a reconnect, so a retry never posts twice. Every
+action sends the protocol's own client frame (`hub.protocol`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, TypeVar
+
+import aiohttp
+
+from hub import api
+from hub.client.connection import STOP, Connection
+from hub.client.errors import Conflict, HubClientError
+from hub.client.rest import send_message
+from hub.domain import FileEntry, FileInfo, Message, MsgType, Note, Presence, file_hash
+from hub.domain import Session as DomainSession
+from hub.protocol import Event, MessageEvent, SetPresence, UpdateNote, WriteFile
+
+__all__ = ["Session", "connect"]
+
+E = TypeVar("E")
+Handler = Callable[[E], Any]
+
+
+class Session(Connection):
+    """A live session: iterate it for events (or register handlers with `on` and `run`),
+    call it to act. Made by `connect`."""
+
+    def __init__(self, base_url: str, token: str, **options: Any) -> None:
+        """`options` as `Connection`'s."""
+        super().__init__(base_url, token, **options)
+        self._handlers: list[tuple[type[Any], Handler[Any]]] = []
+
+    # -- events ------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while (event := await self._next()) is not None:
+            yield event
+
+    async def next_event(self) -> Event:
+        """The next event (or the error that ended the session); wrap it in
+        `asyncio.timeout` to bound the wait."""
+        event = await self._next()
+        if event is None:
+            raise STOP
+        return event
+
+    def on(self, *event_types: type[E]) -> Callable[[Handler[E]], Handler[E]]:
+        """Register a handler for events of these types (all events if none), for `run`:
+
+            @session.on(MessageEvent)
+            async def reply(event: MessageEvent) -> None: ...
+
+        A handler may be a coroutine function or a plain function; handlers run one
+        event at a time, in order."""
+
+        def register(handler: Handler[E]) -> Handler[E]:
+            for event_type in event_types or (object,):
+                self._handlers.append((event_type, handler))
+            return handler
+
+        return register
+
+    async def run(self) -> None:
+        """Deliver every event to the handlers registered with `on`, in order, until the
+        session ends (its error is raised: `SessionDeleted`, `AuthFailed`, …), `stop` is
+        called (then it returns), or the task is cancelled."""
+        async for event in self:
+            for event_type, handler in self._handlers:
+                if isinstance(event, event_type):
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+
+    def stop(self) -> None:
+        """Make `run` return once the events before this call are handled."""
+        self._events.put_nowait(STOP)
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def send(
+        self,
+        content: str,
+        *,
+        msg_type: MsgType = "chat",
+        metadata: dict[str, Any] | None = None,
+        parent_id: int | None = None,
+        attachments: list[str] | None = None,
+        token_count: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> Message:
+        """Post a message; returns it once committed. Safe across reconnects: a message
+        in flight when the connection drops is re-sent with its `client_msg_id` and is
+        committed once. Pass your own `client_msg_id` to make a retry after a
+        `HubTimeout` safe too."""
+        frame = send_message(
+            content,
+            msg_type=msg_type,
+            metadata=metadata or {},
+            parent_id=parent_id,
+            attachments=attachments or [],
+            token_count=token_count,
+            client_msg_id=client_msg_id,
+        )
+        ack = await self._request(frame)
+        assert ack.message is not None
+        return ack.message
+
+    async def reply(self, to: Message | MessageEvent, content: str, **fields: Any) -> Message:
+        """Post a message answering `to` (its `parent_id`)."""
+        message = to.message if isinstance(to, MessageEvent) else to
+        return await self.send(content, parent_id=message.id, **fields)
+
+    async def create_note(self, title: str, content: str) -> Note:
+        return await self._note(UpdateNote(title=title, content=content, expected_version=0))
+
+    async def update_note(
+        self, note_id: int, content: str, *, expected_version: int, title: str | None = None
+    ) -> Note:
+        """Edit a note at a version; raises `Conflict` (with the current note) if stale."""
+        frame = UpdateNote(
+            note_id=note_id, content=content, expected_version=expected_version, title=title
+        )
+        try:
+            return await self._note(frame)
+        except Conflict as conflict:
+            current = conflict.note
+            if current is not None:
+                self._saw_note(current)
+            # a re-sent edit that had already been applied comes back as a conflict
+            if (
+                current is not None
+                and current.version == expected_version + 1
+                and (current.content == content and current.last_editor == self.you.participant_id)
+            ):
+                return current
+            raise
+
+    async def _note(self, frame: UpdateNote) -> Note:
+        ack = await self._request(frame)
+        assert ack.note is not None
+        self._saw_note(ack.note)
+        return ack.note
+
+    async def get_note(self, note_id: int) -> Note:
+        """The note's current version, with its content, read from the hub
+        (`HubClientError` `not_found` if the session has no such note)."""
+        note = await self._rest.note(self.session_id, self._token, note_id)
+        self._saw_note(note)
+        return self.notes[note_id]
+
+    async def edit_note(
+        self, note_id: int, change: Callable[[Note], str], *, attempts: int = 20
+    ) -> Note:
+        """Apply `change(current note) -> new content`, re-reading and re-applying on a
+        conflict, so concurrent editors never lose each other's changes. The note is read
+        from the hub first if this session has not seen its content yet."""
+        current = self.notes.get(note_id)
+        if current is None:
+            current = await self.get_note(note_id)
+        for _ in range(attempts):
+            try:
+                return await self.update_note(
+                    note_id, change(current), expected_version=current.version
+                )
+            except Conflict as conflict:
+                if conflict.note is None:
+                    raise
+                current = conflict.note
+        raise HubClientError("conflict", f"note {note_id} kept changing; gave up")
+
+    async def write_file(
+        self, path: str, content: str, *, expected_hash: str | None = None
+    ) -> FileInfo:
+        frame = WriteFile(path=path, content=content, expected_hash=expected_hash)
+        try:
+            ack = await self._request(frame)
+        except Conflict as conflict:
+            if conflict.file is not None and conflict.file.content_hash == file_hash(content):
+                return conflict.file  # a re-sent write that had already been applied
+            raise
+        assert ack.file is not None
+        return ack.file
+
+    async def set_presence(
+        self, status: Literal["online", "working", "idle"], activity: str | None = None
+    ) -> Presence:
+        """Set your presence; it is re-applied after every reconnect (the hub refreshes
+        it on heartbeats)."""
+        self._presence = SetPresence(status=status, activity=activity)
+        ack = await self._request(self._presence)
+        assert ack.presence is not None
+        return ack.presence
+
+    # -- reads and session changes (REST, with this session's token) -------------------
+
+    async def read_file(self, path: str) -> FileEntry:
+        """A file with its content."""
+        return await self._rest.read_file(self.session_id, self._token, path)
+
+    async def list_notes(self) -> list[Note]:
+        """Every note, with its content."""
+        notes = await self._rest.notes(self.session_id, self._token)
+        for note in notes:
+            self._saw_note(note)
+        return notes
+
+    async def list_files(self) -> list[FileInfo]:
+        """Every file, without content."""
+        return await self._rest.files(self.session_id, self._token)
+
+    async def history(
+        self, *, after: int | None = None, before: int | None = None, limit: int = 100
+    ) -> list[Message]:
+        """A page of messages in id order: after `after`, or the last before `before`."""
+        page = await self._rest.history(
+            self.session_id, self._token, after=after, before=before, limit=limit
+        )
+        return page.messages
+
+    async def presence(self) -> list[Presence]:
+        """Everyone's presence as the hub knows it now."""
+        return await self._rest.presence(self.session_id, self._token)
+
+    async def info(self) -> DomainSession:
+        """The session as it is now (name, status, last message id, …)."""
+        return await self._rest.session(self.session_id, self._token)
+
+    async def invite(self) -> api.InviteInfo:
+        """The current invite code (agent A)."""
+        return await self._rest.invite(self.session_id, self._token)
+
+    async def rotate_invite(self) -> api.InviteInfo:
+        """A new invite code; the old one opens nothing any more (agent A)."""
+        return await self._rest.rotate_invite(self.session_id, self._token)
+
+    async def rename(self, name: str) -> DomainSession:
+        return await self._rest.update_session(self.session_id, self._token, name=name)
+
+    async def start(self) -> DomainSession:
+        """Start a waiting session (agent A) or resume a paused one."""
+        return await self._rest.update_session(self.session_id, self._token, status="active")
+
+    async def resume(self) -> DomainSession:
+        return await self.start()
+
+    async def pause(self) -> DomainSession:
+        return await self._rest.update_session(self.session_id, self._token, status="paused")
+
+    async def complete(self) -> DomainSession:
+        """Complete the session: it becomes read-only."""
+        return await self._rest.update_session(self.session_id, self._token, status="completed")
+
+    async def delete(self) -> None:
+        """Soft-delete the session (agent A); every connection closes with 4004."""
+        await self._rest.delete_session(self.session_id, self._token)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    base_url: str,
+    token: str,
+    *,
+    since: int | None = 0,
+    own_messages: bool = True,
+    reconnect: bool = True,
+    connect_timeout: float = 30.0,
+    reconnect_timeout: float | None = None,
+    request_timeout: float | None = 60.0,
+    http: aiohttp.ClientSession | None = None,
+) -> AsyncIterator[Session]:
+    """Open a live session; returns once it is live (history delivered up to now).
+
+    - `since`: the last message id you have; the messages after it are delivered first.
+      The default 0 delivers the whole history; None: only what happens from now on.
+      A reconnect always resumes after the last message delivered.
+    - `own_messages`: False to not receive the messages you post yourself.
+    - `connect_timeout`: seconds to keep trying the first connection (each attempt is
+      bounded by it too) before raising `HubUnavailable`.
+    - `reconnect_timeout`: seconds to keep trying after a drop before the session ends
+      with `HubUnavailable` (None: for ever, with capped backoff, logged as warnings).
+    - `request_timeout`: seconds an action waits for the hub's answer before raising
+      `HubTimeout` (None: no limit).
+    """
+    own = http is None
+    client = http or aiohttp.ClientSession()
+    session = Session(
+        base_url,
+        token,
+        since=since,
+        reconnect=reconnect,
+        http=client,
+        own_messages=own_messages,
+        connect_timeout=connect_timeout,
+        reconnect_timeout=reconnect_timeout,
+        request_timeout=request_timeout,
+    )
+    try:
+        await session._start()
+        yield session
+    finally:
+        await session.close()
+        if own:
+            await client.close()
