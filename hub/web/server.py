@@ -91,12 +91,12 @@ async def serve(
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
-        on_ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        await web.TCPSite(runner, host, port).start()
+        on_ready()  # after the handlers: a signal sent once this is read stops gracefully
         await stop.wait()
     finally:
         await runner.cleanup()
