@@ -23,6 +23,7 @@ import msgspec
 
 from hub.bus import Bus, Envelope, unpack
 from hub.domain import Message, Presence, Principal
+from hub.metrics import Metrics
 from hub.protocol import (
     CLOSE_SESSION_DELETED,
     CLOSE_TOO_SLOW,
@@ -202,8 +203,11 @@ class Room:
         fetch_after: FetchAfter,
         page_size: int,
         bus_healthy: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
     ) -> None:
         self.session_id = session_id
+        self._metrics = metrics
+        self._gap_opened: float | None = None
         self.outboxes: set[Outbox] = set()
         self.participants: Counter[str] = Counter()
         self.last_id: int | None = None
@@ -265,6 +269,8 @@ class Room:
             return
         if message_id > self.last_id + 1:
             self._held[message_id] = frame
+            if self._gap_opened is None:
+                self._gap_opened = asyncio.get_running_loop().time()
             if self._gap_task is None or self._gap_task.done():
                 self._gap_task = asyncio.create_task(self._fill_gap(), name="hub-gap-fill")
             return
@@ -273,6 +279,10 @@ class Room:
         while self.last_id + 1 in self._held:
             self.last_id += 1
             self._fan_out(self.last_id, self._held.pop(self.last_id))
+        if self._gap_opened is not None and not self._held:
+            if self._metrics is not None:
+                self._metrics.gap_closed(asyncio.get_running_loop().time() - self._gap_opened)
+            self._gap_opened = None
 
     def _fan_out(self, message_id: int, frame: bytes) -> None:
         for outbox in list(self.outboxes):
@@ -360,8 +370,10 @@ class Rooms:
         last_message_id: Callable[[str], Awaitable[int]],
         *,
         page_size: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self._bus = bus
+        self._metrics = metrics
         self._fetch_after = fetch_after
         self._page_size = page_size
         self._last_message_id = last_message_id
@@ -384,7 +396,13 @@ class Rooms:
         async with self._lock:
             room = self._rooms.get(session_id)
             if room is None:
-                room = Room(session_id, self._fetch_after, self._page_size, self._bus.healthy)
+                room = Room(
+                    session_id,
+                    self._fetch_after,
+                    self._page_size,
+                    self._bus.healthy,
+                    self._metrics,
+                )
                 await self._bus.subscribe(session_id, room.on_payload)
                 try:
                     room.start_at(await self._last_message_id(session_id))
@@ -392,7 +410,10 @@ class Rooms:
                     await self._bus.unsubscribe(session_id, room.on_payload)
                     raise
                 self._rooms[session_id] = room
-            return room, room.add(outbox)
+            first = room.add(outbox)
+            if self._metrics is not None:
+                self._metrics.entered(outbox.principal.role, len(self._rooms))
+            return room, first
 
     async def leave(self, room: Room, outbox: Outbox) -> bool:
         """Take a connection out; the room goes when empty. True if it was the
@@ -403,4 +424,6 @@ class Rooms:
                 del self._rooms[room.session_id]
                 await self._bus.unsubscribe(room.session_id, room.on_payload)
                 await room.close()
+            if self._metrics is not None:
+                self._metrics.left(outbox.principal.role, len(self._rooms))
         return last

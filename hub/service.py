@@ -41,6 +41,7 @@ from hub.domain import (
     validate_path,
 )
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.protocol import (
     FileEvent,
     MessageEvent,
@@ -87,17 +88,24 @@ class Snapshot(msgspec.Struct, kw_only=True):
 class Hub:
     """The hub's operations over one store and one bus."""
 
-    def __init__(self, config: Config, store: Store, bus: Bus) -> None:
+    def __init__(
+        self, config: Config, store: Store, bus: Bus, *, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.bus = bus
         self.rooms = Rooms(
-            bus, self.fetch_after, self._last_message_id, page_size=config.commit_batch_max
+            bus,
+            self.fetch_after,
+            self._last_message_id,
+            page_size=config.commit_batch_max,
+            metrics=metrics,
         )
         self.committer = GroupCommitter(
             store,
             self._publish_committed,
             max_batch=config.commit_batch_max,
+            metrics=metrics,
         )
         self.presence_ttl = config.heartbeat_interval * 3
         self._keeper: asyncio.Task[None] | None = None

@@ -8,15 +8,15 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from aiohttp import web
-from nanoid import generate as nanoid
 
 from hub import api
 from hub.domain import FileInfo, Note, Principal
 from hub.errors import ErrorCode, HubError
+from hub.metrics import CONTENT_TYPE_LATEST
 from hub.protocol import TOO_DEEP, SendMessage, UpdateNote, WriteFile, encode, reject_nul
 from hub.service import Hub
 from hub.web.addresses import request_client_key
-from hub.web.keys import HUB, STATS
+from hub.web.keys import HUB, METRICS, REQUEST_ID
 from hub.web.logs import logged_path, unexpected
 from hub.web.openapi import openapi_document
 
@@ -69,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:
-        request_id = nanoid(size=12)
+        request_id = request[REQUEST_ID]
         unexpected.report(
             exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
         )
@@ -315,19 +315,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format."""
-    hub = hub_of(request)
-    stats = request.app[STATS]
-    rooms = hub.rooms.all()
-    lines = [
-        "# TYPE hub_connections gauge",
-        f"hub_connections {sum(len(r.outboxes) for r in rooms)}",
-        "# TYPE hub_rooms gauge",
-        f"hub_rooms {len(rooms)}",
-        "# TYPE hub_messages_committed_total counter",
-        f"hub_messages_committed_total {hub.committer.committed}",
-        "# TYPE hub_commit_batches_total counter",
-        f"hub_commit_batches_total {hub.committer.batches}",
-    ]
-    lines += [f"# TYPE hub_{name}_total counter\nhub_{name}_total {v}" for name, v in stats.items()]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    """Prometheus text format: every metric of `hub.metrics`."""
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
