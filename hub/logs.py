@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Literal
 
 import msgspec
@@ -45,12 +45,12 @@ def new_request_id() -> str:
     return str(nanoid(size=12))
 
 
-def bind_request(request_id: str) -> Any:
+def bind_request(request_id: str) -> Token[str | None]:
     """Name the request served in this context; returns the token `unbind_request` takes."""
     return _request_id.set(request_id)
 
 
-def unbind_request(token: Any) -> None:
+def unbind_request(token: Token[str | None]) -> None:
     _request_id.reset(token)
 
 
