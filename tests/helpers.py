@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from hub.bus import pack
 from hub.domain import Message
@@ -170,6 +172,22 @@ class HubClient:
             await peer.next("hello")
             await peer.next("resumed")
         return peer
+
+    async def scrape(self) -> list[Sample]:
+        """Every sample the hub's /metrics shows now, parsed."""
+        async with self.http.get(self.base + "/metrics") as resp:
+            text = await resp.text()
+        return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    async def metric(self, name: str, **labels: str) -> str:
+        """The sum of the samples named `name` whose labels include `labels`, written
+        like "1" or "0.25"; "" when there is none (a labelled counter not yet counted)."""
+        found = [
+            s.value
+            for s in await self.scrape()
+            if s.name == name and labels.items() <= s.labels.items()
+        ]
+        return f"{sum(found):g}" if found else ""
 
     async def close(self) -> None:
         await asyncio.gather(*(p.close() for p in self.peers), return_exceptions=True)

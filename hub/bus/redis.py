@@ -33,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from hub.bus import Listener, keys, verify
+from hub.metrics import Metrics
 from hub.ratelimit import Buckets
 
 __all__ = ["RedisBus", "unwire", "wire"]
@@ -108,8 +109,9 @@ def unwire(body: bytes) -> list[bytes]:
 
 
 class RedisBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, metrics: Metrics | None = None) -> None:
         self._url = url
+        self._metrics = metrics
         options = {"socket_timeout": _OP_TIMEOUT, "socket_connect_timeout": _OP_TIMEOUT}
         # Commands retry once, on a fresh connection (pooled ones die with a Redis restart).
         self._redis = aioredis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
@@ -123,7 +125,7 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self._subscribed = False
         self._publish_ok = True
-        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(_PUBLISH_QUEUE)
+        self._outgoing: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue(_PUBLISH_QUEUE)
         self._publisher: asyncio.Task[None] | None = None
         self._publishing_since: float | None = None
         self._heard = 0.0
@@ -189,9 +191,9 @@ class RedisBus:
             grouped.setdefault(session_id, []).append(payload)
         for session_id, payloads in grouped.items():
             try:
-                self._outgoing.put_nowait(
-                    (keys.session_channel(session_id), self._node + b"|" + wire(payloads))
-                )
+                channel = keys.session_channel(session_id)
+                body = self._node + b"|" + wire(payloads)
+                self._outgoing.put_nowait((channel, body, time.monotonic()))
             except asyncio.QueueFull:
                 log.warning("Redis is not keeping up; delivering locally only")
                 self._publish_ok = False
@@ -206,6 +208,8 @@ class RedisBus:
             try:
                 if self._publish_ok:
                     await self._send(batch)
+                    if self._metrics is not None and self._publish_ok:
+                        self._metrics.published(time.monotonic(), [at for _, _, at in batch])
             except Exception:  # never let the publisher die while reporting healthy
                 log.exception("publishing to Redis failed")
                 self._publish_ok = False
@@ -213,11 +217,11 @@ class RedisBus:
                 for _ in batch:
                     self._outgoing.task_done()
 
-    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+    async def _send(self, batch: list[tuple[str, bytes, float]]) -> None:
         self._publishing_since = time.monotonic()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for channel, body in batch:
+                for channel, body, _ in batch:
                     pipe.publish(channel, body)
                 await pipe.execute()
         except (RedisError, OSError) as exc:

@@ -19,6 +19,7 @@ import msgspec
 from hub.bus import Envelope, unpack
 from hub.domain import Message, Presence
 from hub.live.outbox import Outbox
+from hub.metrics import Metrics
 from hub.protocol import CLOSE_SESSION_DELETED, MessageEvent, PresenceEvent, encode
 
 __all__ = ["GAP_WAIT", "FetchAfter", "Room"]
@@ -39,8 +40,11 @@ class Room:
         fetch_after: FetchAfter,
         page_size: int,
         bus_healthy: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
     ) -> None:
         self.session_id = session_id
+        self._metrics = metrics
+        self._gap_opened: float | None = None
         self.outboxes: set[Outbox] = set()
         self.participants: Counter[str] = Counter()
         self.last_id: int | None = None
@@ -102,6 +106,8 @@ class Room:
             return
         if message_id > self.last_id + 1:
             self._held[message_id] = frame
+            if self._gap_opened is None:
+                self._gap_opened = asyncio.get_running_loop().time()
             if self._gap_task is None or self._gap_task.done():
                 self._gap_task = asyncio.create_task(self._fill_gap(), name="hub-gap-fill")
             return
@@ -110,6 +116,10 @@ class Room:
         while self.last_id + 1 in self._held:
             self.last_id += 1
             self._fan_out(self.last_id, self._held.pop(self.last_id))
+        if self._gap_opened is not None and not self._held:
+            if self._metrics is not None:
+                self._metrics.gap_closed(asyncio.get_running_loop().time() - self._gap_opened)
+            self._gap_opened = None
 
     def _fan_out(self, message_id: int, frame: bytes) -> None:
         for outbox in list(self.outboxes):

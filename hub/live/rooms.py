@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from hub.bus import Bus
 from hub.live.outbox import Flusher, Outbox
 from hub.live.room import FetchAfter, Room
+from hub.metrics import Metrics
 
 __all__ = ["Rooms"]
 
@@ -23,8 +24,10 @@ class Rooms:
         last_message_id: Callable[[str], Awaitable[int]],
         *,
         page_size: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self._bus = bus
+        self._metrics = metrics
         self._fetch_after = fetch_after
         self._page_size = page_size
         self._last_message_id = last_message_id
@@ -47,7 +50,13 @@ class Rooms:
         async with self._lock:
             room = self._rooms.get(session_id)
             if room is None:
-                room = Room(session_id, self._fetch_after, self._page_size, self._bus.healthy)
+                room = Room(
+                    session_id,
+                    self._fetch_after,
+                    self._page_size,
+                    self._bus.healthy,
+                    self._metrics,
+                )
                 await self._bus.subscribe(session_id, room.on_payload)
                 try:
                     room.start_at(await self._last_message_id(session_id))
@@ -55,7 +64,10 @@ class Rooms:
                     await self._bus.unsubscribe(session_id, room.on_payload)
                     raise
                 self._rooms[session_id] = room
-            return room, room.add(outbox)
+            first = room.add(outbox)
+            if self._metrics is not None:
+                self._metrics.entered(outbox.principal.role, len(self._rooms))
+            return room, first
 
     async def leave(self, room: Room, outbox: Outbox) -> bool:
         """Take a connection out; the room goes when empty. True if it was the
@@ -66,4 +78,6 @@ class Rooms:
                 del self._rooms[room.session_id]
                 await self._bus.unsubscribe(room.session_id, room.on_payload)
                 await room.close()
+            if self._metrics is not None:
+                self._metrics.left(outbox.principal.role, len(self._rooms))
         return last

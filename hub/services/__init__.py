@@ -11,6 +11,7 @@ from __future__ import annotations
 from hub.bus import Bus
 from hub.config import Config
 from hub.live import PresenceUpkeep, Rooms
+from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.activity import ActivityLog
 from hub.services.events import Events
@@ -27,15 +28,17 @@ __all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
 class Hub:
     """The area services over one store and one bus, and this process's live side."""
 
-    def __init__(self, config: Config, store: Store, bus: Bus) -> None:
+    def __init__(
+        self, config: Config, store: Store, bus: Bus, *, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.bus = bus
         self.events = Events(bus)
-        self.access = Access(config, store, bus)
+        self.access = Access(config, store, bus, metrics=metrics)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
-        self.messages = Messages(config, store, self.events)
+        self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.activity = ActivityLog(store)
@@ -44,6 +47,7 @@ class Hub:
             self.messages.fetch_after,
             self.messages.last_message_id,
             page_size=config.commit_batch_max,
+            metrics=metrics,
         )
         self.upkeep = PresenceUpkeep(
             self.rooms,

@@ -9,6 +9,7 @@ from hub.bus import Bus
 from hub.config import Config
 from hub.domain import Principal
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.security import hash_token
 from hub.store import Store
 from hub.store import sessions as session_store
@@ -19,8 +20,11 @@ _TOKEN_PREFIXES = ("agt_", "obs_")
 
 
 class Access:
-    def __init__(self, config: Config, store: Store, bus: Bus) -> None:
+    def __init__(
+        self, config: Config, store: Store, bus: Bus, *, metrics: Metrics | None = None
+    ) -> None:
         self._config = config
+        self._metrics = metrics
         self._store = store
         self._bus = bus
         self.slot_ttl = config.heartbeat_interval * 3
@@ -52,6 +56,7 @@ class Access:
             limit,
             self.slot_ttl,
         ):
+            self._count("connections")
             raise HubError(
                 "rate_limited",
                 f"too many connections for this participant (at most {limit}); close one",
@@ -73,4 +78,13 @@ class Access:
         seconds until one is available."""
         wait = await self.take(limit, subject, per_minute)
         if wait > 0:
-            raise HubError("rate_limited", message, data=wait)
+            raise self.refusal(limit, message, wait)
+
+    def refusal(self, limit: str, message: str, wait: float) -> HubError:
+        """The `rate_limited` error of a limit, counted in the metrics."""
+        self._count(limit)
+        return HubError("rate_limited", message, data=wait)
+
+    def _count(self, limit: str) -> None:
+        if self._metrics is not None:
+            self._metrics.limited(limit)

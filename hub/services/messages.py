@@ -10,6 +10,7 @@ from hub import api
 from hub.config import Config
 from hub.domain import Message, MsgType, Principal, message_action, require, validate_path
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.protocol import SessionEvent
 from hub.services.events import Events
 from hub.store import Store
@@ -25,11 +26,13 @@ message content and metadata, whatever its `limit`."""
 
 
 class Messages:
-    def __init__(self, config: Config, store: Store, events: Events) -> None:
+    def __init__(
+        self, config: Config, store: Store, events: Events, *, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._events = events
         self.committer = GroupCommitter(
-            store, self._publish_committed, max_batch=config.commit_batch_max
+            store, self._publish_committed, max_batch=config.commit_batch_max, metrics=metrics
         )
 
     def start(self) -> None:

@@ -131,8 +131,8 @@ class Sessions:
         # look only (cost 0): this redemption may succeed
         wait = await self._access.take("invite-failures", "hub", failures, cost=0)
         if wait > 0:
-            raise HubError(
-                "rate_limited", "too many failed invite attempts on this hub; retry soon", wait
+            raise self._access.refusal(
+                "invite-failures", "too many failed invite attempts on this hub; retry soon", wait
             )
         code = normalize_invite_code(req.invite_code)
         try:

@@ -34,6 +34,7 @@ import asyncpg
 
 from hub.domain import Message
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.store import Store, unavailable_on_failure
 from hub.store.message_batch import insert_batch
 from hub.store.message_fresh import insert_fresh
@@ -45,12 +46,21 @@ log = logging.getLogger("hub.writer")
 
 OnCommit = Callable[[list[Message], list[tuple[str, str]]], Awaitable[None]]
 Waiter = asyncio.Future[tuple[Message, bool]]
-Batch = list[tuple[NewMessage, Waiter]]
+Batch = list[tuple[NewMessage, Waiter, float]]
+"""Each message, its sender's future and the loop time it was queued at."""
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, on_commit: OnCommit, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_commit: OnCommit,
+        *,
+        max_batch: int = 512,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._store = store
+        self._metrics = metrics
         self._on_commit = on_commit
         self._max_batch = max_batch
         # Unbounded: what waits here is bounded by the callers (each websocket connection
@@ -58,8 +68,6 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[NewMessage, Waiter, float]] = asyncio.Queue()
         self._committed: asyncio.Queue[tuple[Batch, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
-        self.committed = 0
 
     def start(self) -> None:
         self._tasks = [
@@ -77,8 +85,7 @@ class GroupCommitter:
             _answer(*self._committed.get_nowait())
         shutdown = HubError("unavailable", "the server is shutting down")
         while not self._queue.empty():
-            item, waiter, _ = self._queue.get_nowait()
-            _fail([(item, waiter)], shutdown)
+            _fail([self._queue.get_nowait()], shutdown)
 
     def enqueue(self, item: NewMessage) -> Waiter:
         """Queue one message; the returned future resolves when it is committed."""
@@ -89,13 +96,12 @@ class GroupCommitter:
 
     async def _commit_all(self) -> None:
         while True:
-            item, waiter, arrived = await self._queue.get()
-            batch: Batch = [(item, waiter)]
+            batch: Batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
-                item, waiter, _ = self._queue.get_nowait()
-                batch.append((item, waiter))
+                batch.append(self._queue.get_nowait())
+            started = asyncio.get_running_loop().time()
             try:
-                outcome = await self._commit(batch, arrived + self._store.timeout)
+                outcome = await self._commit(batch, batch[0][2] + self._store.timeout)
             except asyncio.CancelledError:
                 _fail(batch, HubError("unavailable", "the server is shutting down"))
                 raise
@@ -103,11 +109,14 @@ class GroupCommitter:
                 log.exception("group commit failed")
                 _fail(batch, HubError("internal", "the message was not saved"))
                 continue
+            if self._metrics is not None:
+                took = asyncio.get_running_loop().time() - started
+                self._metrics.batch_committed(len(batch), took)
             self._committed.put_nowait((batch, outcome))
 
     async def _commit(self, batch: Batch, deadline: float) -> BatchOutcome:
         """Commit `batch` by the loop time `deadline`."""
-        items = [item for item, _ in batch]
+        items = [item for item, _, _ in batch]
         outcome = None
         try:
             async with unavailable_on_failure(), self._store.connection(_left(deadline)) as conn:
@@ -160,9 +169,7 @@ class GroupCommitter:
         """Publish what was committed, then answer every sender. A retry's message is
         published again (receivers drop what they already have): its first commit may
         have gone unannounced, its outcome unknown when the database went quiet."""
-        self.batches += 1
         fresh = [r[0] for r in outcome.results if not isinstance(r, HubError) and not r[1]]
-        self.committed += len(fresh)
         published = fresh
         if len(fresh) < len(outcome.results):
             found = {
@@ -177,6 +184,9 @@ class GroupCommitter:
             except Exception:
                 log.exception("publishing committed messages failed; receivers will gap-fill")
         _answer(batch, outcome)
+        if self._metrics is not None:
+            now = asyncio.get_running_loop().time()
+            self._metrics.batch_settled(len(fresh), now, [at for _, _, at in batch])
 
 
 def _left(deadline: float) -> float:
@@ -185,7 +195,7 @@ def _left(deadline: float) -> float:
 
 
 def _answer(batch: Batch, outcome: BatchOutcome) -> None:
-    for (_, waiter), result in zip(batch, outcome.results, strict=True):
+    for (_, waiter, _), result in zip(batch, outcome.results, strict=True):
         if waiter.done():
             continue
         if isinstance(result, HubError):
@@ -195,6 +205,6 @@ def _answer(batch: Batch, outcome: BatchOutcome) -> None:
 
 
 def _fail(batch: Batch, error: HubError) -> None:
-    for _, waiter in batch:
+    for _, waiter, _ in batch:
         if not waiter.done():
             waiter.set_exception(error)

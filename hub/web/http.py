@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
-from nanoid import generate as nanoid
 
 from hub import api
 from hub.domain import FileInfo, Message, Note, Principal
@@ -29,7 +28,7 @@ from hub.protocol import (
     reject_nul,
 )
 from hub.services import Hub
-from hub.web.keys import HUB
+from hub.web.keys import HUB, REQUEST_ID
 from hub.web.logs import logged_path, unexpected
 
 __all__ = [
@@ -115,7 +114,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:
-        request_id = nanoid(size=12)
+        request_id = request[REQUEST_ID]
         unexpected.report(
             exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
         )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from weakref import WeakSet
 
 from aiohttp import web
 
 from hub.config import Config
+from hub.metrics import Metrics
 from hub.services import Hub
 
-__all__ = ["CONFIG", "HUB", "SOCKETS", "STATS"]
+__all__ = ["CONFIG", "HUB", "METRICS", "REQUEST_ID", "SOCKETS"]
 
 CONFIG = web.AppKey("config", Config)
 HUB = web.AppKey("hub", Hub)
-STATS = web.AppKey("stats", Counter[str])
+METRICS = web.AppKey("metrics", Metrics)
+REQUEST_ID = web.RequestKey("request_id", str)
+"""The id naming a request in its log lines (and in an `internal` error's answer)."""
 SOCKETS = web.AppKey("sockets", WeakSet[web.WebSocketResponse])

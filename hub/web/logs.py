@@ -1,7 +1,8 @@
 """What the web layer writes to the log, and what it keeps out of it.
 
 The access log: one line per request, secrets redacted from the path. Exceptions no
-handler expected: one log line each, tracebacks rate-limited.
+handler expected: one log line each, tracebacks rate-limited. Every request gets an id
+(`request_context`), named by every line logged while it is served (see `hub.logs`).
 
 A client that keeps triggering the same bug must not flood the log: each place an
 exception comes from (its type and the innermost frame) logs its traceback at most once
@@ -14,10 +15,14 @@ import logging
 import re
 import time
 import traceback
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+
+from hub.logs import bind_request, new_request_id, unbind_request
+from hub.web.keys import REQUEST_ID
 
 __all__ = [
     "TRACEBACK_INTERVAL",
@@ -25,6 +30,7 @@ __all__ = [
     "Unexpected",
     "logged_path",
     "quiet_http_parser_errors",
+    "request_context",
     "unexpected",
 ]
 
@@ -108,6 +114,19 @@ def quiet_http_parser_errors() -> None:
         server_log.addFilter(_parser_filter)
 
 
+@web.middleware
+async def request_context(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Give the request an id, kept on the request (for the access log) and bound for
+    the lines logged while it is served (a websocket's, for its whole life)."""
+    request_id = request[REQUEST_ID] = new_request_id()
+    token = bind_request(request_id)
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    finally:
+        unbind_request(token)
+
+
 # Answered often and mechanically (probes, scrapes): logged only when they fail.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REDACTED = "<redacted>"
@@ -150,4 +169,5 @@ class AccessLogger(AbstractAccessLogger):
             logged_path(path),
             response.status,
             time * 1000,
+            extra={"request_id": request.get(REQUEST_ID)},
         )

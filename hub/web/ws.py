@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from hub.domain import FileInfo, Message, Principal
 from hub.errors import HubError
 from hub.live import Outbox, Room
+from hub.logs import bind_connection
 from hub.protocol import (
     CLOSE_RATE_LIMITED,
     Ack,
@@ -40,7 +41,7 @@ from hub.protocol import (
 from hub.ratelimit import TokenBucket
 from hub.services import PAGE_BYTES, Hub
 from hub.web.http import bearer, close_code, error_frame, error_response, parse_id, send
-from hub.web.keys import CONFIG, HUB, SOCKETS, STATS
+from hub.web.keys import CONFIG, HUB, METRICS, SOCKETS
 from hub.web.logs import unexpected
 
 __all__ = ["websocket"]
@@ -84,6 +85,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(ws)
     try:
         principal = await hub.access.authenticate(bearer(request))
+        bind_connection(principal.session_id, principal.participant_id)
         slot = await hub.access.open_connection(principal)
     except HubError as exc:
         with contextlib.suppress(ConnectionError):  # the peer may already be gone
@@ -109,7 +111,7 @@ class Connection:
         self.request = request
         self.transport = request.transport
         self.principal = principal
-        self.stats = request.app[STATS]
+        self.metrics = request.app[METRICS]
         self.heartbeat = config.heartbeat_interval
         self.max_frame_bytes = config.max_frame_bytes
         self.bucket = TokenBucket(config.rate_per_second, config.rate_burst)
@@ -171,12 +173,12 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         """Send a close frame and wait for the peer's; a peer that takes neither within a
         heartbeat interval (it stopped reading) is cut off, so it holds nothing for long."""
-        self.stats[f"closed_{code}"] += 1
+        self.metrics.websocket_closed(code)
         try:
             async with asyncio.timeout(self.heartbeat):
                 await self.ws.close(code=code, message=reason.encode()[:120])
         except TimeoutError:
-            self.stats["closes_cut_off"] += 1
+            self.metrics.websocket_cut_off.inc()
             if self.transport is not None:
                 self.transport.abort()
 
@@ -275,7 +277,7 @@ class Connection:
                 break
             if not self.bucket.allow():
                 self.strikes += 1
-                self.stats["rate_limited"] += 1
+                self.metrics.limited("frames")
                 if self.strikes > self.max_strikes:
                     await self._close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
                     break

@@ -6,6 +6,8 @@ import msgspec
 
 from hub.domain import Message, Principal
 from hub.live import Outbox, Room
+from hub.live.room import GAP_WAIT
+from hub.metrics import Metrics
 from hub.protocol import MessageEvent, encode
 from tests.helpers import make_message, message_payload
 
@@ -203,3 +205,21 @@ async def test_with_the_bus_down_a_gap_is_filled_with_all_that_follows_it() -> N
     room.on_payload(payload(4))  # a late copy: already delivered
     await room.close()
     assert sink.ids == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_gap_is_timed_until_it_closes() -> None:
+    """A gap filled from the store is observed once, for at least the wait before the
+    read; a stream without gaps observes none."""
+    store, sink, metrics = Store(upto=4), Sink(), Metrics(process=False)
+    room = Room("ses_test", store.fetch_after, page_size=10, metrics=metrics)
+    room.add(outbox(sink))
+    room.start_at(0)
+    room.on_payload(payload(1))
+    count = "hub_gap_fill_lag_seconds_count"
+    assert metrics.registry.get_sample_value(count) == 0
+    room.on_payload(payload(4))
+    await sink.until([1, 2, 3, 4])
+    assert metrics.registry.get_sample_value(count) == 1
+    lag = metrics.registry.get_sample_value("hub_gap_fill_lag_seconds_sum")
+    assert lag is not None and lag >= GAP_WAIT * 0.9  # the loop may wake a little early
+    await room.close()

@@ -3,6 +3,7 @@ redemption per address and hub-wide; every count shared by the processes on one 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -53,6 +54,7 @@ async def test_session_creation_is_rate_limited_per_address(make_client: Any) ->
     assert (status, body["code"]) == (429, "rate_limited")
     assert 1 <= int(headers["Retry-After"]) <= 20
     assert (await post(hub, "/api/sessions", {}, other))[0] == 201
+    assert await hub.metric("hub_rate_limited_total", limit="create") == "1"
 
 
 async def test_two_processes_together_allow_only_the_creation_limit(
@@ -71,6 +73,20 @@ async def test_two_processes_together_allow_only_the_creation_limit(
 # --- websockets per participant ----------------------------------------------------------
 
 
+async def connect_once_freed(hub: HubClient, token: str) -> Any:
+    """Connect as a client told 4009 does: retry until the slot of a connection it just
+    closed is free. The hub releases the slot after its side of the close handshake, so
+    the first retry may still find it taken (within the test's timeout, never forever)."""
+    async with asyncio.timeout(10):
+        while True:
+            peer = await hub.connect(token, hello=False)
+            first = await peer.wait(lambda: peer.frames[:1])  # noqa: B023
+            if first[0]["type"] == "hello":
+                return peer
+            assert first[0]["code"] == "rate_limited", first
+            assert await peer.closed() == 4009
+
+
 async def test_a_participant_holds_at_most_so_many_websockets(make_client: Any) -> None:
     """One token opens at most the configured number of websockets; the next gets an
     error `rate_limited` and close 4009; another participant is unaffected, and a slot
@@ -82,9 +98,10 @@ async def test_a_participant_holds_at_most_so_many_websockets(make_client: Any) 
     error = await refused.next("error")
     assert error["code"] == "rate_limited" and "at most 3" in error["message"]
     assert await refused.closed() == 4009
+    assert await hub.metric("hub_rate_limited_total", limit="connections") == "1"
     assert (await (await hub.connect(s["b"])).request({"type": "ping"}))["type"] == "pong"
     await held[0].close()
-    again = await hub.connect(s["a"])
+    again = await connect_once_freed(hub, s["a"])
     assert (await again.request({"type": "ping"}))["type"] == "pong"
 
 
@@ -101,10 +118,12 @@ async def test_two_processes_together_hold_only_the_connection_cap(
     kept = await two.connect(s["obs"])
     refused = await two.connect(s["obs"], hello=False)
     assert await refused.closed() == 4009
+    assert await two.metric("hub_rate_limited_total", limit="connections") == "1"
     refused = await one.connect(s["obs"], hello=False)
     assert await refused.closed() == 4009
+    assert await one.metric("hub_rate_limited_total", limit="connections") == "1"
     await kept.close()
-    await two.connect(s["obs"])
+    await connect_once_freed(two, s["obs"])
 
 
 # --- invite redemption -----------------------------------------------------------------
@@ -160,6 +179,7 @@ async def test_failed_redemptions_are_limited_hub_wide(make_client: Any) -> None
     status, answer, headers = await post(hub, "/api/join", body, fresh_address())
     assert (status, answer["code"]) == (429, "rate_limited")
     assert 1 <= int(headers["Retry-After"]) <= 20
+    assert await hub.metric("hub_rate_limited_total", limit="invite-failures") == "1"
 
 
 async def test_codes_issued_in_the_old_format_still_redeem(

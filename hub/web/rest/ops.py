@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub import api
+from hub.metrics import CONTENT_TYPE_LATEST
 from hub.web.http import hub_of, json_response
-from hub.web.keys import STATS
+from hub.web.keys import METRICS
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -41,20 +42,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format (not in the API document: it is not JSON)."""
-    hub = hub_of(request)
-    stats = request.app[STATS]
-    rooms = hub.rooms.all()
-    committer = hub.messages.committer
-    lines = [
-        "# TYPE hub_connections gauge",
-        f"hub_connections {sum(len(r.outboxes) for r in rooms)}",
-        "# TYPE hub_rooms gauge",
-        f"hub_rooms {len(rooms)}",
-        "# TYPE hub_messages_committed_total counter",
-        f"hub_messages_committed_total {committer.committed}",
-        "# TYPE hub_commit_batches_total counter",
-        f"hub_commit_batches_total {committer.batches}",
-    ]
-    lines += [f"# TYPE hub_{name}_total counter\nhub_{name}_total {v}" for name, v in stats.items()]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    """Prometheus text format: every metric of `hub.metrics` (not in the API document: it
+    is not JSON)."""
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
