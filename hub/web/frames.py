@@ -42,6 +42,8 @@ class FrameWriter:
     """Writes text frames to one prepared `WebSocketResponse`, in order, with as few
     socket writes as possible."""
 
+    __slots__ = ("request", "transport", "ws")  # one per connection: kept small
+
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request = request
         self.ws = ws
