@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -40,6 +39,7 @@ from hub.protocol import (
 )
 from hub.ratelimit import TokenBucket
 from hub.services import PAGE_BYTES, Hub
+from hub.web.frames import FrameWriter
 from hub.web.http import bearer, close_code, error_frame, error_response, parse_id, send
 from hub.web.keys import CONFIG, HUB, METRICS, SOCKETS
 from hub.web.logs import unexpected
@@ -50,20 +50,6 @@ log = logging.getLogger("hub.ws")
 
 HISTORY_PAGE = 1000
 MAX_IN_FLIGHT = 256  # client frames handled at once per connection
-WRITE_BUFFER_HIGH = 256 * 1024  # bytes buffered for a peer before its writer waits
-
-# Headers of unmasked, unfragmented RFC 6455 text frames (what a server sends).
-_SHORT = [bytes((0x81, size)) for size in range(126)]
-_MEDIUM = struct.Struct("!BBH").pack
-_LONG = struct.Struct("!BBQ").pack
-
-
-def _header(length: int) -> bytes:
-    if length < 126:
-        return _SHORT[length]
-    if length < 65536:
-        return _MEDIUM(0x81, 126, length)
-    return _LONG(0x81, 127, length)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -110,6 +96,7 @@ class Connection:
         self.ws = ws
         self.request = request
         self.transport = request.transport
+        self.frames = FrameWriter(request, ws)
         self.principal = principal
         self.metrics = request.app[METRICS]
         self.heartbeat = config.heartbeat_interval
@@ -122,53 +109,15 @@ class Connection:
             limit=config.send_queue_frames,
             send=self._send,
             close=self._close,
-            write_now=self._write_now,
+            write_now=self.frames.write_now,
             flusher=hub.rooms.flusher,
         )
         self.in_flight: set[asyncio.Task[None]] = set()
         self.pending_sends: set[asyncio.Future[tuple[Message, bool]]] = set()
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-    def _write_now(self, frames: list[bytes]) -> bool:
-        """Write text frames at once, unless the peer is behind (then False: the outbox's
-        writer sends them and waits for the peer)."""
-        transport = self.transport
-        if transport is None or transport.is_closing() or self.ws.closed:
-            return True  # nothing more goes out; the reader notices the end
-        if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
-            return False
-        parts: list[bytes] = []
-        for payload in frames:
-            parts += (_header(len(payload)), payload)
-        transport.write(b"".join(parts))
-        return True
-
     async def _send(self, frames: list[bytes]) -> None:
-        """Write text frames with as few socket writes as possible, waiting whenever the
-        peer has more than `WRITE_BUFFER_HIGH` bytes it has not read yet."""
-        transport = self.transport
-        parts: list[bytes] = []
-        size = 0
-        for payload in frames:
-            length = len(payload)
-            parts += (_header(length), payload)
-            size += length
-            if size > WRITE_BUFFER_HIGH:
-                await self._write(transport, parts)
-                parts, size = [], 0
-        if parts:
-            await self._write(transport, parts)
-
-    async def _write(self, transport: asyncio.Transport | None, parts: list[bytes]) -> None:
-        if transport is None or transport.is_closing() or self.ws.closed:
-            raise ConnectionResetError("the connection is closed")  # or its close frame sent
-        transport.write(b"".join(parts))
-        if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
-            # aiohttp's protocol tracks pause_writing/resume_writing for this transport;
-            # its drain helper is the way to wait until the peer has read enough. Its
-            # future is shared with aiohttp's own writes (a close frame): shielded, so
-            # that cancelling this writer does not cancel theirs.
-            await asyncio.shield(self.request.protocol._drain_helper())
+        await self.frames.send(frames)
 
     async def _close(self, code: int, reason: str) -> None:
         """Send a close frame and wait for the peer's; a peer that takes neither within a
