@@ -33,10 +33,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from hub.bus import Listener, keys, verify
+from hub.bus.wire import CLAIM_SCRIPT, TAKE_SCRIPT, unwire, wire
 from hub.metrics import Metrics
 from hub.ratelimit import Buckets
 
-__all__ = ["RedisBus", "unwire", "wire"]
+__all__ = ["RedisBus"]
 
 log = logging.getLogger("hub.bus.redis")
 
@@ -50,62 +51,6 @@ _PING_EVERY = 0.5
 _SILENT_AFTER = _OP_TIMEOUT + _PING_EVERY
 """Seconds without a word on the subscription (pings included) after which it is
 taken as lost and connected again."""
-
-# A token bucket: refilled for the time since its stamp (Redis's clock, the same for
-# every process), then spent if a whole token is there. Returns the seconds to wait
-# (0 if spent) as a string, since Redis would truncate a Lua number to an integer.
-_TAKE = """
-local now = redis.call('TIME')
-now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
-local tokens = tonumber(state[1]) or burst
-local stamp = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
-local wait = 0
-if tokens >= 1 then
-  tokens = math.max(0, tokens - cost)
-else
-  wait = (1 - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'stamp', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return tostring(wait)
-"""
-
-# A connection slot: drop lapsed slots, then take one if fewer than the limit are held.
-_CLAIM = """
-local now, limit, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
-return 1
-"""
-
-
-def wire(payloads: list[bytes]) -> bytes:
-    """Several payloads of one session as one Redis message (`<length>:<payload>`
-    each): a commit of hundreds of messages costs a PUBLISH per session, not per message,
-    on the publishing process and on every receiving one."""
-    return b"".join(b"%d:%s" % (len(payload), payload) for payload in payloads)
-
-
-def unwire(body: bytes) -> list[bytes]:
-    """The payloads in a Redis message; what cannot be parsed is logged and dropped."""
-    payloads: list[bytes] = []
-    pos = 0
-    while pos < len(body):
-        colon = body.find(b":", pos, pos + 12)
-        length = body[pos:colon]
-        if colon < 0 or not length.isdigit() or colon + 1 + int(length) > len(body):
-            log.warning("dropped a malformed bus message: %r", body[pos : pos + 80])
-            break
-        pos = colon + 1 + int(length)
-        payloads.append(body[colon + 1 : pos])
-    return payloads
 
 
 class RedisBus:
@@ -131,8 +76,8 @@ class RedisBus:
         self._heard = 0.0
         """When the subscription last received anything (monotonic)."""
         self._reconnect_callbacks: list[Callable[[], None]] = []
-        self._take = self._redis.register_script(_TAKE)
-        self._claim = self._redis.register_script(_CLAIM)
+        self._take = self._redis.register_script(TAKE_SCRIPT)
+        self._claim = self._redis.register_script(CLAIM_SCRIPT)
         self._local_buckets = Buckets()  # while Redis fails
         self._slots: dict[str, set[str]] = {}  # connections key -> ids held here
         self._shared_ok = True

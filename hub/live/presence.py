@@ -10,7 +10,6 @@ connections here read them every `BUS_DOWN_POLL` seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from hub.domain import Presence, Principal
 from hub.live.room import Room
 from hub.live.rooms import Rooms
 from hub.protocol import encode
+from hub.tasks import cancel_and_wait
 
 __all__ = ["BUS_DOWN_POLL", "PresenceUpkeep"]
 
@@ -65,11 +65,7 @@ class PresenceUpkeep:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def _keep(self) -> None:

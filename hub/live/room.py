@@ -9,7 +9,6 @@ is unhealthy nothing more will come through it, so a gap is filled at once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from hub.domain import Message, Presence
 from hub.live.outbox import Outbox
 from hub.metrics import Metrics
 from hub.protocol import CLOSE_SESSION_DELETED, MessageEvent, PresenceEvent, encode
+from hub.tasks import cancel_and_wait
 
 __all__ = ["GAP_WAIT", "FetchAfter", "Room"]
 
@@ -190,8 +190,4 @@ class Room:
         return False
 
     async def close(self) -> None:
-        for task in (self._gap_task, self._sync_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait((self._gap_task, self._sync_task))

@@ -26,7 +26,6 @@ again, so receivers get it even if its first commit was never announced.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -39,6 +38,7 @@ from hub.store import Store, unavailable_on_failure
 from hub.store.message_batch import insert_batch
 from hub.store.message_fresh import insert_fresh
 from hub.store.messages import BatchOutcome, NewMessage
+from hub.tasks import cancel_and_wait
 
 __all__ = ["GroupCommitter"]
 
@@ -76,11 +76,7 @@ class GroupCommitter:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         while not self._committed.empty():  # committed: say so, even unpublished
             _answer(*self._committed.get_nowait())
         shutdown = HubError("unavailable", "the server is shutting down")

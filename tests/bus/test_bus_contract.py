@@ -159,7 +159,7 @@ def test_verify_accepts_only_consistent_events() -> None:
 def test_one_redis_message_carries_many_payloads() -> None:
     """Payloads of one session travel as one Redis message and come out the same, in
     order; a body cut short or garbled yields what came before the damage."""
-    from hub.bus.redis import unwire, wire
+    from hub.bus.wire import unwire, wire
 
     payloads = [b"m1\n{}", b"", b"m2\n" + b"x" * 1000, b"e0\n:|\n"]
     assert unwire(wire(payloads)) == payloads
