@@ -305,9 +305,9 @@ async def commit_counts(http: aiohttp.ClientSession, bases: list[str]) -> tuple[
     for base in bases:
         async with http.get(base + "/metrics") as r:
             text = await r.text()
-        metrics = dict(line.split() for line in text.splitlines() if line[:1] != "#")
-        messages += int(metrics["hub_messages_committed_total"])
-        batches += int(metrics["hub_commit_batches_total"])
+        metrics = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[:1] != "#")
+        messages += int(float(metrics["hub_messages_committed_total"]))
+        batches += int(float(metrics["hub_commit_batches_total"]))
     return messages, batches
 
 
