@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 from hub.domain import Principal
 from hub.protocol import CLOSE_TOO_SLOW
 
-__all__ = ["Flusher", "Outbox"]
+__all__ = ["Flusher", "Outbox", "OutboxState"]
 
 
 class Flusher:
@@ -40,13 +40,23 @@ class Flusher:
             outbox.flush()
 
 
+OutboxState = Literal["catching_up", "live", "closing", "closed"]
+"""catching_up: what arrives is held until the history has been sent (`go_live`);
+live: frames are queued and written; closing: what is queued is written, then the close
+(`finish`); closed: nothing more is written (`abort`, or the close was sent)."""
+
+
 class Outbox:
     """What one connection has yet to receive, and how it gets there.
 
     Frames are written by the `Flusher` with `write_now`, all that is queued at once.
     When the peer is behind (`write_now` declines), a writer task takes over: it hands
     everything queued to `send` as one list and waits for the peer, until it catches up.
-    The same task sends the close."""
+    The same task sends the close.
+
+    Its life is one `state`; besides it, two scheduling facts: a flush is due (the
+    `Flusher` will call `flush`), and the writer task is busy sending (nothing else may
+    write meanwhile)."""
 
     def __init__(
         self,
@@ -62,10 +72,11 @@ class Outbox:
         self.limit = limit
         self.cursor = 0
         """Id of the last message queued for this connection."""
-        self.catching_up = True
+        self.state: OutboxState = "catching_up"
+        self._close_with: tuple[int, str] | None = None
+        """The close to send, once closing or closed."""
         self._pending: list[tuple[int, bytes]] = []
         self._frames: list[bytes] = []
-        self._then_close: tuple[int, str] | None = None
         self._wakeup = asyncio.Event()
         self._send = send
         self._close = close
@@ -73,18 +84,23 @@ class Outbox:
         self._flusher = flusher if write_now is not None else None
         self._flush_due = False
         self._busy = False
-        """The writer task is sending: nothing else may write until it is done."""
         self._writer: asyncio.Task[None] | None = None
-        self.closed_with: int | None = None
+
+    @property
+    def closed_with(self) -> int | None:
+        """The close code, once closed (None before)."""
+        if self.state == "closed" and self._close_with is not None:
+            return self._close_with[0]
+        return None
 
     def offer(self, message_id: int, frame: bytes) -> None:
         """Queue a frame (message_id 0 for non-message events); never blocks."""
-        if self.closed_with is not None or self._then_close is not None:
-            return
-        if self.catching_up:
+        if self.state == "catching_up":
             self._pending.append((message_id, frame))
             if len(self._pending) > self.limit:
                 self.abort(CLOSE_TOO_SLOW, "too slow: resume with since")
+            return
+        if self.state != "live":
             return
         if message_id:
             if message_id <= self.cursor:
@@ -104,9 +120,9 @@ class Outbox:
         """Write what is queued now, or leave it to the writer task if the peer is behind
         (or the writer is busy, or a close is under way)."""
         self._flush_due = False
-        if self._busy or not self._frames or self.closed_with is not None:
+        if self._busy or not self._frames or self.state == "closed":
             return
-        if self._then_close is None and self._write_now is not None:
+        if self.state == "live" and self._write_now is not None:
             frames, self._frames = self._frames, []
             if self._write_now(frames):
                 return
@@ -114,30 +130,35 @@ class Outbox:
         self._wakeup.set()
 
     def go_live(self, cursor: int) -> None:
-        """End the catch-up at `cursor`: queue what arrived meanwhile, then run live."""
+        """End the catch-up at `cursor`: queue what arrived meanwhile, then run live (if
+        the outbox was told to close meanwhile, what arrived is dropped)."""
         self.cursor = max(self.cursor, cursor)
-        self.catching_up = False
         pending, self._pending = self._pending, []
+        if self.state != "catching_up":
+            return
+        self.state = "live"
         for message_id, frame in pending:
             self.offer(message_id, frame)
 
     def start(self) -> None:
-        if self.closed_with is not None:  # aborted during the catch-up: keep the close task
+        if self.state == "closed":  # aborted during the catch-up: keep the close task
             return
         self._writer = asyncio.create_task(self._write(), name="hub-outbox")
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been sent."""
-        if self.closed_with is not None or self._then_close is not None:
+        if self.state in ("closing", "closed"):
             return
-        self._then_close = (code, reason)
+        self.state = "closing"
+        self._close_with = (code, reason)
         self._wakeup.set()
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping what is queued."""
-        if self.closed_with is not None:
+        if self.state == "closed":
             return
-        self.closed_with = code
+        self.state = "closed"
+        self._close_with = (code, reason)
         self._frames = []
         if self._writer is not None:
             self._writer.cancel()
@@ -148,7 +169,7 @@ class Outbox:
         task = self._writer
         if task is None:
             return
-        if not task.done() and self.closed_with is None:
+        if not task.done() and self.state != "closed":
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
@@ -166,7 +187,7 @@ class Outbox:
                 return
             finally:
                 self._busy = False
-            if self._then_close is not None:
-                self.closed_with = self._then_close[0]
-                await self._close(*self._then_close)
+            if self.state == "closing" and self._close_with is not None:
+                self.state = "closed"
+                await self._close(*self._close_with)
                 return

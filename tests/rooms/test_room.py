@@ -223,3 +223,52 @@ async def test_a_gap_is_timed_until_it_closes() -> None:
     lag = metrics.registry.get_sample_value("hub_gap_fill_lag_seconds_sum")
     assert lag is not None and lag >= GAP_WAIT * 0.9  # the loop may wake a little early
     await room.close()
+
+
+async def test_an_outbox_closing_while_catching_up_sends_only_the_close() -> None:
+    """Told to close (the session was deleted) during its catch-up, an outbox drops what
+    arrived meanwhile, and once started sends the close and nothing else."""
+    sink = Sink()
+    box = Outbox(
+        Principal(session_id="ses_test", role="observer", participant_id="o"),
+        limit=10,
+        send=sink.send,
+        close=sink.close,
+    )
+    box.offer(1, encode(MessageEvent(message=message(1))))
+    box.finish(4004, "session deleted")
+    assert box.state == "closing" and box.closed_with is None
+    box.offer(2, encode(MessageEvent(message=message(2))))
+    box.go_live(0)
+    assert box.state == "closing"
+    box.start()
+    async with asyncio.timeout(5):
+        while sink.closed is None:
+            sink.changed.clear()
+            await sink.changed.wait()
+    await box.stop()
+    assert sink.closed == (4004, "session deleted") and sink.ids == []
+    assert box.state == "closed" and box.closed_with == 4004
+    box.offer(3, encode(MessageEvent(message=message(3))))
+    assert sink.ids == []
+
+
+async def test_an_aborted_outbox_closes_at_once_and_takes_nothing_more() -> None:
+    """Abort drops what is queued and closes now, however many frames wait; a later
+    finish or offer changes nothing."""
+    sink = Sink()
+    box = Outbox(
+        Principal(session_id="ses_test", role="observer", participant_id="o"),
+        limit=10,
+        send=sink.send,
+        close=sink.close,
+    )
+    box.go_live(0)  # writer not started: the frames stay queued
+    for i in range(1, 4):
+        box.offer(i, encode(MessageEvent(message=message(i))))
+    box.abort(4008, "too slow")
+    box.finish(4004, "session deleted")
+    box.offer(4, encode(MessageEvent(message=message(4))))
+    await box.stop()
+    assert sink.closed == (4008, "too slow") and sink.ids == []
+    assert box.closed_with == 4008
