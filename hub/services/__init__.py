@@ -62,6 +62,10 @@ class Hub:
         if on_reconnect is not None:
             on_reconnect(self.rooms.resync_all)
 
+    async def readiness(self) -> tuple[bool, bool]:
+        """Whether PostgreSQL answers, and whether the bus is connected."""
+        return await self.store.ping(), self.bus.healthy()
+
     async def start(self) -> None:
         self.messages.start()
         self.upkeep.start()

@@ -31,9 +31,7 @@ async def healthz(request: web.Request) -> web.Response:
 )
 async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL answers and the bus is connected."""
-    hub = hub_of(request)
-    database = await hub.store.ping()
-    bus = hub.bus.healthy()
+    database, bus = await hub_of(request).readiness()
     ready = database and bus
     status = "ready" if ready else "unavailable"
     return json_response(
