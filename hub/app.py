@@ -87,6 +87,8 @@ async def _close_sockets(app: web.Application) -> None:
     if not sockets:
         return
     log.info("closing %d websockets for shutdown", len(sockets))
+    for _ in sockets:
+        app[METRICS].websocket_closed(CLOSE_SHUTTING_DOWN)
     closes = [
         ws.close(code=CLOSE_SHUTTING_DOWN, message=b"server shutting down: reconnect and resume")
         for ws in sockets

@@ -109,8 +109,13 @@ class HubAPI:
         return msgspec.convert(await self.request(method, path, **request), answer)
 
     async def create_session(self, **fields: Any) -> api.CreatedSession:
-        """Create a session (fields as `api.CreateSession`); returns the credentials."""
-        return await self._typed(api.CreatedSession, "POST", "/api/sessions", body=fields)
+        """Create a session (fields as `api.CreateSession`); returns the credentials.
+        Fields the hub would refuse raise `HubClientError` `bad_request` before sending."""
+        try:
+            body = msgspec.convert(fields, api.CreateSession)
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise HubClientError("bad_request", str(exc)) from None
+        return await self._typed(api.CreatedSession, "POST", "/api/sessions", body=body)
 
     async def join(
         self,
@@ -120,11 +125,12 @@ class HubAPI:
         agent_id: str | None = None,
         display_name: str | None = None,
     ) -> api.JoinedSession:
-        body: dict[str, Any] = {"invite_code": invite_code, "role": role}
-        if agent_id:
-            body["agent_id"] = agent_id
-        if display_name:
-            body["display_name"] = display_name
+        body = api.JoinSession(
+            invite_code=invite_code,
+            role=role,  # type: ignore[arg-type]  # the hub answers a wrong one bad_request
+            agent_id=agent_id or None,
+            display_name=display_name or None,
+        )
         return await self._typed(api.JoinedSession, "POST", "/api/join", body=body)
 
     async def history(
@@ -181,7 +187,7 @@ class HubAPI:
     ) -> DomainSession:
         """Change the status (`active` starts or resumes, `paused`, `completed`) and/or
         the name; `HubClientError` `invalid_transition` if the status cannot change so."""
-        body = {k: v for k, v in (("status", status), ("name", name)) if v is not None}
+        body = api.UpdateSession(status=status, name=name)
         return await self._typed(
             DomainSession, "PATCH", f"/api/sessions/{session_id}", token=token, body=body
         )

@@ -31,6 +31,7 @@ from hub.domain.metadata import MAX_JSON_DEPTH, MAX_METADATA_BYTES, check_metada
 from hub.domain.notes import MAX_NOTE_CHARS, Note, NoteSummary
 from hub.domain.presence import Presence, PresenceStatus
 from hub.domain.sessions import (
+    WRITABLE_STATUSES,
     CreatorType,
     Session,
     SessionMode,
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
+    "WRITABLE_STATUSES",
     "Action",
     "Activity",
     "ActivityAction",

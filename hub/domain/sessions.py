@@ -14,6 +14,7 @@ from hub.domain.access import Action, Role, can
 from hub.errors import HubError
 
 __all__ = [
+    "WRITABLE_STATUSES",
     "CreatorType",
     "Session",
     "SessionMode",
@@ -95,6 +96,10 @@ def new_participant_id(prefix: str) -> str:
     return f"{prefix}_{nanoid(size=10)!s}"
 
 
+WRITABLE_STATUSES: frozenset[SessionStatus] = frozenset({"waiting", "active", "paused"})
+"""Sessions in these statuses take writes (unless deleted); see `write_refusal`."""
+
+
 def write_refusal(session_id: str, status: str | None, deleted: bool) -> HubError | None:
     """The one rule of which sessions take writes (messages, notes, files): not one that
     does not exist (`status` None), was deleted, or is completed. The error to answer,
@@ -103,6 +108,6 @@ def write_refusal(session_id: str, status: str | None, deleted: bool) -> HubErro
         return HubError("session_not_found", f"no session {session_id}")
     if deleted:
         return HubError("session_deleted", "the session was deleted")
-    if status == "completed":
-        return HubError("session_completed", "the session is completed and read-only")
+    if status not in WRITABLE_STATUSES:
+        return HubError("session_completed", f"the session is {status} and read-only")
     return None

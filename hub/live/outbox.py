@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
@@ -85,6 +86,9 @@ class Outbox:
         self._flush_due = False
         self._busy = False
         self._writer: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
+        """Its connection's (the log ids), for its tasks: a close may be started by a
+        fan-out that another request is running."""
 
     @property
     def closed_with(self) -> int | None:
@@ -143,7 +147,7 @@ class Outbox:
     def start(self) -> None:
         if self.state == "closed":  # aborted during the catch-up: keep the close task
             return
-        self._writer = asyncio.create_task(self._write(), name="hub-outbox")
+        self._writer = asyncio.create_task(self._write(), name="hub-outbox", context=self._context)
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been sent."""
@@ -162,7 +166,9 @@ class Outbox:
         self._frames = []
         if self._writer is not None:
             self._writer.cancel()
-        self._writer = asyncio.create_task(self._close(code, reason), name="hub-outbox-close")
+        self._writer = asyncio.create_task(
+            self._close(code, reason), name="hub-outbox-close", context=self._context
+        )
 
     async def stop(self) -> None:
         """Wait for the writer (or the close it turned into) to end."""

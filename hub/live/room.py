@@ -9,6 +9,7 @@ is unhealthy nothing more will come through it, so a gap is filled at once).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -109,7 +110,9 @@ class Room:
             if self._gap_opened is None:
                 self._gap_opened = asyncio.get_running_loop().time()
             if self._gap_task is None or self._gap_task.done():
-                self._gap_task = asyncio.create_task(self._fill_gap(), name="hub-gap-fill")
+                self._gap_task = asyncio.create_task(  # shared: no one request's log ids
+                    self._fill_gap(), name="hub-gap-fill", context=contextvars.Context()
+                )
             return
         self._fan_out(message_id, frame)
         self.last_id = message_id
@@ -152,7 +155,9 @@ class Room:
         """Read whatever PostgreSQL has past `last_id` (after the bus may have lost
         messages, e.g. across a Redis reconnect)."""
         if self.last_id is not None and (self._sync_task is None or self._sync_task.done()):
-            self._sync_task = asyncio.create_task(self._read_ahead(), name="hub-room-resync")
+            self._sync_task = asyncio.create_task(
+                self._read_ahead(), name="hub-room-resync", context=contextvars.Context()
+            )
 
     async def _read_ahead(self) -> None:
         delay = GAP_WAIT

@@ -3,7 +3,6 @@ agent wins the B slot), status and name changes, soft deletion, and the invite i
 
 from __future__ import annotations
 
-import asyncpg
 import msgspec
 
 from hub import api
@@ -102,10 +101,8 @@ class Sessions:
                     await session_store.add_token(conn, hash_token(agent_token), a)
                     await session_store.add_token(conn, hash_token(observer_token), obs)
                     await changes.record_as(conn, a, "session.created", {"name": session.name})
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "sessions_invite_code_key":
-                    continue
-                raise
+            except session_store.InviteCodeTaken:
+                continue
             return api.CreatedSession(
                 session=session,
                 participant_id=agent_a_id,
@@ -228,7 +225,7 @@ class Sessions:
                         conn, principal.session_id, code, ttl
                     )
                     await changes.record_as(conn, principal, "invite.rotated")
-            except asyncpg.UniqueViolationError:
+            except session_store.InviteCodeTaken:
                 continue
             return api.InviteInfo(invite_code=code, invite_expires_at=expires)
         raise HubError("unavailable", "could not allocate an invite code; retry")

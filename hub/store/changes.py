@@ -1,6 +1,9 @@
 """A change's record: the activity row every mutating use case writes in the change's own
-transaction, so the audit log holds exactly the changes that were committed. (Later areas
-add their outbox row here: one call, one place.)"""
+transaction, so the audit log holds exactly the changes that were committed. Messages are
+the exception: the group commit writes their rows (one per author and batch) inside its
+own insert statements (`message_batch`, `message_fresh`), where a round trip per row
+would cost the send path dearly. A record that later areas add to every change (an
+outbox row for webhooks) goes here, and into those two statements."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from hub.domain import Message, auto_name
+from hub.domain import WRITABLE_STATUSES, Message, auto_name
 from hub.errors import HubError
 from hub.store import Connection
 from hub.store.message_batch import (
@@ -20,6 +20,9 @@ from hub.store.message_batch import (
 from hub.store.messages import BatchOutcome, NewMessage
 
 __all__ = ["insert_fresh"]
+
+_WRITABLE = sorted(WRITABLE_STATUSES)
+"""Statuses whose sessions take messages (the domain's rule, as the statement's `$5`)."""
 
 _GO, _SESSION, _REFUSED = 0, 1, 2  # the kinds of row `_write_fresh` returns
 
@@ -131,6 +134,7 @@ async def _write_fresh(
         chosen,  # as JSON, by the connection's codec
         list(names),
         list(names.values()),
+        _WRITABLE,
     )
     return rows
 
@@ -139,9 +143,10 @@ async def _write_fresh(
 def _fresh_statement(parents: bool) -> str:
     """The statement, with the check of parents only if the batch has any (it costs a
     few percent): a parent must come before its message, counting the messages before
-    it in the batch as if none were refused. Its `open` only spots a session that may
-    refuse writes: such a batch is not decided here but by `insert_batch`, which asks
-    the domain's `write_refusal` what to answer."""
+    it in the batch as if none were refused. Its `open` is the domain's rule of which
+    sessions take writes (`WRITABLE_STATUSES`, passed as `$5`): a batch writing to any
+    other is not decided here but by `insert_batch`, which asks the domain's
+    `write_refusal` what to answer."""
     if parents:
         judged = """SELECT j.*, j.last + count(*) FILTER (WHERE j.taken) OVER w AS id
                FROM (SELECT i.*, i.parent_id IS NULL
@@ -154,7 +159,7 @@ def _fresh_statement(parents: bool) -> str:
                FROM input i"""
     return f"""WITH locked AS (
                SELECT id, last_message_id AS last, name_is_auto,
-                      deleted_at IS NULL AND status <> 'completed' AS open
+                      deleted_at IS NULL AND status = ANY($5::text[]) AS open
                FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
            ), go AS (
                SELECT count(*) = cardinality($1::text[]) AND bool_and(open) AS ok FROM locked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ from hub.errors import HubError
 from hub.store import Connection, row_to
 
 __all__ = [
+    "InviteCodeTaken",
     "add_token",
     "claim_agent_b",
     "create_session",
@@ -36,6 +39,20 @@ COLUMNS = (
 )
 
 
+class InviteCodeTaken(Exception):
+    """Another session holds the invite code: draw another (the transaction is lost)."""
+
+
+@contextlib.contextmanager
+def _unique_invite_code() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "sessions_invite_code_key":
+            raise InviteCodeTaken() from None
+        raise
+
+
 async def create_session(
     conn: Connection,
     *,
@@ -52,25 +69,28 @@ async def create_session(
     creator_type: str,
     creator_name: str | None,
 ) -> Session:
-    row = await conn.fetchrow(
-        f"""INSERT INTO sessions (id, name, name_is_auto, mode, is_private, agent_a_id,
-                invite_code, invite_expires_at, workspace_id, metadata, creator_type, creator_name)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10,
-                    $11, $12)
-            RETURNING {COLUMNS}""",
-        session_id,
-        name,
-        name_is_auto,
-        mode,
-        is_private,
-        agent_a_id,
-        invite_code,
-        float(invite_ttl_seconds),
-        workspace_id,
-        metadata,
-        creator_type,
-        creator_name,
-    )
+    """Insert a session; `InviteCodeTaken` if the code is another session's."""
+    with _unique_invite_code():
+        row = await conn.fetchrow(
+            f"""INSERT INTO sessions (id, name, name_is_auto, mode, is_private, agent_a_id,
+                    invite_code, invite_expires_at, workspace_id, metadata, creator_type,
+                    creator_name)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10,
+                        $11, $12)
+                RETURNING {COLUMNS}""",
+            session_id,
+            name,
+            name_is_auto,
+            mode,
+            is_private,
+            agent_a_id,
+            invite_code,
+            float(invite_ttl_seconds),
+            workspace_id,
+            metadata,
+            creator_type,
+            creator_name,
+        )
     assert row is not None
     return row_to(row, Session)
 
@@ -218,15 +238,16 @@ async def rotate_invite(
     conn: Connection, session_id: str, invite_code: str, ttl_seconds: float
 ) -> datetime:
     """Give the session a new invite code living `ttl_seconds` from now; returns when it
-    expires. Raises asyncpg's UniqueViolationError if another session has the code."""
-    expires: datetime = await conn.fetchval(
-        "UPDATE sessions SET invite_code = $2, updated_at = now(),"
-        " invite_expires_at = now() + make_interval(secs => $3)"
-        " WHERE id = $1 RETURNING invite_expires_at",
-        session_id,
-        invite_code,
-        ttl_seconds,
-    )
+    expires; `InviteCodeTaken` if another session has the code."""
+    with _unique_invite_code():
+        expires: datetime = await conn.fetchval(
+            "UPDATE sessions SET invite_code = $2, updated_at = now(),"
+            " invite_expires_at = now() + make_interval(secs => $3)"
+            " WHERE id = $1 RETURNING invite_expires_at",
+            session_id,
+            invite_code,
+            ttl_seconds,
+        )
     return expires
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from hub import api
 from hub.domain import FileInfo, Message, Note, Principal
 from hub.errors import ErrorCode, HubError
+from hub.logs import new_request_id
 from hub.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_INTERNAL_ERROR,
@@ -32,6 +33,7 @@ from hub.web.keys import HUB, REQUEST_ID
 from hub.web.logs import logged_path, unexpected
 
 __all__ = [
+    "HTTP_STATUS",
     "bearer",
     "body",
     "close_code",
@@ -48,10 +50,33 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CLOSE_CODES: dict[str, int] = {
+HTTP_STATUS: dict[ErrorCode, int] = {
+    "bad_request": 400,
+    "unknown_frame": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "session_not_found": 404,
+    "session_deleted": 410,
+    "session_full": 409,
+    "session_completed": 409,
+    "invite_invalid": 404,
+    "invite_expired": 410,
+    "conflict": 409,
+    "invalid_transition": 409,
+    "payload_too_large": 413,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "internal": 500,
+}
+"""The HTTP status of each error code."""
+
+_CLOSE_CODES: dict[ErrorCode, int] = {
     "unauthorized": CLOSE_AUTH_FAILED,
     "session_deleted": CLOSE_SESSION_DELETED,
     "session_not_found": CLOSE_SESSION_DELETED,
+    # the one limit that refuses a websocket (a flood of frames closes 4029 itself)
     "rate_limited": CLOSE_TOO_MANY_CONNECTIONS,
     "unavailable": CLOSE_TRY_AGAIN_LATER,
 }
@@ -82,7 +107,7 @@ def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> w
 
 def error_response(exc: HubError) -> web.Response:
     body = api.ErrorBody(code=exc.code, message=exc.message, **_recovery(exc))
-    response = json_response(body, exc.http_status)
+    response = json_response(body, HTTP_STATUS[exc.code])
     if exc.code == "unauthorized":
         response.headers["WWW-Authenticate"] = "Bearer"
     elif exc.code == "rate_limited" and isinstance(exc.data, float):
@@ -114,7 +139,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:
-        request_id = request[REQUEST_ID]
+        request_id = request.get(REQUEST_ID) or new_request_id()
         unexpected.report(
             exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
         )

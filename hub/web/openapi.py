@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
-from hub.errors import HTTP_STATUS
+from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
 __all__ = ["openapi_document"]

@@ -74,9 +74,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         bind_connection(principal.session_id, principal.participant_id)
         slot = await hub.access.open_connection(principal)
     except HubError as exc:
+        code = close_code(exc)
+        request.app[METRICS].websocket_closed(code)
         with contextlib.suppress(ConnectionError):  # the peer may already be gone
             await ws.send_frame(encode(error_frame(exc, None)), WSMsgType.TEXT)
-            await ws.close(code=close_code(exc), message=exc.message.encode()[:120])
+            await ws.close(code=code, message=exc.message.encode()[:120])
         return ws
     try:
         await Connection(hub, ws, principal, request).run(since)

@@ -7,10 +7,10 @@ import typing
 
 from aiohttp import web
 
-from hub.errors import HTTP_STATUS, ErrorCode, HubError
+from hub.errors import ErrorCode, HubError
 from hub.protocol import CLOSE_CODES
 from hub.web import add_routes
-from hub.web.http import close_code, error_frame, error_response
+from hub.web.http import HTTP_STATUS, close_code, error_frame, error_response
 from hub.web.openapi import openapi_document
 
 

@@ -76,7 +76,8 @@ async def test_the_send_path_histograms_count_every_send(make_client: Any, confi
 
 async def test_a_close_is_counted_by_its_code(make_client: Any) -> None:
     """A flood closed with 4029 shows as closes{code="4029"}, its refused frames as
-    rate_limited{limit="frames"}; no other code is counted."""
+    rate_limited{limit="frames"}; no other code is counted; a bad token's close before
+    hello counts as 4001."""
     hub: HubClient = await make_client(rate_per_second=5.0, rate_burst=10)
     s = await hub.session_with_b()
     a = await hub.connect(s["a"])
@@ -87,6 +88,9 @@ async def test_a_close_is_counted_by_its_code(make_client: Any) -> None:
     assert await hub.metric("hub_websocket_closes_total", code="4029") == "1"
     assert await hub.metric("hub_websocket_closes_total") == "1"
     assert int(await hub.metric("hub_rate_limited_total", limit="frames")) > 10
+    refused = await hub.connect("agt_" + "x" * 32, hello=False)  # closed before hello
+    assert await refused.closed() == 4001
+    assert await hub.metric("hub_websocket_closes_total", code="4001") == "1"
 
 
 async def test_connections_are_counted_by_role_up_and_down(make_client: Any) -> None:
