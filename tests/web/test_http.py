@@ -3,6 +3,7 @@ from the routes the app serves."""
 
 from __future__ import annotations
 
+import re
 import typing
 
 from aiohttp import web
@@ -58,3 +59,20 @@ def test_the_api_document_lists_exactly_the_routes_served() -> None:
         for method in operations
     }
     assert served == documented
+
+
+def test_every_documented_body_and_query_is_the_one_its_handler_decodes() -> None:
+    """A route's documented body and query types are the ones its handler decodes, so
+    the API document cannot promise one shape while the handler takes another."""
+    import inspect
+
+    from hub.web.rest import operations
+
+    for op in operations():
+        source = inspect.getsource(op.handler)
+        decoded_bodies = set(re.findall(r"\bbody\(request, ([\w.]+)\)", source))
+        decoded_queries = set(re.findall(r"\bquery\(request, ([\w.]+)\)", source))
+        expected_body = {op.body.__name__} if op.body is not None else set()
+        expected_query = {op.query.__name__} if op.query is not None else set()
+        assert {name.rsplit(".", 1)[-1] for name in decoded_bodies} == expected_body, op.path
+        assert {name.rsplit(".", 1)[-1] for name in decoded_queries} == expected_query, op.path
