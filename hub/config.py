@@ -57,6 +57,14 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     when on Redis): bounds the guessing rate however many addresses guess."""
     session_creations_per_minute: PositiveInt = 30
     """Sessions created per client address per minute (bursts of as many)."""
+    signups_per_minute: PositiveInt = 10
+    """Accounts created per client address per minute (bursts of as many)."""
+    login_attempts_per_minute: PositiveInt = 30
+    """Log-in attempts per client address per minute (bursts of as many)."""
+    login_failures_per_account: PositiveInt = 10
+    """Failed log-ins an account takes in a row before further attempts are refused;
+    one more is allowed every 90 seconds (so 10 per 15 minutes), counted over every
+    process when on Redis, whatever address they come from."""
     max_connections_per_participant: PositiveInt = 16
     """Websockets one participant of a session may hold at once, over every process."""
     trusted_proxies: str = ""

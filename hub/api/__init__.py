@@ -5,6 +5,7 @@ frames of `hub.protocol` (`SendMessage`, `UpdateNote`, `WriteFile`), sent withou
 
 from __future__ import annotations
 
+from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.files import FileBody, FileList
@@ -27,6 +28,7 @@ __all__ = [
     "ActivityPage",
     "ActivityQuery",
     "CreateSession",
+    "CreatedKey",
     "CreatedSession",
     "DisplayName",
     "ErrorBody",
@@ -36,12 +38,17 @@ __all__ = [
     "InviteInfo",
     "JoinSession",
     "JoinedSession",
+    "KeyList",
+    "LogIn",
+    "LoggedIn",
     "MessagePage",
     "MessageQuery",
     "Name",
+    "NewKey",
     "NoteList",
     "ParticipantId",
     "PresenceList",
     "SentMessage",
+    "SignUp",
     "UpdateSession",
 ]

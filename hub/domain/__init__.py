@@ -1,5 +1,5 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
-module per area (access, sessions, messages, notes, files, presence, activity, invites,
+module per area (access, identity, sessions, messages, notes, files, presence, activity, invites,
 metadata). Nothing here does I/O. The names are re-exported here for the layers above."""
 
 from __future__ import annotations
@@ -19,6 +19,18 @@ from hub.domain.files import (
     FileInfo,
     file_hash,
     validate_path,
+)
+from hub.domain.identity import (
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    AuditAction,
+    Email,
+    KeyName,
+    Password,
+    User,
+    UserKey,
+    Username,
+    UserPrincipal,
 )
 from hub.domain.invites import new_invite_code, normalize_invite_code
 from hub.domain.messages import (
@@ -49,18 +61,24 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
+    "MAX_PASSWORD_CHARS",
+    "MIN_PASSWORD_CHARS",
     "WRITABLE_STATUSES",
     "Action",
     "Activity",
     "ActivityAction",
+    "AuditAction",
     "AuthorRole",
     "CreatorType",
+    "Email",
     "FileEntry",
     "FileInfo",
+    "KeyName",
     "Message",
     "MsgType",
     "Note",
     "NoteSummary",
+    "Password",
     "Presence",
     "PresenceStatus",
     "Principal",
@@ -68,6 +86,10 @@ __all__ = [
     "Session",
     "SessionMode",
     "SessionStatus",
+    "User",
+    "UserKey",
+    "UserPrincipal",
+    "Username",
     "auto_name",
     "can",
     "check_metadata",

@@ -13,6 +13,7 @@ from hub.config import Config
 from hub.live import PresenceUpkeep, Rooms
 from hub.metrics import Metrics
 from hub.services.access import Access
+from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
 from hub.services.events import Events
 from hub.services.files import Files
@@ -36,6 +37,7 @@ class Hub:
         self.bus = bus
         self.events = Events(bus)
         self.access = Access(config, store, bus, metrics=metrics)
+        self.accounts = Accounts(config, store, self.access)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

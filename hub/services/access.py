@@ -68,10 +68,19 @@ class Access:
             principal.session_id, principal.participant_id, connection_id
         )
 
-    async def take(self, limit: str, subject: str, per_minute: int, cost: float = 1) -> float:
-        """Spend `cost` tokens of a per-minute limit (bursts of `per_minute`; 0 only
-        looks): 0.0 if they were there, else the seconds until one is."""
-        return await self._bus.take(limit, subject, per_minute / 60.0, per_minute, cost)
+    async def take(
+        self,
+        limit: str,
+        subject: str,
+        per_minute: float,
+        cost: float = 1,
+        *,
+        burst: float | None = None,
+    ) -> float:
+        """Spend `cost` tokens of a per-minute limit (bursts of `burst`, by default
+        `per_minute`; a cost of 0 only looks): 0.0 if they were there, else the seconds
+        until one is."""
+        return await self._bus.take(limit, subject, per_minute / 60.0, burst or per_minute, cost)
 
     async def limit(self, limit: str, subject: str, per_minute: int, message: str) -> None:
         """Spend a token of a per-minute limit, or raise `rate_limited` carrying the

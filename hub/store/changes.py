@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.domain import ActivityAction, Principal
+from hub.domain import ActivityAction, AuditAction, Principal, UserPrincipal
 from hub.store import Connection
 
-__all__ = ["record", "record_as"]
+__all__ = ["audit", "record", "record_as"]
 
 
 async def record(
@@ -43,3 +43,23 @@ async def record_as(
 ) -> None:
     """`record` for a change made by `actor` in its own session."""
     await record(conn, actor.session_id, actor.participant_id, actor.role, action, detail)
+
+
+async def audit(
+    conn: Connection,
+    actor: UserPrincipal | None,
+    user_id: str,
+    action: AuditAction,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write the audit row of a change to what `user_id` owns, inside the caller's
+    transaction: made by `actor` (a person through one of their keys), or, with no
+    actor, by the account's own credentials (sign-up, log-in)."""
+    await conn.execute(
+        "INSERT INTO audit (user_id, actor_kind, actor_id, action, detail)"
+        " VALUES ($1, 'user', $2, $3, $4)",
+        user_id,
+        actor.key_id if actor is not None else user_id,
+        action,
+        detail or {},
+    )

@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from hub import api
-from hub.domain import FileInfo, Message, Note, Principal
+from hub.domain import FileInfo, Message, Note, Principal, UserPrincipal
 from hub.errors import ErrorCode, HubError
 from hub.logs import new_request_id
 from hub.protocol import (
@@ -46,6 +46,7 @@ __all__ = [
     "principal",
     "query",
     "send",
+    "user",
 ]
 
 T = TypeVar("T")
@@ -203,6 +204,16 @@ def bearer(request: web.Request) -> str | None:
     if scheme.lower() == "bearer" and token:
         return token.strip()
     return request.query.get("token")
+
+
+async def user(request: web.Request) -> UserPrincipal:
+    """The person calling: a user key in the `Authorization: Bearer` header (never in
+    the URL, where logs and browser history keep it)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return await hub_of(request).accounts.authenticate(
+        token.strip() if scheme.lower() == "bearer" else None
+    )
 
 
 async def principal(request: web.Request) -> Principal:

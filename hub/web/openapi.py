@@ -21,6 +21,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "session_id": {"type": "string"},
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
+    "key_id": {"type": "string", "maxLength": 64},
 }
 
 
@@ -97,7 +98,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "Hub REST API",
             "version": __version__,
-            "description": "Sessions, joining, history, notes, files, presence and activity. "
+            "description": "Sessions, joining, history, notes, files, presence and activity; "
+            "people's accounts and keys. "
             "Live events flow over the websocket at /ws (see PROTOCOL.md).",
         },
         "paths": paths,
@@ -107,7 +109,8 @@ def openapi_document() -> dict[str, Any]:
                 "token": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "a session token: agt_… or obs_…",
+                    "description": "a session token (agt_… or obs_…) for a session's routes, a"
+                    " user key (usr_…) for /api/me",
                 }
             },
         },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.rest import activity, files, messages, notes, ops, presence, sessions
+from hub.web.rest import accounts, activity, files, messages, notes, ops, presence, sessions
 from hub.web.rest.table import Operation, RouteTable
 
 __all__ = ["TABLES", "Operation", "RouteTable", "add_routes", "operations"]
@@ -16,6 +16,7 @@ TABLES: tuple[RouteTable, ...] = (
     files.routes,
     presence.routes,
     activity.routes,
+    accounts.routes,
     ops.routes,
 )
 

@@ -1,0 +1,145 @@
+"""People's accounts and their user keys."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import asyncpg
+
+from hub.domain import User, UserKey, UserPrincipal
+from hub.errors import HubError
+from hub.store import Connection, row_to, rows_to
+
+__all__ = [
+    "add_key",
+    "create_user",
+    "get_user",
+    "list_keys",
+    "login_target",
+    "principal_for_key",
+    "replace_password_hash",
+    "revoke_key",
+]
+
+COLUMNS = "id, username, email, display_name, created_at"
+KEY_COLUMNS = "id, name, created_at, last_used_at, revoked_at"
+LAST_USED_EVERY = 60
+"""Seconds between two writes of a key's `last_used_at` (a busy key is not written on
+every request)."""
+
+
+@contextlib.contextmanager
+def _unique_names() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "users_username_key":
+            raise HubError("conflict", "that username is taken") from None
+        if exc.constraint_name == "users_email_key":
+            raise HubError("conflict", "that email belongs to another account") from None
+        raise
+
+
+async def create_user(
+    conn: Connection,
+    *,
+    user_id: str,
+    username: str,
+    email: str | None,
+    display_name: str,
+    password_hash: str,
+) -> User:
+    """Insert an account; `conflict` if the username or email (any case) is taken."""
+    with _unique_names():
+        row = await conn.fetchrow(
+            f"""INSERT INTO users (id, username, email, display_name, password_hash)
+                VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
+            user_id,
+            username,
+            email,
+            display_name,
+            password_hash,
+        )
+    assert row is not None
+    return row_to(row, User)
+
+
+async def get_user(conn: Connection, user_id: str) -> User:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = $1", user_id)
+    if row is None:
+        raise HubError("not_found", "no such user")
+    return row_to(row, User)
+
+
+async def login_target(conn: Connection, username: str) -> tuple[User, str] | None:
+    """The account named `username` (any case) and its password hash, or None."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)",
+        username,
+    )
+    if row is None:
+        return None
+    return row_to(row, User), row["password_hash"]
+
+
+async def replace_password_hash(conn: Connection, user_id: str, password_hash: str) -> None:
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        user_id,
+        password_hash,
+    )
+
+
+async def add_key(
+    conn: Connection, *, key_id: str, user_id: str, name: str, key_hash: bytes
+) -> UserKey:
+    row = await conn.fetchrow(
+        f"""INSERT INTO user_keys (id, user_id, name, key_hash) VALUES ($1, $2, $3, $4)
+            RETURNING {KEY_COLUMNS}""",
+        key_id,
+        user_id,
+        name,
+        key_hash,
+    )
+    assert row is not None
+    return row_to(row, UserKey)
+
+
+async def principal_for_key(conn: Connection, key_hash: bytes) -> UserPrincipal | None:
+    """Who a live (unrevoked) key speaks for, noting that it was used."""
+    row = await conn.fetchrow(
+        """SELECT k.id AS key_id, u.id AS user_id, u.username,
+                  k.last_used_at IS NULL
+                  OR k.last_used_at < now() - make_interval(secs => $2) AS stale
+           FROM user_keys k JOIN users u ON u.id = k.user_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
+        key_hash,
+        float(LAST_USED_EVERY),
+    )
+    if row is None:
+        return None
+    if row["stale"]:
+        await conn.execute("UPDATE user_keys SET last_used_at = now() WHERE id = $1", row["key_id"])
+    return UserPrincipal(user_id=row["user_id"], username=row["username"], key_id=row["key_id"])
+
+
+async def list_keys(conn: Connection, user_id: str) -> list[UserKey]:
+    rows = await conn.fetch(
+        f"SELECT {KEY_COLUMNS} FROM user_keys WHERE user_id = $1 ORDER BY created_at, id",
+        user_id,
+    )
+    return rows_to(rows, UserKey)
+
+
+async def revoke_key(conn: Connection, user_id: str, key_id: str) -> UserKey:
+    """Revoke one of the user's keys (again: no change); `not_found` if it is not theirs."""
+    row = await conn.fetchrow(
+        f"""UPDATE user_keys SET revoked_at = coalesce(revoked_at, now())
+            WHERE id = $1 AND user_id = $2 RETURNING {KEY_COLUMNS}""",
+        key_id,
+        user_id,
+    )
+    if row is None:
+        raise HubError("not_found", "you have no such key")
+    return row_to(row, UserKey)
