@@ -217,6 +217,16 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--agent-id", help="your participant id (agents)")
     join.add_argument("--name", help="your display name (observers)")
 
+    login = people("login", "log in to your account; keeps a user key for this hub")
+    login.epilog = (
+        "The password is asked for (or read from stdin with --password-stdin). The key is"
+        " kept (mode 0600) in $XDG_CONFIG_HOME/hub/keys.json; HUB_USER_KEY overrides it."
+    )
+    login.add_argument("username")
+    login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    people("whoami", "show the account you are logged in as")
+    people("logout", "revoke the kept user key and forget it")
+
     watch = people("watch", "follow a session live in the terminal")
     watch.epilog = (
         "With an invite code, you join as an observer once per hub, code and name: the token"
@@ -350,6 +360,12 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
 async def _rest_command(args: argparse.Namespace) -> int:
     from hub import commands
 
+    if args.command == "login":
+        return await commands.login(args.url, args.username, _password(args))
+    if args.command == "whoami":
+        return await commands.whoami(args.url)
+    if args.command == "logout":
+        return await commands.logout(args.url)
     if args.command == "join":
         return await commands.join(args.url, args.code, args.role, args.agent_id, args.name)
     if args.action == "create":
@@ -363,6 +379,14 @@ async def _rest_command(args: argparse.Namespace) -> int:
         args.action,
         rotate=getattr(args, "rotate", False),
     )
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    return getpass.getpass(f"password for {args.username}: ")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -29,10 +30,14 @@ __all__ = [
     "create_session",
     "describe",
     "join",
+    "login",
+    "logout",
     "out",
     "send",
     "session_action",
+    "user_key",
     "watch",
+    "whoami",
 ]
 
 ROLE = {"agent_a": "agent A", "agent_b": "agent B", "observer": "observer", "system": "system"}
@@ -243,28 +248,86 @@ def _observer_key(url: str, code: str, name: str | None) -> str:
     return f"{url.rstrip('/')} {code.strip().upper()} {name or ''}"
 
 
-def _observers() -> dict[str, str]:
+def _remembered(file: str) -> dict[str, str]:
+    """What the `hub` command keeps in `file` of its config folder (nothing if unreadable)."""
     try:
-        found = json.loads((config_dir() / "observers.json").read_text())
+        found = json.loads((config_dir() / file).read_text())
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}
 
 
-def _remember_observer(key: str, token: str | None) -> None:
-    """Keep (or with None, forget) an observer token; readable by this user only. A
-    folder that cannot be written means a new observer next time, nothing worse."""
-    tokens = _observers()
-    if token is None:
-        tokens.pop(key, None)
+def _remember(file: str, key: str, value: str | None) -> None:
+    """Keep (or with None, forget) a value in `file`, readable by this user only. A
+    folder that cannot be written means asking again next time, nothing worse."""
+    kept = _remembered(file)
+    if value is None:
+        kept.pop(key, None)
     else:
-        tokens[key] = token
+        kept[key] = value
     folder = config_dir()
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".observers-")  # mode 0600
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".remember-")  # mode 0600
         with os.fdopen(fd, "w") as f:
-            json.dump(tokens, f, indent=1)
-        os.replace(tmp, folder / "observers.json")
+            json.dump(kept, f, indent=1)
+        os.replace(tmp, folder / file)
     except OSError as exc:
-        logging.getLogger("hub").warning("could not remember the observer in %s: %s", folder, exc)
+        logging.getLogger("hub").warning("could not remember it in %s: %s", folder, exc)
+
+
+def _observers() -> dict[str, str]:
+    return _remembered("observers.json")
+
+
+def _remember_observer(key: str, token: str | None) -> None:
+    _remember("observers.json", key, token)
+
+
+# --- people: log in, who am I, log out ---------------------------------------------------
+
+_KEYS = "keys.json"
+
+
+def user_key(url: str) -> str | None:
+    """The user key for `url`: HUB_USER_KEY, else the one `hub login` kept."""
+    given = os.environ.get("HUB_USER_KEY", "").strip()
+    if given:
+        return given
+    kept = _remembered(_KEYS).get(url.rstrip("/"))
+    return kept.split(" ", 1)[1] if kept and " " in kept else None
+
+
+async def login(url: str, username: str, password: str) -> int:
+    """Log in; keep the new user key (mode 0600) for this hub."""
+    async with HubAPI(url) as rest:
+        name = f"hub CLI on {platform.node() or 'this machine'}"[:64]
+        logged = await rest.log_in(username, password, key_name=name)
+    _remember(_KEYS, url.rstrip("/"), f"{logged.key.id} {logged.token}")
+    kept = config_dir() / _KEYS
+    out(f"logged in to {url} as {logged.user.username} (key {logged.key.id}, kept in {kept})")
+    return 0
+
+
+async def whoami(url: str) -> int:
+    key = user_key(url)
+    if key is None:
+        raise CommandError(f"not logged in to {url}: run `hub login USERNAME`", exit_code=1)
+    async with HubAPI(url) as rest:
+        me = await rest.me(key)
+    out(f"{me.username} ({me.display_name}) {me.id}")
+    return 0
+
+
+async def logout(url: str) -> int:
+    """Revoke the kept key on the hub and forget it."""
+    kept = _remembered(_KEYS).get(url.rstrip("/"))
+    if not kept or " " not in kept:
+        raise CommandError(f"not logged in to {url}", exit_code=1)
+    key_id, token = kept.split(" ", 1)
+    async with HubAPI(url) as rest:
+        with contextlib.suppress(AuthFailed):  # revoked already: forgetting is all left
+            await rest.revoke_user_key(token, key_id)
+    _remember(_KEYS, url.rstrip("/"), None)
+    out(f"logged out of {url}: key {key_id} revoked")
+    return 0

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import stat
 import sys
@@ -18,7 +19,7 @@ import psutil
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.client import HubAPI, connect
+from hub.client import HubAPI, HubClientError, connect
 from hub.protocol import PresenceEvent
 from tests.servers import free_port
 
@@ -29,7 +30,7 @@ TIMEOUT = 60
 def quiet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test has its own config folder, and no token or hub from the environment."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("HUB_TOKEN", "HUB_URL"):
+    for name in ("HUB_TOKEN", "HUB_URL", "HUB_USER_KEY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -431,3 +432,46 @@ async def test_serve_is_alone_on_its_data_dir_and_stops_its_postgres(tmp_path: P
         if (left := postmaster()) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(left, signal.SIGINT)
+
+
+async def test_login_whoami_logout(hub_server: TestServer, tmp_path: Path) -> None:
+    """`hub login` keeps a user key (mode 0600) that `hub whoami` uses; a wrong password
+    is one line and exit 1; `hub logout` revokes the key on the hub and forgets it."""
+    url = base_url(hub_server)
+    name = "cli" + secrets.token_hex(6)
+    async with HubAPI(url) as rest:
+        await rest.sign_up(name, "correct horse", display_name="Ada")
+
+    async def login(password: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub.cli",
+            *("login", name, "--password-stdin", "--url", url),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(TIMEOUT):
+            out, err = await proc.communicate(password.encode() + b"\n")
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await login("wrong horse")
+    assert (code, out) == (1, "") and err == "hub: unauthorized: wrong username or password\n"
+    code, out, _ = await login("correct horse")
+    assert code == 0 and f"as {name}" in out
+    kept = tmp_path / "config" / "hub" / "keys.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    token = json.loads(kept.read_text())[url].split(" ", 1)[1]
+    assert token.startswith("usr_") and token not in out
+    code, out, _ = await hub("whoami", "--url", url)
+    assert code == 0 and out.startswith(f"{name} (Ada) u_")
+    code, out, _ = await hub("logout", "--url", url)
+    assert code == 0 and "revoked" in out
+    async with HubAPI(url) as rest:
+        with pytest.raises(HubClientError) as refused:
+            await rest.me(token)
+    assert refused.value.code == "unauthorized"
+    code, _, err = await hub("whoami", "--url", url)
+    assert code == 1 and "not logged in" in err

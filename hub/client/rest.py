@@ -13,7 +13,17 @@ import msgspec
 
 from hub import api
 from hub.client.errors import HubClientError, from_code
-from hub.domain import Activity, FileEntry, FileInfo, Message, Note, Presence, SessionStatus
+from hub.domain import (
+    Activity,
+    FileEntry,
+    FileInfo,
+    Message,
+    Note,
+    Presence,
+    SessionStatus,
+    User,
+    UserKey,
+)
 from hub.domain import Session as DomainSession
 from hub.protocol import SendMessage
 
@@ -107,6 +117,44 @@ class HubAPI:
     async def _typed(self, answer: type[T], method: str, path: str, **request: Any) -> T:
         """`request` (its keyword arguments as there), the answer converted to `answer`."""
         return msgspec.convert(await self.request(method, path, **request), answer)
+
+    # -- people: accounts and user keys (usr_…) ------------------------------------------
+
+    async def sign_up(
+        self,
+        username: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        email: str | None = None,
+    ) -> User:
+        """Create an account; `HubClientError` `conflict` if the name or email is taken."""
+        body = api.SignUp(
+            username=username, password=password, display_name=display_name, email=email
+        )
+        return await self._typed(User, "POST", "/api/users", body=body)
+
+    async def log_in(
+        self, username: str, password: str, *, key_name: str = "log-in"
+    ) -> api.LoggedIn:
+        """A new user key (`.token`, shown once) named `key_name`."""
+        body = api.LogIn(username=username, password=password, key_name=key_name)
+        return await self._typed(api.LoggedIn, "POST", "/api/login", body=body)
+
+    async def me(self, user_key: str) -> User:
+        return await self._typed(User, "GET", "/api/me", token=user_key)
+
+    async def user_keys(self, user_key: str) -> list[UserKey]:
+        listed = await self._typed(api.KeyList, "GET", "/api/me/keys", token=user_key)
+        return listed.keys
+
+    async def create_user_key(self, user_key: str, name: str) -> api.CreatedKey:
+        body = api.NewKey(name=name)
+        return await self._typed(api.CreatedKey, "POST", "/api/me/keys", token=user_key, body=body)
+
+    async def revoke_user_key(self, user_key: str, key_id: str) -> UserKey:
+        path = f"/api/me/keys/{urllib.parse.quote(key_id, safe='')}"
+        return await self._typed(UserKey, "DELETE", path, token=user_key)
 
     async def create_session(self, **fields: Any) -> api.CreatedSession:
         """Create a session (fields as `api.CreateSession`); returns the credentials.
