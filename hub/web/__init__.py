@@ -52,6 +52,11 @@ async def api_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
 
 
+async def my_hub(request: web.Request) -> web.FileResponse:
+    """ "My hub": sign in or up, then one's keys (and, as they come, agents and sessions)."""
+    return web.FileResponse(STATIC / "me.html", headers={"Cache-Control": "no-cache"})
+
+
 async def static_file(request: web.Request) -> web.FileResponse:
     """A file of the page (script, style, vendored library); `not_found` otherwise."""
     path = (STATIC / request.match_info["path"]).resolve()
@@ -72,4 +77,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)
     app.router.add_get("/api/docs", api_page)
+    app.router.add_get("/me", my_hub)
     app.router.add_get("/static/{path:.+}", static_file)

@@ -27,7 +27,7 @@
       const h = el("h2");
       h.append(el("span", method.toUpperCase(), "verb " + method), document.createTextNode(path));
       box.append(h, el("p", op.summary));
-      if (op.security) box.append(el("p", "Authorization: Bearer <session token>", "lock"));
+      if (op.security) box.append(el("p", path.startsWith("/api/me") ? "Authorization: Bearer <user key>" : "Authorization: Bearer <session token>", "lock"));
       if (op.parameters) {
         const table = el("table");
         table.append(el("tr"));

@@ -1,0 +1,152 @@
+// "My hub": sign in or sign up, then what the person owns. The user key lives in this
+// tab's sessionStorage only (it is gone when the tab closes) and is sent as a bearer
+// token, never in a URL.
+"use strict";
+
+(function () {
+  const KEY = "hub.userKey";
+  const KEY_ID = "hub.userKeyId";
+  const $ = (id) => document.getElementById(id);
+  const views = ["login-view", "signup-view", "home-view"];
+  const show = (id) => views.forEach((v) => { $(v).hidden = v !== id; });
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const when = (iso) => iso ? new Date(iso).toLocaleString() : "never";
+
+  async function api(method, path, body, key) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const response = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? null : await response.json();
+    if (!response.ok) {
+      const error = new Error(data && data.message ? data.message : `HTTP ${response.status}`);
+      error.code = data && data.code;
+      throw error;
+    }
+    return data;
+  }
+
+  function fail(id, error) {
+    $(id).textContent = error.message;
+    $(id).hidden = false;
+  }
+
+  async function home() {
+    const key = sessionStorage.getItem(KEY);
+    if (!key) { show("login-view"); return; }
+    let me;
+    try {
+      me = await api("GET", "/api/me", undefined, key);
+    } catch (error) {
+      sessionStorage.removeItem(KEY);
+      show("login-view");
+      if (error.code !== "unauthorized") fail("login-error", error);
+      return;
+    }
+    $("who").textContent = `${me.display_name} (${me.username})`;
+    show("home-view");
+    await renderKeys(key);
+  }
+
+  async function renderKeys(key) {
+    const { keys } = await api("GET", "/api/me/keys", undefined, key);
+    const list = $("keys");
+    list.textContent = "";
+    if (!keys.length) list.append(el("li", "empty", "No keys."));
+    for (const k of keys) {
+      const row = el("li", k.revoked_at ? "revoked" : "");
+      const text = el("div");
+      const mine = k.id === sessionStorage.getItem(KEY_ID) ? " (this page)" : "";
+      text.append(el("div", "name", k.name + mine));
+      const state = k.revoked_at ? `revoked ${when(k.revoked_at)}` : `last used ${when(k.last_used_at)}`;
+      text.append(el("div", "meta", `made ${when(k.created_at)} · ${state}`));
+      row.append(text);
+      if (!k.revoked_at) {
+        const revoke = el("button", "link", "Revoke");
+        revoke.type = "button";
+        revoke.setAttribute("aria-label", `Revoke the key ${k.name}`);
+        revoke.addEventListener("click", async () => {
+          try {
+            await api("DELETE", `/api/me/keys/${encodeURIComponent(k.id)}`, undefined, key);
+            await home();
+          } catch (error) { fail("key-error", error); }
+        });
+        row.append(revoke);
+      }
+      list.append(row);
+    }
+  }
+
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("login-error").hidden = true;
+    try {
+      const logged = await api("POST", "/api/login", {
+        username: $("login-username").value.trim(),
+        password: $("login-password").value,
+        key_name: "web page",
+      });
+      sessionStorage.setItem(KEY, logged.token);
+      sessionStorage.setItem(KEY_ID, logged.key.id);
+      $("login-password").value = "";
+      await home();
+    } catch (error) { fail("login-error", error); }
+  });
+
+  $("signup-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("signup-error").hidden = true;
+    const body = {
+      username: $("signup-username").value.trim(),
+      password: $("signup-password").value,
+    };
+    if ($("signup-display").value.trim()) body.display_name = $("signup-display").value.trim();
+    if ($("signup-email").value.trim()) body.email = $("signup-email").value.trim();
+    try {
+      await api("POST", "/api/users", body);
+      const logged = await api("POST", "/api/login", {
+        username: body.username, password: body.password, key_name: "web page",
+      });
+      sessionStorage.setItem(KEY, logged.token);
+      sessionStorage.setItem(KEY_ID, logged.key.id);
+      $("signup-password").value = "";
+      await home();
+    } catch (error) { fail("signup-error", error); }
+  });
+
+  $("key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("key-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    try {
+      const made = await api("POST", "/api/me/keys", { name: $("key-name").value.trim() }, key);
+      $("key-name").value = "";
+      $("new-key-token").textContent = made.token;
+      $("new-key").hidden = false;
+      await renderKeys(key);
+    } catch (error) { fail("key-error", error); }
+  });
+
+  $("logout").addEventListener("click", async () => {
+    const key = sessionStorage.getItem(KEY);
+    const id = sessionStorage.getItem(KEY_ID);
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(KEY_ID);
+    $("new-key").hidden = true;
+    try {  // the key this page signed in with stops working
+      if (key && id) await api("DELETE", `/api/me/keys/${encodeURIComponent(id)}`, undefined, key);
+    } catch (error) { /* signed out here whatever the hub says */ }
+    show("login-view");
+  });
+
+  $("show-signup").addEventListener("click", () => show("signup-view"));
+  $("show-login").addEventListener("click", () => show("login-view"));
+  home();
+})();

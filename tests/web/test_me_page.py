@@ -1,0 +1,87 @@
+""""My hub" as a person meets it in a real browser (headless Chromium under the
+production Content-Security-Policy): sign up, sign in, keys made and revoked, sign out,
+on a desktop, a phone and in dark mode."""
+
+from __future__ import annotations
+
+import secrets
+
+from playwright.async_api import Browser, expect
+
+from tests.helpers import HubClient
+from tests.web.test_page import PHONE, WAIT, assert_clean, open_page, screenshot
+
+
+async def test_sign_up_sign_in_keys_and_sign_out(site: HubClient, browser: Browser) -> None:
+    """A visitor creates an account and lands on "My hub"; makes a key (shown once) and
+    revokes it; signs out (the page's key stops working); a wrong password shows the
+    hub's message; signing in again works. The key never appears in a URL."""
+    name = "ada" + secrets.token_hex(4)
+    page = await open_page(browser, f"{site.base}/me")
+    await expect(page.locator("#login-view")).to_be_visible(timeout=WAIT)
+    await screenshot(page, "me-signin-desktop.png")
+    await page.locator("#show-signup").click()
+    await page.locator("#signup-username").fill(name)
+    await page.locator("#signup-display").fill("Ada Lovelace")
+    await page.locator("#signup-password").fill("correct horse")
+    await page.locator("#signup-form button[type=submit]").click()
+    await expect(page.locator("#who")).to_have_text(f"Ada Lovelace ({name})", timeout=WAIT)
+    await expect(page.locator("#keys > li")).to_have_count(1, timeout=WAIT)
+    await expect(page.locator("#keys")).to_contain_text("web page")
+
+    await page.locator("#key-name").fill("ci-bot")
+    await page.locator("#key-name").press("Enter")
+    await expect(page.locator("#new-key")).to_be_visible(timeout=WAIT)
+    token = (await page.locator("#new-key-token").text_content() or "").strip()
+    assert token.startswith("usr_")
+    assert (await site.call("GET", "/api/me", token=token))[0] == 200
+    await expect(page.locator("#keys > li")).to_have_count(2, timeout=WAIT)
+    await screenshot(page, "me-keys-desktop.png")
+    await page.get_by_role("button", name="Revoke the key ci-bot").click()
+    await expect(page.locator("#keys > li.revoked")).to_have_count(1, timeout=WAIT)
+    assert (await site.call("GET", "/api/me", token=token))[0] == 401
+
+    page_key = await page.evaluate("sessionStorage.getItem('hub.userKey')")
+    await page.locator("#logout").click()
+    await expect(page.locator("#login-view")).to_be_visible(timeout=WAIT)
+    assert (await site.call("GET", "/api/me", token=page_key))[0] == 401
+
+    await page.locator("#login-username").fill(name)
+    await page.locator("#login-password").fill("wrong horse")
+    await page.locator("#login-password").press("Enter")
+    await expect(page.locator("#login-error")).to_have_text(
+        "wrong username or password", timeout=WAIT
+    )
+    await page.locator("#login-password").fill("correct horse")
+    await page.locator("#login-password").press("Enter")
+    await expect(page.locator("#who")).to_contain_text(name, timeout=WAIT)
+    assert all("usr_" not in url for url in page.requests)  # type: ignore[attr-defined]
+    await assert_clean(page, site.base)
+
+
+async def test_my_hub_on_a_phone_and_in_dark_mode(site: HubClient, browser: Browser) -> None:
+    """On a phone the sign-in form and the key list fit the width; dark mode follows the
+    system; each gets a screenshot."""
+    name = "lin" + secrets.token_hex(4)
+    status, _ = await site.call(
+        "POST", "/api/users", json={"username": name, "password": "correct horse"}
+    )
+    assert status == 201
+    for signed_in, (label, context) in enumerate(
+        (("phone", PHONE), ("dark", {"color_scheme": "dark"})), 1
+    ):
+        page = await open_page(browser, f"{site.base}/me", **context)
+        await expect(page.locator("#login-view")).to_be_visible(timeout=WAIT)
+        await page.locator("#login-username").fill(name)
+        await page.locator("#login-password").fill("correct horse")
+        await page.locator("#login-password").press("Enter")
+        await expect(page.locator("#keys > li")).to_have_count(signed_in, timeout=WAIT)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+        assert not overflow
+        if label == "dark":
+            bg = await page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+            assert bg == "rgb(17, 20, 24)", bg
+        await screenshot(page, f"me-{label}.png")
+        await assert_clean(page, site.base)
