@@ -1,4 +1,4 @@
-""""My hub" as a person meets it in a real browser (headless Chromium under the
+""" "My hub" as a person meets it in a real browser (headless Chromium under the
 production Content-Security-Policy): sign up, sign in, keys made and revoked, sign out,
 on a desktop, a phone and in dark mode."""
 
