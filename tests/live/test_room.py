@@ -51,13 +51,18 @@ class Sink:
                 await self.changed.wait()
 
 
-def outbox(sink: Sink, limit: int = 100) -> Outbox:
-    box = Outbox(
+def new_outbox(sink: Sink, limit: int = 100) -> Outbox:
+    """An outbox writing to `sink`, still catching up and not started."""
+    return Outbox(
         Principal(session_id="ses_test", role="observer", participant_id="o"),
         limit=limit,
         send=sink.send,
         close=sink.close,
     )
+
+
+def outbox(sink: Sink, limit: int = 100) -> Outbox:
+    box = new_outbox(sink, limit)
     box.go_live(0)
     box.start()
     return box
@@ -141,12 +146,7 @@ async def test_resync_reads_what_the_bus_lost() -> None:
 async def test_overflowing_outbox_closes_with_resume_code() -> None:
     """More frames than the outbox holds closes the connection with 4008."""
     sink = Sink()
-    box = Outbox(
-        Principal(session_id="ses_test", role="observer", participant_id="o"),
-        limit=3,
-        send=sink.send,
-        close=sink.close,
-    )
+    box = new_outbox(sink, limit=3)
     box.go_live(0)  # writer not started: nothing drains
     for i in range(1, 5):
         box.offer(i, encode(MessageEvent(message=message(i))))
@@ -229,12 +229,7 @@ async def test_an_outbox_closing_while_catching_up_sends_only_the_close() -> Non
     """Told to close (the session was deleted) during its catch-up, an outbox drops what
     arrived meanwhile, and once started sends the close and nothing else."""
     sink = Sink()
-    box = Outbox(
-        Principal(session_id="ses_test", role="observer", participant_id="o"),
-        limit=10,
-        send=sink.send,
-        close=sink.close,
-    )
+    box = new_outbox(sink, limit=10)
     box.offer(1, encode(MessageEvent(message=message(1))))
     box.finish(4004, "session deleted")
     assert box.state == "closing" and box.closed_with is None
@@ -257,12 +252,7 @@ async def test_an_aborted_outbox_closes_at_once_and_takes_nothing_more() -> None
     """Abort drops what is queued and closes now, however many frames wait; a later
     finish or offer changes nothing."""
     sink = Sink()
-    box = Outbox(
-        Principal(session_id="ses_test", role="observer", participant_id="o"),
-        limit=10,
-        send=sink.send,
-        close=sink.close,
-    )
+    box = new_outbox(sink, limit=10)
     box.go_live(0)  # writer not started: the frames stay queued
     for i in range(1, 4):
         box.offer(i, encode(MessageEvent(message=message(i))))

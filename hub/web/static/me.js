@@ -38,6 +38,12 @@
     $(id).hidden = false;
   }
 
+  async function signedIn(logged) {
+    sessionStorage.setItem(KEY, logged.token);
+    sessionStorage.setItem(KEY_ID, logged.key.id);
+    await home();
+  }
+
   async function home() {
     const key = sessionStorage.getItem(KEY);
     if (!key) { show("login-view"); return; }
@@ -93,10 +99,8 @@
         password: $("login-password").value,
         key_name: "web page",
       });
-      sessionStorage.setItem(KEY, logged.token);
-      sessionStorage.setItem(KEY_ID, logged.key.id);
       $("login-password").value = "";
-      await home();
+      await signedIn(logged);
     } catch (error) { fail("login-error", error); }
   });
 
@@ -114,10 +118,8 @@
       const logged = await api("POST", "/api/login", {
         username: body.username, password: body.password, key_name: "web page",
       });
-      sessionStorage.setItem(KEY, logged.token);
-      sessionStorage.setItem(KEY_ID, logged.key.id);
       $("signup-password").value = "";
-      await home();
+      await signedIn(logged);
     } catch (error) { fail("signup-error", error); }
   });
 
