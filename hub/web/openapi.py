@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
+from hub.api.profiles import MAX_REVISION
+from hub.domain.profiles import SLUG_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -22,6 +24,8 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
     "key_id": {"type": "string", "maxLength": 64},
+    "slug": {"type": "string", "pattern": SLUG_PATTERN},
+    "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
 }
 
 
