@@ -33,8 +33,8 @@ AGENT_KEY_PREFIX = "agk_"
 
 
 async def agent_for_key(conn: Connection, token: str) -> AgentPrincipal:
-    """The profile an agent key speaks for, inside the caller's transaction (which holds
-    the key against revocation); `unauthorized` if unknown or revoked."""
+    """The profile an agent key speaks for, read inside the caller's transaction;
+    `unauthorized` if unknown or revoked."""
     if not token.startswith(AGENT_KEY_PREFIX) or len(token) > 100:
         raise HubError("unauthorized", "a valid agent key (agk_…) is required")
     found = await profile_store.agent_for_key(conn, hash_token(token))
@@ -91,7 +91,7 @@ class Profiles:
         if not wanted:
             raise HubError("bad_request", "nothing to change")
         async with self._store.transaction() as conn:
-            profile = await self._own(conn, who, slug, lock=True)
+            profile = await self._own(conn, who, slug)
             updated = await profile_store.update_profile(conn, profile.id, **wanted)
             await changes.audit(
                 conn,
@@ -221,11 +221,9 @@ class Profiles:
             )
         return revision
 
-    async def _own(
-        self, conn: Connection, who: UserPrincipal, slug: str, *, lock: bool = False
-    ) -> AgentProfile:
+    async def _own(self, conn: Connection, who: UserPrincipal, slug: str) -> AgentProfile:
         """The caller's profile named `slug`; anyone else's is `not_found` to them."""
-        found = await profile_store.find_profile(conn, slug, for_update=lock)
+        found = await profile_store.find_profile(conn, slug)
         if found is None or found[1] != who.user_id:
             raise _no_such(slug)
         return found[0]

@@ -100,12 +100,9 @@ async def create_profile(
     return found[0]
 
 
-async def find_profile(
-    conn: Connection, slug: str, *, for_update: bool = False
-) -> tuple[AgentProfile, str] | None:
+async def find_profile(conn: Connection, slug: str) -> tuple[AgentProfile, str] | None:
     """The profile named `slug` (any case) and its owner's user id, or None."""
-    lock = " FOR UPDATE OF p" if for_update else ""
-    row = await conn.fetchrow(f"{_PROFILE} WHERE lower(p.slug) = lower($1){lock}", slug)
+    row = await conn.fetchrow(f"{_PROFILE} WHERE lower(p.slug) = lower($1)", slug)
     if row is None:
         return None
     return _profile(row), row["user_id"]
@@ -171,15 +168,16 @@ async def revoke_key(conn: Connection, profile_id: str, key_id: str) -> AgentKey
 
 async def agent_for_key(conn: Connection, key_hash: bytes) -> AgentPrincipal | None:
     """Who a live (unrevoked) agent key speaks for, with its profile's current revision,
-    noting that it was used. The key stays locked (against revocation) until the
-    transaction ends."""
+    noting that it was used. No lock is taken (many sessions may be entered with one key
+    at once); of concurrent first uses, one writes `last_used_at` and the others, having
+    waited for it, find it fresh."""
     row = await conn.fetchrow(
         """SELECT k.id AS key_id, p.id AS profile_id, p.slug, p.user_id AS owner_id,
                   p.current_revision AS revision,
                   k.last_used_at IS NULL
                   OR k.last_used_at < now() - make_interval(secs => $2) AS stale
            FROM agent_keys k JOIN agent_profiles p ON p.id = k.profile_id
-           WHERE k.key_hash = $1 AND k.revoked_at IS NULL FOR SHARE OF k""",
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
         key_hash,
         float(LAST_USED_EVERY),
     )
@@ -187,7 +185,10 @@ async def agent_for_key(conn: Connection, key_hash: bytes) -> AgentPrincipal | N
         return None
     if row["stale"]:
         await conn.execute(
-            "UPDATE agent_keys SET last_used_at = now() WHERE id = $1", row["key_id"]
+            """UPDATE agent_keys SET last_used_at = now() WHERE id = $1
+               AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))""",
+            row["key_id"],
+            float(LAST_USED_EVERY),
         )
     return msgspec.convert({k: v for k, v in row.items() if k != "stale"}, AgentPrincipal)
 

@@ -103,7 +103,7 @@ def openapi_document() -> dict[str, Any]:
             "title": "Hub REST API",
             "version": __version__,
             "description": "Sessions, joining, history, notes, files, presence and activity; "
-            "people's accounts and keys. "
+            "people's accounts and keys; agent profiles, their keys and configuration. "
             "Live events flow over the websocket at /ws (see PROTOCOL.md).",
         },
         "paths": paths,
@@ -114,7 +114,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a session token (agt_… or obs_…) for a session's routes, a"
-                    " user key (usr_…) for /api/me",
+                    " user key (usr_…) for /api/me and /api/agents, an agent key (agk_…) to"
+                    " create or join a session as a verified agent",
                 }
             },
         },

@@ -372,3 +372,16 @@ async def test_no_agent_key_is_stored_and_every_change_is_audited(
         assert rows[5]["actor_id"] == key["key"]["id"]
     finally:
         await conn.close()
+
+
+async def test_one_key_enters_many_sessions_at_once(client: HubClient) -> None:
+    """Sessions created at once with one fresh agent key all succeed, verified (its
+    first use is noted once, without the creations waiting on each other's locks)."""
+    ada = await person(client)
+    slug = (await new_agent(client, ada))["slug"]
+    key = await agent_key(client, ada, slug)
+    results = await asyncio.gather(
+        *(client.call("POST", "/api/sessions", token=key["token"], json={}) for _ in range(8))
+    )
+    assert [status for status, _ in results] == [201] * 8
+    assert all(made["session"]["agent_a_profile"] == slug for _, made in results)
