@@ -375,8 +375,8 @@ async def test_no_agent_key_is_stored_and_every_change_is_audited(
 
 
 async def test_one_key_enters_many_sessions_at_once(client: HubClient) -> None:
-    """Sessions created at once with one fresh agent key all succeed, verified (its
-    first use is noted once, without the creations waiting on each other's locks)."""
+    """Sessions created at once with one fresh agent key all succeed, each verified as
+    its profile."""
     ada = await person(client)
     slug = (await new_agent(client, ada))["slug"]
     key = await agent_key(client, ada, slug)
