@@ -12,6 +12,20 @@ from hub.api.files import FileBody, FileList
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
 from hub.api.notes import NoteList
 from hub.api.presence import PresenceList
+from hub.api.profiles import (
+    AgentKeyList,
+    ConfigDiffQuery,
+    ConfigUpdate,
+    CreatedAgentKey,
+    NewAgentKey,
+    NewProfile,
+    ProfileList,
+    ProfileUpdate,
+    RevisionDiff,
+    RevisionPage,
+    RevisionQuery,
+    Rollback,
+)
 from hub.api.sessions import (
     CreatedSession,
     CreateSession,
@@ -27,7 +41,11 @@ from hub.api.sessions import (
 __all__ = [
     "ActivityPage",
     "ActivityQuery",
+    "AgentKeyList",
+    "ConfigDiffQuery",
+    "ConfigUpdate",
     "CreateSession",
+    "CreatedAgentKey",
     "CreatedKey",
     "CreatedSession",
     "DisplayName",
@@ -44,10 +62,18 @@ __all__ = [
     "MessagePage",
     "MessageQuery",
     "Name",
+    "NewAgentKey",
     "NewKey",
+    "NewProfile",
     "NoteList",
     "ParticipantId",
     "PresenceList",
+    "ProfileList",
+    "ProfileUpdate",
+    "RevisionDiff",
+    "RevisionPage",
+    "RevisionQuery",
+    "Rollback",
     "SentMessage",
     "SignUp",
     "UpdateSession",

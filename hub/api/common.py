@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hub.domain import FileInfo, Note
+from hub.domain import ConfigRevision, FileInfo, Note
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -18,3 +18,5 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str
     note: Note | None = None
     file: FileInfo | None = None
+    revision: ConfigRevision | None = None
+    """On an agent configuration `conflict`: the current revision."""

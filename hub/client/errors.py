@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from hub.domain import FileInfo, Note
+from hub.domain import ConfigRevision, FileInfo, Note
 
 __all__ = [
     "AuthFailed",
@@ -57,12 +57,20 @@ class SessionFull(HubClientError):
 
 
 class Conflict(HubClientError):
-    """A note or file changed since the version you based your edit on."""
+    """A note, file or agent configuration changed since the version you based your edit
+    on (or, creating one, its name is taken); carries the current one when there is one."""
 
-    def __init__(self, message: str, note: Note | None = None, file: FileInfo | None = None):
+    def __init__(
+        self,
+        message: str,
+        note: Note | None = None,
+        file: FileInfo | None = None,
+        revision: ConfigRevision | None = None,
+    ):
         super().__init__("conflict", message)
         self.note = note
         self.file = file
+        self.revision = revision
 
 
 _BY_CODE: dict[str, type[HubClientError]] = {
@@ -75,13 +83,15 @@ _BY_CODE: dict[str, type[HubClientError]] = {
 
 
 def from_code(
-    code: str, message: str, note: Note | None = None, file: Any = None
+    code: str, message: str, note: Note | None = None, file: Any = None, revision: Any = None
 ) -> HubClientError:
     """The exception for one of the hub's error codes; a `conflict` carries the current
-    note or file (`file` may still be the decoded JSON of a REST answer)."""
+    note, file or configuration revision (`file` and `revision` may still be the decoded
+    JSON of a REST answer)."""
     if code == "conflict":
         info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
-        return Conflict(message, note=note, file=info)
+        current = msgspec.convert(revision, ConfigRevision) if revision else None
+        return Conflict(message, note=note, file=info, revision=current)
     return _BY_CODE.get(code, HubClientError)(code, message)
 
 

@@ -15,6 +15,9 @@ from hub import api
 from hub.client.errors import HubClientError, from_code
 from hub.domain import (
     Activity,
+    AgentKey,
+    AgentProfile,
+    ConfigRevision,
     FileEntry,
     FileInfo,
     Message,
@@ -111,6 +114,7 @@ class HubAPI:
                 str(detail.get("message", f"HTTP {response.status}")),
                 msgspec.convert(note, Note) if note else None,
                 detail.get("file"),
+                detail.get("revision"),
             )
         return decoded
 
@@ -156,14 +160,19 @@ class HubAPI:
         path = f"/api/me/keys/{urllib.parse.quote(key_id, safe='')}"
         return await self._typed(UserKey, "DELETE", path, token=user_key)
 
-    async def create_session(self, **fields: Any) -> api.CreatedSession:
+    async def create_session(
+        self, *, agent_key: str | None = None, **fields: Any
+    ) -> api.CreatedSession:
         """Create a session (fields as `api.CreateSession`); returns the credentials.
-        Fields the hub would refuse raise `HubClientError` `bad_request` before sending."""
+        With `agent_key` (`agk_…`), agent A is that key's profile, verified. Fields the
+        hub would refuse raise `HubClientError` `bad_request` before sending."""
         try:
             body = msgspec.convert(fields, api.CreateSession)
         except (msgspec.ValidationError, ValueError) as exc:
             raise HubClientError("bad_request", str(exc)) from None
-        return await self._typed(api.CreatedSession, "POST", "/api/sessions", body=body)
+        return await self._typed(
+            api.CreatedSession, "POST", "/api/sessions", body=body, token=agent_key
+        )
 
     async def join(
         self,
@@ -172,14 +181,17 @@ class HubAPI:
         role: str = "agent",
         agent_id: str | None = None,
         display_name: str | None = None,
+        agent_key: str | None = None,
     ) -> api.JoinedSession:
+        """Redeem an invite as agent B (with `agent_key`, that key's profile, verified)
+        or as an observer."""
         body = api.JoinSession(
             invite_code=invite_code,
             role=role,  # type: ignore[arg-type]  # the hub answers a wrong one bad_request
             agent_id=agent_id or None,
             display_name=display_name or None,
         )
-        return await self._typed(api.JoinedSession, "POST", "/api/join", body=body)
+        return await self._typed(api.JoinedSession, "POST", "/api/join", body=body, token=agent_key)
 
     async def history(
         self,
@@ -292,3 +304,91 @@ class HubAPI:
             params={"after": after, "limit": limit},
         )
         return page.activity
+
+    # --- agent profiles (a user key, `usr_…`) ------------------------------------------
+
+    async def create_agent(self, user_key: str, **fields: Any) -> AgentProfile:
+        """Create an agent profile (fields as `api.NewProfile`) at config revision 1."""
+        try:
+            body = msgspec.convert(fields, api.NewProfile)
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise HubClientError("bad_request", str(exc)) from None
+        return await self._typed(AgentProfile, "POST", "/api/me/agents", token=user_key, body=body)
+
+    async def my_agents(self, user_key: str) -> list[AgentProfile]:
+        listed = await self._typed(api.ProfileList, "GET", "/api/me/agents", token=user_key)
+        return listed.profiles
+
+    async def agent(self, user_key: str, slug: str) -> AgentProfile:
+        """A profile of yours, or anyone's public one."""
+        return await self._typed(AgentProfile, "GET", _agent(slug), token=user_key)
+
+    async def update_agent(self, user_key: str, slug: str, **fields: Any) -> AgentProfile:
+        """Change a profile's metadata (fields as `api.ProfileUpdate`)."""
+        body = msgspec.convert(fields, api.ProfileUpdate)
+        return await self._typed(AgentProfile, "PATCH", _agent(slug), token=user_key, body=body)
+
+    async def create_agent_key(self, user_key: str, slug: str, name: str) -> api.CreatedAgentKey:
+        """A new agent key (`agk_…`) for the profile, shown once."""
+        body = api.NewAgentKey(name=name)
+        path = _agent(slug, "/keys")
+        return await self._typed(api.CreatedAgentKey, "POST", path, token=user_key, body=body)
+
+    async def agent_keys(self, user_key: str, slug: str) -> list[AgentKey]:
+        path = _agent(slug, "/keys")
+        return (await self._typed(api.AgentKeyList, "GET", path, token=user_key)).keys
+
+    async def revoke_agent_key(self, user_key: str, slug: str, key_id: str) -> AgentKey:
+        path = _agent(slug, "/keys/" + urllib.parse.quote(key_id, safe=""))
+        return await self._typed(AgentKey, "DELETE", path, token=user_key)
+
+    async def agent_config(self, user_key: str, slug: str) -> ConfigRevision:
+        """The current configuration revision."""
+        return await self._typed(ConfigRevision, "GET", _agent(slug, "/config"), token=user_key)
+
+    async def put_agent_config(
+        self, user_key: str, slug: str, config: dict[str, Any], expected_revision: int
+    ) -> ConfigRevision:
+        """Write revision `expected_revision + 1`; `Conflict` (its `revision` the current
+        one) if the configuration has moved on."""
+        body = api.ConfigUpdate(config=config, expected_revision=expected_revision)
+        path = _agent(slug, "/config")
+        return await self._typed(ConfigRevision, "PUT", path, token=user_key, body=body)
+
+    async def config_revisions(
+        self, user_key: str, slug: str, *, before: int | None = None, limit: int = 50
+    ) -> api.RevisionPage:
+        """A page of the configuration's history, newest first."""
+        return await self._typed(
+            api.RevisionPage,
+            "GET",
+            _agent(slug, "/config/revisions"),
+            token=user_key,
+            params={"before": before, "limit": limit},
+        )
+
+    async def config_revision(self, user_key: str, slug: str, revision: int) -> ConfigRevision:
+        path = _agent(slug, f"/config/revisions/{revision}")
+        return await self._typed(ConfigRevision, "GET", path, token=user_key)
+
+    async def config_diff(self, user_key: str, slug: str, old: int, new: int) -> api.RevisionDiff:
+        """What changed from revision `old` to revision `new`, by JSON path."""
+        return await self._typed(
+            api.RevisionDiff,
+            "GET",
+            _agent(slug, "/config/diff"),
+            token=user_key,
+            params={"from": old, "to": new},
+        )
+
+    async def rollback_agent_config(
+        self, user_key: str, slug: str, to: int, expected_revision: int
+    ) -> ConfigRevision:
+        """A new revision equal to revision `to` (history is kept)."""
+        body = api.Rollback(to=to, expected_revision=expected_revision)
+        path = _agent(slug, "/config/rollback")
+        return await self._typed(ConfigRevision, "POST", path, token=user_key, body=body)
+
+
+def _agent(slug: str, rest: str = "") -> str:
+    return "/api/agents/" + urllib.parse.quote(slug, safe="") + rest

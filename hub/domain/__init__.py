@@ -1,6 +1,6 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
 module per area (access, identity, sessions, messages, notes, files, presence, activity, invites,
-metadata). Nothing here does I/O. The names are re-exported here for the layers above."""
+metadata, profiles). Nothing here does I/O. The names are re-exported here for the layers above."""
 
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ from hub.domain.messages import (
 from hub.domain.metadata import MAX_JSON_DEPTH, MAX_METADATA_BYTES, check_metadata
 from hub.domain.notes import MAX_NOTE_CHARS, Note, NoteSummary
 from hub.domain.presence import Presence, PresenceStatus
+from hub.domain.profiles import (
+    AgentKey,
+    AgentPrincipal,
+    AgentProfile,
+    ConfigDiff,
+    ConfigRevision,
+    Skill,
+    Slug,
+    Visibility,
+    check_config,
+    diff_config,
+)
 from hub.domain.sessions import (
     WRITABLE_STATUSES,
     CreatorType,
@@ -67,8 +79,13 @@ __all__ = [
     "Action",
     "Activity",
     "ActivityAction",
+    "AgentKey",
+    "AgentPrincipal",
+    "AgentProfile",
     "AuditAction",
     "AuthorRole",
+    "ConfigDiff",
+    "ConfigRevision",
     "CreatorType",
     "Email",
     "FileEntry",
@@ -86,14 +103,19 @@ __all__ = [
     "Session",
     "SessionMode",
     "SessionStatus",
+    "Skill",
+    "Slug",
     "User",
     "UserKey",
     "UserPrincipal",
     "Username",
+    "Visibility",
     "auto_name",
     "can",
+    "check_config",
     "check_metadata",
     "check_transition",
+    "diff_config",
     "file_hash",
     "message_action",
     "new_invite_code",

@@ -41,7 +41,20 @@ Password = Annotated[
 ]
 KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
-AuditAction = Literal["user.created", "user.logged_in", "key.created", "key.revoked"]
+AuditAction = Literal[
+    "user.created",
+    "user.logged_in",
+    "key.created",
+    "key.revoked",
+    "agent.created",
+    "agent.updated",
+    "agent_key.created",
+    "agent_key.revoked",
+    "agent_config.revised",
+    "agent_config.rolled_back",
+    "agent.session_created",
+    "agent.session_joined",
+]
 
 
 class User(msgspec.Struct, kw_only=True):

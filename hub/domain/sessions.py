@@ -49,6 +49,16 @@ class Session(msgspec.Struct, kw_only=True):
     last_message_id: int
     created_at: datetime
     updated_at: datetime
+    agent_a_verified: bool = False
+    """Agent A acted through an agent key: its id is its profile's slug."""
+    agent_a_profile: str | None = None
+    """Agent A's profile (slug) when verified."""
+    agent_a_revision: int | None = None
+    """The configuration revision agent A's profile had when it created the session."""
+    agent_b_verified: bool = False
+    agent_b_profile: str | None = None
+    agent_b_revision: int | None = None
+    """The configuration revision agent B's profile had when it joined."""
 
 
 _TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {

@@ -20,6 +20,7 @@ from hub.services.files import Files
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
 from hub.services.presence import PresenceService
+from hub.services.profiles import Profiles
 from hub.services.sessions import Sessions, Snapshot
 from hub.store import Store
 
@@ -38,6 +39,7 @@ class Hub:
         self.events = Events(bus)
         self.access = Access(config, store, bus, metrics=metrics)
         self.accounts = Accounts(config, store, self.access)
+        self.profiles = Profiles(store)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

@@ -9,6 +9,7 @@ from hub import api
 from hub.config import Config
 from hub.domain import (
     ActivityAction,
+    AgentPrincipal,
     FileInfo,
     NoteSummary,
     Presence,
@@ -27,6 +28,7 @@ from hub.security import hash_token, new_token
 from hub.services.access import Access
 from hub.services.events import Events
 from hub.services.presence import PresenceService
+from hub.services.profiles import agent_for_key
 from hub.store import Store, changes
 from hub.store import sessions as session_store
 from hub.store.snapshot import read_snapshot
@@ -63,9 +65,12 @@ class Sessions:
         self._access = access
         self._presence = presence
 
-    async def create(self, req: api.CreateSession, client_key: str) -> api.CreatedSession:
-        """Create a session with its tokens and invite code. Creation is rate-limited
-        per client address."""
+    async def create(
+        self, req: api.CreateSession, client_key: str, agent_key: str | None = None
+    ) -> api.CreatedSession:
+        """Create a session with its tokens and invite code. With an agent key, agent A
+        is its profile (participant id: the slug), verified, at the profile's current
+        configuration revision. Creation is rate-limited per client address."""
         await self._access.limit(
             "create",
             client_key,
@@ -79,6 +84,9 @@ class Sessions:
             invite_code = new_invite_code()
             try:
                 async with self._store.transaction() as conn:
+                    agent = None if agent_key is None else await agent_for_key(conn, agent_key)
+                    if agent is not None:
+                        agent_a_id = _verified_id(agent, req.agent_id)
                     session = await session_store.create_session(
                         conn,
                         session_id=new_session_id(),
@@ -93,6 +101,9 @@ class Sessions:
                         metadata=req.metadata,
                         creator_type=req.creator_type,
                         creator_name=req.creator_name,
+                        agent_a_profile=None
+                        if agent is None
+                        else (agent.profile_id, agent.revision),
                     )
                     a = Principal(session_id=session.id, role="agent_a", participant_id=agent_a_id)
                     obs = Principal(
@@ -101,6 +112,14 @@ class Sessions:
                     await session_store.add_token(conn, hash_token(agent_token), a)
                     await session_store.add_token(conn, hash_token(observer_token), obs)
                     await changes.record_as(conn, a, "session.created", {"name": session.name})
+                    if agent is not None:
+                        await changes.audit(
+                            conn,
+                            agent,
+                            agent.owner_id,
+                            "agent.session_created",
+                            {"session_id": session.id, "revision": agent.revision},
+                        )
             except session_store.InviteCodeTaken:
                 continue
             return api.CreatedSession(
@@ -113,11 +132,14 @@ class Sessions:
             )
         raise HubError("unavailable", "could not allocate an invite code; retry")
 
-    async def join(self, req: api.JoinSession, client_key: str) -> api.JoinedSession:
+    async def join(
+        self, req: api.JoinSession, client_key: str, agent_key: str | None = None
+    ) -> api.JoinedSession:
         """Redeem an invite: take the B slot (exactly one agent wins it) or get an
-        observer token of one's own. Redemption is rate-limited per client address, and
-        failed redemptions per minute on the whole hub, which bounds how fast codes can
-        be guessed however many addresses guess."""
+        observer token of one's own. With an agent key, agent B is its profile (as in
+        `create`), which may not be agent A's too. Redemption is rate-limited per client
+        address, and failed redemptions per minute on the whole hub, which bounds how fast
+        codes can be guessed however many addresses guess."""
         await self._access.limit(
             "invite",
             client_key,
@@ -131,17 +153,22 @@ class Sessions:
             raise self._access.refusal(
                 "invite-failures", "too many failed invite attempts on this hub; retry soon", wait
             )
+        if agent_key is not None and req.role != "agent":
+            raise HubError("bad_request", "an agent key joins as agent B, not as an observer")
         code = normalize_invite_code(req.invite_code)
         try:
-            return await self._redeem(req, code)
+            return await self._redeem(req, code, agent_key)
         except HubError as exc:
             if exc.code in ("invite_invalid", "invite_expired"):
                 await self._access.take("invite-failures", "hub", failures)
             raise
 
-    async def _redeem(self, req: api.JoinSession, code: str) -> api.JoinedSession:
+    async def _redeem(
+        self, req: api.JoinSession, code: str, agent_key: str | None
+    ) -> api.JoinedSession:
         token = new_token("agent_b" if req.role == "agent" else "observer")
         async with self._store.transaction() as conn:
+            agent = None if agent_key is None else await agent_for_key(conn, agent_key)
             if req.role == "agent":
                 target = await session_store.invite_target(conn, code, for_update=True)
                 if target.status == "completed":
@@ -149,9 +176,24 @@ class Sessions:
                 if target.agent_b_id is not None:
                     raise HubError("session_full", "agent B has already joined this session")
                 agent_b_id = req.agent_id or new_participant_id("agent")
+                if agent is not None:
+                    agent_b_id = _verified_id(agent, req.agent_id)
                 if agent_b_id == target.agent_a_id:
                     raise HubError("bad_request", "agent B needs an id other than agent A's")
-                session = await session_store.claim_agent_b(conn, target.id, agent_b_id)
+                session = await session_store.claim_agent_b(
+                    conn,
+                    target.id,
+                    agent_b_id,
+                    None if agent is None else (agent.profile_id, agent.revision),
+                )
+                if agent is not None:
+                    await changes.audit(
+                        conn,
+                        agent,
+                        agent.owner_id,
+                        "agent.session_joined",
+                        {"session_id": session.id, "revision": agent.revision},
+                    )
                 principal = Principal(
                     session_id=session.id, role="agent_b", participant_id=agent_b_id
                 )
@@ -247,3 +289,11 @@ class Sessions:
             notes=stored.notes,
             files=stored.files,
         )
+
+
+def _verified_id(agent: AgentPrincipal, asked: str | None) -> str:
+    """The participant id of an agent acting through its key: its profile's slug (an
+    `agent_id` given beside the key must be that slug)."""
+    if asked is not None and asked != agent.slug:
+        raise HubError("bad_request", "with an agent key, agent_id is the profile's slug")
+    return agent.slug

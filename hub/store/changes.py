@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.domain import ActivityAction, AuditAction, Principal, UserPrincipal
+from hub.domain import ActivityAction, AgentPrincipal, AuditAction, Principal, UserPrincipal
 from hub.store import Connection
 
 __all__ = ["audit", "record", "record_as"]
@@ -47,18 +47,20 @@ async def record_as(
 
 async def audit(
     conn: Connection,
-    actor: UserPrincipal | None,
+    actor: UserPrincipal | AgentPrincipal | None,
     user_id: str,
     action: AuditAction,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Write the audit row of a change to what `user_id` owns, inside the caller's
-    transaction: made by `actor` (a person through one of their keys), or, with no
-    actor, by the account's own credentials (sign-up, log-in)."""
+    transaction: made by `actor` (a person through one of their keys, or an agent
+    program through its agent key), or, with no actor, by the account's own credentials
+    (sign-up, log-in)."""
     await conn.execute(
         "INSERT INTO audit (user_id, actor_kind, actor_id, action, detail)"
-        " VALUES ($1, 'user', $2, $3, $4)",
+        " VALUES ($1, $2, $3, $4, $5)",
         user_id,
+        "agent" if isinstance(actor, AgentPrincipal) else "user",
         actor.key_id if actor is not None else user_id,
         action,
         detail or {},

@@ -35,7 +35,10 @@ __all__ = [
 COLUMNS = (
     "id, name, status, mode, is_private, agent_a_id, agent_b_id, invite_expires_at,"
     " workspace_id, metadata, creator_type, creator_name, last_message_id, created_at,"
-    " updated_at"
+    " updated_at, agent_a_profile_id IS NOT NULL AS agent_a_verified, agent_a_revision,"
+    " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_a_profile_id) AS agent_a_profile,"
+    " agent_b_profile_id IS NOT NULL AS agent_b_verified, agent_b_revision,"
+    " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_b_profile_id) AS agent_b_profile"
 )
 
 
@@ -68,15 +71,19 @@ async def create_session(
     metadata: dict[str, Any],
     creator_type: str,
     creator_name: str | None,
+    agent_a_profile: tuple[str, int] | None = None,
 ) -> Session:
-    """Insert a session; `InviteCodeTaken` if the code is another session's."""
+    """Insert a session (agent A verified as `agent_a_profile`, a profile id and its
+    configuration revision, if given); `InviteCodeTaken` if the code is another
+    session's."""
+    profile_id, revision = agent_a_profile or (None, None)
     with _unique_invite_code():
         row = await conn.fetchrow(
             f"""INSERT INTO sessions (id, name, name_is_auto, mode, is_private, agent_a_id,
                     invite_code, invite_expires_at, workspace_id, metadata, creator_type,
-                    creator_name)
+                    creator_name, agent_a_profile_id, agent_a_revision)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10,
-                        $11, $12)
+                        $11, $12, $13, $14)
                 RETURNING {COLUMNS}""",
             session_id,
             name,
@@ -90,6 +97,8 @@ async def create_session(
             metadata,
             creator_type,
             creator_name,
+            profile_id,
+            revision,
         )
     assert row is not None
     return row_to(row, Session)
@@ -205,14 +214,24 @@ async def invite_target(conn: Connection, invite_code: str, *, for_update: bool)
     return row_to(row, Session)
 
 
-async def claim_agent_b(conn: Connection, session_id: str, agent_b_id: str) -> Session:
-    """Take the B slot; a waiting session becomes active. Caller holds the row lock."""
+async def claim_agent_b(
+    conn: Connection,
+    session_id: str,
+    agent_b_id: str,
+    agent_b_profile: tuple[str, int] | None = None,
+) -> Session:
+    """Take the B slot (verified as `agent_b_profile`, a profile id and its configuration
+    revision, if given); a waiting session becomes active. Caller holds the row lock."""
+    profile_id, revision = agent_b_profile or (None, None)
     row = await conn.fetchrow(
         f"""UPDATE sessions SET agent_b_id = $2, updated_at = now(),
+                agent_b_profile_id = $3, agent_b_revision = $4,
                 status = CASE WHEN status = 'waiting' THEN 'active' ELSE status END
             WHERE id = $1 AND agent_b_id IS NULL RETURNING {COLUMNS}""",
         session_id,
         agent_b_id,
+        profile_id,
+        revision,
     )
     if row is None:
         raise HubError("session_full", "agent B has already joined this session")

@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from hub import api
-from hub.domain import FileInfo, Message, Note, Principal, UserPrincipal
+from hub.domain import ConfigRevision, FileInfo, Message, Note, Principal, UserPrincipal
 from hub.errors import ErrorCode, HubError
 from hub.logs import new_request_id
 from hub.protocol import (
@@ -34,6 +34,7 @@ from hub.web.logs import logged_path, unexpected
 
 __all__ = [
     "HTTP_STATUS",
+    "agent_key",
     "bearer",
     "body",
     "close_code",
@@ -89,12 +90,15 @@ def close_code(exc: HubError) -> int:
 
 
 def _recovery(exc: HubError) -> dict[str, Any]:
-    """What a conflict carries so the caller can recover: the current note or file."""
+    """What a conflict carries so the caller can recover: the current note, file or
+    configuration revision."""
     if exc.code == "conflict":
         if isinstance(exc.data, Note):
             return {"note": exc.data}
         if isinstance(exc.data, FileInfo):
             return {"file": exc.data}
+        if isinstance(exc.data, ConfigRevision):
+            return {"revision": exc.data}
     return {}
 
 
@@ -214,6 +218,14 @@ async def user(request: web.Request) -> UserPrincipal:
     return await hub_of(request).accounts.authenticate(
         token.strip() if scheme.lower() == "bearer" else None
     )
+
+
+def agent_key(request: web.Request) -> str | None:
+    """An agent key (`agk_…`) in the `Authorization: Bearer` header, if one is there
+    (other tokens there are not agent keys, and are left to the routes that read them)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token.startswith("agk_") else None
 
 
 async def principal(request: web.Request) -> Principal:

@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
+from hub.api.profiles import MAX_REVISION
+from hub.domain.profiles import SLUG_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -22,6 +24,8 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
     "key_id": {"type": "string", "maxLength": 64},
+    "slug": {"type": "string", "pattern": SLUG_PATTERN},
+    "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
 }
 
 
@@ -99,7 +103,7 @@ def openapi_document() -> dict[str, Any]:
             "title": "Hub REST API",
             "version": __version__,
             "description": "Sessions, joining, history, notes, files, presence and activity; "
-            "people's accounts and keys. "
+            "people's accounts and keys; agent profiles, their keys and configuration. "
             "Live events flow over the websocket at /ws (see PROTOCOL.md).",
         },
         "paths": paths,
@@ -110,7 +114,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a session token (agt_… or obs_…) for a session's routes, a"
-                    " user key (usr_…) for /api/me",
+                    " user key (usr_…) for /api/me and /api/agents, an agent key (agk_…) to"
+                    " create or join a session as a verified agent",
                 }
             },
         },

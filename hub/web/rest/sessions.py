@@ -7,7 +7,7 @@ from aiohttp import web
 from hub import api
 from hub.domain import Session
 from hub.web.addresses import request_client_key
-from hub.web.http import body, hub_of, json_response, principal
+from hub.web.http import agent_key, body, hub_of, json_response, principal
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -18,28 +18,33 @@ SESSION = "/api/sessions/{session_id}"
 
 @routes.post(
     "/api/sessions",
-    "Create a session (agent A); returns its credentials once",
+    "Create a session (agent A; verified with an agent key as bearer); returns its"
+    " credentials once",
     response=api.CreatedSession,
     status=201,
     body=api.CreateSession,
     auth=False,
-    errors=("bad_request", "rate_limited", "unavailable"),
+    errors=("bad_request", "unauthorized", "rate_limited", "unavailable"),
 )
 async def create_session(request: web.Request) -> web.Response:
     req = await body(request, api.CreateSession)
-    created = await hub_of(request).sessions.create(req, request_client_key(request))
+    created = await hub_of(request).sessions.create(
+        req, request_client_key(request), agent_key(request)
+    )
     return json_response(created, 201)
 
 
 @routes.post(
     "/api/join",
-    "Redeem an invite: take the agent B slot or become an observer",
+    "Redeem an invite: take the agent B slot (verified with an agent key as bearer) or"
+    " become an observer",
     response=api.JoinedSession,
     status=201,
     body=api.JoinSession,
     auth=False,
     errors=(
         "bad_request",
+        "unauthorized",
         "invite_invalid",
         "invite_expired",
         "session_full",
@@ -50,7 +55,9 @@ async def create_session(request: web.Request) -> web.Response:
 )
 async def join_session(request: web.Request) -> web.Response:
     req = await body(request, api.JoinSession)
-    joined = await hub_of(request).sessions.join(req, request_client_key(request))
+    joined = await hub_of(request).sessions.join(
+        req, request_client_key(request), agent_key(request)
+    )
     return json_response(joined, 201)
 
 

@@ -1,0 +1,208 @@
+"""Agent profiles: what a person's agent program is (slug, name, skills as in an A2A agent
+card), the agent keys (`agk_…`) it acts with, and its versioned configuration.
+
+A configuration is free JSON (model, system prompt, temperature, tools …). Every change
+makes revision N+1; history is never rewritten (a rollback is a new revision equal to an
+old one); `diff_config` says what changed between two, key by key, by JSON path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "SLUG_PATTERN",
+    "AgentKey",
+    "AgentPrincipal",
+    "AgentProfile",
+    "AvatarUrl",
+    "ConfigDiff",
+    "ConfigRevision",
+    "Description",
+    "PathChange",
+    "PathValue",
+    "ProfileName",
+    "Skill",
+    "Slug",
+    "Visibility",
+    "check_config",
+    "diff_config",
+    "json_path",
+]
+
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,47}$"
+Slug = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SLUG_PATTERN,
+        description="3-48 letters, digits, '_' or '-', starting with a letter or digit;"
+        " unique whatever its case",
+    ),
+]
+Visibility = Literal["public", "unlisted"]
+AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://\S+$")]
+ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+_Short = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+MAX_CONFIG_BYTES = 65_536
+"""Encoded size of one configuration (a long system prompt fits; data belongs elsewhere)."""
+_MAX_CONFIG_DEPTH = 32
+MAX_SKILLS = 64
+
+
+class Skill(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One thing the agent can do, as an A2A agent card's `skills` entry."""
+
+    id: _Short
+    name: _Short
+    description: Description = ""
+    tags: Annotated[list[_Short], msgspec.Meta(max_length=32)] = []
+    examples: Annotated[list[Description], msgspec.Meta(max_length=16)] = []
+
+
+Skills = Annotated[list[Skill], msgspec.Meta(max_length=MAX_SKILLS)]
+
+
+class AgentProfile(msgspec.Struct, kw_only=True):
+    """An agent profile as its owner (and, if public, anyone with a user key) sees it."""
+
+    id: str
+    slug: str
+    owner: str
+    """The owner's username."""
+    name: str
+    description: str
+    skills: list[Skill]
+    visibility: Visibility
+    avatar_url: str | None
+    current_revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentKey(msgspec.Struct, kw_only=True):
+    """An agent key as listed: its id and name, never its text."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ConfigRevision(msgspec.Struct, kw_only=True):
+    """One revision of a profile's configuration, as it was written."""
+
+    revision: int
+    config: dict[str, Any]
+    author: str
+    """The username of the person who wrote it."""
+    rollback_of: int | None
+    """The revision this one restored, if it was a rollback."""
+    created_at: datetime
+
+
+class AgentPrincipal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who an agent key speaks for: a profile (at its current revision), through one key."""
+
+    profile_id: str
+    slug: str
+    owner_id: str
+    key_id: str
+    revision: int
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Refuse (ValueError) a configuration nested deeper than 32 levels or larger than
+    `MAX_CONFIG_BYTES` encoded. Called by msgspec after decoding."""
+    depth = 0
+    level: list[Any] = [config]
+    while level:
+        depth += 1
+        if depth > _MAX_CONFIG_DEPTH:
+            raise ValueError(f"config is nested more than {_MAX_CONFIG_DEPTH} levels deep")
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+    if len(msgspec.json.encode(config)) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config is larger than {MAX_CONFIG_BYTES} bytes encoded")
+
+
+# --- diffs ------------------------------------------------------------------------------
+
+
+class PathValue(msgspec.Struct, kw_only=True):
+    path: str
+    value: Any
+
+
+class PathChange(msgspec.Struct, kw_only=True):
+    path: str
+    old: Any
+    new: Any
+
+
+class ConfigDiff(msgspec.Struct, kw_only=True):
+    """What changed from one JSON value to another, by JSON path (`$.tools[0].name`):
+    keys and list items added, removed, and values changed."""
+
+    added: list[PathValue]
+    removed: list[PathValue]
+    changed: list[PathChange]
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(parent: str, step: str | int) -> str:
+    """`parent` extended by an object key (`.key`, or `['odd key']`) or a list index."""
+    if isinstance(step, int):
+        return f"{parent}[{step}]"
+    if _IDENTIFIER.match(step):
+        return f"{parent}.{step}"
+    quoted = step.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{parent}['{quoted}']"
+
+
+def _same(old: Any, new: Any) -> bool:
+    # JSON distinguishes true from 1 and 1 from 1.0 only by type; so do we
+    return type(old) is type(new) and bool(old == new)
+
+
+def diff_config(old: Any, new: Any) -> ConfigDiff:
+    """The differences from `old` to `new` (decoded JSON): objects are compared key by
+    key and lists index by index, recursively; anything else, or a change of type, is a
+    change of the value at that path. Paths are listed in document order."""
+    diff = ConfigDiff(added=[], removed=[], changed=[])
+
+    def walk(path: str, a: Any, b: Any) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in a:
+                if key in b:
+                    walk(json_path(path, key), a[key], b[key])
+                else:
+                    diff.removed.append(PathValue(path=json_path(path, key), value=a[key]))
+            for key in b:
+                if key not in a:
+                    diff.added.append(PathValue(path=json_path(path, key), value=b[key]))
+        elif isinstance(a, list) and isinstance(b, list):
+            for index in range(min(len(a), len(b))):
+                walk(json_path(path, index), a[index], b[index])
+            for index in range(len(b), len(a)):
+                diff.removed.append(PathValue(path=json_path(path, index), value=a[index]))
+            for index in range(len(a), len(b)):
+                diff.added.append(PathValue(path=json_path(path, index), value=b[index]))
+        elif not _same(a, b):
+            diff.changed.append(PathChange(path=path, old=a, new=b))
+
+    walk("$", old, new)
+    return diff

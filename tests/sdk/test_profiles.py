@@ -1,0 +1,50 @@
+"""The SDK's helpers for agent profiles: keys, configuration revisions, and sessions
+entered with an agent key."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from hub.client import AuthFailed, Conflict, HubAPI
+from tests.web.test_accounts import fresh_name
+from tests.web.test_profiles import fresh_slug
+
+
+async def test_an_agent_program_enters_sessions_with_its_key(hub_server: TestServer) -> None:
+    """A person makes a profile and a key with the SDK; the agent creates and joins
+    sessions with `agent_key=` and shows verified at its revision; a stale config edit
+    raises `Conflict` carrying the current revision; a revoked key raises AuthFailed."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        name = fresh_name("sdk")
+        password = "correct horse"
+        await rest.request("POST", "/api/users", body={"username": name, "password": password})
+        logged = await rest.request(
+            "POST", "/api/login", body={"username": name, "password": password}
+        )
+        user_key = logged["token"]
+        a = await rest.create_agent(user_key, slug=fresh_slug("sdk"), name="A", config={"m": 1})
+        b = await rest.create_agent(user_key, slug=fresh_slug("sdk"), name="B")
+        assert [p.slug for p in await rest.my_agents(user_key)] == [a.slug, b.slug]
+        second = await rest.put_agent_config(user_key, a.slug, {"m": 2}, 1)
+        assert second.revision == 2
+        with pytest.raises(Conflict) as stale:
+            await rest.put_agent_config(user_key, a.slug, {"m": 3}, 1)
+        assert stale.value.revision is not None and stale.value.revision.revision == 2
+        diff = await rest.config_diff(user_key, a.slug, 1, 2)
+        assert [(c.path, c.old, c.new) for c in diff.changed] == [("$.m", 1, 2)]
+        rolled = await rest.rollback_agent_config(user_key, a.slug, 1, 2)
+        assert rolled.revision == 3 and rolled.config == {"m": 1}
+        page = await rest.config_revisions(user_key, a.slug, limit=2)
+        assert [r.revision for r in page.revisions] == [3, 2] and page.next_before == 2
+
+        a_key = await rest.create_agent_key(user_key, a.slug, "prod")
+        b_key = await rest.create_agent_key(user_key, b.slug, "prod")
+        created = await rest.create_session(agent_key=a_key.token, name="Verified")
+        assert created.session.agent_a_verified and created.session.agent_a_revision == 3
+        joined = await rest.join(created.invite_code, agent_key=b_key.token)
+        assert joined.session.agent_b_profile == b.slug and joined.session.agent_b_verified
+        await rest.revoke_agent_key(user_key, a.slug, a_key.key.id)
+        with pytest.raises(AuthFailed):
+            await rest.create_session(agent_key=a_key.token)
