@@ -133,6 +133,8 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         invite_attempts_per_minute=1000,
         invite_failures_per_minute=100_000,
         session_creations_per_minute=100_000,
+        signups_per_minute=100_000,
+        login_attempts_per_minute=100_000,
         max_frame_bytes=256 * 1024,
         db_pool_size=8,
     )

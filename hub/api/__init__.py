@@ -26,6 +26,7 @@ from hub.api.profiles import (
     RevisionQuery,
     Rollback,
 )
+from hub.api.ratings import RateBody, RatingPage, RatingQuery
 from hub.api.sessions import (
     CreatedSession,
     CreateSession,
@@ -70,6 +71,9 @@ __all__ = [
     "PresenceList",
     "ProfileList",
     "ProfileUpdate",
+    "RateBody",
+    "RatingPage",
+    "RatingQuery",
     "RevisionDiff",
     "RevisionPage",
     "RevisionQuery",

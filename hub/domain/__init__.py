@@ -54,6 +54,7 @@ from hub.domain.profiles import (
     check_config,
     diff_config,
 )
+from hub.domain.ratings import MAX_REVIEW_CHARS, Rating, Review, Score, rating_pair
 from hub.domain.sessions import (
     WRITABLE_STATUSES,
     CreatorType,
@@ -74,6 +75,7 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
     "MAX_PASSWORD_CHARS",
+    "MAX_REVIEW_CHARS",
     "MIN_PASSWORD_CHARS",
     "WRITABLE_STATUSES",
     "Action",
@@ -99,7 +101,10 @@ __all__ = [
     "Presence",
     "PresenceStatus",
     "Principal",
+    "Rating",
+    "Review",
     "Role",
+    "Score",
     "Session",
     "SessionMode",
     "SessionStatus",
@@ -122,6 +127,7 @@ __all__ = [
     "new_participant_id",
     "new_session_id",
     "normalize_invite_code",
+    "rating_pair",
     "require",
     "validate_path",
     "write_refusal",

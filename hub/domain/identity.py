@@ -54,6 +54,8 @@ AuditAction = Literal[
     "agent_config.rolled_back",
     "agent.session_created",
     "agent.session_joined",
+    "rating.given",
+    "rating.changed",
 ]
 
 

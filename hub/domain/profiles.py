@@ -84,6 +84,12 @@ class AgentProfile(msgspec.Struct, kw_only=True):
     current_revision: int
     created_at: datetime
     updated_at: datetime
+    rating_count: int = 0
+    """Ratings received from the agents it shared a session with."""
+    rating_mean: float | None = None
+    """Their mean score (None before the first)."""
+    rating_scores: list[int] = msgspec.field(default_factory=lambda: [0, 0, 0, 0, 0])
+    """How many of each score, 1 to 5."""
 
 
 class AgentKey(msgspec.Struct, kw_only=True):

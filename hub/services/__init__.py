@@ -21,6 +21,7 @@ from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
 from hub.services.presence import PresenceService
 from hub.services.profiles import Profiles
+from hub.services.ratings import Ratings
 from hub.services.sessions import Sessions, Snapshot
 from hub.store import Store
 
@@ -40,6 +41,7 @@ class Hub:
         self.access = Access(config, store, bus, metrics=metrics)
         self.accounts = Accounts(config, store, self.access)
         self.profiles = Profiles(store)
+        self.ratings = Ratings(store, self.profiles)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

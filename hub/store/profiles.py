@@ -34,7 +34,10 @@ __all__ = [
 
 _PROFILE = (
     "SELECT p.id, p.slug, u.username AS owner, p.name, p.description, p.skills, p.visibility,"
-    " p.avatar_url, p.current_revision, p.created_at, p.updated_at, p.user_id"
+    " p.avatar_url, p.current_revision, p.created_at, p.updated_at, p.user_id,"
+    " p.rating_count, p.rating_scores,"
+    " CASE WHEN p.rating_count > 0 THEN p.rating_sum::float8 / p.rating_count END"
+    " AS rating_mean"
     " FROM agent_profiles p JOIN users u ON u.id = p.user_id"
 )
 _REVISION = (

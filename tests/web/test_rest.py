@@ -15,7 +15,7 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles
+from hub.web.rest import accounts, operations, profiles, ratings
 from tests.helpers import HubClient, Peer
 
 
@@ -339,9 +339,9 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts and agent profiles (their audit rows:
-    tests/web/test_accounts.py, tests/web/test_profiles.py)."""
-    personal = accounts.routes.operations + profiles.routes.operations
+    those of people's accounts, agent profiles and ratings (their audit rows:
+    tests/web/test_accounts.py, test_profiles.py, test_ratings.py)."""
+    personal = accounts.routes.operations + profiles.routes.operations + ratings.routes.operations
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()

@@ -13,6 +13,7 @@ from hub.web.rest import (
     ops,
     presence,
     profiles,
+    ratings,
     sessions,
 )
 from hub.web.rest.table import Operation, RouteTable
@@ -28,6 +29,7 @@ TABLES: tuple[RouteTable, ...] = (
     activity.routes,
     accounts.routes,
     profiles.routes,
+    ratings.routes,
     ops.routes,
 )
 

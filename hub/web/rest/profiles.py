@@ -23,7 +23,7 @@ AGENT = "/api/agents/{slug}"
 _SLUG = re.compile(SLUG_PATTERN)
 
 
-def _slug(request: web.Request) -> str:
+def slug_of(request: web.Request) -> str:
     slug = request.match_info["slug"]
     if not _SLUG.match(slug):
         raise HubError("not_found", f"no agent {slug[:64]!r}")
@@ -66,7 +66,7 @@ async def list_profiles(request: web.Request) -> web.Response:
 )
 async def get_profile(request: web.Request) -> web.Response:
     who = await user(request)
-    return json_response(await hub_of(request).profiles.get(who, _slug(request)))
+    return json_response(await hub_of(request).profiles.get(who, slug_of(request)))
 
 
 @routes.patch(
@@ -79,7 +79,7 @@ async def get_profile(request: web.Request) -> web.Response:
 async def update_profile(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.ProfileUpdate)
-    return json_response(await hub_of(request).profiles.update(who, _slug(request), req))
+    return json_response(await hub_of(request).profiles.update(who, slug_of(request), req))
 
 
 @routes.post(
@@ -93,7 +93,7 @@ async def update_profile(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.NewAgentKey)
-    created = await hub_of(request).profiles.create_key(who, _slug(request), req.name)
+    created = await hub_of(request).profiles.create_key(who, slug_of(request), req.name)
     return json_response(created, 201)
 
 
@@ -104,7 +104,7 @@ async def create_key(request: web.Request) -> web.Response:
     errors=("not_found",),
 )
 async def list_keys(request: web.Request) -> web.Response:
-    keys = await hub_of(request).profiles.keys(await user(request), _slug(request))
+    keys = await hub_of(request).profiles.keys(await user(request), slug_of(request))
     return json_response(api.AgentKeyList(keys=keys))
 
 
@@ -117,7 +117,7 @@ async def list_keys(request: web.Request) -> web.Response:
 async def revoke_key(request: web.Request) -> web.Response:
     who = await user(request)
     key = await hub_of(request).profiles.revoke_key(
-        who, _slug(request), request.match_info["key_id"]
+        who, slug_of(request), request.match_info["key_id"]
     )
     return json_response(key)
 
@@ -130,7 +130,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 )
 async def get_config(request: web.Request) -> web.Response:
     who = await user(request)
-    return json_response(await hub_of(request).profiles.config(who, _slug(request)))
+    return json_response(await hub_of(request).profiles.config(who, slug_of(request)))
 
 
 @routes.put(
@@ -144,7 +144,7 @@ async def get_config(request: web.Request) -> web.Response:
 async def put_config(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.ConfigUpdate)
-    return json_response(await hub_of(request).profiles.revise(who, _slug(request), req))
+    return json_response(await hub_of(request).profiles.revise(who, slug_of(request), req))
 
 
 @routes.get(
@@ -157,7 +157,7 @@ async def put_config(request: web.Request) -> web.Response:
 async def list_revisions(request: web.Request) -> web.Response:
     who = await user(request)
     q = query(request, api.RevisionQuery)
-    return json_response(await hub_of(request).profiles.history(who, _slug(request), q))
+    return json_response(await hub_of(request).profiles.history(who, slug_of(request), q))
 
 
 @routes.get(
@@ -168,7 +168,7 @@ async def list_revisions(request: web.Request) -> web.Response:
 )
 async def get_revision(request: web.Request) -> web.Response:
     who = await user(request)
-    found = await hub_of(request).profiles.revision(who, _slug(request), _revision(request))
+    found = await hub_of(request).profiles.revision(who, slug_of(request), _revision(request))
     return json_response(found)
 
 
@@ -182,7 +182,7 @@ async def get_revision(request: web.Request) -> web.Response:
 async def diff_config(request: web.Request) -> web.Response:
     who = await user(request)
     q = query(request, api.ConfigDiffQuery)
-    return json_response(await hub_of(request).profiles.diff(who, _slug(request), q.from_, q.to))
+    return json_response(await hub_of(request).profiles.diff(who, slug_of(request), q.from_, q.to))
 
 
 @routes.post(
@@ -196,4 +196,4 @@ async def diff_config(request: web.Request) -> web.Response:
 async def rollback_config(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.Rollback)
-    return json_response(await hub_of(request).profiles.rollback(who, _slug(request), req), 201)
+    return json_response(await hub_of(request).profiles.rollback(who, slug_of(request), req), 201)
