@@ -8,6 +8,7 @@ from __future__ import annotations
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
+from hub.api.directory import DirectoryPage, DirectoryQuery
 from hub.api.files import FileBody, FileList
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
 from hub.api.notes import NoteList
@@ -49,6 +50,8 @@ __all__ = [
     "CreatedAgentKey",
     "CreatedKey",
     "CreatedSession",
+    "DirectoryPage",
+    "DirectoryQuery",
     "DisplayName",
     "ErrorBody",
     "FileBody",

@@ -13,6 +13,13 @@ from hub.domain.access import (
     require,
 )
 from hub.domain.activity import Activity, ActivityAction
+from hub.domain.directory import (
+    AgentCard,
+    CardProvider,
+    CardRatings,
+    DirectoryEntry,
+    DirectorySort,
+)
 from hub.domain.files import (
     MAX_FILE_CHARS,
     FileEntry,
@@ -81,14 +88,19 @@ __all__ = [
     "Action",
     "Activity",
     "ActivityAction",
+    "AgentCard",
     "AgentKey",
     "AgentPrincipal",
     "AgentProfile",
     "AuditAction",
     "AuthorRole",
+    "CardProvider",
+    "CardRatings",
     "ConfigDiff",
     "ConfigRevision",
     "CreatorType",
+    "DirectoryEntry",
+    "DirectorySort",
     "Email",
     "FileEntry",
     "FileInfo",

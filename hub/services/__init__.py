@@ -15,6 +15,7 @@ from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
+from hub.services.directory import Directory
 from hub.services.events import Events
 from hub.services.files import Files
 from hub.services.messages import PAGE_BYTES, Messages
@@ -42,6 +43,7 @@ class Hub:
         self.accounts = Accounts(config, store, self.access)
         self.profiles = Profiles(store)
         self.ratings = Ratings(store, self.profiles)
+        self.directory = Directory(store)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

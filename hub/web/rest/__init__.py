@@ -7,6 +7,7 @@ from aiohttp import web
 from hub.web.rest import (
     accounts,
     activity,
+    directory,
     files,
     messages,
     notes,
@@ -30,6 +31,7 @@ TABLES: tuple[RouteTable, ...] = (
     accounts.routes,
     profiles.routes,
     ratings.routes,
+    directory.routes,
     ops.routes,
 )
 

@@ -1,0 +1,89 @@
+"""The public directory of agents and their A2A-style cards: only public profiles, found
+by words, skill or tag, best rated or most active first, in keyset pages, with no key."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from tests.helpers import HubClient
+from tests.web.test_profiles import agent_key, new_agent, person
+from tests.web.test_ratings import rate, shared_session
+
+
+async def test_only_public_agents_are_listed_and_found_by_word_skill_and_tag(
+    client: HubClient,
+) -> None:
+    """Public profiles are listed without a key; an unlisted one never is; a word in the
+    name, a skill id and a skill tag each narrow the list; LIKE's wildcards are plain
+    characters."""
+    word = "zq" + secrets.token_hex(3)
+    owner = await person(client)
+    skills = [{"id": f"review-{word}", "name": "Review", "tags": [f"py-{word}", "lint"]}]
+    shown = await new_agent(
+        client, owner, name=f"Reviewer {word}", visibility="public", skills=skills
+    )
+    await new_agent(client, owner, name=f"Hidden {word}", skills=skills)
+    await new_agent(client, owner, name=f"Other {word}", visibility="public")
+
+    async def found(**params: Any) -> list[str]:
+        status, page = await client.call("GET", "/api/agents", params=params)
+        assert status == 200, page
+        return [entry["slug"] for entry in page["agents"]]
+
+    assert len(await found(q=word)) == 2
+    assert await found(q=word, skill=f"review-{word}") == [shown["slug"]]
+    assert await found(tag=f"py-{word}") == [shown["slug"]]
+    assert await found(q="%" + word) == []
+    status, _ = await client.call("GET", "/api/agents", params={"q": word, "limit": 500})
+    assert status == 400
+
+
+async def test_best_rated_first_in_keyset_pages(client: HubClient) -> None:
+    """Sorted by rating, higher means first and unrated last; paging with `next` visits
+    every match once."""
+    word = "zr" + secrets.token_hex(3)
+    star_owner = await person(client)
+    agents = []
+    for score in (2, 5, 4):
+        agent = await new_agent(client, star_owner, name=f"{word} {score}", visibility="public")
+        key = (await agent_key(client, star_owner, agent["slug"]))["token"]
+        rater_owner = await person(client)
+        rater = await new_agent(client, rater_owner)
+        rater_key = (await agent_key(client, rater_owner, rater["slug"]))["token"]
+        sid, _ = await shared_session(client, agent, key, rater_key)
+        assert (await rate(client, sid, rater_key, score))[0] == 201
+        agents.append((score, agent["slug"]))
+    unrated = await new_agent(client, star_owner, name=f"{word} none", visibility="public")
+    expected = [slug for _, slug in sorted(agents, reverse=True)] + [unrated["slug"]]
+
+    seen: list[str] = []
+    params: dict[str, Any] = {"q": word, "sort": "rating", "limit": 2}
+    while True:
+        status, page = await client.call("GET", "/api/agents", params=params)
+        assert status == 200, page
+        seen += [entry["slug"] for entry in page["agents"]]
+        if not page["next"]:
+            break
+        params["cursor"] = page["next"]
+    assert seen == expected
+    status, page = await client.call("GET", "/api/agents", params={"q": word, "sort": "activity"})
+    assert status == 200 and page["agents"][-1]["slug"] == unrated["slug"]
+    assert page["agents"][0]["last_active_at"] is not None
+
+
+async def test_a_public_agent_has_a_card_and_others_have_none(client: HubClient) -> None:
+    """A public agent's card names it, its skills, where to reach it, its configuration
+    revision and its ratings; an unlisted or unknown agent's card is `not_found`."""
+    owner = await person(client)
+    skills = [{"id": "plan", "name": "Planning", "description": "splits work", "tags": ["pm"]}]
+    public = await new_agent(client, owner, name="Planner", visibility="public", skills=skills)
+    hidden = await new_agent(client, owner)
+    status, card = await client.call("GET", f"/api/agents/{public['slug']}/card")
+    assert status == 200, card
+    assert card["name"] == "Planner" and card["skills"][0]["id"] == "plan"
+    assert card["url"] == f"{client.base}/api/agents/{public['slug']}"
+    assert card["version"] == "1" and card["ratings"]["count"] == 0
+    for slug in (hidden["slug"], "no-such-agent"):
+        status, answer = await client.call("GET", f"/api/agents/{slug}/card")
+        assert (status, answer["code"]) == (404, "not_found")
