@@ -12,6 +12,7 @@ from hub.api.files import FileBody, FileList
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
 from hub.api.notes import NoteList
 from hub.api.presence import PresenceList
+from hub.api.secrets import RevealedSecret, SecretList, SetSecret
 from hub.api.sessions import (
     CreatedSession,
     CreateSession,
@@ -48,7 +49,10 @@ __all__ = [
     "NoteList",
     "ParticipantId",
     "PresenceList",
+    "RevealedSecret",
+    "SecretList",
     "SentMessage",
+    "SetSecret",
     "SignUp",
     "UpdateSession",
 ]

@@ -1,6 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
-module per area (access, identity, sessions, messages, notes, files, presence, activity, invites,
-metadata). Nothing here does I/O. The names are re-exported here for the layers above."""
+module per area (access, identity, secrets, sessions, messages, notes, files, presence,
+activity, invites, metadata). Nothing here does I/O. The names are re-exported here for
+the layers above."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from hub.domain.messages import (
 from hub.domain.metadata import MAX_JSON_DEPTH, MAX_METADATA_BYTES, check_metadata
 from hub.domain.notes import MAX_NOTE_CHARS, Note, NoteSummary
 from hub.domain.presence import Presence, PresenceStatus
+from hub.domain.secrets import MAX_SECRET_CHARS, Secret, SecretName, SecretValue
 from hub.domain.sessions import (
     WRITABLE_STATUSES,
     CreatorType,
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
     "MAX_PASSWORD_CHARS",
+    "MAX_SECRET_CHARS",
     "MIN_PASSWORD_CHARS",
     "WRITABLE_STATUSES",
     "Action",
@@ -83,6 +86,9 @@ __all__ = [
     "PresenceStatus",
     "Principal",
     "Role",
+    "Secret",
+    "SecretName",
+    "SecretValue",
     "Session",
     "SessionMode",
     "SessionStatus",

@@ -41,7 +41,16 @@ Password = Annotated[
 ]
 KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
-AuditAction = Literal["user.created", "user.logged_in", "key.created", "key.revoked"]
+AuditAction = Literal[
+    "user.created",
+    "user.logged_in",
+    "key.created",
+    "key.revoked",
+    "secret.created",
+    "secret.replaced",
+    "secret.read",
+    "secret.deleted",
+]
 
 
 class User(msgspec.Struct, kw_only=True):

@@ -20,8 +20,10 @@ from hub.services.files import Files
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
 from hub.services.presence import PresenceService
+from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.store import Store
+from hub.vault import Keyring
 
 __all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
 
@@ -38,6 +40,7 @@ class Hub:
         self.events = Events(bus)
         self.access = Access(config, store, bus, metrics=metrics)
         self.accounts = Accounts(config, store, self.access)
+        self.secrets = Secrets(store, Keyring.parse(config.secret_key or ""))
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.rest import accounts, activity, files, messages, notes, ops, presence, sessions
+from hub.web.rest import (
+    accounts,
+    activity,
+    files,
+    messages,
+    notes,
+    ops,
+    presence,
+    secrets,
+    sessions,
+)
 from hub.web.rest.table import Operation, RouteTable
 
 __all__ = ["TABLES", "Operation", "RouteTable", "add_routes", "operations"]
@@ -17,6 +27,7 @@ TABLES: tuple[RouteTable, ...] = (
     presence.routes,
     activity.routes,
     accounts.routes,
+    secrets.routes,
     ops.routes,
 )
 
