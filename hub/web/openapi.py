@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
+from hub.domain.secrets import SECRET_NAME_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -22,6 +23,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
     "key_id": {"type": "string", "maxLength": 64},
+    "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations
+from hub.web.rest import accounts, operations, secrets
 from tests.helpers import HubClient, Peer
 
 
@@ -339,11 +339,13 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts (their audit rows: tests/web/test_accounts.py)."""
+    those of people's accounts and vaults (their audit rows: tests/web/test_accounts.py,
+    tests/web/test_secrets.py)."""
+    personal = accounts.routes.operations + secrets.routes.operations
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
-        if op.method.upper() not in ("GET", "HEAD") and op not in accounts.routes.operations
+        if op.method.upper() not in ("GET", "HEAD") and op not in personal
     }
 
 

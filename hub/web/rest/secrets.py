@@ -18,11 +18,11 @@ __all__ = ["routes"]
 
 routes = RouteTable()
 
-SECRET = "/api/me/secrets/{name}"
+SECRET = "/api/me/secrets/{secret_name}"
 
 
 def _name(request: web.Request) -> str:
-    name = request.match_info["name"]
+    name = request.match_info["secret_name"]
     try:
         return msgspec.convert(name, SecretName)
     except msgspec.ValidationError as exc:
