@@ -37,7 +37,11 @@ def _use_uvloop() -> None:
 
 
 def _database_url(
-    config: Config, *, exclusive: bool = False, holder: str = ""
+    config: Config,
+    *,
+    exclusive: bool = False,
+    holder: str = "",
+    after: str = " (a hub applies the migrations itself when it starts)",
 ) -> tuple[str, object | None]:
     """The configured database, or an embedded one started in the data directory.
     `exclusive`: refuse if another hub process uses that directory, and keep them out."""
@@ -58,9 +62,8 @@ def _database_url(
                 " another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs",
                 exit_code=1,
             ) from None
-        raise CommandError(  # `hub migrate`
-            f"{exc}, which serves alone on it (the in-memory bus): stop it first (a hub"
-            " applies the migrations itself when it starts)",
+        raise CommandError(  # `hub migrate`, `hub secrets rotate`
+            f"{exc}, which serves alone on it (the in-memory bus): stop it first{after}",
             exit_code=1,
         ) from None
     print(f"hub: starting the embedded PostgreSQL in {embedded.data_dir} ...", flush=True)
@@ -188,7 +191,7 @@ def secrets_command(config: Config, action: str, key_id: str) -> int:
     config = with_secret_key(config, create=False)
     assert config.secret_key is not None
     keyring = Keyring.parse(config.secret_key)
-    url, embedded = _database_url(config)
+    url, embedded = _database_url(config, after="")
     try:
         done = asyncio.run(_rotate(url, keyring, config.db_timeout))
     finally:

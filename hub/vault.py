@@ -105,7 +105,7 @@ class Keyring:
     def key_ids(self) -> tuple[str, ...]:
         return tuple(self._ciphers)
 
-    def seal(self, owner_id: str, name: str, plaintext: bytes) -> Sealed:
+    def encrypt(self, owner_id: str, name: str, plaintext: bytes) -> Sealed:
         """`plaintext` sealed with the newest key, bound to its owner and name."""
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = self._ciphers[self.newest].encrypt(
@@ -113,7 +113,7 @@ class Keyring:
         )
         return Sealed(self.newest, nonce, ciphertext)
 
-    def open(self, owner_id: str, name: str, sealed: Sealed) -> bytes:
+    def decrypt(self, owner_id: str, name: str, sealed: Sealed) -> bytes:
         """The plaintext of a value sealed for this owner and name; `Unreadable` if it
         was altered, moved, or sealed with a key this keyring does not hold."""
         cipher = self._ciphers.get(sealed.key_id)

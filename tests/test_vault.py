@@ -15,17 +15,17 @@ KEY = base64.b64encode(bytes(range(32))).decode()
 def test_a_sealed_value_opens_for_its_owner_and_name_only() -> None:
     """A value opens with the owner and name it was sealed for, and with no other."""
     ring = Keyring.parse(new_key_spec())
-    sealed = ring.seal("u_1", "github", b"ghp_secret")
-    assert ring.open("u_1", "github", sealed) == b"ghp_secret"
+    sealed = ring.encrypt("u_1", "github", b"ghp_secret")
+    assert ring.decrypt("u_1", "github", sealed) == b"ghp_secret"
     for owner, name in (("u_2", "github"), ("u_1", "gitlab"), ("u_1github", ""), ("u_", "1github")):
         with pytest.raises(Unreadable):
-            ring.open(owner, name, sealed)
+            ring.decrypt(owner, name, sealed)
 
 
 def test_each_seal_uses_a_fresh_nonce() -> None:
     """Sealing one value twice gives two nonces and two ciphertexts."""
     ring = Keyring.parse(new_key_spec())
-    one, two = ring.seal("u_1", "n", b"same"), ring.seal("u_1", "n", b"same")
+    one, two = ring.encrypt("u_1", "n", b"same"), ring.encrypt("u_1", "n", b"same")
     assert one.nonce != two.nonce and one.ciphertext != two.ciphertext
     assert len(one.nonce) == 12 and len(one.ciphertext) == len(b"same") + 16
 
@@ -33,7 +33,7 @@ def test_each_seal_uses_a_fresh_nonce() -> None:
 def test_any_altered_byte_is_refused() -> None:
     """Flipping any bit of the nonce or the ciphertext makes the value unreadable."""
     ring = Keyring.parse(new_key_spec())
-    sealed = ring.seal("u_1", "n", b"value")
+    sealed = ring.encrypt("u_1", "n", b"value")
     for field in ("nonce", "ciphertext"):
         data = bytearray(getattr(sealed, field))
         for i in range(len(data)):
@@ -44,7 +44,7 @@ def test_any_altered_byte_is_refused() -> None:
                 bytes(data) if field == "ciphertext" else sealed.ciphertext,
             )
             with pytest.raises(Unreadable):
-                ring.open("u_1", "n", altered)
+                ring.decrypt("u_1", "n", altered)
             data[i] ^= 0x80
 
 
@@ -52,13 +52,13 @@ def test_new_values_use_the_first_key_and_older_keys_still_open() -> None:
     """The first key seals; a keyring holding an older key after it opens that key's
     values; one without it says which key is missing."""
     old = Keyring.parse(f"k1:{KEY}")
-    sealed_old = old.seal("u", "n", b"v")
+    sealed_old = old.encrypt("u", "n", b"v")
     both = Keyring.parse(f"{new_key_spec('k2')}, k1:{KEY}")
     assert both.newest == "k2" and both.key_ids == ("k2", "k1")
-    assert both.seal("u", "n", b"v").key_id == "k2"
-    assert both.open("u", "n", sealed_old) == b"v"
+    assert both.encrypt("u", "n", b"v").key_id == "k2"
+    assert both.decrypt("u", "n", sealed_old) == b"v"
     with pytest.raises(Unreadable, match="'k1'"):
-        Keyring.parse(new_key_spec("k2")).open("u", "n", sealed_old)
+        Keyring.parse(new_key_spec("k2")).decrypt("u", "n", sealed_old)
 
 
 @pytest.mark.parametrize(

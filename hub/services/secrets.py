@@ -52,7 +52,7 @@ class Secrets:
     async def put(self, who: UserPrincipal, name: str, value: str) -> tuple[Secret, bool]:
         """Set or replace one's secret `name`; returns it (never its value) and whether
         it was created."""
-        sealed = self._keyring.seal(who.user_id, name, value.encode())
+        sealed = self._keyring.encrypt(who.user_id, name, value.encode())
         async with self._store.transaction() as conn:
             secret, created = await secret_store.put(conn, who.user_id, name, sealed)
             action: AuditAction = "secret.created" if created else "secret.replaced"
@@ -73,7 +73,7 @@ class Secrets:
             if sealed is None:
                 raise _missing()
             try:
-                value = self._keyring.open(who.user_id, name, sealed).decode()
+                value = self._keyring.decrypt(who.user_id, name, sealed).decode()
             except Unreadable as exc:
                 log.warning("secret %r of %s does not open: %s", name, who.user_id, exc)
                 raise HubError(
@@ -103,11 +103,12 @@ class Secrets:
                 resealed: list[tuple[int, Sealed]] = []
                 for row in rows:
                     try:
-                        plaintext = self._keyring.open(row.user_id, row.name, row.sealed)
+                        plaintext = self._keyring.decrypt(row.user_id, row.name, row.sealed)
                     except Unreadable:
                         done.unreadable.append(row.id)
                         continue
-                    resealed.append((row.id, self._keyring.seal(row.user_id, row.name, plaintext)))
+                    again = self._keyring.encrypt(row.user_id, row.name, plaintext)
+                    resealed.append((row.id, again))
                 await secret_store.reseal(conn, resealed)
                 done.resealed += len(resealed)
             if len(rows) < batch:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -286,9 +287,7 @@ async def own_database(database_url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(database_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        url = database_url.rsplit("/", 1)[0] + "/" + name
-        if "?" in database_url.rsplit("/", 1)[1]:
-            url += "?" + database_url.split("?", 1)[1]
+        url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
         await apply_migrations(url)
         yield url
     finally:
