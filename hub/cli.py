@@ -98,7 +98,7 @@ def with_secret_key(config: Config, *, create: bool = True) -> Config:
     if created:
         print(
             f"hub: generated the key that encrypts stored secrets in {path} (mode 0600);"
-            " keep it with the data, or set HUB_SECRET_KEY",
+            " stored secrets cannot be read without it: back it up, or set HUB_SECRET_KEY",
             flush=True,
         )
     return msgspec.structs.replace(config, secret_key=spec)

@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import msgspec
 import pytest
 
+from hub.app import create_app
 from hub.cli import with_secret_key
 from hub.client import HubAPI, HubClientError
 from hub.config import Config, load_config
@@ -378,7 +380,7 @@ def test_the_embedded_default_keeps_a_generated_key(
     path = tmp_path / "var" / KEY_FILE
     assert said.splitlines() == [
         f"hub: generated the key that encrypts stored secrets in {path} (mode 0600);"
-        " keep it with the data, or set HUB_SECRET_KEY"
+        " stored secrets cannot be read without it: back it up, or set HUB_SECRET_KEY"
     ]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert first.secret_key is not None and Keyring.parse(first.secret_key).newest == "k1"
@@ -387,3 +389,10 @@ def test_the_embedded_default_keeps_a_generated_key(
     assert again.secret_key == first.secret_key and capsys.readouterr().out == ""
     given: Config = load_config({"HUB_SECRET_KEY": TEST_SECRET_KEY}, data_dir=str(tmp_path))
     assert with_secret_key(given).secret_key == TEST_SECRET_KEY
+
+
+def test_an_app_is_not_built_without_a_keyring(config: Config) -> None:
+    """`create_app` refuses a config without `secret_key` rather than serve a vault that
+    cannot encrypt."""
+    with pytest.raises(ValueError, match="secret_key"):
+        create_app(msgspec.structs.replace(config, secret_key=None), migrate=False)
