@@ -39,9 +39,13 @@ def make_bus(config: Config, metrics: Metrics | None = None) -> Bus:
 
 
 def create_app(config: Config, *, migrate: bool = True) -> web.Application:
-    """The hub as an aiohttp application; `config.database_url` must be set."""
+    """The hub as an aiohttp application; `config.database_url` must be set, and
+    `config.secret_key` (the vault's keyring: a hub never runs without one, rather than
+    fail at the first secret or seal one with a key nobody keeps)."""
     if not config.database_url:
         raise ValueError("create_app needs config.database_url")
+    if not config.secret_key:
+        raise ValueError("create_app needs config.secret_key (HUB_SECRET_KEY)")
     quiet_http_parser_errors()
     app = web.Application(
         middlewares=[request_context, error_middleware],

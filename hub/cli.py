@@ -1,4 +1,4 @@
-"""The `hub` command: `serve` and `migrate` for operators; `session`, `join`, `watch`,
+"""The `hub` command: `serve`, `migrate` and `secrets` for operators; `session`, `join`, `watch`,
 `send` and `demo` for people (see `hub --help`)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -18,6 +18,10 @@ from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 from hub.logs import configure_logging
+
+if TYPE_CHECKING:
+    from hub.services.secrets import Rotation
+    from hub.vault import Keyring
 
 __all__ = ["main"]
 
@@ -33,7 +37,11 @@ def _use_uvloop() -> None:
 
 
 def _database_url(
-    config: Config, *, exclusive: bool = False, holder: str = ""
+    config: Config,
+    *,
+    exclusive: bool = False,
+    holder: str = "",
+    after: str = " (a hub applies the migrations itself when it starts)",
 ) -> tuple[str, object | None]:
     """The configured database, or an embedded one started in the data directory.
     `exclusive`: refuse if another hub process uses that directory, and keep them out."""
@@ -54,13 +62,46 @@ def _database_url(
                 " another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs",
                 exit_code=1,
             ) from None
-        raise CommandError(  # `hub migrate`
-            f"{exc}, which serves alone on it (the in-memory bus): stop it first (a hub"
-            " applies the migrations itself when it starts)",
+        raise CommandError(  # `hub migrate`, `hub secrets rotate`
+            f"{exc}, which serves alone on it (the in-memory bus): stop it first{after}",
             exit_code=1,
         ) from None
     print(f"hub: starting the embedded PostgreSQL in {embedded.data_dir} ...", flush=True)
     return embedded.start(), embedded
+
+
+def with_secret_key(config: Config, *, create: bool = True) -> Config:
+    """`config` with the vault's keyring: `HUB_SECRET_KEY`, else, on the embedded
+    PostgreSQL only, the keyring kept in the data directory (made the first time, said in
+    one line). A hub on a configured database without `HUB_SECRET_KEY` is refused: a key
+    made up on one machine would leave the other processes unable to read its secrets."""
+    if config.secret_key:
+        return config
+    if config.database_url:
+        raise CommandError(
+            "HUB_SECRET_KEY is required with HUB_DATABASE_URL (the key that encrypts stored"
+            " secrets; make one with `hub secrets new-key`)",
+            exit_code=2,
+        )
+    from hub.vault import Keyring, key_file_keyring
+
+    try:
+        spec, path, created = key_file_keyring(config.data_dir, create=create)
+    except FileNotFoundError:
+        raise CommandError(
+            f"no HUB_SECRET_KEY and no {Path(config.data_dir) / 'secret_key'}", exit_code=2
+        ) from None
+    try:
+        Keyring.parse(spec)
+    except ValueError as exc:
+        raise CommandError(f"{path}: {exc}", exit_code=2) from None
+    if created:
+        print(
+            f"hub: generated the key that encrypts stored secrets in {path} (mode 0600);"
+            " stored secrets cannot be read without it: back it up, or set HUB_SECRET_KEY",
+            flush=True,
+        )
+    return msgspec.structs.replace(config, secret_key=spec)
 
 
 def serve(config: Config) -> int:
@@ -68,6 +109,7 @@ def serve(config: Config) -> int:
     from hub.web import AccessLogger
     from hub.web.server import serve as serve_app
 
+    config = with_secret_key(config)
     base = f"http://{config.host}:{config.port}"
     url, embedded = _database_url(
         config, exclusive=config.redis_url is None, holder=f"serving {base}"
@@ -138,6 +180,46 @@ def migrate(config: Config) -> int:
     return 0
 
 
+def secrets_command(config: Config, action: str, key_id: str) -> int:
+    """`hub secrets new-key` prints a fresh key; `hub secrets rotate` reseals every
+    stored secret with the newest key of `HUB_SECRET_KEY`."""
+    from hub.vault import Keyring, new_key_spec
+
+    if action == "new-key":
+        print(new_key_spec(key_id))
+        return 0
+    config = with_secret_key(config, create=False)
+    assert config.secret_key is not None
+    keyring = Keyring.parse(config.secret_key)
+    url, embedded = _database_url(config, after="")
+    try:
+        done = asyncio.run(_rotate(url, keyring, config.db_timeout))
+    finally:
+        _stop_embedded(embedded)
+    print(f"hub: re-encrypted {done.resealed} secret(s) with key {keyring.newest!r}")
+    if done.unreadable:
+        shown = ", ".join(map(str, done.unreadable[:20]))
+        print(
+            f"hub: {len(done.unreadable)} secret(s) do not decrypt with HUB_SECRET_KEY's keys"
+            f" and were left as they are (row ids {shown})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def _rotate(url: str, keyring: Keyring, db_timeout: float) -> Rotation:
+    from hub.services.secrets import Secrets
+    from hub.store import Store
+
+    # Each batch is one transaction, bounded like any other, but never by less than 10 s.
+    store = await Store.open(url, size=1, wait_limit=max(db_timeout, 10.0))
+    try:
+        return await Secrets(store, keyring).rotate()
+    finally:
+        await store.close()
+
+
 DEFAULT_TIMEOUT = 5.0
 TOKEN_HELP = (
     "The token comes from --token, else --token-file, else HUB_TOKEN: prefer the last two,"
@@ -156,6 +238,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="address to listen on (HUB_HOST)")
     run.add_argument("--port", type=int, help="port to listen on (HUB_PORT)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    vault = commands.add_parser(
+        "secrets",
+        help="the key that encrypts stored secrets: make one, rotate to the newest",
+        description="HUB_SECRET_KEY holds keys written id:base64(32 bytes), comma-separated,"
+        " newest first. To rotate: put a new key first (`hub secrets new-key --id k2`), keep"
+        " the old ones after it, restart every hub, then `hub secrets rotate`; once it"
+        " reports no failures, the old keys may go.",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    new_key = vault.add_parser("new-key", help="print a fresh key, as HUB_SECRET_KEY takes it")
+    new_key.add_argument("--id", dest="key_id", default="k1", help="the key's id (default k1)")
+    vault.add_parser(
+        "rotate", help="re-encrypt every stored secret not under the newest key (idempotent)"
+    )
 
     def with_url(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
@@ -300,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
-    operator = args.command in ("serve", "migrate")
+    operator = args.command in ("serve", "migrate", "secrets")
     if operator:
         configure_logging(config.log_level.upper(), config.log_format)
     else:
@@ -315,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "migrate":
             return migrate(config)
+        if args.command == "secrets":
+            return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
         _use_uvloop()
         return asyncio.run(_people(args, config))
     except KeyboardInterrupt:

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from hub.vault import Keyring
+
 __all__ = ["Config", "ConfigError", "Network", "load_config", "parse_networks"]
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -78,8 +80,18 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     commit_batch_max: PositiveInt = 512
     """Most messages committed in one group-commit transaction."""
     shutdown_timeout: Positive = 10.0
+    secret_key: str | None = None
+    """The vault's keyring (`HUB_SECRET_KEY`): `id:base64(32 bytes)`, comma-separated,
+    newest first (see `hub.vault`). Unset: `hub serve` on the embedded PostgreSQL keeps a
+    generated one in `data_dir`; on a configured database it refuses to start. Never
+    shown by `repr`."""
 
     def __post_init__(self) -> None:
+        if self.secret_key is not None:
+            try:
+                Keyring.parse(self.secret_key)
+            except ValueError as exc:
+                raise ValueError(f"HUB_SECRET_KEY: {exc}") from None
         try:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
@@ -89,6 +101,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
                 "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
                 f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
             )
+
+    def __repr__(self) -> str:
+        shown = (
+            f"{name}={'<hidden>' if name == 'secret_key' and value else value!r}"
+            for name, value in msgspec.structs.asdict(self).items()
+        )
+        return f"Config({', '.join(shown)})"
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -29,7 +29,7 @@ from hub.bus import keys
 from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
-from tests.helpers import HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.servers import RedisServer, claim, reap_orphans
 
 try:
@@ -137,6 +137,7 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         login_attempts_per_minute=100_000,
         max_frame_bytes=256 * 1024,
         db_pool_size=8,
+        secret_key=TEST_SECRET_KEY,
     )
 
 

@@ -19,6 +19,8 @@ from hub.domain import Message
 from hub.protocol import MessageEvent, encode
 
 TIMEOUT = 10.0
+TEST_SECRET_KEY = "test:aHViLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
+"""The vault's keyring in tests (a fixed key: never use it anywhere else)."""
 _refs = itertools.count(1)
 
 

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from hub.client import HubAPI, HubClientError, connect
 from hub.protocol import PresenceEvent
+from tests.helpers import TEST_SECRET_KEY
 from tests.servers import free_port
 
 TIMEOUT = 60
@@ -88,7 +89,8 @@ def field(output: str, name: str) -> str:
 async def test_demo_runs_two_bots_and_prints_the_transcript(database_url: str) -> None:
     """`hub demo` starts a hub; two bots talk, write a file, both edit one note at once
     (one has a conflict and merges), and the session ends completed."""
-    code, out, err = await hub("demo", "--pace", "0", env={"HUB_DATABASE_URL": database_url})
+    env = {"HUB_DATABASE_URL": database_url, "HUB_SECRET_KEY": TEST_SECRET_KEY}
+    code, out, err = await hub("demo", "--pace", "0", env=env)
     assert code == 0, err
     assert re.search(r"demo: watch at http://127\.0\.0\.1:\d+/join/[A-Z]+-[A-Z]+-\d+", out)
     messages = re.findall(r"^  #(\d+) \S+ (\w+) \(agent ([AB])\)", out, re.MULTILINE)

@@ -28,6 +28,7 @@ from hub.api.profiles import (
     Rollback,
 )
 from hub.api.ratings import RateBody, RatingPage, RatingQuery
+from hub.api.secrets import RevealedSecret, SecretList, SetSecret
 from hub.api.sessions import (
     CreatedSession,
     CreateSession,
@@ -77,11 +78,14 @@ __all__ = [
     "RateBody",
     "RatingPage",
     "RatingQuery",
+    "RevealedSecret",
     "RevisionDiff",
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "SecretList",
     "SentMessage",
+    "SetSecret",
     "SignUp",
     "UpdateSession",
 ]

@@ -1,5 +1,6 @@
 """The SDK's REST client: create a session, join with an invite code, read history,
-notes, files, presence and the audit log, change or delete a session."""
+notes, files, presence and the audit log, change or delete a session; keep one's
+secrets in the vault (with a user key)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from hub.domain import (
     Message,
     Note,
     Presence,
+    Secret,
     SessionStatus,
     User,
     UserKey,
@@ -392,3 +394,32 @@ class HubAPI:
 
 def _agent(slug: str, rest: str = "") -> str:
     return "/api/agents/" + urllib.parse.quote(slug, safe="") + rest
+
+    def _secret_path(self, name: str) -> str:
+        return "/api/me/secrets/" + urllib.parse.quote(name, safe="")
+
+    async def set_secret(self, user_key: str, name: str, value: str) -> Secret:
+        """Set or replace one's secret `name` (a user key, `usr_…`); the value is stored
+        encrypted and never comes back in a listing."""
+        return await self._typed(
+            Secret,
+            "PUT",
+            self._secret_path(name),
+            token=user_key,
+            body=api.SetSecret(value=value),
+        )
+
+    async def secrets(self, user_key: str) -> list[Secret]:
+        """One's secrets: names and times, never values."""
+        listed = await self._typed(api.SecretList, "GET", "/api/me/secrets", token=user_key)
+        return listed.secrets
+
+    async def get_secret(self, user_key: str, name: str) -> str:
+        """The value of one's secret `name` (the read is written to one's audit log);
+        `HubClientError` `not_found` if there is none."""
+        path = self._secret_path(name)
+        return (await self._typed(api.RevealedSecret, "GET", path, token=user_key)).value
+
+    async def delete_secret(self, user_key: str, name: str) -> None:
+        """Delete one's secret `name` for good; `not_found` if there is none."""
+        await self.request("DELETE", self._secret_path(name), token=user_key)

@@ -1,6 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
-module per area (access, identity, sessions, messages, notes, files, presence, activity, invites,
-metadata, profiles). Nothing here does I/O. The names are re-exported here for the layers above."""
+module per area (access, identity, profiles, ratings, directory, secrets, sessions,
+messages, notes, files, presence, activity, invites, metadata). Nothing here does I/O.
+The names are re-exported here for the layers above."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ from hub.domain.profiles import (
     diff_config,
 )
 from hub.domain.ratings import MAX_REVIEW_CHARS, Rating, Review, Score, rating_pair
+from hub.domain.secrets import MAX_SECRET_CHARS, Secret, SecretName, SecretValue
 from hub.domain.sessions import (
     WRITABLE_STATUSES,
     CreatorType,
@@ -83,6 +85,7 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "MAX_PASSWORD_CHARS",
     "MAX_REVIEW_CHARS",
+    "MAX_SECRET_CHARS",
     "MIN_PASSWORD_CHARS",
     "WRITABLE_STATUSES",
     "Action",
@@ -117,6 +120,9 @@ __all__ = [
     "Review",
     "Role",
     "Score",
+    "Secret",
+    "SecretName",
+    "SecretValue",
     "Session",
     "SessionMode",
     "SessionStatus",

@@ -56,6 +56,10 @@ AuditAction = Literal[
     "agent.session_joined",
     "rating.given",
     "rating.changed",
+    "secret.created",
+    "secret.replaced",
+    "secret.read",
+    "secret.deleted",
 ]
 
 

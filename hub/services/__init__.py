@@ -23,8 +23,10 @@ from hub.services.notes import Notes
 from hub.services.presence import PresenceService
 from hub.services.profiles import Profiles
 from hub.services.ratings import Ratings
+from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.store import Store
+from hub.vault import Keyring
 
 __all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
 
@@ -44,6 +46,7 @@ class Hub:
         self.profiles = Profiles(store)
         self.ratings = Ratings(store, self.profiles)
         self.directory = Directory(store)
+        self.secrets = Secrets(store, Keyring.parse(config.secret_key or ""))
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.messages = Messages(config, store, self.events, metrics=metrics)

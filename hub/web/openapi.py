@@ -13,6 +13,7 @@ import msgspec
 from hub import __version__, api
 from hub.api.profiles import MAX_REVISION
 from hub.domain.profiles import SLUG_PATTERN
+from hub.domain.secrets import SECRET_NAME_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -26,6 +27,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "key_id": {"type": "string", "maxLength": 64},
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
+    "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
 }
 
 

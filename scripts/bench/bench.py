@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import json
@@ -195,6 +196,7 @@ def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
     env = {
         **os.environ,
         "HUB_DATABASE_URL": database_url,
+        "HUB_SECRET_KEY": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "HUB_PORT": str(port),
         "HUB_LOG_LEVEL": "WARNING",
         "HUB_RATE_PER_SECOND": "1000000",

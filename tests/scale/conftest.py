@@ -19,7 +19,7 @@ from aiohttp import ClientSession
 
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
-from tests.helpers import HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.servers import RedisServer, claim, free_port
 
 READY_TIMEOUT = 30.0
@@ -122,6 +122,7 @@ async def hubs(postgres: Any, redis_server: RedisServer) -> AsyncIterator[Any]:
     env = {
         **os.environ,
         "HUB_DATABASE_URL": postgres.url,
+        "HUB_SECRET_KEY": TEST_SECRET_KEY,
         "HUB_REDIS_URL": redis_server.url,
         "HUB_HEARTBEAT_INTERVAL": "1",
         "HUB_SHUTDOWN_TIMEOUT": "5",

@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hub.web.openapi import openapi_document
+from tests.helpers import TEST_SECRET_KEY
 from tests.servers import free_port
 
 schema = schemathesis.openapi.from_dict(openapi_document())
@@ -43,6 +44,7 @@ class Live:
         env = {
             **os.environ,
             "HUB_DATABASE_URL": database_url,
+            "HUB_SECRET_KEY": TEST_SECRET_KEY,
             "HUB_LOG_LEVEL": "WARNING",
             "HUB_INVITE_ATTEMPTS_PER_MINUTE": "100000",
             "HUB_INVITE_FAILURES_PER_MINUTE": "100000",

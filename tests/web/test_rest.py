@@ -15,7 +15,7 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles, ratings
+from hub.web.rest import accounts, operations, profiles, ratings, secrets
 from tests.helpers import HubClient, Peer
 
 
@@ -339,9 +339,13 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts, agent profiles and ratings (their audit rows:
-    tests/web/test_accounts.py, test_profiles.py, test_ratings.py)."""
-    personal = accounts.routes.operations + profiles.routes.operations + ratings.routes.operations
+    those of people's accounts, agent profiles, ratings and vaults (their audit rows:
+    tests/web/test_accounts.py, test_profiles.py, test_ratings.py, test_secrets.py)."""
+    personal = [
+        op
+        for table in (accounts.routes, profiles.routes, ratings.routes, secrets.routes)
+        for op in table.operations
+    ]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()

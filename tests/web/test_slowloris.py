@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import ClientSession
 
-from tests.helpers import HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.scale.conftest import HubProcess
 
 HEADER_TIMEOUT = 1.0
@@ -25,6 +25,7 @@ async def hub_process(database_url: str) -> AsyncIterator[HubProcess]:
     env = {
         **os.environ,
         "HUB_DATABASE_URL": database_url,
+        "HUB_SECRET_KEY": TEST_SECRET_KEY,
         "HUB_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
         "HUB_KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT),
         "HUB_LOG_LEVEL": "WARNING",

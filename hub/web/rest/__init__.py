@@ -15,6 +15,7 @@ from hub.web.rest import (
     presence,
     profiles,
     ratings,
+    secrets,
     sessions,
 )
 from hub.web.rest.table import Operation, RouteTable
@@ -32,6 +33,7 @@ TABLES: tuple[RouteTable, ...] = (
     profiles.routes,
     ratings.routes,
     directory.routes,
+    secrets.routes,
     ops.routes,
 )
 
