@@ -1,223 +1,29 @@
-"""The `hub` command: `serve`, `migrate` and `secrets` for operators; `session`, `join`, `watch`,
-`send` and `demo` for people (see `hub --help`)."""
+"""The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
+`session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
+`hub.demo`); see `hub --help`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 from hub.logs import configure_logging
+from hub.operate import migrate, secrets_command, serve, use_uvloop
 
 if TYPE_CHECKING:
-    from hub.services.secrets import Rotation
-    from hub.vault import Keyring
+    pass
 
 __all__ = ["main"]
 
 log = logging.getLogger("hub")
-
-
-def _use_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is absent on Windows
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _database_url(
-    config: Config,
-    *,
-    exclusive: bool = False,
-    holder: str = "",
-    after: str = " (a hub applies the migrations itself when it starts)",
-) -> tuple[str, object | None]:
-    """The configured database, or an embedded one started in the data directory.
-    `exclusive`: refuse if another hub process uses that directory, and keep them out."""
-    if config.database_url:
-        return config.database_url, None
-    from hub.embedded import DataDirBusy, EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(
-        Path(config.data_dir) / "postgres", exclusive=exclusive, holder=holder
-    )
-    try:
-        embedded.lock()
-    except DataDirBusy as exc:
-        if exclusive:
-            raise CommandError(
-                f"{exc}: with the in-memory bus a hub must be alone on its data directory"
-                " (live events would split between the processes). Stop the other one, use"
-                " another HUB_DATA_DIR, or set HUB_REDIS_URL to run several hubs",
-                exit_code=1,
-            ) from None
-        raise CommandError(  # `hub migrate`, `hub secrets rotate`
-            f"{exc}, which serves alone on it (the in-memory bus): stop it first{after}",
-            exit_code=1,
-        ) from None
-    print(f"hub: starting the embedded PostgreSQL in {embedded.data_dir} ...", flush=True)
-    return embedded.start(), embedded
-
-
-def with_secret_key(config: Config, *, create: bool = True) -> Config:
-    """`config` with the vault's keyring: `HUB_SECRET_KEY`, else, on the embedded
-    PostgreSQL only, the keyring kept in the data directory (made the first time, said in
-    one line). A hub on a configured database without `HUB_SECRET_KEY` is refused: a key
-    made up on one machine would leave the other processes unable to read its secrets."""
-    if config.secret_key:
-        return config
-    if config.database_url:
-        raise CommandError(
-            "HUB_SECRET_KEY is required with HUB_DATABASE_URL (the key that encrypts stored"
-            " secrets; make one with `hub secrets new-key`)",
-            exit_code=2,
-        )
-    from hub.vault import Keyring, key_file_keyring
-
-    try:
-        spec, path, created = key_file_keyring(config.data_dir, create=create)
-    except FileNotFoundError:
-        raise CommandError(
-            f"no HUB_SECRET_KEY and no {Path(config.data_dir) / 'secret_key'}", exit_code=2
-        ) from None
-    try:
-        Keyring.parse(spec)
-    except ValueError as exc:
-        raise CommandError(f"{path}: {exc}", exit_code=2) from None
-    if created:
-        print(
-            f"hub: generated the key that encrypts stored secrets in {path} (mode 0600);"
-            " stored secrets cannot be read without it: back it up, or set HUB_SECRET_KEY",
-            flush=True,
-        )
-    return msgspec.structs.replace(config, secret_key=spec)
-
-
-def serve(config: Config) -> int:
-    from hub.app import create_app
-    from hub.web import AccessLogger
-    from hub.web.server import serve as serve_app
-
-    config = with_secret_key(config)
-    base = f"http://{config.host}:{config.port}"
-    url, embedded = _database_url(
-        config, exclusive=config.redis_url is None, holder=f"serving {base}"
-    )
-    config = msgspec.structs.replace(config, database_url=url)
-    _use_uvloop()
-    app = create_app(config)
-    bus = "Redis" if config.redis_url else "in-memory (single process)"
-
-    def announce() -> None:
-        print(
-            f"hub: serving on {base}  (bus: {bus})\n"
-            f"hub: create a session with:\n"
-            f"  curl -s -X POST {base}/api/sessions -H 'Content-Type: application/json' -d '{{}}'\n"
-            f"hub: then connect agents to ws://{config.host}:{config.port}/ws?token=<token>",
-            flush=True,
-        )
-
-    # What is alive now (the modules, the app) lives as long as the process: keep it out
-    # of the cyclic collector, so that its full collections do not stall every socket.
-    gc.collect()
-    gc.freeze()
-    try:
-        asyncio.run(
-            serve_app(
-                app,
-                config.host,
-                config.port,
-                header_timeout=config.header_timeout,
-                shutdown_timeout=config.shutdown_timeout,
-                on_ready=announce,
-                access_log_class=AccessLogger,
-            )
-        )
-    finally:
-        _stop_embedded(embedded)
-        print("hub: stopped", flush=True)
-    return 0
-
-
-def _stop_embedded(embedded: object | None) -> None:
-    """Stop the embedded PostgreSQL, or say why it stays and how to stop it."""
-    from hub.embedded import EmbeddedPostgres
-
-    if not isinstance(embedded, EmbeddedPostgres):
-        return
-    if embedded.stop():
-        print("hub: stopped the embedded PostgreSQL", flush=True)
-        return
-    pid_file = embedded.data_dir / "postmaster.pid"
-    print(
-        f"hub: the embedded PostgreSQL in {embedded.data_dir} keeps running: another hub"
-        " process still uses it, and the last one stops it (or stop it yourself:"
-        f" kill -INT $(head -1 {pid_file}))",
-        flush=True,
-    )
-
-
-def migrate(config: Config) -> int:
-    from hub.store.migrate import apply_migrations
-
-    url, embedded = _database_url(config)
-    try:
-        applied = asyncio.run(apply_migrations(url))
-    finally:
-        _stop_embedded(embedded)
-    print(f"hub: applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
-    return 0
-
-
-def secrets_command(config: Config, action: str, key_id: str) -> int:
-    """`hub secrets new-key` prints a fresh key; `hub secrets rotate` reseals every
-    stored secret with the newest key of `HUB_SECRET_KEY`."""
-    from hub.vault import Keyring, new_key_spec
-
-    if action == "new-key":
-        print(new_key_spec(key_id))
-        return 0
-    config = with_secret_key(config, create=False)
-    assert config.secret_key is not None
-    keyring = Keyring.parse(config.secret_key)
-    url, embedded = _database_url(config, after="")
-    try:
-        done = asyncio.run(_rotate(url, keyring, config.db_timeout))
-    finally:
-        _stop_embedded(embedded)
-    print(f"hub: re-encrypted {done.resealed} secret(s) with key {keyring.newest!r}")
-    if done.unreadable:
-        shown = ", ".join(map(str, done.unreadable[:20]))
-        print(
-            f"hub: {len(done.unreadable)} secret(s) do not decrypt with HUB_SECRET_KEY's keys"
-            f" and were left as they are (row ids {shown})",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-async def _rotate(url: str, keyring: Keyring, db_timeout: float) -> Rotation:
-    from hub.services.secrets import Secrets
-    from hub.store import Store
-
-    # Each batch is one transaction, bounded like any other, but never by less than 10 s.
-    store = await Store.open(url, size=1, wait_limit=max(db_timeout, 10.0))
-    try:
-        return await Secrets(store, keyring).rotate()
-    finally:
-        await store.close()
 
 
 DEFAULT_TIMEOUT = 5.0
@@ -412,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             return migrate(config)
         if args.command == "secrets":
             return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
-        _use_uvloop()
+        use_uvloop()
         return asyncio.run(_people(args, config))
     except KeyboardInterrupt:
         return 130

@@ -32,7 +32,7 @@ async def _own_hub(config: Config) -> AsyncIterator[str]:
     from aiohttp import web
 
     from hub.app import create_app
-    from hub.cli import with_secret_key
+    from hub.operate import with_secret_key
     from hub.web.server import HubRunner
 
     config = with_secret_key(config)

@@ -9,25 +9,19 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-import aiohttp
 import msgspec
 
 from hub import api
-from hub.client.errors import HubClientError, from_code
+from hub.client.errors import HubClientError
+from hub.client.people import PeopleAPI
 from hub.domain import (
     Activity,
-    AgentKey,
-    AgentProfile,
-    ConfigRevision,
     FileEntry,
     FileInfo,
     Message,
     Note,
     Presence,
-    Secret,
     SessionStatus,
-    User,
-    UserKey,
 )
 from hub.domain import Session as DomainSession
 from hub.protocol import SendMessage
@@ -53,114 +47,9 @@ def send_message(content: str, *, client_msg_id: str | None = None, **fields: An
         raise HubClientError("bad_request", str(exc)) from None
 
 
-class HubAPI:
-    """REST helpers: create a session, join with an invite code, read history."""
-
-    def __init__(self, base_url: str, *, http: aiohttp.ClientSession | None = None) -> None:
-        self.base = base_url.rstrip("/")
-        self._http = http
-        self._own = http is None
-
-    async def __aenter__(self) -> HubAPI:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own and self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        return self._http
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        """The decoded JSON answer; an error answer raises the matching `HubClientError`."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            data = msgspec.json.encode(body)
-            headers["Content-Type"] = "application/json"
-        clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
-        try:
-            async with self._session().request(
-                method,
-                self.base + path,
-                data=data,
-                headers=headers,
-                params=clean,
-                timeout=aiohttp.ClientTimeout(total=30),
-            ) as response:
-                raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubClientError(
-                "unavailable", f"cannot reach the hub at {self.base}: {exc}"
-            ) from exc
-        decoded = msgspec.json.decode(raw) if raw else None
-        if response.status >= 400:
-            detail = decoded if isinstance(decoded, dict) else {}
-            note = detail.get("note")
-            raise from_code(
-                str(detail.get("code", "internal")),
-                str(detail.get("message", f"HTTP {response.status}")),
-                msgspec.convert(note, Note) if note else None,
-                detail.get("file"),
-                detail.get("revision"),
-            )
-        return decoded
-
-    async def _typed(self, answer: type[T], method: str, path: str, **request: Any) -> T:
-        """`request` (its keyword arguments as there), the answer converted to `answer`."""
-        return msgspec.convert(await self.request(method, path, **request), answer)
-
-    # -- people: accounts and user keys (usr_…) ------------------------------------------
-
-    async def sign_up(
-        self,
-        username: str,
-        password: str,
-        *,
-        display_name: str | None = None,
-        email: str | None = None,
-    ) -> User:
-        """Create an account; `HubClientError` `conflict` if the name or email is taken."""
-        body = api.SignUp(
-            username=username, password=password, display_name=display_name, email=email
-        )
-        return await self._typed(User, "POST", "/api/users", body=body)
-
-    async def log_in(
-        self, username: str, password: str, *, key_name: str = "log-in"
-    ) -> api.LoggedIn:
-        """A new user key (`.token`, shown once) named `key_name`."""
-        body = api.LogIn(username=username, password=password, key_name=key_name)
-        return await self._typed(api.LoggedIn, "POST", "/api/login", body=body)
-
-    async def me(self, user_key: str) -> User:
-        return await self._typed(User, "GET", "/api/me", token=user_key)
-
-    async def user_keys(self, user_key: str) -> list[UserKey]:
-        listed = await self._typed(api.KeyList, "GET", "/api/me/keys", token=user_key)
-        return listed.keys
-
-    async def create_user_key(self, user_key: str, name: str) -> api.CreatedKey:
-        body = api.NewKey(name=name)
-        return await self._typed(api.CreatedKey, "POST", "/api/me/keys", token=user_key, body=body)
-
-    async def revoke_user_key(self, user_key: str, key_id: str) -> UserKey:
-        path = f"/api/me/keys/{urllib.parse.quote(key_id, safe='')}"
-        return await self._typed(UserKey, "DELETE", path, token=user_key)
+class HubAPI(PeopleAPI):
+    """The REST API of one hub: sessions (with their tokens), and people's accounts,
+    agents and secrets (with user keys) from `PeopleAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any
@@ -306,120 +195,3 @@ class HubAPI:
             params={"after": after, "limit": limit},
         )
         return page.activity
-
-    # --- agent profiles (a user key, `usr_…`) ------------------------------------------
-
-    async def create_agent(self, user_key: str, **fields: Any) -> AgentProfile:
-        """Create an agent profile (fields as `api.NewProfile`) at config revision 1."""
-        try:
-            body = msgspec.convert(fields, api.NewProfile)
-        except (msgspec.ValidationError, ValueError) as exc:
-            raise HubClientError("bad_request", str(exc)) from None
-        return await self._typed(AgentProfile, "POST", "/api/me/agents", token=user_key, body=body)
-
-    async def my_agents(self, user_key: str) -> list[AgentProfile]:
-        listed = await self._typed(api.ProfileList, "GET", "/api/me/agents", token=user_key)
-        return listed.profiles
-
-    async def agent(self, user_key: str, slug: str) -> AgentProfile:
-        """A profile of yours, or anyone's public one."""
-        return await self._typed(AgentProfile, "GET", _agent(slug), token=user_key)
-
-    async def update_agent(self, user_key: str, slug: str, **fields: Any) -> AgentProfile:
-        """Change a profile's metadata (fields as `api.ProfileUpdate`)."""
-        body = msgspec.convert(fields, api.ProfileUpdate)
-        return await self._typed(AgentProfile, "PATCH", _agent(slug), token=user_key, body=body)
-
-    async def create_agent_key(self, user_key: str, slug: str, name: str) -> api.CreatedAgentKey:
-        """A new agent key (`agk_…`) for the profile, shown once."""
-        body = api.NewAgentKey(name=name)
-        path = _agent(slug, "/keys")
-        return await self._typed(api.CreatedAgentKey, "POST", path, token=user_key, body=body)
-
-    async def agent_keys(self, user_key: str, slug: str) -> list[AgentKey]:
-        path = _agent(slug, "/keys")
-        return (await self._typed(api.AgentKeyList, "GET", path, token=user_key)).keys
-
-    async def revoke_agent_key(self, user_key: str, slug: str, key_id: str) -> AgentKey:
-        path = _agent(slug, "/keys/" + urllib.parse.quote(key_id, safe=""))
-        return await self._typed(AgentKey, "DELETE", path, token=user_key)
-
-    async def agent_config(self, user_key: str, slug: str) -> ConfigRevision:
-        """The current configuration revision."""
-        return await self._typed(ConfigRevision, "GET", _agent(slug, "/config"), token=user_key)
-
-    async def put_agent_config(
-        self, user_key: str, slug: str, config: dict[str, Any], expected_revision: int
-    ) -> ConfigRevision:
-        """Write revision `expected_revision + 1`; `Conflict` (its `revision` the current
-        one) if the configuration has moved on."""
-        body = api.ConfigUpdate(config=config, expected_revision=expected_revision)
-        path = _agent(slug, "/config")
-        return await self._typed(ConfigRevision, "PUT", path, token=user_key, body=body)
-
-    async def config_revisions(
-        self, user_key: str, slug: str, *, before: int | None = None, limit: int = 50
-    ) -> api.RevisionPage:
-        """A page of the configuration's history, newest first."""
-        return await self._typed(
-            api.RevisionPage,
-            "GET",
-            _agent(slug, "/config/revisions"),
-            token=user_key,
-            params={"before": before, "limit": limit},
-        )
-
-    async def config_revision(self, user_key: str, slug: str, revision: int) -> ConfigRevision:
-        path = _agent(slug, f"/config/revisions/{revision}")
-        return await self._typed(ConfigRevision, "GET", path, token=user_key)
-
-    async def config_diff(self, user_key: str, slug: str, old: int, new: int) -> api.RevisionDiff:
-        """What changed from revision `old` to revision `new`, by JSON path."""
-        return await self._typed(
-            api.RevisionDiff,
-            "GET",
-            _agent(slug, "/config/diff"),
-            token=user_key,
-            params={"from": old, "to": new},
-        )
-
-    async def rollback_agent_config(
-        self, user_key: str, slug: str, to: int, expected_revision: int
-    ) -> ConfigRevision:
-        """A new revision equal to revision `to` (history is kept)."""
-        body = api.Rollback(to=to, expected_revision=expected_revision)
-        path = _agent(slug, "/config/rollback")
-        return await self._typed(ConfigRevision, "POST", path, token=user_key, body=body)
-
-
-def _agent(slug: str, rest: str = "") -> str:
-    return "/api/agents/" + urllib.parse.quote(slug, safe="") + rest
-
-    def _secret_path(self, name: str) -> str:
-        return "/api/me/secrets/" + urllib.parse.quote(name, safe="")
-
-    async def set_secret(self, user_key: str, name: str, value: str) -> Secret:
-        """Set or replace one's secret `name` (a user key, `usr_…`); the value is stored
-        encrypted and never comes back in a listing."""
-        return await self._typed(
-            Secret,
-            "PUT",
-            self._secret_path(name),
-            token=user_key,
-            body=api.SetSecret(value=value),
-        )
-
-    async def secrets(self, user_key: str) -> list[Secret]:
-        """One's secrets: names and times, never values."""
-        listed = await self._typed(api.SecretList, "GET", "/api/me/secrets", token=user_key)
-        return listed.secrets
-
-    async def get_secret(self, user_key: str, name: str) -> str:
-        """The value of one's secret `name` (the read is written to one's audit log);
-        `HubClientError` `not_found` if there is none."""
-        path = self._secret_path(name)
-        return (await self._typed(api.RevealedSecret, "GET", path, token=user_key)).value
-
-    async def delete_secret(self, user_key: str, name: str) -> None:
-        """Delete one's secret `name` for good; `not_found` if there is none."""
-        await self.request("DELETE", self._secret_path(name), token=user_key)

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, async_playwright
 
 from hub.app import create_app
 from hub.config import load_config
-from tests.helpers import HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -64,6 +64,7 @@ async def site(database_url: str) -> AsyncIterator[HubClient]:
         commit_batch_max=64,
         send_queue_frames=512,
         invite_attempts_per_minute=1000,
+        secret_key=TEST_SECRET_KEY,
     )
     server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()

@@ -18,9 +18,9 @@ import msgspec
 import pytest
 
 from hub.app import create_app
-from hub.cli import with_secret_key
 from hub.client import HubAPI, HubClientError
 from hub.config import Config, load_config
+from hub.operate import with_secret_key
 from hub.services.secrets import Secrets
 from hub.store import Store
 from hub.store.migrate import apply_migrations
