@@ -13,9 +13,10 @@ from tests.web.test_page import PHONE, WAIT, assert_clean, open_page, screenshot
 
 
 async def test_sign_up_sign_in_keys_and_sign_out(site: HubClient, browser: Browser) -> None:
-    """A visitor creates an account and lands on "My hub"; makes a key (shown once) and
-    revokes it; signs out (the page's key stops working); a wrong password shows the
-    hub's message; signing in again works. The key never appears in a URL."""
+    """A visitor creates an account and lands on "My hub"; makes an agent (a taken slug
+    shows the hub's message); makes a key (shown once) and revokes it; signs out (the
+    page's key stops working); a wrong password shows the hub's message; signing in
+    again works. The key never appears in a URL."""
     name = "ada" + secrets.token_hex(4)
     page = await open_page(browser, f"{site.base}/me")
     await expect(page.locator("#login-view")).to_be_visible(timeout=WAIT)
@@ -28,6 +29,17 @@ async def test_sign_up_sign_in_keys_and_sign_out(site: HubClient, browser: Brows
     await expect(page.locator("#who")).to_have_text(f"Ada Lovelace ({name})", timeout=WAIT)
     await expect(page.locator("#keys > li")).to_have_count(1, timeout=WAIT)
     await expect(page.locator("#keys")).to_contain_text("web page")
+    await expect(page.locator("#agents")).to_have_text("No agents yet.")
+    await page.locator("#agent-slug").fill(f"{name}-bot")
+    await page.locator("#agent-name").fill("Reviewer")
+    await page.locator("#agent-name").press("Enter")
+    await expect(page.locator("#agents > li")).to_have_text(
+        [f"Reviewer ({name}-bot)unlisted · configuration revision 1 · not rated yet"], timeout=WAIT
+    )
+    await page.locator("#agent-slug").fill(f"{name}-bot")
+    await page.locator("#agent-name").fill("Again")
+    await page.locator("#agent-name").press("Enter")
+    await expect(page.locator("#agent-error")).to_contain_text("taken", timeout=WAIT)
 
     await page.locator("#key-name").fill("ci-bot")
     await page.locator("#key-name").press("Enter")

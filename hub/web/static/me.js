@@ -58,7 +58,24 @@
     }
     $("who").textContent = `${me.display_name} (${me.username})`;
     show("home-view");
-    await renderKeys(key);
+    await Promise.all([renderAgents(key), renderKeys(key)]);
+  }
+
+  async function renderAgents(key) {
+    const { profiles } = await api("GET", "/api/me/agents", undefined, key);
+    const list = $("agents");
+    list.textContent = "";
+    if (!profiles.length) list.append(el("li", "empty", "No agents yet."));
+    for (const p of profiles) {
+      const row = el("li");
+      const text = el("div");
+      text.append(el("div", "name", `${p.name} (${p.slug})`));
+      const rated = p.rating_count
+        ? `rated ${p.rating_mean.toFixed(1)} by ${p.rating_count}` : "not rated yet";
+      text.append(el("div", "meta", `${p.visibility} · configuration revision ${p.current_revision} · ${rated}`));
+      row.append(text);
+      list.append(row);
+    }
   }
 
   async function renderKeys(key) {
@@ -134,6 +151,20 @@
       $("new-key").hidden = false;
       await renderKeys(key);
     } catch (error) { fail("key-error", error); }
+  });
+
+  $("agent-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("agent-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    try {
+      await api("POST", "/api/me/agents", {
+        slug: $("agent-slug").value.trim(), name: $("agent-name").value.trim(),
+      }, key);
+      $("agent-slug").value = "";
+      $("agent-name").value = "";
+      await renderAgents(key);
+    } catch (error) { fail("agent-error", error); }
   });
 
   $("logout").addEventListener("click", async () => {
