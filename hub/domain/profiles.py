@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from hub.domain.metadata import check_json
+
 __all__ = [
     "MAX_CONFIG_BYTES",
     "SLUG_PATTERN",
@@ -127,20 +129,7 @@ class AgentPrincipal(msgspec.Struct, frozen=True, kw_only=True):
 def check_config(config: dict[str, Any]) -> None:
     """Refuse (ValueError) a configuration nested deeper than 32 levels or larger than
     `MAX_CONFIG_BYTES` encoded. Called by msgspec after decoding."""
-    depth = 0
-    level: list[Any] = [config]
-    while level:
-        depth += 1
-        if depth > _MAX_CONFIG_DEPTH:
-            raise ValueError(f"config is nested more than {_MAX_CONFIG_DEPTH} levels deep")
-        level = [
-            child
-            for value in level
-            for child in (value.values() if isinstance(value, dict) else value)
-            if isinstance(child, dict | list)
-        ]
-    if len(msgspec.json.encode(config)) > MAX_CONFIG_BYTES:
-        raise ValueError(f"config is larger than {MAX_CONFIG_BYTES} bytes encoded")
+    check_json(config, "config", MAX_CONFIG_BYTES, _MAX_CONFIG_DEPTH)
 
 
 # --- diffs ------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import msgspec
 
 from hub.domain import AgentKey, AgentPrincipal, AgentProfile, ConfigRevision, Skill
 from hub.errors import HubError
-from hub.store import Connection, row_to, rows_to
+from hub.store import Connection, keys, row_to, rows_to
+from hub.store.keys import KEY_COLUMNS
 
 __all__ = [
     "add_key",
@@ -44,7 +45,6 @@ _REVISION = (
     "SELECT r.revision, r.config, u.username AS author, r.rollback_of, r.created_at"
     " FROM {source} r JOIN users u ON u.id = r.author_id"
 )
-KEY_COLUMNS = "id, name, created_at, last_used_at, revoked_at"
 LAST_USED_EVERY = 60
 """Seconds between two writes of a key's `last_used_at`."""
 
@@ -149,24 +149,14 @@ async def add_key(
 
 
 async def list_keys(conn: Connection, profile_id: str) -> list[AgentKey]:
-    rows = await conn.fetch(
-        f"SELECT {KEY_COLUMNS} FROM agent_keys WHERE profile_id = $1 ORDER BY created_at, id",
-        profile_id,
-    )
-    return rows_to(rows, AgentKey)
+    return await keys.list_keys(conn, "agent_keys.profile_id", profile_id, AgentKey)
 
 
 async def revoke_key(conn: Connection, profile_id: str, key_id: str) -> AgentKey:
     """Revoke one of the profile's keys (again: no change); `not_found` if not its own."""
-    row = await conn.fetchrow(
-        f"""UPDATE agent_keys SET revoked_at = coalesce(revoked_at, now())
-            WHERE id = $1 AND profile_id = $2 RETURNING {KEY_COLUMNS}""",
-        key_id,
-        profile_id,
+    return await keys.revoke_key(
+        conn, "agent_keys.profile_id", profile_id, key_id, AgentKey, "this agent has no such key"
     )
-    if row is None:
-        raise HubError("not_found", "this agent has no such key")
-    return row_to(row, AgentKey)
 
 
 async def agent_for_key(conn: Connection, key_hash: bytes) -> AgentPrincipal | None:

@@ -9,7 +9,8 @@ import asyncpg
 
 from hub.domain import User, UserKey, UserPrincipal
 from hub.errors import HubError
-from hub.store import Connection, row_to, rows_to
+from hub.store import Connection, keys, row_to
+from hub.store.keys import KEY_COLUMNS
 
 __all__ = [
     "add_key",
@@ -23,7 +24,6 @@ __all__ = [
 ]
 
 COLUMNS = "id, username, email, display_name, created_at"
-KEY_COLUMNS = "id, name, created_at, last_used_at, revoked_at"
 LAST_USED_EVERY = 60
 """Seconds between two writes of a key's `last_used_at` (a busy key is not written on
 every request)."""
@@ -125,21 +125,11 @@ async def principal_for_key(conn: Connection, key_hash: bytes) -> UserPrincipal 
 
 
 async def list_keys(conn: Connection, user_id: str) -> list[UserKey]:
-    rows = await conn.fetch(
-        f"SELECT {KEY_COLUMNS} FROM user_keys WHERE user_id = $1 ORDER BY created_at, id",
-        user_id,
-    )
-    return rows_to(rows, UserKey)
+    return await keys.list_keys(conn, "user_keys.user_id", user_id, UserKey)
 
 
 async def revoke_key(conn: Connection, user_id: str, key_id: str) -> UserKey:
     """Revoke one of the user's keys (again: no change); `not_found` if it is not theirs."""
-    row = await conn.fetchrow(
-        f"""UPDATE user_keys SET revoked_at = coalesce(revoked_at, now())
-            WHERE id = $1 AND user_id = $2 RETURNING {KEY_COLUMNS}""",
-        key_id,
-        user_id,
+    return await keys.revoke_key(
+        conn, "user_keys.user_id", user_id, key_id, UserKey, "you have no such key"
     )
-    if row is None:
-        raise HubError("not_found", "you have no such key")
-    return row_to(row, UserKey)
