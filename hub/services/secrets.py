@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from hub.domain import AuditAction, Secret, UserPrincipal
+from hub.domain import AgentPrincipal, AuditAction, Secret, UserPrincipal
 from hub.errors import HubError
+from hub.services.profiles import agent_for_key
 from hub.store import Store, changes
 from hub.store import secrets as secret_store
 from hub.vault import Keyring, Sealed, Unreadable
@@ -65,23 +66,34 @@ class Secrets:
         async with self._store.connection() as conn:
             return await secret_store.list_secrets(conn, who.user_id)
 
-    async def read(self, who: UserPrincipal, name: str) -> str:
-        """The value of one's secret `name`, its use noted and audited; `not_found`, or
-        `conflict` if the stored value does not open."""
+    async def read(
+        self, name: str, *, who: UserPrincipal | None = None, agent_key: str | None = None
+    ) -> str:
+        """The value of one's secret `name` (a person through a user key, or one of their
+        agents through its agent key), its use noted and audited with who read it;
+        `not_found`, or `conflict` if the stored value does not open."""
         async with self._store.transaction() as conn:
-            sealed = await secret_store.read(conn, who.user_id, name)
+            actor: UserPrincipal | AgentPrincipal
+            if agent_key is not None:
+                actor = await agent_for_key(conn, agent_key)
+                owner = actor.owner_id
+            elif who is not None:
+                actor, owner = who, who.user_id
+            else:
+                raise HubError("unauthorized", "a user key or an agent key is required")
+            sealed = await secret_store.read(conn, owner, name)
             if sealed is None:
                 raise _missing()
             try:
-                value = self._keyring.decrypt(who.user_id, name, sealed).decode()
+                value = self._keyring.decrypt(owner, name, sealed).decode()
             except Unreadable as exc:
-                log.warning("secret %r of %s does not open: %s", name, who.user_id, exc)
+                log.warning("secret %r of %s does not open: %s", name, owner, exc)
                 raise HubError(
                     "conflict",
                     "this secret's stored value cannot be decrypted (altered, or sealed with"
                     " a retired key): set it again",
                 ) from None
-            await changes.audit(conn, who, who.user_id, "secret.read", {"name": name})
+            await changes.audit(conn, actor, owner, "secret.read", {"name": name})
         return value
 
     async def delete(self, who: UserPrincipal, name: str) -> None:

@@ -396,3 +396,37 @@ def test_an_app_is_not_built_without_a_keyring(config: Config) -> None:
     cannot encrypt."""
     with pytest.raises(ValueError, match="secret_key"):
         create_app(msgspec.structs.replace(config, secret_key=None), migrate=False)
+
+
+async def test_my_agents_read_my_secrets_by_name_and_nobody_elses(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """An agent key reads its owner's secret by name (the read audited as the agent's);
+    another person's agent finds no such secret; a revoked agent key reads nothing."""
+    from tests.web.test_profiles import agent_key as make_agent_key
+    from tests.web.test_profiles import new_agent
+
+    ada_id, ada = await person(client)
+    _, eve = await person(client, "eve")
+    assert (await put(client, ada, "openai", "sk-ada-123"))[0] == 201
+    bot = await new_agent(client, ada)
+    made = await make_agent_key(client, ada, bot["slug"])
+    status, read = await get(client, made["token"], "openai")
+    assert status == 200 and read["value"] == "sk-ada-123"
+    kinds = await db.fetch(
+        "SELECT actor_kind, actor_id FROM audit WHERE user_id = $1 AND action = 'secret.read'",
+        ada_id,
+    )
+    assert [(r["actor_kind"], r["actor_id"]) for r in kinds] == [("agent", made["key"]["id"])]
+
+    eves_bot = await new_agent(client, eve)
+    eves_key = (await make_agent_key(client, eve, eves_bot["slug"]))["token"]
+    status, answer = await get(client, eves_key, "openai")
+    assert (status, answer["code"]) == (404, "not_found")
+
+    status, _ = await client.call(
+        "DELETE", f"/api/agents/{bot['slug']}/keys/{made['key']['id']}", token=ada
+    )
+    assert status == 200
+    status, answer = await get(client, made["token"], "openai")
+    assert (status, answer["code"]) == (401, "unauthorized")

@@ -11,7 +11,7 @@ from aiohttp import web
 from hub import api
 from hub.domain import Secret, SecretName
 from hub.errors import HubError
-from hub.web.http import body, hub_of, json_response, user
+from hub.web.http import agent_key, body, hub_of, json_response, user
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -57,14 +57,16 @@ async def set_secret(request: web.Request) -> web.Response:
 
 @routes.get(
     SECRET,
-    "A secret's value, to its owner (audited); `conflict` if it no longer decrypts",
+    "A secret's value, to its owner (user key) or the owner's agents (agent key), each"
+    " read audited; `conflict` if it no longer decrypts",
     response=api.RevealedSecret,
     errors=("not_found", "conflict"),
 )
 async def read_secret(request: web.Request) -> web.Response:
-    who = await user(request)
     name = _name(request)
-    value = await hub_of(request).secrets.read(who, name)
+    key = agent_key(request)
+    who = None if key is not None else await user(request)
+    value = await hub_of(request).secrets.read(name, who=who, agent_key=key)
     response = json_response(api.RevealedSecret(name=name, value=value))
     response.headers["Cache-Control"] = "no-store"
     return response
