@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias, TypeVar
 
 import asyncpg
@@ -24,7 +24,7 @@ import msgspec
 
 from hub.errors import HubError
 
-__all__ = ["Connection", "Store", "row_to", "rows_to", "unavailable_on_failure"]
+__all__ = ["Connection", "Store", "on_unique", "row_to", "rows_to", "unavailable_on_failure"]
 
 log = logging.getLogger("hub.store")
 
@@ -85,6 +85,20 @@ async def _keep_session(conn: Connection) -> None:
     """Hub never changes a connection's session state (no SET, LISTEN, cursors or
     session-level advisory locks), so the reset query asyncpg would run on every release,
     a round trip each time, is skipped. An open transaction is still rolled back."""
+
+
+@contextmanager
+def on_unique(refusals: Mapping[str, Exception]) -> Iterator[None]:
+    """Turn a unique violation of one of the named constraints into the exception given
+    for it (what the caller can act on: a name taken, a code to draw again); any other
+    violation goes on as it is."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        refusal = refusals.get(exc.constraint_name or "")
+        if refusal is None:
+            raise
+        raise refusal from None
 
 
 def row_to(record: asyncpg.Record, type_: type[T]) -> T:

@@ -7,8 +7,6 @@ writer read to the next one: of concurrent writers at one number, exactly one mo
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -16,8 +14,7 @@ import msgspec
 
 from hub.domain import AgentKey, AgentPrincipal, AgentProfile, ConfigRevision, Skill
 from hub.errors import HubError
-from hub.store import Connection, keys, row_to, rows_to
-from hub.store.keys import KEY_COLUMNS
+from hub.store import Connection, keys, on_unique, row_to, rows_to
 
 __all__ = [
     "add_key",
@@ -45,22 +42,10 @@ _REVISION = (
     "SELECT r.revision, r.config, u.username AS author, r.rollback_of, r.created_at"
     " FROM {source} r JOIN users u ON u.id = r.author_id"
 )
-LAST_USED_EVERY = 60
-"""Seconds between two writes of a key's `last_used_at`."""
 
 
 def _profile(row: asyncpg.Record) -> AgentProfile:
     return msgspec.convert({k: v for k, v in row.items() if k != "user_id"}, AgentProfile)
-
-
-@contextlib.contextmanager
-def _unique_slug() -> Iterator[None]:
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "agent_profiles_slug_key":
-            raise HubError("conflict", "that slug is taken") from None
-        raise
 
 
 async def create_profile(
@@ -78,7 +63,7 @@ async def create_profile(
 ) -> AgentProfile:
     """Insert a profile at configuration revision 1; `conflict` if the slug (any case)
     is taken."""
-    with _unique_slug():
+    with on_unique({"agent_profiles_slug_key": HubError("conflict", "that slug is taken")}):
         await conn.execute(
             """INSERT INTO agent_profiles (id, user_id, slug, name, description, skills,
                    visibility, avatar_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
@@ -136,16 +121,15 @@ async def update_profile(conn: Connection, profile_id: str, **changes: Any) -> A
 async def add_key(
     conn: Connection, *, key_id: str, profile_id: str, name: str, key_hash: bytes
 ) -> AgentKey:
-    row = await conn.fetchrow(
-        f"""INSERT INTO agent_keys (id, profile_id, name, key_hash) VALUES ($1, $2, $3, $4)
-            RETURNING {KEY_COLUMNS}""",
-        key_id,
+    return await keys.add_key(
+        conn,
+        "agent_keys.profile_id",
         profile_id,
-        name,
-        key_hash,
+        key_id=key_id,
+        name=name,
+        key_hash=key_hash,
+        type_=AgentKey,
     )
-    assert row is not None
-    return row_to(row, AgentKey)
 
 
 async def list_keys(conn: Connection, profile_id: str) -> list[AgentKey]:
@@ -165,24 +149,16 @@ async def agent_for_key(conn: Connection, key_hash: bytes) -> AgentPrincipal | N
     at once); of concurrent first uses, one writes `last_used_at` and the others, having
     waited for it, find it fresh."""
     row = await conn.fetchrow(
-        """SELECT k.id AS key_id, p.id AS profile_id, p.slug, p.user_id AS owner_id,
-                  p.current_revision AS revision,
-                  k.last_used_at IS NULL
-                  OR k.last_used_at < now() - make_interval(secs => $2) AS stale
+        f"""SELECT k.id AS key_id, p.id AS profile_id, p.slug, p.user_id AS owner_id,
+                  p.current_revision AS revision, {keys.USED_LONG_AGO} AS stale
            FROM agent_keys k JOIN agent_profiles p ON p.id = k.profile_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
         key_hash,
-        float(LAST_USED_EVERY),
     )
     if row is None:
         return None
     if row["stale"]:
-        await conn.execute(
-            """UPDATE agent_keys SET last_used_at = now() WHERE id = $1
-               AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))""",
-            row["key_id"],
-            float(LAST_USED_EVERY),
-        )
+        await keys.note_used(conn, "agent_keys.profile_id", row["key_id"])
     return msgspec.convert({k: v for k, v in row.items() if k != "stale"}, AgentPrincipal)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +10,7 @@ import asyncpg
 
 from hub.domain import Principal, Session, write_refusal
 from hub.errors import HubError
-from hub.store import Connection, row_to
+from hub.store import Connection, on_unique, row_to
 
 __all__ = [
     "InviteCodeTaken",
@@ -46,14 +45,8 @@ class InviteCodeTaken(Exception):
     """Another session holds the invite code: draw another (the transaction is lost)."""
 
 
-@contextlib.contextmanager
-def _unique_invite_code() -> Iterator[None]:
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "sessions_invite_code_key":
-            raise InviteCodeTaken() from None
-        raise
+def _unique_invite_code() -> contextlib.AbstractContextManager[None]:
+    return on_unique({"sessions_invite_code_key": InviteCodeTaken()})
 
 
 async def create_session(

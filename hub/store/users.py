@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
-import asyncpg
-
 from hub.domain import User, UserKey, UserPrincipal
 from hub.errors import HubError
-from hub.store import Connection, keys, row_to
-from hub.store.keys import KEY_COLUMNS
+from hub.store import Connection, keys, on_unique, row_to
 
 __all__ = [
     "add_key",
@@ -24,21 +18,6 @@ __all__ = [
 ]
 
 COLUMNS = "id, username, email, display_name, created_at"
-LAST_USED_EVERY = 60
-"""Seconds between two writes of a key's `last_used_at` (a busy key is not written on
-every request)."""
-
-
-@contextlib.contextmanager
-def _unique_names() -> Iterator[None]:
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "users_username_key":
-            raise HubError("conflict", "that username is taken") from None
-        if exc.constraint_name == "users_email_key":
-            raise HubError("conflict", "that email belongs to another account") from None
-        raise
 
 
 async def create_user(
@@ -51,7 +30,12 @@ async def create_user(
     password_hash: str,
 ) -> User:
     """Insert an account; `conflict` if the username or email (any case) is taken."""
-    with _unique_names():
+    with on_unique(
+        {
+            "users_username_key": HubError("conflict", "that username is taken"),
+            "users_email_key": HubError("conflict", "that email belongs to another account"),
+        }
+    ):
         row = await conn.fetchrow(
             f"""INSERT INTO users (id, username, email, display_name, password_hash)
                 VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
@@ -94,33 +78,29 @@ async def replace_password_hash(conn: Connection, user_id: str, password_hash: s
 async def add_key(
     conn: Connection, *, key_id: str, user_id: str, name: str, key_hash: bytes
 ) -> UserKey:
-    row = await conn.fetchrow(
-        f"""INSERT INTO user_keys (id, user_id, name, key_hash) VALUES ($1, $2, $3, $4)
-            RETURNING {KEY_COLUMNS}""",
-        key_id,
+    return await keys.add_key(
+        conn,
+        "user_keys.user_id",
         user_id,
-        name,
-        key_hash,
+        key_id=key_id,
+        name=name,
+        key_hash=key_hash,
+        type_=UserKey,
     )
-    assert row is not None
-    return row_to(row, UserKey)
 
 
 async def principal_for_key(conn: Connection, key_hash: bytes) -> UserPrincipal | None:
     """Who a live (unrevoked) key speaks for, noting that it was used."""
     row = await conn.fetchrow(
-        """SELECT k.id AS key_id, u.id AS user_id, u.username,
-                  k.last_used_at IS NULL
-                  OR k.last_used_at < now() - make_interval(secs => $2) AS stale
+        f"""SELECT k.id AS key_id, u.id AS user_id, u.username, {keys.USED_LONG_AGO} AS stale
            FROM user_keys k JOIN users u ON u.id = k.user_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
         key_hash,
-        float(LAST_USED_EVERY),
     )
     if row is None:
         return None
     if row["stale"]:
-        await conn.execute("UPDATE user_keys SET last_used_at = now() WHERE id = $1", row["key_id"])
+        await keys.note_used(conn, "user_keys.user_id", row["key_id"])
     return UserPrincipal(user_id=row["user_id"], username=row["username"], key_id=row["key_id"])
 
 
