@@ -3,13 +3,11 @@ made public, by words, skill or tag, best rated or most recently active first.""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import msgspec
 
 from hub import api
 from hub.domain import AgentCard, CardProvider, CardRatings, Skill
+from hub.domain.cursors import decode_cursor, encode_cursor
 from hub.errors import HubError
 from hub.store import Store
 from hub.store import directory as directory_store
@@ -30,12 +28,12 @@ class Directory:
                 tag=q.tag,
                 sort=q.sort,
                 limit=q.limit,
-                after=_decode(q.cursor),
+                after=_after(q.cursor),
             )
         following = None
         if len(found) == q.limit:
             entry, key = found[-1]
-            following = _encode(key, entry.slug)
+            following = encode_cursor(repr(key), entry.slug)
         return api.DirectoryPage(agents=[entry for entry, _ in found], next=following)
 
     async def card(self, slug: str, hub_url: str) -> AgentCard:
@@ -60,15 +58,11 @@ class Directory:
         )
 
 
-def _encode(key: float, slug: str) -> str:
-    return base64.urlsafe_b64encode(f"{key!r}|{slug}".encode()).decode()
-
-
-def _decode(cursor: str | None) -> tuple[float, str] | None:
+def _after(cursor: str | None) -> tuple[float, str] | None:
     if cursor is None:
         return None
+    key, slug = decode_cursor(cursor)
     try:
-        key, slug = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return float(key), slug
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise HubError("bad_request", "cursor: not one this hub gave") from None

@@ -5,12 +5,11 @@ same transaction (a trigger), exact under concurrent ratings."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 
 from hub import api
 from hub.domain import AgentPrincipal, Rating, UserPrincipal, rating_pair
+from hub.domain.cursors import decode_cursor, encode_cursor
 from hub.errors import HubError
 from hub.services.profiles import Profiles, agent_for_key
 from hub.store import Connection, Store, changes
@@ -79,21 +78,17 @@ class Ratings:
         """The ratings a profile the caller may see received, newest first."""
         profile = await self._profiles.get(who, slug)
         async with self._store.connection() as conn:
-            page = await rating_store.list_ratings(conn, profile.id, limit, _decode(cursor))
+            page = await rating_store.list_ratings(conn, profile.id, limit, _after(cursor))
         last = page[-1] if len(page) == limit else None
-        return api.RatingPage(ratings=page, next=_encode(last) if last else None)
+        following = encode_cursor(last.created_at.isoformat(), last.session_id) if last else None
+        return api.RatingPage(ratings=page, next=following)
 
 
-def _encode(rating: Rating) -> str:
-    raw = f"{rating.created_at.isoformat()}|{rating.session_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode(cursor: str | None) -> tuple[datetime, str] | None:
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
+    stamp, session_id = decode_cursor(cursor)
     try:
-        stamp, session_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(stamp), session_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise HubError("bad_request", "cursor: not one this hub gave") from None
