@@ -36,9 +36,12 @@ from hub.api.sessions import (
     InviteInfo,
     JoinedSession,
     JoinSession,
+    MySessionsQuery,
     Name,
     ParticipantId,
+    SessionPage,
     UpdateSession,
+    WatchSession,
 )
 
 __all__ = [
@@ -66,6 +69,7 @@ __all__ = [
     "LoggedIn",
     "MessagePage",
     "MessageQuery",
+    "MySessionsQuery",
     "Name",
     "NewAgentKey",
     "NewKey",
@@ -85,7 +89,9 @@ __all__ = [
     "Rollback",
     "SecretList",
     "SentMessage",
+    "SessionPage",
     "SetSecret",
     "SignUp",
     "UpdateSession",
+    "WatchSession",
 ]

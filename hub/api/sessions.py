@@ -64,3 +64,23 @@ class UpdateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class InviteInfo(msgspec.Struct, kw_only=True):
     invite_code: str
     invite_expires_at: datetime
+
+
+class MySessionsQuery(msgspec.Struct, forbid_unknown_fields=False):
+    status: SessionStatus | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100, description="at most this many")] = 20
+    cursor: (
+        Annotated[str, msgspec.Meta(max_length=128, description="`next` of the page before")] | None
+    ) = None
+
+
+class SessionPage(msgspec.Struct, kw_only=True):
+    sessions: list[Session]
+    """Newest first."""
+    next: str | None
+    """The cursor of the next page (None: this was the last)."""
+
+
+class WatchSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    display_name: DisplayName | None = None
+    """The name observers are shown (default: your account's display name)."""

@@ -157,6 +157,37 @@ class HubAPI(PeopleAPI):
         path = f"/api/sessions/{session_id}/invite"
         return await self._typed(api.InviteInfo, "POST", path, token=token)
 
+    async def my_sessions(
+        self,
+        user_key: str,
+        *,
+        status: SessionStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> api.SessionPage:
+        """A page of the sessions one's verified agents created or joined, newest first
+        (a user key, `usr_…`); pass `.next` as `cursor` for the next page."""
+        return await self._typed(
+            api.SessionPage,
+            "GET",
+            "/api/me/sessions",
+            token=user_key,
+            params={"status": status, "limit": limit, "cursor": cursor},
+        )
+
+    async def watch_session(
+        self, user_key: str, session_id: str, *, display_name: str | None = None
+    ) -> api.JoinedSession:
+        """An observer token of one's own for a session one of one's agents was agent A
+        or B of, with no invite code; `HubClientError` `session_not_found` otherwise."""
+        return await self._typed(
+            api.JoinedSession,
+            "POST",
+            f"/api/sessions/{urllib.parse.quote(session_id, safe='')}/watch",
+            token=user_key,
+            body=api.WatchSession(display_name=display_name),
+        )
+
     async def notes(self, session_id: str, token: str) -> list[Note]:
         """Every note of the session, with its content."""
         path = f"/api/sessions/{session_id}/notes"

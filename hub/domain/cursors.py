@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 
 from hub.errors import HubError
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["decode_cursor", "decode_time_cursor", "encode_cursor", "encode_time_cursor"]
 
 
 def encode_cursor(key: str, tiebreak: str) -> str:
@@ -25,3 +26,19 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     if not sep:
         raise HubError("bad_request", "cursor: not one this hub gave")
     return key, tiebreak
+
+
+def encode_time_cursor(at: datetime, tiebreak: str) -> str:
+    """A cursor for a page sorted by time (newest first) then by a unique id."""
+    return encode_cursor(at.isoformat(), tiebreak)
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (time, tiebreak) an `encode_time_cursor` cursor holds; None for no cursor."""
+    if cursor is None:
+        return None
+    stamp, tiebreak = decode_cursor(cursor)
+    try:
+        return datetime.fromisoformat(stamp), tiebreak
+    except ValueError:
+        raise HubError("bad_request", "cursor: not one this hub gave") from None

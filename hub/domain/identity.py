@@ -54,6 +54,7 @@ AuditAction = Literal[
     "agent_config.rolled_back",
     "agent.session_created",
     "agent.session_joined",
+    "session.watched",
     "rating.given",
     "rating.changed",
     "secret.created",

@@ -5,11 +5,9 @@ same transaction (a trigger), exact under concurrent ratings."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from hub import api
 from hub.domain import AgentPrincipal, Rating, UserPrincipal, rating_pair
-from hub.domain.cursors import decode_cursor, encode_cursor
+from hub.domain.cursors import decode_time_cursor, encode_time_cursor
 from hub.errors import HubError
 from hub.services.profiles import Profiles, agent_for_key
 from hub.store import Connection, Store, changes
@@ -78,17 +76,9 @@ class Ratings:
         """The ratings a profile the caller may see received, newest first."""
         profile = await self._profiles.get(who, slug)
         async with self._store.connection() as conn:
-            page = await rating_store.list_ratings(conn, profile.id, limit, _after(cursor))
+            page = await rating_store.list_ratings(
+                conn, profile.id, limit, decode_time_cursor(cursor)
+            )
         last = page[-1] if len(page) == limit else None
-        following = encode_cursor(last.created_at.isoformat(), last.session_id) if last else None
+        following = encode_time_cursor(last.created_at, last.session_id) if last else None
         return api.RatingPage(ratings=page, next=following)
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    stamp, session_id = decode_cursor(cursor)
-    try:
-        return datetime.fromisoformat(stamp), session_id
-    except ValueError:
-        raise HubError("bad_request", "cursor: not one this hub gave") from None

@@ -15,6 +15,7 @@ from hub.domain import (
     Presence,
     Principal,
     Session,
+    UserPrincipal,
     check_transition,
     new_invite_code,
     new_participant_id,
@@ -22,6 +23,7 @@ from hub.domain import (
     normalize_invite_code,
     require,
 )
+from hub.domain.cursors import decode_time_cursor, encode_time_cursor
 from hub.errors import HubError
 from hub.protocol import SessionEvent
 from hub.security import hash_token, new_token
@@ -31,6 +33,7 @@ from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.store import Store, changes
 from hub.store import sessions as session_store
+from hub.store import users as user_store
 from hub.store.snapshot import read_snapshot
 
 __all__ = ["SHARED_OBSERVER_ID", "Sessions", "Snapshot"]
@@ -217,6 +220,42 @@ class Sessions:
             role=principal.role,
             participant_id=principal.participant_id,
             token=token,
+        )
+
+    async def mine(self, who: UserPrincipal, q: api.MySessionsQuery) -> api.SessionPage:
+        """The sessions one's verified agents created or joined, newest first."""
+        async with self._store.connection() as conn:
+            page = await session_store.sessions_of_user(
+                conn, who.user_id, q.status, q.limit, decode_time_cursor(q.cursor)
+            )
+        last = page[-1] if len(page) == q.limit else None
+        following = encode_time_cursor(last.created_at, last.id) if last else None
+        return api.SessionPage(sessions=page, next=following)
+
+    async def watch(
+        self, who: UserPrincipal, session_id: str, display_name: str | None
+    ) -> api.JoinedSession:
+        """An observer token of one's own for a session one of one's agents was agent A
+        or B of, with no invite code; to anyone else the session does not exist."""
+        token = new_token("observer")
+        async with self._store.transaction() as conn:
+            session = await session_store.owner_may_watch(conn, session_id, who.user_id)
+            if session is None:
+                raise HubError("session_not_found", "no such session among your agents'")
+            name = display_name or (await user_store.get_user(conn, who.user_id)).display_name
+            principal = Principal(
+                session_id=session.id,
+                role="observer",
+                participant_id=new_participant_id("obs"),
+                display_name=name,
+            )
+            await session_store.add_token(conn, hash_token(token), principal)
+            await changes.record_as(conn, principal, "observer.joined", {"display_name": name})
+            await changes.audit(
+                conn, who, who.user_id, "session.watched", {"session_id": session.id}
+            )
+        return api.JoinedSession(
+            session=session, role="observer", participant_id=principal.participant_id, token=token
         )
 
     async def get(self, principal: Principal) -> Session:

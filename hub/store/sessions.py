@@ -10,7 +10,7 @@ import asyncpg
 
 from hub.domain import Principal, Session, write_refusal
 from hub.errors import HubError
-from hub.store import Connection, on_unique, row_to
+from hub.store import Connection, on_unique, row_to, rows_to
 
 __all__ = [
     "InviteCodeTaken",
@@ -24,9 +24,11 @@ __all__ = [
     "last_message_id",
     "lock_session",
     "message_heads",
+    "owner_may_watch",
     "principal_for_token",
     "raise_if_gone",
     "rotate_invite",
+    "sessions_of_user",
     "soft_delete",
     "update_session",
 ]
@@ -277,3 +279,47 @@ async def message_heads(conn: Connection, session_ids: list[str]) -> dict[str, i
         "SELECT id, last_message_id FROM sessions WHERE id = ANY($1::text[])", session_ids
     )
     return {row["id"]: row["last_message_id"] for row in rows}
+
+
+async def sessions_of_user(
+    conn: Connection,
+    user_id: str,
+    status: str | None,
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> list[Session]:
+    """Sessions (not deleted) whose agent A or agent B was one of the person's profiles,
+    newest first, before the cursor (created, id), of one status if given."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM sessions
+            WHERE id IN (
+                SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_a_profile_id = p.id
+                 WHERE p.user_id = $1
+                UNION
+                SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_b_profile_id = p.id
+                 WHERE p.user_id = $1)
+              AND deleted_at IS NULL
+              AND ($2::text IS NULL OR status = $2)
+              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+            ORDER BY created_at DESC, id DESC LIMIT $3""",
+        user_id,
+        status,
+        limit,
+        None if before is None else before[0],
+        None if before is None else before[1],
+    )
+    return rows_to(rows, Session)
+
+
+async def owner_may_watch(conn: Connection, session_id: str, user_id: str) -> Session | None:
+    """The session (not deleted) if agent A or agent B was one of the person's
+    profiles; None otherwise."""
+    row = await conn.fetchrow(
+        f"""SELECT {COLUMNS} FROM sessions s
+            WHERE s.id = $1 AND s.deleted_at IS NULL AND EXISTS (
+                SELECT 1 FROM agent_profiles p WHERE p.user_id = $2
+                   AND p.id IN (s.agent_a_profile_id, s.agent_b_profile_id))""",
+        session_id,
+        user_id,
+    )
+    return None if row is None else row_to(row, Session)

@@ -43,7 +43,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 async def observer_page(request: web.Request) -> web.FileResponse:
     """The observer page: `/` asks for an invite code and a name; `/join/<code>` asks
-    for the name with the code filled in."""
+    for the name with the code filled in; `/watch/<session id>` opens a session of one's
+    agents for the person signed in on "My hub" in that tab."""
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
@@ -76,6 +77,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ws", websocket)
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)
+    app.router.add_get("/watch/{session_id}", observer_page)
     app.router.add_get("/api/docs", api_page)
     app.router.add_get("/me", my_hub)
     app.router.add_get("/static/{path:.+}", static_file)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.client import AuthFailed, Conflict, HubAPI
+from hub.client import AuthFailed, Conflict, HubAPI, HubClientError
 from tests.web.test_accounts import fresh_name
 from tests.web.test_profiles import fresh_slug
 
@@ -45,6 +45,14 @@ async def test_an_agent_program_enters_sessions_with_its_key(hub_server: TestSer
         assert created.session.agent_a_verified and created.session.agent_a_revision == 3
         joined = await rest.join(created.invite_code, agent_key=b_key.token)
         assert joined.session.agent_b_profile == b.slug and joined.session.agent_b_verified
+        mine = await rest.my_sessions(user_key)
+        assert [s.id for s in mine.sessions] == [created.session.id] and mine.next is None
+        watching = await rest.watch_session(user_key, created.session.id, display_name="Me")
+        assert watching.role == "observer"
+        assert (await rest.session(created.session.id, watching.token)).agent_b_profile == b.slug
+        with pytest.raises(HubClientError) as unknown:
+            await rest.watch_session(user_key, "ses_nope")
+        assert unknown.value.code == "session_not_found"
         await rest.revoke_agent_key(user_key, a.slug, a_key.key.id)
         with pytest.raises(AuthFailed):
             await rest.create_session(agent_key=a_key.token)

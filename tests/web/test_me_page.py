@@ -34,7 +34,8 @@ async def test_sign_up_sign_in_keys_and_sign_out(site: HubClient, browser: Brows
     await page.locator("#agent-name").fill("Reviewer")
     await page.locator("#agent-name").press("Enter")
     await expect(page.locator("#agents > li")).to_have_text(
-        [f"Reviewer ({name}-bot)unlisted · configuration revision 1 · not rated yet"], timeout=WAIT
+        [f"Reviewer ({name}-bot)unlisted · configuration revision 1 · not rated yetNew agent key"],
+        timeout=WAIT,
     )
     await page.locator("#agent-slug").fill(f"{name}-bot")
     await page.locator("#agent-name").fill("Again")
@@ -75,8 +76,15 @@ async def test_my_hub_on_a_phone_and_in_dark_mode(site: HubClient, browser: Brow
     """On a phone the sign-in form and the key list fit the width; dark mode follows the
     system; each gets a screenshot."""
     name = "lin" + secrets.token_hex(4)
+    user_key = await sign_up_and_log_in(site, name)
     status, _ = await site.call(
-        "POST", "/api/users", json={"username": name, "password": "correct horse"}
+        "POST", "/api/me/agents", token=user_key, json={"slug": f"{name}-bot", "name": "Bot"}
+    )
+    status, made = await site.call(
+        "POST", f"/api/agents/{name}-bot/keys", token=user_key, json={"name": "prod"}
+    )
+    status, _ = await site.call(
+        "POST", "/api/sessions", token=made["token"], json={"name": "A long session name " * 4}
     )
     assert status == 201
     for signed_in, (label, context) in enumerate(
@@ -87,7 +95,8 @@ async def test_my_hub_on_a_phone_and_in_dark_mode(site: HubClient, browser: Brow
         await page.locator("#login-username").fill(name)
         await page.locator("#login-password").fill("correct horse")
         await page.locator("#login-password").press("Enter")
-        await expect(page.locator("#keys > li")).to_have_count(signed_in, timeout=WAIT)
+        await expect(page.locator("#keys > li")).to_have_count(signed_in + 1, timeout=WAIT)
+        await expect(page.locator("#sessions > li")).to_have_count(1, timeout=WAIT)
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth > document.documentElement.clientWidth"
         )
@@ -97,3 +106,79 @@ async def test_my_hub_on_a_phone_and_in_dark_mode(site: HubClient, browser: Brow
             assert bg == "rgb(17, 20, 24)", bg
         await screenshot(page, f"me-{label}.png")
         await assert_clean(page, site.base)
+
+
+async def test_my_sessions_and_watching_one_without_an_invite(
+    site: HubClient, browser: Browser
+) -> None:
+    """A person signed in on "My hub" makes an agent key from the page, with which a
+    program creates a session and talks; the session is listed (with its status and
+    which agent was which) and "Watch" opens it on the session page with the messages,
+    live, without an invite code. Opening /watch/ID with no one signed in asks for an
+    invite code instead."""
+    name = "eve" + secrets.token_hex(4)
+    await sign_up_and_log_in(site, name)
+    page = await open_page(browser, f"{site.base}/me")
+    await page.locator("#login-username").fill(name)
+    await page.locator("#login-password").fill("correct horse")
+    await page.locator("#login-password").press("Enter")
+    await expect(page.locator("#sessions")).to_have_text(
+        "No sessions yet: your agents' sessions appear here.", timeout=WAIT
+    )
+    await page.locator("#agent-slug").fill(f"{name}-bot")
+    await page.locator("#agent-name").fill("Reviewer")
+    await page.locator("#agent-name").press("Enter")
+    await page.get_by_role("button", name=f"New agent key for {name}-bot").click()
+    await expect(page.locator("#new-agent-key")).to_be_visible(timeout=WAIT)
+    agent_key = (await page.locator("#new-agent-key-token").text_content() or "").strip()
+    assert agent_key.startswith("agk_")
+
+    status, created = await site.call(
+        "POST", "/api/sessions", token=agent_key, json={"name": "Protein folding"}
+    )
+    assert status == 201, created
+    sid, a_token = created["session"]["id"], created["agent_token"]
+    status, _ = await site.call(
+        "POST",
+        f"/api/sessions/{sid}/messages",
+        token=a_token,
+        json={"content": "first finding", "client_msg_id": "m1"},
+    )
+    assert status == 201
+
+    await page.reload()
+    await expect(page.locator("#sessions > li")).to_have_count(1, timeout=WAIT)
+    await expect(page.locator("#sessions > li")).to_contain_text("Protein folding")
+    await expect(page.locator("#sessions > li")).to_contain_text(f"{name}-bot with nobody yet")
+    await screenshot(page, "me-sessions-desktop.png")
+    await page.get_by_role("link", name="Watch Protein folding").click()
+    await page.wait_for_url(f"{site.base}/watch/{sid}", timeout=WAIT)
+    await expect(page.locator("#messages > li")).to_have_count(1, timeout=WAIT)
+    await expect(page.locator("#messages")).to_contain_text("first finding")
+    status, _ = await site.call(
+        "POST",
+        f"/api/sessions/{sid}/messages",
+        token=a_token,
+        json={"content": "second finding", "client_msg_id": "m2"},
+    )
+    assert status == 201
+    await expect(page.locator("#messages > li")).to_have_count(2, timeout=WAIT)
+    await screenshot(page, "me-watching-desktop.png")
+    assert all("usr_" not in url and "agk_" not in url for url in page.requests)  # type: ignore[attr-defined]
+    await assert_clean(page, site.base)
+
+    stranger = await open_page(browser, f"{site.base}/watch/{sid}")
+    await expect(stranger.locator("#join-error")).to_contain_text("Sign in", timeout=WAIT)
+    await expect(stranger.locator("#messages > li")).to_have_count(0)
+
+
+async def sign_up_and_log_in(site: HubClient, name: str) -> str:
+    status, _ = await site.call(
+        "POST", "/api/users", json={"username": name, "password": "correct horse"}
+    )
+    assert status == 201
+    status, logged = await site.call(
+        "POST", "/api/login", json={"username": name, "password": "correct horse"}
+    )
+    assert status == 201
+    return str(logged["token"])

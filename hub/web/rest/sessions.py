@@ -7,7 +7,7 @@ from aiohttp import web
 from hub import api
 from hub.domain import Session
 from hub.web.addresses import request_client_key
-from hub.web.http import agent_key, body, hub_of, json_response, principal
+from hub.web.http import agent_key, body, hub_of, json_response, principal, query, user
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -93,3 +93,33 @@ async def get_invite(request: web.Request) -> web.Response:
 @routes.post(SESSION + "/invite", "Rotate the invite code (agent A)", response=api.InviteInfo)
 async def rotate_invite(request: web.Request) -> web.Response:
     return json_response(await hub_of(request).sessions.rotate_invite(await principal(request)))
+
+
+@routes.get(
+    "/api/me/sessions",
+    "Sessions your verified agents created or joined, newest first (user key; keyset pages)",
+    response=api.SessionPage,
+    query=api.MySessionsQuery,
+    errors=("bad_request",),
+)
+async def my_sessions(request: web.Request) -> web.Response:
+    who = await user(request)
+    q = query(request, api.MySessionsQuery)
+    return json_response(await hub_of(request).sessions.mine(who, q))
+
+
+@routes.post(
+    SESSION + "/watch",
+    "An observer token of your own for a session one of your agents was agent A or B of"
+    " (user key; no invite code needed)",
+    response=api.JoinedSession,
+    status=201,
+    body=api.WatchSession,
+    errors=("session_not_found",),
+)
+async def watch_session(request: web.Request) -> web.Response:
+    who = await user(request)
+    req = await body(request, api.WatchSession)
+    session_id = request.match_info["session_id"]
+    joined = await hub_of(request).sessions.watch(who, session_id, req.display_name)
+    return json_response(joined, 201)

@@ -7,6 +7,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const STORE_KEY = "hub.observer";  // sessionStorage: this tab only, never a cookie
+  const USER_KEY = "hub.userKey";    // set by "My hub" (/me) in this tab
   const NAME_KEY = "hub.name";       // localStorage: the name this browser last gave
 
   const state = {
@@ -245,6 +246,42 @@
     sessionStorage.setItem(STORE_KEY, JSON.stringify(creds));
     history.replaceState(null, "", "/join/" + encodeURIComponent(creds.code));
     start(creds);
+  }
+
+  // /watch/SESSION_ID, from "My hub": the person signed in there (the user key in this
+  // tab's sessionStorage) watches a session of their agents with a token of their own.
+  async function watchOwn(sessionId) {
+    const remembered = saved();
+    if (remembered && remembered.sessionId === sessionId) { start(remembered); return; }
+    const key = sessionStorage.getItem(USER_KEY);
+    if (!key) {
+      showJoin("", "Sign in on My hub (/me) to watch your agents' sessions, or enter an invite code.");
+      return;
+    }
+    const headers = {Authorization: "Bearer " + key};
+    let response, body;
+    try {
+      const me = await fetch("/api/me", {headers});
+      const name = me.ok ? (await me.json()).display_name : null;
+      response = await fetch(`/api/sessions/${encodeURIComponent(sessionId)}/watch`, {
+        method: "POST", headers: {...headers, "Content-Type": "application/json"}, body: "{}",
+      });
+      body = await response.json().catch(() => ({}));
+      if (response.ok) {
+        const creds = {
+          code: null, token: body.token, sessionId: body.session.id,
+          participantId: body.participant_id, name,
+        };
+        sessionStorage.setItem(STORE_KEY, JSON.stringify(creds));
+        start(creds);
+        return;
+      }
+    } catch (_) {
+      showJoin("", "The hub cannot be reached. Check your connection and try again.");
+      return;
+    }
+    showJoin("", body.code === "session_not_found"
+      ? "None of your agents took part in that session." : body.message || "Could not watch that session.");
   }
 
   // The join form, always with a name to give: from /join/CODE the code is filled in and
@@ -844,6 +881,8 @@
   // ---- boot ---------------------------------------------------------------------------
 
   function boot() {
+    const watching = /^\/watch\/([^/]+)\/?$/.exec(location.pathname);
+    if (watching) { watchOwn(decodeURIComponent(watching[1])); return; }
     const match = /^\/join\/([^/]+)\/?$/.exec(location.pathname);
     const remembered = saved();
     if (match) {
@@ -853,7 +892,7 @@
       return;
     }
     showJoin("", "");
-    if (remembered) $("join-code").value = remembered.code;
+    if (remembered && remembered.code) $("join-code").value = remembered.code;
   }
 
   boot();

@@ -58,7 +58,7 @@
     }
     $("who").textContent = `${me.display_name} (${me.username})`;
     show("home-view");
-    await Promise.all([renderAgents(key), renderKeys(key)]);
+    await Promise.all([renderAgents(key), renderSessions(key, null), renderKeys(key)]);
   }
 
   async function renderAgents(key) {
@@ -74,8 +74,58 @@
         ? `rated ${p.rating_mean.toFixed(1)} by ${p.rating_count}` : "not rated yet";
       text.append(el("div", "meta", `${p.visibility} · configuration revision ${p.current_revision} · ${rated}`));
       row.append(text);
+      const make = el("button", "link", "New agent key");
+      make.type = "button";
+      make.setAttribute("aria-label", `New agent key for ${p.slug}`);
+      make.addEventListener("click", async () => {
+        $("agent-error").hidden = true;
+        try {
+          const made = await api("POST", `/api/agents/${encodeURIComponent(p.slug)}/keys`,
+            { name: "web page" }, key);
+          $("new-agent-key-label").textContent =
+            `A new key for ${p.slug} — copy it now, it will not be shown again:`;
+          $("new-agent-key-token").textContent = made.token;
+          $("new-agent-key").hidden = false;
+        } catch (error) { fail("agent-error", error); }
+      });
+      row.append(make);
       list.append(row);
     }
+  }
+
+  // One line per session: its name and status, who agent A and B were (yours marked),
+  // when it began; "Watch" opens it on the session page with a token of one's own.
+  async function renderSessions(key, cursor) {
+    const list = $("sessions");
+    let page;
+    try {
+      const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+      page = await api("GET", `/api/me/sessions${query}`, undefined, key);
+    } catch (error) { fail("session-error", error); return; }
+    if (!cursor) list.textContent = "";
+    if (!cursor && !page.sessions.length) {
+      list.append(el("li", "empty", "No sessions yet: your agents' sessions appear here."));
+    }
+    for (const s of page.sessions) {
+      const row = el("li");
+      const text = el("div");
+      const title = el("div", "name", s.name + " ");
+      title.append(el("span", `badge status-${s.status}`, s.status));
+      text.append(title);
+      const agent = (profile, id) => profile || `${id || "nobody yet"} (unverified)`;
+      text.append(el("div", "meta",
+        `${agent(s.agent_a_profile, s.agent_a_id)} with ${s.agent_b_id ? agent(s.agent_b_profile, s.agent_b_id) : "nobody yet"}` +
+        ` · began ${when(s.created_at)} · ${s.last_message_id} message${s.last_message_id === 1 ? "" : "s"}`));
+      row.append(text);
+      const watch = el("a", "button", "Watch");
+      watch.href = `/watch/${encodeURIComponent(s.id)}`;
+      watch.setAttribute("aria-label", `Watch ${s.name}`);
+      row.append(watch);
+      list.append(row);
+    }
+    const more = $("more-sessions");
+    more.hidden = !page.next;
+    more.onclick = () => renderSessions(key, page.next);
   }
 
   async function renderKeys(key) {
