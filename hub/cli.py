@@ -389,15 +389,32 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    _read_input(args)
     async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
         return await _rest_command(args)
+
+
+def _read_input(args: argparse.Namespace) -> None:
+    """Read what the person gives on the terminal or stdin (a password, a secret's value,
+    a configuration) before the hub's clock starts: --timeout bounds the hub's answers,
+    not the typing."""
+    from hub import commands
+    from hub import people_commands as run
+
+    if args.command == "login":
+        args.password = _password(args)
+    elif args.command == "secret" and args.action == "set":
+        commands.need_user_key(args.url)  # before asking for the value, not after
+        args.value = run.read_secret_value(args.name, args.stdin_all)
+    elif args.command == "agent" and args.action == "config" and args.config_action == "set":
+        args.config_value = run.read_config(args.config, args.file)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
     from hub import commands
 
     if args.command == "login":
-        return await commands.login(args.url, args.username, _password(args))
+        return await commands.login(args.url, args.username, args.password)
     if args.command == "whoami":
         return await commands.whoami(args.url)
     if args.command == "logout":
@@ -444,7 +461,7 @@ async def _identity_command(args: argparse.Namespace) -> int:
         return await run.rate(url, args.session, args.score, args.review, agent_key=key)
     if args.command == "secret":
         if args.action == "set":
-            return await run.set_secret(url, args.name, args.stdin_all)
+            return await run.set_secret(url, args.name, args.value)
         if args.action == "list":
             return await run.list_secrets(url)
         if args.action == "get":
@@ -485,8 +502,7 @@ async def _agent_command(args: argparse.Namespace) -> int:
     if action == "config":
         if args.config_action == "show":
             return await run.agent_config(url, args.slug, args.revision)
-        config = run.read_config(args.config, args.file)
-        return await run.set_agent_config(url, args.slug, config, args.expected_revision)
+        return await run.set_agent_config(url, args.slug, args.config_value, args.expected_revision)
     if action == "history":
         return await run.agent_history(url, args.slug, args.limit)
     if action == "diff":

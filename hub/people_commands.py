@@ -30,6 +30,7 @@ __all__ = [
     "list_secrets",
     "rate",
     "read_config",
+    "read_secret_value",
     "revoke_agent_key",
     "set_agent_config",
     "set_secret",
@@ -314,10 +315,10 @@ async def rate(
 # --- secrets ---------------------------------------------------------------------------
 
 
-async def set_secret(url: str, name: str, all_of_stdin: bool) -> int:
-    """`hub secret set NAME`: the value from stdin (asked for, unechoed, on a terminal);
-    never from the command line, where `ps` and the shell history would show it."""
-    key = need_user_key(url)
+def read_secret_value(name: str, all_of_stdin: bool) -> str:
+    """The value `hub secret set NAME` stores: asked for (unechoed) on a terminal, else
+    stdin's first line (all of it with `all_of_stdin`); never from the command line,
+    where `ps` and the shell history would show it."""
     if sys.stdin.isatty():
         import getpass
 
@@ -328,6 +329,12 @@ async def set_secret(url: str, name: str, all_of_stdin: bool) -> int:
         value = sys.stdin.readline().rstrip("\r\n")
     if not value:
         raise CommandError(f"no value for {name} on stdin")
+    return value
+
+
+async def set_secret(url: str, name: str, value: str) -> int:
+    """`hub secret set NAME` with the value `read_secret_value` read."""
+    key = need_user_key(url)
     async with HubAPI(url) as rest:
         secret = await rest.set_secret(key, name, value)
     out(f"secret {secret.name} set")

@@ -243,6 +243,43 @@ async def test_secret_from_stdin_is_read_back_not_listed(
     assert (code, out) == (1, "") and err.startswith("hub: not_found: "), err
 
 
+async def test_typing_slowly_is_not_a_timeout(hub_server: TestServer) -> None:
+    """--timeout bounds the hub's answers, not the person typing a password, a secret's
+    value or a configuration: stdin that comes after it has passed is still read and used."""
+    url = base_url(hub_server)
+    name, user_key = await account(url)
+    slug = unique("slow-")
+    async with HubAPI(url) as rest:
+        await rest.create_agent(user_key, slug=slug, name=slug)
+    env = {"HUB_USER_KEY": user_key}
+
+    async def typed_late(stdin: str, *args: str, **env: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "hub.cli", *args, "--url", url, "--timeout", "2"),
+            env={**os.environ, **env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        # The person types slower than --timeout (the point here), even counting the
+        # second or two the command takes to start.
+        await asyncio.sleep(6)
+        async with asyncio.timeout(TIMEOUT):
+            out, err = await proc.communicate(stdin.encode())
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    results = await asyncio.gather(
+        typed_late("correct horse\n", "login", name, "--password-stdin"),
+        typed_late("late value\n", "secret", "set", "slow.one", **env),
+        typed_late('{"slow": true}', "agent", "config", "set", slug, "-", **env),
+    )
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    async with HubAPI(url) as rest:
+        assert await rest.get_secret(user_key, "slow.one") == "late value"
+        assert (await rest.agent_config(user_key, slug)).config == {"slow": True}
+
+
 async def test_rating_needs_a_shared_completed_session(
     hub_server: TestServer, tmp_path: Path
 ) -> None:
