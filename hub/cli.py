@@ -282,8 +282,8 @@ def _identity_parsers(commands: Any) -> None:
     get.add_argument(
         "--token-file",
         metavar="PATH",
-        help="read an agent key (agk_…) of one of your agents from this file (or HUB_TOKEN)"
-        " and read as that agent",
+        help="read as one of your agents, with its agent key (agk_…) from this file (or"
+        " from HUB_TOKEN, if it holds an agent key)",
     )
     get.set_defaults(token=None)
     delete = sub(vault, "delete", "delete a secret for good")

@@ -172,10 +172,14 @@ async def test_agent_key_and_configuration_from_the_terminal(
         f"hub: conflict: the configuration of {slug} is at revision 4"
     )
 
-    (code, out, err), (hcode, history, herr) = await asyncio.gather(
+    (code, out, err), (hcode, history, herr), (scode, shown, serr) = await asyncio.gather(
         hub("agent", "config", "show", slug, "--url", url),
         hub("agent", "history", slug, "--url", url),
+        hub("agent", "show", slug, "--url", url),
     )
+    assert (
+        scode == 0 and field(shown, "revision") == "4" and field(shown, "description") == "plans"
+    ), serr
     assert code == 0 and json.loads(out) == {"model": "a"}, err
     assert f"{slug} revision 4 " in err
     assert hcode == 0, herr
@@ -185,6 +189,12 @@ async def test_agent_key_and_configuration_from_the_terminal(
     assert "rollback" not in "".join(lines[1:])
     code, out, _ = await hub("agent", "config", "show", slug, "--revision", "3", "--url", url)
     assert code == 0 and json.loads(out) == {"model": "b", "temperature": 0.2}
+
+    key_id = (await hub("agent", "key", "list", slug, "--url", url))[1].split()[0]
+    code, out, err = await hub("agent", "key", "revoke", slug, key_id, "--url", url)
+    assert (code, out) == (0, f"agent key {key_id} of {slug} revoked\n"), err
+    code, out, err = await hub("session", "create", "--agent-key-file", str(key_file), "--url", url)
+    assert (code, out) == (1, "") and err.startswith("hub: unauthorized: "), err
 
 
 async def test_not_logged_in_is_one_line(hub_server: TestServer) -> None:
