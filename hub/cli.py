@@ -1,6 +1,7 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
-`hub.demo`); see `hub --help`."""
+`hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
+(`hub.people_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -32,6 +33,42 @@ TOKEN_HELP = (
     " which keep it out of `ps` and the shell history."
 )
 
+USER_KEY_HELP = (
+    "The user key is the one `hub login USERNAME` kept for this hub (HUB_USER_KEY overrides it)."
+)
+
+
+def _with_url(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub.add_argument(
+        "--url",
+        default=os.environ.get("HUB_URL", "http://127.0.0.1:8080"),
+        help="the hub to talk to (HUB_URL; default http://127.0.0.1:8080)",
+    )
+    sub.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up when the hub does not answer (default {DEFAULT_TIMEOUT:g})",
+    )
+    return sub
+
+
+def _with_token(sub: argparse.ArgumentParser, what: str = "a token of the session") -> None:
+    sub.add_argument("--token", help=what)
+    sub.add_argument(
+        "--token-file", metavar="PATH", help="read the token from this file (or HUB_TOKEN)"
+    )
+
+
+def _with_agent_key(sub: argparse.ArgumentParser, slot: str) -> None:
+    sub.add_argument(
+        "--agent-key-file",
+        metavar="PATH",
+        help=f"enter as {slot} verified: read an agent key (agk_…) from this file (or"
+        " HUB_AGENT_KEY); the agent's slug is its participant id",
+    )
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -58,29 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt every stored secret not under the newest key (idempotent)"
     )
 
-    def with_url(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument(
-            "--url",
-            default=os.environ.get("HUB_URL", "http://127.0.0.1:8080"),
-            help="the hub to talk to (HUB_URL; default http://127.0.0.1:8080)",
-        )
-        sub.add_argument(
-            "--timeout",
-            type=float,
-            default=DEFAULT_TIMEOUT,
-            metavar="SECONDS",
-            help=f"give up when the hub does not answer (default {DEFAULT_TIMEOUT:g})",
-        )
-        return sub
-
-    def with_token(sub: argparse.ArgumentParser, what: str = "a token of the session") -> None:
-        sub.add_argument("--token", help=what)
-        sub.add_argument(
-            "--token-file", metavar="PATH", help="read the token from this file (or HUB_TOKEN)"
-        )
-
     def people(name: str, text: str, container: Any = commands) -> argparse.ArgumentParser:
-        return with_url(container.add_parser(name, help=text, description=text))
+        return _with_url(container.add_parser(name, help=text, description=text))
 
     sessions = commands.add_parser(
         "session",
@@ -93,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         "--name", help='session name (default: "New Session", renamed by the first chat message)'
     )
     create.add_argument("--agent-id", help="agent A's participant id")
+    _with_agent_key(create, "agent A")
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
@@ -104,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         sub = people(action, text, sessions)
         sub.epilog = TOKEN_HELP
         sub.add_argument("session", metavar="SESSION", help="the session id, like ses_…")
-        with_token(sub)
+        _with_token(sub)
         if action == "delete":
             sub.add_argument("--yes", action="store_true", help="really delete it")
         if action == "invite":
@@ -117,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--as", dest="role", choices=["agent", "observer"], default="agent")
     join.add_argument("--agent-id", help="your participant id (agents)")
     join.add_argument("--name", help="your display name (observers)")
+    _with_agent_key(join, "agent B")
 
     login = people("login", "log in to your account; keeps a user key for this hub")
     login.epilog = (
@@ -136,17 +154,19 @@ def _parser() -> argparse.ArgumentParser:
         " --token-file, else HUB_TOKEN."
     )
     watch.add_argument("code", nargs="?", help="invite code (or give a token)")
-    with_token(watch, "a token of the session instead of an invite code")
+    _with_token(watch, "a token of the session instead of an invite code")
     watch.add_argument("--name", help="your display name")
     watch.add_argument("--limit", type=int, help="stop after this many messages")
 
     send = people("send", "post one message")
     send.epilog = TOKEN_HELP
     send.add_argument("content", help="the message text")
-    with_token(send)
+    _with_token(send)
     send.add_argument(
         "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
     )
+
+    _identity_parsers(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -169,21 +189,134 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _identity_parsers(commands: Any) -> None:
+    """`hub agent …`, `hub agents`, `hub rate` and `hub secret …`: what people own, with
+    the user key `hub login` kept (the directory needs none)."""
+
+    def sub(container: Any, name: str, text: str) -> argparse.ArgumentParser:
+        return _with_url(container.add_parser(name, help=text, description=text))
+
+    def group(container: Any, name: str, text: str, dest: str) -> Any:
+        parser = container.add_parser(name, help=text, description=text)
+        parser.epilog = USER_KEY_HELP
+        return parser.add_subparsers(dest=dest, required=True, metavar="ACTION")
+
+    def slug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("slug", metavar="SLUG", help="the agent's slug")
+        parser.epilog = USER_KEY_HELP
+        return parser
+
+    agent = group(commands, "agent", "your agents: profiles, agent keys, configuration", "action")
+    create = slug(sub(agent, "create", "create an agent profile (configuration revision 1)"))
+    create.add_argument("--name", help="its display name (default: the slug)")
+    create.add_argument("--description", default="", help="what it does")
+    create.add_argument(
+        "--public", action="store_true", help="list it in the directory (default: unlisted)"
+    )
+    create.add_argument("--avatar-url", help="an https URL of its picture")
+    sub(agent, "list", "your agents").epilog = USER_KEY_HELP
+    slug(sub(agent, "show", "show an agent: yours, or anyone's public one"))
+
+    keys = agent.add_parser(
+        "key", help="the agent's keys (agk_…)", description="The agent's keys (agk_…)."
+    ).add_subparsers(dest="key_action", required=True, metavar="ACTION")
+    new_key = slug(sub(keys, "create", "make an agent key; prints it, once, alone on stdout"))
+    new_key.add_argument("--name", help="what the key is for (default: hub CLI on HOST)")
+    slug(sub(keys, "list", "the agent's keys: ids, names, when used or revoked"))
+    revoke = slug(sub(keys, "revoke", "revoke an agent key: it opens nothing any more"))
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `list` shows it")
+
+    config = agent.add_parser(
+        "config",
+        help="the agent's versioned configuration",
+        description="The agent's versioned configuration (a JSON object).",
+    ).add_subparsers(dest="config_action", required=True, metavar="ACTION")
+    show = slug(sub(config, "show", "print a configuration revision as JSON (default: current)"))
+    show.add_argument("--revision", type=int, metavar="N", help="this revision instead")
+    put = slug(sub(config, "set", "write a new configuration revision"))
+    put.add_argument(
+        "config",
+        nargs="?",
+        metavar="JSON",
+        help="the configuration as JSON text, or - to read it from stdin (or give --file)",
+    )
+    put.add_argument("--file", metavar="PATH", help="read the configuration from this file")
+    expected = "the revision your edit is based on (default: the current one)"
+    put.add_argument("--expected-revision", type=int, metavar="N", help=expected)
+    history = slug(sub(agent, "history", "the configuration's revisions, newest first"))
+    history.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
+    diff = slug(sub(agent, "diff", "what changed between two configuration revisions"))
+    diff.add_argument("old", type=int, metavar="OLD")
+    diff.add_argument("new", type=int, metavar="NEW")
+    rollback = slug(sub(agent, "rollback", "write a new revision equal to an old one"))
+    rollback.add_argument("revision", type=int, metavar="REVISION")
+    rollback.add_argument("--expected-revision", type=int, metavar="N", help=expected)
+
+    agents = sub(commands, "agents", "search the public directory of agents (no login needed)")
+    agents.add_argument("words", nargs="*", metavar="WORDS", help="words in name, slug or text")
+    agents.add_argument("--skill", help="a skill id the agent has")
+    agents.add_argument("--tag", help="a tag one of its skills has")
+    agents.add_argument("--sort", choices=["rating", "activity"], default="rating")
+    agents.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
+
+    rate = sub(commands, "rate", "rate the other agent of a completed session, 1 to 5")
+    rate.epilog = (
+        "With --as SLUG your agent SLUG rates, with the user key `hub login` kept; otherwise"
+        " the agent whose key (agk_…) comes from --token, else --token-file, else HUB_TOKEN."
+    )
+    rate.add_argument("session", metavar="SESSION", help="the session id, like ses_…")
+    rate.add_argument("score", type=int, choices=range(1, 6), metavar="SCORE", help="1 to 5")
+    rate.add_argument("--review", default="", metavar="TEXT", help="a few words on it")
+    rate.add_argument("--as", dest="as_agent", metavar="SLUG", help="your agent that rates")
+    _with_token(rate, "the rating agent's key (agk_…)")
+
+    vault = group(commands, "secret", "your secrets: stored encrypted, read back by name", "action")
+    put_secret = sub(vault, "set", "set a secret; the value is read from stdin, never argv")
+    put_secret.add_argument("name", metavar="NAME")
+    put_secret.add_argument(
+        "--stdin-all", action="store_true", help="the value is all of stdin, not its first line"
+    )
+    sub(vault, "list", "your secrets' names and times (never values)")
+    get = sub(vault, "get", "print a secret's value (each read is audited)")
+    get.add_argument("name", metavar="NAME")
+    get.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read as one of your agents, with its agent key (agk_…) from this file (or"
+        " from HUB_TOKEN, if it holds an agent key)",
+    )
+    get.set_defaults(token=None)
+    delete = sub(vault, "delete", "delete a secret for good")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--yes", action="store_true", help="really delete it")
+    for parser in (put_secret, get, delete):
+        parser.epilog = USER_KEY_HELP
+
+
 def _token(args: argparse.Namespace) -> str | None:
     """The token given: --token, else --token-file, else HUB_TOKEN (None if none)."""
     if args.token:
         return str(args.token)
     if args.token_file:
-        try:
-            text = Path(args.token_file).read_text().strip()
-        except OSError as exc:
-            raise CommandError(
-                f"cannot read the token file {args.token_file}: {exc.strerror or exc}"
-            ) from None
-        if not text:
-            raise CommandError(f"the token file {args.token_file} is empty")
-        return text
+        return _read_key_file(args.token_file, "token")
     return os.environ.get("HUB_TOKEN", "").strip() or None
+
+
+def _read_key_file(path: str, what: str) -> str:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise CommandError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+    if not text:
+        raise CommandError(f"the {what} file {path} is empty")
+    return text
+
+
+def _agent_key(args: argparse.Namespace) -> str | None:
+    """The agent key to enter a session with: --agent-key-file, else HUB_AGENT_KEY."""
+    if args.agent_key_file:
+        return _read_key_file(args.agent_key_file, "agent key")
+    return os.environ.get("HUB_AGENT_KEY", "").strip() or None
 
 
 def _need_token(args: argparse.Namespace) -> str:
@@ -256,23 +389,44 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    _read_input(args)
     async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
         return await _rest_command(args)
+
+
+def _read_input(args: argparse.Namespace) -> None:
+    """Read what the person gives on the terminal or stdin (a password, a secret's value,
+    a configuration) before the hub's clock starts: --timeout bounds the hub's answers,
+    not the typing."""
+    from hub import commands
+    from hub import people_commands as run
+
+    if args.command == "login":
+        args.password = _password(args)
+    elif args.command == "secret" and args.action == "set":
+        commands.need_user_key(args.url)  # before asking for the value, not after
+        args.value = run.read_secret_value(args.name, args.stdin_all)
+    elif args.command == "agent" and args.action == "config" and args.config_action == "set":
+        args.config_value = run.read_config(args.config, args.file)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
     from hub import commands
 
     if args.command == "login":
-        return await commands.login(args.url, args.username, _password(args))
+        return await commands.login(args.url, args.username, args.password)
     if args.command == "whoami":
         return await commands.whoami(args.url)
     if args.command == "logout":
         return await commands.logout(args.url)
+    if args.command in ("agent", "agents", "rate", "secret"):
+        return await _identity_command(args)
     if args.command == "join":
-        return await commands.join(args.url, args.code, args.role, args.agent_id, args.name)
+        return await commands.join(
+            args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
+        )
     if args.action == "create":
-        return await commands.create_session(args.url, args.name, args.agent_id)
+        return await commands.create_session(args.url, args.name, args.agent_id, _agent_key(args))
     if args.action == "delete" and not args.yes:
         raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")
     return await commands.session_action(
@@ -282,6 +436,78 @@ async def _rest_command(args: argparse.Namespace) -> int:
         args.action,
         rotate=getattr(args, "rotate", False),
     )
+
+
+async def _identity_command(args: argparse.Namespace) -> int:
+    from hub import people_commands as run
+
+    url = args.url
+    if args.command == "agents":
+        words = " ".join(args.words) or None
+        return await run.directory(url, words, args.skill, args.tag, args.sort, args.limit)
+    if args.command == "rate":
+        if args.as_agent is not None:
+            if args.token or args.token_file:
+                raise CommandError("give --as SLUG or an agent key, not both")
+            return await run.rate(
+                url, args.session, args.score, args.review, as_agent=args.as_agent
+            )
+        key = _token(args)
+        if key is None:
+            raise CommandError(
+                "who rates? give --as SLUG (your agent, after `hub login`), or its agent key"
+                " with --token-file PATH, --token or HUB_TOKEN"
+            )
+        return await run.rate(url, args.session, args.score, args.review, agent_key=key)
+    if args.command == "secret":
+        if args.action == "set":
+            return await run.set_secret(url, args.name, args.value)
+        if args.action == "list":
+            return await run.list_secrets(url)
+        if args.action == "get":
+            return await run.get_secret(url, args.name, _secret_reader(args))
+        if not args.yes:
+            raise CommandError(f"deleting the secret {args.name} cannot be undone: add --yes")
+        return await run.delete_secret(url, args.name)
+    return await _agent_command(args)
+
+
+def _secret_reader(args: argparse.Namespace) -> str | None:
+    """An agent key to read a secret with: --token-file, else HUB_TOKEN if it holds an
+    agent key (it often holds a session's token); None: the kept user key."""
+    if args.token_file:
+        return _read_key_file(args.token_file, "token")
+    given = os.environ.get("HUB_TOKEN", "").strip()
+    return given if given.startswith("agk_") else None
+
+
+async def _agent_command(args: argparse.Namespace) -> int:
+    from hub import people_commands as run
+
+    url, action = args.url, args.action
+    if action == "create":
+        return await run.create_agent(
+            url, args.slug, args.name, args.description, args.public, args.avatar_url
+        )
+    if action == "list":
+        return await run.list_agents(url)
+    if action == "show":
+        return await run.show_agent(url, args.slug)
+    if action == "key":
+        if args.key_action == "create":
+            return await run.create_agent_key(url, args.slug, args.name)
+        if args.key_action == "list":
+            return await run.agent_keys(url, args.slug)
+        return await run.revoke_agent_key(url, args.slug, args.key_id)
+    if action == "config":
+        if args.config_action == "show":
+            return await run.agent_config(url, args.slug, args.revision)
+        return await run.set_agent_config(url, args.slug, args.config_value, args.expected_revision)
+    if action == "history":
+        return await run.agent_history(url, args.slug, args.limit)
+    if action == "diff":
+        return await run.agent_diff(url, args.slug, args.old, args.new)
+    return await run.agent_rollback(url, args.slug, args.revision, args.expected_revision)
 
 
 def _password(args: argparse.Namespace) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "join",
     "login",
     "logout",
+    "need_user_key",
     "out",
     "send",
     "session_action",
@@ -81,16 +82,21 @@ def describe(event: Event) -> str:
     return repr(event)
 
 
-async def create_session(url: str, name: str | None, agent_id: str | None) -> int:
+async def create_session(
+    url: str, name: str | None, agent_id: str | None, agent_key: str | None = None
+) -> int:
+    """`hub session create`; with `agent_key`, agent A is that key's profile, verified."""
     async with HubAPI(url) as rest:
         fields: dict[str, Any] = {}
         if name:
             fields["name"] = name
         if agent_id:
             fields["agent_id"] = agent_id
-        created = await rest.create_session(**fields)
-    out(f"session:        {created.session.id}")
-    out(f"agent A:        {created.participant_id}")
+        created = await rest.create_session(agent_key=agent_key, **fields)
+    s = created.session
+    verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
+    out(f"session:        {s.id}")
+    out(f"agent A:        {created.participant_id}{verified}")
     out(f"agent token:    {created.agent_token}")
     out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
@@ -99,13 +105,36 @@ async def create_session(url: str, name: str | None, agent_id: str | None) -> in
     return 0
 
 
-async def join(url: str, code: str, role: str, agent_id: str | None, name: str | None) -> int:
+async def join(
+    url: str,
+    code: str,
+    role: str,
+    agent_id: str | None,
+    name: str | None,
+    agent_key: str | None = None,
+) -> int:
+    """`hub join`; with `agent_key`, agent B is that key's profile, verified."""
     async with HubAPI(url) as rest:
-        joined = await rest.join(code, role=role, agent_id=agent_id, display_name=name)
-    out(f"session: {joined.session.id} ({joined.session.name})")
-    out(f"you:     {joined.participant_id} ({ROLE[joined.role]})")
+        joined = await rest.join(
+            code, role=role, agent_id=agent_id, display_name=name, agent_key=agent_key
+        )
+    s = joined.session
+    verified = (
+        _verified(s.agent_b_verified, s.agent_b_profile, s.agent_b_revision)
+        if joined.role == "agent_b"
+        else ""
+    )
+    out(f"session: {s.id} ({s.name})")
+    out(f"you:     {joined.participant_id} ({ROLE[joined.role]}){verified}")
     out(f"token:   {joined.token}")
     return 0
+
+
+def _verified(verified: bool, profile: str | None, revision: int | None) -> str:
+    """What an agent's line says when it entered with an agent key."""
+    if not verified:
+        return ""
+    return f"  (verified: agent {profile}, configuration revision {revision})"
 
 
 @contextlib.asynccontextmanager
@@ -309,10 +338,16 @@ async def login(url: str, username: str, password: str) -> int:
     return 0
 
 
-async def whoami(url: str) -> int:
+def need_user_key(url: str) -> str:
+    """`user_key(url)`, or the one line saying how to get one."""
     key = user_key(url)
     if key is None:
         raise CommandError(f"not logged in to {url}: run `hub login USERNAME`", exit_code=1)
+    return key
+
+
+async def whoami(url: str) -> int:
+    key = need_user_key(url)
     async with HubAPI(url) as rest:
         me = await rest.me(key)
     out(f"{me.username} ({me.display_name}) {me.id}")

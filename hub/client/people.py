@@ -1,6 +1,7 @@
 """The REST API of what people own: their accounts and user keys, their agents (profiles,
-agent keys, versioned configuration) and their secrets. Everything here takes a user key
-(`usr_…`)."""
+agent keys, versioned configuration, ratings) and their secrets; and the public directory
+of agents. A user key (`usr_…`) opens what a person owns; an agent key (`agk_…`) rates
+and reads its owner's secrets; the directory and the agent cards need no key."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ import msgspec
 from hub import api
 from hub.client.errors import HubClientError
 from hub.client.transport import RestClient
-from hub.domain import AgentKey, AgentProfile, ConfigRevision, Secret, User, UserKey
+from hub.domain import (
+    AgentCard,
+    AgentKey,
+    AgentProfile,
+    ConfigRevision,
+    DirectorySort,
+    Rating,
+    Secret,
+    User,
+    UserKey,
+)
 
 __all__ = ["PeopleAPI"]
 
@@ -166,10 +177,78 @@ class PeopleAPI(RestClient):
 
     async def get_secret(self, user_key: str, name: str) -> str:
         """The value of one's secret `name` (the read is written to one's audit log);
-        `HubClientError` `not_found` if there is none."""
+        `HubClientError` `not_found` if there is none. `user_key` may also be an agent key
+        (`agk_…`) of one of the owner's agents: the read is then audited as the agent's."""
         path = _secret(name)
         return (await self._typed(api.RevealedSecret, "GET", path, token=user_key)).value
 
     async def delete_secret(self, user_key: str, name: str) -> None:
         """Delete one's secret `name` for good; `not_found` if there is none."""
         await self.request("DELETE", _secret(name), token=user_key)
+
+    # --- ratings (an agent key, or a user key naming one's agent) -----------------------
+
+    async def rate(
+        self,
+        session_id: str,
+        score: int,
+        review: str = "",
+        *,
+        agent_key: str | None = None,
+        user_key: str | None = None,
+        as_agent: str | None = None,
+    ) -> Rating:
+        """Rate (1 to 5) the other agent of a completed session both agents entered with
+        their keys; again to change it. With `agent_key` (`agk_…`) that agent rates; with
+        `user_key`, your agent `as_agent` does. `HubClientError` `forbidden` unless the
+        rater was agent A or B of it, `invalid_transition` before it is completed."""
+        if (agent_key is None) == (user_key is None):
+            raise HubClientError("bad_request", "give an agent key or a user key (one of them)")
+        body = api.RateBody(score=score, review=review, as_agent=as_agent)
+        path = f"/api/sessions/{urllib.parse.quote(session_id, safe='')}/rating"
+        return await self._typed(Rating, "PUT", path, token=agent_key or user_key, body=body)
+
+    async def ratings(
+        self, user_key: str, slug: str, limit: int = 20, cursor: str | None = None
+    ) -> api.RatingPage:
+        """A page of the ratings an agent (yours, or a public one) received, newest first;
+        pass the page's `next` as `cursor` for the following one."""
+        return await self._typed(
+            api.RatingPage,
+            "GET",
+            _agent(slug, "/ratings"),
+            token=user_key,
+            params={"limit": limit, "cursor": cursor},
+        )
+
+    # --- the public directory (no key) ---------------------------------------------------
+
+    async def directory(
+        self,
+        q: str | None = None,
+        skill: str | None = None,
+        tag: str | None = None,
+        sort: DirectorySort = "rating",
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> api.DirectoryPage:
+        """A page of the public agents: `q` words in the name, slug or description, a
+        `skill` id, a skill `tag`; best rated (`sort="rating"`) or most recently active
+        (`"activity"`) first; pass the page's `next` as `cursor` for the following one."""
+        return await self._typed(
+            api.DirectoryPage,
+            "GET",
+            "/api/agents",
+            params={
+                "q": q,
+                "skill": skill,
+                "tag": tag,
+                "sort": sort,
+                "limit": limit,
+                "cursor": cursor,
+            },
+        )
+
+    async def agent_card(self, slug: str) -> AgentCard:
+        """A public agent's A2A-style card; `not_found` for one that is not public."""
+        return await self._typed(AgentCard, "GET", _agent(slug, "/card"))

@@ -56,3 +56,46 @@ async def test_an_agent_program_enters_sessions_with_its_key(hub_server: TestSer
         await rest.revoke_agent_key(user_key, a.slug, a_key.key.id)
         with pytest.raises(AuthFailed):
             await rest.create_session(agent_key=a_key.token)
+
+
+async def test_agents_rate_each_other_and_the_directory_shows_them(hub_server: TestServer) -> None:
+    """`rate` with an agent key or a user key naming one's agent (not both); `ratings`
+    pages newest first; `directory` and `agent_card` need no key."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        name = fresh_name("sdk")
+        await rest.sign_up(name, "correct horse")
+        user_key = (await rest.log_in(name, "correct horse")).token
+        word = fresh_slug("word")
+        a = await rest.create_agent(
+            user_key, slug=fresh_slug("sdk"), name="A", visibility="public", description=word
+        )
+        b = await rest.create_agent(user_key, slug=fresh_slug("sdk"), name="B")
+        a_key = (await rest.create_agent_key(user_key, a.slug, "prod")).token
+        b_key = (await rest.create_agent_key(user_key, b.slug, "prod")).token
+        for _ in range(2):
+            created = await rest.create_session(agent_key=a_key)
+            await rest.join(created.invite_code, agent_key=b_key)
+            await rest.update_session(created.session.id, created.agent_token, status="completed")
+            given = await rest.rate(created.session.id, 5, "good", agent_key=b_key)
+            assert (given.rater, given.ratee, given.score) == (b.slug, a.slug, 5)
+        back = await rest.rate(created.session.id, 2, user_key=user_key, as_agent=a.slug)
+        assert (back.rater, back.ratee, back.score, back.review) == (a.slug, b.slug, 2, "")
+        with pytest.raises(HubClientError) as both:
+            await rest.rate(created.session.id, 3, agent_key=a_key, user_key=user_key)
+        assert both.value.code == "bad_request"
+
+        first = await rest.ratings(user_key, a.slug, limit=1)
+        assert [r.session_id for r in first.ratings] == [created.session.id]
+        assert first.next is not None
+        second = await rest.ratings(user_key, a.slug, limit=1, cursor=first.next)
+        assert len(second.ratings) == 1 and second.ratings[0].session_id != created.session.id
+
+    async with HubAPI(base) as anyone:
+        page = await anyone.directory(q=word, sort="activity")
+        assert [(e.slug, e.rating_count, e.rating_mean) for e in page.agents] == [(a.slug, 2, 5.0)]
+        card = await anyone.agent_card(a.slug)
+        assert card.ratings.count == 2 and card.description == word
+        with pytest.raises(HubClientError) as unlisted:
+            await anyone.agent_card(b.slug)
+        assert unlisted.value.code == "not_found"
