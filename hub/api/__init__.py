@@ -43,6 +43,15 @@ from hub.api.sessions import (
     UpdateSession,
     WatchSession,
 )
+from hub.api.spaces import (
+    MemberList,
+    MemberRole,
+    MoveSession,
+    NewSpace,
+    SpaceList,
+    SpaceSessionsQuery,
+    SpaceUpdate,
+)
 
 __all__ = [
     "ActivityPage",
@@ -67,13 +76,17 @@ __all__ = [
     "KeyList",
     "LogIn",
     "LoggedIn",
+    "MemberList",
+    "MemberRole",
     "MessagePage",
     "MessageQuery",
+    "MoveSession",
     "MySessionsQuery",
     "Name",
     "NewAgentKey",
     "NewKey",
     "NewProfile",
+    "NewSpace",
     "NoteList",
     "ParticipantId",
     "PresenceList",
@@ -92,6 +105,9 @@ __all__ = [
     "SessionPage",
     "SetSecret",
     "SignUp",
+    "SpaceList",
+    "SpaceSessionsQuery",
+    "SpaceUpdate",
     "UpdateSession",
     "WatchSession",
 ]

@@ -23,7 +23,9 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Agent A's participant id; generated when unset."""
     creator_type: CreatorType = "agent"
     creator_name: DisplayName | None = None
-    workspace_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    workspace_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """The space (its slug or `spc_` id) the session goes in: only with an agent key
+    whose owner is an owner or member of the space."""
     metadata: dict[str, Any] = {}
     invite_ttl_seconds: Annotated[int, msgspec.Meta(ge=60, le=90 * 24 * 3600)] | None = None
 

@@ -1,5 +1,5 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
-module per area (access, identity, profiles, ratings, directory, secrets, sessions,
+module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
 messages, notes, files, presence, activity, invites, metadata). Nothing here does I/O.
 The names are re-exported here for the layers above."""
 
@@ -76,6 +76,14 @@ from hub.domain.sessions import (
     new_session_id,
     write_refusal,
 )
+from hub.domain.spaces import (
+    Space,
+    SpaceAction,
+    SpaceMember,
+    SpaceRole,
+    new_space_id,
+    space_allows,
+)
 
 __all__ = [
     "MAX_CONTENT_CHARS",
@@ -128,6 +136,10 @@ __all__ = [
     "SessionStatus",
     "Skill",
     "Slug",
+    "Space",
+    "SpaceAction",
+    "SpaceMember",
+    "SpaceRole",
     "User",
     "UserKey",
     "UserPrincipal",
@@ -144,9 +156,11 @@ __all__ = [
     "new_invite_code",
     "new_participant_id",
     "new_session_id",
+    "new_space_id",
     "normalize_invite_code",
     "rating_pair",
     "require",
+    "space_allows",
     "validate_path",
     "write_refusal",
 ]

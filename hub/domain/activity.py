@@ -18,6 +18,7 @@ ActivityAction = Literal[
     "observer.joined",
     "session.updated",
     "session.deleted",
+    "session.moved",
     "invite.rotated",
     "message.sent",
     "note.created",

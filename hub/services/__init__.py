@@ -25,6 +25,7 @@ from hub.services.profiles import Profiles
 from hub.services.ratings import Ratings
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
+from hub.services.spaces import Spaces
 from hub.store import Store
 from hub.vault import Keyring
 
@@ -49,6 +50,7 @@ class Hub:
         self.secrets = Secrets(store, Keyring.parse(config.secret_key or ""))
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
+        self.spaces = Spaces(store, self.events)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)

@@ -31,6 +31,7 @@ from hub.services.access import Access
 from hub.services.events import Events
 from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
+from hub.services.spaces import space_for_new_session
 from hub.store import Store, changes
 from hub.store import sessions as session_store
 from hub.store import users as user_store
@@ -90,6 +91,11 @@ class Sessions:
                     agent = None if agent_key is None else await agent_for_key(conn, agent_key)
                     if agent is not None:
                         agent_a_id = _verified_id(agent, req.agent_id)
+                    space_id = (
+                        None
+                        if req.workspace_id is None
+                        else await space_for_new_session(conn, req.workspace_id, agent)
+                    )
                     session = await session_store.create_session(
                         conn,
                         session_id=new_session_id(),
@@ -100,7 +106,7 @@ class Sessions:
                         agent_a_id=agent_a_id,
                         invite_code=invite_code,
                         invite_ttl_seconds=ttl,
-                        workspace_id=req.workspace_id,
+                        workspace_id=space_id,
                         metadata=req.metadata,
                         creator_type=req.creator_type,
                         creator_name=req.creator_name,
@@ -236,12 +242,13 @@ class Sessions:
         self, who: UserPrincipal, session_id: str, display_name: str | None
     ) -> api.JoinedSession:
         """An observer token of one's own for a session one of one's agents was agent A
-        or B of, with no invite code; to anyone else the session does not exist."""
+        or B of, or of a space one is a member of, with no invite code; to anyone else
+        the session does not exist."""
         token = new_token("observer")
         async with self._store.transaction() as conn:
-            session = await session_store.owner_may_watch(conn, session_id, who.user_id)
+            session = await session_store.watchable_by(conn, session_id, who.user_id)
             if session is None:
-                raise HubError("session_not_found", "no such session among your agents'")
+                raise HubError("session_not_found", "no such session among your agents' or spaces'")
             name = display_name or (await user_store.get_user(conn, who.user_id)).display_name
             principal = Principal(
                 session_id=session.id,

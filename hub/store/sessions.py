@@ -15,6 +15,7 @@ from hub.store import Connection, on_unique, row_to, rows_to
 __all__ = [
     "InviteCodeTaken",
     "add_token",
+    "agent_a_owned_by",
     "claim_agent_b",
     "create_session",
     "get_invite",
@@ -24,13 +25,13 @@ __all__ = [
     "last_message_id",
     "lock_session",
     "message_heads",
-    "owner_may_watch",
     "principal_for_token",
     "raise_if_gone",
     "rotate_invite",
     "sessions_of_user",
     "soft_delete",
     "update_session",
+    "watchable_by",
 ]
 
 COLUMNS = (
@@ -170,7 +171,7 @@ async def lock_session(conn: Connection, session_id: str) -> Session:
 
 async def update_session(conn: Connection, session_id: str, **changes: Any) -> Session:
     """Set the given columns (a fixed set of names) and bump `updated_at`."""
-    allowed = {"status", "name", "name_is_auto", "invite_code", "invite_expires_at"}
+    allowed = {"status", "name", "name_is_auto", "invite_code", "invite_expires_at", "workspace_id"}
     if not changes or set(changes) - allowed:
         raise ValueError(f"cannot update {sorted(set(changes) - allowed)}")
     names = list(changes)
@@ -311,15 +312,28 @@ async def sessions_of_user(
     return rows_to(rows, Session)
 
 
-async def owner_may_watch(conn: Connection, session_id: str, user_id: str) -> Session | None:
-    """The session (not deleted) if agent A or agent B was one of the person's
-    profiles; None otherwise."""
+async def watchable_by(conn: Connection, session_id: str, user_id: str) -> Session | None:
+    """The session (not deleted) if the person may watch it without an invite: agent A
+    or agent B was one of their profiles, or they are a member of its space; else None."""
     row = await conn.fetchrow(
         f"""SELECT {COLUMNS} FROM sessions s
-            WHERE s.id = $1 AND s.deleted_at IS NULL AND EXISTS (
-                SELECT 1 FROM agent_profiles p WHERE p.user_id = $2
-                   AND p.id IN (s.agent_a_profile_id, s.agent_b_profile_id))""",
+            WHERE s.id = $1 AND s.deleted_at IS NULL AND (
+                EXISTS (SELECT 1 FROM agent_profiles p WHERE p.user_id = $2
+                           AND p.id IN (s.agent_a_profile_id, s.agent_b_profile_id))
+                OR EXISTS (SELECT 1 FROM workspace_members m
+                            WHERE m.workspace_id = s.workspace_id AND m.user_id = $2))""",
         session_id,
         user_id,
     )
     return None if row is None else row_to(row, Session)
+
+
+async def agent_a_owned_by(conn: Connection, session_id: str, user_id: str) -> bool:
+    """Whether the session's agent A is a verified profile of the person's."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sessions s JOIN agent_profiles p"
+        " ON p.id = s.agent_a_profile_id WHERE s.id = $1 AND p.user_id = $2)",
+        session_id,
+        user_id,
+    )
+    return found

@@ -15,6 +15,7 @@ __all__ = [
     "principal_for_key",
     "replace_password_hash",
     "revoke_key",
+    "user_id_of",
 ]
 
 COLUMNS = "id, username, email, display_name, created_at"
@@ -54,6 +55,14 @@ async def get_user(conn: Connection, user_id: str) -> User:
     if row is None:
         raise HubError("not_found", "no such user")
     return row_to(row, User)
+
+
+async def user_id_of(conn: Connection, username: str) -> str | None:
+    """The id of the account named `username` (any case), or None."""
+    found: str | None = await conn.fetchval(
+        "SELECT id FROM users WHERE lower(username) = lower($1)", username
+    )
+    return found
 
 
 async def login_target(conn: Connection, username: str) -> tuple[User, str] | None:

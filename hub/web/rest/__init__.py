@@ -17,6 +17,7 @@ from hub.web.rest import (
     ratings,
     secrets,
     sessions,
+    spaces,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -34,6 +35,7 @@ TABLES: tuple[RouteTable, ...] = (
     ratings.routes,
     directory.routes,
     secrets.routes,
+    spaces.routes,
     ops.routes,
 )
 
