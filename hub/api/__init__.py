@@ -16,6 +16,7 @@ from hub.api.presence import PresenceList
 from hub.api.profiles import (
     AgentKeyList,
     ConfigDiffQuery,
+    ConfigSchema,
     ConfigUpdate,
     CreatedAgentKey,
     NewAgentKey,
@@ -46,6 +47,7 @@ __all__ = [
     "ActivityQuery",
     "AgentKeyList",
     "ConfigDiffQuery",
+    "ConfigSchema",
     "ConfigUpdate",
     "CreateSession",
     "CreatedAgentKey",

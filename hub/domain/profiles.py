@@ -4,20 +4,35 @@ card), the agent keys (`agk_…`) it acts with, and its versioned configuration.
 A configuration is free JSON (model, system prompt, temperature, tools …). Every change
 makes revision N+1; history is never rewritten (a rollback is a new revision equal to an
 old one); `diff_config` says what changed between two, key by key, by JSON path.
+
+A profile may carry a `config_schema` (JSON Schema, draft 2020-12) that every revision
+must satisfy: `check_config_schema` says whether a schema is one we accept (valid, bounded,
+every `$ref` resolving inside the schema itself: nothing is ever fetched), and
+`check_conforms` whether a configuration satisfies it.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema_specifications import REGISTRY as _METASCHEMAS
+from referencing import Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from hub.domain.metadata import check_json
+from hub.errors import HubError
 
 __all__ = [
+    "DRAFT_2020_12",
     "MAX_CONFIG_BYTES",
+    "MAX_SCHEMA_BYTES",
     "SLUG_PATTERN",
     "AgentKey",
     "AgentPrincipal",
@@ -33,6 +48,8 @@ __all__ = [
     "Slug",
     "Visibility",
     "check_config",
+    "check_config_schema",
+    "check_conforms",
     "diff_config",
     "json_path",
 ]
@@ -55,6 +72,11 @@ _Short = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 MAX_CONFIG_BYTES = 65_536
 """Encoded size of one configuration (a long system prompt fits; data belongs elsewhere)."""
 _MAX_CONFIG_DEPTH = 32
+MAX_SCHEMA_BYTES = 65_536
+"""Encoded size of a configuration schema."""
+_MAX_SCHEMA_DEPTH = 64
+"""A schema nests about two levels (`properties`, the name) per level of configuration."""
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MAX_SKILLS = 64
 
 
@@ -130,6 +152,87 @@ def check_config(config: dict[str, Any]) -> None:
     """Refuse (ValueError) a configuration nested deeper than 32 levels or larger than
     `MAX_CONFIG_BYTES` encoded. Called by msgspec after decoding."""
     check_json(config, "config", MAX_CONFIG_BYTES, _MAX_CONFIG_DEPTH)
+
+
+# --- the configuration schema ------------------------------------------------------------
+
+
+def check_config_schema(schema: dict[str, Any]) -> None:
+    """Refuse (ValueError, naming the problem) a configuration schema that is too large or
+    deep, declares a `$schema` other than draft 2020-12, is not a valid draft 2020-12
+    schema, or has a `$ref`/`$dynamicRef` that does not resolve inside the schema itself
+    (or to a draft 2020-12 meta-schema, which the hub holds): remote references are
+    refused, never fetched. Called by msgspec after decoding."""
+    check_json(schema, "schema", MAX_SCHEMA_BYTES, _MAX_SCHEMA_DEPTH)
+    declared = schema.get("$schema", DRAFT_2020_12)
+    if declared not in (DRAFT_2020_12, DRAFT_2020_12 + "#"):
+        raise ValueError(f"schema: only JSON Schema draft 2020-12 ({DRAFT_2020_12}) is supported")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = _path(exc.absolute_path)
+        message = f"schema is not valid JSON Schema at {where}: {_short(exc.message)}"
+        raise ValueError(message) from None
+    _check_references(schema)
+
+
+def _check_references(schema: dict[str, Any]) -> None:
+    root: Resource[Any] = DRAFT202012.create_resource(schema)
+    resolver = _METASCHEMAS.resolver_with_root(root)
+
+    def walk(contents: Any, resolver: Any) -> None:
+        if not isinstance(contents, dict):
+            return
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(contents))
+        for keyword in ("$ref", "$dynamicRef"):
+            ref = contents.get(keyword)
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    raise ValueError(
+                        f"schema: {keyword} {_short(ref, 200)!r} does not resolve inside the"
+                        " schema (remote references are not fetched)"
+                    ) from None
+        for sub in DRAFT202012.subresources_of(contents):
+            walk(sub, resolver)
+
+    walk(schema, resolver)
+
+
+_MAX_REPORTED_ERRORS = 3
+
+
+def check_conforms(schema: dict[str, Any] | None, config: dict[str, Any], what: str) -> None:
+    """Refuse (`bad_request`) a configuration that does not satisfy `schema` (None: any
+    configuration does), naming the JSON path and the problem of the first few errors;
+    `what` says which configuration ("the configuration", "revision 3")."""
+    if schema is None:
+        return
+    # an empty registry (beside the meta-schemas): a reference outside the schema is an
+    # error, never a download
+    validator = Draft202012Validator(schema, registry=_METASCHEMAS)
+    try:
+        errors = list(itertools.islice(validator.iter_errors(config), _MAX_REPORTED_ERRORS))
+    except Unresolvable as exc:
+        raise HubError("bad_request", f"the schema has an unresolvable reference: {exc}") from None
+    except RecursionError:
+        message = "the schema recurses without end on this configuration"
+        raise HubError("bad_request", message) from None
+    if errors:
+        found = "; ".join(f"{_path(e.absolute_path)}: {_short(e.message)}" for e in errors)
+        raise HubError("bad_request", f"{what} does not satisfy the schema: {found}")
+
+
+def _path(steps: Any) -> str:
+    path = "$"
+    for step in steps:
+        path = json_path(path, step)
+    return _short(path, 200)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- diffs ------------------------------------------------------------------------------
