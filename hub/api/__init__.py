@@ -27,6 +27,7 @@ from hub.api.profiles import (
     RevisionPage,
     RevisionQuery,
     Rollback,
+    SetConfigSchema,
 )
 from hub.api.ratings import RateBody, RatingPage, RatingQuery
 from hub.api.secrets import RevealedSecret, SecretList, SetSecret
@@ -87,6 +88,7 @@ __all__ = [
     "Rollback",
     "SecretList",
     "SentMessage",
+    "SetConfigSchema",
     "SetSecret",
     "SignUp",
     "UpdateSession",

@@ -40,6 +40,7 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "SetConfigSchema",
 ]
 
 MAX_REVISION = 2**31 - 1
@@ -102,13 +103,21 @@ class ConfigUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         check_config(self.config)
 
 
-class ConfigSchema(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A profile's configuration schema: set (or cleared) by PUT, read by GET."""
+class ConfigSchema(msgspec.Struct, kw_only=True):
+    """A profile's configuration schema, as GET and PUT answer it."""
+
+    schema: dict[str, Any] | None
+    """The JSON Schema (draft 2020-12) every configuration revision satisfies, the
+    current one included; null: none (any JSON object)."""
+
+
+class SetConfigSchema(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PUT /config/schema."""
 
     schema: dict[str, Any] | None
     """A JSON Schema (draft 2020-12) every configuration revision must satisfy, the
-    current one included; null: none (any JSON object). Its `$ref`s must resolve inside
-    it: remote references are refused, never fetched."""
+    current one included; null clears it. Its `$ref`s must resolve inside it: remote
+    references are refused, never fetched."""
 
     def __post_init__(self) -> None:
         if self.schema is not None:

@@ -8,19 +8,26 @@ old one); `diff_config` says what changed between two, key by key, by JSON path.
 A profile may carry a `config_schema` (JSON Schema, draft 2020-12) that every revision
 must satisfy: `check_config_schema` says whether a schema is one we accept (valid, bounded,
 every `$ref` resolving inside the schema itself: nothing is ever fetched), and
-`check_conforms` whether a configuration satisfies it.
+`check_conforms` whether a configuration satisfies it, within a time budget (anyone with
+an account writes both schema and configuration: a backtracking `pattern` must not stall
+the hub).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import regex
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema_specifications import REGISTRY as _METASCHEMAS
 from referencing import Resource
 from referencing.exceptions import Unresolvable
@@ -177,6 +184,8 @@ def check_config_schema(schema: dict[str, Any]) -> None:
 
 
 def _check_references(schema: dict[str, Any]) -> None:
+    """Also compiles every `pattern` and `patternProperties` key with the engine that
+    runs them (`regex`, which can stop a search in time; `re` cannot)."""
     root: Resource[Any] = DRAFT202012.create_resource(schema)
     resolver = _METASCHEMAS.resolver_with_root(root)
 
@@ -184,6 +193,14 @@ def _check_references(schema: dict[str, Any]) -> None:
         if not isinstance(contents, dict):
             return
         resolver = resolver.in_subresource(DRAFT202012.create_resource(contents))
+        patterns = list(contents.get("patternProperties", {}))
+        if isinstance(contents.get("pattern"), str):
+            patterns.append(contents["pattern"])
+        for pattern in patterns:
+            try:
+                regex.compile(pattern)
+            except regex.error as exc:
+                raise ValueError(f"schema: pattern {_short(pattern, 200)!r}: {exc}") from None
         for keyword in ("$ref", "$dynamicRef"):
             ref = contents.get(keyword)
             if isinstance(ref, str):
@@ -201,6 +218,65 @@ def _check_references(schema: dict[str, Any]) -> None:
 
 
 _MAX_REPORTED_ERRORS = 3
+CHECK_SECONDS = 0.5
+"""How long checking one configuration against a schema may take in all."""
+_deadline: ContextVar[float] = ContextVar("config_check_deadline", default=math.inf)
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _time_left() -> float:
+    left = _deadline.get() - time.monotonic()
+    if left <= 0:
+        raise _TooSlow
+    return left
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return regex.search(pattern, text, timeout=_time_left()) is not None
+    except TimeoutError:
+        raise _TooSlow from None
+
+
+Keyword = Callable[[Any, Any, Any, Any], Iterator[ValidationError] | None]
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _timed(keyword: Keyword) -> Keyword:
+    def timed(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        _time_left()
+        yield from keyword(validator, value, instance, schema) or ()
+
+    return timed
+
+
+_KEYWORDS: dict[str, Keyword] = {
+    **Draft202012Validator.VALIDATORS,
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+}
+_ConfigValidator = validators.extend(
+    Draft202012Validator, {name: _timed(check) for name, check in _KEYWORDS.items()}
+)
+"""Draft 2020-12, each keyword checking the time budget first, patterns run by `regex`."""
 
 
 def check_conforms(schema: dict[str, Any] | None, config: dict[str, Any], what: str) -> None:
@@ -211,14 +287,23 @@ def check_conforms(schema: dict[str, Any] | None, config: dict[str, Any], what: 
         return
     # an empty registry (beside the meta-schemas): a reference outside the schema is an
     # error, never a download
-    validator = Draft202012Validator(schema, registry=_METASCHEMAS)
+    validator = _ConfigValidator(schema, registry=_METASCHEMAS)
+    budget = _deadline.set(time.monotonic() + CHECK_SECONDS)
     try:
         errors = list(itertools.islice(validator.iter_errors(config), _MAX_REPORTED_ERRORS))
+    except _TooSlow:
+        message = (
+            f"checking {what} against the schema took more than {CHECK_SECONDS} s"
+            " (a pattern that backtracks?)"
+        )
+        raise HubError("bad_request", message) from None
     except Unresolvable as exc:
         raise HubError("bad_request", f"the schema has an unresolvable reference: {exc}") from None
     except RecursionError:
         message = "the schema recurses without end on this configuration"
         raise HubError("bad_request", message) from None
+    finally:
+        _deadline.reset(budget)
     if errors:
         found = "; ".join(f"{_path(e.absolute_path)}: {_short(e.message)}" for e in errors)
         raise HubError("bad_request", f"{what} does not satisfy the schema: {found}")

@@ -236,7 +236,7 @@ class Profiles:
         return api.ConfigSchema(schema=schema)
 
     async def set_config_schema(
-        self, who: UserPrincipal, slug: str, req: api.ConfigSchema
+        self, who: UserPrincipal, slug: str, req: api.SetConfigSchema
     ) -> api.ConfigSchema:
         """Set the configuration schema (the owner), or clear it with None; a schema the
         current revision does not satisfy is `bad_request` (naming where), and nothing

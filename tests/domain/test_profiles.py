@@ -4,11 +4,13 @@ optional JSON Schema."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from hub.domain import check_config, diff_config
 from hub.domain.profiles import (
+    CHECK_SECONDS,
     DRAFT_2020_12,
     MAX_CONFIG_BYTES,
     PathChange,
@@ -127,3 +129,20 @@ def test_a_configuration_is_checked_against_the_schema_in_force() -> None:
     looping = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
     with pytest.raises(HubError, match="recurses"):
         check_conforms(looping, {}, "the configuration")
+
+
+def test_a_backtracking_pattern_is_stopped_within_the_time_budget() -> None:
+    """A `pattern` or `patternProperties` key that backtracks without end (which `re`
+    would run for ages) is stopped after the budget and refused `bad_request`; patterns
+    are compiled by the engine that runs them when the schema is set."""
+    schema = {
+        "properties": {"a": {"pattern": "^(a|a)*$"}},
+        "patternProperties": {"^(b|b)*$": {"type": "string"}},
+    }
+    check_config_schema(schema)
+    check_conforms(schema, {"a": "aaa", "bb": "x"}, "the configuration")
+    for config in ({"a": "a" * 40 + "!"}, {"b" * 40 + "!": 1}):
+        started = time.monotonic()
+        with pytest.raises(HubError, match="took more than"):
+            check_conforms(schema, config, "the configuration")
+        assert time.monotonic() - started < CHECK_SECONDS + 1

@@ -591,6 +591,23 @@ async def test_remote_references_are_refused_and_never_fetched(client: HubClient
         await remote.close()
 
 
+async def test_a_backtracking_pattern_cannot_stall_the_hub(client: HubClient) -> None:
+    """A schema whose `pattern` backtracks without end, and a configuration that sets it
+    off, is refused `bad_request` within the time budget; nothing is written and the hub
+    goes on answering."""
+    token = await person(client)
+    slug = (await new_agent(client, token, config={"name": "aaa"}))["slug"]
+    evil = {"properties": {"name": {"pattern": "^(a|a)*$"}}}
+    assert (await put_schema(client, token, slug, evil))[0] == 200
+    revision = put_config(client, token, slug, {"name": "a" * 40 + "!"}, 1)
+    (status, answer), (health, _) = await asyncio.gather(
+        revision, client.call("GET", f"/api/agents/{slug}", token=token)
+    )
+    assert (status, answer["code"], health) == (400, "bad_request", 200)
+    assert "took more than" in answer["message"]
+    assert [r["revision"] for r in await history(client, token, slug)] == [1]
+
+
 async def test_only_the_owner_sees_or_sets_the_schema(client: HubClient) -> None:
     """To another person an agent's schema does not exist (404), public or not, and they
     cannot set it."""

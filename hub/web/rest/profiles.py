@@ -163,12 +163,12 @@ async def get_config_schema(request: web.Request) -> web.Response:
     "Set (or, with null, clear) the schema every configuration revision must satisfy; one"
     " the current revision does not satisfy is bad_request",
     response=api.ConfigSchema,
-    body=api.ConfigSchema,
+    body=api.SetConfigSchema,
     errors=("not_found",),
 )
 async def put_config_schema(request: web.Request) -> web.Response:
     who = await user(request)
-    req = await body(request, api.ConfigSchema)
+    req = await body(request, api.SetConfigSchema)
     found = await hub_of(request).profiles.set_config_schema(who, slug_of(request), req)
     return json_response(found)
 
