@@ -16,6 +16,7 @@ from hub.api.presence import PresenceList
 from hub.api.profiles import (
     AgentKeyList,
     ConfigDiffQuery,
+    ConfigSchema,
     ConfigUpdate,
     CreatedAgentKey,
     NewAgentKey,
@@ -26,6 +27,7 @@ from hub.api.profiles import (
     RevisionPage,
     RevisionQuery,
     Rollback,
+    SetConfigSchema,
 )
 from hub.api.ratings import RateBody, RatingPage, RatingQuery
 from hub.api.secrets import RevealedSecret, SecretList, SetSecret
@@ -58,6 +60,7 @@ __all__ = [
     "ActivityQuery",
     "AgentKeyList",
     "ConfigDiffQuery",
+    "ConfigSchema",
     "ConfigUpdate",
     "CreateSession",
     "CreatedAgentKey",
@@ -103,6 +106,7 @@ __all__ = [
     "SecretList",
     "SentMessage",
     "SessionPage",
+    "SetConfigSchema",
     "SetSecret",
     "SignUp",
     "SpaceList",

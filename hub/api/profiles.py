@@ -16,12 +16,20 @@ from hub.domain import (
     Visibility,
     check_config,
 )
-from hub.domain.profiles import AvatarUrl, Description, PathChange, PathValue, ProfileName
+from hub.domain.profiles import (
+    AvatarUrl,
+    Description,
+    PathChange,
+    PathValue,
+    ProfileName,
+    check_config_schema,
+)
 
 __all__ = [
     "MAX_REVISION",
     "AgentKeyList",
     "ConfigDiffQuery",
+    "ConfigSchema",
     "ConfigUpdate",
     "CreatedAgentKey",
     "NewAgentKey",
@@ -32,6 +40,7 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "SetConfigSchema",
 ]
 
 MAX_REVISION = 2**31 - 1
@@ -92,6 +101,27 @@ class ConfigUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         check_config(self.config)
+
+
+class ConfigSchema(msgspec.Struct, kw_only=True):
+    """A profile's configuration schema, as GET and PUT answer it."""
+
+    schema: dict[str, Any] | None
+    """The JSON Schema (draft 2020-12) every configuration revision satisfies, the
+    current one included; null: none (any JSON object)."""
+
+
+class SetConfigSchema(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PUT /config/schema."""
+
+    schema: dict[str, Any] | None
+    """A JSON Schema (draft 2020-12) every configuration revision must satisfy, the
+    current one included; null clears it. Its `$ref`s must resolve inside it: remote
+    references are refused, never fetched."""
+
+    def __post_init__(self) -> None:
+        if self.schema is not None:
+            check_config_schema(self.schema)
 
 
 class Rollback(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

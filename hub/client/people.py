@@ -159,6 +159,24 @@ class PeopleAPI(RestClient):
         path = _agent(slug, "/config/rollback")
         return await self._typed(ConfigRevision, "POST", path, token=user_key, body=body)
 
+    async def config_schema(self, user_key: str, slug: str) -> dict[str, Any] | None:
+        """The JSON Schema (draft 2020-12) every configuration revision must satisfy, or
+        None if there is none."""
+        answer = await self.request("GET", _agent(slug, "/config/schema"), token=user_key)
+        schema: dict[str, Any] | None = answer["schema"]
+        return schema
+
+    async def set_config_schema(
+        self, user_key: str, slug: str, schema: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Set the configuration schema (None clears it). The hub checks it: an invalid
+        schema, a `$ref` outside it, or one the current revision does not satisfy is
+        `HubClientError` `bad_request` (saying where) and nothing changes."""
+        path = _agent(slug, "/config/schema")
+        answer = await self.request("PUT", path, token=user_key, body={"schema": schema})
+        stored: dict[str, Any] | None = answer["schema"]
+        return stored
+
     async def set_secret(self, user_key: str, name: str, value: str) -> Secret:
         """Set or replace one's secret `name` (a user key, `usr_…`); the value is stored
         encrypted and never comes back in a listing."""

@@ -52,6 +52,8 @@ AuditAction = Literal[
     "agent_key.revoked",
     "agent_config.revised",
     "agent_config.rolled_back",
+    "agent_config.schema_set",
+    "agent_config.schema_cleared",
     "agent.session_created",
     "agent.session_joined",
     "session.watched",

@@ -1,6 +1,7 @@
 """Agent profiles: a person's agents, their agent keys (`agk_…`, shown once, revocable)
 and their versioned configuration (each change a new revision, at the revision the
-editor read; a rollback is a new revision too).
+editor read; a rollback is a new revision too), optionally held to a JSON Schema that
+the current revision and every new one satisfy.
 
 Only the owner sees a profile's keys and configuration or changes it; another person
 sees a public profile and nothing else (an unlisted one is `not_found` to them, as if it
@@ -22,6 +23,7 @@ from hub.domain import (
     UserPrincipal,
     diff_config,
 )
+from hub.domain.profiles import check_conforms
 from hub.errors import HubError
 from hub.security import hash_token, new_key
 from hub.store import Connection, Store, changes
@@ -178,10 +180,13 @@ class Profiles:
         )
 
     async def revise(self, who: UserPrincipal, slug: str, req: api.ConfigUpdate) -> ConfigRevision:
-        """Write revision N+1 if the configuration is still at `expected_revision` N;
-        otherwise `conflict` carrying the current revision."""
+        """Write revision N+1 if the configuration is still at `expected_revision` N
+        (otherwise `conflict` carrying the current revision) and satisfies the schema in
+        force (otherwise `bad_request` naming where it does not)."""
         async with self._store.transaction() as conn:
             profile = await self._own(conn, who, slug)
+            _, schema = await profile_store.lock_profile(conn, profile.id)
+            check_conforms(schema, req.config, "the configuration")
             revision = await profile_store.revise(
                 conn,
                 profile.id,
@@ -200,10 +205,12 @@ class Profiles:
 
     async def rollback(self, who: UserPrincipal, slug: str, req: api.Rollback) -> ConfigRevision:
         """A new revision equal to revision `to` (history is never rewritten), at
-        `expected_revision` like any other change."""
+        `expected_revision` and held to the schema in force like any other change."""
         async with self._store.transaction() as conn:
             profile = await self._own(conn, who, slug)
+            _, schema = await profile_store.lock_profile(conn, profile.id)
             target = await profile_store.get_revision(conn, profile.id, req.to)
+            check_conforms(schema, target.config, f"revision {target.revision}")
             revision = await profile_store.revise(
                 conn,
                 profile.id,
@@ -220,6 +227,35 @@ class Profiles:
                 {"profile_id": profile.id, "revision": revision.revision, "to": req.to},
             )
         return revision
+
+    async def config_schema(self, who: UserPrincipal, slug: str) -> api.ConfigSchema:
+        """The configuration schema in force (the owner); null if none."""
+        async with self._store.connection() as conn:
+            profile = await self._own(conn, who, slug)
+            schema = await profile_store.config_schema(conn, profile.id)
+        return api.ConfigSchema(schema=schema)
+
+    async def set_config_schema(
+        self, who: UserPrincipal, slug: str, req: api.SetConfigSchema
+    ) -> api.ConfigSchema:
+        """Set the configuration schema (the owner), or clear it with None; a schema the
+        current revision does not satisfy is `bad_request` (naming where), and nothing
+        changes."""
+        async with self._store.transaction() as conn:
+            profile = await self._own(conn, who, slug)
+            current_number, _ = await profile_store.lock_profile(conn, profile.id)
+            current = await profile_store.get_revision(conn, profile.id, current_number)
+            check_conforms(req.schema, current.config, f"the current revision {current_number}")
+            await profile_store.set_config_schema(conn, profile.id, req.schema)
+            cleared = req.schema is None
+            await changes.audit(
+                conn,
+                who,
+                who.user_id,
+                "agent_config.schema_cleared" if cleared else "agent_config.schema_set",
+                {"profile_id": profile.id, "revision": current_number},
+            )
+        return api.ConfigSchema(schema=req.schema)
 
     async def _own(self, conn: Connection, who: UserPrincipal, slug: str) -> AgentProfile:
         """The caller's profile named `slug`; anyone else's is `not_found` to them."""

@@ -1,5 +1,9 @@
 """Agent profiles, their agent keys and their configuration revisions.
 
+A profile's `config_schema`, when set, is satisfied by its current revision and every
+revision written after: the schema and each revision are written holding the profile's row
+lock (`lock_profile`), so neither can slip past the other's check.
+
 A revision is written only by moving the profile's `current_revision` from the number the
 writer read to the next one: of concurrent writers at one number, exactly one moves it
 (the others find it moved once the winner commits) and the others get `conflict`.
@@ -19,14 +23,17 @@ from hub.store import Connection, keys, on_unique, row_to, rows_to
 __all__ = [
     "add_key",
     "agent_for_key",
+    "config_schema",
     "create_profile",
     "find_profile",
     "get_revision",
     "list_keys",
     "list_profiles",
     "list_revisions",
+    "lock_profile",
     "revise",
     "revoke_key",
+    "set_config_schema",
     "update_profile",
 ]
 
@@ -228,3 +235,33 @@ async def revise(
     )
     assert row is not None
     return row_to(row, ConfigRevision)
+
+
+async def lock_profile(conn: Connection, profile_id: str) -> tuple[int, dict[str, Any] | None]:
+    """Lock the profile's row until the transaction ends; its current revision and its
+    configuration schema (None: none) as they are under the lock."""
+    row = await conn.fetchrow(
+        "SELECT current_revision, config_schema FROM agent_profiles WHERE id = $1 FOR UPDATE",
+        profile_id,
+    )
+    assert row is not None
+    return row["current_revision"], row["config_schema"]
+
+
+async def config_schema(conn: Connection, profile_id: str) -> dict[str, Any] | None:
+    schema: dict[str, Any] | None = await conn.fetchval(
+        "SELECT config_schema FROM agent_profiles WHERE id = $1", profile_id
+    )
+    return schema
+
+
+async def set_config_schema(
+    conn: Connection, profile_id: str, schema: dict[str, Any] | None
+) -> None:
+    """Set (None: clear) the profile's configuration schema; the caller holds the row
+    lock and has checked the current revision against it."""
+    await conn.execute(
+        "UPDATE agent_profiles SET config_schema = $2, updated_at = now() WHERE id = $1",
+        profile_id,
+        schema,
+    )

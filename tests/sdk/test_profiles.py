@@ -99,3 +99,30 @@ async def test_agents_rate_each_other_and_the_directory_shows_them(hub_server: T
         with pytest.raises(HubClientError) as unlisted:
             await anyone.agent_card(b.slug)
         assert unlisted.value.code == "not_found"
+
+
+async def test_the_configuration_schema_is_set_read_and_enforced(hub_server: TestServer) -> None:
+    """`set_config_schema` sets the schema `config_schema` reads back; a revision that
+    breaks it raises `HubClientError` `bad_request` naming the path; None clears it."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        name = fresh_name("sdk")
+        password = "correct horse"
+        await rest.request("POST", "/api/users", body={"username": name, "password": password})
+        logged = await rest.request(
+            "POST", "/api/login", body={"username": name, "password": password}
+        )
+        user_key = logged["token"]
+        a = await rest.create_agent(user_key, slug=fresh_slug("sdk"), name="A", config={"m": 1})
+        assert await rest.config_schema(user_key, a.slug) is None
+        schema = {"properties": {"m": {"type": "integer"}}}
+        assert await rest.set_config_schema(user_key, a.slug, schema) == schema
+        assert await rest.config_schema(user_key, a.slug) == schema
+        with pytest.raises(HubClientError) as broken:
+            await rest.put_agent_config(user_key, a.slug, {"m": "one"}, 1)
+        assert broken.value.code == "bad_request" and "$.m" in str(broken.value)
+        with pytest.raises(HubClientError) as remote:
+            await rest.set_config_schema(user_key, a.slug, {"$ref": "http://127.0.0.1:9/s"})
+        assert remote.value.code == "bad_request"
+        assert await rest.set_config_schema(user_key, a.slug, None) is None
+        assert (await rest.put_agent_config(user_key, a.slug, {"m": "one"}, 1)).revision == 2

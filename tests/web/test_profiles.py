@@ -8,7 +8,10 @@ import asyncio
 import itertools
 from typing import Any
 
+import aiohttp
 import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from tests.helpers import HubClient
 from tests.web.test_accounts import fresh_name, log_in, sign_up
@@ -385,3 +388,267 @@ async def test_one_key_enters_many_sessions_at_once(client: HubClient) -> None:
     )
     assert [status for status, _ in results] == [201] * 8
     assert all(made["session"]["agent_a_profile"] == slug for _, made in results)
+
+
+# --- the configuration schema -----------------------------------------------------------
+
+_SCHEMA = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "tools": {"type": "array", "items": {"$ref": "#/$defs/tool"}},
+    },
+    "$defs": {"tool": {"type": "object", "required": ["name"]}},
+}
+
+
+async def put_schema(hub: HubClient, token: str, slug: str, schema: Any) -> tuple[int, Any]:
+    return await hub.call(
+        "PUT", f"/api/agents/{slug}/config/schema", token=token, json={"schema": schema}
+    )
+
+
+async def history(hub: HubClient, token: str, slug: str) -> list[dict[str, Any]]:
+    status, page = await hub.call("GET", f"/api/agents/{slug}/config/revisions", token=token)
+    assert status == 200, page
+    return page["revisions"]  # type: ignore[no-any-return]
+
+
+async def test_a_schema_holds_every_new_revision_and_rollback(
+    client: HubClient, database_url: str
+) -> None:
+    """With a schema set, a conforming revision is written; a non-conforming one, or a
+    rollback to a revision that does not conform, is `bad_request` naming the JSON path,
+    and nothing is written; cleared, any configuration goes again. Each schema change is
+    audited."""
+    token = await person(client)
+    made = await new_agent(client, token, config={"notes": "free"})
+    slug = made["slug"]
+    assert (await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)) == (
+        200,
+        {"schema": None},
+    )
+    assert (await put_config(client, token, slug, {"model": "m1", "temperature": 0.5}, 1))[0] == 200
+
+    status, stored = await put_schema(client, token, slug, _SCHEMA)
+    assert (status, stored) == (200, {"schema": _SCHEMA})
+    status, read = await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)
+    assert (status, read) == (200, {"schema": _SCHEMA})
+
+    ok = {"model": "m2", "temperature": 1.5, "tools": [{"name": "search"}]}
+    status, third = await put_config(client, token, slug, ok, 2)
+    assert status == 200 and third["revision"] == 3 and third["config"] == ok
+
+    before = await history(client, token, slug)
+    for bad, where in (
+        ({"model": "m3", "temperature": 7}, "$.temperature"),
+        ({"model": "m3", "tools": [{"name": "a"}, {"title": "b"}]}, "$.tools[1]"),
+        ({"temperature": 1}, "$:"),
+        ({"model": "m3", "temperature": "x" * 20_000}, "$.temperature"),
+    ):
+        status, answer = await put_config(client, token, slug, bad, 3)
+        assert (status, answer["code"]) == (400, "bad_request"), answer
+        assert where in answer["message"] and "schema" in answer["message"], answer
+        assert len(answer["message"]) < 1_000
+    assert await history(client, token, slug) == before
+
+    status, answer = await client.call(
+        "POST",
+        f"/api/agents/{slug}/config/rollback",
+        token=token,
+        json={"to": 1, "expected_revision": 3},
+    )
+    assert (status, answer["code"]) == (400, "bad_request")
+    assert "revision 1" in answer["message"] and "model" in answer["message"]
+    assert await history(client, token, slug) == before
+    status, rolled = await client.call(
+        "POST",
+        f"/api/agents/{slug}/config/rollback",
+        token=token,
+        json={"to": 2, "expected_revision": 3},
+    )
+    assert status == 201 and rolled["revision"] == 4 and rolled["rollback_of"] == 2
+
+    assert await put_schema(client, token, slug, None) == (200, {"schema": None})
+    status, answer = await put_config(client, token, slug, {"anything": [1, {"goes": True}]}, 4)
+    assert status == 200 and answer["revision"] == 5
+    status, rolled = await client.call(
+        "POST",
+        f"/api/agents/{slug}/config/rollback",
+        token=token,
+        json={"to": 1, "expected_revision": 5},
+    )
+    assert status == 201 and rolled["config"] == {"notes": "free"}
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        actions = await conn.fetch(
+            "SELECT action, (detail->>'revision')::int AS revision FROM audit"
+            " WHERE detail->>'profile_id' = $1"
+            " AND action LIKE 'agent_config.schema%' ORDER BY id",
+            made["id"],
+        )
+    finally:
+        await conn.close()
+    assert [(r["action"], r["revision"]) for r in actions] == [
+        ("agent_config.schema_set", 2),
+        ("agent_config.schema_cleared", 4),
+    ]
+
+
+async def test_a_schema_the_current_revision_breaks_is_refused(client: HubClient) -> None:
+    """Setting a schema the current configuration does not satisfy is `bad_request`
+    saying where, and the schema in force stays."""
+    token = await person(client)
+    slug = (await new_agent(client, token, config={"model": "m1", "temperature": 3}))["slug"]
+    status, answer = await put_schema(client, token, slug, _SCHEMA)
+    assert (status, answer["code"]) == (400, "bad_request")
+    assert "$.temperature" in answer["message"] and "revision 1" in answer["message"]
+    status, read = await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)
+    assert (status, read) == (200, {"schema": None})
+    loose = {"type": "object", "properties": {"temperature": {"type": "number"}}}
+    assert (await put_schema(client, token, slug, loose))[0] == 200
+    status, answer = await put_schema(client, token, slug, _SCHEMA)
+    assert (status, answer["code"]) == (400, "bad_request")
+    status, read = await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)
+    assert (status, read) == (200, {"schema": loose})
+
+
+async def test_an_invalid_schema_is_refused_naming_the_problem(client: HubClient) -> None:
+    """A schema that is not valid draft 2020-12 JSON Schema, declares another draft, is
+    not an object, or is too deep, is `bad_request` naming what is wrong."""
+    token = await person(client)
+    slug = (await new_agent(client, token))["slug"]
+    deep: dict[str, Any] = {}
+    for _ in range(70):
+        deep = {"not": deep}
+    for schema, says in (
+        ({"type": "nope"}, "$.type"),
+        ({"properties": {"a": {"pattern": "("}}}, "$.properties.a.pattern"),
+        ({"required": "model"}, "$.required"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#"}, "2020-12"),
+        ([{"type": "object"}], "schema"),
+        ("object", "schema"),
+        (deep, "nested"),
+    ):
+        status, answer = await put_schema(client, token, slug, schema)
+        assert (status, answer["code"]) == (400, "bad_request"), schema
+        assert says in answer["message"], answer
+    status, answer = await client.call(
+        "PUT", f"/api/agents/{slug}/config/schema", token=token, json={}
+    )
+    assert (status, answer["code"]) == (400, "bad_request")
+    status, read = await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)
+    assert (status, read) == (200, {"schema": None})
+
+
+async def test_remote_references_are_refused_and_never_fetched(client: HubClient) -> None:
+    """A `$ref` (or `$dynamicRef`) outside the schema, even one on this machine that
+    would answer, is `bad_request` and is never fetched; references inside it resolve."""
+    hits: list[str] = []
+
+    async def serve(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"type": "object"})
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    remote = TestServer(app, host="127.0.0.1")
+    await remote.start_server()
+    try:
+        base = str(remote.make_url("/"))
+        async with aiohttp.ClientSession() as http:  # the server does answer
+            async with http.get(base + "probe.json") as answer:
+                assert answer.status == 200
+        assert hits == ["/probe.json"]
+        token = await person(client)
+        slug = (await new_agent(client, token))["slug"]
+        for schema in (
+            {"$ref": base + "schema.json"},
+            {"properties": {"tools": {"items": {"$ref": base + "tool.json"}}}},
+            {"$id": base + "root.json", "properties": {"x": {"$ref": "other.json"}}},
+            {"$dynamicRef": base + "meta.json#meta"},
+            {"$ref": "#/$defs/missing"},
+        ):
+            status, answer = await put_schema(client, token, slug, schema)
+            assert (status, answer["code"]) == (400, "bad_request"), schema
+            assert "does not resolve inside the schema" in answer["message"], answer
+        assert hits == ["/probe.json"]
+        inside = {
+            "$id": base + "root.json",
+            "$defs": {"tool": {"$id": "tool.json", "type": "object"}},
+            "properties": {"tools": {"items": {"$ref": "tool.json"}}},
+        }
+        assert (await put_schema(client, token, slug, inside))[0] == 200
+        status, answer = await put_config(client, token, slug, {"tools": ["no"]}, 1)
+        assert (status, answer["code"]) == (400, "bad_request")
+        assert "$.tools[0]" in answer["message"]
+        assert (await put_config(client, token, slug, {"tools": [{}]}, 1))[0] == 200
+        assert hits == ["/probe.json"]
+    finally:
+        await remote.close()
+
+
+async def test_a_backtracking_pattern_cannot_stall_the_hub(client: HubClient) -> None:
+    """A schema whose `pattern` backtracks without end, and a configuration that sets it
+    off, is refused `bad_request` within the time budget; nothing is written and the hub
+    goes on answering."""
+    token = await person(client)
+    slug = (await new_agent(client, token, config={"name": "aaa"}))["slug"]
+    evil = {"properties": {"name": {"pattern": "^(a|a)*$"}}}
+    assert (await put_schema(client, token, slug, evil))[0] == 200
+    revision = put_config(client, token, slug, {"name": "a" * 40 + "!"}, 1)
+    (status, answer), (health, _) = await asyncio.gather(
+        revision, client.call("GET", f"/api/agents/{slug}", token=token)
+    )
+    assert (status, answer["code"], health) == (400, "bad_request", 200)
+    assert "took more than" in answer["message"]
+    assert [r["revision"] for r in await history(client, token, slug)] == [1]
+
+
+async def test_only_the_owner_sees_or_sets_the_schema(client: HubClient) -> None:
+    """To another person an agent's schema does not exist (404), public or not, and they
+    cannot set it."""
+    ada, bob = await person(client), await person(client)
+    for visibility in ("public", "unlisted"):
+        slug = (await new_agent(client, ada, visibility=visibility))["slug"]
+        assert (await put_schema(client, ada, slug, {"required": ["model"]}))[0] == 400
+        assert (await put_schema(client, ada, slug, {"type": "object"}))[0] == 200
+        status, answer = await client.call("GET", f"/api/agents/{slug}/config/schema", token=bob)
+        assert (status, answer["code"]) == (404, "not_found")
+        status, answer = await put_schema(client, bob, slug, None)
+        assert (status, answer["code"]) == (404, "not_found")
+        status, read = await client.call("GET", f"/api/agents/{slug}/config/schema", token=ada)
+        assert (status, read) == (200, {"schema": {"type": "object"}})
+    status, _ = await client.call("GET", "/api/agents/no-such-agent/config/schema", token=ada)
+    assert status == 404
+
+
+async def test_a_schema_and_a_revision_racing_never_let_a_breaking_revision_in(
+    client: HubClient,
+) -> None:
+    """A schema change and a revision the schema forbids, sent at once, again and again:
+    never both succeed, and the current revision always satisfies the schema in force."""
+    token = await person(client)
+    slug = (await new_agent(client, token, config={"model": "a"}))["slug"]
+    pinned = {"properties": {"model": {"const": "a"}}}
+    revision = 1
+    for _ in range(10):
+        (schema_status, _), (config_status, _) = await asyncio.gather(
+            put_schema(client, token, slug, pinned),
+            put_config(client, token, slug, {"model": "b"}, revision),
+        )
+        assert sorted([schema_status, config_status]) == [200, 400]
+        _, current = await client.call("GET", f"/api/agents/{slug}/config", token=token)
+        _, schema = await client.call("GET", f"/api/agents/{slug}/config/schema", token=token)
+        if schema["schema"] is not None:
+            assert current["config"] == {"model": "a"}
+        revision = current["revision"]
+        # back to no schema and model "a" for the next round
+        assert (await put_schema(client, token, slug, None))[0] == 200
+        if current["config"] != {"model": "a"}:
+            status, reset = await put_config(client, token, slug, {"model": "a"}, revision)
+            assert status == 200
+            revision = reset["revision"]

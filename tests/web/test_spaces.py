@@ -137,6 +137,7 @@ async def test_owners_demoting_each_other_at_once_leave_one_owner(client: HubCli
         pair = sorted(status for status, _ in answers[2 * i : 2 * i + 2])
         assert pair in ([200, 403], [200, 409]), pair  # the loser is no owner any more
         status, listed = await client.call("GET", f"/api/spaces/{slug}/members", token=ada)
+        assert status == 200, listed
         owners = [m for m in listed["members"] if m["role"] == "owner"]
         assert len(owners) == 1, listed
 

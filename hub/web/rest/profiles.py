@@ -148,6 +148,32 @@ async def put_config(request: web.Request) -> web.Response:
 
 
 @routes.get(
+    AGENT + "/config/schema",
+    "Your agent's configuration schema (JSON Schema draft 2020-12), null if none",
+    response=api.ConfigSchema,
+    errors=("not_found",),
+)
+async def get_config_schema(request: web.Request) -> web.Response:
+    who = await user(request)
+    return json_response(await hub_of(request).profiles.config_schema(who, slug_of(request)))
+
+
+@routes.put(
+    AGENT + "/config/schema",
+    "Set (or, with null, clear) the schema every configuration revision must satisfy; one"
+    " the current revision does not satisfy is bad_request",
+    response=api.ConfigSchema,
+    body=api.SetConfigSchema,
+    errors=("not_found",),
+)
+async def put_config_schema(request: web.Request) -> web.Response:
+    who = await user(request)
+    req = await body(request, api.SetConfigSchema)
+    found = await hub_of(request).profiles.set_config_schema(who, slug_of(request), req)
+    return json_response(found)
+
+
+@routes.get(
     AGENT + "/config/revisions",
     "The configuration's history, newest first (keyset paginated)",
     response=api.RevisionPage,
