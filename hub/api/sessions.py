@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from hub.domain import CreatorType, Role, Session, SessionMode, SessionStatus, check_metadata
+from hub.domain.spaces import SPACE_REF_PATTERN
 
 ParticipantId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -23,7 +24,7 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Agent A's participant id; generated when unset."""
     creator_type: CreatorType = "agent"
     creator_name: DisplayName | None = None
-    workspace_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    workspace_id: Annotated[str, msgspec.Meta(pattern=SPACE_REF_PATTERN)] | None = None
     """The space (its slug or `spc_` id) the session goes in: only with an agent key
     whose owner is an owner or member of the space."""
     metadata: dict[str, Any] = {}

@@ -8,6 +8,7 @@ import msgspec
 
 from hub.domain import SessionStatus, Slug, Space, SpaceMember, SpaceRole
 from hub.domain.profiles import Description, ProfileName
+from hub.domain.spaces import SPACE_REF_PATTERN
 
 __all__ = [
     "MemberList",
@@ -62,5 +63,5 @@ class SpaceSessionsQuery(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class MoveSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    space: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None
+    space: Annotated[str, msgspec.Meta(pattern=SPACE_REF_PATTERN)] | None
     """The target space's slug or id; null takes the session out of its space."""

@@ -15,6 +15,7 @@ import msgspec
 __all__ = [
     "MAX_PASSWORD_CHARS",
     "MIN_PASSWORD_CHARS",
+    "USERNAME_PATTERN",
     "AuditAction",
     "Email",
     "KeyName",
@@ -28,10 +29,11 @@ __all__ = [
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 256
 
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$"
 Username = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,31}$",
+        pattern=USERNAME_PATTERN,
         description="3-32 letters, digits, '_', '.' or '-', starting with a letter or digit",
     ),
 ]

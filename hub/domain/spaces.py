@@ -19,6 +19,7 @@ from nanoid import generate as nanoid
 
 __all__ = [
     "SPACE_ID_PREFIX",
+    "SPACE_REF_PATTERN",
     "Space",
     "SpaceAction",
     "SpaceMember",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 SPACE_ID_PREFIX = "spc_"
+SPACE_REF_PATTERN = r"^(spc_[A-Za-z0-9_-]{21}|[A-Za-z0-9][A-Za-z0-9_-]{2,47})$"
+"""How a space is named in an address: its id or its slug."""
 SpaceRole = Literal["owner", "member", "viewer"]
 SpaceAction = Literal["watch", "create_session", "manage"]
 

@@ -12,8 +12,10 @@ import msgspec
 
 from hub import __version__, api
 from hub.api.profiles import MAX_REVISION
+from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.profiles import SLUG_PATTERN
 from hub.domain.secrets import SECRET_NAME_PATTERN
+from hub.domain.spaces import SPACE_REF_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -28,6 +30,8 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
     "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
+    "space": {"type": "string", "pattern": SPACE_REF_PATTERN, "description": "slug or id"},
+    "username": {"type": "string", "pattern": USERNAME_PATTERN},
 }
 
 

@@ -24,7 +24,7 @@ SESSION = "/api/sessions/{session_id}"
     status=201,
     body=api.CreateSession,
     auth=False,
-    errors=("bad_request", "unauthorized", "rate_limited", "unavailable"),
+    errors=("bad_request", "unauthorized", "forbidden", "not_found", "rate_limited", "unavailable"),
 )
 async def create_session(request: web.Request) -> web.Response:
     req = await body(request, api.CreateSession)

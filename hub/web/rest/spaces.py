@@ -4,10 +4,15 @@ is `not_found`."""
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from hub import api
 from hub.domain import Session, Space, SpaceMember
+from hub.domain.identity import USERNAME_PATTERN
+from hub.domain.spaces import SPACE_REF_PATTERN
+from hub.errors import HubError
 from hub.web.http import body, hub_of, json_response, query, user
 from hub.web.rest.table import RouteTable
 
@@ -16,6 +21,22 @@ __all__ = ["routes"]
 routes = RouteTable()
 SPACE = "/api/spaces/{space}"
 MEMBER = SPACE + "/members/{username}"
+_SPACE = re.compile(SPACE_REF_PATTERN)
+_USERNAME = re.compile(USERNAME_PATTERN)
+
+
+def space_of(request: web.Request) -> str:
+    ref = request.match_info["space"]
+    if not _SPACE.match(ref):
+        raise HubError("not_found", f"no space {ref[:64]!r}")
+    return ref
+
+
+def username_of(request: web.Request) -> str:
+    name = request.match_info["username"]
+    if not _USERNAME.match(name):
+        raise HubError("not_found", f"no person {name[:64]!r}")
+    return name
 
 
 @routes.post(
@@ -43,7 +64,7 @@ async def list_spaces(request: web.Request) -> web.Response:
 )
 async def get_space(request: web.Request) -> web.Response:
     who = await user(request)
-    return json_response(await hub_of(request).spaces.get(who, request.match_info["space"]))
+    return json_response(await hub_of(request).spaces.get(who, space_of(request)))
 
 
 @routes.patch(
@@ -56,7 +77,7 @@ async def get_space(request: web.Request) -> web.Response:
 async def update_space(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.SpaceUpdate)
-    space = await hub_of(request).spaces.update(who, request.match_info["space"], req)
+    space = await hub_of(request).spaces.update(who, space_of(request), req)
     return json_response(space)
 
 
@@ -68,7 +89,7 @@ async def update_space(request: web.Request) -> web.Response:
 )
 async def list_members(request: web.Request) -> web.Response:
     who = await user(request)
-    members = await hub_of(request).spaces.members(who, request.match_info["space"])
+    members = await hub_of(request).spaces.members(who, space_of(request))
     return json_response(api.MemberList(members=members))
 
 
@@ -86,7 +107,7 @@ async def put_member(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.MemberRole)
     member, added = await hub_of(request).spaces.put_member(
-        who, request.match_info["space"], request.match_info["username"], req.role
+        who, space_of(request), username_of(request), req.role
     )
     return json_response(member, 201 if added else 200)
 
@@ -99,9 +120,7 @@ async def put_member(request: web.Request) -> web.Response:
 )
 async def remove_member(request: web.Request) -> web.Response:
     who = await user(request)
-    await hub_of(request).spaces.remove_member(
-        who, request.match_info["space"], request.match_info["username"]
-    )
+    await hub_of(request).spaces.remove_member(who, space_of(request), username_of(request))
     return web.Response(status=204)
 
 
@@ -115,7 +134,7 @@ async def remove_member(request: web.Request) -> web.Response:
 async def space_sessions(request: web.Request) -> web.Response:
     who = await user(request)
     q = query(request, api.SpaceSessionsQuery)
-    page = await hub_of(request).spaces.sessions(who, request.match_info["space"], q)
+    page = await hub_of(request).spaces.sessions(who, space_of(request), q)
     return json_response(page)
 
 
