@@ -14,6 +14,7 @@ import msgspec
 from hub import api
 from hub.client.errors import HubClientError
 from hub.client.people import PeopleAPI
+from hub.client.spaces import SpacesAPI
 from hub.domain import (
     Activity,
     FileEntry,
@@ -47,9 +48,10 @@ def send_message(content: str, *, client_msg_id: str | None = None, **fields: An
         raise HubClientError("bad_request", str(exc)) from None
 
 
-class HubAPI(PeopleAPI):
+class HubAPI(PeopleAPI, SpacesAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
-    agents and secrets (with user keys) from `PeopleAPI`."""
+    agents and secrets (with user keys) from `PeopleAPI`, their spaces from
+    `SpacesAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any

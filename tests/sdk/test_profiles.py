@@ -126,3 +126,36 @@ async def test_the_configuration_schema_is_set_read_and_enforced(hub_server: Tes
         assert remote.value.code == "bad_request"
         assert await rest.set_config_schema(user_key, a.slug, None) is None
         assert (await rest.put_agent_config(user_key, a.slug, {"m": "one"}, 1)).revision == 2
+
+
+async def test_spaces_with_the_sdk(hub_server: TestServer) -> None:
+    """A person makes a space and adds another as a member, whose verified agent creates
+    a session in it; the session is listed in the space, moved out, and the space
+    archived; a member may not archive it (`forbidden`)."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        keys = []
+        for _ in range(2):
+            name = fresh_name("sdk")
+            await rest.sign_up(name, "correct horse")
+            keys.append(((await rest.log_in(name, "correct horse")).token, name))
+        (ada, _), (bob, bob_name) = keys
+        space = await rest.create_space(ada, fresh_slug("lab"), "Lab")
+        member = await rest.set_space_member(ada, space.slug, bob_name, "member")
+        assert member.role == "member"
+        assert [m.username for m in await rest.space_members(bob, space.id)][1] == bob_name
+        agent = await rest.create_agent(bob, slug=fresh_slug("sdk"), name="B")
+        key = (await rest.create_agent_key(bob, agent.slug, "prod")).token
+        created = await rest.create_session(agent_key=key, workspace_id=space.slug)
+        page = await rest.space_sessions(ada, space.slug)
+        assert [s.id for s in page.sessions] == [created.session.id]
+        assert [(s.slug, s.role) for s in await rest.spaces(bob)] == [(space.slug, "member")]
+        with pytest.raises(HubClientError) as refused:
+            await rest.update_space(bob, space.slug, archived=True)
+        assert refused.value.code == "forbidden"
+        moved = await rest.move_session(ada, created.session.id, None)
+        assert moved.workspace_id is None
+        archived = await rest.update_space(ada, space.slug, archived=True)
+        assert archived.archived_at is not None
+        await rest.remove_space_member(bob, space.slug, bob_name)
+        assert await rest.spaces(bob) == []
