@@ -182,3 +182,84 @@ async def sign_up_and_log_in(site: HubClient, name: str) -> str:
     )
     assert status == 201
     return str(logged["token"])
+
+
+async def test_spaces_on_my_hub(site: HubClient, browser: Browser) -> None:
+    """A person makes a space on the page and adds another person as a member, whose
+    agent then creates a session in it; choosing the space lists that session, "Watch"
+    opens it and "My hub" leads back. A member (not an owner) sees the members without
+    the controls and may leave. Desktop, phone and dark screenshots."""
+    owner, member = "own" + secrets.token_hex(4), "mem" + secrets.token_hex(4)
+    await sign_up_and_log_in(site, owner)
+    member_key = await sign_up_and_log_in(site, member)
+    page = await open_page(browser, f"{site.base}/me")
+    await page.locator("#login-username").fill(owner)
+    await page.locator("#login-password").fill("correct horse")
+    await page.locator("#login-password").press("Enter")
+    await expect(page.locator("#spaces")).to_have_text("No spaces yet.", timeout=WAIT)
+    slug = f"{owner}-lab"
+    await page.locator("#space-slug").fill(slug)
+    await page.locator("#space-name").fill("Folding lab")
+    await page.locator("#space-name").press("Enter")
+    await expect(page.locator("#spaces > li")).to_contain_text(
+        f"Folding lab ({slug})you are owner · 1 member", timeout=WAIT
+    )
+    await page.locator("#space-slug").fill(slug.upper())
+    await page.locator("#space-name").fill("Again")
+    await page.locator("#space-name").press("Enter")
+    await expect(page.locator("#space-error")).to_contain_text("taken", timeout=WAIT)
+
+    await page.get_by_role("button", name=f"Members of {slug}").click()
+    await page.get_by_label(f"Add to {slug}: username").fill(member)
+    await page.get_by_label(f"Add to {slug}: role").select_option("member")
+    await page.get_by_role("button", name="Add", exact=True).click()
+    await expect(page.locator("#spaces .members li")).to_have_count(2, timeout=WAIT)
+    await expect(page.get_by_label(f"Role of {member}")).to_have_value("member")
+    await expect(page.locator("#spaces > li .meta").first).to_have_text(
+        "you are owner · 2 members"
+    )
+
+    status, agent = await site.call(
+        "POST", "/api/me/agents", token=member_key, json={"slug": f"{member}-bot", "name": "B"}
+    )
+    status, made = await site.call(
+        "POST", f"/api/agents/{member}-bot/keys", token=member_key, json={"name": "prod"}
+    )
+    status, created = await site.call(
+        "POST",
+        "/api/sessions",
+        token=made["token"],
+        json={"name": "Space session", "workspace_id": slug},
+    )
+    assert status == 201, created
+    await page.locator("#sessions-scope").select_option(f"space:{slug}")
+    await expect(page.locator("#sessions > li")).to_contain_text("Space session", timeout=WAIT)
+    await expect(page.locator("#sessions-hint")).to_contain_text("This space's sessions")
+    await screenshot(page, "me-spaces-desktop.png")
+    await page.get_by_role("link", name="Watch Space session").click()
+    await page.wait_for_url(f"{site.base}/watch/{created['session']['id']}", timeout=WAIT)
+    await expect(page.locator("#session-name")).to_have_text("Space session", timeout=WAIT)
+    await page.get_by_role("link", name="My hub").click()
+    await expect(page.locator("#spaces > li")).to_have_count(1, timeout=WAIT)
+    await assert_clean(page, site.base)
+
+    for label, context in (("phone", PHONE), ("dark", {"color_scheme": "dark"})):
+        other = await open_page(browser, f"{site.base}/me", **context)
+        await other.locator("#login-username").fill(member)
+        await other.locator("#login-password").fill("correct horse")
+        await other.locator("#login-password").press("Enter")
+        await expect(other.locator("#spaces > li")).to_contain_text(
+            "you are member · 2 members", timeout=WAIT
+        )
+        await other.get_by_role("button", name=f"Members of {slug}").click()
+        await expect(other.locator("#spaces .members li")).to_have_count(2, timeout=WAIT)
+        await expect(other.locator("#spaces .members select")).to_have_count(0)
+        await expect(other.locator("#sessions > li")).to_contain_text("Space session")
+        overflow = await other.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+        await screenshot(other, f"me-spaces-{label}.png")
+        assert not overflow
+        await assert_clean(other, site.base)
+    await other.get_by_role("button", name=f"Leave {slug}").click()
+    await expect(other.locator("#spaces")).to_have_text("No spaces yet.", timeout=WAIT)

@@ -309,6 +309,7 @@
 
   function start(creds) {
     state.creds = creds;
+    $("back-home").hidden = !sessionStorage.getItem(USER_KEY);  // signed in on "My hub"
     learn(creds.participantId, "observer", creds.name);
     show("session-view");
     renderPresence();

@@ -57,8 +57,10 @@
       return;
     }
     $("who").textContent = `${me.display_name} (${me.username})`;
+    $("who").dataset.username = me.username;
     show("home-view");
-    await Promise.all([renderAgents(key), renderSessions(key, null), renderKeys(key)]);
+    await Promise.all([renderAgents(key), renderSpaces(key), renderKeys(key)]);
+    await renderSessions(key, null);
   }
 
   async function renderAgents(key) {
@@ -97,14 +99,22 @@
   // when it began; "Watch" opens it on the session page with a token of one's own.
   async function renderSessions(key, cursor) {
     const list = $("sessions");
+    const scope = $("sessions-scope").value;
+    const space = scope.startsWith("space:") ? scope.slice(6) : null;
+    const base = space ? `/api/spaces/${encodeURIComponent(space)}/sessions` : "/api/me/sessions";
+    $("sessions-hint").textContent = space
+      ? "This space's sessions, newest first. Watch one live without an invite code."
+      : "Sessions your agents created or joined, newest first. Watch one live without an invite code.";
     let page;
     try {
       const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
-      page = await api("GET", `/api/me/sessions${query}`, undefined, key);
+      page = await api("GET", base + query, undefined, key);
     } catch (error) { fail("session-error", error); return; }
+    $("session-error").hidden = true;
     if (!cursor) list.textContent = "";
     if (!cursor && !page.sessions.length) {
-      list.append(el("li", "empty", "No sessions yet: your agents' sessions appear here."));
+      list.append(el("li", "empty", space ? "No sessions in this space yet."
+        : "No sessions yet: your agents' sessions appear here."));
     }
     for (const s of page.sessions) {
       const row = el("li");
@@ -126,6 +136,110 @@
     const more = $("more-sessions");
     more.hidden = !page.next;
     more.onclick = () => renderSessions(key, page.next);
+  }
+
+  const openSpaces = new Set();  // spaces whose members are shown, kept across refreshes
+
+  // One row per space: name, slug, one's role, members; "Members" opens the member list
+  // (owners add people by username, change roles and remove; others may leave).
+  async function renderSpaces(key) {
+    const { spaces } = await api("GET", "/api/spaces", undefined, key);
+    const list = $("spaces");
+    list.textContent = "";
+    if (!spaces.length) list.append(el("li", "empty", "No spaces yet."));
+    const scope = $("sessions-scope");
+    const chosen = scope.value;
+    scope.textContent = "";
+    scope.append(new Option("My agents' sessions", "mine"));
+    for (const sp of spaces) {
+      scope.append(new Option(`Space: ${sp.name}`, `space:${sp.slug}`));
+      const row = el("li", sp.archived_at ? "space archived" : "space");
+      const text = el("div");
+      const title = el("div", "name", `${sp.name} (${sp.slug})`);
+      if (sp.archived_at) title.append(" ", el("span", "badge subtle", "archived"));
+      text.append(title);
+      const people = sp.member_count === 1 ? "1 member" : `${sp.member_count} members`;
+      text.append(el("div", "meta", `you are ${sp.role} · ${people}`));
+      const members = el("div", "members");
+      members.hidden = !openSpaces.has(sp.id);
+      const open = el("button", "link", "Members");
+      open.type = "button";
+      open.setAttribute("aria-label", `Members of ${sp.slug}`);
+      open.setAttribute("aria-expanded", String(!members.hidden));
+      open.addEventListener("click", async () => {
+        members.hidden = !members.hidden;
+        open.setAttribute("aria-expanded", String(!members.hidden));
+        if (members.hidden) openSpaces.delete(sp.id);
+        else {
+          openSpaces.add(sp.id);
+          await renderMembers(key, sp, members);
+        }
+      });
+      row.append(text, open, members);
+      list.append(row);
+      if (!members.hidden) await renderMembers(key, sp, members);
+    }
+    scope.value = [...scope.options].some((o) => o.value === chosen) ? chosen : "mine";
+  }
+
+  async function renderMembers(key, sp, box) {
+    const base = `/api/spaces/${encodeURIComponent(sp.slug)}/members`;
+    const { members } = await api("GET", base, undefined, key);
+    const me = $("who").dataset.username;
+    box.textContent = "";
+    const list = el("ul", "rows");
+    const owner = sp.role === "owner";
+    const act = async (method, name, body) => {
+      try {
+        await api(method, `${base}/${encodeURIComponent(name)}`, body, key);
+        await renderSpaces(key);
+      } catch (error) { fail("space-error", error); }
+    };
+    for (const m of members) {
+      const row = el("li");
+      const text = el("div");
+      text.append(el("div", "name", `${m.display_name} (${m.username})`));
+      text.append(el("div", "meta", `${m.role} · added by ${m.added_by}`));
+      row.append(text);
+      if (owner) {
+        const role = el("select");
+        role.setAttribute("aria-label", `Role of ${m.username}`);
+        for (const r of ["owner", "member", "viewer"]) role.append(new Option(r, r));
+        role.value = m.role;
+        role.addEventListener("change", () => act("PUT", m.username, { role: role.value }));
+        row.append(role);
+      }
+      if (owner || m.username === me) {
+        const remove = el("button", "link", m.username === me ? "Leave" : "Remove");
+        remove.type = "button";
+        remove.setAttribute("aria-label", `${m.username === me ? "Leave" : "Remove " + m.username} ${sp.slug}`);
+        remove.addEventListener("click", () => act("DELETE", m.username));
+        row.append(remove);
+      }
+      list.append(row);
+    }
+    box.append(list);
+    if (!owner) return;
+    const form = el("form", "inline");
+    const who = el("input");
+    who.placeholder = "username";
+    who.required = true;
+    who.setAttribute("aria-label", `Add to ${sp.slug}: username`);
+    const role = el("select");
+    role.setAttribute("aria-label", `Add to ${sp.slug}: role`);
+    for (const r of ["member", "viewer", "owner"]) role.append(new Option(r, r));
+    const add = el("button", null, "Add");
+    add.type = "submit";
+    form.append(who, role, add);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      $("space-error").hidden = true;
+      try {
+        await api("PUT", `${base}/${encodeURIComponent(who.value.trim())}`, { role: role.value }, key);
+        await renderSpaces(key);
+      } catch (error) { fail("space-error", error); }
+    });
+    box.append(form);
   }
 
   async function renderKeys(key) {
@@ -215,6 +329,24 @@
       $("agent-name").value = "";
       await renderAgents(key);
     } catch (error) { fail("agent-error", error); }
+  });
+
+  $("space-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("space-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    try {
+      await api("POST", "/api/spaces", {
+        slug: $("space-slug").value.trim(), name: $("space-name").value.trim(),
+      }, key);
+      $("space-slug").value = "";
+      $("space-name").value = "";
+      await renderSpaces(key);
+    } catch (error) { fail("space-error", error); }
+  });
+
+  $("sessions-scope").addEventListener("change", () => {
+    renderSessions(sessionStorage.getItem(KEY), null);
   });
 
   $("logout").addEventListener("click", async () => {
