@@ -222,6 +222,7 @@ async def test_spaces_on_my_hub(site: HubClient, browser: Browser) -> None:
     status, agent = await site.call(
         "POST", "/api/me/agents", token=member_key, json={"slug": f"{member}-bot", "name": "B"}
     )
+    assert status == 201, agent
     status, made = await site.call(
         "POST", f"/api/agents/{member}-bot/keys", token=member_key, json={"name": "prod"}
     )
