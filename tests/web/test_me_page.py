@@ -215,9 +215,7 @@ async def test_spaces_on_my_hub(site: HubClient, browser: Browser) -> None:
     await page.get_by_role("button", name="Add", exact=True).click()
     await expect(page.locator("#spaces .members li")).to_have_count(2, timeout=WAIT)
     await expect(page.get_by_label(f"Role of {member}")).to_have_value("member")
-    await expect(page.locator("#spaces > li .meta").first).to_have_text(
-        "you are owner · 2 members"
-    )
+    await expect(page.locator("#spaces > li .meta").first).to_have_text("you are owner · 2 members")
 
     status, agent = await site.call(
         "POST", "/api/me/agents", token=member_key, json={"slug": f"{member}-bot", "name": "B"}
