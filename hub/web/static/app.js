@@ -835,6 +835,7 @@
       d.name ? `renamed the session to “${d.name}”` : "",
     ].filter(Boolean).join(" and ") || "changed the session",
     "session.deleted": () => "deleted the session",
+    "session.moved": (d) => d.to ? "moved the session into a space" : "took the session out of its space",
     "invite.rotated": () => "made a new invite code",
     "message.sent": (d) => {
       const ids = d.message_ids || [];
