@@ -15,8 +15,10 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles, ratings, secrets
+from hub.web.rest import accounts, operations, profiles, ratings, secrets, spaces
 from tests.helpers import HubClient, Peer
+from tests.web.test_profiles import agent_key, new_agent, person
+from tests.web.test_spaces import new_space
 
 
 async def test_create_session_returns_credentials_once(client: HubClient) -> None:
@@ -339,13 +341,14 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts, agent profiles, ratings and vaults (their audit rows:
-    tests/web/test_accounts.py, test_profiles.py, test_ratings.py, test_secrets.py)."""
+    those of people's accounts, agent profiles, ratings, vaults and spaces themselves
+    (their audit rows: tests/web/test_accounts.py, test_profiles.py, test_ratings.py,
+    test_secrets.py, test_spaces.py)."""
     personal = [
         op
         for table in (accounts.routes, profiles.routes, ratings.routes, secrets.routes)
         for op in table.operations
-    ]
+    ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -387,7 +390,12 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
 
     async def create() -> None:
         nonlocal sid
-        created = await rest("POST", "/api/sessions", None, {})
+        user_key = await person(client)
+        agent = await new_agent(client, user_key)
+        tokens["user"] = user_key
+        tokens["space"] = (await new_space(client, user_key))["slug"]
+        key = (await agent_key(client, user_key, agent["slug"]))["token"]
+        created = await rest("POST", "/api/sessions", key, {})
         sid = created["session"]["id"]
         tokens.update(a=created["agent_token"], invite=created["invite_code"])
 
@@ -415,6 +423,18 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ("POST /api/sessions", create, "session.created"),
         ("POST /api/join", join_agent, "agent_b.joined"),
         ("POST /api/join", join_observer, "observer.joined"),
+        (
+            "POST /api/sessions/{session_id}/watch",
+            lambda: rest("POST", f"/api/sessions/{sid}/watch", tokens["user"], {}),
+            "observer.joined",
+        ),
+        (
+            "PUT /api/sessions/{session_id}/space",
+            lambda: rest(
+                "PUT", f"/api/sessions/{sid}/space", tokens["user"], {"space": tokens["space"]}
+            ),
+            "session.moved",
+        ),
         (
             "PATCH /api/sessions/{session_id}",
             api("PATCH", "", "b", {"status": "paused"}),
