@@ -83,7 +83,8 @@ async def write_file(
     args = (session_id, path, content, digest, size, editor)
     if expected_hash is None:
         query = _versioned(
-            _INSERT + """ ON CONFLICT (session_id, path) DO UPDATE SET content = $3,
+            _INSERT
+            + """ ON CONFLICT (session_id, path) DO UPDATE SET content = $3,
                 content_hash = $4, size = $5, version = files.version + 1, last_editor = $6,
                 updated_at = now()"""
         )
