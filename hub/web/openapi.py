@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
+from hub.api.notes import MAX_VERSION
 from hub.api.profiles import MAX_REVISION
 from hub.domain.profiles import SLUG_PATTERN
 from hub.domain.secrets import SECRET_NAME_PATTERN
@@ -28,6 +29,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
     "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
+    "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
 }
 
 
