@@ -2,6 +2,7 @@
 session's last message, so the notes and files after any message can be read back."""
 
 import asyncio
+import secrets
 
 import asyncpg
 import pytest
@@ -250,3 +251,69 @@ def test_text_diff_is_a_unified_diff_of_lines() -> None:
     lines = text_diff("a\nb\nc\n", "a\nB\nc\n", old_name="v1", new_name="v2")
     assert lines == ["--- v1", "+++ v2", "@@ -1,3 +1,3 @@", " a", "-b", "+B", " c"]
     assert text_diff("same", "same", old_name="v1", new_name="v2") == []
+
+
+async def test_the_migration_keeps_what_was_there_as_one_version_each(database_url: str) -> None:
+    """Notes and files written before version history existed each get one version, their
+    current state, at their session's last message."""
+    from tests.store.test_migrate import _fresh_database
+
+    name = f"hub_versions_backfill_{secrets.token_hex(4)}"
+    url = await _fresh_database(database_url, name)
+    try:
+        await _backfill_checks(url)
+    finally:
+        admin = await asyncpg.connect(database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def _backfill_checks(url: str) -> None:
+    from hub.store.migrate import apply_migrations, load_migrations
+
+    conn = await asyncpg.connect(url)
+    try:
+        for migration in load_migrations():
+            if migration.version < 12:
+                await conn.execute(migration.sql)
+        await conn.execute(
+            """INSERT INTO sessions (id, name, agent_a_id, invite_code, invite_expires_at,
+                   last_message_id)
+               VALUES ('ses_backfill1', 'Old', 'a', 'OLD-CODE', now(), 7)"""
+        )
+        await conn.execute(
+            """INSERT INTO notes (session_id, title, content, version, last_editor)
+               VALUES ('ses_backfill1', 'Plan', 'third draft', 3, 'b')"""
+        )
+        await conn.execute(
+            """INSERT INTO files (session_id, path, content, content_hash, size, last_editor)
+               VALUES ('ses_backfill1', 'a.txt', 'x', $1, 1, 'a')""",
+            "0" * 64,
+        )
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.executemany(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            [(m.version, m.name) for m in load_migrations() if m.version < 12],
+        )
+    finally:
+        await conn.close()
+    assert 12 in await apply_migrations(url)
+    conn = await asyncpg.connect(url)
+    try:
+        notes = await note_store.notes_at(conn, "ses_backfill1", 7)
+        assert [(v.version, v.content, v.editor, v.at_message_id) for v in notes] == [
+            (3, "third draft", "b", 7)
+        ]
+        assert await note_store.notes_at(conn, "ses_backfill1", 6) == []
+        files = await file_store.files_at(conn, "ses_backfill1", 7)
+        assert [(v.path, v.version, v.content, v.at_message_id) for v in files] == [
+            ("a.txt", 1, "x", 7)
+        ]
+        assert (await file_store.get_file(conn, "ses_backfill1", "a.txt")).version == 1
+    finally:
+        await conn.close()
