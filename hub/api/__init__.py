@@ -9,9 +9,16 @@ from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignU
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
-from hub.api.files import FileBody, FileList
+from hub.api.files import FileBody, FileDiff, FileList, FileVersionPage
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
-from hub.api.notes import NoteList
+from hub.api.notes import (
+    NoteDiff,
+    NoteList,
+    NoteVersionPage,
+    TitleChange,
+    VersionDiffQuery,
+    VersionQuery,
+)
 from hub.api.presence import PresenceList
 from hub.api.profiles import (
     AgentKeyList,
@@ -71,7 +78,9 @@ __all__ = [
     "DisplayName",
     "ErrorBody",
     "FileBody",
+    "FileDiff",
     "FileList",
+    "FileVersionPage",
     "Health",
     "InviteInfo",
     "JoinSession",
@@ -90,7 +99,9 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NoteDiff",
     "NoteList",
+    "NoteVersionPage",
     "ParticipantId",
     "PresenceList",
     "ProfileList",
@@ -112,6 +123,9 @@ __all__ = [
     "SpaceList",
     "SpaceSessionsQuery",
     "SpaceUpdate",
+    "TitleChange",
     "UpdateSession",
+    "VersionDiffQuery",
+    "VersionQuery",
     "WatchSession",
 ]

@@ -19,8 +19,10 @@ from hub.domain import (
     Activity,
     FileEntry,
     FileInfo,
+    FileVersion,
     Message,
     Note,
+    NoteVersion,
     Presence,
     SessionStatus,
 )
@@ -46,6 +48,11 @@ def send_message(content: str, *, client_msg_id: str | None = None, **fields: An
         )
     except ValueError as exc:  # from the metadata check, as the hub would answer
         raise HubClientError("bad_request", str(exc)) from None
+
+
+def _quote_path(path: str) -> str:
+    """A file path for a URL: each segment quoted, the slashes kept."""
+    return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
 class HubAPI(PeopleAPI, SpacesAPI):
@@ -207,9 +214,84 @@ class HubAPI(PeopleAPI, SpacesAPI):
 
     async def read_file(self, session_id: str, token: str, path: str) -> FileEntry:
         """One file with its content (`HubClientError` `not_found` if there is none)."""
-        quoted = "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
-        url = f"/api/sessions/{session_id}/files/{quoted}"
+        url = f"/api/sessions/{session_id}/files/{_quote_path(path)}"
         return await self._typed(FileEntry, "GET", url, token=token)
+
+    async def note_versions(
+        self,
+        session_id: str,
+        token: str,
+        note_id: int,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> api.NoteVersionPage:
+        """A note's versions below `before`, newest first, without content; page on with
+        `next_before` (`HubClientError` `not_found` if there is no such note)."""
+        return await self._typed(
+            api.NoteVersionPage,
+            "GET",
+            f"/api/sessions/{session_id}/notes/{note_id}/versions",
+            token=token,
+            params={"before": before, "limit": limit},
+        )
+
+    async def note_version(
+        self, session_id: str, token: str, note_id: int, version: int
+    ) -> NoteVersion:
+        """One version of a note, with its content."""
+        path = f"/api/sessions/{session_id}/notes/{note_id}/versions/{version}"
+        return await self._typed(NoteVersion, "GET", path, token=token)
+
+    async def note_diff(
+        self, session_id: str, token: str, note_id: int, old: int, new: int
+    ) -> api.NoteDiff:
+        """What changed from version `old` to version `new` of a note."""
+        return await self._typed(
+            api.NoteDiff,
+            "GET",
+            f"/api/sessions/{session_id}/notes/{note_id}/diff",
+            token=token,
+            params={"from": old, "to": new},
+        )
+
+    async def file_versions(
+        self,
+        session_id: str,
+        token: str,
+        path: str,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> api.FileVersionPage:
+        """A file's versions below `before`, newest first, without content; page on with
+        `next_before` (`HubClientError` `not_found` if there is no such file)."""
+        return await self._typed(
+            api.FileVersionPage,
+            "GET",
+            f"/api/sessions/{session_id}/file-versions/{_quote_path(path)}",
+            token=token,
+            params={"before": before, "limit": limit},
+        )
+
+    async def file_version(
+        self, session_id: str, token: str, path: str, version: int
+    ) -> FileVersion:
+        """One version of a file, with its content."""
+        url = f"/api/sessions/{session_id}/file-version/{version}/{_quote_path(path)}"
+        return await self._typed(FileVersion, "GET", url, token=token)
+
+    async def file_diff(
+        self, session_id: str, token: str, path: str, old: int, new: int
+    ) -> api.FileDiff:
+        """What changed from version `old` to version `new` of a file."""
+        return await self._typed(
+            api.FileDiff,
+            "GET",
+            f"/api/sessions/{session_id}/file-diff/{_quote_path(path)}",
+            token=token,
+            params={"from": old, "to": new},
+        )
 
     async def presence(self, session_id: str, token: str) -> list[Presence]:
         """Who is online, working, idle or offline."""

@@ -1,6 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
 module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
-messages, notes, files, presence, activity, invites, metadata). Nothing here does I/O.
+messages, notes, files, history, presence, activity, invites, metadata). Nothing here does
+I/O.
 The names are re-exported here for the layers above."""
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ from hub.domain.files import (
     FileInfo,
     file_hash,
     validate_path,
+)
+from hub.domain.history import (
+    FileVersion,
+    FileVersionInfo,
+    NoteVersion,
+    NoteVersionInfo,
+    state_at,
+    text_diff,
 )
 from hub.domain.identity import (
     MAX_PASSWORD_CHARS,
@@ -115,11 +124,15 @@ __all__ = [
     "Email",
     "FileEntry",
     "FileInfo",
+    "FileVersion",
+    "FileVersionInfo",
     "KeyName",
     "Message",
     "MsgType",
     "Note",
     "NoteSummary",
+    "NoteVersion",
+    "NoteVersionInfo",
     "Password",
     "Presence",
     "PresenceStatus",
@@ -161,6 +174,8 @@ __all__ = [
     "rating_pair",
     "require",
     "space_allows",
+    "state_at",
+    "text_diff",
     "validate_path",
     "write_refusal",
 ]

@@ -22,6 +22,8 @@ class FileInfo(msgspec.Struct, kw_only=True):
     path: str
     content_hash: str
     size: int
+    version: int
+    """1 when created, one more on every write (GET …/file-versions/{path} lists them)."""
     last_editor: str
     created_at: datetime
     updated_at: datetime

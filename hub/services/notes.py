@@ -1,9 +1,18 @@
 """Notes: created, and edited at the version the editor read (optimistic locking; a stale
-edit gets `conflict` carrying the current note)."""
+edit gets `conflict` carrying the current note); every accepted change is kept as a
+version, which any token of the session may list, read and compare."""
 
 from __future__ import annotations
 
-from hub.domain import ActivityAction, Note, Principal, require
+from hub import api
+from hub.domain import (
+    ActivityAction,
+    Note,
+    NoteVersion,
+    Principal,
+    require,
+    text_diff,
+)
 from hub.errors import HubError
 from hub.protocol import NoteEvent
 from hub.services.events import Events
@@ -67,3 +76,35 @@ class Notes:
     async def get(self, principal: Principal, note_id: int) -> Note:
         async with self._store.connection() as conn:
             return await note_store.get_note(conn, principal.session_id, note_id)
+
+    async def versions(
+        self, principal: Principal, note_id: int, query: api.VersionQuery
+    ) -> api.NoteVersionPage:
+        """A note's versions newest first, a page at a time (keyset: `before` a version)."""
+        async with self._store.connection() as conn:
+            versions = await note_store.list_note_versions(
+                conn, principal.session_id, note_id, before=query.before, limit=query.limit
+            )
+        last = versions[-1].version if versions else 1
+        more = len(versions) == query.limit and last > 1
+        return api.NoteVersionPage(versions=versions, next_before=last if more else None)
+
+    async def version(self, principal: Principal, note_id: int, version: int) -> NoteVersion:
+        async with self._store.connection() as conn:
+            return await note_store.get_note_version(conn, principal.session_id, note_id, version)
+
+    async def diff(self, principal: Principal, note_id: int, old: int, new: int) -> api.NoteDiff:
+        """What changed from version `old` to version `new`: the title, and the content
+        as a unified diff."""
+        async with self._store.connection() as conn:
+            before = await note_store.get_note_version(conn, principal.session_id, note_id, old)
+            after = await note_store.get_note_version(conn, principal.session_id, note_id, new)
+        title = (
+            api.TitleChange(from_=before.title, to=after.title)
+            if before.title != after.title
+            else None
+        )
+        lines = text_diff(
+            before.content, after.content, old_name=f"version {old}", new_name=f"version {new}"
+        )
+        return api.NoteDiff(note_id=note_id, from_=old, to=new, title=title, diff=lines)

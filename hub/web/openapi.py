@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from hub import __version__, api
+from hub.api.notes import MAX_VERSION
 from hub.api.profiles import MAX_REVISION
 from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.profiles import SLUG_PATTERN
@@ -32,6 +33,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
     "space": {"type": "string", "pattern": SPACE_REF_PATTERN, "description": "slug or id"},
     "username": {"type": "string", "pattern": USERNAME_PATTERN},
+    "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
 }
 
 
