@@ -655,6 +655,7 @@
       article = el("article", "note");
       article.id = "note-" + note.id;
       article.innerHTML = `<header><h3></h3><span class="version"></span>
+        <button type="button" class="history">History</button>
         <button type="button" class="edit">Edit</button></header>
         <div class="md"></div>
         <div class="editor" hidden>
@@ -667,6 +668,8 @@
         </div>`;
       const id = note.id;
       article.querySelector(".edit").addEventListener("click", () => openEditor(id));
+      article.querySelector(".history").addEventListener("click",
+        () => openHistory("note", id, `note “${state.notes.get(id).title}”`));
       article.querySelector(".save").addEventListener("click", () => saveNote(id));
       article.querySelector(".cancel").addEventListener("click", () => closeEditor(id));
       const area = article.querySelector("textarea");
@@ -781,6 +784,94 @@
     $("file-view-path").textContent = path;
     $("file-view-content").textContent = content;
   }
+
+  $("file-history").addEventListener("click", () => {
+    if (state.openFile) openHistory("file", state.openFile, state.openFile);
+  });
+
+  // ---- history of a note or a file ----------------------------------------------------
+  // Every version is kept: the dialog lists them newest first; choosing one shows its
+  // text and what changed from the version before (a unified diff).
+
+  const pathUrl = (path) => path.split("/").map(encodeURIComponent).join("/");
+
+  function historyUrls(kind, key) {
+    const base = `/api/sessions/${state.creds.sessionId}`;
+    if (kind === "note") {
+      return {
+        list: `${base}/notes/${key}/versions?limit=200`,
+        one: (v) => `${base}/notes/${key}/versions/${v}`,
+        diff: (a, b) => `${base}/notes/${key}/diff?from=${a}&to=${b}`,
+      };
+    }
+    return {
+      list: `${base}/file-versions/${pathUrl(key)}?limit=200`,
+      one: (v) => `${base}/file-version/${v}/${pathUrl(key)}`,
+      diff: (a, b) => `${base}/file-diff/${pathUrl(key)}?from=${a}&to=${b}`,
+    };
+  }
+
+  async function readJSON(url) {
+    const response = await fetch(url, {headers: {Authorization: "Bearer " + state.creds.token}})
+      .catch(() => null);
+    return response && response.ok ? response.json() : null;
+  }
+
+  async function openHistory(kind, key, label) {
+    const urls = historyUrls(kind, key);
+    const dialog = $("history");
+    $("history-title").textContent = `History of ${label}`;
+    const list = $("history-versions");
+    list.replaceChildren();
+    $("history-content").textContent = "";
+    $("history-version-title").textContent = "";
+    $("history-diff").hidden = $("history-diff-title").hidden = true;
+    if (!dialog.open) dialog.showModal();
+    const page = await readJSON(urls.list);
+    if (!page) {
+      $("history-content").textContent = "The history could not be read.";
+      return;
+    }
+    for (const v of page.versions) {
+      const item = el("li");
+      const pick = el("button", "link", `v${v.version}`);
+      pick.type = "button";
+      pick.setAttribute("aria-label", `Version ${v.version}`);
+      pick.addEventListener("click", () => showVersion(urls, v, pick));
+      const about = el("div", "meta");
+      about.append(timeNode(v.created_at), ` · after message #${v.at_message_id} · ${v.size} chars`);
+      item.append(pick, " by ", nameNode(v.editor, "name"), about);
+      list.append(item);
+    }
+    const newest = list.querySelector("button");
+    if (newest) newest.click();
+  }
+
+  async function showVersion(urls, v, button) {
+    for (const b of $("history-versions").querySelectorAll("button")) b.removeAttribute("aria-current");
+    button.setAttribute("aria-current", "true");
+    $("history-version-title").textContent = `Version ${v.version}`;
+    const [one, diff] = await Promise.all([
+      readJSON(urls.one(v.version)),
+      v.version > 1 ? readJSON(urls.diff(v.version - 1, v.version)) : null,
+    ]);
+    $("history-content").textContent = one ? one.content : "(could not be read)";
+    const box = $("history-diff");
+    $("history-diff-title").textContent = `Changes from version ${v.version - 1}`;
+    box.hidden = $("history-diff-title").hidden = !diff;
+    box.replaceChildren();
+    if (!diff) return;
+    if (diff.title) box.append(el("span", "del", `title: ${diff.title.from}\n`),
+      el("span", "add", `title: ${diff.title.to}\n`));
+    for (const line of diff.diff) {
+      const kind = line.startsWith("@@") ? "hunk" : line.startsWith("+") && !line.startsWith("+++") ? "add"
+        : line.startsWith("-") && !line.startsWith("---") ? "del" : null;
+      box.append(el("span", kind, line.endsWith("\n") ? line : line + "\n"));
+    }
+    if (!diff.diff.length && !diff.title) box.append("No changes.");
+  }
+
+  $("history-close").addEventListener("click", () => $("history").close());
 
   // ---- presence -----------------------------------------------------------------------
 
