@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from hub.domain import CreatorType, Role, Session, SessionMode, SessionStatus, check_metadata
+from hub.domain.cursors import encode_time_cursor
 from hub.domain.spaces import SPACE_REF_PATTERN
 
 ParticipantId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
@@ -82,6 +83,16 @@ class SessionPage(msgspec.Struct, kw_only=True):
     """Newest first."""
     next: str | None
     """The cursor of the next page (None: this was the last)."""
+
+    @classmethod
+    def of(cls, page: list[Session], limit: int) -> SessionPage:
+        """The page as answered: `next` is the cursor after its last session when the
+        page is full (there may be more)."""
+        last = page[-1] if len(page) == limit else None
+        return cls(
+            sessions=page,
+            next=encode_time_cursor(last.created_at, last.id) if last else None,
+        )
 
 
 class WatchSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

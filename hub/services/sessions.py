@@ -23,7 +23,7 @@ from hub.domain import (
     normalize_invite_code,
     require,
 )
-from hub.domain.cursors import decode_time_cursor, encode_time_cursor
+from hub.domain.cursors import decode_time_cursor
 from hub.errors import HubError
 from hub.protocol import SessionEvent
 from hub.security import hash_token, new_token
@@ -231,12 +231,15 @@ class Sessions:
     async def mine(self, who: UserPrincipal, q: api.MySessionsQuery) -> api.SessionPage:
         """The sessions one's verified agents created or joined, newest first."""
         async with self._store.connection() as conn:
-            page = await session_store.sessions_of_user(
-                conn, who.user_id, q.status, q.limit, decode_time_cursor(q.cursor)
+            page = await session_store.session_page(
+                conn,
+                session_store.OF_USER,
+                who.user_id,
+                q.status,
+                q.limit,
+                decode_time_cursor(q.cursor),
             )
-        last = page[-1] if len(page) == q.limit else None
-        following = encode_time_cursor(last.created_at, last.id) if last else None
-        return api.SessionPage(sessions=page, next=following)
+        return api.SessionPage.of(page, q.limit)
 
     async def watch(
         self, who: UserPrincipal, session_id: str, display_name: str | None

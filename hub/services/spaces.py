@@ -18,7 +18,7 @@ from hub.domain import (
     new_space_id,
     space_allows,
 )
-from hub.domain.cursors import decode_time_cursor, encode_time_cursor
+from hub.domain.cursors import decode_time_cursor
 from hub.errors import HubError
 from hub.protocol import SessionEvent
 from hub.services.events import Events
@@ -174,12 +174,15 @@ class Spaces:
         """The space's sessions, newest first (any member)."""
         async with self._store.connection() as conn:
             space = await _space(conn, ref, who.user_id, "watch")
-            page = await space_store.sessions_of_space(
-                conn, space.id, q.status, q.limit, decode_time_cursor(q.cursor)
+            page = await session_store.session_page(
+                conn,
+                session_store.IN_SPACE,
+                space.id,
+                q.status,
+                q.limit,
+                decode_time_cursor(q.cursor),
             )
-        last = page[-1] if len(page) == q.limit else None
-        following = encode_time_cursor(last.created_at, last.id) if last else None
-        return api.SessionPage(sessions=page, next=following)
+        return api.SessionPage.of(page, q.limit)
 
     async def move(self, who: UserPrincipal, session_id: str, target: str | None) -> Session:
         """Move a session into a space, to another, or out of its space. The caller

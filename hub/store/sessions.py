@@ -13,6 +13,8 @@ from hub.errors import HubError
 from hub.store import Connection, on_unique, row_to, rows_to
 
 __all__ = [
+    "IN_SPACE",
+    "OF_USER",
     "InviteCodeTaken",
     "add_token",
     "agent_a_owned_by",
@@ -28,7 +30,7 @@ __all__ = [
     "principal_for_token",
     "raise_if_gone",
     "rotate_invite",
-    "sessions_of_user",
+    "session_page",
     "soft_delete",
     "update_session",
     "watchable_by",
@@ -282,34 +284,42 @@ async def message_heads(conn: Connection, session_ids: list[str]) -> dict[str, i
     return {row["id"]: row["last_message_id"] for row in rows}
 
 
-async def sessions_of_user(
+async def session_page(
     conn: Connection,
-    user_id: str,
+    which: str,
+    arg: object,
     status: str | None,
     limit: int,
     before: tuple[datetime, str] | None,
 ) -> list[Session]:
-    """Sessions (not deleted) whose agent A or agent B was one of the person's profiles,
-    newest first, before the cursor (created, id), of one status if given."""
+    """A page of sessions (not deleted) chosen by `which`, a condition on `$1` = `arg`
+    written by the caller (never from input), of one status if given, newest first,
+    before the cursor (created, id)."""
     rows = await conn.fetch(
         f"""SELECT {COLUMNS} FROM sessions
-            WHERE id IN (
-                SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_a_profile_id = p.id
-                 WHERE p.user_id = $1
-                UNION
-                SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_b_profile_id = p.id
-                 WHERE p.user_id = $1)
-              AND deleted_at IS NULL
+            WHERE {which} AND deleted_at IS NULL
               AND ($2::text IS NULL OR status = $2)
               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
             ORDER BY created_at DESC, id DESC LIMIT $3""",
-        user_id,
+        arg,
         status,
         limit,
         None if before is None else before[0],
         None if before is None else before[1],
     )
     return rows_to(rows, Session)
+
+
+OF_USER = """id IN (
+    SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_a_profile_id = p.id
+     WHERE p.user_id = $1
+    UNION
+    SELECT s.id FROM agent_profiles p JOIN sessions s ON s.agent_b_profile_id = p.id
+     WHERE p.user_id = $1)"""
+"""`session_page`'s condition for a person's sessions (`$1`: the user id): those whose
+agent A or agent B was one of their profiles."""
+IN_SPACE = "workspace_id = $1"
+"""`session_page`'s condition for a space's sessions (`$1`: the space id)."""
 
 
 async def watchable_by(conn: Connection, session_id: str, user_id: str) -> Session | None:

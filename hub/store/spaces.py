@@ -7,15 +7,13 @@ row `FOR SHARE`, so archiving waits for it (and it for archiving)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from hub.domain import Session, Space, SpaceMember, SpaceRole
+from hub.domain import Space, SpaceMember, SpaceRole
 from hub.errors import HubError
 from hub.store import Connection, on_unique, row_to, rows_to
-from hub.store.sessions import COLUMNS as SESSION_COLUMNS
 
 __all__ = [
     "SpaceRow",
@@ -27,7 +25,6 @@ __all__ = [
     "owner_count",
     "put_member",
     "remove_member",
-    "sessions_of_space",
     "set_archived",
     "space_view",
     "update_space",
@@ -186,26 +183,3 @@ async def owner_count(conn: Connection, space_id: str) -> int:
         space_id,
     )
     return found
-
-
-async def sessions_of_space(
-    conn: Connection,
-    space_id: str,
-    status: str | None,
-    limit: int,
-    before: tuple[datetime, str] | None,
-) -> list[Session]:
-    """The space's sessions (not deleted), newest first, before the cursor."""
-    rows = await conn.fetch(
-        f"""SELECT {SESSION_COLUMNS} FROM sessions
-            WHERE workspace_id = $1 AND deleted_at IS NULL
-              AND ($2::text IS NULL OR status = $2)
-              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-            ORDER BY created_at DESC, id DESC LIMIT $3""",
-        space_id,
-        status,
-        limit,
-        None if before is None else before[0],
-        None if before is None else before[1],
-    )
-    return rows_to(rows, Session)
