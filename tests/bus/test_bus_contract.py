@@ -268,6 +268,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         path="a.txt",
         content_hash="h",
         size=1,
+        version=1,
         last_editor="a",
         created_at=now,
         updated_at=now,
