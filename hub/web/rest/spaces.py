@@ -13,7 +13,7 @@ from hub.domain import Session, Space, SpaceMember
 from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.spaces import SPACE_REF_PATTERN
 from hub.errors import HubError
-from hub.web.http import body, hub_of, json_response, query, user
+from hub.web.http import body, hub_of, json_response, query, session_id, user
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -150,5 +150,5 @@ async def space_sessions(request: web.Request) -> web.Response:
 async def move_session(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.MoveSession)
-    session = await hub_of(request).spaces.move(who, request.match_info["session_id"], req.space)
+    session = await hub_of(request).spaces.move(who, session_id(request), req.space)
     return json_response(session)

@@ -397,6 +397,8 @@
   function onHello(frame) {
     setConnection("Catching up…", "");
     if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
+    // A watch-only token (a space's viewer, a public session's visitor) reads, no more.
+    document.body.classList.toggle("watch-only", Boolean(frame.you && frame.you.watch_only));
     onSession(frame.session, false);
     state.presence.clear();
     for (const p of frame.presence) {
