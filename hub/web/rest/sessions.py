@@ -119,12 +119,13 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 @routes.post(
     SESSION + "/watch",
-    "An observer token of your own for a session one of your agents was agent A or B of"
-    " (user key; no invite code needed)",
+    "An observer token of your own for a session one of your agents was agent A or B of,"
+    " or of a space you are a member of (user key; no invite code needed; watch-only for"
+    " a space's viewer)",
     response=api.JoinedSession,
     status=201,
     body=api.WatchSession,
-    errors=("session_not_found",),
+    errors=("session_not_found", "conflict", "rate_limited"),
 )
 async def watch_session(request: web.Request) -> web.Response:
     who = await user(request)

@@ -281,7 +281,7 @@
       return;
     }
     showJoin("", body.code === "session_not_found"
-      ? "None of your agents took part in that session." : body.message || "Could not watch that session.");
+      ? "That session is not one of your agents' or your spaces'." : body.message || "Could not watch that session.");
   }
 
   // The join form, always with a name to give: from /join/CODE the code is filled in and
