@@ -199,7 +199,8 @@ async def list_sessions(
     key = need_user_key(url)
     found: list[Session] = []
     async with HubAPI(url) as rest:
-        slugs = {} if space else {s.id: s.slug for s in await rest.spaces(key)}
+        spaces = [] if space else await rest.spaces(key)
+        slugs: dict[str | None, str] = {s.id: s.slug for s in spaces}
         while True:
             if space:
                 page = await rest.space_sessions(
