@@ -22,11 +22,15 @@ __all__ = [
     "base_url",
     "field",
     "hub",
+    "one_bus",
     "quiet_env",
     "unique",
 ]
 
 TIMEOUT = 60
+
+one_bus = pytest.mark.parametrize("config", ["memory-bus"], indirect=True)
+"""One bus is enough: these commands are REST calls, whatever carries the live events."""
 
 
 @pytest.fixture(autouse=True)

@@ -22,12 +22,10 @@ from tests.cli_helpers import (
     base_url,
     field,
     hub,
+    one_bus,
     quiet_env,  # noqa: F401 (autouse: a clean environment for each test)
     unique,
 )
-
-# One bus is enough: these commands are REST calls, whatever carries the live events.
-one_bus = pytest.mark.parametrize("config", ["memory-bus"], indirect=True)
 
 
 def rows(output: str) -> list[list[str]]:
