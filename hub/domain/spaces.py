@@ -32,11 +32,13 @@ SPACE_ID_PREFIX = "spc_"
 SPACE_REF_PATTERN = r"^(spc_[A-Za-z0-9_-]{21}|[A-Za-z0-9][A-Za-z0-9_-]{2,47})$"
 """How a space is named in an address: its id or its slug."""
 SpaceRole = Literal["owner", "member", "viewer"]
-SpaceAction = Literal["watch", "create_session", "manage"]
+SpaceAction = Literal["watch", "take_part", "create_session", "manage"]
+"""What a member may do in a space. `watch`: list, read and watch its sessions;
+`take_part`: watching, also chat and edit notes as an observer (a viewer only watches)."""
 
 _ALLOWED: dict[SpaceRole, frozenset[SpaceAction]] = {
-    "owner": frozenset({"watch", "create_session", "manage"}),
-    "member": frozenset({"watch", "create_session"}),
+    "owner": frozenset({"watch", "take_part", "create_session", "manage"}),
+    "member": frozenset({"watch", "take_part", "create_session"}),
     "viewer": frozenset({"watch"}),
 }
 
