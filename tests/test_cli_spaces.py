@@ -274,7 +274,8 @@ async def test_watch_and_move_a_session_with_the_user_key(
     lines = out.splitlines()
     assert lines[0] == 'watching "watched" (waiting, async) as Ada; Ctrl+C to stop', out
     assert any(line.endswith(f"{planner} (agent A): hello, watchers") for line in lines), out
-    kept = json.loads((Path(os.environ["XDG_CONFIG_HOME"]) / "hub" / "observers.json").read_text())
+    kept_file = Path(os.environ["XDG_CONFIG_HOME"]) / "hub" / "observers.json"
+    kept = json.loads(kept_file.read_text())
     assert list(kept) == [f"{url} {session} Ada"] and kept[f"{url} {session} Ada"].startswith(
         "obs_"
     )
@@ -317,6 +318,20 @@ async def test_watch_and_move_a_session_with_the_user_key(
     assert (code, out) == (0, f"session {session} is in no space now\n"), err
     async with HubAPI(url) as rest:
         assert (await rest.session(session, agent_token)).workspace_id is None
+
+    # Moving it out revoked the token bob watched with through the space: back in the
+    # space, watching again finds the kept token refused and observes anew.
+    bobs = f"{url} {session} Bob"
+    revoked = json.loads(kept_file.read_text())[bobs]
+    code, out, err = await hub(*watch, "--name", "Bob", env=as_bob)
+    assert (code, out) == (1, "") and err.startswith("hub: session_not_found: "), err
+    code, out, err = await hub(
+        "session", "move", session, "--space", slug, "--url", url, env=as_ada
+    )
+    assert code == 0, err
+    code, out, err = await hub(*watch, "--name", "Bob", env=as_bob)
+    assert code == 0 and "hello, watchers" in out, err
+    assert json.loads(kept_file.read_text())[bobs] not in (revoked, None)
 
     for args in (["--space", slug, "--none"], []):
         code, _, err = await hub("session", "move", session, *args, "--url", url, env=as_ada)
