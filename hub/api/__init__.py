@@ -37,6 +37,7 @@ from hub.api.profiles import (
     SetConfigSchema,
 )
 from hub.api.ratings import RateBody, RatingPage, RatingQuery
+from hub.api.search import SearchPage, SearchQuery
 from hub.api.secrets import RevealedSecret, SecretList, SetSecret
 from hub.api.sessions import (
     CreatedSession,
@@ -48,6 +49,8 @@ from hub.api.sessions import (
     MySessionsQuery,
     Name,
     ParticipantId,
+    PublicSessionsQuery,
+    SessionListQuery,
     SessionPage,
     UpdateSession,
     WatchSession,
@@ -106,6 +109,7 @@ __all__ = [
     "PresenceList",
     "ProfileList",
     "ProfileUpdate",
+    "PublicSessionsQuery",
     "RateBody",
     "RatingPage",
     "RatingQuery",
@@ -114,8 +118,11 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "SearchPage",
+    "SearchQuery",
     "SecretList",
     "SentMessage",
+    "SessionListQuery",
     "SessionPage",
     "SetConfigSchema",
     "SetSecret",

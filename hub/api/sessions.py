@@ -7,8 +7,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from hub.domain import CreatorType, Role, Session, SessionMode, SessionStatus, check_metadata
+from hub.domain import (
+    CreatorType,
+    Role,
+    Session,
+    SessionFilter,
+    SessionMode,
+    SessionStatus,
+    Slug,
+    check_metadata,
+)
 from hub.domain.cursors import encode_time_cursor
+from hub.domain.search import check_time
 from hub.domain.spaces import SPACE_REF_PATTERN
 
 ParticipantId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
@@ -20,7 +30,9 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name | None = None
     """Unset: "New Session", renamed from the first chat message."""
     mode: SessionMode = "async"
-    is_private: bool = False
+    is_private: bool = True
+    """True (the default): unlisted. False: listed in the public directory, found by
+    anyone's search, and watchable by anyone (watch-only)."""
     agent_id: ParticipantId | None = None
     """Agent A's participant id; generated when unset."""
     creator_type: CreatorType = "agent"
@@ -65,6 +77,9 @@ class JoinedSession(msgspec.Struct, kw_only=True):
 class UpdateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: SessionStatus | None = None
     name: Name | None = None
+    is_private: bool | None = None
+    """Agent A only. Making a session private revokes the watch tokens anyone took
+    because it was public (their connections close)."""
 
 
 class InviteInfo(msgspec.Struct, kw_only=True):
@@ -72,12 +87,48 @@ class InviteInfo(msgspec.Struct, kw_only=True):
     invite_expires_at: datetime
 
 
-class MySessionsQuery(msgspec.Struct, forbid_unknown_fields=False):
+_Time = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="ISO 8601 with a time zone, e.g. 2026-01-31T00:00:00Z"),
+]
+
+
+class SessionListQuery(msgspec.Struct, forbid_unknown_fields=False):
+    """The filters and page of a list of sessions (each set filter narrows it)."""
+
     status: SessionStatus | None = None
+    mode: SessionMode | None = None
+    agent: Annotated[Slug, msgspec.Meta(description="a verified agent profile's slug")] | None = (
+        None
+    )
+    created_after: Annotated[_Time, msgspec.Meta(description="created at or after")] | None = None
+    created_before: Annotated[_Time, msgspec.Meta(description="created before")] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=100, description="at most this many")] = 20
     cursor: (
         Annotated[str, msgspec.Meta(max_length=128, description="`next` of the page before")] | None
     ) = None
+
+    def __post_init__(self) -> None:
+        for at in (self.created_after, self.created_before):
+            if at is not None:
+                check_time(at)
+
+    def filters(self) -> SessionFilter:
+        return SessionFilter(
+            status=self.status,
+            mode=self.mode,
+            agent=self.agent,
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )
+
+
+class MySessionsQuery(SessionListQuery):
+    pass
+
+
+class PublicSessionsQuery(SessionListQuery):
+    pass
 
 
 class SessionPage(msgspec.Struct, kw_only=True):

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import msgspec
 
-from hub.domain import SessionStatus, Slug, Space, SpaceMember, SpaceRole
+from hub.api.sessions import SessionListQuery
+from hub.domain import Slug, Space, SpaceMember, SpaceRole
 from hub.domain.profiles import Description, ProfileName
 from hub.domain.spaces import SPACE_REF_PATTERN
 
@@ -54,12 +55,8 @@ class MemberList(msgspec.Struct, kw_only=True):
     members: list[SpaceMember]
 
 
-class SpaceSessionsQuery(msgspec.Struct, forbid_unknown_fields=False):
-    status: SessionStatus | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=100, description="at most this many")] = 20
-    cursor: (
-        Annotated[str, msgspec.Meta(max_length=128, description="`next` of the page before")] | None
-    ) = None
+class SpaceSessionsQuery(SessionListQuery):
+    pass
 
 
 class MoveSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -1,7 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
 module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
-messages, notes, files, history, presence, activity, invites, metadata). Nothing here does
-I/O.
+search, messages, notes, files, history, presence, activity, invites, metadata). Nothing
+here does I/O.
 The names are re-exported here for the layers above."""
 
 from __future__ import annotations
@@ -72,6 +72,17 @@ from hub.domain.profiles import (
     diff_config,
 )
 from hub.domain.ratings import MAX_REVIEW_CHARS, Rating, Review, Score, rating_pair
+from hub.domain.search import (
+    MAX_QUERY_CHARS,
+    MessageHit,
+    SearchHit,
+    SearchScope,
+    Segment,
+    SessionFilter,
+    check_search_text,
+    highlight_marks,
+    segments,
+)
 from hub.domain.secrets import MAX_SECRET_CHARS, Secret, SecretName, SecretValue
 from hub.domain.sessions import (
     WRITABLE_STATUSES,
@@ -102,6 +113,7 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "MAX_NOTE_CHARS",
     "MAX_PASSWORD_CHARS",
+    "MAX_QUERY_CHARS",
     "MAX_REVIEW_CHARS",
     "MAX_SECRET_CHARS",
     "MIN_PASSWORD_CHARS",
@@ -129,6 +141,7 @@ __all__ = [
     "FileVersionInfo",
     "KeyName",
     "Message",
+    "MessageHit",
     "MsgType",
     "Note",
     "NoteSummary",
@@ -142,10 +155,14 @@ __all__ = [
     "Review",
     "Role",
     "Score",
+    "SearchHit",
+    "SearchScope",
     "Secret",
     "SecretName",
     "SecretValue",
+    "Segment",
     "Session",
+    "SessionFilter",
     "SessionMode",
     "SessionStatus",
     "Skill",
@@ -163,10 +180,12 @@ __all__ = [
     "can",
     "check_config",
     "check_metadata",
+    "check_search_text",
     "check_session_id",
     "check_transition",
     "diff_config",
     "file_hash",
+    "highlight_marks",
     "message_action",
     "new_invite_code",
     "new_participant_id",
@@ -175,6 +194,7 @@ __all__ = [
     "normalize_invite_code",
     "rating_pair",
     "require",
+    "segments",
     "space_allows",
     "state_at",
     "text_diff",

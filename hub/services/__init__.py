@@ -23,6 +23,7 @@ from hub.services.notes import Notes
 from hub.services.presence import PresenceService
 from hub.services.profiles import Profiles
 from hub.services.ratings import Ratings
+from hub.services.search import Search
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
@@ -51,6 +52,7 @@ class Hub:
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
+        self.search = Search(store)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)

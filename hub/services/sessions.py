@@ -34,6 +34,7 @@ from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.services.spaces import space_for_new_session
 from hub.store import Store, changes
+from hub.store import profiles as profile_store
 from hub.store import sessions as session_store
 from hub.store import users as user_store
 from hub.store.snapshot import read_snapshot
@@ -231,58 +232,97 @@ class Sessions:
 
     async def mine(self, who: UserPrincipal, q: api.MySessionsQuery) -> api.SessionPage:
         """The sessions one's verified agents created or joined, newest first."""
+        return await self._page(session_store.OF_USER, who.user_id, q)
+
+    async def public(self, q: api.PublicSessionsQuery) -> api.SessionPage:
+        """The public directory: sessions not private (nor deleted), newest first."""
+        return await self._page(session_store.PUBLIC, False, q)
+
+    async def of_agent(
+        self, who: UserPrincipal | None, slug: str, q: api.PublicSessionsQuery
+    ) -> api.SessionPage:
+        """A verified agent's sessions (as agent A or B), newest first: a public
+        profile's public sessions, or, to the profile's owner, all of them. Any other
+        profile is `not_found`."""
+        async with self._store.connection() as conn:
+            found = await profile_store.find_profile(conn, slug)
+        owner = found is not None and who is not None and found[1] == who.user_id
+        if found is None or (found[0].visibility != "public" and not owner):
+            raise HubError("not_found", f"no public agent {slug[:64]!r}")
+        which = session_store.OF_AGENT if owner else session_store.OF_AGENT_PUBLIC
+        return await self._page(which, found[0].id, q)
+
+    async def _page(self, which: str, arg: object, q: api.SessionListQuery) -> api.SessionPage:
         async with self._store.connection() as conn:
             page = await session_store.session_page(
-                conn,
-                session_store.OF_USER,
-                who.user_id,
-                q.status,
-                q.limit,
-                decode_time_cursor(q.cursor),
+                conn, which, arg, q.filters(), q.limit, decode_time_cursor(q.cursor)
             )
         return api.SessionPage.of(page, q.limit)
 
     async def watch(
-        self, who: UserPrincipal, session_id: str, display_name: str | None
+        self,
+        who: UserPrincipal | None,
+        session_id: str,
+        display_name: str | None,
+        client_key: str,
     ) -> api.JoinedSession:
-        """An observer token of one's own for a session one of one's agents was agent A
-        or B of, or of a space one is a member of, with no invite code; to anyone else
-        the session does not exist. A space's viewer gets a watch-only token. A token
-        taken through a space is revoked when the person leaves the space or changes
-        role there, or the session leaves the space. Rate-limited per person, like
-        invite redemptions."""
+        """An observer token of one's own, with no invite code: for a session one of
+        one's agents was agent A or B of, or of a space one is a member of (a person,
+        with a user key), or for any public session (anyone; watch-only). To anyone
+        else the session does not exist. A space's viewer gets a watch-only token. A
+        token taken through a space is revoked when the person leaves the space or
+        changes role there, or the session leaves the space; one taken because the
+        session was public, when it becomes private. Rate-limited per person (or, for
+        anyone without a key, per client address), like invite redemptions."""
         await self._access.limit(
             "watch",
-            who.user_id,
+            client_key if who is None else who.user_id,
             self._config.invite_attempts_per_minute,
             "too many watch tokens taken; wait a minute",
         )
         token = new_token("observer")
         async with self._store.transaction() as conn:
-            grounds = await session_store.watch_grounds(conn, session_id, who.user_id, lock=True)
-            if grounds is None:
+            grounds = (
+                None
+                if who is None
+                else await session_store.watch_grounds(conn, session_id, who.user_id, lock=True)
+            )
+            public = (
+                None
+                if grounds is not None
+                else await session_store.public_session_for_watch(conn, session_id)
+            )
+            if grounds is None and public is None:
                 raise HubError("session_not_found", "no such session among your agents' or spaces'")
-            session = grounds.session
-            name = display_name or (await user_store.get_user(conn, who.user_id)).display_name
+            session = grounds.session if grounds is not None else public
+            assert session is not None
+            name = display_name
+            if name is None and who is not None:
+                name = (await user_store.get_user(conn, who.user_id)).display_name
             principal = Principal(
                 session_id=session.id,
                 role="observer",
                 participant_id=new_participant_id("obs"),
                 display_name=name,
-                watch_only=not grounds.own_agent
-                and not space_allows(grounds.space_role, "take_part"),
+                watch_only=grounds is None
+                or (not grounds.own_agent and not space_allows(grounds.space_role, "take_part")),
             )
             await session_store.add_token(
                 conn,
                 hash_token(token),
                 principal,
-                user_id=who.user_id,
-                via_workspace_id=None if grounds.own_agent else session.workspace_id,
+                user_id=None if who is None else who.user_id,
+                via_workspace_id=None
+                if grounds is None or grounds.own_agent
+                else session.workspace_id,
+                via_public=grounds is None,
             )
-            await changes.record_as(conn, principal, "observer.joined", {"display_name": name})
-            await changes.audit(
-                conn, who, who.user_id, "session.watched", {"session_id": session.id}
-            )
+            detail = {"display_name": name} if name else {}
+            await changes.record_as(conn, principal, "observer.joined", detail)
+            if who is not None:
+                await changes.audit(
+                    conn, who, who.user_id, "session.watched", {"session_id": session.id}
+                )
         return api.JoinedSession(
             session=session,
             role="observer",
@@ -296,11 +336,16 @@ class Sessions:
             return await session_store.get_session(conn, principal.session_id)
 
     async def update(self, principal: Principal, req: api.UpdateSession) -> Session:
-        """Change status (by the state machine) and/or name."""
-        if req.status is None and req.name is None:
-            raise HubError("bad_request", "nothing to change: give status and/or name")
+        """Change status (by the state machine), name and/or privacy (agent A). Making
+        the session private revokes the watch tokens its being public gave, and closes
+        their connections."""
+        if req.status is None and req.name is None and req.is_private is None:
+            raise HubError("bad_request", "nothing to change: give status, name or is_private")
         if req.name is not None:
             require(principal, "rename")
+        if req.is_private is not None:
+            require(principal, "set_privacy")
+        revoked: list[tuple[str, str]] = []
         async with self._store.transaction() as conn:
             current = await session_store.lock_session(conn, principal.session_id)
             changed: dict[str, object] = {}
@@ -309,12 +354,17 @@ class Sessions:
                 changed["status"] = req.status
             if req.name is not None and req.name != current.name:
                 changed.update(name=req.name, name_is_auto=False)
+            if req.is_private is not None and req.is_private != current.is_private:
+                changed["is_private"] = req.is_private
             if not changed:
                 return current
             session = await session_store.update_session(conn, current.id, **changed)
-            detail = {k: v for k, v in changed.items() if k in ("status", "name")}
+            if changed.get("is_private") is True:
+                revoked = await session_store.revoke_public_watchers(conn, current.id)
+            detail = {k: v for k, v in changed.items() if k in ("status", "name", "is_private")}
             await changes.record_as(conn, principal, "session.updated", detail)
         await self._events.publish(session.id, SessionEvent(session=session))
+        await self._events.revoke(revoked)
         return session
 
     async def delete(self, principal: Principal) -> None:

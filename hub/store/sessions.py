@@ -8,20 +8,25 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from hub.domain import Principal, Session, SpaceRole, write_refusal
+from hub.domain import Principal, Session, SessionFilter, SpaceRole, write_refusal
 from hub.errors import HubError
 from hub.store import Connection, on_unique, row_to, rows_to
 from hub.store.spaces import lock_space_for_watch
 
 __all__ = [
     "IN_SPACE",
+    "OF_AGENT",
+    "OF_AGENT_PUBLIC",
     "OF_USER",
+    "PUBLIC",
     "InviteCodeTaken",
     "WatchGrounds",
     "add_token",
     "agent_a_owned_by",
     "claim_agent_b",
     "create_session",
+    "filter_args",
+    "filter_condition",
     "get_invite",
     "get_session",
     "hold_for_write",
@@ -30,7 +35,9 @@ __all__ = [
     "lock_session",
     "message_heads",
     "principal_for_token",
+    "public_session_for_watch",
     "raise_if_gone",
+    "revoke_public_watchers",
     "revoke_watchers",
     "rotate_invite",
     "session_page",
@@ -112,12 +119,15 @@ async def add_token(
     *,
     user_id: str | None = None,
     via_workspace_id: str | None = None,
+    via_public: bool = False,
 ) -> None:
     """Store a token for `principal`; a watch token also names the person who took it
-    and the space whose membership let them in (see `revoke_watchers`)."""
+    and the space whose membership let them in (see `revoke_watchers`), or says the
+    session's being public let them in (`via_public`, see `revoke_public_watchers`)."""
     await conn.execute(
         "INSERT INTO tokens (token_hash, session_id, role, participant_id, display_name,"
-        " watch_only, user_id, via_workspace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " watch_only, user_id, via_workspace_id, via_public)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         token_hash,
         principal.session_id,
         principal.role,
@@ -126,6 +136,7 @@ async def add_token(
         principal.watch_only,
         user_id,
         via_workspace_id,
+        via_public,
     )
 
 
@@ -173,6 +184,30 @@ async def revoke_watchers(
     return [(row["session_id"], row["participant_id"]) for row in rows]
 
 
+async def revoke_public_watchers(conn: Connection, session_id: str) -> list[tuple[str, str]]:
+    """Revoke the watch tokens the session's being public gave (it became private).
+    Returns the (session id, participant id) of each, to close their connections."""
+    rows = await conn.fetch(
+        "UPDATE tokens SET revoked_at = now()"
+        " WHERE session_id = $1 AND via_public AND revoked_at IS NULL"
+        " RETURNING session_id, participant_id",
+        session_id,
+    )
+    return [(row["session_id"], row["participant_id"]) for row in rows]
+
+
+async def public_session_for_watch(conn: Connection, session_id: str) -> Session | None:
+    """The session if it is public (and not deleted), its row held (FOR SHARE) until
+    the transaction ends, so that making it private waits for a watch token taken now,
+    and then revokes it; None otherwise."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM sessions WHERE id = $1 AND NOT is_private"
+        " AND deleted_at IS NULL FOR SHARE",
+        session_id,
+    )
+    return None if row is None else row_to(row, Session)
+
+
 def raise_if_gone(row: asyncpg.Record | None, session_id: str) -> asyncpg.Record:
     if row is None:
         raise HubError("session_not_found", f"no session {session_id}")
@@ -209,7 +244,15 @@ async def lock_session(conn: Connection, session_id: str) -> Session:
 
 async def update_session(conn: Connection, session_id: str, **changes: Any) -> Session:
     """Set the given columns (a fixed set of names) and bump `updated_at`."""
-    allowed = {"status", "name", "name_is_auto", "invite_code", "invite_expires_at", "workspace_id"}
+    allowed = {
+        "status",
+        "name",
+        "name_is_auto",
+        "invite_code",
+        "invite_expires_at",
+        "workspace_id",
+        "is_private",
+    }
     if not changes or set(changes) - allowed:
         raise ValueError(f"cannot update {sorted(set(changes) - allowed)}")
     names = list(changes)
@@ -324,26 +367,49 @@ async def session_page(
     conn: Connection,
     which: str,
     arg: object,
-    status: str | None,
+    filters: SessionFilter,
     limit: int,
     before: tuple[datetime, str] | None,
 ) -> list[Session]:
     """A page of sessions (not deleted) chosen by `which`, a condition on `$1` = `arg`
-    written by the caller (never from input), of one status if given, newest first,
+    written by the caller (never from input), narrowed by `filters`, newest first,
     before the cursor (created, id)."""
     rows = await conn.fetch(
         f"""SELECT {COLUMNS} FROM sessions
-            WHERE {which} AND deleted_at IS NULL
-              AND ($2::text IS NULL OR status = $2)
-              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-            ORDER BY created_at DESC, id DESC LIMIT $3""",
+            WHERE {which} AND deleted_at IS NULL AND {filter_condition(5)}
+              AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+            ORDER BY created_at DESC, id DESC LIMIT $2""",
         arg,
-        status,
         limit,
         None if before is None else before[0],
         None if before is None else before[1],
+        *filter_args(filters),
     )
     return rows_to(rows, Session)
+
+
+def filter_condition(first: int) -> str:
+    """The condition of `filter_args(...)` bound from `$first` on, on a query of
+    `sessions` (unaliased)."""
+    status, mode, agent, after, before = (f"${first + i}" for i in range(5))
+    return f"""({status}::text IS NULL OR status = {status})
+        AND ({mode}::text IS NULL OR mode = {mode})
+        AND ({agent}::text IS NULL OR EXISTS (
+            SELECT 1 FROM agent_profiles p WHERE lower(p.slug) = lower({agent})
+               AND p.id IN (agent_a_profile_id, agent_b_profile_id)))
+        AND ({after}::timestamptz IS NULL OR created_at >= {after})
+        AND ({before}::timestamptz IS NULL OR created_at < {before})"""
+
+
+def filter_args(filters: SessionFilter) -> tuple[object, ...]:
+    """The five parameters of `filter_condition`."""
+    return (
+        filters.status,
+        filters.mode,
+        filters.agent,
+        filters.created_after,
+        filters.created_before,
+    )
 
 
 OF_USER = """id IN (
@@ -356,6 +422,13 @@ OF_USER = """id IN (
 agent A or agent B was one of their profiles."""
 IN_SPACE = "workspace_id = $1"
 """`session_page`'s condition for a space's sessions (`$1`: the space id)."""
+PUBLIC = "is_private = $1"
+"""`session_page`'s condition for the public directory (`$1`: False)."""
+OF_AGENT = "$1 IN (agent_a_profile_id, agent_b_profile_id)"
+"""`session_page`'s condition for a profile's sessions (`$1`: the profile id), all of
+them (its owner's view)."""
+OF_AGENT_PUBLIC = "NOT is_private AND $1 IN (agent_a_profile_id, agent_b_profile_id)"
+"""`session_page`'s condition for a profile's public sessions (`$1`: the profile id)."""
 
 
 class WatchGrounds(NamedTuple):

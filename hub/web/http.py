@@ -51,6 +51,7 @@ __all__ = [
     "error_response",
     "hub_of",
     "json_response",
+    "maybe_user",
     "parse_id",
     "principal",
     "query",
@@ -194,7 +195,10 @@ async def body(request: web.Request, type_: type[T]) -> T:
 
 
 def query(request: web.Request, type_: type[T]) -> T:
-    """The query string decoded into `type_` (validating it), or `bad_request`."""
+    """The query string decoded into `type_` (validating it), or `bad_request` (also
+    for a NUL character, which PostgreSQL text cannot hold)."""
+    if any("\x00" in value for value in request.query.values()):
+        raise HubError("bad_request", "query: text may not contain NUL characters")
     try:
         return msgspec.convert(dict(request.query), type_, strict=False)
     except msgspec.ValidationError as exc:
@@ -226,6 +230,14 @@ async def user(request: web.Request) -> UserPrincipal:
     return await hub_of(request).accounts.authenticate(
         token.strip() if scheme.lower() == "bearer" else None
     )
+
+
+async def maybe_user(request: web.Request) -> UserPrincipal | None:
+    """The person calling if the request has an `Authorization` header (which must then
+    hold a valid user key), else None: anyone."""
+    if "Authorization" not in request.headers:
+        return None
+    return await user(request)
 
 
 def agent_key(request: web.Request) -> str | None:

@@ -15,6 +15,7 @@ from hub.web.rest import (
     presence,
     profiles,
     ratings,
+    search,
     secrets,
     sessions,
     spaces,
@@ -36,6 +37,7 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    search.routes,
     ops.routes,
 )
 

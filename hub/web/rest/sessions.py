@@ -12,6 +12,7 @@ from hub.web.http import (
     body,
     hub_of,
     json_response,
+    maybe_user,
     principal,
     query,
     session_id,
@@ -77,7 +78,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 @routes.patch(
     SESSION,
-    "Change status (waiting → active ↔ paused → completed) or name",
+    "Change status (waiting → active ↔ paused → completed), name, or is_private (agent A)",
     response=Session,
     body=api.UpdateSession,
     errors=("invalid_transition",),
@@ -119,16 +120,26 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 @routes.post(
     SESSION + "/watch",
-    "An observer token of your own for a session one of your agents was agent A or B of,"
-    " or of a space you are a member of (user key; no invite code needed; watch-only for"
-    " a space's viewer)",
+    "An observer token of your own, no invite code needed: for a session one of your agents"
+    " was agent A or B of, or of a space you are a member of (user key; watch-only for a"
+    " space's viewer), or for any public session (no key needed; watch-only)",
     response=api.JoinedSession,
     status=201,
     body=api.WatchSession,
-    errors=("session_not_found", "conflict", "rate_limited"),
+    auth=False,
+    errors=(
+        "bad_request",
+        "unauthorized",
+        "session_not_found",
+        "conflict",
+        "rate_limited",
+        "unavailable",
+    ),
 )
 async def watch_session(request: web.Request) -> web.Response:
-    who = await user(request)
+    who = await maybe_user(request)
     req = await body(request, api.WatchSession)
-    joined = await hub_of(request).sessions.watch(who, session_id(request), req.display_name)
+    joined = await hub_of(request).sessions.watch(
+        who, session_id(request), req.display_name, request_client_key(request)
+    )
     return json_response(joined, 201)
