@@ -16,10 +16,7 @@ BEST_MESSAGES = 3
 """How many of a found session's messages are shown, best first."""
 
 _NAME_OPTIONS = "HighlightAll=true, StartSel={0}, StopSel={1}"
-_MESSAGE_OPTIONS = (
-    'MaxWords=30, MinWords=12, ShortWord=3, MaxFragments=2, FragmentDelimiter=" … ",'
-    " StartSel={0}, StopSel={1}"
-)
+_MESSAGE_OPTIONS = "MaxWords=35, MinWords=15, ShortWord=3, StartSel={0}, StopSel={1}"
 
 
 def _search_sql(which: str) -> str:

@@ -25,6 +25,7 @@ CAPABILITIES = [
     ("pause_resume_complete", True, True, False),
     ("rotate_invite", True, False, False),
     ("delete_session", True, False, False),
+    ("set_privacy", True, False, False),
 ]
 
 
