@@ -46,3 +46,6 @@ class SearchPage(msgspec.Struct, kw_only=True):
     """Best first."""
     next: str | None
     """The cursor of the next page (None: this was the last)."""
+    capped: bool = False
+    """True: more messages matched than one search ranks (10 000; the first found were
+    ranked): add words to find what you mean."""

@@ -41,13 +41,14 @@ class Search:
             else:
                 assert who is not None and q.space is not None
                 which, arg = session_store.IN_SPACE, await readable_space(conn, q.space, who)
-            hits = await search_store.search_sessions(
+            hits, capped = await search_store.search_sessions(
                 conn, which, arg, text, q.filters(), q.limit, after, marks
             )
         last = hits[-1] if len(hits) == q.limit else None
         return api.SearchPage(
             results=hits,
             next=None if last is None else encode_cursor(repr(last.score), last.session.id),
+            capped=capped,
         )
 
 

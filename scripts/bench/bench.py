@@ -286,13 +286,41 @@ SEND = msgspec.json.Encoder()
 ACK, MESSAGE = b'{"type":"ack"', b'{"type":"message"'
 
 
+def _words(count: int) -> list[str]:
+    rng = __import__("random").Random(15)
+    found: dict[str, None] = {}
+    while len(found) < count:
+        found["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(3))] = (
+            None
+        )
+    return list(found)
+
+
+WORDS = _words(1000)
+"""A vocabulary of made-up words for text that full-text search indexes as prose."""
+
+
+def prose(rng: Any, words: int) -> str:
+    """`words` words of the vocabulary, the first ones far more often (as in language)."""
+    return " ".join(WORDS[int(len(WORDS) * rng.random() ** 3)] for _ in range(words))
+
+
+_PROSE = [prose(__import__("random").Random(i), 16) for i in range(256)]
+
+
 def send_frame(client_msg_id: str) -> bytes:
-    """A Hub `send` frame stamped with the time it leaves the load generator."""
+    """A Hub `send` frame stamped with the time it leaves the load generator: 100
+    characters of one word, or, with HUB_BENCH_PROSE=1, about 100 of 16 words."""
+    content = (
+        _PROSE[hash(client_msg_id) % len(_PROSE)]
+        if os.environ.get("HUB_BENCH_PROSE") == "1"
+        else "x" * 100
+    )
     return SEND.encode(
         {
             "type": "send",
             "client_msg_id": client_msg_id,
-            "content": "x" * 100,
+            "content": content,
             "metadata": {"t": time.time()},
         }
     )
@@ -808,6 +836,148 @@ async def postgres_load(database_url: str, batches: int, batch: int) -> dict[str
     return {"batched_rows_per_s": batched, "single_commits_per_s": single}
 
 
+# --- search ---------------------------------------------------------------------------------
+
+BIG = "ses_benchbig00000"
+
+
+def seed_search(database_url: str, sessions: int, per_session: int, big: int) -> None:
+    """Public sessions with `per_session` prose messages each, and one of `big` messages,
+    written straight into the database (through the messages table, so its search
+    column and index are built as the hub's inserts build them)."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(
+                """INSERT INTO sessions (id, name, agent_a_id, invite_code, invite_expires_at,
+                       is_private, last_message_id)
+                   SELECT 'ses_bench' || lpad(g::text, 8, '0'),
+                          ($1::text[])[1 + floor(1000 * random() ^ 3)::int] || ' '
+                              || ($1::text[])[1 + floor(1000 * random() ^ 3)::int],
+                          'a', 'BENCH-' || g, now() + interval '1 day', false, $3
+                     FROM generate_series(1, $2) g""",
+                WORDS,
+                sessions,
+                per_session,
+            )
+            await conn.execute(
+                """INSERT INTO sessions (id, name, agent_a_id, invite_code, invite_expires_at,
+                       is_private, last_message_id)
+                   VALUES ($1, 'The big one', 'a', 'BENCH-BIG', now() + interval '1 day',
+                           false, $2)""",
+                BIG,
+                big,
+            )
+            text = """(SELECT string_agg(($1::text[])[1 + floor(1000 * random() ^ 3)::int], ' ')
+                         FROM generate_series(1, 16 + 0 * {0}))"""
+            await conn.execute(
+                f"""INSERT INTO messages (session_id, id, author_id, author_role, content)
+                    SELECT 'ses_bench' || lpad(g::text, 8, '0'), m, 'a', 'agent_a',
+                           {text.format("(g + m)")}
+                      FROM generate_series(1, $2) g, generate_series(1, $3) m""",
+                WORDS,
+                sessions,
+                per_session,
+            )
+            for start in range(0, big, 20_000):
+                await conn.execute(
+                    f"""INSERT INTO messages (session_id, id, author_id, author_role, content)
+                        SELECT $2, m, 'a', 'agent_a', {text.format("m")}
+                          FROM generate_series($3::bigint, $4::bigint) m""",
+                    WORDS,
+                    BIG,
+                    start + 1,
+                    min(big, start + 20_000),
+                )
+            await conn.execute("VACUUM ANALYZE sessions")
+            await conn.execute("VACUUM ANALYZE messages")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+async def search_load(base: str, database_url: str, requests: int) -> dict[str, Any]:
+    """Search latency, one request at a time, for queries that find few and many matches
+    in the public directory, and for the same words in one space holding only the big
+    session (a user key and a space made here, the big session moved into it)."""
+    import asyncpg
+
+    name = "bench" + secrets.token_hex(4)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            base + "/api/users", json={"username": name, "password": "benchmark-password"}
+        ) as r:
+            assert r.status == 201, await r.text()
+        async with http.post(
+            base + "/api/login", json={"username": name, "password": "benchmark-password"}
+        ) as r:
+            key = (await r.json())["token"]
+        auth = {"Authorization": f"Bearer {key}"}
+        async with http.post(
+            base + "/api/spaces", json={"slug": name, "name": "Bench"}, headers=auth
+        ) as r:
+            space_id = (await r.json())["id"]
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE sessions SET workspace_id = $1 WHERE id = $2", space_id, BIG)
+        finally:
+            await conn.close()
+
+        # in about 80%, 2.5% and 0.5% of messages (16 words each, word i drawn with
+        # probability ((i + 1)^(1/3) - i^(1/3)) / 10)
+        common, middling, rare = WORDS[0], WORDS[100], WORDS[999]
+        queries = {
+            "public, rare word": {"q": rare},
+            "public, middling word": {"q": middling},
+            "public, most common word": {"q": common},
+            "public, two words": {"q": f"{middling} {rare}"},
+            "big session, rare word": {"q": rare, "scope": "space", "space": name},
+            "big session, middling word": {"q": middling, "scope": "space", "space": name},
+            "big session, most common word": {"q": common, "scope": "space", "space": name},
+        }
+        figures: dict[str, Any] = {}
+        for label, params in queries.items():
+            latencies: list[float] = []
+            results = 0
+            for _ in range(requests):
+                start = time.perf_counter()
+                async with http.get(base + "/api/search", params=params, headers=auth) as r:
+                    body = await r.json()
+                    assert r.status == 200, body
+                latencies.append(time.perf_counter() - start)
+                results = len(body["results"])
+            figures[label] = {
+                "p50_ms": 1000 * percentile(latencies, 0.5),
+                "p99_ms": 1000 * percentile(latencies, 0.99),
+                "results": results,
+                "matches_on_top": body["results"][0]["matches"] if body["results"] else 0,
+            }
+    return {"queries": figures}
+
+
+def search_scenario(
+    database_url: str, sessions: int, per_session: int, big: int, requests: int
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    seed_search(database_url, sessions, per_session, big)
+    seeded = time.perf_counter() - start
+    server, base = start_hub(database_url, None)
+    try:
+        result = measure(server, search_load, base, database_url, requests)
+    finally:
+        server.stop()
+    return {
+        "scenario": "search",
+        "sessions": sessions + 1,
+        "messages": sessions * per_session + big,
+        "seed_seconds": seeded,
+        **result,
+    }
+
+
 # --- the harness ----------------------------------------------------------------------------
 
 
@@ -882,6 +1052,19 @@ def settle_wal(database_url: str, megabytes: int) -> None:
     asyncio.run(run())
 
 
+def drop_search_index(database_url: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("ALTER TABLE messages DROP COLUMN IF EXISTS search")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def redis_server(folder: Path) -> tuple[str, Any]:
     sys.path.insert(0, str(ROOT))
     from tests.servers import RedisServer
@@ -897,7 +1080,8 @@ def main() -> int:
         "scenarios",
         nargs="*",
         default=["ceilings", "relay", "half", "scaleout", "fanout", "idle", "resume", "peers"],
-        help="ceilings relay half scaleout fanout idle resume peers (default: all); half "
+        help="ceilings relay half scaleout fanout idle resume peers search (default: all but"
+        " search); half "
         "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
         "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
         "and python-socketio",
@@ -922,6 +1106,26 @@ def main() -> int:
         type=int,
         default=20000,
         help="ceilings: messages per echo client (Redis: 10x this)",
+    )
+    parser.add_argument("--search-sessions", type=int, default=10000, help="search: sessions")
+    parser.add_argument(
+        "--search-messages", type=int, default=10, help="search: messages per session"
+    )
+    parser.add_argument(
+        "--search-big", type=int, default=100_000, help="search: messages in the big session"
+    )
+    parser.add_argument("--search-requests", type=int, default=50, help="search: per query")
+    parser.add_argument(
+        "--prose",
+        action="store_true",
+        help="relay: send 16 words of made-up prose (about 100 characters) instead of one"
+        " 100-character word, so that full-text search indexes as much as it would",
+    )
+    parser.add_argument(
+        "--without-search-index",
+        action="store_true",
+        help="drop the messages' search column and GIN index after migrating (to measure"
+        " what they cost the insert path)",
     )
     parser.add_argument("--redis", action="store_true", help="run the hub on the Redis bus")
     parser.add_argument(
@@ -948,6 +1152,10 @@ def main() -> int:
             database_url, pg = embedded_database(folder)
             cleanups.append(pg.stop)
         migrate(database_url)
+        if args.without_search_index:
+            drop_search_index(database_url)
+        if args.prose:
+            os.environ["HUB_BENCH_PROSE"] = "1"
         redis_url = os.environ.get("HUB_BENCH_REDIS_URL")
         if not redis_url and (
             args.redis or {"ceilings", "peers", "scaleout"} & set(args.scenarios)
@@ -1060,6 +1268,16 @@ def main() -> int:
                 on_hub("relay at half of peak", relay_load, extra)
         if "idle" in args.scenarios:
             results.append(idle_scenario(database_url, hub_redis, args.idle))
+        if "search" in args.scenarios:
+            results.append(
+                search_scenario(
+                    database_url,
+                    args.search_sessions,
+                    args.search_messages,
+                    args.search_big,
+                    args.search_requests,
+                )
+            )
         if "peers" in args.scenarios:
             assert redis_url
             install_peers()
@@ -1161,6 +1379,17 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{'':44}   {r['connections']} connections in {r['connect_seconds']:.1f}s, "
                 f"{r['rss_per_connection_kb']:.1f} KB RSS each"
             )
+        if r["scenario"] == "search":
+            print(
+                f"{'':44}   {r['sessions']} sessions, {r['messages']} messages"
+                f" (seeded in {r['seed_seconds']:.0f}s)"
+            )
+            for label, q in r["queries"].items():
+                print(
+                    f"{'search: ' + label:44} {'':>10} {'':>10} {q['p50_ms']:8.1f}"
+                    f" {q['p99_ms']:8.1f}   ({q['results']} results, top has"
+                    f" {q['matches_on_top']} matching messages)"
+                )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
     rows = {r["scenario"]: r for r in report["results"]}
