@@ -2,7 +2,8 @@
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
 `hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
 (`hub.people_commands`); `sessions`, `space` and `session watch|move` for finding and
-grouping sessions (`hub.space_commands`); see `hub --help`."""
+grouping sessions (`hub.space_commands`); `search` and `sessions --public`
+(`hub.search_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import space_commands
+from hub import search_commands, space_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
@@ -162,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
             )
 
     space_commands.add_parsers(commands, sessions, _with_url, USER_KEY_HELP)
+    search_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -489,6 +491,8 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
         )
+    if args.command in search_commands.COMMANDS or getattr(args, "public", False):
+        return await search_commands.run(args)
     if args.command in space_commands.COMMANDS or args.action == "move":
         return await space_commands.run(args)
     if args.action == "create":

@@ -14,6 +14,7 @@ import msgspec
 from hub import api
 from hub.client.errors import HubClientError
 from hub.client.people import PeopleAPI
+from hub.client.search import SearchAPI
 from hub.client.spaces import SpacesAPI
 from hub.domain import (
     Activity,
@@ -55,10 +56,10 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI):
+class HubAPI(PeopleAPI, SpacesAPI, SearchAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
-    `SpacesAPI`."""
+    `SpacesAPI`, the public directory and search from `SearchAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any
@@ -185,10 +186,12 @@ class HubAPI(PeopleAPI, SpacesAPI):
         )
 
     async def watch_session(
-        self, user_key: str, session_id: str, *, display_name: str | None = None
+        self, user_key: str | None, session_id: str, *, display_name: str | None = None
     ) -> api.JoinedSession:
-        """An observer token of one's own for a session one of one's agents was agent A
-        or B of, with no invite code; `HubClientError` `session_not_found` otherwise."""
+        """An observer token of one's own, with no invite code, for a session one of
+        one's agents was agent A or B of or of one's spaces (a user key), or for any
+        public session (`user_key` None: a watch-only token); `HubClientError`
+        `session_not_found` otherwise."""
         return await self._typed(
             api.JoinedSession,
             "POST",
