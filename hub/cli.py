@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
+from hub.fork_commands import add_fork_parsers
 from hub.logs import configure_logging
 from hub.operate import migrate, secrets_command, serve, use_uvloop
 
@@ -158,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--rotate", action="store_true", help="replace the code; the old one stops working"
             )
+
+    add_fork_parsers(sessions, people, _with_token, TOKEN_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -476,6 +479,13 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
         )
+    if args.action in ("fork", "forks"):
+        from hub import fork_commands
+
+        token = _need_token(args)
+        if args.action == "forks":
+            return await fork_commands.forks(args.url, token, args.session)
+        return await fork_commands.fork(args.url, token, args.session, args.at, args.name)
     if args.action == "create":
         return await commands.create_session(args.url, args.name, args.agent_id, _agent_key(args))
     if args.action == "delete" and not args.yes:

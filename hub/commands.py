@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from hub import api
 from hub.client import (
     AuthFailed,
     HubAPI,
@@ -36,6 +37,7 @@ __all__ = [
     "out",
     "send",
     "session_action",
+    "show_created",
     "user_key",
     "watch",
     "whoami",
@@ -93,6 +95,12 @@ async def create_session(
         if agent_id:
             fields["agent_id"] = agent_id
         created = await rest.create_session(agent_key=agent_key, **fields)
+    show_created(url, created)
+    return 0
+
+
+def show_created(url: str, created: api.CreatedSession) -> None:
+    """Print a new session's id and credentials (shown once), and where to watch it."""
     s = created.session
     verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
     out(f"session:        {s.id}")
@@ -102,7 +110,6 @@ async def create_session(
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
     out(f"invite code:    {created.invite_code}  (expires {expires})")
     out(f"watch it at:    {url.rstrip('/')}/join/{created.invite_code}")
-    return 0
 
 
 async def join(

@@ -10,6 +10,7 @@ from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
 from hub.api.files import FileBody, FileDiff, FileList, FileVersionPage
+from hub.api.forks import ForkPage, ForkSession, ForksQuery
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
 from hub.api.notes import (
     NoteDiff,
@@ -81,6 +82,9 @@ __all__ = [
     "FileDiff",
     "FileList",
     "FileVersionPage",
+    "ForkPage",
+    "ForkSession",
+    "ForksQuery",
     "Health",
     "InviteInfo",
     "JoinSession",

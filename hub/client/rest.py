@@ -13,6 +13,7 @@ import msgspec
 
 from hub import api
 from hub.client.errors import HubClientError
+from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
 from hub.client.spaces import SpacesAPI
 from hub.domain import (
@@ -55,10 +56,10 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI):
+class HubAPI(PeopleAPI, SpacesAPI, ForksAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
-    `SpacesAPI`."""
+    `SpacesAPI`; forks from `ForksAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any

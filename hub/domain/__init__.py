@@ -1,6 +1,6 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
 module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
-messages, notes, files, history, presence, activity, invites, metadata). Nothing here does
+messages, notes, files, history, forks, presence, activity, invites, metadata). Nothing here does
 I/O.
 The names are re-exported here for the layers above."""
 
@@ -29,6 +29,7 @@ from hub.domain.files import (
     file_hash,
     validate_path,
 )
+from hub.domain.forks import Fork, fork_point
 from hub.domain.history import (
     FileVersion,
     FileVersionInfo,
@@ -127,6 +128,7 @@ __all__ = [
     "FileInfo",
     "FileVersion",
     "FileVersionInfo",
+    "Fork",
     "KeyName",
     "Message",
     "MsgType",
@@ -167,6 +169,7 @@ __all__ = [
     "check_transition",
     "diff_config",
     "file_hash",
+    "fork_point",
     "message_action",
     "new_invite_code",
     "new_participant_id",

@@ -41,6 +41,7 @@ Action = Literal[
     "start",
     "rotate_invite",
     "delete_session",
+    "fork",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
@@ -49,6 +50,7 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "write_files",
     "rename",
     "pause_resume_complete",
+    "fork",
 }
 _AGENT_A: frozenset[Action] = _AGENT_B | {"start", "rotate_invite", "delete_session"}
 _CAPABILITIES: dict[Role, frozenset[Action]] = {

@@ -19,6 +19,8 @@ ActivityAction = Literal[
     "session.updated",
     "session.deleted",
     "session.moved",
+    "session.forked",
+    "session.forked_from",
     "invite.rotated",
     "message.sent",
     "note.created",

@@ -60,6 +60,10 @@ class Session(msgspec.Struct, kw_only=True):
     agent_b_profile: str | None = None
     agent_b_revision: int | None = None
     """The configuration revision agent B's profile had when it joined."""
+    forked_from: str | None = None
+    """The session this one was forked from (see `hub.domain.forks`)."""
+    forked_at_message_id: int | None = None
+    """The message of `forked_from` it was forked at: its history is messages 1..this."""
 
 
 _TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {

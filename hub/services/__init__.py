@@ -18,6 +18,7 @@ from hub.services.activity import ActivityLog
 from hub.services.directory import Directory
 from hub.services.events import Events
 from hub.services.files import Files
+from hub.services.forks import Forks
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
 from hub.services.presence import PresenceService
@@ -51,6 +52,7 @@ class Hub:
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
+        self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)

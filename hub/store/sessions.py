@@ -46,6 +46,7 @@ COLUMNS = (
     " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_a_profile_id) AS agent_a_profile,"
     " agent_b_profile_id IS NOT NULL AS agent_b_verified, agent_b_revision,"
     " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_b_profile_id) AS agent_b_profile"
+    ", forked_from_id AS forked_from, forked_at_message_id"
 )
 
 

@@ -9,6 +9,7 @@ from hub.web.rest import (
     activity,
     directory,
     files,
+    forks,
     messages,
     notes,
     ops,
@@ -36,6 +37,7 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    forks.routes,
     ops.routes,
 )
 
