@@ -61,6 +61,14 @@ from hub.api.spaces import (
     SpaceSessionsQuery,
     SpaceUpdate,
 )
+from hub.api.templates import (
+    NewTemplate,
+    TemplateArchived,
+    TemplateEdit,
+    TemplatePage,
+    TemplateQuery,
+    TemplateVersionPage,
+)
 
 __all__ = [
     "ActivityPage",
@@ -99,6 +107,7 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NewTemplate",
     "NoteDiff",
     "NoteList",
     "NoteVersionPage",
@@ -123,6 +132,11 @@ __all__ = [
     "SpaceList",
     "SpaceSessionsQuery",
     "SpaceUpdate",
+    "TemplateArchived",
+    "TemplateEdit",
+    "TemplatePage",
+    "TemplateQuery",
+    "TemplateVersionPage",
     "TitleChange",
     "UpdateSession",
     "VersionDiffQuery",

@@ -13,7 +13,15 @@ import msgspec
 from aiohttp import web
 
 from hub import api
-from hub.domain import ConfigRevision, FileInfo, Message, Note, Principal, UserPrincipal
+from hub.domain import (
+    ConfigRevision,
+    FileInfo,
+    Message,
+    Note,
+    Principal,
+    Template,
+    UserPrincipal,
+)
 from hub.errors import ErrorCode, HubError
 from hub.logs import new_request_id
 from hub.protocol import (
@@ -111,7 +119,10 @@ def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> w
 
 
 def error_response(exc: HubError) -> web.Response:
-    body = api.ErrorBody(code=exc.code, message=exc.message, **_recovery(exc))
+    recovery = _recovery(exc)
+    if exc.code == "conflict" and isinstance(exc.data, Template):  # REST only
+        recovery = {"template": exc.data}
+    body = api.ErrorBody(code=exc.code, message=exc.message, **recovery)
     response = json_response(body, HTTP_STATUS[exc.code])
     if exc.code == "unauthorized":
         response.headers["WWW-Authenticate"] = "Bearer"
