@@ -133,11 +133,8 @@ async def test_a_session_starts_from_a_template_exactly(client: HubClient) -> No
     assert [(v["version"], v["at_message_id"]) for v in versions["versions"]] == [(1, 0)]
     _, activity = await client.call("GET", f"/api/sessions/{sid}/activity", token=token)
     actions = [row["action"] for row in activity["activity"]]
-    assert actions == ["session.created", "note.created", "note.created"] + [
-        "file.written",
-        "file.written",
-        "message.sent",
-    ]
+    seeded = ["note.created", "note.created", "file.written", "file.written"]
+    assert actions == ["session.created", *seeded, "message.sent"]
     assert activity["activity"][0]["detail"]["template_id"] == template["id"]
 
     # By id, with every default overridden, and with no seeds: nothing but the session.
