@@ -1,7 +1,8 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
 `hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
-(`hub.people_commands`); see `hub --help`."""
+(`hub.people_commands`); `template` for session templates (`hub.template_commands`);
+see `hub --help`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub import template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--agent-id", help="agent A's participant id")
     _with_agent_key(create, "agent A")
+    template_commands.add_session_options(create)
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
@@ -167,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _identity_parsers(commands)
+    template_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
 
     demo = commands.add_parser(
         "demo",
@@ -408,6 +412,8 @@ def _read_input(args: argparse.Namespace) -> None:
         args.value = run.read_secret_value(args.name, args.stdin_all)
     elif args.command == "agent" and args.action == "config" and args.config_action == "set":
         args.config_value = run.read_config(args.config, args.file)
+    elif args.command == "template":
+        template_commands.read_input(args)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
@@ -421,12 +427,21 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.logout(args.url)
     if args.command in ("agent", "agents", "rate", "secret"):
         return await _identity_command(args)
+    if args.command == "template":
+        return await template_commands.run(args)
     if args.command == "join":
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
         )
     if args.action == "create":
-        return await commands.create_session(args.url, args.name, args.agent_id, _agent_key(args))
+        return await commands.create_session(
+            args.url,
+            args.name,
+            args.agent_id,
+            _agent_key(args),
+            template=args.template,
+            template_version=args.template_version,
+        )
     if args.action == "delete" and not args.yes:
         raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")
     return await commands.session_action(

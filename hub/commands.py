@@ -83,20 +83,33 @@ def describe(event: Event) -> str:
 
 
 async def create_session(
-    url: str, name: str | None, agent_id: str | None, agent_key: str | None = None
+    url: str,
+    name: str | None,
+    agent_id: str | None,
+    agent_key: str | None = None,
+    *,
+    template: str | None = None,
+    template_version: int | None = None,
 ) -> int:
-    """`hub session create`; with `agent_key`, agent A is that key's profile, verified."""
+    """`hub session create`; with `agent_key`, agent A is that key's profile, verified;
+    with `template`, the session starts from that template (at `template_version`)."""
     async with HubAPI(url) as rest:
         fields: dict[str, Any] = {}
         if name:
             fields["name"] = name
         if agent_id:
             fields["agent_id"] = agent_id
+        if template:
+            fields["template"] = template
+        if template_version is not None:
+            fields["template_version"] = template_version
         created = await rest.create_session(agent_key=agent_key, **fields)
     s = created.session
     verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
     out(f"session:        {s.id}")
     out(f"agent A:        {created.participant_id}{verified}")
+    if s.template_id is not None:
+        out(f"template:       {s.template_id} version {s.template_version}")
     out(f"agent token:    {created.agent_token}")
     out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
