@@ -248,10 +248,11 @@ async def _edit(rest: HubAPI, key: str, args: argparse.Namespace) -> None:
             key, current.id, expected, **{**kept, **args.changes}, public=args.public
         )
     except Conflict as exc:
-        now = exc.template.version if exc.template is not None else "another version"
+        now = exc.template.version if exc.template is not None else "another"
         raise CommandError(
-            f"{args.ref} is at version {now}, not {expected}: someone edited it; look"
-            " (`hub template show`) and edit again"
+            f"conflict: {args.ref} is at version {now}, not {expected}: read it again"
+            f" (`hub template show {args.ref}`) and retry with --expected-version {now}",
+            exit_code=1,
         ) from None
     _describe(edited)
 
