@@ -63,6 +63,36 @@ def _with_token(sub: argparse.ArgumentParser, what: str = "a token of the sessio
     )
 
 
+def _history_parsers(commands: Any, people: Any) -> None:
+    """`hub note …` and `hub file …`: notes and files with every version they had."""
+    for kind, key, meta, text in (
+        ("note", "note_id", "NOTE", "a session's notes: as they stand, every version, diffs"),
+        ("file", "path", "PATH", "a session's files: as they stand, every version, diffs"),
+    ):
+        actions = commands.add_parser(kind, help=text, description=text).add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        for action, what in (
+            ("list", f"list the session's {kind}s"),
+            ("show", f"print a {kind} (or one of its versions with --version)"),
+            ("history", f"list every version of a {kind}, newest first"),
+            ("diff", f"what changed in a {kind} between two versions"),
+        ):
+            sub = people(action, what, actions)
+            sub.epilog = TOKEN_HELP
+            sub.add_argument("session", metavar="SESSION", help="the session id, like ses_…")
+            if action != "list":
+                sub.add_argument(
+                    key, metavar=meta, type=int if kind == "note" else str, help=f"the {kind}"
+                )
+            if action == "show":
+                sub.add_argument("--version", type=int, help="this version instead of the latest")
+            if action == "diff":
+                sub.add_argument("old", type=int, metavar="FROM", help="the older version")
+                sub.add_argument("new", type=int, metavar="TO", help="the newer version")
+            _with_token(sub)
+
+
 def _with_agent_key(sub: argparse.ArgumentParser, slot: str) -> None:
     sub.add_argument(
         "--agent-key-file",
@@ -160,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     _with_token(watch, "a token of the session instead of an invite code")
     watch.add_argument("--name", help="your display name")
     watch.add_argument("--limit", type=int, help="stop after this many messages")
+    _history_parsers(commands, people)
 
     send = people("send", "post one message")
     send.epilog = TOKEN_HELP
@@ -429,6 +460,26 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await _identity_command(args)
     if args.command == "template":
         return await template_commands.run(args)
+    if args.command in ("note", "file"):
+        from hub import history_commands
+
+        run = (
+            history_commands.note_command
+            if args.command == "note"
+            else history_commands.file_command
+        )
+        versions = (args.old, args.new) if args.action == "diff" else None
+        return await run(
+            args.url,
+            _need_token(args),
+            args.session,
+            args.action,
+            getattr(args, "note_id", None)
+            if args.command == "note"
+            else getattr(args, "path", None),
+            getattr(args, "version", None),
+            versions,
+        )
     if args.command == "join":
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)

@@ -210,6 +210,8 @@ class You(msgspec.Struct, kw_only=True):
     participant_id: str
     role: Role
     display_name: str | None = None
+    watch_only: bool = False
+    """True for an observer that only watches: it may read and show presence only."""
 
 
 class Hello(msgspec.Struct, tag="hello", kw_only=True):

@@ -69,6 +69,8 @@ class JoinedSession(msgspec.Struct, kw_only=True):
     role: Role
     participant_id: str
     token: str
+    watch_only: bool = False
+    """True: the token reads and shows presence only (a space's viewer watching)."""
 
 
 class UpdateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from hub.protocol import (
     Event,
     FileEvent,
@@ -33,6 +35,8 @@ __all__ = [
     "envelope",
     "kind_of",
     "pack",
+    "revocation",
+    "revoked_ids",
     "unpack",
     "verify",
 ]
@@ -42,7 +46,8 @@ Listener = Callable[[bytes], None]
 
 class Envelope:
     """A decoded bus payload: `kind` (m: message, p: presence, e: other event,
-    d: session deleted), the message id (0 unless kind is m) and the encoded frame."""
+    d: session deleted, r: tokens revoked), the message id (0 unless kind is m) and the
+    encoded frame (for r, the participant ids whose connections close, never relayed)."""
 
     __slots__ = ("frame", "kind", "message_id")
 
@@ -59,7 +64,7 @@ def pack(kind: str, message_id: int, frame: bytes) -> bytes:
 def unpack(payload: bytes) -> Envelope:
     """Parse an envelope; raises ValueError on anything malformed."""
     head, sep, frame = payload.partition(b"\n")
-    if not sep or len(head) < 2 or head[:1] not in (b"m", b"p", b"e", b"d"):
+    if not sep or len(head) < 2 or head[:1] not in (b"m", b"p", b"e", b"d", b"r"):
         raise ValueError("malformed bus payload")
     message_id = int(head[1:])
     if message_id < 0 or (head[:1] == b"m") != (message_id > 0):
@@ -86,12 +91,28 @@ def envelope(event: Event) -> bytes:
     return pack(kind, message_id, encode(event))
 
 
+_ids_decoder = msgspec.json.Decoder(list[str])
+
+
+def revocation(participant_ids: list[str]) -> bytes:
+    """The payload that closes these participants' connections to the session (their
+    tokens were revoked): a control payload for rooms, never relayed to clients."""
+    return pack("r", 0, msgspec.json.encode(participant_ids))
+
+
+def revoked_ids(frame: bytes) -> set[str]:
+    """The participant ids a revocation's frame names; raises ValueError if malformed."""
+    return set(_ids_decoder.decode(frame))
+
+
 def verify(payload: bytes, session_id: str) -> bool:
     """Whether a payload from outside this process is a well-formed event of this
-    session, its envelope agreeing with its frame. Payloads failing this are dropped
-    rather than relayed to clients."""
+    session, its envelope agreeing with its frame, or a well-formed revocation.
+    Payloads failing this are dropped rather than relayed to clients."""
     try:
         parsed = unpack(payload)
+        if parsed.kind == "r":
+            return bool(revoked_ids(parsed.frame)) and parsed.message_id == 0
         event = decode_event(parsed.frame)
     except ValueError:  # msgspec's errors are ValueErrors too
         return False

@@ -22,6 +22,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     participant_id: str
     display_name: str | None = None
+    watch_only: bool = False
+    """An observer who only watches (a space's viewer, a public session's passer-by):
+    reads and shows presence, nothing else."""
 
 
 # --- capabilities -------------------------------------------------------------------
@@ -60,7 +63,15 @@ def can(role: Role, action: Action) -> bool:
     return action in _CAPABILITIES[role]
 
 
+_WATCHING: frozenset[Action] = frozenset({"read", "set_presence"})
+
+
 def require(principal: Principal, action: Action) -> None:
-    """Raise `forbidden` unless the principal's role may perform `action`."""
+    """Raise `forbidden` unless the principal's role may perform `action` (and, for a
+    watch-only token, unless it is reading or showing presence)."""
+    if principal.watch_only and action not in _WATCHING:
+        raise HubError(
+            "forbidden", f"this token only watches: it may not {action.replace('_', ' ')}"
+        )
     if not can(principal.role, action):
         raise HubError("forbidden", f"{principal.role} may not {action.replace('_', ' ')}")

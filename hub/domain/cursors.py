@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 
 from hub.errors import HubError
 
@@ -23,9 +24,12 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         key, sep, tiebreak = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         sep = ""
-    if not sep:
+    if not sep or _CONTROL.search(key) or _CONTROL.search(tiebreak):
         raise HubError("bad_request", "cursor: not one this hub gave")
     return key, tiebreak
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def encode_time_cursor(at: datetime, tiebreak: str) -> str:
@@ -39,6 +43,9 @@ def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     stamp, tiebreak = decode_cursor(cursor)
     try:
-        return datetime.fromisoformat(stamp), tiebreak
-    except ValueError:
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at.astimezone(UTC), tiebreak
+    except (ValueError, OverflowError):
         raise HubError("bad_request", "cursor: not one this hub gave") from None

@@ -22,6 +22,7 @@ __all__ = [
     "SessionMode",
     "SessionStatus",
     "auto_name",
+    "check_session_id",
     "check_transition",
     "new_participant_id",
     "new_session_id",
@@ -111,6 +112,17 @@ def auto_name(content: str) -> str:
 
 def new_session_id() -> str:
     return "ses_" + str(nanoid(size=21))
+
+
+_SESSION_ID = re.compile(r"^ses_[A-Za-z0-9_-]{1,64}$")
+
+
+def check_session_id(session_id: str) -> str:
+    """A session id as given by a caller: one that cannot name a session (wrong shape,
+    NUL or control characters) is `session_not_found`, like an unknown one."""
+    if not _SESSION_ID.match(session_id):
+        raise HubError("session_not_found", f"no session {session_id[:64]!r}")
+    return session_id
 
 
 def new_participant_id(prefix: str) -> str:

@@ -33,11 +33,14 @@ SPACE_ID_PREFIX = "spc_"
 SPACE_REF_PATTERN = r"^(spc_[A-Za-z0-9_-]{21}|[A-Za-z0-9][A-Za-z0-9_-]{2,47})$"
 """How a space is named in an address: its id or its slug."""
 SpaceRole = Literal["owner", "member", "viewer"]
-SpaceAction = Literal["watch", "create_session", "edit_templates", "manage"]
+SpaceAction = Literal["watch", "take_part", "create_session", "edit_templates", "manage"]
+"""What a member may do in a space. `watch`: list, read and watch its sessions (and read
+its templates); `take_part`: watching, also chat and edit notes as an observer (a viewer
+only watches); `edit_templates`: write and archive its templates."""
 
 _ALLOWED: dict[SpaceRole, frozenset[SpaceAction]] = {
-    "owner": frozenset({"watch", "create_session", "edit_templates", "manage"}),
-    "member": frozenset({"watch", "create_session", "edit_templates"}),
+    "owner": frozenset({"watch", "take_part", "create_session", "edit_templates", "manage"}),
+    "member": frozenset({"watch", "take_part", "create_session", "edit_templates"}),
     "viewer": frozenset({"watch"}),
 }
 

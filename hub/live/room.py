@@ -16,11 +16,17 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from hub.bus import Envelope, unpack
+from hub.bus import Envelope, revoked_ids, unpack
 from hub.domain import Message, Presence
 from hub.live.outbox import Outbox
 from hub.metrics import Metrics
-from hub.protocol import CLOSE_SESSION_DELETED, MessageEvent, PresenceEvent, encode
+from hub.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_SESSION_DELETED,
+    MessageEvent,
+    PresenceEvent,
+    encode,
+)
 from hub.tasks import cancel_and_wait
 
 __all__ = ["GAP_WAIT", "FetchAfter", "Room"]
@@ -71,10 +77,24 @@ class Room:
         except ValueError:
             log.warning("dropped malformed bus payload for %s: %r", self.session_id, payload[:80])
             return
+        if envelope.kind == "r":
+            self._revoke(envelope.frame)
+            return
         if self.last_id is None:
             self._early.append(envelope)
             return
         self._accept(envelope)
+
+    def _revoke(self, frame: bytes) -> None:
+        """Close the connections of participants whose tokens were revoked."""
+        try:
+            gone = revoked_ids(frame)
+        except ValueError:
+            log.warning("dropped malformed revocation for %s", self.session_id)
+            return
+        for outbox in list(self.outboxes):
+            if outbox.principal.participant_id in gone:
+                outbox.finish(CLOSE_AUTH_FAILED, "access revoked")
 
     def start_at(self, last_id: int) -> None:
         """The room's stream begins after `last_id`; replay what arrived before."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from hub.bus import Bus, envelope
+from hub.bus import Bus, envelope, revocation
 from hub.domain import Message
 from hub.protocol import Event, MessageEvent
 
@@ -27,6 +27,19 @@ class Events:
             await self._bus.publish(session_id, envelope(event))
         except Exception:
             log.exception("publishing a %s event for %s failed", type(event).__name__, session_id)
+
+    async def revoke(self, revoked: list[tuple[str, str]]) -> None:
+        """Close the live connections of revoked tokens: (session id, participant id)
+        pairs. Best effort like any publish: the tokens themselves are refused from the
+        moment their revocation commits."""
+        by_session: dict[str, list[str]] = {}
+        for session_id, participant_id in revoked:
+            by_session.setdefault(session_id, []).append(participant_id)
+        for session_id, ids in by_session.items():
+            try:
+                await self._bus.publish(session_id, revocation(ids))
+            except Exception:
+                log.exception("publishing a revocation for %s failed", session_id)
 
     async def publish_messages(self, messages: list[Message]) -> None:
         """Committed messages, as one bus write (the group commit's whole batch)."""

@@ -23,6 +23,7 @@ from hub.domain import (
     normalize_invite_code,
     require,
     session_settings,
+    space_allows,
 )
 from hub.domain.cursors import decode_time_cursor
 from hub.errors import HubError
@@ -275,26 +276,48 @@ class Sessions:
     ) -> api.JoinedSession:
         """An observer token of one's own for a session one of one's agents was agent A
         or B of, or of a space one is a member of, with no invite code; to anyone else
-        the session does not exist."""
+        the session does not exist. A space's viewer gets a watch-only token. A token
+        taken through a space is revoked when the person leaves the space or changes
+        role there, or the session leaves the space. Rate-limited per person, like
+        invite redemptions."""
+        await self._access.limit(
+            "watch",
+            who.user_id,
+            self._config.invite_attempts_per_minute,
+            "too many watch tokens taken; wait a minute",
+        )
         token = new_token("observer")
         async with self._store.transaction() as conn:
-            session = await session_store.watchable_by(conn, session_id, who.user_id)
-            if session is None:
+            grounds = await session_store.watch_grounds(conn, session_id, who.user_id, lock=True)
+            if grounds is None:
                 raise HubError("session_not_found", "no such session among your agents' or spaces'")
+            session = grounds.session
             name = display_name or (await user_store.get_user(conn, who.user_id)).display_name
             principal = Principal(
                 session_id=session.id,
                 role="observer",
                 participant_id=new_participant_id("obs"),
                 display_name=name,
+                watch_only=not grounds.own_agent
+                and not space_allows(grounds.space_role, "take_part"),
             )
-            await session_store.add_token(conn, hash_token(token), principal)
+            await session_store.add_token(
+                conn,
+                hash_token(token),
+                principal,
+                user_id=who.user_id,
+                via_workspace_id=None if grounds.own_agent else session.workspace_id,
+            )
             await changes.record_as(conn, principal, "observer.joined", {"display_name": name})
             await changes.audit(
                 conn, who, who.user_id, "session.watched", {"session_id": session.id}
             )
         return api.JoinedSession(
-            session=session, role="observer", participant_id=principal.participant_id, token=token
+            session=session,
+            role="observer",
+            participant_id=principal.participant_id,
+            token=token,
+            watch_only=principal.watch_only,
         )
 
     async def get(self, principal: Principal) -> Session:

@@ -124,7 +124,10 @@ class Spaces:
         self, who: UserPrincipal, ref: str, username: str, role: SpaceRole
     ) -> tuple[SpaceMember, bool]:
         """Add a person by username with `role`, or change a member's role (owners). The
-        last owner cannot be made anything else (`conflict`)."""
+        last owner cannot be made anything else (`conflict`). A changed role revokes
+        the watch tokens the person took through the space (they watch again on the new
+        role's terms)."""
+        revoked: list[tuple[str, str]] = []
         async with self._store.transaction() as conn:
             space = await _space(conn, ref, who.user_id, "manage", lock="UPDATE")
             user_id = await user_store.user_id_of(conn, username)
@@ -134,6 +137,8 @@ class Spaces:
             if current == "owner" and role != "owner":
                 await _keep_an_owner(conn, space.id)
             member, added = await space_store.put_member(conn, space.id, user_id, role, who.user_id)
+            if current is not None and current != role:
+                revoked = await session_store.revoke_watchers(conn, space.id, user_id=user_id)
             if added or current != role:
                 await changes.audit(
                     conn,
@@ -142,11 +147,13 @@ class Spaces:
                     "space.member_added" if added else "space.member_changed",
                     {"space_id": space.id, "username": member.username, "role": role},
                 )
+        await self._events.revoke(revoked)
         return member, added
 
     async def remove_member(self, who: UserPrincipal, ref: str, username: str) -> None:
         """Take a person out of the space: owners remove anyone, anyone removes
-        themselves (leaves); the last owner cannot go (`conflict`)."""
+        themselves (leaves); the last owner cannot go (`conflict`). The watch tokens
+        they took through the space are revoked and their connections closed."""
         async with self._store.transaction() as conn:
             space = await _space(conn, ref, who.user_id, "watch", lock="UPDATE")
             user_id = await user_store.user_id_of(conn, username)
@@ -160,6 +167,7 @@ class Spaces:
             if role == "owner":
                 await _keep_an_owner(conn, space.id)
             await space_store.remove_member(conn, space.id, user_id)
+            revoked = await session_store.revoke_watchers(conn, space.id, user_id=user_id)
             await changes.audit(
                 conn,
                 who,
@@ -167,6 +175,7 @@ class Spaces:
                 "space.member_removed",
                 {"space_id": space.id, "username": username},
             )
+        await self._events.revoke(revoked)
 
     async def sessions(
         self, who: UserPrincipal, ref: str, q: api.SpaceSessionsQuery
@@ -189,31 +198,43 @@ class Spaces:
         manages where it is (an owner of its space; with no space, the owner of its
         verified agent A) and may create sessions where it goes (not archived)."""
         async with self._store.transaction() as conn:
+            if await session_store.watch_grounds(conn, session_id, who.user_id) is None:
+                raise HubError("session_not_found", "no such session among yours")
             current = await session_store.lock_session(conn, session_id)
+            target_id = None
+            if target is not None:
+                target_id = (await _space(conn, target, who.user_id, "create_session")).id
+            # Both spaces, in one order: the source's lock makes a watch through it wait
+            # (or this wait for the watch, whose token is then revoked below).
+            await space_store.lock_spaces(conn, [current.workspace_id, target_id])
             if current.workspace_id is not None:
-                found = await space_store.find_space(conn, current.workspace_id, who.user_id)
-                allowed = found is not None and space_allows(found.role, "manage")
+                role = await space_store.member_role(conn, current.workspace_id, who.user_id)
+                allowed = space_allows(role, "manage")
             else:
                 allowed = await session_store.agent_a_owned_by(conn, session_id, who.user_id)
             if not allowed:
-                if not await session_store.watchable_by(conn, session_id, who.user_id):
-                    raise HubError("session_not_found", "no such session among yours")
                 raise HubError("forbidden", "only an owner of its space moves this session")
-            target_id = None
             if target is not None:
-                space = await _space(conn, target, who.user_id, "create_session", lock="SHARE")
+                space = await _space(conn, target, who.user_id, "create_session")
                 if space.archived:
                     raise HubError("forbidden", f"the space {space.slug!r} is archived")
-                target_id = space.id
             if target_id == current.workspace_id:
                 return current
             session = await session_store.update_session(conn, session_id, workspace_id=target_id)
+            revoked = (
+                []
+                if current.workspace_id is None
+                else await session_store.revoke_watchers(
+                    conn, current.workspace_id, session_id=session_id
+                )
+            )
             detail = {"from": current.workspace_id, "to": target_id}
             await changes.record(conn, session_id, who.username, "system", "session.moved", detail)
             await changes.audit(
                 conn, who, who.user_id, "session.moved", {"session_id": session_id, **detail}
             )
         await self._events.publish(session.id, SessionEvent(session=session))
+        await self._events.revoke(revoked)
         return session
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
-from hub.domain import Principal, Session, write_refusal
+from hub.domain import Principal, Session, SpaceRole, write_refusal
 from hub.errors import HubError
 from hub.store import Connection, on_unique, row_to, rows_to
+from hub.store.spaces import lock_space_for_watch
 
 __all__ = [
     "IN_SPACE",
     "OF_USER",
     "InviteCodeTaken",
+    "WatchGrounds",
     "add_token",
     "agent_a_owned_by",
     "claim_agent_b",
@@ -29,11 +31,12 @@ __all__ = [
     "message_heads",
     "principal_for_token",
     "raise_if_gone",
+    "revoke_watchers",
     "rotate_invite",
     "session_page",
     "soft_delete",
     "update_session",
-    "watchable_by",
+    "watch_grounds",
 ]
 
 COLUMNS = (
@@ -112,24 +115,34 @@ async def add_token(
     conn: Connection,
     token_hash: bytes,
     principal: Principal,
+    *,
+    user_id: str | None = None,
+    via_workspace_id: str | None = None,
 ) -> None:
+    """Store a token for `principal`; a watch token also names the person who took it
+    and the space whose membership let them in (see `revoke_watchers`)."""
     await conn.execute(
-        "INSERT INTO tokens (token_hash, session_id, role, participant_id, display_name)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO tokens (token_hash, session_id, role, participant_id, display_name,"
+        " watch_only, user_id, via_workspace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         token_hash,
         principal.session_id,
         principal.role,
         principal.participant_id,
         principal.display_name,
+        principal.watch_only,
+        user_id,
+        via_workspace_id,
     )
 
 
 async def principal_for_token(conn: Connection, token_hash: bytes) -> tuple[Principal, bool] | None:
-    """Who the token speaks for, and whether its session is deleted; None if unknown."""
+    """Who the token speaks for, and whether its session is deleted; None if unknown
+    or revoked."""
     row = await conn.fetchrow(
-        "SELECT t.token_hash, t.session_id, t.role, t.participant_id, t.display_name,"
+        "SELECT t.session_id, t.role, t.participant_id, t.display_name, t.watch_only,"
         "       s.deleted_at IS NOT NULL AS deleted"
-        " FROM tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+        " FROM tokens t JOIN sessions s ON s.id = t.session_id"
+        " WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         token_hash,
     )
     if row is None:
@@ -139,8 +152,31 @@ async def principal_for_token(conn: Connection, token_hash: bytes) -> tuple[Prin
         role=row["role"],
         participant_id=row["participant_id"],
         display_name=row["display_name"],
+        watch_only=row["watch_only"],
     )
     return principal, row["deleted"]
+
+
+async def revoke_watchers(
+    conn: Connection,
+    workspace_id: str,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+) -> list[tuple[str, str]]:
+    """Revoke the watch tokens a space's membership gave: all of one person's (they left
+    or their role changed), or all of one session's (it left the space). Returns the
+    (session id, participant id) of each, to close their connections."""
+    rows = await conn.fetch(
+        "UPDATE tokens SET revoked_at = now()"
+        " WHERE via_workspace_id = $1 AND revoked_at IS NULL"
+        "   AND ($2::text IS NULL OR user_id = $2) AND ($3::text IS NULL OR session_id = $3)"
+        " RETURNING session_id, participant_id",
+        workspace_id,
+        user_id,
+        session_id,
+    )
+    return [(row["session_id"], row["participant_id"]) for row in rows]
 
 
 def raise_if_gone(row: asyncpg.Record | None, session_id: str) -> asyncpg.Record:
@@ -328,20 +364,57 @@ IN_SPACE = "workspace_id = $1"
 """`session_page`'s condition for a space's sessions (`$1`: the space id)."""
 
 
-async def watchable_by(conn: Connection, session_id: str, user_id: str) -> Session | None:
-    """The session (not deleted) if the person may watch it without an invite: agent A
-    or agent B was one of their profiles, or they are a member of its space; else None."""
-    row = await conn.fetchrow(
-        f"""SELECT {COLUMNS} FROM sessions s
-            WHERE s.id = $1 AND s.deleted_at IS NULL AND (
-                EXISTS (SELECT 1 FROM agent_profiles p WHERE p.user_id = $2
-                           AND p.id IN (s.agent_a_profile_id, s.agent_b_profile_id))
-                OR EXISTS (SELECT 1 FROM workspace_members m
-                            WHERE m.workspace_id = s.workspace_id AND m.user_id = $2))""",
+class WatchGrounds(NamedTuple):
+    """Why a person may watch a session without an invite: one of their agents is in
+    it (`own_agent`), or their role in its space (`space_role`), or both."""
+
+    session: Session
+    own_agent: bool
+    space_role: SpaceRole | None
+
+
+async def watch_grounds(
+    conn: Connection, session_id: str, user_id: str, *, lock: bool = False
+) -> WatchGrounds | None:
+    """Why the person may watch the session (not deleted) without an invite; None if
+    they may not. `lock`: hold the row of the session's space (FOR SHARE) until the
+    transaction ends, so a change of membership or a move that would revoke a token
+    taken on these grounds waits for it, and then sees it (or it waits for them, and
+    then reads the grounds they left)."""
+    for _ in range(3):
+        row = await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM sessions WHERE id = $1 AND deleted_at IS NULL", session_id
+        )
+        if row is None:
+            return None
+        session = row_to(row, Session)
+        if not lock or session.workspace_id is None:
+            break
+        await lock_space_for_watch(conn, session.workspace_id)
+        moved_to = await conn.fetchval(
+            "SELECT workspace_id FROM sessions WHERE id = $1", session_id
+        )
+        if moved_to == session.workspace_id:
+            break
+    else:
+        raise HubError("conflict", "the session is moving between spaces: try again")
+    space_role: SpaceRole | None = None
+    if session.workspace_id is not None:
+        space_role = await conn.fetchval(
+            "SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
+            session.workspace_id,
+            user_id,
+        )
+    own_agent: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sessions s JOIN agent_profiles p"
+        " ON p.id IN (s.agent_a_profile_id, s.agent_b_profile_id)"
+        " WHERE s.id = $1 AND p.user_id = $2)",
         session_id,
         user_id,
     )
-    return None if row is None else row_to(row, Session)
+    if not own_agent and space_role is None:
+        return None
+    return WatchGrounds(session, own_agent, space_role)
 
 
 async def agent_a_owned_by(conn: Connection, session_id: str, user_id: str) -> bool:

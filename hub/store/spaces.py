@@ -21,6 +21,8 @@ __all__ = [
     "find_space",
     "list_members",
     "list_spaces",
+    "lock_space_for_watch",
+    "lock_spaces",
     "member_role",
     "owner_count",
     "put_member",
@@ -50,11 +52,11 @@ class SpaceRow:
 
     __slots__ = ("archived", "id", "role", "slug")
 
-    def __init__(self, row: asyncpg.Record) -> None:
+    def __init__(self, row: asyncpg.Record, role: SpaceRole | None) -> None:
         self.id: str = row["id"]
         self.slug: str = row["slug"]
         self.archived: bool = row["archived_at"] is not None
-        self.role: SpaceRole | None = row["role"]
+        self.role = role
 
 
 async def create_space(
@@ -84,17 +86,33 @@ async def find_space(
     conn: Connection, ref: str, user_id: str, *, lock: str | None = None
 ) -> SpaceRow | None:
     """The space with this id (`spc_…`) or slug, and the person's role in it; None if
-    there is none. `lock`: "UPDATE" or "SHARE" to lock its row for the transaction."""
-    column = "w.id = $1" if ref.startswith("spc_") else "lower(w.slug) = lower($1)"
-    suffix = {None: "", "UPDATE": " FOR UPDATE OF w", "SHARE": " FOR SHARE OF w"}[lock]
+    there is none. `lock`: "UPDATE" or "SHARE" to lock its row for the transaction. The
+    role is read after the lock is held, so it is the one that stands once any change
+    of membership the lock waited for has committed."""
+    column = "id = $1" if ref.startswith("spc_") else "lower(slug) = lower($1)"
+    suffix = {None: "", "UPDATE": " FOR UPDATE", "SHARE": " FOR SHARE"}[lock]
     row = await conn.fetchrow(
-        "SELECT w.id, w.slug, w.archived_at, m.role FROM workspaces w"
-        " LEFT JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $2"
-        f" WHERE {column}{suffix}",
-        ref,
-        user_id,
+        f"SELECT id, slug, archived_at FROM workspaces WHERE {column}{suffix}", ref
     )
-    return None if row is None else SpaceRow(row)
+    if row is None:
+        return None
+    return SpaceRow(row, await member_role(conn, row["id"], user_id))
+
+
+async def lock_spaces(conn: Connection, space_ids: list[str | None]) -> None:
+    """Lock these spaces' rows (FOR UPDATE; Nones skipped) in id order, so two
+    transactions locking the same two never wait on each other in a circle."""
+    ids = sorted({i for i in space_ids if i is not None})
+    if ids:
+        await conn.execute(
+            "SELECT id FROM workspaces WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", ids
+        )
+
+
+async def lock_space_for_watch(conn: Connection, space_id: str) -> None:
+    """Hold the space's row (FOR SHARE) until the transaction ends: its membership and
+    its sessions cannot change meanwhile (every such change locks it FOR UPDATE)."""
+    await conn.execute("SELECT 1 FROM workspaces WHERE id = $1 FOR SHARE", space_id)
 
 
 async def space_view(conn: Connection, space_id: str, user_id: str) -> Space:

@@ -21,6 +21,7 @@ from hub.domain import (
     Principal,
     Template,
     UserPrincipal,
+    check_session_id,
 )
 from hub.errors import ErrorCode, HubError
 from hub.logs import new_request_id
@@ -239,9 +240,15 @@ def agent_key(request: web.Request) -> str | None:
     return token if scheme.lower() == "bearer" and token.startswith("agk_") else None
 
 
+def session_id(request: web.Request) -> str:
+    """The session named in the path, checked for shape (`session_not_found` if it
+    cannot be one)."""
+    return check_session_id(request.match_info["session_id"])
+
+
 async def principal(request: web.Request) -> Principal:
     """The caller, who must hold a token of the session named in the path."""
     who = await hub_of(request).access.authenticate(bearer(request))
-    if who.session_id != request.match_info["session_id"]:
+    if who.session_id != session_id(request):
         raise HubError("forbidden", "this token belongs to another session")
     return who

@@ -189,6 +189,7 @@ class Connection:
                 participant_id=self.principal.participant_id,
                 role=self.principal.role,
                 display_name=self.principal.display_name,
+                watch_only=self.principal.watch_only,
             ),
             session=snap.session,
             last_message_id=live_from,

@@ -142,3 +142,31 @@ def test_auto_name_takes_the_first_line() -> None:
     assert auto_name("\n  Plan the   migration \nmore") == "Plan the migration"
     assert len(auto_name("x" * 500)) <= 60
     assert auto_name("   ") == "New Session"
+
+
+def test_a_cursor_the_hub_did_not_give_is_a_bad_request() -> None:
+    """Cursors round-trip; tampered ones (NUL or control characters, naive or
+    out-of-range times, garbage) are `bad_request`, never a server error."""
+    import base64
+    from datetime import UTC, datetime
+
+    from hub.domain.cursors import decode_time_cursor, encode_time_cursor
+
+    at = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
+    assert decode_time_cursor(encode_time_cursor(at, "ses_x")) == (at, "ses_x")
+
+    def forged(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode()
+
+    for cursor in (
+        forged(f"{at.isoformat()}|ses_\x00x"),
+        forged(f"{at.isoformat()}|ses\nx"),
+        forged("2026-11-29T04:00:00|ses_x"),
+        forged("0001-01-01T00:00:00+14:00|ses_x"),
+        forged("not a time|ses_x"),
+        forged("no separator"),
+        "!!!",
+    ):
+        with pytest.raises(HubError) as caught:
+            decode_time_cursor(cursor)
+        assert caught.value.code == "bad_request", cursor

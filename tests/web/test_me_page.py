@@ -262,3 +262,49 @@ async def test_spaces_on_my_hub(site: HubClient, browser: Browser) -> None:
         await assert_clean(other, site.base)
     await other.get_by_role("button", name=f"Leave {slug}").click()
     await expect(other.locator("#spaces")).to_have_text("No spaces yet.", timeout=WAIT)
+
+
+async def test_a_viewer_watches_read_only(site: HubClient, browser: Browser) -> None:
+    """A space's viewer opens one of its sessions from "My hub": the messages are there,
+    the composer is not, and the page says the view is read-only. Desktop and a dark
+    phone, each with a screenshot."""
+    owner, viewer = "own" + secrets.token_hex(4), "vwr" + secrets.token_hex(4)
+    owner_key = await sign_up_and_log_in(site, owner)
+    await sign_up_and_log_in(site, viewer)
+    slug = f"{owner}-lab"
+    status, _ = await site.call(
+        "POST", "/api/spaces", token=owner_key, json={"slug": slug, "name": "Lab"}
+    )
+    assert status == 201
+    status, _ = await site.call(
+        "PUT", f"/api/spaces/{slug}/members/{viewer}", token=owner_key, json={"role": "viewer"}
+    )
+    assert status == 201
+    await site.call(
+        "POST", "/api/me/agents", token=owner_key, json={"slug": f"{owner}-bot", "name": "A"}
+    )
+    status, made = await site.call(
+        "POST", f"/api/agents/{owner}-bot/keys", token=owner_key, json={"name": "prod"}
+    )
+    status, created = await site.call(
+        "POST", "/api/sessions", token=made["token"], json={"name": "Viewed", "workspace_id": slug}
+    )
+    assert status == 201, created
+    await site.call(
+        "POST",
+        f"/api/sessions/{created['session']['id']}/messages",
+        token=created["agent_token"],
+        json={"client_msg_id": "m1", "content": "Only to be read"},
+    )
+    for label, context in (("desktop", {}), ("phone-dark", {**PHONE, "color_scheme": "dark"})):
+        page = await open_page(browser, f"{site.base}/me", **context)
+        await page.locator("#login-username").fill(viewer)
+        await page.locator("#login-password").fill("correct horse")
+        await page.locator("#login-password").press("Enter")
+        await page.locator("#sessions-scope").select_option(f"space:{slug}")
+        await page.get_by_role("link", name="Watch Viewed").click()
+        await expect(page.locator("#messages")).to_contain_text("Only to be read", timeout=WAIT)
+        await expect(page.locator("#watch-only-note")).to_be_visible()
+        await expect(page.locator("#chat-form")).to_be_hidden()
+        await screenshot(page, f"viewer-watch-{label}.png")
+        await assert_clean(page, site.base)

@@ -23,7 +23,12 @@ async def test_hello_describes_the_connection(client: HubClient) -> None:
     b = await client.connect(s["b"])
     hello = b.frames[0]
     assert hello["type"] == "hello"
-    assert hello["you"] == {"participant_id": "bee", "role": "agent_b", "display_name": None}
+    assert hello["you"] == {
+        "participant_id": "bee",
+        "role": "agent_b",
+        "display_name": None,
+        "watch_only": False,
+    }
     assert hello["session"]["id"] == s["id"] and hello["last_message_id"] == 1
     assert hello["heartbeat_interval"] > 0
     assert [f["path"] for f in hello["files"]] == ["a.txt"]

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from hub import api
 from hub.domain import Rating
-from hub.web.http import agent_key, body, hub_of, json_response, query, user
+from hub.web.http import agent_key, body, hub_of, json_response, query, session_id, user
 from hub.web.rest.profiles import AGENT, slug_of
 from hub.web.rest.table import RouteTable
 
@@ -31,7 +31,7 @@ async def rate(request: web.Request) -> web.Response:
     key = agent_key(request)
     who = None if key is not None else await user(request)
     rating, created = await hub_of(request).ratings.rate(
-        request.match_info["session_id"], req, agent_key=key, who=who
+        session_id(request), req, agent_key=key, who=who
     )
     return json_response(rating, 201 if created else 200)
 

@@ -7,7 +7,16 @@ from aiohttp import web
 from hub import api
 from hub.domain import Session
 from hub.web.addresses import request_client_key
-from hub.web.http import agent_key, body, hub_of, json_response, principal, query, user
+from hub.web.http import (
+    agent_key,
+    body,
+    hub_of,
+    json_response,
+    principal,
+    query,
+    session_id,
+    user,
+)
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -110,16 +119,16 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 @routes.post(
     SESSION + "/watch",
-    "An observer token of your own for a session one of your agents was agent A or B of"
-    " (user key; no invite code needed)",
+    "An observer token of your own for a session one of your agents was agent A or B of,"
+    " or of a space you are a member of (user key; no invite code needed; watch-only for"
+    " a space's viewer)",
     response=api.JoinedSession,
     status=201,
     body=api.WatchSession,
-    errors=("session_not_found",),
+    errors=("session_not_found", "conflict", "rate_limited"),
 )
 async def watch_session(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.WatchSession)
-    session_id = request.match_info["session_id"]
-    joined = await hub_of(request).sessions.watch(who, session_id, req.display_name)
+    joined = await hub_of(request).sessions.watch(who, session_id(request), req.display_name)
     return json_response(joined, 201)

@@ -13,7 +13,7 @@ from hub.domain import Session, Space, SpaceMember
 from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.spaces import SPACE_REF_PATTERN
 from hub.errors import HubError
-from hub.web.http import body, hub_of, json_response, query, user
+from hub.web.http import body, hub_of, json_response, query, session_id, user
 from hub.web.rest.table import RouteTable
 
 __all__ = ["routes"]
@@ -72,7 +72,7 @@ async def get_space(request: web.Request) -> web.Response:
     "Rename, describe, archive or unarchive a space (owners)",
     response=Space,
     body=api.SpaceUpdate,
-    errors=("not_found",),
+    errors=("not_found", "forbidden"),
 )
 async def update_space(request: web.Request) -> web.Response:
     who = await user(request)
@@ -100,7 +100,7 @@ async def list_members(request: web.Request) -> web.Response:
     response=SpaceMember,
     status=201,
     body=api.MemberRole,
-    errors=("not_found", "conflict"),
+    errors=("not_found", "forbidden", "conflict"),
     also=((200, "A member's role changed", SpaceMember),),
 )
 async def put_member(request: web.Request) -> web.Response:
@@ -116,7 +116,7 @@ async def put_member(request: web.Request) -> web.Response:
     MEMBER,
     "Remove a member (owners), or leave (yourself); the last owner cannot go (conflict)",
     status=204,
-    errors=("not_found", "conflict"),
+    errors=("not_found", "forbidden", "conflict"),
 )
 async def remove_member(request: web.Request) -> web.Response:
     who = await user(request)
@@ -145,10 +145,10 @@ async def space_sessions(request: web.Request) -> web.Response:
     " where it goes",
     response=Session,
     body=api.MoveSession,
-    errors=("not_found", "session_not_found"),
+    errors=("not_found", "forbidden", "session_not_found", "session_deleted"),
 )
 async def move_session(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, api.MoveSession)
-    session = await hub_of(request).spaces.move(who, request.match_info["session_id"], req.space)
+    session = await hub_of(request).spaces.move(who, session_id(request), req.space)
     return json_response(session)

@@ -281,7 +281,7 @@
       return;
     }
     showJoin("", body.code === "session_not_found"
-      ? "None of your agents took part in that session." : body.message || "Could not watch that session.");
+      ? "That session is not one of your agents' or your spaces'." : body.message || "Could not watch that session.");
   }
 
   // The join form, always with a name to give: from /join/CODE the code is filled in and
@@ -397,6 +397,8 @@
   function onHello(frame) {
     setConnection("Catching up…", "");
     if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
+    // A watch-only token (a space's viewer, a public session's visitor) reads, no more.
+    document.body.classList.toggle("watch-only", Boolean(frame.you && frame.you.watch_only));
     onSession(frame.session, false);
     state.presence.clear();
     for (const p of frame.presence) {
