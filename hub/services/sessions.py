@@ -138,12 +138,17 @@ class Sessions:
                     )
                     await session_store.add_token(conn, hash_token(agent_token), a)
                     await session_store.add_token(conn, hash_token(observer_token), obs)
-                    created: dict[str, object] = {"name": session.name}
-                    if template is not None:
-                        created.update(
-                            template_id=template.template_id, template_version=template.version
-                        )
-                    await changes.record_as(conn, a, "session.created", created)
+                    source = (
+                        {}
+                        if template is None
+                        else {
+                            "template_id": template.template_id,
+                            "template_version": template.version,
+                        }
+                    )
+                    await changes.record_as(
+                        conn, a, "session.created", {"name": session.name, **source}
+                    )
                     if template is not None:
                         await seed_session(conn, a, template)
                         session = await session_store.get_session(conn, session.id)
@@ -156,7 +161,7 @@ class Sessions:
                             {
                                 "session_id": session.id,
                                 "revision": agent.revision,
-                                **({} if template is None else created),
+                                **source,
                             },
                         )
             except session_store.InviteCodeTaken:
