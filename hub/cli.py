@@ -1,8 +1,9 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
 `hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
-(`hub.people_commands`); `template` for session templates (`hub.template_commands`);
-see `hub --help`."""
+(`hub.people_commands`); `sessions`, `space` and `session watch|move` for finding and
+grouping sessions (`hub.space_commands`); `template` for session templates
+(`hub.template_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import template_commands
+from hub import space_commands, template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
@@ -133,8 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     sessions = commands.add_parser(
         "session",
         help="create, inspect and change sessions",
-        description="Create, inspect and change sessions. Listing your sessions comes with"
-        " accounts (a later release): keep the session id `hub session create` prints.",
+        description="Create, inspect and change sessions; `hub sessions` lists your agents'.",
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     create = people("create", "create a session; prints its id, tokens and invite code", sessions)
     create.add_argument(
@@ -142,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--agent-id", help="agent A's participant id")
     _with_agent_key(create, "agent A")
+    create.add_argument("--space", metavar="SPACE", help="put it in this space of yours (slug)")
     template_commands.add_session_options(create)
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
@@ -161,6 +162,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--rotate", action="store_true", help="replace the code; the old one stops working"
             )
+
+    space_commands.add_parsers(commands, sessions, _with_url, USER_KEY_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -424,6 +427,15 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    if args.command == "session" and args.action == "watch":
+        return await space_commands.watch_session(
+            args.url,
+            args.session,
+            args.name,
+            args.limit,
+            print_token=args.print_token,
+            patience=args.timeout,
+        )
     _read_input(args)
     async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
         return await _rest_command(args)
@@ -484,12 +496,15 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
         )
+    if args.command in space_commands.COMMANDS or args.action == "move":
+        return await space_commands.run(args)
     if args.action == "create":
         return await commands.create_session(
             args.url,
             args.name,
             args.agent_id,
             _agent_key(args),
+            args.space,
             template=args.template,
             template_version=args.template_version,
         )

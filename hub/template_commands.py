@@ -11,21 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
 from hub.client import Conflict, HubAPI
-from hub.commands import CommandError, need_user_key, out
+from hub.commands import CommandError, need_user_key, out, when
 from hub.domain import Template, TemplateVersion
 
 __all__ = ["add_parsers", "add_session_options", "read_input", "run"]
-
-
-def _when(at: datetime) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def add_session_options(create: argparse.ArgumentParser) -> None:
@@ -226,7 +221,7 @@ async def run(args: argparse.Namespace) -> int:
             for v in versions.versions:
                 seen = " public" if v.public else ""
                 out(
-                    f"version {v.version}  {_when(v.created_at)}  by {v.author}  {v.name!r}"
+                    f"version {v.version}  {when(v.created_at)}  by {v.author}  {v.name!r}"
                     f"  {v.note_count} notes, {v.file_count} files{seen}"
                 )
         else:
@@ -278,7 +273,7 @@ def _describe(t: Template | TemplateVersion) -> None:
     out(f"version:     {t.version}  (by {t.author})")
     out(f"public:      {'yes' if t.public else 'no'}")
     if isinstance(t, Template) and t.archived_at is not None:
-        out(f"archived:    {_when(t.archived_at)}")
+        out(f"archived:    {when(t.archived_at)}")
     if t.description:
         out(f"description: {t.description}")
     out(f"mode:        {t.mode or '(the hub default)'}")
