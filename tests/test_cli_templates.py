@@ -10,19 +10,18 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.client import Conflict, HubAPI, HubClientError
-from tests.test_cli_people import (
+from tests.cli_helpers import (
     account,
     agent_with_key,
     base_url,
     field,
     hub,
-    quiet_env,
+    one_bus,
+    quiet_env,  # noqa: F401 (autouse: a clean environment for each test)
     unique,
 )
 
-__all__ = ["quiet_env"]  # the autouse fixture, used here too
-
-pytestmark = pytest.mark.parametrize("config", ["memory-bus"], indirect=True)
+pytestmark = one_bus
 
 
 @pytest.mark.timeout(60)
