@@ -62,6 +62,14 @@ from hub.api.spaces import (
     SpaceSessionsQuery,
     SpaceUpdate,
 )
+from hub.api.templates import (
+    NewTemplate,
+    TemplateArchived,
+    TemplateEdit,
+    TemplatePage,
+    TemplateQuery,
+    TemplateVersionPage,
+)
 
 __all__ = [
     "ActivityPage",
@@ -103,6 +111,7 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NewTemplate",
     "NoteDiff",
     "NoteList",
     "NoteVersionPage",
@@ -127,6 +136,11 @@ __all__ = [
     "SpaceList",
     "SpaceSessionsQuery",
     "SpaceUpdate",
+    "TemplateArchived",
+    "TemplateEdit",
+    "TemplatePage",
+    "TemplateQuery",
+    "TemplateVersionPage",
     "TitleChange",
     "UpdateSession",
     "VersionDiffQuery",

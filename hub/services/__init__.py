@@ -27,6 +27,7 @@ from hub.services.ratings import Ratings
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
+from hub.services.templates import Templates
 from hub.store import Store
 from hub.vault import Keyring
 
@@ -52,6 +53,7 @@ class Hub:
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
+        self.templates = Templates(store)
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)

@@ -70,6 +70,9 @@ class Forks:
                 creator_type="agent",
                 creator_name=None,
                 agent_a_profile=None if profile is None else (profile.profile_id, profile.revision),
+                template=None
+                if origin.template_id is None or origin.template_version is None
+                else (origin.template_id, origin.template_version),
             )
             copied = await fork_store.copy_state(conn, origin_id, fork.id, req.at_message_id)
             if copied.deleted:

@@ -19,6 +19,7 @@ from hub.web.rest import (
     secrets,
     sessions,
     spaces,
+    templates,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -37,6 +38,7 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    templates.routes,
     forks.routes,
     ops.routes,
 )
