@@ -163,7 +163,8 @@ async def test_the_fork_goes_on_from_n_plus_one_and_the_original_is_untouched(
     2), its notes are edited at the versions they had, its file is written over the hash
     it had; the original keeps its messages, notes and files. The forker (agent B here)
     is the fork's agent A, with a new token, observer token and invite; the fork copies
-    the name, mode, privacy and metadata, and waits for its agent B."""
+    the name, mode, privacy and metadata, and waits for its agent B. A completed session
+    forks too, into a waiting one."""
     s = await client.session_with_b(
         name="Research", mode="realtime", is_private=True, metadata={"topic": "x"}
     )
@@ -199,6 +200,10 @@ async def test_the_fork_goes_on_from_n_plus_one_and_the_original_is_untouched(
         json={"content": "fork", "expected_hash": f["content_hash"]},
     )
     assert status == 200
+    await call_ok(client, "PATCH", f"/api/sessions/{sid}", a, {"status": "completed"})
+    status, again = await fork(client, sid, a, at_message_id=3)
+    assert status == 201 and again["session"]["status"] == "waiting"
+    assert again["session"]["agent_a_id"] == s["created"]["participant_id"]
     status, joined = await client.join(made["invite_code"], agent_id="cee")
     assert status == 201 and joined["session"]["id"] == fid
 
