@@ -25,7 +25,10 @@ async def test_notes_and_files_with_their_versions(
     sid, token = made["session"]["id"], made["agent_token"]
     notes = f"/api/sessions/{sid}/notes"
     status, note = await client.call(
-        "POST", notes, token=token, json={"title": "Plan", "content": "step one\n", "expected_version": 0}
+        "POST",
+        notes,
+        token=token,
+        json={"title": "Plan", "content": "step one\n", "expected_version": 0},
     )
     assert status == 201, note
     await client.call(

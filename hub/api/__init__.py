@@ -61,6 +61,17 @@ from hub.api.spaces import (
     SpaceSessionsQuery,
     SpaceUpdate,
 )
+from hub.api.webhooks import (
+    CreatedWebhook,
+    DeliveryPage,
+    DeliveryQuery,
+    NewWebhook,
+    RotatedSecret,
+    RotateSecret,
+    WebhookEvent,
+    WebhookList,
+    WebhookUpdate,
+)
 
 __all__ = [
     "ActivityPage",
@@ -73,6 +84,9 @@ __all__ = [
     "CreatedAgentKey",
     "CreatedKey",
     "CreatedSession",
+    "CreatedWebhook",
+    "DeliveryPage",
+    "DeliveryQuery",
     "DirectoryPage",
     "DirectoryQuery",
     "DisplayName",
@@ -99,6 +113,7 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NewWebhook",
     "NoteDiff",
     "NoteList",
     "NoteVersionPage",
@@ -114,6 +129,8 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "RotateSecret",
+    "RotatedSecret",
     "SecretList",
     "SentMessage",
     "SessionPage",
@@ -128,4 +145,7 @@ __all__ = [
     "VersionDiffQuery",
     "VersionQuery",
     "WatchSession",
+    "WebhookEvent",
+    "WebhookList",
+    "WebhookUpdate",
 ]

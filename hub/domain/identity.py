@@ -73,6 +73,10 @@ AuditAction = Literal[
     "secret.replaced",
     "secret.read",
     "secret.deleted",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.secret_rotated",
 ]
 
 

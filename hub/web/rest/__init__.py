@@ -18,6 +18,7 @@ from hub.web.rest import (
     secrets,
     sessions,
     spaces,
+    webhooks,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -36,6 +37,7 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    webhooks.routes,
     ops.routes,
 )
 
