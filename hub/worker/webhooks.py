@@ -163,8 +163,13 @@ class WebhookWorker:
             key = (claim.endpoint_id, claim.session_id)
             task = asyncio.create_task(self._deliver_stream(claim), name="hub-webhook-stream")
             self._busy[key] = task
-            task.add_done_callback(lambda _, key=key: self._busy.pop(key, None))
+            task.add_done_callback(self._forget)
         return len(claims)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for key, running in list(self._busy.items()):
+            if running is task:
+                del self._busy[key]
 
     async def _deliver_stream(self, claim: Claim) -> None:
         try:
