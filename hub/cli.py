@@ -1,7 +1,9 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
 `hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
-(`hub.people_commands`); see `hub --help`."""
+(`hub.people_commands`); `sessions`, `space` and `session watch|move` for finding and
+grouping sessions (`hub.space_commands`); `template` for session templates
+(`hub.template_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub import space_commands, template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
@@ -136,8 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     sessions = commands.add_parser(
         "session",
         help="create, inspect and change sessions",
-        description="Create, inspect and change sessions. Listing your sessions comes with"
-        " accounts (a later release): keep the session id `hub session create` prints.",
+        description="Create, inspect and change sessions; `hub sessions` lists your agents'.",
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     create = people("create", "create a session; prints its id, tokens and invite code", sessions)
     create.add_argument(
@@ -145,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--agent-id", help="agent A's participant id")
     _with_agent_key(create, "agent A")
+    create.add_argument("--space", metavar="SPACE", help="put it in this space of yours (slug)")
+    template_commands.add_session_options(create)
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
@@ -163,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--rotate", action="store_true", help="replace the code; the old one stops working"
             )
+
+    space_commands.add_parsers(commands, sessions, _with_url, USER_KEY_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -203,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _identity_parsers(commands)
+    template_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
 
     demo = commands.add_parser(
         "demo",
@@ -427,6 +434,15 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    if args.command == "session" and args.action == "watch":
+        return await space_commands.watch_session(
+            args.url,
+            args.session,
+            args.name,
+            args.limit,
+            print_token=args.print_token,
+            patience=args.timeout,
+        )
     _read_input(args)
     async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
         return await _rest_command(args)
@@ -446,6 +462,8 @@ def _read_input(args: argparse.Namespace) -> None:
         args.value = run.read_secret_value(args.name, args.stdin_all)
     elif args.command == "agent" and args.action == "config" and args.config_action == "set":
         args.config_value = run.read_config(args.config, args.file)
+    elif args.command == "template":
+        template_commands.read_input(args)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
@@ -459,6 +477,8 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.logout(args.url)
     if args.command in ("agent", "agents", "rate", "secret"):
         return await _identity_command(args)
+    if args.command == "template":
+        return await template_commands.run(args)
     if args.command in ("note", "file"):
         from hub import history_commands
 
@@ -483,8 +503,18 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.join(
             args.url, args.code, args.role, args.agent_id, args.name, _agent_key(args)
         )
+    if args.command in space_commands.COMMANDS or args.action == "move":
+        return await space_commands.run(args)
     if args.action == "create":
-        return await commands.create_session(args.url, args.name, args.agent_id, _agent_key(args))
+        return await commands.create_session(
+            args.url,
+            args.name,
+            args.agent_id,
+            _agent_key(args),
+            args.space,
+            template=args.template,
+            template_version=args.template_version,
+        )
     if args.action == "delete" and not args.yes:
         raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")
     return await commands.session_action(

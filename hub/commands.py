@@ -11,7 +11,8 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +39,8 @@ __all__ = [
     "session_action",
     "user_key",
     "watch",
+    "watch_as_observer",
+    "when",
     "whoami",
 ]
 
@@ -54,6 +57,11 @@ class CommandError(Exception):
 
 def out(line: str, stream: TextIO | None = None) -> None:
     print(line, file=stream or sys.stdout, flush=True)
+
+
+def when(at: datetime | None) -> str:
+    """A moment in the terminal's time zone, to the minute ("never" for None)."""
+    return at.astimezone().strftime("%Y-%m-%d %H:%M") if at is not None else "never"
 
 
 def describe_message(m: Message) -> str:
@@ -83,20 +91,39 @@ def describe(event: Event) -> str:
 
 
 async def create_session(
-    url: str, name: str | None, agent_id: str | None, agent_key: str | None = None
+    url: str,
+    name: str | None,
+    agent_id: str | None,
+    agent_key: str | None = None,
+    space: str | None = None,
+    *,
+    template: str | None = None,
+    template_version: int | None = None,
 ) -> int:
-    """`hub session create`; with `agent_key`, agent A is that key's profile, verified."""
+    """`hub session create`; with `agent_key`, agent A is that key's profile, verified,
+    and the session may go in the space `space` (slug or id) of its owner's; with
+    `template`, the session starts from that template (at `template_version`)."""
     async with HubAPI(url) as rest:
         fields: dict[str, Any] = {}
         if name:
             fields["name"] = name
         if agent_id:
             fields["agent_id"] = agent_id
+        if space:
+            fields["workspace_id"] = space
+        if template:
+            fields["template"] = template
+        if template_version is not None:
+            fields["template_version"] = template_version
         created = await rest.create_session(agent_key=agent_key, **fields)
     s = created.session
     verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
     out(f"session:        {s.id}")
     out(f"agent A:        {created.participant_id}{verified}")
+    if s.workspace_id:
+        out(f"space:          {s.workspace_id}")
+    if s.template_id is not None:
+        out(f"template:       {s.template_id} version {s.template_version}")
     out(f"agent token:    {created.agent_token}")
     out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
@@ -233,17 +260,34 @@ async def watch(
     if code is None:
         assert token is not None
         return await _watch(url, token, limit, patience)
-    key = _observer_key(url, code, name)
+
+    async def observe(rest: HubAPI) -> str:
+        return (await rest.join(code, role="observer", display_name=name)).token
+
+    return await watch_as_observer(url, code.strip().upper(), name, observe, limit, patience)
+
+
+async def watch_as_observer(
+    url: str,
+    what: str,
+    name: str | None,
+    observe: Callable[[HubAPI], Awaitable[str]],
+    limit: int | None,
+    patience: float,
+) -> int:
+    """`watch` with the observer token kept for this hub, `what` (an invite code, a
+    session id) and name, else a new one from `observe`, kept for next time."""
+    key = f"{url.rstrip('/')} {what} {name or ''}"
     remembered = _observers().get(key)
     if remembered is not None:
         try:
             return await _watch(url, remembered, limit, patience)
-        except AuthFailed:  # the hub forgot it (a new database): join anew
+        except AuthFailed:  # the hub forgot it (a new database): observe anew
             _remember_observer(key, None)
     async with answer_within(url, patience), HubAPI(url) as rest:
-        joined = await rest.join(code, role="observer", display_name=name)
-    _remember_observer(key, joined.token)
-    return await _watch(url, joined.token, limit, patience)
+        token = await observe(rest)
+    _remember_observer(key, token)
+    return await _watch(url, token, limit, patience)
 
 
 async def _watch(url: str, token: str, limit: int | None, patience: float) -> int:
@@ -271,10 +315,6 @@ def config_dir() -> Path:
     """Where the `hub` command keeps what it remembers: `$XDG_CONFIG_HOME/hub`."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "hub"
-
-
-def _observer_key(url: str, code: str, name: str | None) -> str:
-    return f"{url.rstrip('/')} {code.strip().upper()} {name or ''}"
 
 
 def _remembered(file: str) -> dict[str, str]:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hub.client import Conflict, HubAPI
-from hub.commands import CommandError, need_user_key, out
+from hub.commands import CommandError, need_user_key, out, when
 from hub.domain import AgentKey, AgentProfile, ConfigRevision, DirectorySort
 
 __all__ = [
@@ -38,10 +37,6 @@ __all__ = [
 ]
 
 
-def _when(at: datetime | None) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M") if at is not None else "never"
-
-
 def _ratings(count: int, mean: float | None) -> str:
     return f"{mean:.1f}/5 from {count}" if count and mean is not None else "no ratings yet"
 
@@ -58,7 +53,7 @@ def _describe(p: AgentProfile) -> None:
     if p.avatar_url:
         out(f"avatar:      {p.avatar_url}")
     out(f"ratings:     {_ratings(p.rating_count, p.rating_mean)}")
-    out(f"created:     {_when(p.created_at)}")
+    out(f"created:     {when(p.created_at)}")
 
 
 # --- agents ----------------------------------------------------------------------------
@@ -112,10 +107,8 @@ async def show_agent(url: str, slug: str) -> int:
 
 
 def _describe_key(k: AgentKey) -> str:
-    state = (
-        f"revoked {_when(k.revoked_at)}" if k.revoked_at else f"last used {_when(k.last_used_at)}"
-    )
-    return f"{k.id}  {k.name!r}  created {_when(k.created_at)}  {state}"
+    state = f"revoked {when(k.revoked_at)}" if k.revoked_at else f"last used {when(k.last_used_at)}"
+    return f"{k.id}  {k.name!r}  created {when(k.created_at)}  {state}"
 
 
 async def create_agent_key(url: str, slug: str, name: str | None) -> int:
@@ -160,7 +153,7 @@ def _json(value: Any) -> str:
 
 def _describe_revision(r: ConfigRevision) -> str:
     rollback = f"  (rollback of {r.rollback_of})" if r.rollback_of is not None else ""
-    return f"revision {r.revision}  {_when(r.created_at)}  by {r.author}{rollback}"
+    return f"revision {r.revision}  {when(r.created_at)}  by {r.author}{rollback}"
 
 
 def read_config(text: str | None, file: str | None) -> dict[str, Any]:
@@ -288,7 +281,7 @@ async def directory(
     for a in page.agents:
         about = f": {a.description}" if a.description else ""
         rated = _ratings(a.rating_count, a.rating_mean)
-        out(f"{a.slug}  {a.name!r} by {a.owner}  {rated}  active {_when(a.last_active_at)}{about}")
+        out(f"{a.slug}  {a.name!r} by {a.owner}  {rated}  active {when(a.last_active_at)}{about}")
     return 0
 
 
@@ -348,7 +341,7 @@ async def list_secrets(url: str) -> int:
     if not secrets:
         out("no secrets yet: `hub secret set NAME` stores one")
     for s in secrets:
-        out(f"{s.name}  set {_when(s.updated_at)}  last read {_when(s.last_used_at)}")
+        out(f"{s.name}  set {when(s.updated_at)}  last read {when(s.last_used_at)}")
     return 0
 
 

@@ -61,6 +61,14 @@ from hub.api.spaces import (
     SpaceSessionsQuery,
     SpaceUpdate,
 )
+from hub.api.templates import (
+    NewTemplate,
+    TemplateArchived,
+    TemplateEdit,
+    TemplatePage,
+    TemplateQuery,
+    TemplateVersionPage,
+)
 from hub.api.webhooks import (
     CreatedWebhook,
     DeliveryPage,
@@ -113,6 +121,7 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NewTemplate",
     "NewWebhook",
     "NoteDiff",
     "NoteList",
@@ -140,6 +149,11 @@ __all__ = [
     "SpaceList",
     "SpaceSessionsQuery",
     "SpaceUpdate",
+    "TemplateArchived",
+    "TemplateEdit",
+    "TemplatePage",
+    "TemplateQuery",
+    "TemplateVersionPage",
     "TitleChange",
     "UpdateSession",
     "VersionDiffQuery",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import urllib.parse
 
 from hub import api
+from hub.client.errors import HubClientError
 from hub.client.transport import RestClient
 from hub.domain import Session, SessionStatus, Space, SpaceMember, SpaceRole
 
@@ -22,8 +23,11 @@ class SpacesAPI(RestClient):
         self, user_key: str, slug: str, name: str, *, description: str = ""
     ) -> Space:
         """A new space, with you as its owner; `HubClientError` `conflict` if the slug is
-        taken."""
-        body = api.NewSpace(slug=slug, name=name, description=description)
+        taken, `bad_request` (before sending) if the slug starts with `spc_`."""
+        try:
+            body = api.NewSpace(slug=slug, name=name, description=description)
+        except ValueError as exc:  # the slug check, answered as the hub would
+            raise HubClientError("bad_request", str(exc)) from None
         return await self._typed(Space, "POST", "/api/spaces", token=user_key, body=body)
 
     async def spaces(self, user_key: str) -> list[Space]:

@@ -15,7 +15,16 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles, ratings, secrets, spaces, webhooks
+from hub.web.rest import (
+    accounts,
+    operations,
+    profiles,
+    ratings,
+    secrets,
+    spaces,
+    templates,
+    webhooks,
+)
 from tests.helpers import HubClient, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
@@ -341,12 +350,18 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts, agent profiles, ratings, vaults and spaces themselves
-    (their audit rows: tests/web/test_accounts.py, test_profiles.py, test_ratings.py,
-    test_secrets.py, test_spaces.py)."""
+    those of people's accounts, agent profiles, ratings, vaults, spaces themselves and
+    templates (their audit rows: tests/web/test_accounts.py, test_profiles.py,
+    test_ratings.py, test_secrets.py, test_spaces.py, test_templates.py)."""
     personal = [
         op
-        for table in (accounts.routes, profiles.routes, ratings.routes, secrets.routes)
+        for table in (
+            accounts.routes,
+            profiles.routes,
+            ratings.routes,
+            secrets.routes,
+            templates.routes,
+        )
         for op in table.operations
     ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
     personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]

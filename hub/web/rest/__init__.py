@@ -18,6 +18,7 @@ from hub.web.rest import (
     secrets,
     sessions,
     spaces,
+    templates,
     webhooks,
 )
 from hub.web.rest.table import Operation, RouteTable
@@ -38,6 +39,7 @@ TABLES: tuple[RouteTable, ...] = (
     secrets.routes,
     spaces.routes,
     webhooks.routes,
+    templates.routes,
     ops.routes,
 )
 
