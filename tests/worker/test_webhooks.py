@@ -705,3 +705,30 @@ async def test_rotation_signs_with_both_secrets_and_no_secret_is_logged(
     text = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
     for secret in (old, new, newest):
         assert secret not in text and secret[6:] not in text
+
+
+async def test_a_slow_endpoint_times_out_and_is_retried(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """An answer that does not come within the attempt timeout is a failed attempt
+    (no status, the reason logged), retried with the same webhook-id."""
+    never = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await never.wait()
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    ids = await say(hub, sid, "slow")
+    worker = await workers(webhook_timeout=0.3)
+    await until(worker, check=lambda: worker.delivered == 1)
+    never.set()
+    assert receiver.ids() == [f"msg_{sid}_{ids[0]}"] * 2
+    log = list(reversed(await deliveries(hub, key, hook["id"])))
+    assert [(d["status"], d["error"]) for d in log] == [
+        (None, "no answer within 0.3 s"),
+        (200, None),
+    ]
