@@ -42,6 +42,7 @@ Action = Literal[
     "rotate_invite",
     "delete_session",
     "fork",
+    "manage_webhooks",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
@@ -52,7 +53,12 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "pause_resume_complete",
     "fork",
 }
-_AGENT_A: frozenset[Action] = _AGENT_B | {"start", "rotate_invite", "delete_session"}
+_AGENT_A: frozenset[Action] = _AGENT_B | {
+    "start",
+    "rotate_invite",
+    "delete_session",
+    "manage_webhooks",
+}
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_a": _AGENT_A,
     "agent_b": _AGENT_B,
