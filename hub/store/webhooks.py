@@ -223,7 +223,8 @@ async def wanting_endpoints(conn: Connection) -> list[tuple[str, list[str]]]:
 async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
     """Open a stream for each of these endpoints and each session in its scope that has
     had messages since the endpoint was registered and has no stream yet. The stream
-    starts after the last message sent before the registration. Sessions are found by
+    starts after the last message sent before the registration, and a fork's after the
+    history it was made with (copies, not new messages). Sessions are found by
     the same grounds `sessions.watch_grounds` checks (its agents, its space), generously:
     each delivery checks the grounds again. Returns how many were opened."""
     if not endpoint_ids:
@@ -251,8 +252,10 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
            )
            INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id)
            SELECT p.endpoint_id, p.session_id,
-                  COALESCE((SELECT max(m.id) FROM messages m
-                             WHERE m.session_id = p.session_id AND m.created_at < p.since), 0)
+                  GREATEST(COALESCE((SELECT max(m.id) FROM messages m
+                                      WHERE m.session_id = p.session_id
+                                        AND m.created_at < p.since), 0),
+                           COALESCE(s.forked_at_message_id, 0))
              FROM pairs p JOIN sessions s ON s.id = p.session_id
             WHERE s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since
               AND NOT EXISTS (SELECT 1 FROM webhook_streams w

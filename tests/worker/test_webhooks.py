@@ -243,6 +243,27 @@ async def test_messages_arrive_signed_in_order_with_stable_ids(
     assert [d["webhook_id"] for d in reversed(log)] == receiver.ids()
 
 
+async def test_a_fork_is_heard_from_its_own_first_message(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """A person's endpoint hears a fork of their agent's session (it is in scope) from
+    the fork's own first message: the history copied into it is not delivered again."""
+    key, sid = await own_session(hub)
+    await register(hub, key, receiver.url())
+    await say(hub, sid, "one", "two")
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    status, forked = await hub.call("POST", f"/api/sessions/{sid}/fork", token=token, json={})
+    assert status == 201, forked
+    fid = forked["session"]["id"]
+    own_session.tokens[fid] = forked["agent_token"]  # type: ignore[attr-defined]
+    assert await say(hub, fid, "three") == [3]
+    await workers()
+    await receiver.wait(lambda: f"msg_{fid}_3" in receiver.ids())
+    assert {i for i in receiver.ids() if fid in i} == {f"msg_{fid}_3"}
+    await receiver.wait(lambda: len(receiver.ids()) >= 3)
+    assert sorted(i for i in receiver.ids() if fid not in i) == [f"msg_{sid}_1", f"msg_{sid}_2"]
+
+
 async def test_failures_are_retried_in_order_and_retry_after_is_honoured(
     hub: HubClient, receiver: Receiver, workers: Any
 ) -> None:
