@@ -294,7 +294,8 @@ async def test_timeouts_and_bad_arguments_are_clean_answers(
     hub_server: TestServer, tmp_path: Path
 ) -> None:
     """A wait on a quiet session times out with an empty list; bad arguments and hub
-    refusals are tool errors carrying the hub's code, and the bridge keeps working."""
+    refusals are tool errors carrying the hub's code, and the bridge keeps working until
+    the session is deleted, which ends a pending wait with `session_deleted`."""
     url = base_url(hub_server)
     s = await _session(url)
     async with agent(url, s["a"], tmp_path) as a:
@@ -317,6 +318,12 @@ async def test_timeouts_and_bad_arguments_are_clean_answers(
         assert (await a.error("no_such_tool")).startswith("bad_request:")
         ok = await a.call("send_message", content="still here")
         assert ok["message"]["id"] == 1
+
+        waiting = asyncio.create_task(a.error("wait_for_messages", timeout=TIMEOUT))
+        async with HubAPI(url) as rest:
+            await rest.delete_session(s["id"], s["a"])
+        assert (await waiting).startswith("session_deleted:")
+        assert (await a.error("session_state")).startswith("session_deleted:")
 
 
 async def test_bad_token_is_a_clear_error_at_startup(
