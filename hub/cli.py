@@ -2,7 +2,8 @@
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
 `hub.demo`); `mcp` for AI agents (`hub.mcp`); `agent`, `agents`, `rate` and `secret` for
 what people own (`hub.people_commands`); `sessions`, `space` and `session watch|move` for
-finding and grouping sessions (`hub.space_commands`); see `hub --help`."""
+finding and grouping sessions (`hub.space_commands`); `template` for session templates
+(`hub.template_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import space_commands
+from hub import space_commands, template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 from hub.logs import configure_logging
-from hub.operate import migrate, secrets_command, serve, use_uvloop
+from hub.operate import migrate, secrets_command, serve, use_uvloop, worker
 
 if TYPE_CHECKING:
     pass
@@ -113,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="address to listen on (HUB_HOST)")
     run.add_argument("--port", type=int, help="port to listen on (HUB_PORT)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser(
+        "worker",
+        help="deliver webhooks (production; `hub serve` delivers them itself unless"
+        " HUB_DELIVER_WEBHOOKS=false)",
+    )
     vault = commands.add_parser(
         "secrets",
         help="the key that encrypts stored secrets: make one, rotate to the newest",
@@ -142,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--agent-id", help="agent A's participant id")
     _with_agent_key(create, "agent A")
     create.add_argument("--space", metavar="SPACE", help="put it in this space of yours (slug)")
+    template_commands.add_session_options(create)
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
@@ -215,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _identity_parsers(commands)
+    template_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
 
     demo = commands.add_parser(
         "demo",
@@ -382,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
-    operator = args.command in ("serve", "migrate", "secrets")
+    operator = args.command in ("serve", "migrate", "secrets", "worker")
     if operator:
         configure_logging(config.log_level.upper(), config.log_format)
     else:
@@ -397,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "migrate":
             return migrate(config)
+        if args.command == "worker":
+            return worker(config)
         if args.command == "secrets":
             return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
         use_uvloop()
@@ -469,6 +479,8 @@ def _read_input(args: argparse.Namespace) -> None:
         args.value = run.read_secret_value(args.name, args.stdin_all)
     elif args.command == "agent" and args.action == "config" and args.config_action == "set":
         args.config_value = run.read_config(args.config, args.file)
+    elif args.command == "template":
+        template_commands.read_input(args)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
@@ -482,6 +494,8 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.logout(args.url)
     if args.command in ("agent", "agents", "rate", "secret"):
         return await _identity_command(args)
+    if args.command == "template":
+        return await template_commands.run(args)
     if args.command in ("note", "file"):
         from hub import history_commands
 
@@ -510,7 +524,13 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await space_commands.run(args)
     if args.action == "create":
         return await commands.create_session(
-            args.url, args.name, args.agent_id, _agent_key(args), args.space
+            args.url,
+            args.name,
+            args.agent_id,
+            _agent_key(args),
+            args.space,
+            template=args.template,
+            template_version=args.template_version,
         )
     if args.action == "delete" and not args.yes:
         raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")

@@ -96,9 +96,13 @@ async def create_session(
     agent_id: str | None,
     agent_key: str | None = None,
     space: str | None = None,
+    *,
+    template: str | None = None,
+    template_version: int | None = None,
 ) -> int:
     """`hub session create`; with `agent_key`, agent A is that key's profile, verified,
-    and the session may go in the space `space` (slug or id) of its owner's."""
+    and the session may go in the space `space` (slug or id) of its owner's; with
+    `template`, the session starts from that template (at `template_version`)."""
     async with HubAPI(url) as rest:
         fields: dict[str, Any] = {}
         if name:
@@ -107,6 +111,10 @@ async def create_session(
             fields["agent_id"] = agent_id
         if space:
             fields["workspace_id"] = space
+        if template:
+            fields["template"] = template
+        if template_version is not None:
+            fields["template_version"] = template_version
         created = await rest.create_session(agent_key=agent_key, **fields)
     s = created.session
     verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
@@ -114,6 +122,8 @@ async def create_session(
     out(f"agent A:        {created.participant_id}{verified}")
     if s.workspace_id:
         out(f"space:          {s.workspace_id}")
+    if s.template_id is not None:
+        out(f"template:       {s.template_id} version {s.template_version}")
     out(f"agent token:    {created.agent_token}")
     out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"

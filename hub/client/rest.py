@@ -15,6 +15,7 @@ from hub import api
 from hub.client.errors import HubClientError
 from hub.client.people import PeopleAPI
 from hub.client.spaces import SpacesAPI
+from hub.client.templates import TemplatesAPI
 from hub.domain import (
     Activity,
     FileEntry,
@@ -55,15 +56,16 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI):
+class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
-    `SpacesAPI`."""
+    `SpacesAPI`, their session templates from `TemplatesAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any
     ) -> api.CreatedSession:
-        """Create a session (fields as `api.CreateSession`); returns the credentials.
+        """Create a session (fields as `api.CreateSession`, `template=…` to start from a
+        template); returns the credentials.
         With `agent_key` (`agk_…`), agent A is that key's profile, verified. Fields the
         hub would refuse raise `HubClientError` `bad_request` before sending."""
         try:

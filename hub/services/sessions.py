@@ -22,6 +22,7 @@ from hub.domain import (
     new_session_id,
     normalize_invite_code,
     require,
+    session_settings,
     space_allows,
 )
 from hub.domain.cursors import decode_time_cursor
@@ -33,6 +34,7 @@ from hub.services.events import Events
 from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.services.spaces import space_for_new_session
+from hub.services.templates import seed_session, template_for_new_session
 from hub.store import Store, changes
 from hub.store import sessions as session_store
 from hub.store import users as user_store
@@ -75,7 +77,9 @@ class Sessions:
     ) -> api.CreatedSession:
         """Create a session with its tokens and invite code. With an agent key, agent A
         is its profile (participant id: the slug), verified, at the profile's current
-        configuration revision. Creation is rate-limited per client address."""
+        configuration revision. With a template, the session takes its settings
+        (`session_settings`) and starts with its seed notes, files and opening message,
+        all in the session's transaction. Creation is rate-limited per client address."""
         await self._access.limit(
             "create",
             client_key,
@@ -97,23 +101,36 @@ class Sessions:
                         if req.workspace_id is None
                         else await space_for_new_session(conn, req.workspace_id, agent)
                     )
+                    template = (
+                        None
+                        if req.template is None
+                        else await template_for_new_session(
+                            conn, req.template, req.template_version, agent
+                        )
+                    )
+                    mode, is_private, metadata = session_settings(
+                        req.mode, req.is_private, req.metadata, template
+                    )
                     session = await session_store.create_session(
                         conn,
                         session_id=new_session_id(),
                         name=req.name or "New Session",
                         name_is_auto=req.name is None,
-                        mode=req.mode,
-                        is_private=req.is_private,
+                        mode=mode,
+                        is_private=is_private,
                         agent_a_id=agent_a_id,
                         invite_code=invite_code,
                         invite_ttl_seconds=ttl,
                         workspace_id=space_id,
-                        metadata=req.metadata,
+                        metadata=metadata,
                         creator_type=req.creator_type,
                         creator_name=req.creator_name,
                         agent_a_profile=None
                         if agent is None
                         else (agent.profile_id, agent.revision),
+                        template=None
+                        if template is None
+                        else (template.template_id, template.version),
                     )
                     a = Principal(session_id=session.id, role="agent_a", participant_id=agent_a_id)
                     obs = Principal(
@@ -121,14 +138,31 @@ class Sessions:
                     )
                     await session_store.add_token(conn, hash_token(agent_token), a)
                     await session_store.add_token(conn, hash_token(observer_token), obs)
-                    await changes.record_as(conn, a, "session.created", {"name": session.name})
+                    source = (
+                        {}
+                        if template is None
+                        else {
+                            "template_id": template.template_id,
+                            "template_version": template.version,
+                        }
+                    )
+                    await changes.record_as(
+                        conn, a, "session.created", {"name": session.name, **source}
+                    )
+                    if template is not None:
+                        await seed_session(conn, a, template)
+                        session = await session_store.get_session(conn, session.id)
                     if agent is not None:
                         await changes.audit(
                             conn,
                             agent,
                             agent.owner_id,
                             "agent.session_created",
-                            {"session_id": session.id, "revision": agent.revision},
+                            {
+                                "session_id": session.id,
+                                "revision": agent.revision,
+                                **source,
+                            },
                         )
             except session_store.InviteCodeTaken:
                 continue

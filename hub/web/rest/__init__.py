@@ -18,6 +18,8 @@ from hub.web.rest import (
     secrets,
     sessions,
     spaces,
+    templates,
+    webhooks,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -36,6 +38,8 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    webhooks.routes,
+    templates.routes,
     ops.routes,
 )
 
