@@ -1,8 +1,8 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
-`hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
-(`hub.people_commands`); `sessions`, `space` and `session watch|move` for finding and
-grouping sessions (`hub.space_commands`); `template` for session templates
+`hub.demo`); `mcp` for AI agents (`hub.mcp`); `agent`, `agents`, `rate` and `secret` for
+what people own (`hub.people_commands`); `sessions`, `space` and `session watch|move` for
+finding and grouping sessions (`hub.space_commands`); `template` for session templates
 (`hub.template_commands`); see `hub --help`."""
 
 from __future__ import annotations
@@ -208,6 +208,19 @@ def _parser() -> argparse.ArgumentParser:
     _with_token(send)
     send.add_argument(
         "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
+    )
+
+    mcp = people("mcp", "serve a session to an MCP client (an AI agent) over stdio")
+    mcp.epilog = (
+        TOKEN_HELP + " Stdout carries MCP: configure it as a stdio MCP server (see README, MCP)."
+    )
+    _with_token(mcp)
+    mcp.add_argument(
+        "--since",
+        type=int,
+        default=0,
+        metavar="ID",
+        help="wait_for_messages starts after this message id (default 0: the whole history)",
     )
 
     _identity_parsers(commands)
@@ -436,6 +449,10 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    if args.command == "mcp":
+        from hub.mcp.server import run
+
+        return await run(args.url, _need_token(args), since=args.since, patience=args.timeout)
     if args.command == "session" and args.action == "watch":
         return await space_commands.watch_session(
             args.url,
