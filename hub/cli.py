@@ -1,9 +1,10 @@
 """The `hub` command: `serve`, `migrate` and `secrets` for operators (`hub.operate`);
 `session`, `join`, `watch`, `send`, `login` and `demo` for people (`hub.commands`,
-`hub.demo`); `agent`, `agents`, `rate` and `secret` for what people own
-(`hub.people_commands`); `sessions`, `space` and `session watch|move` for finding and
-grouping sessions (`hub.space_commands`); `search` and `sessions --public`
-(`hub.search_commands`); see `hub --help`."""
+`hub.demo`); `mcp` for AI agents (`hub.mcp`); `agent`, `agents`, `rate` and `secret` for
+what people own (`hub.people_commands`); `sessions`, `space` and `session watch|move` for
+finding and grouping sessions (`hub.space_commands`); `template` for session templates
+(`hub.template_commands`); `search` and `sessions --public` (`hub.search_commands`); see
+`hub --help`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import search_commands, space_commands
+from hub import search_commands, space_commands, template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
+from hub.fork_commands import add_fork_parsers
 from hub.logs import configure_logging
-from hub.operate import migrate, secrets_command, serve, use_uvloop
+from hub.operate import migrate, secrets_command, serve, use_uvloop, worker
 
 if TYPE_CHECKING:
     pass
@@ -114,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="address to listen on (HUB_HOST)")
     run.add_argument("--port", type=int, help="port to listen on (HUB_PORT)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser(
+        "worker",
+        help="deliver webhooks (production; `hub serve` delivers them itself unless"
+        " HUB_DELIVER_WEBHOOKS=false)",
+    )
     vault = commands.add_parser(
         "secrets",
         help="the key that encrypts stored secrets: make one, rotate to the newest",
@@ -143,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--agent-id", help="agent A's participant id")
     _with_agent_key(create, "agent A")
     create.add_argument("--space", metavar="SPACE", help="put it in this space of yours (slug)")
+    template_commands.add_session_options(create)
     for action, text in (
         ("status", "show a session: name, status, participants, last message, invite code"),
         ("pause", "pause a session (agents)"),
@@ -164,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
 
     space_commands.add_parsers(commands, sessions, _with_url, USER_KEY_HELP)
     search_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
+    add_fork_parsers(sessions, people, _with_token, TOKEN_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -203,7 +212,21 @@ def _parser() -> argparse.ArgumentParser:
         "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
     )
 
+    mcp = people("mcp", "serve a session to an MCP client (an AI agent) over stdio")
+    mcp.epilog = (
+        TOKEN_HELP + " Stdout carries MCP: configure it as a stdio MCP server (see README, MCP)."
+    )
+    _with_token(mcp)
+    mcp.add_argument(
+        "--since",
+        type=int,
+        default=0,
+        metavar="ID",
+        help="wait_for_messages starts after this message id (default 0: the whole history)",
+    )
+
     _identity_parsers(commands)
+    template_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
 
     demo = commands.add_parser(
         "demo",
@@ -371,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
-    operator = args.command in ("serve", "migrate", "secrets")
+    operator = args.command in ("serve", "migrate", "secrets", "worker")
     if operator:
         configure_logging(config.log_level.upper(), config.log_format)
     else:
@@ -386,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "migrate":
             return migrate(config)
+        if args.command == "worker":
+            return worker(config)
         if args.command == "secrets":
             return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
         use_uvloop()
@@ -426,6 +451,10 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         return await commands.send(
             args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
         )
+    if args.command == "mcp":
+        from hub.mcp.server import run
+
+        return await run(args.url, _need_token(args), since=args.since, patience=args.timeout)
     if args.command == "session" and args.action == "watch":
         return await space_commands.watch_session(
             args.url,
@@ -454,6 +483,8 @@ def _read_input(args: argparse.Namespace) -> None:
         args.value = run.read_secret_value(args.name, args.stdin_all)
     elif args.command == "agent" and args.action == "config" and args.config_action == "set":
         args.config_value = run.read_config(args.config, args.file)
+    elif args.command == "template":
+        template_commands.read_input(args)
 
 
 async def _rest_command(args: argparse.Namespace) -> int:
@@ -467,6 +498,8 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await commands.logout(args.url)
     if args.command in ("agent", "agents", "rate", "secret"):
         return await _identity_command(args)
+    if args.command == "template":
+        return await template_commands.run(args)
     if args.command in ("note", "file"):
         from hub import history_commands
 
@@ -495,9 +528,22 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await search_commands.run(args)
     if args.command in space_commands.COMMANDS or args.action == "move":
         return await space_commands.run(args)
+    if args.action in ("fork", "forks"):
+        from hub import fork_commands
+
+        token = _need_token(args)
+        if args.action == "forks":
+            return await fork_commands.forks(args.url, token, args.session)
+        return await fork_commands.fork(args.url, token, args.session, args.at, args.name)
     if args.action == "create":
         return await commands.create_session(
-            args.url, args.name, args.agent_id, _agent_key(args), args.space
+            args.url,
+            args.name,
+            args.agent_id,
+            _agent_key(args),
+            args.space,
+            template=args.template,
+            template_version=args.template_version,
         )
     if args.action == "delete" and not args.yes:
         raise CommandError(f"deleting {args.session} cannot be undone: add --yes to do it")

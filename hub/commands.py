@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from hub import api
 from hub.client import (
     AuthFailed,
     HubAPI,
@@ -37,6 +38,7 @@ __all__ = [
     "out",
     "send",
     "session_action",
+    "show_created",
     "user_key",
     "watch",
     "watch_as_observer",
@@ -96,9 +98,13 @@ async def create_session(
     agent_id: str | None,
     agent_key: str | None = None,
     space: str | None = None,
+    *,
+    template: str | None = None,
+    template_version: int | None = None,
 ) -> int:
     """`hub session create`; with `agent_key`, agent A is that key's profile, verified,
-    and the session may go in the space `space` (slug or id) of its owner's."""
+    and the session may go in the space `space` (slug or id) of its owner's; with
+    `template`, the session starts from that template (at `template_version`)."""
     async with HubAPI(url) as rest:
         fields: dict[str, Any] = {}
         if name:
@@ -107,19 +113,30 @@ async def create_session(
             fields["agent_id"] = agent_id
         if space:
             fields["workspace_id"] = space
+        if template:
+            fields["template"] = template
+        if template_version is not None:
+            fields["template_version"] = template_version
         created = await rest.create_session(agent_key=agent_key, **fields)
+    show_created(url, created)
+    return 0
+
+
+def show_created(url: str, created: api.CreatedSession) -> None:
+    """Print a new session's id and credentials (shown once), and where to watch it."""
     s = created.session
     verified = _verified(s.agent_a_verified, s.agent_a_profile, s.agent_a_revision)
     out(f"session:        {s.id}")
     out(f"agent A:        {created.participant_id}{verified}")
     if s.workspace_id:
         out(f"space:          {s.workspace_id}")
+    if s.template_id is not None:
+        out(f"template:       {s.template_id} version {s.template_version}")
     out(f"agent token:    {created.agent_token}")
     out(f"observer token: {created.observer_token}")
     expires = f"{created.invite_expires_at:%Y-%m-%d %H:%M} UTC"
     out(f"invite code:    {created.invite_code}  (expires {expires})")
     out(f"watch it at:    {url.rstrip('/')}/join/{created.invite_code}")
-    return 0
 
 
 async def join(

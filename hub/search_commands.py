@@ -29,7 +29,7 @@ def add_parsers(commands: Any, with_url: Any, user_key_help: str) -> None:
     text = "find sessions by words in their names and messages, best first"
     found = with_url(commands.add_parser("search", help=text, description=text))
     found.epilog = (
-        "Web search syntax: words (all must match), \"a phrase\", or, -word. Matched words"
+        'Web search syntax: words (all must match), "a phrase", or, -word. Matched words'
         " are shown in [brackets]. --scope mine and space need your user key. " + user_key_help
     )
     found.add_argument("words", nargs="+", metavar="WORD")

@@ -10,6 +10,7 @@ from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
 from hub.api.files import FileBody, FileDiff, FileList, FileVersionPage
+from hub.api.forks import ForkPage, ForkSession, ForksQuery
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
 from hub.api.notes import (
     NoteDiff,
@@ -64,6 +65,25 @@ from hub.api.spaces import (
     SpaceSessionsQuery,
     SpaceUpdate,
 )
+from hub.api.templates import (
+    NewTemplate,
+    TemplateArchived,
+    TemplateEdit,
+    TemplatePage,
+    TemplateQuery,
+    TemplateVersionPage,
+)
+from hub.api.webhooks import (
+    CreatedWebhook,
+    DeliveryPage,
+    DeliveryQuery,
+    NewWebhook,
+    RotatedSecret,
+    RotateSecret,
+    WebhookEvent,
+    WebhookList,
+    WebhookUpdate,
+)
 
 __all__ = [
     "ActivityPage",
@@ -76,6 +96,9 @@ __all__ = [
     "CreatedAgentKey",
     "CreatedKey",
     "CreatedSession",
+    "CreatedWebhook",
+    "DeliveryPage",
+    "DeliveryQuery",
     "DirectoryPage",
     "DirectoryQuery",
     "DisplayName",
@@ -84,6 +107,9 @@ __all__ = [
     "FileDiff",
     "FileList",
     "FileVersionPage",
+    "ForkPage",
+    "ForkSession",
+    "ForksQuery",
     "Health",
     "InviteInfo",
     "JoinSession",
@@ -102,6 +128,8 @@ __all__ = [
     "NewKey",
     "NewProfile",
     "NewSpace",
+    "NewTemplate",
+    "NewWebhook",
     "NoteDiff",
     "NoteList",
     "NoteVersionPage",
@@ -118,6 +146,8 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "RotateSecret",
+    "RotatedSecret",
     "SearchPage",
     "SearchQuery",
     "SecretList",
@@ -130,9 +160,17 @@ __all__ = [
     "SpaceList",
     "SpaceSessionsQuery",
     "SpaceUpdate",
+    "TemplateArchived",
+    "TemplateEdit",
+    "TemplatePage",
+    "TemplateQuery",
+    "TemplateVersionPage",
     "TitleChange",
     "UpdateSession",
     "VersionDiffQuery",
     "VersionQuery",
     "WatchSession",
+    "WebhookEvent",
+    "WebhookList",
+    "WebhookUpdate",
 ]

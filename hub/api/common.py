@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note
+from hub.domain import ConfigRevision, FileInfo, Note, Template
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -20,3 +20,5 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     file: FileInfo | None = None
     revision: ConfigRevision | None = None
     """On an agent configuration `conflict`: the current revision."""
+    template: Template | None = None
+    """On a template `conflict`: the current template."""

@@ -20,6 +20,7 @@ from hub.domain import (
 from hub.domain.cursors import encode_time_cursor
 from hub.domain.search import check_time
 from hub.domain.spaces import SPACE_REF_PATTERN
+from hub.domain.templates import TEMPLATE_REF_PATTERN
 
 ParticipantId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -29,10 +30,11 @@ DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name | None = None
     """Unset: "New Session", renamed from the first chat message."""
-    mode: SessionMode = "async"
-    is_private: bool = True
-    """True (the default): unlisted. False: listed in the public directory, found by
-    anyone's search, and watchable by anyone (watch-only)."""
+    mode: SessionMode | None = None
+    """Unset: the template's, else "async"."""
+    is_private: bool | None = None
+    """Unset: the template's, else true (unlisted). False: listed in the public
+    directory, found by anyone's search, and watchable by anyone (watch-only)."""
     agent_id: ParticipantId | None = None
     """Agent A's participant id; generated when unset."""
     creator_type: CreatorType = "agent"
@@ -41,10 +43,18 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The space (its slug or `spc_` id) the session goes in: only with an agent key
     whose owner is an owner or member of the space."""
     metadata: dict[str, Any] = {}
+    """With a template: merged into the template's, these keys replacing its own."""
     invite_ttl_seconds: Annotated[int, msgspec.Meta(ge=60, le=90 * 24 * 3600)] | None = None
+    template: Annotated[str, msgspec.Meta(pattern=TEMPLATE_REF_PATTERN)] | None = None
+    """Start from this template (`tpl_…`, `USERNAME/SLUG` or `space:SPACE/SLUG`): its
+    seed notes, files and opening message are written with the session."""
+    template_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
+    """That template's version (unset: its current one)."""
 
     def __post_init__(self) -> None:
         check_metadata(self.metadata)
+        if self.template_version is not None and self.template is None:
+            raise ValueError("template_version needs a template")
 
 
 class CreatedSession(msgspec.Struct, kw_only=True):

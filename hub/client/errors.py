@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note
+from hub.domain import ConfigRevision, FileInfo, Note, Template
 
 __all__ = [
     "AuthFailed",
@@ -57,8 +57,9 @@ class SessionFull(HubClientError):
 
 
 class Conflict(HubClientError):
-    """A note, file or agent configuration changed since the version you based your edit
-    on (or, creating one, its name is taken); carries the current one when there is one."""
+    """A note, file, agent configuration or template changed since the version you based
+    your edit on (or, creating one, its name is taken); carries the current one when
+    there is one."""
 
     def __init__(
         self,
@@ -66,11 +67,13 @@ class Conflict(HubClientError):
         note: Note | None = None,
         file: FileInfo | None = None,
         revision: ConfigRevision | None = None,
+        template: Template | None = None,
     ):
         super().__init__("conflict", message)
         self.note = note
         self.file = file
         self.revision = revision
+        self.template = template
 
 
 _BY_CODE: dict[str, type[HubClientError]] = {
@@ -83,15 +86,21 @@ _BY_CODE: dict[str, type[HubClientError]] = {
 
 
 def from_code(
-    code: str, message: str, note: Note | None = None, file: Any = None, revision: Any = None
+    code: str,
+    message: str,
+    note: Note | None = None,
+    file: Any = None,
+    revision: Any = None,
+    template: Any = None,
 ) -> HubClientError:
     """The exception for one of the hub's error codes; a `conflict` carries the current
-    note, file or configuration revision (`file` and `revision` may still be the decoded
-    JSON of a REST answer)."""
+    note, file, configuration revision or template (`file`, `revision` and `template`
+    may still be the decoded JSON of a REST answer)."""
     if code == "conflict":
         info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
         current = msgspec.convert(revision, ConfigRevision) if revision else None
-        return Conflict(message, note=note, file=info, revision=current)
+        latest = msgspec.convert(template, Template) if template else None
+        return Conflict(message, note=note, file=info, revision=current, template=latest)
     return _BY_CODE.get(code, HubClientError)(code, message)
 
 

@@ -13,9 +13,11 @@ import msgspec
 
 from hub import api
 from hub.client.errors import HubClientError
+from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
 from hub.client.search import SearchAPI
 from hub.client.spaces import SpacesAPI
+from hub.client.templates import TemplatesAPI
 from hub.domain import (
     Activity,
     FileEntry,
@@ -56,15 +58,17 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI, SearchAPI):
+class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
-    `SpacesAPI`, the public directory and search from `SearchAPI`."""
+    `SpacesAPI`, their session templates from `TemplatesAPI`; forks from `ForksAPI`; the
+    public directory and search from `SearchAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any
     ) -> api.CreatedSession:
-        """Create a session (fields as `api.CreateSession`); returns the credentials.
+        """Create a session (fields as `api.CreateSession`, `template=…` to start from a
+        template); returns the credentials.
         With `agent_key` (`agk_…`), agent A is that key's profile, verified. Fields the
         hub would refuse raise `HubClientError` `bad_request` before sending."""
         try:

@@ -80,6 +80,7 @@ class RestClient:
                 msgspec.convert(note, Note) if note else None,
                 detail.get("file"),
                 detail.get("revision"),
+                detail.get("template"),
             )
         return decoded
 

@@ -1,7 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
 module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
-search, messages, notes, files, history, presence, activity, invites, metadata). Nothing
-here does I/O.
+search, messages, notes, files, history, forks, presence, activity, invites,
+metadata). Nothing here does I/O.
 The names are re-exported here for the layers above."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hub.domain.files import (
     file_hash,
     validate_path,
 )
+from hub.domain.forks import Fork, fork_point
 from hub.domain.history import (
     FileVersion,
     FileVersionInfo,
@@ -85,6 +86,8 @@ from hub.domain.search import (
 )
 from hub.domain.secrets import MAX_SECRET_CHARS, Secret, SecretName, SecretValue
 from hub.domain.sessions import (
+    DEFAULT_IS_PRIVATE,
+    DEFAULT_MODE,
     WRITABLE_STATUSES,
     CreatorType,
     Session,
@@ -105,8 +108,25 @@ from hub.domain.spaces import (
     new_space_id,
     space_allows,
 )
+from hub.domain.templates import (
+    Blueprint,
+    SeedFile,
+    SeedNote,
+    Template,
+    TemplateRef,
+    TemplateSummary,
+    TemplateVersion,
+    TemplateVersionInfo,
+    blueprint_of,
+    new_template_id,
+    parse_template_ref,
+    session_settings,
+    template_allows,
+)
 
 __all__ = [
+    "DEFAULT_IS_PRIVATE",
+    "DEFAULT_MODE",
     "MAX_CONTENT_CHARS",
     "MAX_FILE_CHARS",
     "MAX_JSON_DEPTH",
@@ -127,6 +147,7 @@ __all__ = [
     "AgentProfile",
     "AuditAction",
     "AuthorRole",
+    "Blueprint",
     "CardProvider",
     "CardRatings",
     "ConfigDiff",
@@ -139,6 +160,7 @@ __all__ = [
     "FileInfo",
     "FileVersion",
     "FileVersionInfo",
+    "Fork",
     "KeyName",
     "Message",
     "MessageHit",
@@ -160,6 +182,8 @@ __all__ = [
     "Secret",
     "SecretName",
     "SecretValue",
+    "SeedFile",
+    "SeedNote",
     "Segment",
     "Session",
     "SessionFilter",
@@ -171,12 +195,18 @@ __all__ = [
     "SpaceAction",
     "SpaceMember",
     "SpaceRole",
+    "Template",
+    "TemplateRef",
+    "TemplateSummary",
+    "TemplateVersion",
+    "TemplateVersionInfo",
     "User",
     "UserKey",
     "UserPrincipal",
     "Username",
     "Visibility",
     "auto_name",
+    "blueprint_of",
     "can",
     "check_config",
     "check_metadata",
@@ -185,18 +215,23 @@ __all__ = [
     "check_transition",
     "diff_config",
     "file_hash",
+    "fork_point",
     "highlight_marks",
     "message_action",
     "new_invite_code",
     "new_participant_id",
     "new_session_id",
     "new_space_id",
+    "new_template_id",
     "normalize_invite_code",
+    "parse_template_ref",
     "rating_pair",
     "require",
     "segments",
+    "session_settings",
     "space_allows",
     "state_at",
+    "template_allows",
     "text_diff",
     "validate_path",
     "write_refusal",

@@ -41,6 +41,8 @@ Action = Literal[
     "start",
     "rotate_invite",
     "delete_session",
+    "fork",
+    "manage_webhooks",
     "set_privacy",
 ]
 
@@ -50,11 +52,13 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "write_files",
     "rename",
     "pause_resume_complete",
+    "fork",
 }
 _AGENT_A: frozenset[Action] = _AGENT_B | {
     "start",
     "rotate_invite",
     "delete_session",
+    "manage_webhooks",
     "set_privacy",
 }
 _CAPABILITIES: dict[Role, frozenset[Action]] = {

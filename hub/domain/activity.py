@@ -19,11 +19,17 @@ ActivityAction = Literal[
     "session.updated",
     "session.deleted",
     "session.moved",
+    "session.forked",
+    "session.forked_from",
     "invite.rotated",
     "message.sent",
     "note.created",
     "note.updated",
     "file.written",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.secret_rotated",
 ]
 
 

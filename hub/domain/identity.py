@@ -67,12 +67,20 @@ AuditAction = Literal[
     "space.member_added",
     "space.member_changed",
     "space.member_removed",
+    "template.created",
+    "template.revised",
+    "template.archived",
+    "template.unarchived",
     "rating.given",
     "rating.changed",
     "secret.created",
     "secret.replaced",
     "secret.read",
     "secret.deleted",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.secret_rotated",
 ]
 
 

@@ -14,6 +14,8 @@ from hub.domain.access import Action, Role, can
 from hub.errors import HubError
 
 __all__ = [
+    "DEFAULT_IS_PRIVATE",
+    "DEFAULT_MODE",
     "WRITABLE_STATUSES",
     "CreatorType",
     "Session",
@@ -30,6 +32,11 @@ __all__ = [
 SessionStatus = Literal["waiting", "active", "paused", "completed"]
 SessionMode = Literal["async", "realtime"]
 CreatorType = Literal["agent", "human"]
+
+DEFAULT_MODE: SessionMode = "async"
+"""A new session's mode when neither the request nor its template sets one."""
+DEFAULT_IS_PRIVATE = True
+"""A new session's privacy when neither the request nor its template sets it."""
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -60,6 +67,14 @@ class Session(msgspec.Struct, kw_only=True):
     agent_b_profile: str | None = None
     agent_b_revision: int | None = None
     """The configuration revision agent B's profile had when it joined."""
+    template_id: str | None = None
+    """The template the session was created from (`tpl_…`), if any."""
+    template_version: int | None = None
+    """The version of that template it was created from."""
+    forked_from: str | None = None
+    """The session this one was forked from (see `hub.domain.forks`)."""
+    forked_at_message_id: int | None = None
+    """The message of `forked_from` it was forked at: its history is messages 1..this."""
 
 
 _TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {

@@ -2,8 +2,9 @@
 
 - `owner`: everything a member does, and manages the space: its name and description,
   archiving, members and their roles, moving sessions in and out.
-- `member`: their verified agents create sessions in it; watches any of its sessions.
-- `viewer`: watches its sessions, nothing else.
+- `member`: their verified agents create sessions in it; watches any of its sessions;
+  writes and archives its templates (as owners do).
+- `viewer`: watches its sessions and reads its templates, nothing else.
 
 A space always keeps at least one owner. Archiving stops new sessions in it; its sessions
 stay readable. Nothing is deleted.
@@ -32,13 +33,14 @@ SPACE_ID_PREFIX = "spc_"
 SPACE_REF_PATTERN = r"^(spc_[A-Za-z0-9_-]{21}|[A-Za-z0-9][A-Za-z0-9_-]{2,47})$"
 """How a space is named in an address: its id or its slug."""
 SpaceRole = Literal["owner", "member", "viewer"]
-SpaceAction = Literal["watch", "take_part", "create_session", "manage"]
-"""What a member may do in a space. `watch`: list, read and watch its sessions;
-`take_part`: watching, also chat and edit notes as an observer (a viewer only watches)."""
+SpaceAction = Literal["watch", "take_part", "create_session", "edit_templates", "manage"]
+"""What a member may do in a space. `watch`: list, read and watch its sessions (and read
+its templates); `take_part`: watching, also chat and edit notes as an observer (a viewer
+only watches); `edit_templates`: write and archive its templates."""
 
 _ALLOWED: dict[SpaceRole, frozenset[SpaceAction]] = {
-    "owner": frozenset({"watch", "take_part", "create_session", "manage"}),
-    "member": frozenset({"watch", "take_part", "create_session"}),
+    "owner": frozenset({"watch", "take_part", "create_session", "edit_templates", "manage"}),
+    "member": frozenset({"watch", "take_part", "create_session", "edit_templates"}),
     "viewer": frozenset({"watch"}),
 }
 

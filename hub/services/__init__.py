@@ -18,6 +18,7 @@ from hub.services.activity import ActivityLog
 from hub.services.directory import Directory
 from hub.services.events import Events
 from hub.services.files import Files
+from hub.services.forks import Forks
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
 from hub.services.presence import PresenceService
@@ -27,6 +28,8 @@ from hub.services.search import Search
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
+from hub.services.templates import Templates
+from hub.services.webhooks import Webhooks
 from hub.store import Store
 from hub.vault import Keyring
 
@@ -48,11 +51,15 @@ class Hub:
         self.profiles = Profiles(store)
         self.ratings = Ratings(store, self.profiles)
         self.directory = Directory(store)
-        self.secrets = Secrets(store, Keyring.parse(config.secret_key or ""))
+        self.keyring = Keyring.parse(config.secret_key or "")
+        self.secrets = Secrets(store, self.keyring)
+        self.webhooks = Webhooks(store, self.keyring, allow_private=config.webhook_allow_private)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
         self.search = Search(store)
+        self.templates = Templates(store)
+        self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)

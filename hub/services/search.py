@@ -40,7 +40,10 @@ class Search:
                 which, arg = session_store.OF_USER, who.user_id
             else:
                 assert who is not None and q.space is not None
-                which, arg = session_store.IN_SPACE, await readable_space(conn, q.space, who)
+                which, arg = (
+                    session_store.IN_SPACE,
+                    await readable_space(conn, q.space, who.user_id),
+                )
             hits, capped = await search_store.search_sessions(
                 conn, which, arg, text, q.filters(), q.limit, after, marks
             )

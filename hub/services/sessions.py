@@ -3,6 +3,8 @@ agent wins the B slot), status and name changes, soft deletion, and the invite i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 
 from hub import api
@@ -22,6 +24,7 @@ from hub.domain import (
     new_session_id,
     normalize_invite_code,
     require,
+    session_settings,
     space_allows,
 )
 from hub.domain.cursors import decode_time_cursor
@@ -33,13 +36,14 @@ from hub.services.events import Events
 from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.services.spaces import space_for_new_session
-from hub.store import Store, changes
+from hub.services.templates import seed_session, template_for_new_session
+from hub.store import Connection, Store, changes
 from hub.store import profiles as profile_store
 from hub.store import sessions as session_store
 from hub.store import users as user_store
 from hub.store.snapshot import read_snapshot
 
-__all__ = ["SHARED_OBSERVER_ID", "Sessions", "Snapshot"]
+__all__ = ["SHARED_OBSERVER_ID", "Sessions", "Snapshot", "agent_a_of"]
 
 SHARED_OBSERVER_ID = "observer"
 """The participant id of the observer token handed to a session's creator."""
@@ -76,66 +80,100 @@ class Sessions:
     ) -> api.CreatedSession:
         """Create a session with its tokens and invite code. With an agent key, agent A
         is its profile (participant id: the slug), verified, at the profile's current
-        configuration revision. Creation is rate-limited per client address."""
+        configuration revision. With a template, the session takes its settings
+        (`session_settings`) and starts with its seed notes, files and opening message,
+        all in the session's transaction. Creation is rate-limited per client address."""
         await self._access.limit(
             "create",
             client_key,
             self._config.session_creations_per_minute,
             "too many sessions created from your address; wait a minute",
         )
-        agent_a_id = req.agent_id or new_participant_id("agent")
-        agent_token, observer_token = new_token("agent_a"), new_token("observer")
         ttl = req.invite_ttl_seconds or self._config.invite_ttl_seconds
+
+        async def open_session(conn: Connection, invite_code: str) -> Session:
+            agent = None if agent_key is None else await agent_for_key(conn, agent_key)
+            agent_a_id = req.agent_id or new_participant_id("agent")
+            if agent is not None:
+                agent_a_id = _verified_id(agent, req.agent_id)
+            space_id = (
+                None
+                if req.workspace_id is None
+                else await space_for_new_session(conn, req.workspace_id, agent)
+            )
+            template = (
+                None
+                if req.template is None
+                else await template_for_new_session(conn, req.template, req.template_version, agent)
+            )
+            mode, is_private, metadata = session_settings(
+                req.mode, req.is_private, req.metadata, template
+            )
+            session = await session_store.create_session(
+                conn,
+                session_id=new_session_id(),
+                name=req.name or "New Session",
+                name_is_auto=req.name is None,
+                mode=mode,
+                is_private=is_private,
+                agent_a_id=agent_a_id,
+                invite_code=invite_code,
+                invite_ttl_seconds=ttl,
+                workspace_id=space_id,
+                metadata=metadata,
+                creator_type=req.creator_type,
+                creator_name=req.creator_name,
+                agent_a_profile=None if agent is None else (agent.profile_id, agent.revision),
+                template=None if template is None else (template.template_id, template.version),
+            )
+            a = agent_a_of(session)
+            source = (
+                {}
+                if template is None
+                else {"template_id": template.template_id, "template_version": template.version}
+            )
+            await changes.record_as(conn, a, "session.created", {"name": session.name, **source})
+            if template is not None:
+                await seed_session(conn, a, template)
+                session = await session_store.get_session(conn, session.id)
+            if agent is not None:
+                await changes.audit(
+                    conn,
+                    agent,
+                    agent.owner_id,
+                    "agent.session_created",
+                    {"session_id": session.id, "revision": agent.revision, **source},
+                )
+            return session
+
+        return await self.issue(open_session)
+
+    async def issue(
+        self, open_session: Callable[[Connection, str], Awaitable[Session]]
+    ) -> api.CreatedSession:
+        """Make a new session and its credentials, shown once: in one transaction,
+        `open_session(conn, invite_code)` writes the session (agent A in it) and whatever
+        comes with it, and agent A's token and the observer token are stored beside it.
+        An invite code another session holds loses the transaction: it is run again
+        with a fresh code."""
+        agent_token, observer_token = new_token("agent_a"), new_token("observer")
         for _attempt in range(_CODE_ATTEMPTS):
             invite_code = new_invite_code()
             try:
                 async with self._store.transaction() as conn:
-                    agent = None if agent_key is None else await agent_for_key(conn, agent_key)
-                    if agent is not None:
-                        agent_a_id = _verified_id(agent, req.agent_id)
-                    space_id = (
-                        None
-                        if req.workspace_id is None
-                        else await space_for_new_session(conn, req.workspace_id, agent)
-                    )
-                    session = await session_store.create_session(
-                        conn,
-                        session_id=new_session_id(),
-                        name=req.name or "New Session",
-                        name_is_auto=req.name is None,
-                        mode=req.mode,
-                        is_private=req.is_private,
-                        agent_a_id=agent_a_id,
-                        invite_code=invite_code,
-                        invite_ttl_seconds=ttl,
-                        workspace_id=space_id,
-                        metadata=req.metadata,
-                        creator_type=req.creator_type,
-                        creator_name=req.creator_name,
-                        agent_a_profile=None
-                        if agent is None
-                        else (agent.profile_id, agent.revision),
-                    )
-                    a = Principal(session_id=session.id, role="agent_a", participant_id=agent_a_id)
+                    session = await open_session(conn, invite_code)
                     obs = Principal(
                         session_id=session.id, role="observer", participant_id=SHARED_OBSERVER_ID
                     )
-                    await session_store.add_token(conn, hash_token(agent_token), a)
+                    await session_store.add_token(
+                        conn, hash_token(agent_token), agent_a_of(session)
+                    )
                     await session_store.add_token(conn, hash_token(observer_token), obs)
-                    await changes.record_as(conn, a, "session.created", {"name": session.name})
-                    if agent is not None:
-                        await changes.audit(
-                            conn,
-                            agent,
-                            agent.owner_id,
-                            "agent.session_created",
-                            {"session_id": session.id, "revision": agent.revision},
-                        )
             except session_store.InviteCodeTaken:
                 continue
             return api.CreatedSession(
                 session=session,
-                participant_id=agent_a_id,
+                participant_id=session.agent_a_id,
                 agent_token=agent_token,
                 observer_token=observer_token,
                 invite_code=invite_code,
@@ -411,6 +449,11 @@ class Sessions:
             notes=stored.notes,
             files=stored.files,
         )
+
+
+def agent_a_of(session: Session) -> Principal:
+    """Who agent A's token speaks for in a session."""
+    return Principal(session_id=session.id, role="agent_a", participant_id=session.agent_a_id)
 
 
 def _verified_id(agent: AgentPrincipal, asked: str | None) -> str:

@@ -48,10 +48,10 @@ async def _space(
     return found
 
 
-async def readable_space(conn: Connection, ref: str, who: UserPrincipal) -> str:
-    """The id of the space `ref` names if the person may read its sessions (any
-    member); `not_found` to anyone else."""
-    return (await _space(conn, ref, who.user_id, "watch")).id
+async def readable_space(conn: Connection, ref: str, user_id: str) -> str:
+    """The id of the space `ref` names, if the person may watch its sessions (any
+    member); `not_found` otherwise."""
+    return (await _space(conn, ref, user_id, "watch")).id
 
 
 async def space_for_new_session(conn: Connection, ref: str, agent: AgentPrincipal | None) -> str:

@@ -52,7 +52,9 @@ COLUMNS = (
     " updated_at, agent_a_profile_id IS NOT NULL AS agent_a_verified, agent_a_revision,"
     " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_a_profile_id) AS agent_a_profile,"
     " agent_b_profile_id IS NOT NULL AS agent_b_verified, agent_b_revision,"
-    " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_b_profile_id) AS agent_b_profile"
+    " (SELECT p.slug FROM agent_profiles p WHERE p.id = agent_b_profile_id) AS agent_b_profile,"
+    " template_id, template_version"
+    ", forked_from_id AS forked_from, forked_at_message_id"
 )
 
 
@@ -80,18 +82,21 @@ async def create_session(
     creator_type: str,
     creator_name: str | None,
     agent_a_profile: tuple[str, int] | None = None,
+    template: tuple[str, int] | None = None,
 ) -> Session:
     """Insert a session (agent A verified as `agent_a_profile`, a profile id and its
-    configuration revision, if given); `InviteCodeTaken` if the code is another
-    session's."""
+    configuration revision, if given; created from `template`, a template id and
+    version, if given); `InviteCodeTaken` if the code is another session's."""
     profile_id, revision = agent_a_profile or (None, None)
+    template_id, template_version = template or (None, None)
     with _unique_invite_code():
         row = await conn.fetchrow(
             f"""INSERT INTO sessions (id, name, name_is_auto, mode, is_private, agent_a_id,
                     invite_code, invite_expires_at, workspace_id, metadata, creator_type,
-                    creator_name, agent_a_profile_id, agent_a_revision)
+                    creator_name, agent_a_profile_id, agent_a_revision, template_id,
+                    template_version)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10,
-                        $11, $12, $13, $14)
+                        $11, $12, $13, $14, $15, $16)
                 RETURNING {COLUMNS}""",
             session_id,
             name,
@@ -107,6 +112,8 @@ async def create_session(
             creator_name,
             profile_id,
             revision,
+            template_id,
+            template_version,
         )
     assert row is not None
     return row_to(row, Session)

@@ -19,6 +19,7 @@ from hub.domain import (
     Message,
     Note,
     Principal,
+    Template,
     UserPrincipal,
     check_session_id,
 )
@@ -120,7 +121,10 @@ def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> w
 
 
 def error_response(exc: HubError) -> web.Response:
-    body = api.ErrorBody(code=exc.code, message=exc.message, **_recovery(exc))
+    recovery = _recovery(exc)
+    if exc.code == "conflict" and isinstance(exc.data, Template):  # REST only
+        recovery = {"template": exc.data}
+    body = api.ErrorBody(code=exc.code, message=exc.message, **recovery)
     response = json_response(body, HTTP_STATUS[exc.code])
     if exc.code == "unauthorized":
         response.headers["WWW-Authenticate"] = "Bearer"

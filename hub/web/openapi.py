@@ -17,6 +17,7 @@ from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.profiles import SLUG_PATTERN
 from hub.domain.secrets import SECRET_NAME_PATTERN
 from hub.domain.spaces import SPACE_REF_PATTERN
+from hub.domain.templates import TEMPLATE_REF_PATTERN
 from hub.web.http import HTTP_STATUS
 from hub.web.rest import Operation, operations
 
@@ -32,7 +33,13 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
     "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
     "space": {"type": "string", "pattern": SPACE_REF_PATTERN, "description": "slug or id"},
+    "webhook_id": {"type": "string", "pattern": r"^whk_[A-Za-z0-9_-]{16,64}$"},
     "username": {"type": "string", "pattern": USERNAME_PATTERN},
+    "template": {
+        "type": "string",
+        "pattern": TEMPLATE_REF_PATTERN,
+        "description": "id (tpl_…), USERNAME/SLUG or space:SPACE/SLUG (the slash as %2F)",
+    },
     "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
 }
 

@@ -15,7 +15,16 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles, ratings, secrets, spaces
+from hub.web.rest import (
+    accounts,
+    operations,
+    profiles,
+    ratings,
+    secrets,
+    spaces,
+    templates,
+    webhooks,
+)
 from tests.helpers import HubClient, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
@@ -341,14 +350,21 @@ NOT_CHANGES = {"set_presence", "ping"}
 
 def change_routes() -> set[str]:
     """Every REST route that may change a session: any method but GET and HEAD, but
-    those of people's accounts, agent profiles, ratings, vaults and spaces themselves
-    (their audit rows: tests/web/test_accounts.py, test_profiles.py, test_ratings.py,
-    test_secrets.py, test_spaces.py)."""
+    those of people's accounts, agent profiles, ratings, vaults, spaces themselves and
+    templates (their audit rows: tests/web/test_accounts.py, test_profiles.py,
+    test_ratings.py, test_secrets.py, test_spaces.py, test_templates.py)."""
     personal = [
         op
-        for table in (accounts.routes, profiles.routes, ratings.routes, secrets.routes)
+        for table in (
+            accounts.routes,
+            profiles.routes,
+            ratings.routes,
+            secrets.routes,
+            templates.routes,
+        )
         for op in table.operations
     ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
+    personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -415,8 +431,19 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         body = {"type": "update_note", "title": "Log", "content": "y", "expected_version": 0}
         ids["note2"] = (await frame("b", body))["note"]["id"]
 
+    async def fork() -> None:
+        made = await rest("POST", f"/api/sessions/{sid}/fork", tokens["b"], {"at_message_id": 1})
+        ids["fork"] = made["session"]["id"]
+
     def api(method: str, path: str, who: str, body: Any = None) -> Any:
         return lambda: rest(method, f"/api/sessions/{sid}{path}", tokens[who], body)
+
+    async def session_webhook() -> None:
+        body = {"url": "https://example.com/hook", "event_types": ["session.*"]}
+        ids["hook"] = (await api("POST", "/webhooks", "a", body)())["webhook"]["id"]
+
+    def hook(method: str, path: str, body: Any = None) -> Any:
+        return lambda: rest(method, f"/api/webhooks/{ids['hook']}{path}", tokens["a"], body)
 
     # (route or frame, what it does, the one action its row names; None: no row)
     table: list[tuple[str, Any, ActivityAction | None]] = [
@@ -495,6 +522,19 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ),
         ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
         ("ping", lambda: peers["b"].request({"type": "ping"}), None),
+        ("POST /api/sessions/{session_id}/webhooks", session_webhook, "webhook.created"),
+        (
+            "PATCH /api/webhooks/{webhook_id}",
+            hook("PATCH", "", {"description": "ci"}),
+            "webhook.updated",
+        ),
+        (
+            "POST /api/webhooks/{webhook_id}/secret",
+            hook("POST", "/secret", {}),
+            "webhook.secret_rotated",
+        ),
+        ("DELETE /api/webhooks/{webhook_id}", hook("DELETE", ""), "webhook.deleted"),
+        ("POST /api/sessions/{session_id}/fork", fork, "session.forked"),
         ("DELETE /api/sessions/{session_id}", api("DELETE", "", "a"), "session.deleted"),
     ]
 
@@ -508,7 +548,9 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             )
             assert [(r["session_id"], r["action"]) for r in rows] == (
                 [(sid, action)] if action else []
-            ), label
+            ) + ([(ids["fork"], "session.forked_from")] if action == "session.forked" else []), (
+                label
+            )
             last = rows[-1]["id"] if rows else last
     finally:
         await conn.close()
@@ -518,7 +560,7 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
     assert NOT_CHANGES <= frame_types()
     assert {label for label, _, action in table if action is None} == NOT_CHANGES
     actions = {action for _, _, action in table if action}
-    assert actions == set(typing.get_args(ActivityAction))
+    assert actions | {"session.forked_from"} == set(typing.get_args(ActivityAction))
     assert actions_written_in_sql() <= actions
 
 

@@ -9,6 +9,7 @@ from hub.web.rest import (
     activity,
     directory,
     files,
+    forks,
     messages,
     notes,
     ops,
@@ -19,6 +20,8 @@ from hub.web.rest import (
     secrets,
     sessions,
     spaces,
+    templates,
+    webhooks,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -38,6 +41,9 @@ TABLES: tuple[RouteTable, ...] = (
     secrets.routes,
     spaces.routes,
     search.routes,
+    webhooks.routes,
+    templates.routes,
+    forks.routes,
     ops.routes,
 )
 

@@ -1,0 +1,684 @@
+"""The MCP tools as plain code over the SDK: what `hub mcp` does for an agent, free of MCP.
+
+One `Bridge` holds one live session (`hub.client.connect`: auto-resume, idempotent
+sends) and the agent's read cursor. `wait_for_messages` returns every message after the
+cursor that the agent did not post through this bridge, in id order, and moves the cursor
+past them: each message is returned once, across calls and across reconnects of the
+websocket (the cursor is a message id, and messages are read from the hub after it, so a
+drop loses nothing and repeats nothing). The live events only wake the wait and say which
+resource changed (`on_change`).
+
+Every tool takes a msgspec Struct of arguments (`TOOLS` names them, with the text a
+language model reads) and returns a msgspec Struct; a hub error is raised as the SDK's
+`HubClientError`, with the hub's code. A note or file conflict is an answer, not an
+error: it carries the current version so the model can merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from hub.client import Conflict, HubClientError, Session
+from hub.client.rest import new_client_msg_id
+from hub.commands import describe_message
+from hub.domain import FileEntry, FileInfo, Message, Note, Presence
+from hub.protocol import FileEvent, MessageEvent, NoteEvent, SessionEvent
+
+__all__ = [
+    "TOOLS",
+    "Bridge",
+    "Tool",
+    "file_uri",
+    "note_uri",
+]
+
+log = logging.getLogger("hub.mcp")
+
+TRANSCRIPT_URI = "hub://session/transcript"
+NOTE_PREFIX = "hub://notes/"
+FILE_PREFIX = "hub://files/"
+MAX_WAIT_SECONDS = 300.0
+TRANSCRIPT_MESSAGES = 200
+"""The transcript resource shows this many of the latest messages."""
+
+Changed = Callable[[str, bool], Awaitable[None]]
+"""Told a resource URI that changed, and whether it is new (a note or file created)."""
+
+
+def note_uri(note_id: int) -> str:
+    return f"{NOTE_PREFIX}{note_id}"
+
+
+def file_uri(path: str) -> str:
+    """The resource URI of a file: each path segment percent-encoded, slashes kept."""
+    return FILE_PREFIX + urllib.parse.quote(path, safe="/")
+
+
+# -- what the tools answer --------------------------------------------------------------
+
+
+class MessageView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: int
+    author: str
+    role: str
+    type: str
+    content: str
+    at: datetime
+    reply_to: int | None = None
+    attachments: list[str] = []
+    metadata: dict[str, Any] = {}
+
+
+def _message(m: Message) -> MessageView:
+    return MessageView(
+        id=m.id,
+        author=m.author_id,
+        role=m.author_role,
+        type=m.msg_type,
+        content=m.content,
+        at=m.created_at,
+        reply_to=m.parent_id,
+        attachments=m.attachments,
+        metadata=m.metadata,
+    )
+
+
+class NoteView(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    version: int
+    last_editor: str
+    updated_at: datetime
+    content: str
+
+
+def _note(n: Note) -> NoteView:
+    return NoteView(
+        id=n.id,
+        title=n.title,
+        version=n.version,
+        last_editor=n.last_editor,
+        updated_at=n.updated_at,
+        content=n.content,
+    )
+
+
+class NoteSummaryView(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    version: int
+    size: int
+    last_editor: str
+    updated_at: datetime
+    uri: str
+
+
+class FileView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    path: str
+    version: int
+    size: int
+    content_hash: str
+    last_editor: str
+    updated_at: datetime
+    uri: str
+    content: str | None = None
+
+
+def _file(f: FileInfo) -> FileView:
+    return FileView(
+        path=f.path,
+        version=f.version,
+        size=f.size,
+        content_hash=f.content_hash,
+        last_editor=f.last_editor,
+        updated_at=f.updated_at,
+        uri=file_uri(f.path),
+        content=f.content if isinstance(f, FileEntry) else None,
+    )
+
+
+class PresenceView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    participant: str
+    role: str
+    status: str
+    display_name: str | None = None
+    activity: str | None = None
+
+
+def _presence(p: Presence) -> PresenceView:
+    return PresenceView(
+        participant=p.participant_id,
+        role=p.role,
+        status=p.status,
+        display_name=p.display_name,
+        activity=p.activity,
+    )
+
+
+class SessionView(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    status: str
+    mode: str
+    agent_a: str
+    agent_b: str | None
+
+
+class YouView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    participant: str
+    role: str
+    display_name: str | None = None
+
+
+class State(msgspec.Struct, kw_only=True):
+    session: SessionView
+    you: YouView
+    participants: list[PresenceView]
+    notes: list[NoteSummaryView]
+    files: list[FileView]
+    last_message_id: int
+    cursor: int
+    """wait_for_messages returns the messages after this id."""
+    unread: int
+    """Messages after the cursor (some may be your own, which are skipped)."""
+
+
+class Waited(msgspec.Struct, kw_only=True):
+    messages: list[MessageView]
+    cursor: int
+    more: bool
+    """More unread messages are waiting: call wait_for_messages again at once."""
+    timed_out: bool
+
+
+class Sent(msgspec.Struct, kw_only=True):
+    message: MessageView
+
+
+class History(msgspec.Struct, kw_only=True):
+    messages: list[MessageView]
+    last_message_id: int
+
+
+class NoteList(msgspec.Struct, kw_only=True):
+    notes: list[NoteSummaryView]
+
+
+class FileList(msgspec.Struct, kw_only=True):
+    files: list[FileView]
+
+
+class Edited(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A note or file change: `saved`, or `conflict` with the current version."""
+
+    status: Literal["saved", "conflict"]
+    message: str
+    note: NoteView | None = None
+    file: FileView | None = None
+
+
+class PresenceSet(msgspec.Struct, kw_only=True):
+    presence: PresenceView
+
+
+# -- what the tools take ----------------------------------------------------------------
+
+Seconds = Annotated[
+    float,
+    msgspec.Meta(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description=f"how long to wait for a message, in seconds (0 to {MAX_WAIT_SECONDS:g})",
+    ),
+]
+Id = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class SendArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    content: Annotated[str, msgspec.Meta(description="the message text (markdown)")]
+    type: Annotated[
+        Literal["chat", "handoff", "status", "action"],
+        msgspec.Meta(
+            description="chat: conversation; handoff: you pass the work to the other agent;"
+            " status: a progress report; action: something you did or are about to do"
+        ),
+    ] = "chat"
+    reply_to: Annotated[
+        int | None, msgspec.Meta(description="the id of the message this one answers")
+    ] = None
+    attachments: Annotated[
+        list[str], msgspec.Meta(description="paths of session files this message refers to")
+    ] = []
+
+
+class WaitArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    timeout: Seconds = 30.0
+    limit: Annotated[
+        int, msgspec.Meta(ge=1, le=500, description="at most this many messages per call")
+    ] = 100
+
+
+class HistoryArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    before: (
+        Annotated[int, msgspec.Meta(ge=1, description="the last messages before this id")] | None
+    ) = None
+    after: (
+        Annotated[int, msgspec.Meta(ge=0, description="the first messages after this id")] | None
+    ) = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500, description="at most this many")] = 50
+
+
+class NoteArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    note_id: Annotated[int, msgspec.Meta(ge=1, description="the note's id")]
+
+
+class CreateNoteArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(description="the note's title (unique in the session)")]
+    content: Annotated[str, msgspec.Meta(description="the note's markdown")]
+
+
+class EditNoteArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    note_id: Annotated[int, msgspec.Meta(ge=1, description="the note's id")]
+    content: Annotated[str, msgspec.Meta(description="the whole new markdown of the note")]
+    expected_version: Annotated[
+        int, msgspec.Meta(ge=1, description="the version your edit is based on")
+    ]
+    title: Annotated[str | None, msgspec.Meta(description="a new title (optional)")] = None
+
+
+class FileArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    path: Annotated[str, msgspec.Meta(description="the file's path, like docs/plan.md")]
+
+
+class WriteFileArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    path: Annotated[str, msgspec.Meta(description="the file's path, like docs/plan.md")]
+    content: Annotated[str, msgspec.Meta(description="the whole new text of the file")]
+    expected_hash: Annotated[
+        str | None,
+        msgspec.Meta(
+            description='write only if the file\'s content_hash is still this ("": only if'
+            " the file does not exist yet); omit to overwrite whatever is there"
+        ),
+    ] = None
+
+
+class PresenceArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    status: Annotated[
+        Literal["online", "working", "idle"], msgspec.Meta(description="what you are doing")
+    ]
+    activity: Annotated[
+        str | None, msgspec.Meta(description="a few words on it, like 'writing the parser'")
+    ] = None
+
+
+class Tool(msgspec.Struct, frozen=True):
+    """One tool: its name, what a language model reads about it, its arguments, and
+    whether it only reads."""
+
+    name: str
+    description: str
+    args: type[msgspec.Struct]
+    read_only: bool
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "session_state",
+        "Where you are: the session (name, status, agents), who you are, who is here now,"
+        " the notes and files (without their content), the last message id, and how many"
+        " messages you have not read yet. Call it first.",
+        NoArgs,
+        True,
+    ),
+    Tool(
+        "send_message",
+        "Post a message to the session; everyone in it sees it at once. Returns the"
+        " message with its id. Use type 'handoff' when you pass the work to the other"
+        " agent, 'status' for progress, 'action' for something you did.",
+        SendArgs,
+        False,
+    ),
+    Tool(
+        "wait_for_messages",
+        "Wait for the messages you have not seen yet and return them, oldest first. Each"
+        " message is returned once: a later call returns only newer ones. Your own messages"
+        " are left out. Returns at once if some are waiting; otherwise waits up to"
+        " `timeout` seconds and returns an empty list if nothing came (then call it again"
+        " to keep listening). On the first call the whole history counts as unseen, in"
+        " pages of `limit`; `more` says another page is waiting.",
+        WaitArgs,
+        True,
+    ),
+    Tool(
+        "history",
+        "Read earlier messages without moving your wait_for_messages position: the last"
+        " `limit` messages, or those before the id `before`, or after the id `after`.",
+        HistoryArgs,
+        True,
+    ),
+    Tool(
+        "list_notes",
+        "The session's notes (shared markdown documents): id, title, version, size.",
+        NoArgs,
+        True,
+    ),
+    Tool("read_note", "One note with its content and its current version.", NoteArgs, True),
+    Tool(
+        "create_note",
+        "Create a shared note (markdown) that every participant can read and edit.",
+        CreateNoteArgs,
+        False,
+    ),
+    Tool(
+        "edit_note",
+        "Replace a note's content. Give the version you read as `expected_version`. If"
+        " someone changed the note since, nothing is saved and the answer has status"
+        " 'conflict' with the note's current content and version: merge your change into"
+        " that content and call edit_note again with the new version.",
+        EditNoteArgs,
+        False,
+    ),
+    Tool(
+        "list_files",
+        "The session's files (path, size, version, content_hash), without content.",
+        NoArgs,
+        True,
+    ),
+    Tool("read_file", "One file with its content and content_hash.", FileArgs, True),
+    Tool(
+        "write_file",
+        "Create or replace a file in the session. Pass the content_hash you read as"
+        " `expected_hash` to avoid overwriting someone else's change: on a mismatch nothing"
+        " is saved and the answer has status 'conflict' with the current file.",
+        WriteFileArgs,
+        False,
+    ),
+    Tool(
+        "set_presence",
+        "Tell the others what you are doing: online, working (with an activity) or idle.",
+        PresenceArgs,
+        False,
+    ),
+)
+
+
+class Bridge:
+    """One agent's session, for the MCP tools. `start` pumps the live events; `close`
+    stops it (the session itself belongs to the caller)."""
+
+    def __init__(self, session: Session, *, cursor: int = 0) -> None:
+        self.session = session
+        self.cursor = cursor
+        """wait_for_messages returns the messages after this id."""
+        self.on_change: Changed | None = None
+        self._latest = session.last_id or 0
+        self._arrived = asyncio.Event()
+        self._reading = asyncio.Lock()
+        self._sent: set[str] = set()
+        self._ended: HubClientError | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._known_notes = {n.id for n in session.hello.notes} if session.hello else set()
+        self._known_files = {f.path for f in session.hello.files} if session.hello else set()
+
+    def start(self) -> None:
+        self._pump = asyncio.create_task(self._events(), name="hub-mcp-events")
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+
+    async def call(self, name: str, args: msgspec.Struct) -> msgspec.Struct:
+        """Run the tool `name` with its arguments (decoded as its `Tool.args`)."""
+        if self._ended is not None:
+            raise self._ended
+        method: Callable[[Any], Awaitable[msgspec.Struct]] = getattr(self, name)
+        return await method(args)
+
+    # -- live events ---------------------------------------------------------------------
+
+    async def _events(self) -> None:
+        try:
+            while True:
+                event = await self.session.next_event()
+                if isinstance(event, MessageEvent):
+                    self._latest = max(self._latest, event.message.id)
+                    self._wake()
+                    await self._changed(TRANSCRIPT_URI, False)
+                elif isinstance(event, NoteEvent):
+                    new = event.note.id not in self._known_notes
+                    self._known_notes.add(event.note.id)
+                    await self._changed(note_uri(event.note.id), new)
+                elif isinstance(event, FileEvent):
+                    new = event.file.path not in self._known_files
+                    self._known_files.add(event.file.path)
+                    await self._changed(file_uri(event.file.path), new)
+                elif isinstance(event, SessionEvent):
+                    await self._changed(TRANSCRIPT_URI, False)
+        except HubClientError as exc:  # the session ended: every tool answers why
+            log.warning("the session ended: %s", exc)
+            self._ended = exc
+            self._wake()
+
+    def _wake(self) -> None:
+        self._arrived.set()
+        self._arrived = asyncio.Event()
+
+    async def _changed(self, uri: str, new: bool) -> None:
+        if self.on_change is None:
+            return
+        try:
+            await self.on_change(uri, new)
+        except Exception:  # a client gone away must not stop the events
+            log.exception("could not tell the MCP client that %s changed", uri)
+
+    # -- tools -----------------------------------------------------------------------------
+
+    async def session_state(self, _: NoArgs) -> State:
+        s = await self.session.info()
+        presence = await self.session.presence()
+        notes = await self.session.list_notes()
+        files = await self.session.list_files()
+        self._latest = max(self._latest, s.last_message_id)
+        you = self.session.you
+        return State(
+            session=SessionView(
+                id=s.id,
+                name=s.name,
+                status=s.status,
+                mode=s.mode,
+                agent_a=s.agent_a_id,
+                agent_b=s.agent_b_id,
+            ),
+            you=YouView(
+                participant=you.participant_id, role=you.role, display_name=you.display_name
+            ),
+            participants=[_presence(p) for p in presence],
+            notes=[_summary(n) for n in notes],
+            files=[_file(f) for f in files],
+            last_message_id=s.last_message_id,
+            cursor=self.cursor,
+            unread=max(0, s.last_message_id - self.cursor),
+        )
+
+    async def send_message(self, args: SendArgs) -> Sent:
+        client_msg_id = new_client_msg_id()
+        self._sent.add(client_msg_id)
+        try:
+            message = await self.session.send(
+                args.content,
+                msg_type=args.type,
+                parent_id=args.reply_to,
+                attachments=args.attachments,
+                client_msg_id=client_msg_id,
+            )
+        except HubClientError:
+            self._sent.discard(client_msg_id)
+            raise
+        return Sent(message=_message(message))
+
+    async def wait_for_messages(self, args: WaitArgs) -> Waited:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.timeout
+        while True:
+            async with self._reading:  # one reader at a time: a message goes to one call
+                if self._ended is not None:
+                    raise self._ended
+                if self._latest > self.cursor:
+                    found = await self._read_after_cursor(args.limit)
+                    if found is not None:
+                        return found
+                arrived = self._arrived
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return Waited(messages=[], cursor=self.cursor, more=False, timed_out=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await arrived.wait()
+
+    async def _read_after_cursor(self, limit: int) -> Waited | None:
+        """The unseen messages of the next page after the cursor, which moves past the
+        page (None if the page held only one's own messages, or nothing)."""
+        page = await self.session.history(after=self.cursor, limit=limit)
+        if not page:
+            return None
+        self._latest = max(self._latest, page[-1].id)
+        unseen = []
+        for m in page:
+            if m.client_msg_id is not None and m.client_msg_id in self._sent:
+                self._sent.discard(m.client_msg_id)
+            else:
+                unseen.append(_message(m))
+        # no await from here to the return: a cancelled call loses no message
+        self.cursor = page[-1].id
+        if not unseen:
+            return None
+        more = self._latest > self.cursor
+        return Waited(messages=unseen, cursor=self.cursor, more=more, timed_out=False)
+
+    async def history(self, args: HistoryArgs) -> History:
+        before = args.before
+        if before is None and args.after is None:
+            before = (await self.session.info()).last_message_id + 1
+        messages = await self.session.history(after=args.after, before=before, limit=args.limit)
+        return History(messages=[_message(m) for m in messages], last_message_id=self._latest)
+
+    async def list_notes(self, _: NoArgs) -> NoteList:
+        return NoteList(notes=[_summary(n) for n in await self.session.list_notes()])
+
+    async def read_note(self, args: NoteArgs) -> NoteView:
+        return _note(await self.session.get_note(args.note_id))
+
+    async def create_note(self, args: CreateNoteArgs) -> Edited:
+        try:
+            note = await self.session.create_note(args.title, args.content)
+        except Conflict as conflict:
+            return Edited(
+                status="conflict",
+                message=f"not created: {conflict.message}",
+                note=_note(conflict.note) if conflict.note is not None else None,
+            )
+        return Edited(
+            status="saved", message=f"note {note.id} created (version 1)", note=_note(note)
+        )
+
+    async def edit_note(self, args: EditNoteArgs) -> Edited:
+        try:
+            note = await self.session.update_note(
+                args.note_id, args.content, expected_version=args.expected_version, title=args.title
+            )
+        except Conflict as conflict:
+            current = conflict.note
+            if current is None:
+                raise
+            return Edited(
+                status="conflict",
+                message=f"not saved: note {current.id} is at version {current.version} (by"
+                f" {current.last_editor}), not {args.expected_version}. Merge your change"
+                f" into the content below and call edit_note again with expected_version"
+                f" {current.version}.",
+                note=_note(current),
+            )
+        return Edited(
+            status="saved",
+            message=f"note {note.id} is now version {note.version}",
+            note=_note(note),
+        )
+
+    async def list_files(self, _: NoArgs) -> FileList:
+        return FileList(files=[_file(f) for f in await self.session.list_files()])
+
+    async def read_file(self, args: FileArgs) -> FileView:
+        return _file(await self.session.read_file(args.path))
+
+    async def write_file(self, args: WriteFileArgs) -> Edited:
+        try:
+            info = await self.session.write_file(
+                args.path, args.content, expected_hash=args.expected_hash
+            )
+        except Conflict as conflict:
+            current: FileInfo | None = conflict.file
+            with contextlib.suppress(HubClientError):  # gone meanwhile: say what we know
+                current = await self.session.read_file(args.path)
+            if current is None:
+                raise
+            return Edited(
+                status="conflict",
+                message=f"not saved: {args.path} has content_hash {current.content_hash}"
+                f" (version {current.version}, by {current.last_editor}), not"
+                f" {args.expected_hash!r}. Merge your change into the current content and"
+                f" write again with expected_hash {current.content_hash!r}.",
+                file=_file(current),
+            )
+        return Edited(
+            status="saved",
+            message=f"{info.path} is now version {info.version}",
+            file=_file(info),
+        )
+
+    async def set_presence(self, args: PresenceArgs) -> PresenceSet:
+        presence = await self.session.set_presence(args.status, args.activity)
+        return PresenceSet(presence=_presence(presence))
+
+    # -- resources -------------------------------------------------------------------------
+
+    async def transcript(self) -> str:
+        """The latest messages, one line each."""
+        messages = await self.session.history(
+            before=(await self.session.info()).last_message_id + 1, limit=TRANSCRIPT_MESSAGES
+        )
+        return "".join(describe_message(m) + "\n" for m in messages)
+
+    async def note_text(self, note_id: int) -> str:
+        return (await self.session.get_note(note_id)).content
+
+    async def file_text(self, path: str) -> str:
+        return (await self.session.read_file(path)).content
+
+    async def resources(self) -> tuple[list[Note], list[FileInfo]]:
+        return await self.session.list_notes(), await self.session.list_files()
+
+
+def _summary(n: Note) -> NoteSummaryView:
+    return NoteSummaryView(
+        id=n.id,
+        title=n.title,
+        version=n.version,
+        size=len(n.content),
+        last_editor=n.last_editor,
+        updated_at=n.updated_at,
+        uri=note_uri(n.id),
+    )
