@@ -56,8 +56,8 @@ def test_explicit_values_win_then_the_templates_then_the_hubs() -> None:
         {"a": 1, "b": 2},
     )
     assert session_settings("async", False, {}, template) == ("async", False, {"a": 1, "b": 1})
-    assert session_settings(None, None, {}, Blueprint(name="t")) == ("async", False, {})
-    assert session_settings(None, None, {"x": 1}, None) == ("async", False, {"x": 1})
+    assert session_settings(None, None, {}, Blueprint(name="t")) == ("async", True, {})
+    assert session_settings(None, None, {"x": 1}, None) == ("async", True, {"x": 1})
     with pytest.raises(HubError) as raised:
         session_settings(
             None, None, {"big": "y" * 9000}, Blueprint(name="t", metadata={"z": "x" * 9000})

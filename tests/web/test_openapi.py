@@ -114,3 +114,22 @@ def test_api_conforms_to_its_document(case: Any, live: Live) -> None:
     case.validate_response(response, checks=CHECKS)
     if case.method.upper() in ("DELETE", "PATCH"):
         live.renew()
+
+
+def test_finding_sessions_is_documented() -> None:
+    """The directory, an agent's sessions and search are in the document with their
+    filters, no key required, and their answers' types (search: segments)."""
+    from hub.web.openapi import openapi_document
+
+    doc = openapi_document()
+    for path in ("/api/sessions", "/api/agents/{slug}/sessions", "/api/search"):
+        get = doc["paths"][path]["get"]
+        names = {p["name"] for p in get["parameters"] if p["in"] == "query"}
+        assert {"status", "mode", "agent", "created_after", "created_before"} <= names, path
+        assert {"limit", "cursor"} <= names, path
+        assert "200" in get["responses"] and "400" in get["responses"], path
+    search = doc["paths"]["/api/search"]["get"]
+    assert {"q", "scope", "space"} <= {p["name"] for p in search["parameters"]}
+    assert {"401", "404"} <= set(search["responses"])
+    assert "Segment" in doc["components"]["schemas"]
+    assert "post" in doc["paths"]["/api/sessions/{session_id}/watch"]
