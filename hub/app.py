@@ -76,7 +76,15 @@ def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
             hub = Hub(config, store, bus, metrics=app[METRICS])
             await hub.start()
             app[HUB] = hub
+            worker = None
+            if config.deliver_webhooks:
+                from hub.worker.webhooks import WebhookWorker
+
+                worker = WebhookWorker(store, hub.keyring, config)
+                worker.start()
             yield
+            if worker is not None:
+                await worker.close()
             await hub.close()
         finally:
             await bus.close()

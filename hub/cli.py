@@ -20,7 +20,7 @@ from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 from hub.logs import configure_logging
-from hub.operate import migrate, secrets_command, serve, use_uvloop
+from hub.operate import migrate, secrets_command, serve, use_uvloop, worker
 
 if TYPE_CHECKING:
     pass
@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="address to listen on (HUB_HOST)")
     run.add_argument("--port", type=int, help="port to listen on (HUB_PORT)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser(
+        "worker",
+        help="deliver webhooks (production; `hub serve` delivers them itself unless"
+        " HUB_DELIVER_WEBHOOKS=false)",
+    )
     vault = commands.add_parser(
         "secrets",
         help="the key that encrypts stored secrets: make one, rotate to the newest",
@@ -373,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
-    operator = args.command in ("serve", "migrate", "secrets")
+    operator = args.command in ("serve", "migrate", "secrets", "worker")
     if operator:
         configure_logging(config.log_level.upper(), config.log_format)
     else:
@@ -388,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(config)
         if args.command == "migrate":
             return migrate(config)
+        if args.command == "worker":
+            return worker(config)
         if args.command == "secrets":
             return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
         use_uvloop()

@@ -86,6 +86,26 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     export_timeout: Positive = 600.0
     """Seconds an export may take from its first read to its last byte; one still
     running then is cut off (the connection is aborted)."""
+    deliver_webhooks: bool = True
+    """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
+    on web processes when `hub worker` processes deliver them."""
+    webhook_allow_private: bool = False
+    """Let webhooks reach loopback, private and other internal addresses, and plain
+    `http://` URLs (development and tests only)."""
+    webhook_timeout: Positive = 15.0
+    """Seconds one delivery attempt may take (connecting, sending, the answer)."""
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000"
+    """Seconds to wait after the 1st, 2nd, ... failed attempt of an event (then the last
+    value again), each stretched by up to 10% at random; a longer `Retry-After` wins."""
+    webhook_disable_after: Positive = 5 * 86400.0
+    """Seconds an endpoint may fail without a single success before it is disabled."""
+    webhook_poll_interval: Positive = 1.0
+    """Seconds between a worker's looks for new events when it has nothing to do."""
+    webhook_lease: Positive = 60.0
+    """Seconds a worker holds a stream (renewed at each delivery): a worker that dies
+    gives its streams up after this. More than `webhook_timeout`."""
+    webhook_concurrency: PositiveInt = 16
+    """Streams (endpoint and session) one worker delivers at once."""
     secret_key: str | None = None
     """The vault's keyring (`HUB_SECRET_KEY`): `id:base64(32 bytes)`, comma-separated,
     newest first (see `hub.vault`). Unset: `hub serve` on the embedded PostgreSQL keeps a
@@ -102,11 +122,24 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
             raise ValueError(f"HUB_TRUSTED_PROXIES: {exc}") from None
+        try:
+            self.retry_schedule()
+        except ValueError as exc:
+            raise ValueError(f"HUB_WEBHOOK_RETRY_SCHEDULE: {exc}") from None
+        if self.webhook_lease <= self.webhook_timeout:
+            raise ValueError("HUB_WEBHOOK_LEASE must be more than HUB_WEBHOOK_TIMEOUT")
         if self.send_queue_frames <= 2 * self.commit_batch_max:
             raise ValueError(
                 "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
                 f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
             )
+
+    def retry_schedule(self) -> tuple[float, ...]:
+        """`webhook_retry_schedule` as seconds (1-20 values, each 0 to a day)."""
+        values = tuple(float(v) for v in self.webhook_retry_schedule.split(","))
+        if not 1 <= len(values) <= 20 or not all(0 <= v <= 86_400 for v in values):
+            raise ValueError("1-20 comma-separated seconds, each 0-86400")
+        return values
 
     def __repr__(self) -> str:
         shown = (

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from hub.services.secrets import Rotation
     from hub.vault import Keyring
 
-__all__ = ["migrate", "secrets_command", "serve", "use_uvloop", "with_secret_key"]
+__all__ = ["migrate", "secrets_command", "serve", "use_uvloop", "with_secret_key", "worker"]
 
 log = logging.getLogger("hub")
 
@@ -163,6 +163,35 @@ def _stop_embedded(embedded: object | None) -> None:
         f" kill -INT $(head -1 {pid_file}))",
         flush=True,
     )
+
+
+def worker(config: Config) -> int:
+    """`hub worker`: deliver webhooks until SIGTERM or SIGINT (on the configured
+    database; the embedded default delivers inside `hub serve`)."""
+    from hub.worker.webhooks import run_worker
+
+    if not config.database_url:
+        raise CommandError(
+            "hub worker needs HUB_DATABASE_URL (with the embedded PostgreSQL, `hub serve`"
+            " delivers webhooks itself)",
+            exit_code=2,
+        )
+    config = with_secret_key(config)
+    use_uvloop()
+
+    async def run() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(config, stop)
+
+    print("hub: delivering webhooks", flush=True)
+    asyncio.run(run())
+    print("hub: worker stopped", flush=True)
+    return 0
 
 
 def migrate(config: Config) -> int:

@@ -4,6 +4,7 @@ older ones is replaced at the next log-in)."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -22,6 +23,7 @@ __all__ = [
     "hash_token",
     "new_key",
     "new_token",
+    "new_webhook_secret",
     "token_matches",
 ]
 
@@ -46,6 +48,12 @@ def new_key(prefix: str) -> str:
     """A key for a person or a program (`usr_`, `agk_`): the prefix and 32 nanoid
     characters (192 bits)."""
     return prefix + str(nanoid(size=32))
+
+
+def new_webhook_secret() -> str:
+    """A webhook signing secret as the Standard Webhooks specification writes it:
+    `whsec_` and the base64 of 32 random bytes (the HMAC-SHA256 key)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)

@@ -70,6 +70,17 @@ from hub.api.templates import (
     TemplateQuery,
     TemplateVersionPage,
 )
+from hub.api.webhooks import (
+    CreatedWebhook,
+    DeliveryPage,
+    DeliveryQuery,
+    NewWebhook,
+    RotatedSecret,
+    RotateSecret,
+    WebhookEvent,
+    WebhookList,
+    WebhookUpdate,
+)
 
 __all__ = [
     "ActivityPage",
@@ -82,6 +93,9 @@ __all__ = [
     "CreatedAgentKey",
     "CreatedKey",
     "CreatedSession",
+    "CreatedWebhook",
+    "DeliveryPage",
+    "DeliveryQuery",
     "DirectoryPage",
     "DirectoryQuery",
     "DisplayName",
@@ -110,6 +124,7 @@ __all__ = [
     "NewProfile",
     "NewSpace",
     "NewTemplate",
+    "NewWebhook",
     "NoteDiff",
     "NoteList",
     "NoteVersionPage",
@@ -125,6 +140,8 @@ __all__ = [
     "RevisionPage",
     "RevisionQuery",
     "Rollback",
+    "RotateSecret",
+    "RotatedSecret",
     "SecretList",
     "SentMessage",
     "SessionExport",
@@ -145,4 +162,7 @@ __all__ = [
     "VersionDiffQuery",
     "VersionQuery",
     "WatchSession",
+    "WebhookEvent",
+    "WebhookList",
+    "WebhookUpdate",
 ]

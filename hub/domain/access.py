@@ -41,6 +41,7 @@ Action = Literal[
     "start",
     "rotate_invite",
     "delete_session",
+    "manage_webhooks",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
@@ -50,7 +51,12 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "rename",
     "pause_resume_complete",
 }
-_AGENT_A: frozenset[Action] = _AGENT_B | {"start", "rotate_invite", "delete_session"}
+_AGENT_A: frozenset[Action] = _AGENT_B | {
+    "start",
+    "rotate_invite",
+    "delete_session",
+    "manage_webhooks",
+}
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_a": _AGENT_A,
     "agent_b": _AGENT_B,

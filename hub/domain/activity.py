@@ -24,6 +24,10 @@ ActivityAction = Literal[
     "note.created",
     "note.updated",
     "file.written",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.secret_rotated",
 ]
 
 

@@ -77,6 +77,10 @@ AuditAction = Literal[
     "secret.replaced",
     "secret.read",
     "secret.deleted",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.secret_rotated",
 ]
 
 

@@ -28,6 +28,7 @@ from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
 from hub.services.templates import Templates
+from hub.services.webhooks import Webhooks
 from hub.store import Store
 from hub.vault import Keyring
 
@@ -49,7 +50,9 @@ class Hub:
         self.profiles = Profiles(store)
         self.ratings = Ratings(store, self.profiles)
         self.directory = Directory(store)
-        self.secrets = Secrets(store, Keyring.parse(config.secret_key or ""))
+        self.keyring = Keyring.parse(config.secret_key or "")
+        self.secrets = Secrets(store, self.keyring)
+        self.webhooks = Webhooks(store, self.keyring, allow_private=config.webhook_allow_private)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)

@@ -28,7 +28,7 @@ from hub.store import spaces as space_store
 from hub.store import users as user_store
 from hub.store.spaces import SpaceRow
 
-__all__ = ["Spaces", "space_for_new_session"]
+__all__ = ["Spaces", "readable_space", "space_for_new_session"]
 
 
 def _no_such(ref: str) -> HubError:
@@ -46,6 +46,12 @@ async def _space(
     if not space_allows(found.role, action):
         raise HubError("forbidden", f"a space's {found.role} may not do that")
     return found
+
+
+async def readable_space(conn: Connection, ref: str, user_id: str) -> str:
+    """The id of the space `ref` names, if the person may watch its sessions (any
+    member); `not_found` otherwise."""
+    return (await _space(conn, ref, user_id, "watch")).id
 
 
 async def space_for_new_session(conn: Connection, ref: str, agent: AgentPrincipal | None) -> str:

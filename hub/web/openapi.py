@@ -33,6 +33,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
     "secret_name": {"type": "string", "pattern": SECRET_NAME_PATTERN},
     "space": {"type": "string", "pattern": SPACE_REF_PATTERN, "description": "slug or id"},
+    "webhook_id": {"type": "string", "pattern": r"^whk_[A-Za-z0-9_-]{16,64}$"},
     "username": {"type": "string", "pattern": USERNAME_PATTERN},
     "template": {
         "type": "string",

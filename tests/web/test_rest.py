@@ -15,7 +15,16 @@ import pytest
 import hub
 from hub.domain import ActivityAction
 from hub.protocol import ClientFrame
-from hub.web.rest import accounts, operations, profiles, ratings, secrets, spaces, templates
+from hub.web.rest import (
+    accounts,
+    operations,
+    profiles,
+    ratings,
+    secrets,
+    spaces,
+    templates,
+    webhooks,
+)
 from tests.helpers import HubClient, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
@@ -355,6 +364,7 @@ def change_routes() -> set[str]:
         )
         for op in table.operations
     ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
+    personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -423,6 +433,13 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
 
     def api(method: str, path: str, who: str, body: Any = None) -> Any:
         return lambda: rest(method, f"/api/sessions/{sid}{path}", tokens[who], body)
+
+    async def session_webhook() -> None:
+        body = {"url": "https://example.com/hook", "event_types": ["session.*"]}
+        ids["hook"] = (await api("POST", "/webhooks", "a", body)())["webhook"]["id"]
+
+    def hook(method: str, path: str, body: Any = None) -> Any:
+        return lambda: rest(method, f"/api/webhooks/{ids['hook']}{path}", tokens["a"], body)
 
     # (route or frame, what it does, the one action its row names; None: no row)
     table: list[tuple[str, Any, ActivityAction | None]] = [
@@ -501,6 +518,18 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ),
         ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
         ("ping", lambda: peers["b"].request({"type": "ping"}), None),
+        ("POST /api/sessions/{session_id}/webhooks", session_webhook, "webhook.created"),
+        (
+            "PATCH /api/webhooks/{webhook_id}",
+            hook("PATCH", "", {"description": "ci"}),
+            "webhook.updated",
+        ),
+        (
+            "POST /api/webhooks/{webhook_id}/secret",
+            hook("POST", "/secret", {}),
+            "webhook.secret_rotated",
+        ),
+        ("DELETE /api/webhooks/{webhook_id}", hook("DELETE", ""), "webhook.deleted"),
         ("DELETE /api/sessions/{session_id}", api("DELETE", "", "a"), "session.deleted"),
     ]
 

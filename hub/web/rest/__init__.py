@@ -20,6 +20,7 @@ from hub.web.rest import (
     sessions,
     spaces,
     templates,
+    webhooks,
 )
 from hub.web.rest.table import Operation, RouteTable
 
@@ -39,6 +40,7 @@ TABLES: tuple[RouteTable, ...] = (
     directory.routes,
     secrets.routes,
     spaces.routes,
+    webhooks.routes,
     templates.routes,
     ops.routes,
 )

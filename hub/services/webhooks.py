@@ -1,0 +1,197 @@
+"""Webhook endpoints: registered by a person (user key) for what they may read, or by a
+session's agent A for its own session; each change audited in its transaction.
+
+A person's endpoint may be scoped to one session or one space they may read now (the
+grounds of `hub.store.sessions.watch_grounds` and of space membership); the grounds are
+checked again at every delivery (`hub.worker.webhooks`). An endpoint that is not the
+caller's, or a scope they may not read, answers `not_found` (`session_not_found`), as
+one that does not exist. The signing secret is made here, returned once, and stored
+sealed (`hub.vault.Keyring`, bound to the endpoint and the secret's id); it is never
+logged, audited or answered again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from nanoid import generate as nanoid
+
+from hub import api
+from hub.domain import Principal, UserPrincipal, check_session_id, require
+from hub.domain.webhooks import (
+    MAX_ENDPOINTS,
+    Delivery,
+    Webhook,
+    check_filter,
+    check_url,
+    new_webhook_id,
+)
+from hub.errors import HubError
+from hub.security import new_webhook_secret
+from hub.services.spaces import readable_space
+from hub.store import Connection, Store, changes
+from hub.store import sessions as session_store
+from hub.store import webhooks as webhook_store
+from hub.store.webhooks import Owner
+from hub.vault import Keyring
+
+__all__ = ["WebhookOwner", "Webhooks"]
+
+WebhookOwner = UserPrincipal | Principal
+"""Who manages endpoints: a person (user key), or a session's agent A (its token)."""
+
+
+def _owner(who: WebhookOwner) -> Owner:
+    if isinstance(who, UserPrincipal):
+        return Owner(who.user_id, None)
+    require(who, "manage_webhooks")
+    return Owner(None, who.session_id)
+
+
+def _missing(endpoint_id: str) -> HubError:
+    return HubError("not_found", f"no webhook {endpoint_id[:64]!r} among yours")
+
+
+async def _audit(conn: Connection, who: WebhookOwner, action: Any, detail: dict[str, Any]) -> None:
+    if isinstance(who, UserPrincipal):
+        await changes.audit(conn, who, who.user_id, action, detail)
+    else:
+        await changes.record_as(conn, who, action, detail)
+
+
+def _host(url: str) -> str:
+    """What the audit log says of a URL: its host (a query may carry a token)."""
+    return urlsplit(url).hostname or ""
+
+
+class Webhooks:
+    def __init__(self, store: Store, keyring: Keyring, *, allow_private: bool) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._allow_private = allow_private
+
+    async def _new_secret(self, conn: Connection, endpoint_id: str) -> str:
+        secret = new_webhook_secret()
+        secret_id = "whs_" + str(nanoid(size=21))
+        sealed = self._keyring.encrypt(endpoint_id, secret_id, secret.encode())
+        await webhook_store.add_secret(conn, endpoint_id, secret_id, sealed)
+        return secret
+
+    async def create(self, who: WebhookOwner, req: api.NewWebhook) -> api.CreatedWebhook:
+        """Register an endpoint; its secret is in the answer and nowhere else."""
+        owner = _owner(who)
+        url = check_url(req.url, allow_private=self._allow_private)
+        event_types = check_filter(req.event_types)
+        endpoint_id = new_webhook_id()
+        async with self._store.transaction() as conn:
+            space_id = None
+            if owner.user_id is None:
+                if req.space is not None or req.session_id not in (None, owner.session_id):
+                    raise HubError("bad_request", "a session's own webhook hears that session only")
+            elif req.session_id is not None and req.space is not None:
+                raise HubError("bad_request", "scope a webhook to a session or a space, not both")
+            elif req.session_id is not None:
+                check_session_id(req.session_id)
+                if await session_store.watch_grounds(conn, req.session_id, owner.user_id) is None:
+                    raise HubError("session_not_found", "no such session among yours")
+            elif req.space is not None:
+                space_id = await readable_space(conn, req.space, owner.user_id)
+            if await webhook_store.count_endpoints(conn, owner) >= MAX_ENDPOINTS:
+                raise HubError("conflict", f"at most {MAX_ENDPOINTS} webhooks: delete one first")
+            await webhook_store.create_endpoint(
+                conn,
+                endpoint_id=endpoint_id,
+                owner=owner,
+                scope_session=req.session_id,
+                space_id=space_id,
+                url=url,
+                description=req.description,
+                event_types=event_types,
+                enabled=req.enabled,
+            )
+            secret = await self._new_secret(conn, endpoint_id)
+            await _audit(
+                conn, who, "webhook.created", {"webhook_id": endpoint_id, "host": _host(url)}
+            )
+            found = await webhook_store.find_endpoint(conn, endpoint_id, owner)
+        assert found is not None
+        return api.CreatedWebhook(webhook=found, secret=secret)
+
+    async def listing(self, who: WebhookOwner) -> list[Webhook]:
+        owner = _owner(who)
+        async with self._store.connection() as conn:
+            return await webhook_store.list_endpoints(conn, owner)
+
+    async def get(self, who: WebhookOwner, endpoint_id: str) -> Webhook:
+        owner = _owner(who)
+        async with self._store.connection() as conn:
+            found = await webhook_store.find_endpoint(conn, endpoint_id, owner)
+        if found is None:
+            raise _missing(endpoint_id)
+        return found
+
+    async def update(self, who: WebhookOwner, endpoint_id: str, req: api.WebhookUpdate) -> Webhook:
+        """Change the URL, filter, description, or enable/disable."""
+        owner = _owner(who)
+        changed: dict[str, Any] = {}
+        if req.url is not None:
+            changed["url"] = check_url(req.url, allow_private=self._allow_private)
+        if req.event_types is not None:
+            changed["event_types"] = check_filter(req.event_types)
+        if req.description is not None:
+            changed["description"] = req.description
+        async with self._store.transaction() as conn:
+            found = await webhook_store.find_endpoint(conn, endpoint_id, owner, lock=True)
+            if found is None:
+                raise _missing(endpoint_id)
+            if req.enabled is not None and req.enabled != found.enabled:
+                changed["enabled"] = req.enabled
+            if changed:
+                await webhook_store.update_endpoint(conn, endpoint_id, dict(changed))
+                detail = {k: v for k, v in changed.items() if k != "url"}
+                if "url" in changed:
+                    detail["host"] = _host(changed["url"])
+                await _audit(conn, who, "webhook.updated", {"webhook_id": endpoint_id, **detail})
+            updated = await webhook_store.find_endpoint(conn, endpoint_id, owner)
+        assert updated is not None
+        return updated
+
+    async def delete(self, who: WebhookOwner, endpoint_id: str) -> None:
+        """Delete for good: nothing more is delivered; its delivery log stays readable
+        to no one (the endpoint is gone)."""
+        owner = _owner(who)
+        async with self._store.transaction() as conn:
+            if await webhook_store.find_endpoint(conn, endpoint_id, owner, lock=True) is None:
+                raise _missing(endpoint_id)
+            await webhook_store.delete_endpoint(conn, endpoint_id)
+            await _audit(conn, who, "webhook.deleted", {"webhook_id": endpoint_id})
+
+    async def rotate_secret(
+        self, who: WebhookOwner, endpoint_id: str, overlap_seconds: int
+    ) -> api.RotatedSecret:
+        """A new secret, returned once; the previous one keeps signing (both signatures
+        are sent) for `overlap_seconds`, and one rotated away before stops now."""
+        owner = _owner(who)
+        async with self._store.transaction() as conn:
+            if await webhook_store.find_endpoint(conn, endpoint_id, owner, lock=True) is None:
+                raise _missing(endpoint_id)
+            expires = await webhook_store.retire_secrets(conn, endpoint_id, overlap_seconds)
+            secret = await self._new_secret(conn, endpoint_id)
+            await _audit(
+                conn,
+                who,
+                "webhook.secret_rotated",
+                {"webhook_id": endpoint_id, "overlap_seconds": overlap_seconds},
+            )
+        return api.RotatedSecret(secret=secret, previous_expires_at=expires)
+
+    async def deliveries(
+        self, who: WebhookOwner, endpoint_id: str, q: api.DeliveryQuery
+    ) -> list[Delivery]:
+        """The endpoint's delivery attempts, newest first."""
+        owner = _owner(who)
+        async with self._store.connection() as conn:
+            if await webhook_store.find_endpoint(conn, endpoint_id, owner) is None:
+                raise _missing(endpoint_id)
+            return await webhook_store.list_attempts(conn, endpoint_id, q.before, q.limit)

@@ -1,0 +1,458 @@
+"""Webhook endpoints, their sealed secrets, their delivery streams and attempts.
+
+An owner is a person (`user_id`) or, for a session's own endpoints, that session
+(`user_id` NULL): `Owner` says which, and every query of an owner's endpoints matches
+it exactly, so one owner never reaches another's.
+
+Delivery state is kept per stream, one endpoint and one session: the id of the last
+message done (delivered, or passed by the filter), the failed attempts at the next one
+and when to try again, and the lease of the worker delivering it. Taking streams
+(`claim_streams`) locks them with FOR UPDATE SKIP LOCKED only for the moment it sets the
+lease, so no transaction stays open during an HTTP request; every later write checks
+that the lease is still this worker's (a worker whose lease ran out stops)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from hub.domain.webhooks import Delivery, Webhook, WebhookScope
+from hub.store import Connection, row_to, rows_to
+from hub.vault import Sealed
+
+__all__ = [
+    "Attempt",
+    "Claim",
+    "Owner",
+    "Target",
+    "add_secret",
+    "claim_streams",
+    "count_endpoints",
+    "create_endpoint",
+    "delete_endpoint",
+    "discover_streams",
+    "drop_stream",
+    "failed",
+    "find_endpoint",
+    "list_attempts",
+    "list_endpoints",
+    "live_secrets",
+    "passed",
+    "release",
+    "retire_secrets",
+    "target",
+    "update_endpoint",
+    "wanting_endpoints",
+]
+
+
+class Owner(NamedTuple):
+    """A person (`user_id`), or else the session that owns its own endpoints."""
+
+    user_id: str | None
+    session_id: str | None
+
+
+_OWNED = (
+    "(($1::text IS NOT NULL AND e.user_id = $1)"
+    " OR ($1::text IS NULL AND e.user_id IS NULL AND e.session_id = $2))"
+    " AND e.deleted_at IS NULL"
+)
+_VIEW = (
+    "SELECT e.id, e.url, e.description, e.event_types, e.session_id, e.space_id,"
+    " CASE WHEN e.user_id IS NULL THEN 'session' ELSE 'user' END AS owner, e.enabled,"
+    " e.disabled_reason, e.failing_since,"
+    " (SELECT max(s.expires_at) FROM webhook_secrets s"
+    "   WHERE s.endpoint_id = e.id AND s.expires_at > now()) AS secret_rotates_at,"
+    " e.created_at, e.updated_at FROM webhook_endpoints e"
+)
+
+
+async def count_endpoints(conn: Connection, owner: Owner) -> int:
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM webhook_endpoints e WHERE {_OWNED}", *owner
+    )
+    return count
+
+
+async def create_endpoint(
+    conn: Connection,
+    *,
+    endpoint_id: str,
+    owner: Owner,
+    scope_session: str | None,
+    space_id: str | None,
+    url: str,
+    description: str,
+    event_types: list[str],
+    enabled: bool,
+) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_endpoints (id, user_id, session_id, space_id, url, description,"
+        " event_types, enabled, disabled_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+        " CASE WHEN $8 THEN NULL ELSE 'disabled by its owner' END)",
+        endpoint_id,
+        owner.user_id,
+        owner.session_id if owner.user_id is None else scope_session,
+        space_id,
+        url,
+        description,
+        event_types,
+        enabled,
+    )
+
+
+async def find_endpoint(
+    conn: Connection, endpoint_id: str, owner: Owner, *, lock: bool = False
+) -> Webhook | None:
+    """The owner's endpoint (not deleted), its row locked for the transaction if asked."""
+    row = await conn.fetchrow(
+        f"{_VIEW} WHERE {_OWNED} AND e.id = $3{' FOR UPDATE OF e' if lock else ''}",
+        *owner,
+        endpoint_id,
+    )
+    return None if row is None else row_to(row, Webhook)
+
+
+async def list_endpoints(conn: Connection, owner: Owner) -> list[Webhook]:
+    rows = await conn.fetch(f"{_VIEW} WHERE {_OWNED} ORDER BY e.created_at, e.id", *owner)
+    return rows_to(rows, Webhook)
+
+
+async def update_endpoint(conn: Connection, endpoint_id: str, changes: dict[str, Any]) -> None:
+    """Set the named columns (names from the caller's code, never from input).
+    Enabling clears why it was disabled and makes its waiting streams due now."""
+    if not changes:
+        return
+    if changes.get("enabled") is True:
+        changes = {**changes, "disabled_reason": None, "failing_since": None}
+        await conn.execute(
+            "UPDATE webhook_streams SET attempts = 0, next_attempt_at = now()"
+            " WHERE endpoint_id = $1",
+            endpoint_id,
+        )
+    elif changes.get("enabled") is False:
+        changes = {**changes, "disabled_reason": "disabled by its owner"}
+    names = list(changes)
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 2))
+    await conn.execute(
+        f"UPDATE webhook_endpoints SET {sets}, updated_at = now() WHERE id = $1",
+        endpoint_id,
+        *changes.values(),
+    )
+
+
+async def delete_endpoint(conn: Connection, endpoint_id: str) -> None:
+    """Delete an endpoint: its secrets and streams go for good; the row (and its
+    delivery log) stays, marked deleted."""
+    await conn.execute("DELETE FROM webhook_secrets WHERE endpoint_id = $1", endpoint_id)
+    await conn.execute("DELETE FROM webhook_streams WHERE endpoint_id = $1", endpoint_id)
+    await conn.execute(
+        "UPDATE webhook_endpoints SET deleted_at = now(), enabled = false,"
+        " disabled_reason = 'deleted', updated_at = now() WHERE id = $1",
+        endpoint_id,
+    )
+
+
+async def add_secret(conn: Connection, endpoint_id: str, secret_id: str, sealed: Sealed) -> None:
+    """The endpoint's new current secret (retire the current one first)."""
+    await conn.execute(
+        "INSERT INTO webhook_secrets (id, endpoint_id, key_id, nonce, ciphertext)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        secret_id,
+        endpoint_id,
+        sealed.key_id,
+        sealed.nonce,
+        sealed.ciphertext,
+    )
+
+
+async def retire_secrets(conn: Connection, endpoint_id: str, overlap_seconds: int) -> datetime:
+    """Make the current secret stop signing `overlap_seconds` from now, and secrets
+    retired earlier stop now (only the newest previous one overlaps); returns when."""
+    await conn.execute(
+        "DELETE FROM webhook_secrets WHERE endpoint_id = $1 AND expires_at IS NOT NULL",
+        endpoint_id,
+    )
+    expires: datetime = await conn.fetchval(
+        "UPDATE webhook_secrets SET expires_at = now() + make_interval(secs => $2)"
+        " WHERE endpoint_id = $1 AND expires_at IS NULL RETURNING expires_at",
+        endpoint_id,
+        overlap_seconds,
+    )
+    return expires
+
+
+async def live_secrets(conn: Connection, endpoint_id: str) -> list[tuple[str, Sealed]]:
+    """The secrets that sign the endpoint's deliveries now, the current one first."""
+    rows = await conn.fetch(
+        "SELECT id, key_id, nonce, ciphertext FROM webhook_secrets"
+        " WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > now())"
+        " ORDER BY expires_at DESC NULLS FIRST",
+        endpoint_id,
+    )
+    return [(r["id"], Sealed(r["key_id"], bytes(r["nonce"]), bytes(r["ciphertext"]))) for r in rows]
+
+
+async def list_attempts(
+    conn: Connection, endpoint_id: str, before: int | None, limit: int
+) -> list[Delivery]:
+    rows = await conn.fetch(
+        "SELECT id, webhook_id, session_id, event_type, attempt, status, error, latency_ms,"
+        " response_excerpt, next_attempt_at, created_at FROM webhook_attempts"
+        " WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        endpoint_id,
+        before,
+        limit,
+    )
+    return rows_to(rows, Delivery)
+
+
+# --- delivery -------------------------------------------------------------------------
+
+
+async def wanting_endpoints(conn: Connection) -> list[tuple[str, list[str]]]:
+    """Every enabled endpoint's id and event filter."""
+    rows = await conn.fetch(
+        "SELECT id, event_types FROM webhook_endpoints WHERE enabled AND deleted_at IS NULL"
+    )
+    return [(r["id"], list(r["event_types"])) for r in rows]
+
+
+async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
+    """Open a stream for each of these endpoints and each session in its scope that has
+    had messages since the endpoint was registered and has no stream yet. The stream
+    starts after the last message sent before the registration. Sessions are found by
+    the same grounds `sessions.watch_grounds` checks (its agents, its space), generously:
+    each delivery checks the grounds again. Returns how many were opened."""
+    if not endpoint_ids:
+        return 0
+    status: str = await conn.execute(
+        """WITH e AS (
+               SELECT * FROM webhook_endpoints WHERE id = ANY($1::text[])
+           ), pairs AS (
+               SELECT e.id AS endpoint_id, s.id AS session_id, e.created_at AS since
+                 FROM e JOIN sessions s ON s.id = e.session_id
+               UNION
+               SELECT e.id, s.id, e.created_at
+                 FROM e JOIN sessions s ON s.workspace_id = e.space_id
+                WHERE e.session_id IS NULL
+               UNION
+               SELECT e.id, s.id, e.created_at
+                 FROM e JOIN workspace_members m ON m.user_id = e.user_id
+                 JOIN sessions s ON s.workspace_id = m.workspace_id
+                WHERE e.session_id IS NULL AND e.space_id IS NULL
+               UNION
+               SELECT e.id, s.id, e.created_at
+                 FROM e JOIN agent_profiles p ON p.user_id = e.user_id
+                 JOIN sessions s ON p.id IN (s.agent_a_profile_id, s.agent_b_profile_id)
+                WHERE e.session_id IS NULL AND e.space_id IS NULL
+           )
+           INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id)
+           SELECT p.endpoint_id, p.session_id,
+                  COALESCE((SELECT max(m.id) FROM messages m
+                             WHERE m.session_id = p.session_id AND m.created_at < p.since), 0)
+             FROM pairs p JOIN sessions s ON s.id = p.session_id
+            WHERE s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since
+              AND NOT EXISTS (SELECT 1 FROM webhook_streams w
+                               WHERE w.endpoint_id = p.endpoint_id
+                                 AND w.session_id = p.session_id)
+           ON CONFLICT DO NOTHING""",
+        endpoint_ids,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A stream a worker holds: deliver the messages after `after_message_id`."""
+
+    endpoint_id: str
+    session_id: str
+    after_message_id: int
+    attempts: int
+
+
+async def claim_streams(
+    conn: Connection, worker_id: str, limit: int, lease_seconds: float
+) -> list[Claim]:
+    """Lease up to `limit` streams that have messages to deliver and are due (their
+    retry time has come, no live lease), the longest waiting first; streams another
+    worker is taking at this moment are skipped, not waited for."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT w.endpoint_id, w.session_id FROM webhook_streams w
+                 JOIN webhook_endpoints e ON e.id = w.endpoint_id
+                 JOIN sessions s ON s.id = w.session_id
+                WHERE e.enabled AND e.deleted_at IS NULL
+                  AND s.last_message_id > w.after_message_id
+                  AND w.next_attempt_at <= now()
+                  AND (w.leased_until IS NULL OR w.leased_until <= now())
+                ORDER BY w.next_attempt_at LIMIT $2
+                FOR UPDATE OF w SKIP LOCKED
+           )
+           UPDATE webhook_streams w SET leased_by = $1,
+                  leased_until = now() + make_interval(secs => $3)
+             FROM due WHERE w.endpoint_id = due.endpoint_id AND w.session_id = due.session_id
+           RETURNING w.endpoint_id, w.session_id, w.after_message_id, w.attempts""",
+        worker_id,
+        limit,
+        lease_seconds,
+    )
+    return [
+        Claim(r["endpoint_id"], r["session_id"], r["after_message_id"], r["attempts"]) for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and what an endpoint is delivered to."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    scope: WebhookScope
+    enabled: bool
+
+
+async def target(conn: Connection, endpoint_id: str) -> Target | None:
+    """The endpoint as a delivery needs it (None once deleted)."""
+    row = await conn.fetchrow(
+        "SELECT id, url, event_types, user_id, session_id, space_id, enabled"
+        " FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL",
+        endpoint_id,
+    )
+    if row is None:
+        return None
+    scope = WebhookScope(row["user_id"], row["session_id"], row["space_id"])
+    return Target(row["id"], row["url"], list(row["event_types"]), scope, row["enabled"])
+
+
+class Attempt(NamedTuple):
+    """What one attempt did, for the delivery log."""
+
+    webhook_id: str
+    session_id: str
+    event_type: str
+    attempt: int
+    status: int | None
+    error: str | None
+    latency_ms: int
+    response_excerpt: str
+
+
+async def _log(
+    conn: Connection, endpoint_id: str, attempt: Attempt, next_at: datetime | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_attempts (endpoint_id, webhook_id, session_id, event_type,"
+        " attempt, status, error, latency_ms, response_excerpt, next_attempt_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        endpoint_id,
+        *attempt,
+        next_at,
+    )
+
+
+_HELD = "endpoint_id = $1 AND session_id = $2 AND leased_by = $3 AND leased_until > now()"
+
+
+async def passed(
+    conn: Connection,
+    claim: Claim,
+    worker_id: str,
+    message_id: int,
+    lease_seconds: float,
+    attempt: Attempt | None,
+) -> bool:
+    """Mark everything up to `message_id` done (delivered, with its attempt logged, or
+    passed by the filter) and renew the lease; False if the lease is no longer this
+    worker's (nothing is written then: the stream is someone else's)."""
+    moved = await conn.fetchval(
+        f"UPDATE webhook_streams SET after_message_id = $4, attempts = 0,"
+        f" next_attempt_at = now(), leased_until = now() + make_interval(secs => $5)"
+        f" WHERE {_HELD} AND after_message_id < $4 RETURNING true",
+        claim.endpoint_id,
+        claim.session_id,
+        worker_id,
+        message_id,
+        lease_seconds,
+    )
+    if not moved:
+        return False
+    if attempt is not None:
+        await _log(conn, claim.endpoint_id, attempt, None)
+        await conn.execute(
+            "UPDATE webhook_endpoints SET failing_since = NULL"
+            " WHERE id = $1 AND failing_since IS NOT NULL",
+            claim.endpoint_id,
+        )
+    return True
+
+
+async def failed(
+    conn: Connection,
+    claim: Claim,
+    worker_id: str,
+    attempt: Attempt,
+    delay: float,
+    *,
+    gone: bool,
+    disable_after: float,
+) -> bool:
+    """Log a failed attempt, schedule the next one `delay` seconds on and release the
+    stream; disable the endpoint if it answered 410 Gone (`gone`) or has failed for
+    `disable_after` seconds without a success. False if the lease was lost."""
+    next_at: datetime | None = await conn.fetchval(
+        f"UPDATE webhook_streams SET attempts = attempts + 1,"
+        f" next_attempt_at = now() + make_interval(secs => $4), leased_by = NULL,"
+        f" leased_until = NULL WHERE {_HELD} RETURNING next_attempt_at",
+        claim.endpoint_id,
+        claim.session_id,
+        worker_id,
+        delay,
+    )
+    if next_at is None:
+        return False
+    reason = await conn.fetchval(
+        """UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()),
+               enabled = enabled AND NOT $2
+                   AND COALESCE(failing_since, now()) > now() - make_interval(secs => $3),
+               disabled_reason = CASE
+                   WHEN NOT enabled THEN disabled_reason
+                   WHEN $2 THEN 'the endpoint answered 410 Gone'
+                   WHEN COALESCE(failing_since, now()) <= now() - make_interval(secs => $3)
+                   THEN 'deliveries failed without a success since '
+                        || to_char(failing_since, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                   END,
+               updated_at = now()
+           WHERE id = $1 RETURNING disabled_reason""",
+        claim.endpoint_id,
+        gone,
+        disable_after,
+    )
+    await _log(conn, claim.endpoint_id, attempt, None if reason else next_at)
+    return True
+
+
+async def release(conn: Connection, claim: Claim, worker_id: str) -> None:
+    """Give the stream back (nothing more due, or the worker is stopping)."""
+    await conn.execute(
+        "UPDATE webhook_streams SET leased_by = NULL, leased_until = NULL"
+        " WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
+        claim.endpoint_id,
+        claim.session_id,
+        worker_id,
+    )
+
+
+async def drop_stream(conn: Connection, claim: Claim, worker_id: str) -> None:
+    """Forget a stream whose session the endpoint may no longer hear (it is opened
+    again, from the registration, if the session comes back into its scope)."""
+    await conn.execute(
+        "DELETE FROM webhook_streams WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
+        claim.endpoint_id,
+        claim.session_id,
+        worker_id,
+    )

@@ -1,0 +1,7 @@
+"""Background work apart from requests: `hub worker` (and, in the embedded default,
+`hub serve` itself) delivers webhooks (`hub.worker.webhooks`), over the SSRF-guarded
+client of `hub.worker.egress`."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

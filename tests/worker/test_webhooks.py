@@ -1,0 +1,734 @@
+"""Webhooks: endpoints registered by a person or a session's agent A hear the session's
+messages over HTTP, signed per Standard Webhooks (checked with the `standardwebhooks`
+package), in order per endpoint and session, retried on the schedule (Retry-After
+honoured), disabled by 410; workers share streams under SKIP LOCKED, a killed worker
+loses nothing; internal addresses and redirects are refused; nobody registers for what
+they may not read; the secret is never logged."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from standardwebhooks import Webhook as Verifier
+
+from hub.app import create_app
+from hub.config import Config, load_config
+from hub.domain.webhooks import address_refusal, retry_delay
+from hub.store import Store
+from hub.vault import Keyring
+from hub.worker.webhooks import WebhookWorker
+from tests.helpers import TEST_SECRET_KEY, HubClient
+from tests.web.test_profiles import agent_key, new_agent, person
+from tests.web.test_spaces import new_space
+
+TIMEOUT = 15.0
+Answer = Callable[[web.Request, int], Awaitable[web.StreamResponse]]
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records each request and answers it with
+    `answer(request, n)` (n: how many requests came before)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[float, str, dict[str, str], bytes]] = []
+        self.answer: Answer = self._ok
+        self._changed = asyncio.Condition()
+        self.server: TestServer | None = None
+
+    @staticmethod
+    async def _ok(request: web.Request, n: int) -> web.StreamResponse:
+        return web.Response(text="ok")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        n = len(self.got)
+        self.got.append(
+            (
+                time.monotonic(),
+                request.path,
+                {k.lower(): v for k, v in request.headers.items()},
+                raw,
+            )
+        )
+        async with self._changed:
+            self._changed.notify_all()
+        return await self.answer(request, n)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+
+    def url(self, path: str = "/hook") -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    def bodies(self, path: str = "/hook") -> list[dict[str, Any]]:
+        return [msgspec.json.decode(b) for _, p, _, b in self.got if p == path]
+
+    def ids(self, path: str = "/hook") -> list[str]:
+        return [h["webhook-id"] for _, p, h, _ in self.got if p == path]
+
+
+@pytest.fixture
+def wh_config(database_url: str) -> Config:
+    return load_config(
+        {},
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        deliver_webhooks=False,
+        webhook_allow_private=True,
+        webhook_poll_interval=0.05,
+        webhook_retry_schedule="0.05,0.1",
+        webhook_timeout=2.0,
+        webhook_lease=3.0,
+        session_creations_per_minute=100_000,
+        signups_per_minute=100_000,
+        login_attempts_per_minute=100_000,
+        invite_attempts_per_minute=100_000,
+    )
+
+
+@pytest.fixture
+async def hub(wh_config: Config) -> AsyncIterator[HubClient]:
+    server = TestServer(create_app(wh_config, migrate=False), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as http:
+        client = HubClient(http, str(server.make_url("")))
+        try:
+            yield client
+        finally:
+            await client.close()
+            await server.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    await found.start()
+    try:
+        yield found
+    finally:
+        assert found.server is not None
+        await found.server.close()
+
+
+@pytest.fixture
+async def workers(wh_config: Config) -> AsyncIterator[Callable[..., Awaitable[WebhookWorker]]]:
+    """Start webhook workers (each with its own pool), with settings changed."""
+    started: list[tuple[WebhookWorker, Store]] = []
+
+    async def start(**overrides: Any) -> WebhookWorker:
+        config = msgspec.structs.replace(wh_config, **overrides)
+        assert config.database_url is not None
+        store = await Store.open(config.database_url, size=4)
+        worker = WebhookWorker(store, Keyring.parse(TEST_SECRET_KEY), config)
+        worker.start()
+        started.append((worker, store))
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker, store in started:
+            await worker.close()
+            await store.close()
+
+
+async def own_session(hub: HubClient) -> tuple[str, str]:
+    """A person's user key and a session whose agent A is one of their agents; returns
+    (user key, session id), the session's agent A token in `own_session.tokens`."""
+    key = await person(hub)
+    agent = await new_agent(hub, key)
+    akey = (await agent_key(hub, key, agent["slug"]))["token"]
+    status, created = await hub.call("POST", "/api/sessions", token=akey, json={})
+    assert status == 201, created
+    own_session.tokens[created["session"]["id"]] = created["agent_token"]
+    return key, created["session"]["id"]
+
+
+own_session.tokens = {}  # type: ignore[attr-defined]
+
+
+async def say(hub: HubClient, session_id: str, *contents: str) -> list[int]:
+    token = own_session.tokens[session_id]  # type: ignore[attr-defined]
+    ids = []
+    for content in contents:
+        status, sent = await hub.call(
+            "POST",
+            f"/api/sessions/{session_id}/messages",
+            token=token,
+            json={"client_msg_id": os.urandom(8).hex(), "content": content},
+        )
+        assert status in (200, 201), sent
+        ids.append(sent["message"]["id"])
+    return ids
+
+
+async def register(hub: HubClient, token: str, url: str, **more: Any) -> dict[str, Any]:
+    body = {"url": url, "event_types": ["message.*"], **more}
+    status, made = await hub.call("POST", "/api/webhooks", token=token, json=body)
+    assert status == 201, made
+    return made  # type: ignore[no-any-return]
+
+
+async def deliveries(hub: HubClient, token: str, webhook_id: str) -> list[dict[str, Any]]:
+    status, page = await hub.call("GET", f"/api/webhooks/{webhook_id}/deliveries", token=token)
+    assert status == 200, page
+    return page["deliveries"]  # type: ignore[no-any-return]
+
+
+async def until(*watched: WebhookWorker, check: Callable[[], bool]) -> None:
+    """Wait until `check()` holds, looked at after each attempt a worker records."""
+    async with asyncio.timeout(TIMEOUT):
+        waits = [asyncio.ensure_future(w.until(check)) for w in watched]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+    assert check()
+
+
+# --- delivery --------------------------------------------------------------------------
+
+
+async def test_messages_arrive_signed_in_order_with_stable_ids(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Each message arrives once, in id order, with a Standard Webhooks signature that
+    `standardwebhooks` verifies, its webhook-id naming the session and message, its
+    body the websocket's message event; the delivery log shows each attempt."""
+    key, sid = await own_session(hub)
+    made = await register(hub, key, receiver.url(), session_id=sid, description="ci")
+    secret = made["secret"]
+    assert secret.startswith("whsec_") and len(secret) >= 6 + 32
+    hook = made["webhook"]
+    assert (hook["session_id"], hook["owner"], hook["enabled"]) == (sid, "user", True)
+    status, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert status == 200 and secret not in str(shown)
+
+    ids = await say(hub, sid, "one", "two", "three")
+    worker = await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 3)
+    assert receiver.ids() == [f"msg_{sid}_{i}" for i in ids]
+    for _, _, headers, raw in receiver.got:
+        payload = Verifier(secret).verify(raw, headers)
+        assert payload["type"] == "message.created"
+        assert payload["data"]["type"] == "message"
+    assert [b["data"]["message"]["content"] for b in receiver.bodies()] == ["one", "two", "three"]
+    with pytest.raises(Exception, match="signature"):
+        Verifier("whsec_" + "A" * 44).verify(receiver.got[0][3], receiver.got[0][2])
+
+    await until(worker, check=lambda: worker.attempts == 3)
+    log = await deliveries(hub, key, hook["id"])
+    assert [(d["status"], d["attempt"], d["next_attempt_at"]) for d in log] == [(200, 1, None)] * 3
+    assert [d["webhook_id"] for d in reversed(log)] == receiver.ids()
+
+
+async def test_failures_are_retried_in_order_and_retry_after_is_honoured(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """500s are retried (same webhook-id) until one succeeds, and the next message
+    waits for it; a 503 with Retry-After: 1 is not retried before a second has passed
+    although the schedule says 0.05 s."""
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n in (0, 1):
+            return web.Response(status=500, text="boom")
+        if n == 2:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    ids = await say(hub, sid, "first", "second")
+    worker = await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 5)
+    first = f"msg_{sid}_{ids[0]}"
+    assert receiver.ids() == [first] * 4 + [f"msg_{sid}_{ids[1]}"]
+    times = [t for t, *_ in receiver.got]
+    assert times[3] - times[2] >= 1.0  # Retry-After
+    assert times[2] - times[1] < 1.0  # the schedule alone
+
+    await until(worker, check=lambda: worker.attempts == 5)
+    log = list(reversed(await deliveries(hub, key, hook["id"])))
+    assert [(d["attempt"], d["status"]) for d in log] == [
+        (1, 500),
+        (2, 500),
+        (3, 503),
+        (4, 200),
+        (1, 200),
+    ]
+    assert log[0]["response_excerpt"] == "boom" and log[0]["next_attempt_at"] is not None
+    _, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert shown["failing_since"] is None
+
+
+async def test_gone_disables_the_endpoint_and_enabling_resumes(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """A 410 disables the endpoint (its owner sees why) and nothing more is tried;
+    enabling it again delivers what waited, from the event that got the 410."""
+    receiver.answer = lambda request, n: _status(410 if n == 0 else 200)
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    ids = await say(hub, sid, "a", "b")
+    worker = await workers()
+
+    await until(worker, check=lambda: worker.attempts == 1)
+    status, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert not shown["enabled"] and "410" in shown["disabled_reason"]
+    assert await worker.round() == 0  # nothing is due for a disabled endpoint
+    assert len(receiver.got) == 1
+
+    status, shown = await hub.call(
+        "PATCH", f"/api/webhooks/{hook['id']}", token=key, json={"enabled": True}
+    )
+    assert (status, shown["enabled"], shown["disabled_reason"]) == (200, True, None)
+    await receiver.wait(lambda: len(receiver.got) >= 3)
+    assert receiver.ids() == [f"msg_{sid}_{i}" for i in (ids[0], ids[0], ids[1])]
+
+
+async def _status(code: int) -> web.StreamResponse:
+    return web.Response(status=code)
+
+
+async def test_a_failing_endpoint_does_not_hold_up_another(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Two endpoints on one session: one answers 500 to everything, the other gets
+    every message, in order."""
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        return web.Response(status=500 if request.path == "/bad" else 204)
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    await register(hub, key, receiver.url("/bad"), session_id=sid)
+    await register(hub, key, receiver.url("/good"), session_id=sid)
+    ids = await say(hub, sid, *[f"m{i}" for i in range(6)])
+    await workers()
+    await receiver.wait(lambda: len(receiver.ids("/good")) >= 6)
+    assert receiver.ids("/good") == [f"msg_{sid}_{i}" for i in ids]
+    assert set(receiver.ids("/bad")) == {f"msg_{sid}_{ids[0]}"}
+
+
+async def test_two_workers_share_the_streams_without_delivering_twice(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Two workers deliver a person's endpoint over six sessions: every message
+    arrives exactly once, each session's in order, and both workers took part."""
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        await asyncio.sleep(0.01)  # a receiver that takes a moment: the work overlaps
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key = await person(hub)
+    agent = await new_agent(hub, key)
+    akey = (await agent_key(hub, key, agent["slug"]))["token"]
+    sessions = []
+    for _ in range(6):
+        status, created = await hub.call("POST", "/api/sessions", token=akey, json={})
+        assert status == 201
+        own_session.tokens[created["session"]["id"]] = created["agent_token"]  # type: ignore[attr-defined]
+        sessions.append(created["session"]["id"])
+    await register(hub, key, receiver.url())  # every session the person may read
+    sent = {sid: await say(hub, sid, *[f"m{i}" for i in range(8)]) for sid in sessions}
+    one, two = await workers(webhook_concurrency=3), await workers(webhook_concurrency=3)
+    await receiver.wait(lambda: len(receiver.got) >= 48)
+    ids = receiver.ids()
+    assert len(ids) == len(set(ids)) == 48
+    for sid, message_ids in sent.items():
+        assert [i for i in ids if i.startswith(f"msg_{sid}_")] == [
+            f"msg_{sid}_{m}" for m in message_ids
+        ]
+    await until(one, two, check=lambda: one.delivered + two.delivered == 48)
+    assert one.delivered > 0 and two.delivered > 0
+
+
+async def test_a_worker_killed_mid_delivery_loses_nothing(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A `hub worker` process killed with SIGKILL while its request waits for an answer
+    moved nothing: once its lease runs out, another worker delivers every message, the
+    interrupted one again with the same webhook-id."""
+    answered = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await answered.wait()  # held until the worker is dead
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    await register(hub, key, receiver.url(), session_id=sid)
+    ids = await say(hub, sid, "x", "y", "z")
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": wh_config.database_url or "",
+        "HUB_SECRET_KEY": TEST_SECRET_KEY,
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
+        "HUB_WEBHOOK_TIMEOUT": "30",
+        "HUB_WEBHOOK_LEASE": "31",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await receiver.wait(lambda: len(receiver.got) >= 1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    answered.set()
+    # The dead worker's lease would hold for 31 s: end it as its expiry would.
+    async with _conn(wh_config) as conn:
+        held = await conn.execute(
+            "UPDATE webhook_streams SET leased_until = now() WHERE session_id = $1"
+            " AND leased_by IS NOT NULL",
+            sid,
+        )
+    assert held == "UPDATE 1"
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 4)
+    first = f"msg_{sid}_{ids[0]}"
+    assert receiver.ids() == [first, first, *[f"msg_{sid}_{i}" for i in ids[1:]]]
+
+
+async def test_a_lease_that_runs_out_is_taken_over(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """A worker stopped while its request hangs (cancelled, its lease left as a crash
+    leaves it) holds the stream only until the lease runs out (3 s here); then another
+    worker delivers everything."""
+    hang = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await hang.wait()
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    await register(hub, key, receiver.url(), session_id=sid)
+    ids = await say(hub, sid, "p", "q")
+    first = await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 1)
+    started = time.monotonic()
+    await first.close()
+    hang.set()
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 3)
+    assert time.monotonic() - started >= 2.0  # not before the lease ran out
+    assert receiver.ids() == [f"msg_{sid}_{i}" for i in (ids[0], ids[0], ids[1])]
+
+
+class _conn:
+    """A connection of its own to the test database."""
+
+    def __init__(self, config: Config) -> None:
+        self._url = config.database_url or ""
+
+    async def __aenter__(self) -> Any:
+        import asyncpg
+
+        self._conn = await asyncpg.connect(self._url)
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._conn.close()
+
+
+# --- the SSRF guard ---------------------------------------------------------------------
+
+
+def test_internal_addresses_are_refused() -> None:
+    """Loopback, private, link-local (cloud metadata), shared, multicast, reserved and
+    unspecified addresses are refused, also inside IPv6; public ones are not."""
+    for text in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "0.0.0.0",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::",
+    ):
+        assert address_refusal(ipaddress.ip_address(text)) is not None, text
+    for text in ("8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"):
+        assert address_refusal(ipaddress.ip_address(text)) is None, text
+
+
+def test_the_retry_schedule_backs_off_with_jitter() -> None:
+    """Each failure waits the schedule's next step (then its last), stretched by at
+    most 10%; a longer Retry-After wins, capped at a day."""
+    schedule = (5.0, 300.0, 1800.0)
+    for attempts, base in ((1, 5.0), (2, 300.0), (3, 1800.0), (9, 1800.0)):
+        delay = retry_delay(attempts, schedule)
+        assert base <= delay <= base * 1.1
+    assert retry_delay(1, schedule, retry_after=60) == 60
+    assert retry_delay(2, schedule, retry_after=1) >= 300
+    assert retry_delay(1, schedule, retry_after=10**9) == 86_400
+
+
+async def test_internal_addresses_and_redirects_are_refused_at_delivery(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """Without HUB_WEBHOOK_ALLOW_PRIVATE a worker refuses http:// and a name that
+    resolves to 127.0.0.1, and sends nothing; a redirect is a failed attempt, never
+    followed."""
+    key, sid = await own_session(hub)
+    assert receiver.server is not None
+    port = receiver.server.port
+    plain = (await register(hub, key, receiver.url("/plain"), session_id=sid))["webhook"]
+    named = (await register(hub, key, f"https://localhost:{port}/named", session_id=sid))["webhook"]
+    await say(hub, sid, "secret plans")
+    worker = await workers(webhook_allow_private=False, webhook_retry_schedule="60")
+    await until(worker, check=lambda: worker.attempts == 2)
+    plain_log = (await deliveries(hub, key, plain["id"]))[0]
+    named_log = (await deliveries(hub, key, named["id"]))[0]
+    assert plain_log["status"] is None and "https" in plain_log["error"]
+    assert named_log["status"] is None and "loopback" in named_log["error"], named_log
+    assert receiver.got == []
+
+
+async def test_a_redirect_is_not_followed(hub: HubClient, receiver: Receiver, workers: Any) -> None:
+    """A 302 is recorded as a failed attempt and its Location is never requested."""
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": receiver.url("/elsewhere")})
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    await say(hub, sid, "go")
+    worker = await workers()
+    await until(worker, check=lambda: worker.attempts >= 2)  # retried, not followed
+    log = await deliveries(hub, key, hook["id"])
+    assert {(d["status"], d["error"]) for d in log} == {(302, "redirects are not followed")}
+    assert receiver.ids("/elsewhere") == []
+
+
+async def test_registration_refuses_what_it_must(database_url: str, wh_config: Config) -> None:
+    """Without the allowance, http:// and internal IP literals are bad requests."""
+    config = msgspec.structs.replace(wh_config, webhook_allow_private=False)
+    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession() as http:
+            hub = HubClient(http, str(server.make_url("")))
+            key = await person(hub)
+            for url in (
+                "http://example.com/hook",
+                "https://127.0.0.1/hook",
+                "https://[::ffff:127.0.0.1]/hook",
+                "https://169.254.169.254/latest",
+                "https://user:pw@example.com/",
+                "ftp://example.com/",
+            ):
+                status, error = await hub.call(
+                    "POST",
+                    "/api/webhooks",
+                    token=key,
+                    json={"url": url, "event_types": ["*"]},
+                )
+                assert (status, error["code"]) == (400, "bad_request"), url
+            await register(hub, key, "https://example.com/hook")
+    finally:
+        await server.close()
+
+
+# --- who may register what ------------------------------------------------------------
+
+
+async def test_nobody_registers_for_what_they_may_not_read(hub: HubClient) -> None:
+    """Another person's session is not found, a space one is not a member of is not
+    found, another's endpoint is not found; agent B and other sessions' tokens are
+    refused; a session's own endpoint hears only that session; nasty input is a bad
+    request."""
+    ada, sid = await own_session(hub)
+    bob = await person(hub)
+    url = "http://127.0.0.1:9/hook"
+    status, error = await hub.call(
+        "POST",
+        "/api/webhooks",
+        token=bob,
+        json={"url": url, "event_types": ["*"], "session_id": sid},
+    )
+    assert (status, error["code"]) == (404, "session_not_found")
+    space = await new_space(hub, ada)
+    status, error = await hub.call(
+        "POST",
+        "/api/webhooks",
+        token=bob,
+        json={"url": url, "event_types": ["*"], "space": space["slug"]},
+    )
+    assert (status, error["code"]) == (404, "not_found")
+    scoped = await register(hub, ada, url, space=space["slug"])
+    assert scoped["webhook"]["space_id"] == space["id"]
+    for path in ("", "/deliveries"):
+        status, error = await hub.call(
+            "GET", f"/api/webhooks/{scoped['webhook']['id']}{path}", token=bob
+        )
+        assert (status, error["code"]) == (404, "not_found")
+    status, _ = await hub.call("DELETE", f"/api/webhooks/{scoped['webhook']['id']}", token=bob)
+    assert status == 404
+
+    a_token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    status, made = await hub.call(
+        "POST",
+        f"/api/sessions/{sid}/webhooks",
+        token=a_token,
+        json={"url": url, "event_types": ["message.created"]},
+    )
+    assert status == 201 and made["webhook"]["owner"] == "session"
+    own_id = made["webhook"]["id"]
+    status, listed = await hub.call("GET", f"/api/sessions/{sid}/webhooks", token=a_token)
+    assert [w["id"] for w in listed["webhooks"]] == [own_id]
+    status, _ = await hub.call("GET", f"/api/webhooks/{own_id}", token=ada)
+    assert status == 404  # the person's key does not reach the session's endpoint
+    status, rotated = await hub.call(
+        "POST", f"/api/webhooks/{own_id}/secret", token=a_token, json={"overlap_seconds": 0}
+    )
+    assert status == 200 and rotated["secret"].startswith("whsec_")
+
+    created = await hub.session_with_b()
+    status, error = await hub.call(
+        "POST",
+        f"/api/sessions/{created['id']}/webhooks",
+        token=created["b"],
+        json={"url": url, "event_types": ["*"]},
+    )
+    assert (status, error["code"]) == (403, "forbidden")
+    status, error = await hub.call(
+        "POST",
+        f"/api/sessions/{sid}/webhooks",
+        token=created["a"],
+        json={"url": url, "event_types": ["*"]},
+    )
+    assert (status, error["code"]) == (403, "forbidden")
+    status, _ = await hub.call("GET", f"/api/webhooks/{own_id}", token=created["a"])
+    assert status == 404
+    status, error = await hub.call(
+        "POST",
+        f"/api/sessions/{sid}/webhooks",
+        token=a_token,
+        json={"url": url, "event_types": ["*"], "session_id": created["id"]},
+    )
+    assert (status, error["code"]) == (400, "bad_request")
+
+    for body in (
+        {"url": url + "\u0000", "event_types": ["*"]},
+        {"url": "http://" + "a" * 3000 + ".com/", "event_types": ["*"]},
+        {"url": url, "event_types": []},
+        {"url": url, "event_types": ["nothing.*"]},
+        {"url": url, "event_types": ["message.created", "MESSAGE"]},
+        {"url": url, "event_types": ["*"], "secret": "mine"},
+        {"url": url, "event_types": ["*"], "session_id": "ses_\u0000"},
+        {"url": "http://exa mple.com/", "event_types": ["*"]},
+    ):
+        data = msgspec.json.encode(body).replace(b"\\\\u0000", b"\\u0000")
+        status, error = await hub.call("POST", "/api/webhooks", token=ada, data=data)
+        assert status in (400, 404) and error["code"] in ("bad_request", "session_not_found"), body
+    status, error = await hub.call("GET", "/api/webhooks/whk_nope", token=ada)
+    assert (status, error["code"]) == (404, "not_found")
+    status, error = await hub.call("GET", "/api/webhooks")
+    assert (status, error["code"]) == (401, "unauthorized")
+
+
+async def test_rotation_signs_with_both_secrets_and_no_secret_is_logged(
+    hub: HubClient, receiver: Receiver, workers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a rotation with an overlap, deliveries carry two signatures, each of which
+    verifies with its secret; with no overlap only the new one signs. No log line at
+    any level holds a secret."""
+    caplog.set_level(logging.DEBUG)
+    key, sid = await own_session(hub)
+    made = await register(hub, key, receiver.url(), session_id=sid)
+    old, hook = made["secret"], made["webhook"]
+    status, rotated = await hub.call(
+        "POST", f"/api/webhooks/{hook['id']}/secret", token=key, json={"overlap_seconds": 3600}
+    )
+    assert status == 200
+    new = rotated["secret"]
+    status, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert shown["secret_rotates_at"] == rotated["previous_expires_at"]
+    await say(hub, sid, "both")
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 1)
+    _, _, headers, raw = receiver.got[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        Verifier(secret).verify(raw, headers)
+
+    status, again = await hub.call(
+        "POST", f"/api/webhooks/{hook['id']}/secret", token=key, json={"overlap_seconds": 0}
+    )
+    newest = again["secret"]
+    await say(hub, sid, "one")
+    await receiver.wait(lambda: len(receiver.got) >= 2)
+    _, _, headers, raw = receiver.got[1]
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    Verifier(newest).verify(raw, headers)
+    with pytest.raises(Exception, match="signature"):
+        Verifier(new).verify(raw, headers)
+    text = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
+    for secret in (old, new, newest):
+        assert secret not in text and secret[6:] not in text
+
+
+async def test_a_slow_endpoint_times_out_and_is_retried(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """An answer that does not come within the attempt timeout is a failed attempt
+    (no status, the reason logged), retried with the same webhook-id."""
+    never = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await never.wait()
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    ids = await say(hub, sid, "slow")
+    worker = await workers(webhook_timeout=0.3)
+    await until(worker, check=lambda: worker.delivered == 1)
+    never.set()
+    assert receiver.ids() == [f"msg_{sid}_{ids[0]}"] * 2
+    log = list(reversed(await deliveries(hub, key, hook["id"])))
+    assert [(d["status"], d["error"]) for d in log] == [
+        (None, "no answer within 0.3 s"),
+        (200, None),
+    ]
