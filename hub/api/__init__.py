@@ -9,6 +9,7 @@ from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignU
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
+from hub.api.exports import ExportQuery, SessionExport
 from hub.api.files import FileBody, FileDiff, FileList, FileVersionPage
 from hub.api.forks import ForkPage, ForkSession, ForksQuery
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
@@ -100,6 +101,7 @@ __all__ = [
     "DirectoryQuery",
     "DisplayName",
     "ErrorBody",
+    "ExportQuery",
     "FileBody",
     "FileDiff",
     "FileList",
@@ -146,6 +148,7 @@ __all__ = [
     "RotatedSecret",
     "SecretList",
     "SentMessage",
+    "SessionExport",
     "SessionPage",
     "SetConfigSchema",
     "SetSecret",
