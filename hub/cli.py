@@ -3,8 +3,9 @@
 `hub.demo`); `mcp` for AI agents (`hub.mcp`); `agent`, `agents`, `rate` and `secret` for
 what people own (`hub.people_commands`); `sessions`, `space` and `session watch|move` for
 finding and grouping sessions (`hub.space_commands`); `template` for session templates
-(`hub.template_commands`); `search` and `sessions --public` (`hub.search_commands`); see
-`hub --help`."""
+(`hub.template_commands`); `session fork|forks` (`hub.fork_commands`); `session export`
+(`hub.export_commands`); note and file history (`hub.history_commands`); `search` and
+`sessions --public` (`hub.search_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import search_commands, space_commands, template_commands
+from hub import export_commands, search_commands, space_commands, template_commands
 from hub.client import HubClientError
 from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
@@ -173,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     space_commands.add_parsers(commands, sessions, _with_url, USER_KEY_HELP)
     search_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
     add_fork_parsers(sessions, people, _with_token, TOKEN_HELP)
+    export_commands.add_parser(sessions, _with_url, _with_token, TOKEN_HELP)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -464,6 +466,8 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
             print_token=args.print_token,
             patience=args.timeout,
         )
+    if args.command == "session" and args.action == export_commands.ACTION:
+        return await export_commands.run(args, _need_token(args))  # --timeout: per wait
     _read_input(args)
     async with commands.answer_within(args.url, args.timeout):  # the rest are REST calls
         return await _rest_command(args)

@@ -80,6 +80,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     commit_batch_max: PositiveInt = 512
     """Most messages committed in one group-commit transaction."""
     shutdown_timeout: Positive = 10.0
+    max_concurrent_exports: PositiveInt = 4
+    """Session exports one process streams at once (each holds a PostgreSQL connection
+    for its whole length); one more is answered 429 `rate_limited` with Retry-After."""
+    export_timeout: Positive = 600.0
+    """Seconds an export may take from its first read to its last byte; one still
+    running then is cut off (the connection is aborted)."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

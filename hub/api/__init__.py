@@ -9,6 +9,7 @@ from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignU
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
+from hub.api.exports import ExportQuery, SessionExport
 from hub.api.files import FileBody, FileDiff, FileList, FileVersionPage
 from hub.api.forks import ForkPage, ForkSession, ForksQuery
 from hub.api.messages import MessagePage, MessageQuery, SentMessage
@@ -103,6 +104,7 @@ __all__ = [
     "DirectoryQuery",
     "DisplayName",
     "ErrorBody",
+    "ExportQuery",
     "FileBody",
     "FileDiff",
     "FileList",
@@ -152,6 +154,7 @@ __all__ = [
     "SearchQuery",
     "SecretList",
     "SentMessage",
+    "SessionExport",
     "SessionListQuery",
     "SessionPage",
     "SetConfigSchema",

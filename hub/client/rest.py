@@ -4,11 +4,15 @@ secrets in the vault (with a user key)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import msgspec
 
 from hub import api
@@ -317,3 +321,53 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
             params={"after": after, "limit": limit},
         )
         return page.activity
+
+    def export_stream(
+        self, session_id: str, token: str, format: str = "json", *, idle: float = 30.0
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """The export's response, to read as it arrives (`RestClient.stream`): `idle`
+        bounds each wait for more of it, not the whole transfer."""
+        return self.stream(
+            f"/api/sessions/{urllib.parse.quote(session_id, safe='')}/export",
+            token=token,
+            params={"format": format},
+            idle=idle,
+        )
+
+    async def export(
+        self, session_id: str, token: str, format: str = "json", *, idle: float = 30.0
+    ) -> bytes:
+        """The session exported (`json`: everything, as `api.SessionExport`; `markdown`:
+        a transcript), whole, in memory; for a large session prefer `export_to`.
+        `HubClientError` `unavailable` if the export was cut short."""
+        parts: list[bytes] = []
+        async with self.export_stream(session_id, token, format, idle=idle) as response:
+            async for chunk in response.content.iter_any():
+                parts.append(chunk)
+        return b"".join(parts)
+
+    async def export_to(
+        self,
+        path: str | os.PathLike[str],
+        session_id: str,
+        token: str,
+        format: str = "json",
+        *,
+        idle: float = 30.0,
+    ) -> int:
+        """Stream the session's export into the file at `path` as it arrives (bounded
+        memory); returns the bytes written. The file appears only once the export is
+        whole: one cut short raises `HubClientError` `unavailable` and leaves no file."""
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        written = 0
+        try:
+            with partial.open("wb") as out:
+                async with self.export_stream(session_id, token, format, idle=idle) as response:
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        out.write(chunk)
+                        written += len(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return written

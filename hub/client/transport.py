@@ -3,6 +3,8 @@ error answer raised as the matching `HubClientError`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
 
 import aiohttp
@@ -83,6 +85,40 @@ class RestClient:
                 detail.get("template"),
             )
         return decoded
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        token: str | None = None,
+        params: dict[str, Any] | None = None,
+        idle: float = 30.0,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A GET whose answer is read as it arrives: the response once its status is a
+        success (an error answer raises the matching `HubClientError`). `idle` bounds
+        each wait for more of it, not the whole transfer; a transfer cut short raises
+        `HubClientError` `unavailable` from the read."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        timeout = aiohttp.ClientTimeout(total=None, connect=idle, sock_read=idle)
+        try:
+            async with self._session().get(
+                self.base + path, headers=headers, params=clean, timeout=timeout
+            ) as response:
+                if response.status >= 400:
+                    raw = await response.read()
+                    detail = msgspec.json.decode(raw) if raw else {}
+                    detail = detail if isinstance(detail, dict) else {}
+                    raise from_code(
+                        str(detail.get("code", "internal")),
+                        str(detail.get("message", f"HTTP {response.status}")),
+                    )
+                yield response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubClientError(
+                "unavailable", f"the answer from {self.base} was cut short: {exc}"
+            ) from exc
 
     async def _typed(self, answer: type[T], method: str, path: str, **request: Any) -> T:
         """`request` (its keyword arguments as there), the answer converted to `answer`."""

@@ -17,6 +17,7 @@ from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
 from hub.services.directory import Directory
 from hub.services.events import Events
+from hub.services.exports import Exports
 from hub.services.files import Files
 from hub.services.forks import Forks
 from hub.services.messages import PAGE_BYTES, Messages
@@ -64,6 +65,7 @@ class Hub:
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.activity = ActivityLog(store)
+        self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(
             bus,
             self.messages.fetch_after,

@@ -83,7 +83,8 @@ def _session_settings(timeout: float) -> str:
 
 async def _keep_session(conn: Connection) -> None:
     """Hub never changes a connection's session state (no SET, LISTEN, cursors or
-    session-level advisory locks), so the reset query asyncpg would run on every release,
+    session-level advisory locks; an export's SET LOCAL and cursors end with its
+    transaction), so the reset query asyncpg would run on every release,
     a round trip each time, is skipped. An open transaction is still rolled back."""
 
 
@@ -172,6 +173,21 @@ class Store:
         may not be listening, ended by closing the connection (no ROLLBACK to wait on)."""
         async with self.connection(within) as conn:
             transaction = conn.transaction()
+            await transaction.start()
+            try:
+                yield conn
+            except BaseException as exc:
+                if _answered(exc, conn):
+                    await transaction.rollback()
+                raise
+            await transaction.commit()
+
+    @asynccontextmanager
+    async def snapshot(self, within: float | None = None) -> AsyncIterator[Connection]:
+        """A connection inside a read-only REPEATABLE READ transaction: every query of the
+        block sees the database as it was at the first one, whatever commits meanwhile."""
+        async with self.connection(within) as conn:
+            transaction = conn.transaction(isolation="repeatable_read", readonly=True)
             await transaction.start()
             try:
                 yield conn

@@ -76,6 +76,10 @@ def _operation(op: Operation) -> dict[str, Any]:
         if op.response is None
         else _json(op.response, "success")
     }
+    success = responses[str(op.status)]
+    for media_type, type_ in op.media:
+        schema = {"type": "string"} if type_ is None else _ref(type_)
+        success.setdefault("content", {})[media_type] = {"schema": schema}
     for status, description, type_ in op.also:
         responses[str(status)] = _json(type_, description)
     for code in op.all_errors:
@@ -105,6 +109,7 @@ def openapi_document() -> dict[str, Any]:
     ops = operations()
     types = {t for op in ops for t in (op.body, op.response) if t is not None}
     types |= {t for op in ops for _, _, t in op.also}
+    types |= {t for op in ops for _, t in op.media if t is not None}
     types.add(api.ErrorBody)
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"

@@ -52,6 +52,9 @@ class Operation:
     """Error codes beyond the common ones."""
     also: tuple[tuple[int, str, Any], ...] = ()
     """Other successful answers: (status, description, body type)."""
+    media: tuple[tuple[str, Any], ...] = ()
+    """Other media types the success answer may come in (a query chooses): (media type,
+    body type, or None for text)."""
 
     @property
     def document_path(self) -> str:

@@ -12,6 +12,7 @@
 
   const state = {
     creds: null,          // {code, token, sessionId, participantId, name}
+    session: null,        // the session as last heard (hello, session events)
     ws: null,
     lastId: 0,            // highest message id shown
     attempt: 0,
@@ -420,6 +421,9 @@
       fatal("This session was deleted.");
       return;
     }
+    const firstTime = !state.session;
+    state.session = session;
+    if (firstTime) scheduleForks();
     $("session-name").textContent = session.name;
     document.title = session.name + " — Hub";
     const status = $("session-status");
@@ -937,6 +941,12 @@
     "note.created": (d) => `created note ${noteTitle(d.note_id)}`,
     "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
     "file.written": (d) => `wrote ${d.path}`,
+    "session.forked": (d) => `forked the session at message #${d.at_message_id}`,
+    "session.forked_from": (d) => `made this session as a fork, at message #${d.at_message_id}`,
+    "webhook.created": () => "registered a webhook",
+    "webhook.updated": () => "changed a webhook",
+    "webhook.deleted": () => "removed a webhook",
+    "webhook.secret_rotated": () => "rotated a webhook's secret",
   };
 
   function describe(row) {
@@ -962,6 +972,7 @@
     for (const row of body.activity) {
       if (row.id <= state.activityAfter) continue;
       state.activityAfter = row.id;
+      if (row.action === "session.forked") scheduleForks();
       if (row.action === "observer.joined") learn(row.actor_id, "observer", row.detail.display_name);
       else learn(row.actor_id, row.actor_role, null);
       const item = el("li", null);
@@ -971,6 +982,37 @@
     }
     while (list.children.length > 100) list.lastChild.remove();
     updateEmpty();
+  }
+
+  // ---- forks: where this session came from, and the sessions forked from it --------------
+
+  let forksTimer = null;
+  function scheduleForks() {
+    clearTimeout(forksTimer);
+    forksTimer = setTimeout(refreshForks, 200);
+  }
+
+  async function refreshForks() {
+    const session = state.session;
+    if (!session) return;
+    const origin = $("fork-origin");
+    origin.hidden = !session.forked_from;
+    if (session.forked_from) {
+      origin.textContent = `Forked from ${session.forked_from} at message #${session.forked_at_message_id}.`;
+    }
+    const url = `/api/sessions/${state.creds.sessionId}/forks?limit=20`;
+    const response = await fetch(url, {headers: {Authorization: "Bearer " + state.creds.token}})
+      .catch(() => null);
+    const forks = response && response.ok ? (await response.json()).forks : [];
+    const list = $("forks");
+    list.textContent = "";
+    for (const f of forks) {
+      const item = el("li");
+      item.append(el("span", "name", f.name), ` at message #${f.at_message_id} · `,
+        timeNode(f.created_at), el("span", "meta", ` ${f.id}`));
+      list.append(item);
+    }
+    $("forks-panel").hidden = !forks.length && !session.forked_from;
   }
 
   // ---- boot ---------------------------------------------------------------------------
