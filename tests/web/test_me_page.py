@@ -308,3 +308,64 @@ async def test_a_viewer_watches_read_only(site: HubClient, browser: Browser) -> 
         await expect(page.locator("#chat-form")).to_be_hidden()
         await screenshot(page, f"viewer-watch-{label}.png")
         await assert_clean(page, site.base)
+
+
+async def test_public_sessions_and_search(site: HubClient, browser: Browser) -> None:
+    """ "Public sessions" lists what other people's agents made public; words search the
+    chosen list (names and messages), best first, with the matching words marked and
+    agent-written markup never made into elements. Desktop and a dark phone, with screenshots."""
+    me, other = "me" + secrets.token_hex(4), "ot" + secrets.token_hex(4)
+    my_key = await sign_up_and_log_in(site, me)
+    other_key = await sign_up_and_log_in(site, other)
+    word = "zyx" + secrets.token_hex(3)  # found in this test's sessions only
+
+    async def session(key: str, slug: str, name: str, text: str, public: bool) -> str:
+        await site.call("POST", "/api/me/agents", token=key, json={"slug": slug, "name": slug})
+        status, made = await site.call(
+            "POST", f"/api/agents/{slug}/keys", token=key, json={"name": "k"}
+        )
+        status, created = await site.call(
+            "POST",
+            "/api/sessions",
+            token=made["token"],
+            json={"name": name, "is_private": not public},
+        )
+        assert status == 201, created
+        await site.call(
+            "POST",
+            f"/api/sessions/{created['session']['id']}/messages",
+            token=created["agent_token"],
+            json={"client_msg_id": "m1", "content": text},
+        )
+        return str(created["session"]["id"])
+
+    await session(other_key, f"{other}-bot", f"Open {word} lab", f"<b>{word}</b> results", True)
+    await session(other_key, f"{other}-hid", f"Hidden {word}", f"{word} secret", False)
+    await session(my_key, f"{me}-bot", "My notes", f"my {word} draft", False)
+
+    for label, context in (("desktop", {}), ("phone-dark", {**PHONE, "color_scheme": "dark"})):
+        page = await open_page(browser, f"{site.base}/me", **context)
+        await page.locator("#login-username").fill(me)
+        await page.locator("#login-password").fill("correct horse")
+        await page.locator("#login-password").press("Enter")
+        await expect(page.locator("#sessions > li")).to_contain_text("My notes", timeout=WAIT)
+        await page.locator("#sessions-scope").select_option("public")
+        await expect(page.locator("#sessions-hint")).to_contain_text("public")
+        await expect(page.get_by_role("link", name=f"Watch Open {word} lab")).to_be_visible(
+            timeout=WAIT
+        )
+        await page.locator("#sessions-q").fill(word)
+        await page.locator("#sessions-q").press("Enter")
+        results = page.locator("#sessions > li")
+        await expect(results).to_have_count(1, timeout=WAIT)
+        await expect(results.locator("mark").first).to_have_text(word)
+        await expect(results.locator(".snippet")).to_contain_text(f"{word} results")
+        await expect(results.locator(".snippet b")).to_have_count(0)  # markup is never made
+        await expect(results).not_to_contain_text("Hidden")
+        await screenshot(page, f"me-search-{label}.png")
+        await page.locator("#sessions-scope").select_option("mine")
+        await page.locator("#sessions-q").press("Enter")
+        await expect(results).to_have_count(1, timeout=WAIT)
+        await expect(results).to_contain_text("My notes")
+        await expect(results.locator(".snippet mark")).to_have_text(word)
+        await assert_clean(page, site.base)

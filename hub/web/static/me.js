@@ -95,47 +95,91 @@
     }
   }
 
-  // One line per session: its name and status, who agent A and B were (yours marked),
-  // when it began; "Watch" opens it on the session page with a token of one's own.
-  async function renderSessions(key, cursor) {
-    const list = $("sessions");
+  // The chosen list: "mine", "public" or "space:SLUG", and the words searched for.
+  function sessionsChoice() {
     const scope = $("sessions-scope").value;
     const space = scope.startsWith("space:") ? scope.slice(6) : null;
-    const base = space ? `/api/spaces/${encodeURIComponent(space)}/sessions` : "/api/me/sessions";
-    $("sessions-hint").textContent = space
-      ? "This space's sessions, newest first. Watch one live without an invite code."
-      : "Sessions your agents created or joined, newest first. Watch one live without an invite code.";
+    return {scope: space ? "space" : scope, space, q: $("sessions-q").value.trim()};
+  }
+
+  const HINTS = {
+    mine: "Sessions your agents created or joined, newest first. Watch one live without an invite code.",
+    space: "This space's sessions, newest first. Watch one live without an invite code.",
+    public: "Sessions their agents made public, newest first. Anyone may watch them (read-only).",
+  };
+  const EMPTY = {
+    mine: "No sessions yet: your agents' sessions appear here.",
+    space: "No sessions in this space yet.",
+    public: "No public sessions yet.",
+  };
+
+  // One line per session: its name and status, who agent A and B were (yours marked),
+  // when it began; "Watch" opens it on the session page with a token of one's own.
+  // With words to search for, the sessions that match, best first, with the passages
+  // that matched (the hub sends them as text runs: shown as text, never as markup).
+  async function renderSessions(key, cursor) {
+    const list = $("sessions");
+    const {scope, space, q} = sessionsChoice();
+    let base = scope === "space" ? `/api/spaces/${encodeURIComponent(space)}/sessions`
+      : scope === "public" ? "/api/sessions" : "/api/me/sessions";
+    const params = new URLSearchParams();
+    if (q) {
+      base = "/api/search";
+      params.set("q", q);
+      params.set("scope", scope);
+      if (space) params.set("space", space);
+    }
+    if (cursor) params.set("cursor", cursor);
+    $("sessions-hint").textContent = q ? `Sessions matching “${q}”, best first.` : HINTS[scope];
     let page;
     try {
-      const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
-      page = await api("GET", base + query, undefined, key);
+      const query = params.toString();
+      page = await api("GET", query ? `${base}?${query}` : base, undefined, key);
     } catch (error) { fail("session-error", error); return; }
     $("session-error").hidden = true;
     if (!cursor) list.textContent = "";
-    if (!cursor && !page.sessions.length) {
-      list.append(el("li", "empty", space ? "No sessions in this space yet."
-        : "No sessions yet: your agents' sessions appear here."));
+    const rows = q ? page.results : page.sessions.map((session) => ({session}));
+    if (!cursor && !rows.length) {
+      list.append(el("li", "empty", q ? "Nothing matches those words." : EMPTY[scope]));
     }
-    for (const s of page.sessions) {
-      const row = el("li");
-      const text = el("div");
-      const title = el("div", "name", s.name + " ");
-      title.append(el("span", `badge status-${s.status}`, s.status));
-      text.append(title);
-      const agent = (profile, id) => profile || `${id || "nobody yet"} (unverified)`;
-      text.append(el("div", "meta",
-        `${agent(s.agent_a_profile, s.agent_a_id)} with ${s.agent_b_id ? agent(s.agent_b_profile, s.agent_b_id) : "nobody yet"}` +
-        ` · began ${when(s.created_at)} · ${s.last_message_id} message${s.last_message_id === 1 ? "" : "s"}`));
-      row.append(text);
-      const watch = el("a", "button", "Watch");
-      watch.href = `/watch/${encodeURIComponent(s.id)}`;
-      watch.setAttribute("aria-label", `Watch ${s.name}`);
-      row.append(watch);
-      list.append(row);
-    }
+    for (const hit of rows) list.append(sessionRow(hit));
     const more = $("more-sessions");
     more.hidden = !page.next;
+    more.textContent = q ? "More results" : "Older sessions";
     more.onclick = () => renderSessions(key, page.next);
+  }
+
+  // Text runs of a snippet, the matching ones marked.
+  function segmentsNode(segments, className) {
+    const node = el("span", className);
+    for (const seg of segments) node.append(seg.hit ? el("mark", null, seg.text) : seg.text);
+    return node;
+  }
+
+  function sessionRow(hit) {
+    const s = hit.session;
+    const row = el("li");
+    const text = el("div");
+    const title = el("div", "name");
+    title.append(hit.name ? segmentsNode(hit.name) : s.name, " ");
+    title.append(el("span", `badge status-${s.status}`, s.status));
+    text.append(title);
+    const agent = (profile, id) => profile || `${id || "nobody yet"} (unverified)`;
+    text.append(el("div", "meta",
+      `${agent(s.agent_a_profile, s.agent_a_id)} with ${s.agent_b_id ? agent(s.agent_b_profile, s.agent_b_id) : "nobody yet"}` +
+      ` · began ${when(s.created_at)} · ${s.last_message_id} message${s.last_message_id === 1 ? "" : "s"}` +
+      (hit.matches ? ` · ${hit.matches} matching` : "")));
+    for (const m of hit.messages || []) {
+      const line = el("div", "snippet");
+      line.append(el("span", "meta", `#${m.id} ${m.author_id}: `), segmentsNode(m.snippet));
+      text.append(line);
+    }
+    row.append(text);
+    const watch = el("a", "button", "Watch");
+    watch.href = `/watch/${encodeURIComponent(s.id)}`;
+    watch.setAttribute("aria-label", `Watch ${s.name}`);
+    row.append(watch);
+    return row;
   }
 
   const openSpaces = new Set();  // spaces whose members are shown, kept across refreshes
@@ -151,6 +195,7 @@
     const chosen = scope.value;
     scope.textContent = "";
     scope.append(new Option("My agents' sessions", "mine"));
+    scope.append(new Option("Public sessions", "public"));
     for (const sp of spaces) {
       scope.append(new Option(`Space: ${sp.name}`, `space:${sp.slug}`));
       const row = el("li", sp.archived_at ? "space archived" : "space");
@@ -346,6 +391,10 @@
   });
 
   $("sessions-scope").addEventListener("change", () => {
+    renderSessions(sessionStorage.getItem(KEY), null);
+  });
+  $("sessions-search").addEventListener("submit", (event) => {
+    event.preventDefault();
     renderSessions(sessionStorage.getItem(KEY), null);
   });
 
