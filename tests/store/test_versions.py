@@ -271,13 +271,12 @@ async def test_the_migration_keeps_what_was_there_as_one_version_each(database_u
 
 
 async def _backfill_checks(url: str) -> None:
-    from hub.store.migrate import apply_migrations, load_migrations
+    from hub.store.migrate import apply_migrations
+    from tests.store.test_migrate import schema_before
 
     conn = await asyncpg.connect(url)
     try:
-        for migration in load_migrations():
-            if migration.version < 12:
-                await conn.execute(migration.sql)
+        await schema_before(conn, 12)
         await conn.execute(
             """INSERT INTO sessions (id, name, agent_a_id, invite_code, invite_expires_at,
                    last_message_id)
@@ -291,14 +290,6 @@ async def _backfill_checks(url: str) -> None:
             """INSERT INTO files (session_id, path, content, content_hash, size, last_editor)
                VALUES ('ses_backfill1', 'a.txt', 'x', $1, 1, 'a')""",
             "0" * 64,
-        )
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        await conn.executemany(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            [(m.version, m.name) for m in load_migrations() if m.version < 12],
         )
     finally:
         await conn.close()

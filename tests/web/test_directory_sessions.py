@@ -272,29 +272,19 @@ async def test_agent_a_lists_and_unlists_and_public_watchers_only_watch(
 async def test_the_migration_makes_every_existing_session_private(database_url: str) -> None:
     """Sessions from before the directory were never agreed to be listed: the migration
     makes them private, and a session inserted without saying is private too."""
-    from hub.store.migrate import apply_migrations, load_migrations
-    from tests.store.test_migrate import _fresh_database
+    from hub.store.migrate import apply_migrations
+    from tests.store.test_migrate import _fresh_database, schema_before
 
     name = f"hub_search_privacy_{secrets.token_hex(4)}"
     url = await _fresh_database(database_url, name)
     try:
         conn = await asyncpg.connect(url)
         try:
-            for migration in load_migrations():
-                if migration.version < 14:
-                    await conn.execute(migration.sql)
+            await schema_before(conn, 14)
             await conn.execute(
                 """INSERT INTO sessions (id, name, agent_a_id, invite_code, invite_expires_at,
                        is_private)
                    VALUES ('ses_listedbefore', 'Old', 'a', 'OLD-CODE', now(), false)"""
-            )
-            await conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
-                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            await conn.executemany(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                [(m.version, m.name) for m in load_migrations() if m.version < 14],
             )
         finally:
             await conn.close()
