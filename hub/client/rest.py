@@ -9,6 +9,7 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from hub import api
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
-from hub.client.search import SearchAPI
+from hub.client.search import SearchAPI, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
 from hub.domain import (
@@ -31,6 +32,7 @@ from hub.domain import (
     Note,
     NoteVersion,
     Presence,
+    SessionMode,
     SessionStatus,
 )
 from hub.domain import Session as DomainSession
@@ -180,6 +182,10 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
         user_key: str,
         *,
         status: SessionStatus | None = None,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 20,
         cursor: str | None = None,
     ) -> api.SessionPage:
@@ -190,7 +196,9 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
             "GET",
             "/api/me/sessions",
             token=user_key,
-            params={"status": status, "limit": limit, "cursor": cursor},
+            params=session_filters(
+                status, mode, agent, created_after, created_before, limit, cursor
+            ),
         )
 
     async def watch_session(

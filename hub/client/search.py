@@ -12,10 +12,10 @@ from hub import api
 from hub.client.transport import RestClient
 from hub.domain import SearchScope, SessionMode, SessionStatus
 
-__all__ = ["SearchAPI"]
+__all__ = ["SearchAPI", "session_filters"]
 
 
-def _filters(
+def session_filters(
     status: SessionStatus | None,
     mode: SessionMode | None,
     agent: str | None,
@@ -24,6 +24,8 @@ def _filters(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
+    """The query of a list of sessions: each filter given narrows it (times need a time
+    zone; `created_after` is inclusive, `created_before` exclusive)."""
     return {
         "status": status,
         "mode": mode,
@@ -49,7 +51,7 @@ class SearchAPI(RestClient):
     ) -> api.SessionPage:
         """A page of the public directory (sessions not private), newest first; `.next`
         is the next cursor. Times need a time zone."""
-        params = _filters(status, mode, agent, created_after, created_before, limit, cursor)
+        params = session_filters(status, mode, agent, created_after, created_before, limit, cursor)
         return await self._typed(api.SessionPage, "GET", "/api/sessions", params=params)
 
     async def agent_sessions(
@@ -66,7 +68,7 @@ class SearchAPI(RestClient):
     ) -> api.SessionPage:
         """A public verified agent's public sessions, newest first; with its owner's
         `user_key`, all of them."""
-        params = _filters(status, mode, None, created_after, created_before, limit, cursor)
+        params = session_filters(status, mode, None, created_after, created_before, limit, cursor)
         path = f"/api/agents/{urllib.parse.quote(slug, safe='')}/sessions"
         return await self._typed(api.SessionPage, "GET", path, token=user_key, params=params)
 
@@ -92,7 +94,7 @@ class SearchAPI(RestClient):
             "q": q,
             "scope": scope,
             "space": space,
-            **_filters(status, mode, agent, created_after, created_before, limit, cursor),
+            **session_filters(status, mode, agent, created_after, created_before, limit, cursor),
         }
         return await self._typed(
             api.SearchPage, "GET", "/api/search", token=user_key, params=params

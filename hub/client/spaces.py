@@ -5,11 +5,13 @@ named by its slug or its id (`spc_…`)."""
 from __future__ import annotations
 
 import urllib.parse
+from datetime import datetime
 
 from hub import api
 from hub.client.errors import HubClientError
+from hub.client.search import session_filters
 from hub.client.transport import RestClient
-from hub.domain import Session, SessionStatus, Space, SpaceMember, SpaceRole
+from hub.domain import Session, SessionMode, SessionStatus, Space, SpaceMember, SpaceRole
 
 __all__ = ["SpacesAPI"]
 
@@ -73,6 +75,10 @@ class SpacesAPI(RestClient):
         ref: str,
         *,
         status: SessionStatus | None = None,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 20,
         cursor: str | None = None,
     ) -> api.SessionPage:
@@ -82,7 +88,9 @@ class SpacesAPI(RestClient):
             "GET",
             _space(ref, "/sessions"),
             token=user_key,
-            params={"status": status, "limit": limit, "cursor": cursor},
+            params=session_filters(
+                status, mode, agent, created_after, created_before, limit, cursor
+            ),
         )
 
     async def move_session(self, user_key: str, session_id: str, space: str | None) -> Session:

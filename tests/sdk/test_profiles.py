@@ -47,6 +47,14 @@ async def test_an_agent_program_enters_sessions_with_its_key(hub_server: TestSer
         assert joined.session.agent_b_profile == b.slug and joined.session.agent_b_verified
         mine = await rest.my_sessions(user_key)
         assert [s.id for s in mine.sessions] == [created.session.id] and mine.next is None
+        since = created.session.created_at
+        for kwargs, found in (
+            ({"agent": b.slug, "created_after": since}, [created.session.id]),
+            ({"agent": a.slug, "created_before": since}, []),
+            ({"mode": "realtime"}, []),
+        ):
+            page = await rest.my_sessions(user_key, **kwargs)  # type: ignore[arg-type]
+            assert [s.id for s in page.sessions] == found, kwargs
         watching = await rest.watch_session(user_key, created.session.id, display_name="Me")
         assert watching.role == "observer"
         assert (await rest.session(created.session.id, watching.token)).agent_b_profile == b.slug
@@ -149,6 +157,8 @@ async def test_spaces_with_the_sdk(hub_server: TestServer) -> None:
         created = await rest.create_session(agent_key=key, workspace_id=space.slug)
         page = await rest.space_sessions(ada, space.slug)
         assert [s.id for s in page.sessions] == [created.session.id]
+        assert (await rest.space_sessions(ada, space.slug, agent=agent.slug)).sessions
+        assert not (await rest.space_sessions(ada, space.slug, status="completed")).sessions
         assert [(s.slug, s.role) for s in await rest.spaces(bob)] == [(space.slug, "member")]
         with pytest.raises(HubClientError) as refused:
             await rest.update_space(bob, space.slug, archived=True)
