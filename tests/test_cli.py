@@ -238,7 +238,7 @@ async def test_session_status_pause_resume_complete_invite_delete(hub_server: Te
     code, out, err = await hub("session", "status", sid, "--url", url, env=env)
     assert code == 0, err
     assert "name:         Status run" in out
-    assert "status:       active (async)" in out
+    assert "status:       active (async, private)" in out
     assert "agent A:      alpha" in out and "agent B:      beta" in out
     assert "last message: #1" in out
     assert "  alpha (agent A) is offline" in out
