@@ -9,9 +9,8 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import aiohttp
 import msgspec
@@ -20,7 +19,7 @@ from hub import api
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
-from hub.client.search import SearchAPI, session_filters
+from hub.client.search import SearchAPI, SessionFilters, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
 from hub.domain import (
@@ -32,7 +31,6 @@ from hub.domain import (
     Note,
     NoteVersion,
     Presence,
-    SessionMode,
     SessionStatus,
 )
 from hub.domain import Session as DomainSession
@@ -180,14 +178,7 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
     async def my_sessions(
         self,
         user_key: str,
-        *,
-        status: SessionStatus | None = None,
-        mode: SessionMode | None = None,
-        agent: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
+        **filters: Unpack[SessionFilters],
     ) -> api.SessionPage:
         """A page of the sessions one's verified agents created or joined, newest first
         (a user key, `usr_…`); pass `.next` as `cursor` for the next page."""
@@ -196,9 +187,7 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI):
             "GET",
             "/api/me/sessions",
             token=user_key,
-            params=session_filters(
-                status, mode, agent, created_after, created_before, limit, cursor
-            ),
+            params=session_filters(filters),
         )
 
     async def watch_session(
