@@ -86,6 +86,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     export_timeout: Positive = 600.0
     """Seconds an export may take from its first read to its last byte; one still
     running then is cut off (the connection is aborted)."""
+    mcp_http: bool = True
+    """Whether the hub serves MCP's Streamable HTTP transport at `/mcp` (the bearer token
+    is a session token), so a remote AI agent joins with nothing installed."""
+    mcp_idle_timeout: Positive = 1800.0
+    """Seconds an MCP session over HTTP (and the token's bridge) may go without a request
+    before it is closed; the client then starts a new one."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

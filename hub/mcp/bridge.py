@@ -432,6 +432,11 @@ class Bridge:
         self._known_notes = {n.id for n in session.hello.notes} if session.hello else set()
         self._known_files = {f.path for f in session.hello.files} if session.hello else set()
 
+    @property
+    def ended(self) -> HubClientError | None:
+        """Why the session ended (the tools answer this), or None while it is live."""
+        return self._ended
+
     def start(self) -> None:
         self._pump = asyncio.create_task(self._events(), name="hub-mcp-events")
 
