@@ -86,6 +86,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     export_timeout: Positive = 600.0
     """Seconds an export may take from its first read to its last byte; one still
     running then is cut off (the connection is aborted)."""
+    attachment_max_bytes: PositiveInt = 100 * 1024 * 1024
+    """The largest attachment one upload may carry (100 MiB); a larger one is refused
+    413 `payload_too_large` and nothing is stored."""
+    attachment_quota_bytes: PositiveInt = 1024 * 1024 * 1024
+    """What one session's attachments may hold in all (1 GiB), each distinct content
+    counted once; an upload past it is refused 413 `quota_exceeded`."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""
