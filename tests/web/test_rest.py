@@ -435,6 +435,12 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         body = {"type": "update_note", "title": "Log", "content": "y", "expected_version": 0}
         ids["note2"] = (await frame("b", body))["note"]["id"]
 
+    async def upload() -> None:
+        status, answer = await client.call(
+            "POST", f"/api/sessions/{sid}/attachments", token=tokens["b"], data=b"bytes"
+        )
+        assert status == 201, answer
+
     async def fork() -> None:
         made = await rest("POST", f"/api/sessions/{sid}/fork", tokens["b"], {"at_message_id": 1})
         ids["fork"] = made["session"]["id"]
@@ -524,6 +530,7 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             lambda: frame("b", {"type": "write_file", "path": "src/b.py", "content": "2"}),
             "file.written",
         ),
+        ("POST /api/sessions/{session_id}/attachments", upload, "attachment.uploaded"),
         ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
         ("ping", lambda: peers["b"].request({"type": "ping"}), None),
         ("POST /api/sessions/{session_id}/webhooks", session_webhook, "webhook.created"),

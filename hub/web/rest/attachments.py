@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub import api
 from hub.domain import Attachment
@@ -84,13 +85,27 @@ async def _first_file(request: web.Request) -> BodyPartReader:
                 return part
             if isinstance(part, BodyPartReader):
                 await part.release()
-    except ValueError as exc:  # a malformed multipart body
-        raise HubError("bad_request", f"multipart body: {exc}"[:200]) from None
+    except _MALFORMED:
+        raise _malformed() from None
     raise HubError("bad_request", "the multipart body has no file part")
 
 
+_MALFORMED = (ValueError, HttpProcessingError)
+"""What aiohttp's multipart reader raises on a malformed body."""
+
+
+def _malformed() -> HubError:
+    return HubError("bad_request", "malformed multipart/form-data body")
+
+
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(_READ_BYTES):
+    while True:
+        try:
+            chunk = await part.read_chunk(_READ_BYTES)
+        except _MALFORMED:
+            raise _malformed() from None
+        if not chunk:
+            return
         yield chunk
 
 
