@@ -4,7 +4,9 @@ downloads it, and an uploaded SVG carrying script downloads without running it."
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 from playwright.async_api import Browser, expect
@@ -79,8 +81,7 @@ async def test_attachments_show_thumbnails_and_download_inert(
         await svg_button.click()
     saved = await saving.value
     assert saved.suggested_filename == "trap.svg"
-    with open(await saved.path(), "rb") as file:
-        assert file.read() == SVG
+    assert await asyncio.to_thread(Path(await saved.path()).read_bytes) == SVG
 
     direct = await page.context.new_page()
     url = f"{site.base}/api/sessions/{s['id']}/attachments/{svg_id}/content?token={s['obs']}"
