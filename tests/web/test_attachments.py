@@ -203,9 +203,9 @@ async def test_concurrent_uploads_cannot_overdraw_the_quota(
 
 
 async def test_who_may_upload_and_read(client: HubClient) -> None:
-    """Observers and watch-only tokens read but may not upload (`forbidden`); a token of
-    another session reads nothing here, and this session's token cannot reach another
-    session's attachment by its id (`not_found`)."""
+    """Observers read but may not upload (`forbidden`); a token of another session reads
+    nothing here, and this session's token cannot reach another session's attachment by
+    its id (`not_found`). A completed session takes no uploads and still serves its own."""
     s, other = await client.session_with_b(), await client.session_with_b()
     status, body = await upload(client, s, b"x", token=s["obs"])
     assert (status, body["code"]) == (403, "forbidden")
@@ -218,6 +218,14 @@ async def test_who_may_upload_and_read(client: HubClient) -> None:
         assert status == 404 and b"not_found" in body
     status, _, _ = await fetch(client, s, "att_nope/content")
     assert status == 404
+    status, _ = await client.call(
+        "PATCH", f"/api/sessions/{s['id']}", token=s["a"], json={"status": "completed"}
+    )
+    assert status == 200
+    status, body = await upload(client, s, b"late")
+    assert (status, body["code"]) == (409, "session_completed")
+    status, _, data = await fetch(client, s, mine["id"] + "/content")
+    assert (status, data) == (200, b"mine")
 
 
 async def test_a_script_in_svg_or_html_is_served_inert(client: HubClient) -> None:
