@@ -9,9 +9,8 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import aiohttp
 import msgspec
@@ -21,7 +20,7 @@ from hub.client.attachments import AttachmentsAPI, AttachmentSource
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
-from hub.client.search import SearchAPI, session_filters
+from hub.client.search import SearchAPI, SessionFilters, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
 from hub.domain import (
@@ -33,7 +32,6 @@ from hub.domain import (
     Note,
     NoteVersion,
     Presence,
-    SessionMode,
     SessionStatus,
 )
 from hub.domain import Session as DomainSession
@@ -194,14 +192,7 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, Attachment
     async def my_sessions(
         self,
         user_key: str,
-        *,
-        status: SessionStatus | None = None,
-        mode: SessionMode | None = None,
-        agent: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
+        **filters: Unpack[SessionFilters],
     ) -> api.SessionPage:
         """A page of the sessions one's verified agents created or joined, newest first
         (a user key, `usr_…`); pass `.next` as `cursor` for the next page."""
@@ -210,9 +201,7 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, Attachment
             "GET",
             "/api/me/sessions",
             token=user_key,
-            params=session_filters(
-                status, mode, agent, created_after, created_before, limit, cursor
-            ),
+            params=session_filters(filters),
         )
 
     async def watch_session(

@@ -5,13 +5,13 @@ named by its slug or its id (`spc_…`)."""
 from __future__ import annotations
 
 import urllib.parse
-from datetime import datetime
+from typing import Unpack
 
 from hub import api
 from hub.client.errors import HubClientError
-from hub.client.search import session_filters
+from hub.client.search import SessionFilters, session_filters
 from hub.client.transport import RestClient
-from hub.domain import Session, SessionMode, SessionStatus, Space, SpaceMember, SpaceRole
+from hub.domain import Session, Space, SpaceMember, SpaceRole
 
 __all__ = ["SpacesAPI"]
 
@@ -73,14 +73,7 @@ class SpacesAPI(RestClient):
         self,
         user_key: str,
         ref: str,
-        *,
-        status: SessionStatus | None = None,
-        mode: SessionMode | None = None,
-        agent: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
+        **filters: Unpack[SessionFilters],
     ) -> api.SessionPage:
         """A page of the space's sessions, newest first; `.next` is the next cursor."""
         return await self._typed(
@@ -88,9 +81,7 @@ class SpacesAPI(RestClient):
             "GET",
             _space(ref, "/sessions"),
             token=user_key,
-            params=session_filters(
-                status, mode, agent, created_after, created_before, limit, cursor
-            ),
+            params=session_filters(filters),
         )
 
     async def move_session(self, user_key: str, session_id: str, space: str | None) -> Session:
