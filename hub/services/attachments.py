@@ -43,6 +43,9 @@ _WRITE_BYTES_PER_SECOND = 10_000_000
 the store's timeout plus its size at this rate."""
 _THUMBNAILS_AT_ONCE = 2
 """Thumbnails made at once per process (each may decode up to 64 MiB of pixels)."""
+_STORING_AT_ONCE = 2
+"""Uploads one process stores at once, each holding a pooled connection while its bytes
+go in: the rest of the pool stays free for messages, whatever uploads arrive together."""
 
 _ID = re.compile(ATTACHMENT_ID_PATTERN)
 
@@ -63,6 +66,7 @@ class Attachments:
         self.max_bytes = config.attachment_max_bytes
         self.quota = config.attachment_quota_bytes
         self._thumbnails = asyncio.Semaphore(_THUMBNAILS_AT_ONCE)
+        self._storing = asyncio.Semaphore(_STORING_AT_ONCE)
 
     def check_upload(self, principal: Principal, length: int | None) -> None:
         """Refuse an upload before its body is read: the principal may not upload, or
@@ -109,7 +113,7 @@ class Attachments:
                     thumbnail = await asyncio.to_thread(make_thumbnail, spool, mime)
             spool.seek(0)
             within = self._store.timeout + size / _WRITE_BYTES_PER_SECOND
-            async with self._store.transaction(within) as conn:
+            async with self._storing, self._store.transaction(within) as conn:
                 if await attachment_store.insert_blob(conn, session_id, sha256, size, thumbnail):
                     await self._blobs.put(conn, BlobKey(session_id, sha256), spool, size, within)
                     if await attachment_store.charge(conn, session_id, size, self.quota) is None:
