@@ -92,6 +92,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     mcp_idle_timeout: Positive = 1800.0
     """Seconds an MCP session over HTTP (and the token's bridge) may go without a request
     before it is closed; the client then starts a new one."""
+    attachment_max_bytes: PositiveInt = 100 * 1024 * 1024
+    """The largest attachment one upload may carry (100 MiB); a larger one is refused
+    413 `payload_too_large` and nothing is stored."""
+    attachment_quota_bytes: PositiveInt = 1024 * 1024 * 1024
+    """What one session's attachments may hold in all (1 GiB), each distinct content
+    counted once; an upload past it is refused 413 `quota_exceeded`."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

@@ -13,9 +13,12 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 
 from hub.domain import (
+    MAX_ATTACHMENTS_PER_MESSAGE,
     MAX_CONTENT_CHARS,
     MAX_FILE_CHARS,
     MAX_NOTE_CHARS,
+    Attachment,
+    AttachmentId,
     FileEntry,
     FileInfo,
     Message,
@@ -40,6 +43,7 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "CLOSE_TRY_AGAIN_LATER",
     "Ack",
+    "AttachmentEvent",
     "ClientFrame",
     "ErrorFrame",
     "FileEvent",
@@ -105,6 +109,11 @@ class SendMessage(msgspec.Struct, tag="send", kw_only=True, forbid_unknown_field
     attachments: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=512)]], msgspec.Meta(max_length=32)
     ] = []
+    """Paths of this session's files."""
+    attachment_ids: Annotated[
+        list[AttachmentId], msgspec.Meta(max_length=MAX_ATTACHMENTS_PER_MESSAGE)
+    ] = []
+    """Uploads of this session (`att_…`, `POST /api/sessions/{id}/attachments`)."""
     ref: Ref | None = None
 
     def __post_init__(self) -> None:
@@ -247,6 +256,12 @@ class FileEvent(msgspec.Struct, tag="file", kw_only=True):
     file: FileEntry
 
 
+class AttachmentEvent(msgspec.Struct, tag="attachment", kw_only=True):
+    """An attachment was uploaded (its bytes: `GET …/attachments/{id}/content`)."""
+
+    attachment: Attachment
+
+
 class PresenceEvent(msgspec.Struct, tag="presence", kw_only=True):
     presence: Presence
 
@@ -282,7 +297,7 @@ class ErrorFrame(msgspec.Struct, tag="error", kw_only=True, omit_defaults=True):
     file: FileInfo | None = None
 
 
-Event = MessageEvent | NoteEvent | FileEvent | PresenceEvent | SessionEvent
+Event = MessageEvent | NoteEvent | FileEvent | AttachmentEvent | PresenceEvent | SessionEvent
 ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
 
 _encoder = msgspec.json.Encoder()

@@ -16,6 +16,7 @@ from typing import Protocol
 import msgspec
 
 from hub.protocol import (
+    AttachmentEvent,
     Event,
     FileEvent,
     MessageEvent,
@@ -126,6 +127,8 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.note.session_id == session_id
     if isinstance(event, FileEvent):
         return event.file.session_id == session_id
+    if isinstance(event, AttachmentEvent):
+        return event.attachment.session_id == session_id
     return True  # presence names no session: its channel is all there is
 
 

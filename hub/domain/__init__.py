@@ -15,6 +15,7 @@ from hub.domain.access import (
     require,
 )
 from hub.domain.activity import Activity, ActivityAction
+from hub.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, Attachment, AttachmentId
 from hub.domain.directory import (
     AgentCard,
     CardProvider,
@@ -127,6 +128,7 @@ from hub.domain.templates import (
 __all__ = [
     "DEFAULT_IS_PRIVATE",
     "DEFAULT_MODE",
+    "MAX_ATTACHMENTS_PER_MESSAGE",
     "MAX_CONTENT_CHARS",
     "MAX_FILE_CHARS",
     "MAX_JSON_DEPTH",
@@ -145,6 +147,8 @@ __all__ = [
     "AgentKey",
     "AgentPrincipal",
     "AgentProfile",
+    "Attachment",
+    "AttachmentId",
     "AuditAction",
     "AuthorRole",
     "Blueprint",

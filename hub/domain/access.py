@@ -35,6 +35,7 @@ Action = Literal[
     "post_typed",
     "edit_notes",
     "write_files",
+    "upload_attachments",
     "set_presence",
     "rename",
     "pause_resume_complete",
@@ -50,6 +51,7 @@ _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "se
 _AGENT_B: frozenset[Action] = _OBSERVER | {
     "post_typed",
     "write_files",
+    "upload_attachments",
     "rename",
     "pause_resume_complete",
     "fork",

@@ -15,6 +15,7 @@ from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
+from hub.services.attachments import Attachments
 from hub.services.directory import Directory
 from hub.services.events import Events
 from hub.services.exports import Exports
@@ -32,6 +33,7 @@ from hub.services.spaces import Spaces
 from hub.services.templates import Templates
 from hub.services.webhooks import Webhooks
 from hub.store import Store
+from hub.store.blobs import PostgresBlobs
 from hub.vault import Keyring
 
 __all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
@@ -64,6 +66,7 @@ class Hub:
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
+        self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
         self.activity = ActivityLog(store)
         self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(

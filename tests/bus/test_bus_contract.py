@@ -224,8 +224,9 @@ def test_every_event_type_has_its_envelope_kind() -> None:
     from datetime import UTC, datetime
 
     from hub.bus import envelope, kind_of, verify
-    from hub.domain import FileEntry, Note, Presence, Session
+    from hub.domain import Attachment, FileEntry, Note, Presence, Session
     from hub.protocol import (
+        AttachmentEvent,
         Event,
         FileEvent,
         MessageEvent,
@@ -273,6 +274,18 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         created_at=now,
         updated_at=now,
     )
+    attachment = Attachment(
+        id="att_" + "a" * 21,
+        session_id="ses_x",
+        name="a.png",
+        content_type="image/png",
+        size=1,
+        sha256="0" * 64,
+        uploader="a",
+        uploader_role="agent_a",
+        thumbnail=False,
+        created_at=now,
+    )
     samples = {
         MessageEvent: (MessageEvent(message=make_message(7, "ses_x")), ("m", 7)),
         PresenceEvent: (
@@ -282,6 +295,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         SessionEvent: (SessionEvent(session=session), ("e", 0)),
         NoteEvent: (NoteEvent(note=note), ("e", 0)),
         FileEvent: (FileEvent(file=file), ("e", 0)),
+        AttachmentEvent: (AttachmentEvent(attachment=attachment), ("e", 0)),
     }
     assert set(samples) == set(typing.get_args(Event))
     for event, kind in samples.values():

@@ -24,6 +24,7 @@
     notes: new Map(),     // id -> note
     editors: new Map(),   // note id -> {draft, base, conflict}
     files: new Map(),     // path -> file info
+    uploads: new Map(),   // attachment id -> promise of its metadata (null: unreadable)
     openFile: null,
     presence: new Map(),  // participant id -> presence
     names: new Map(),     // participant id -> display name (presence, hello, activity)
@@ -380,6 +381,10 @@
         return;
       case "note": return onNote(frame.note);
       case "file": return onFile(frame.file);
+      case "attachment":
+        state.uploads.set(frame.attachment.id, Promise.resolve(frame.attachment));
+        scheduleActivity();
+        return;
       case "presence": return onPresence(frame.presence);
       case "session": return onSession(frame.session, frame.deleted);
       case "ack":
@@ -524,12 +529,94 @@
       }
       li.append(files);
     }
+    if (m.attachment_ids && m.attachment_ids.length) {
+      const uploads = el("ul", "uploads");
+      for (const id of m.attachment_ids) {
+        const item = el("li", "upload", "attachment…");
+        item.dataset.id = id;
+        uploads.append(item);
+        showUpload(item, id);
+      }
+      li.append(uploads);
+    }
     if (m.metadata && Object.keys(m.metadata).length) {
       const details = el("details", "metadata");
       details.append(el("summary", null, "metadata"), el("pre", null, JSON.stringify(m.metadata, null, 2)));
       li.append(details);
     }
     return li;
+  }
+
+  // An uploaded attachment: its thumbnail (an image the hub could decode) and a button
+  // that downloads it. Everything is fetched with the token in a header, never in a URL;
+  // the thumbnail is shown as a data: URL (the page's CSP allows no other image source).
+  function attachmentUrl(id, what) {
+    const base = `/api/sessions/${encodeURIComponent(state.creds.sessionId)}/attachments/`;
+    return base + encodeURIComponent(id) + (what ? "/" + what : "");
+  }
+
+  function fetchAttachment(id, what) {
+    const headers = {Authorization: "Bearer " + state.creds.token};
+    return fetch(attachmentUrl(id, what), {headers}).catch(() => null);
+  }
+
+  function uploadInfo(id) {
+    if (!state.uploads.has(id)) {
+      state.uploads.set(id, fetchAttachment(id).then((r) => (r && r.ok ? r.json() : null)));
+    }
+    return state.uploads.get(id);
+  }
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  async function showUpload(item, id) {
+    const info = await uploadInfo(id);
+    item.textContent = "";
+    if (!info) {
+      item.append(el("span", "upload-missing", "attachment " + id + " (unavailable)"));
+      return;
+    }
+    if (info.thumbnail) {
+      const response = await fetchAttachment(id, "thumbnail");
+      if (response && response.ok) {
+        const img = el("img", "thumbnail");
+        img.alt = info.name;
+        img.src = await new Promise((resolve) => {
+          const reader = new FileReader();
+          reader.onload = () => resolve(reader.result);
+          reader.onerror = () => resolve("");
+          response.blob().then((blob) => reader.readAsDataURL(blob), () => resolve(""));
+        });
+        item.append(img);
+      }
+    }
+    const save = el("button", "link download", `${info.name} (${sizeText(info.size)})`);
+    save.type = "button";
+    save.title = "Download " + info.name;
+    save.addEventListener("click", () => download(id, info.name, save));
+    item.append(save);
+  }
+
+  async function download(id, name, button) {
+    button.disabled = true;
+    try {
+      const response = await fetchAttachment(id, "content");
+      if (!response || !response.ok) return;
+      const url = URL.createObjectURL(await response.blob());
+      const link = el("a");
+      link.href = url;
+      link.download = name;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function newClientId() {
@@ -941,6 +1028,7 @@
     "note.created": (d) => `created note ${noteTitle(d.note_id)}`,
     "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
     "file.written": (d) => `wrote ${d.path}`,
+    "attachment.uploaded": (d) => `uploaded “${d.name}” (${sizeText(d.size || 0)})`,
     "session.forked": (d) => `forked the session at message #${d.at_message_id}`,
     "session.forked_from": (d) => `made this session as a fork, at message #${d.at_message_id}`,
     "webhook.created": () => "registered a webhook",
