@@ -259,13 +259,14 @@ class Connection:
             if isinstance(frame, Ping):
                 self.reply(Pong(ref=frame.ref))
                 continue
+            if isinstance(frame, SendMessage):  # the hot path: no task, a callback
+                await self.slots.acquire()
+                self._send_message(frame)
+                continue
             if isinstance(frame, StreamStart | StreamDelta | StreamEnd | StreamAbort):
                 self._stream(frame)  # at once, in order: a delta follows its start
                 continue
             await self.slots.acquire()
-            if isinstance(frame, SendMessage):  # the hot path: no task, a callback
-                self._send_message(frame)
-                continue
             assert not isinstance(frame, SendMessage)
             task = asyncio.create_task(self._handle(frame))
             self.in_flight.add(task)
