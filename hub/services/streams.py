@@ -69,6 +69,8 @@ _REMEMBERED = 4096
 with its message rather than `not_found`."""
 
 T = TypeVar("T")
+_SNAPSHOT_PATIENCE = 0.5
+"""Seconds a connection's catch-up waits for the open streams of its session."""
 State = Literal["opening", "open", "ending", "closed"]
 
 
@@ -144,6 +146,7 @@ class Streams:
         self._ended: OrderedDict[tuple[str, str], _Ended] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh(), name="hub-streams-refresh")
@@ -151,6 +154,7 @@ class Streams:
     async def close(self) -> None:
         """Abort every stream held here (its author reconnects elsewhere, where it
         cannot go on), then stop."""
+        self._closing = True
         aborts = [
             self._run(self._abort(s, "shutdown"))
             for s in list(self._open.values())
@@ -296,9 +300,13 @@ class Streams:
 
     async def snapshot(self, session_id: str) -> list[StreamStartedEvent]:
         """The session's open streams with their text so far, oldest first (for a
-        connection's catch-up; with the bus's store unreachable, none)."""
+        connection's catch-up). With the bus unhealthy, or slow to answer, none: a
+        connection is never held up by it (its deltas still come, from then on)."""
+        if not self._bus.healthy():
+            return []
         try:
-            found = await self._bus.open_streams(session_id)
+            async with asyncio.timeout(_SNAPSHOT_PATIENCE):
+                found = await self._bus.open_streams(session_id)
         except Exception as exc:
             log.warning(
                 "open streams of %s unknown (%s); catching up without them", session_id, exc
@@ -362,8 +370,10 @@ class Streams:
         while True:
             await stream.wake.wait()
             pause = stream.last_flush + self.interval - loop.time()
-            if pause > 0:
+            if pause > 0 and stream.state != "closed":
                 await asyncio.sleep(pause)  # pacing: the deltas meanwhile go as one
+            if stream.state == "closed":
+                return
             stream.wake.clear()
             text = "".join(stream.parts[stream.flushed :])
             stream.flushed = len(stream.parts)
@@ -451,7 +461,13 @@ class Streams:
         key = (stream.info.session_id, stream.info.id)
         if self._open.get(key) is stream:
             del self._open[key]
-        await cancel_and_wait([stream.pump])
+        if stream.pump is not None:
+            # Told to stop rather than cancelled: redis-py (8.1) swallows a cancellation
+            # that lands in a pipeline, and the pump would wait on for good. It stops
+            # after what it is writing (bounded by the bus's own timeouts).
+            stream.wake.set()
+            with contextlib.suppress(Exception):
+                await stream.pump
 
     def _ended_answer(self, frame: StreamEnd, ended: _Ended) -> tuple[Message, bool]:
         if ended.message is not None and ended.client_msg_id == frame.client_msg_id:
@@ -478,7 +494,7 @@ class Streams:
 
     async def _refresh(self) -> None:
         """Keep the open streams held here alive in the bus."""
-        while True:
+        while not self._closing:  # a flag too: redis-py may swallow a cancellation
             await asyncio.sleep(self._refresh_every)
             held = [s.key for s in self._open.values() if s.state != "closed"]
             with contextlib.suppress(Exception):
