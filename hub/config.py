@@ -69,6 +69,15 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     process when on Redis, whatever address they come from."""
     max_connections_per_participant: PositiveInt = 16
     """Websockets one participant of a session may hold at once, over every process."""
+    stream_delta_interval: Positive = 0.04
+    """Seconds between two `stream_delta` events of one stream: the deltas an author
+    sends meanwhile are relayed together, as one."""
+    stream_abort_timeout: Positive = 30.0
+    """Seconds a stream stays open after its author's last connection to the hub process
+    holding it ends; the author may reconnect there and go on meanwhile. Then it ends
+    aborted, and nothing is committed."""
+    max_streams_per_participant: PositiveInt = 4
+    """Streams one participant of a session may hold open at once, over every process."""
     trusted_proxies: str = ""
     """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""
     header_timeout: Positive = 10.0

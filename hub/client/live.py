@@ -8,10 +8,11 @@ action sends the protocol's own client frame (`hub.protocol`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import IO, Any, Literal, TypeVar
 
 import aiohttp
@@ -20,7 +21,7 @@ from hub import api
 from hub.client.attachments import AttachmentSource
 from hub.client.connection import STOP, Connection
 from hub.client.errors import Conflict, HubClientError
-from hub.client.rest import send_message
+from hub.client.rest import new_client_msg_id, send_message
 from hub.domain import (
     Attachment,
     FileEntry,
@@ -32,7 +33,17 @@ from hub.domain import (
     file_hash,
 )
 from hub.domain import Session as DomainSession
-from hub.protocol import Event, MessageEvent, SetPresence, UpdateNote, WriteFile
+from hub.protocol import (
+    Event,
+    MessageEvent,
+    SetPresence,
+    StreamAbort,
+    StreamDelta,
+    StreamEnd,
+    StreamStart,
+    UpdateNote,
+    WriteFile,
+)
 
 __all__ = ["Session", "connect"]
 
@@ -131,6 +142,74 @@ class Session(Connection):
             client_msg_id=client_msg_id,
         )
         ack = await self._request(frame)
+        assert ack.message is not None
+        return ack.message
+
+    async def stream(
+        self,
+        chunks: AsyncIterable[str],
+        *,
+        msg_type: MsgType = "chat",
+        reply_to: Message | int | None = None,
+        metadata: dict[str, Any] | None = None,
+        token_count: int | None = None,
+        client_msg_id: str | None = None,
+        stream_id: str | None = None,
+        interval: float = 0.025,
+    ) -> Message:
+        """Stream a message from an async iterator of text chunks (a model's output, say):
+        everyone in the session sees the text grow, then it is committed as one message,
+        which is returned. Chunks that arrive within `interval` seconds go as one delta,
+        and one delta at a time is in flight, each naming its offset, so a delta re-sent
+        after a reconnect is applied once. If the iterator raises (or the task is
+        cancelled) the stream is aborted and nothing is committed; an error from the hub
+        (`PayloadTooLarge` past a message's size, say) aborts it too and is raised."""
+        parent_id = reply_to.id if isinstance(reply_to, Message) else reply_to
+        stream_id = stream_id or "st-" + new_client_msg_id()
+        end = StreamEnd(
+            stream_id=stream_id,
+            client_msg_id=client_msg_id or new_client_msg_id(),
+            metadata=metadata or {},
+            token_count=token_count,
+        )
+        await self._request(
+            StreamStart(stream_id=stream_id, msg_type=msg_type, parent_id=parent_id)
+        )
+        pending: list[str] = []
+        arrived = asyncio.Event()
+
+        async def read() -> None:
+            async for chunk in chunks:
+                pending.append(chunk)
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        sent = 0
+        try:
+            while True:
+                arrived.clear()
+                if pending:
+                    text = "".join(pending)
+                    pending.clear()
+                    await self._request(StreamDelta(stream_id=stream_id, text=text, offset=sent))
+                    sent += len(text)
+                    await asyncio.sleep(interval)  # pacing: what comes meanwhile goes as one
+                    continue
+                if reader.done():
+                    reader.result()  # the iterator's own error, if it failed
+                    break
+                waiter = asyncio.create_task(arrived.wait())
+                await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+            ack = await self._request(end)
+        except BaseException:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await self._request(StreamAbort(stream_id=stream_id))
+            raise
         assert ack.message is not None
         return ack.message
 

@@ -45,6 +45,7 @@ Action = Literal[
     "fork",
     "manage_webhooks",
     "set_privacy",
+    "stream",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
@@ -55,6 +56,7 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "rename",
     "pause_resume_complete",
     "fork",
+    "stream",
 }
 _AGENT_A: frozenset[Action] = _AGENT_B | {
     "start",

@@ -30,6 +30,7 @@ from hub.services.search import Search
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
+from hub.services.streams import Streams
 from hub.services.templates import Templates
 from hub.services.webhooks import Webhooks
 from hub.store import Store
@@ -64,6 +65,7 @@ class Hub:
         self.templates = Templates(store)
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
+        self.streams = Streams(config, store, bus, self.events, self.messages)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
@@ -95,8 +97,10 @@ class Hub:
 
     async def start(self) -> None:
         self.messages.start()
+        self.streams.start()
         self.upkeep.start()
 
     async def close(self) -> None:
         await self.upkeep.close()
+        await self.streams.close()
         await self.messages.close()

@@ -35,6 +35,8 @@
     chatDraftId: null,    // client_msg_id reused until the text is acked or changed
     chatDraftText: null,
     filter: {text: "", type: "", author: ""},
+    streams: new Map(),   // "author/stream id" -> {info, text, size (code points), li, ended}
+    streamsHeard: new Set(),  // streams this connection was told of (hello .. resumed)
   };
 
   // ---- views --------------------------------------------------------------------------
@@ -374,7 +376,11 @@
     switch (frame.type) {
       case "hello": return onHello(frame);
       case "message": return onMessage(frame.message);
+      case "stream_started": return onStreamStarted(frame.stream, frame.text);
+      case "stream_delta": return onStreamDelta(frame);
+      case "stream_ended": return onStreamEnded(frame);
       case "resumed":
+        forgetUnheardStreams();
         state.live = true;
         state.attempt = 0;
         setConnection("Live", "ok");
@@ -402,6 +408,7 @@
 
   function onHello(frame) {
     setConnection("Catching up…", "");
+    state.streamsHeard.clear();
     if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
     // A watch-only token (a space's viewer, a public session's visitor) reads, no more.
     document.body.classList.toggle("watch-only", Boolean(frame.you && frame.you.watch_only));
@@ -617,6 +624,95 @@
     } finally {
       button.disabled = false;
     }
+  }
+
+  // ---- streams: messages being written, shown as they grow ------------------------------
+  // Text offsets count code points (as the hub does), not UTF-16 units.
+
+  const ABORT_REASON = {
+    disconnected: "its author disconnected",
+    cancelled: "stopped by its author",
+    shutdown: "the hub restarted",
+  };
+
+  function streamKey(authorId, streamId) {
+    return authorId + "/" + streamId;
+  }
+
+  function onStreamStarted(info, text) {
+    const key = streamKey(info.author_id, info.id);
+    state.streamsHeard.add(key);
+    const known = state.streams.get(key);
+    if (known && !known.ended) {
+      const size = [...text].length;
+      if (size > known.size) {  // a catch-up after a drop: the text so far
+        known.text = text;
+        known.size = size;
+        showStreamText(known);
+      }
+      return;
+    }
+    if (known) known.li.remove();
+    learn(info.author_id, info.author_role, null);
+    const stream = {info, text, size: [...text].length, li: renderStream(info), ended: false};
+    state.streams.set(key, stream);
+    $("streams").append(stream.li);
+    showStreamText(stream);
+  }
+
+  function onStreamDelta(frame) {
+    const stream = state.streams.get(streamKey(frame.author_id, frame.stream_id));
+    if (!stream || stream.ended || frame.offset > stream.size) return;
+    const chars = [...frame.text];
+    const fresh = chars.slice(stream.size - frame.offset);  // what a catch-up already gave
+    if (!fresh.length) return;
+    stream.text += fresh.join("");
+    stream.size += fresh.length;
+    showStreamText(stream);
+  }
+
+  function onStreamEnded(frame) {
+    const key = streamKey(frame.author_id, frame.stream_id);
+    const stream = state.streams.get(key);
+    if (!stream || stream.ended) return;
+    if (!frame.aborted) {  // its message comes (or came) as an ordinary message
+      stream.li.remove();
+      state.streams.delete(key);
+      return;
+    }
+    stream.ended = true;
+    stream.li.classList.add("aborted");
+    stream.li.querySelector(".writing").textContent =
+      "aborted — " + (ABORT_REASON[frame.reason] || "ended") + "; nothing was posted";
+  }
+
+  function forgetUnheardStreams() {
+    // Open before a drop, not open any more: ended while this page was away.
+    for (const [key, stream] of state.streams) {
+      if (!stream.ended && !state.streamsHeard.has(key)) {
+        stream.li.remove();
+        state.streams.delete(key);
+      }
+    }
+  }
+
+  function renderStream(info) {
+    const li = el("li", `message streaming type-${info.msg_type} role-${info.author_role}`);
+    li.dataset.stream = streamKey(info.author_id, info.id);
+    const head = el("div", "meta");
+    const who = el("span", "author");
+    who.append(nameNode(info.author_id, "name"));
+    if (info.author_id === state.creds.participantId) who.append(" (you)");
+    head.append(who, " ", el("span", "role", ROLE[info.author_role] || info.author_role));
+    if (info.msg_type !== "chat") head.append(" ", el("span", "kind", info.msg_type));
+    head.append(" ", el("span", "writing", "writing…"));
+    if (info.parent_id) head.append(" ", el("span", "stamp", `↪ #${info.parent_id}`));
+    li.append(head, el("div", "content"));
+    return li;
+  }
+
+  function showStreamText(stream) {
+    stream.li.querySelector(".content").textContent = stream.text;
   }
 
   function newClientId() {
