@@ -77,6 +77,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     holding it ends; the author may reconnect there and go on meanwhile. Then it ends
     aborted, and nothing is committed."""
     max_streams_per_participant: PositiveInt = 4
+    approval_sweep_interval: Positive = 5.0
+    """Seconds between two looks of each hub process for approval requests whose time is
+    up (each is then decided `expired`, once over every process). A request read or
+    decided after its time is decided `expired` at once, whatever the sweep."""
     """Streams one participant of a session may hold open at once, over every process."""
     trusted_proxies: str = ""
     """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""

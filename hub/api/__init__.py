@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
+from hub.api.approvals import ApprovalList, ApprovalQuery, DecisionBody, InterruptBody, Interrupted
 from hub.api.attachments import AttachmentList, AttachmentQuery, UploadQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
@@ -91,6 +92,8 @@ __all__ = [
     "ActivityPage",
     "ActivityQuery",
     "AgentKeyList",
+    "ApprovalList",
+    "ApprovalQuery",
     "AttachmentList",
     "AttachmentQuery",
     "ConfigDiffQuery",
@@ -101,6 +104,7 @@ __all__ = [
     "CreatedKey",
     "CreatedSession",
     "CreatedWebhook",
+    "DecisionBody",
     "DeliveryPage",
     "DeliveryQuery",
     "DirectoryPage",
@@ -116,6 +120,8 @@ __all__ = [
     "ForkSession",
     "ForksQuery",
     "Health",
+    "InterruptBody",
+    "Interrupted",
     "InviteInfo",
     "JoinSession",
     "JoinedSession",

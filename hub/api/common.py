@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from hub.domain import ConfigRevision, FileInfo, Note, Template
+from hub.domain.approvals import Approval
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -22,3 +23,5 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """On an agent configuration `conflict`: the current revision."""
     template: Template | None = None
     """On a template `conflict`: the current template."""
+    approval: Approval | None = None
+    """On an approval `conflict`: the decision that was made first (or the expiry)."""

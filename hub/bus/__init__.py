@@ -16,9 +16,11 @@ from typing import Protocol
 import msgspec
 
 from hub.protocol import (
+    ApprovalEvent,
     AttachmentEvent,
     Event,
     FileEvent,
+    InterruptEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -135,8 +137,10 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.attachment.session_id == session_id
     if isinstance(event, StreamStartedEvent):
         return event.stream.session_id == session_id
-    if isinstance(event, StreamDeltaEvent | StreamEndedEvent):
+    if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent):
         return event.session_id == session_id
+    if isinstance(event, ApprovalEvent):
+        return event.approval.session_id == session_id
     return True  # presence names no session: its channel is all there is
 
 

@@ -45,6 +45,7 @@ Action = Literal[
     "fork",
     "manage_webhooks",
     "set_privacy",
+    "set_approval_policy",
     "stream",
 ]
 
@@ -64,6 +65,7 @@ _AGENT_A: frozenset[Action] = _AGENT_B | {
     "delete_session",
     "manage_webhooks",
     "set_privacy",
+    "set_approval_policy",
 }
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_a": _AGENT_A,

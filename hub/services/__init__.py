@@ -15,6 +15,7 @@ from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
+from hub.services.approvals import Approvals
 from hub.services.attachments import Attachments
 from hub.services.directory import Directory
 from hub.services.events import Events
@@ -66,6 +67,7 @@ class Hub:
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.streams = Streams(config, store, bus, self.events, self.messages)
+        self.approvals = Approvals(config, store, self.events, self.messages)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
@@ -98,9 +100,11 @@ class Hub:
     async def start(self) -> None:
         self.messages.start()
         self.streams.start()
+        self.approvals.start()
         self.upkeep.start()
 
     async def close(self) -> None:
         await self.upkeep.close()
+        await self.approvals.close()
         await self.streams.close()
         await self.messages.close()

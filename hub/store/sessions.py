@@ -259,6 +259,7 @@ async def update_session(conn: Connection, session_id: str, **changes: Any) -> S
         "invite_expires_at",
         "workspace_id",
         "is_private",
+        "metadata",
     }
     if not changes or set(changes) - allowed:
         raise ValueError(f"cannot update {sorted(set(changes) - allowed)}")
