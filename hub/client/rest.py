@@ -35,6 +35,7 @@ from hub.domain import (
     SessionStatus,
 )
 from hub.domain import Session as DomainSession
+from hub.domain.approvals import Approval
 from hub.protocol import SendMessage
 
 __all__ = ["HubAPI", "new_client_msg_id", "send_message"]
@@ -155,6 +156,26 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, Attachment
             body=send_message(content, **fields),
         )
         return sent.message
+
+    async def approvals(
+        self, session_id: str, token: str, *, pending_only: bool = True
+    ) -> list[Approval]:
+        """The session's approval requests (the undecided ones unless `pending_only` is
+        False), in message id order."""
+        found = await self._typed(
+            api.ApprovalList,
+            "GET",
+            f"/api/sessions/{session_id}/approvals",
+            token=token,
+            params={"status": "pending" if pending_only else "all"},
+        )
+        return found.approvals
+
+    async def approval(self, session_id: str, token: str, message_id: int) -> Approval:
+        """One approval request and its decision (`expired` once its time is up)."""
+        return await self._typed(
+            Approval, "GET", f"/api/sessions/{session_id}/approvals/{message_id}", token=token
+        )
 
     async def session(self, session_id: str, token: str) -> DomainSession:
         """The session: name, status, participants, last message id."""
