@@ -189,13 +189,15 @@ def expires_at(created_at: datetime, request: ApprovalRequest) -> datetime:
 
 
 def decision_content(status: ApprovalStatus, decided_by: str | None, comment: str | None) -> str:
-    """The text of a decision's system message."""
+    """The text of a decision's system message (`decided_by`: the name to show)."""
     if status == "expired":
         return "Approval expired."
     text = f"{'Approved' if status == 'approved' else 'Rejected'} by {decided_by}."
     return f"{text} {comment}" if comment else text
 
 
-def interrupt_content(interrupt: Interrupt) -> str:
-    text = f"{interrupt.by} interrupted {interrupt.target_id}."
+def interrupt_content(interrupt: Interrupt, by_name: str | None = None) -> str:
+    """The text of an interrupt's system message (`by_name`: the interrupter's display
+    name, if it has one)."""
+    text = f"{by_name or interrupt.by} interrupted {interrupt.target_id}."
     return f"{text} {interrupt.reason}" if interrupt.reason else text

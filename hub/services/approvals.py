@@ -210,7 +210,7 @@ class Approvals:
                 session_id=who.session_id,
                 author_id=HUB_AUTHOR,
                 author_role="system",
-                content=interrupt_content(interrupt),
+                content=interrupt_content(interrupt, who.display_name),
                 msg_type="system",
                 metadata=metadata,
             )
@@ -232,6 +232,7 @@ async def _decision_message(
     """Write the system message recording the decision, replying to the request; one
     per request (its `client_msg_id`): a second writer finds the first's and loses."""
     decided_by = who.participant_id if who else None
+    shown_as = (who.display_name or who.participant_id) if who else None
     outcome = await message_batch.insert_batch(
         conn,
         [
@@ -239,7 +240,7 @@ async def _decision_message(
                 session_id=approval.session_id,
                 author_id=HUB_AUTHOR,
                 author_role="system",
-                content=decision_content(decision, decided_by, comment),
+                content=decision_content(decision, shown_as, comment),
                 msg_type="system",
                 metadata={
                     "approval": {
