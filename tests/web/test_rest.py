@@ -460,6 +460,19 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         body = {"url": "https://example.com/hook", "event_types": ["session.*"]}
         ids["hook"] = (await api("POST", "/webhooks", "a", body)())["webhook"]["id"]
 
+    async def ask_approval(name: str) -> None:
+        metadata = {"approval": {"description": name}}
+        body = {"client_msg_id": name, "content": name, "msg_type": "action", "metadata": metadata}
+        sent = await rest("POST", f"/api/sessions/{sid}/messages", tokens["b"], body)
+        ids[name] = sent["message"]["id"]
+
+    async def decide_by_rest() -> None:
+        path = f"/api/sessions/{sid}/approvals/{ids['ask1']}/decision"
+        await rest("POST", path, tokens["a"], {"decision": "approved"})
+
+    async def decide_by_frame() -> None:
+        await frame("obs", {"type": "decide", "message_id": ids["ask2"], "decision": "rejected"})
+
     def hook(method: str, path: str, body: Any = None) -> Any:
         return lambda: rest(method, f"/api/webhooks/{ids['hook']}{path}", tokens["a"], body)
 
@@ -506,6 +519,21 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             lambda: frame("a", {"type": "send", "client_msg_id": "w", "content": "yo"}),
             "message.sent",
         ),
+        ("send", lambda: ask_approval("ask1"), "message.sent"),
+        ("send", lambda: ask_approval("ask2"), "message.sent"),
+        # a decision and an interrupt are each recorded as one system message
+        (
+            "POST /api/sessions/{session_id}/approvals/{message_id}/decision",
+            decide_by_rest,
+            "message.sent",
+        ),
+        ("decide", decide_by_frame, "message.sent"),
+        (
+            "POST /api/sessions/{session_id}/interrupts",
+            api("POST", "/interrupts", "a", {"reason": "stop"}),
+            "message.sent",
+        ),
+        ("interrupt", lambda: frame("a", {"type": "interrupt", "reason": "stop"}), "message.sent"),
         ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
         (
             "PUT /api/sessions/{session_id}/notes/{note_id}",
