@@ -8,7 +8,14 @@ from typing import Annotated
 import msgspec
 
 from hub.domain.spaces import SPACE_REF_PATTERN
-from hub.domain.webhooks import Delivery, EventFilter, Webhook, WebhookUrl
+from hub.domain.webhooks import (
+    Delivery,
+    EventFilter,
+    RatingEvent,
+    TestEvent,
+    Webhook,
+    WebhookUrl,
+)
 from hub.protocol import Event
 
 __all__ = [
@@ -91,9 +98,12 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
 
 class WebhookEvent(msgspec.Struct, kw_only=True):
     """The body of a delivery (Standard Webhooks): the event's type, when it happened,
-    and the same payload the websocket sends for it (a `message` event for
-    `message.created`)."""
+    and the same payload the websocket sends for it: a `message` event for
+    `message.created`, `note` for `note.created`/`note.updated`, `file` for
+    `file.written`, `session` for `session.status_changed` and `session.deleted` (with
+    `deleted` true); `rating` for `rating.created` and `test` for `webhook.test`, which
+    have no websocket event."""
 
     type: str
     timestamp: datetime
-    data: Event
+    data: Event | RatingEvent | TestEvent

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 from nanoid import generate as nanoid
 
+from hub.domain.ratings import Rating
 from hub.domain.spaces import SpaceRole
 from hub.errors import HubError
 
@@ -25,22 +26,29 @@ __all__ = [
     "Delivery",
     "EventFilter",
     "EventType",
+    "OutboxType",
+    "RatingEvent",
+    "TestEvent",
     "Webhook",
     "WebhookScope",
     "WebhookUrl",
     "address_refusal",
     "check_filter",
     "check_url",
+    "event_webhook_id",
     "filter_matches",
+    "filter_patterns",
     "message_webhook_id",
     "new_webhook_id",
     "parse_retry_after",
+    "parse_webhook_id",
     "retry_delay",
     "scope_allows",
 ]
 
 EventType = Literal[
     "message.created",
+    "note.created",
     "note.updated",
     "file.written",
     "presence.changed",
@@ -49,7 +57,19 @@ EventType = Literal[
     "rating.created",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
-"""Every event type an endpoint may ask for (only `message.created` is delivered yet)."""
+"""Every event type an endpoint may ask for. `presence.changed` is accepted in a filter
+but not delivered (presence is not transactional, and heartbeats would flood)."""
+
+OutboxType = Literal[
+    "note.created",
+    "note.updated",
+    "file.written",
+    "session.status_changed",
+    "session.deleted",
+    "rating.created",
+]
+"""The types written to the outbox by the change itself (`message.created` is read from
+the messages table)."""
 
 MAX_ENDPOINTS = 50
 """Endpoints one owner (a person, or a session) may have at once."""
@@ -79,6 +99,12 @@ def filter_matches(patterns: Sequence[str], event_type: str) -> bool:
     """Whether a filter takes `event_type`: by name, by prefix (`message.*`) or `*`."""
     area = event_type.partition(".")[0]
     return any(p == "*" or p == event_type or p == f"{area}.*" for p in patterns)
+
+
+def filter_patterns(event_type: str) -> list[str]:
+    """Every filter entry that takes `event_type` (`filter_matches` as a set, for a
+    database's array overlap)."""
+    return ["*", f"{event_type.partition('.')[0]}.*", event_type]
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
@@ -143,6 +169,24 @@ def message_webhook_id(session_id: str, message_id: int) -> str:
     worker, and it names the session and the message (a receiver that missed some can
     catch up with `since`)."""
     return f"msg_{session_id}_{message_id}"
+
+
+def event_webhook_id(session_id: str, event_id: int) -> str:
+    """The `webhook-id` of an outbox event (a change other than a message): the session
+    and the event's id, gap-free per session."""
+    return f"evt_{session_id}_{event_id}"
+
+
+def parse_webhook_id(webhook_id: str) -> tuple[Literal["msg", "evt"], str, int] | None:
+    """(`msg` or `evt`, the session id, the message's or event's id) of a `webhook-id`
+    this hub gave, None for anything else."""
+    kind, _, rest = webhook_id.partition("_")
+    session_id, _, number = rest.rpartition("_")
+    if kind not in ("msg", "evt") or not session_id.startswith("ses_") or not number.isdigit():
+        return None
+    if len(number) > 18 or len(session_id) > 80:
+        return None
+    return ("msg" if kind == "msg" else "evt"), session_id, int(number)
 
 
 def retry_delay(
@@ -210,6 +254,20 @@ def scope_allows(
     if scope.space_id is not None:
         return session_space == scope.space_id and space_role is not None
     return own_agent or space_role is not None
+
+
+class RatingEvent(msgspec.Struct, tag="rating", kw_only=True):
+    """The `data` of `rating.created` (ratings have no websocket event)."""
+
+    rating: Rating
+
+
+class TestEvent(msgspec.Struct, tag="test", kw_only=True):
+    """The `data` of `webhook.test`, sent on request to check an endpoint."""
+
+    webhook: str
+    """The endpoint's id."""
+    message: str
 
 
 class Webhook(msgspec.Struct, kw_only=True):

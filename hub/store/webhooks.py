@@ -4,9 +4,11 @@ An owner is a person (`user_id`) or, for a session's own endpoints, that session
 (`user_id` NULL): `Owner` says which, and every query of an owner's endpoints matches
 it exactly, so one owner never reaches another's.
 
-Delivery state is kept per stream, one endpoint and one session: the id of the last
-message done (delivered, or passed by the filter), the failed attempts at the next one
-and when to try again, and the lease of the worker delivering it. Taking streams
+Delivery state is kept per stream, one endpoint and one session: the ids of the last
+message and of the last outbox event (`webhook_events`) done (delivered, or passed by
+the filter), the failed attempts at the next one and when to try again, and the lease
+of the worker delivering it (a token per claim, so that a stream rewound for redelivery
+and taken again is never written by the delivery that held it before). Taking streams
 (`claim_streams`) locks them with FOR UPDATE SKIP LOCKED only for the moment it sets the
 lease, so no transaction stays open during an HTTP request; every later write checks
 that the lease is still this worker's (a worker whose lease ran out stops)."""
@@ -24,6 +26,7 @@ from hub.vault import Sealed
 __all__ = [
     "Attempt",
     "Claim",
+    "OutboxEvent",
     "Owner",
     "Target",
     "add_secret",
@@ -37,6 +40,7 @@ __all__ = [
     "find_endpoint",
     "list_attempts",
     "list_endpoints",
+    "list_events",
     "live_secrets",
     "passed",
     "release",
@@ -222,9 +226,9 @@ async def wanting_endpoints(conn: Connection) -> list[tuple[str, list[str]]]:
 
 async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
     """Open a stream for each of these endpoints and each session in its scope that has
-    had messages since the endpoint was registered and has no stream yet. The stream
-    starts after the last message sent before the registration, and a fork's after the
-    history it was made with (copies, not new messages). Sessions are found by
+    had messages or outbox events since the endpoint was registered and has no stream
+    yet. The stream starts after the last message and event before the registration, and
+    a fork's after the history it was made with (copies, not new messages). Sessions are found by
     the same grounds `sessions.watch_grounds` checks (its agents, its space), generously:
     each delivery checks the grounds again. Returns how many were opened."""
     if not endpoint_ids:
@@ -250,14 +254,20 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
                  JOIN sessions s ON p.id IN (s.agent_a_profile_id, s.agent_b_profile_id)
                 WHERE e.session_id IS NULL AND e.space_id IS NULL
            )
-           INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id)
+           INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id,
+                                       after_event_id)
            SELECT p.endpoint_id, p.session_id,
                   GREATEST(COALESCE((SELECT max(m.id) FROM messages m
                                       WHERE m.session_id = p.session_id
                                         AND m.created_at < p.since), 0),
-                           COALESCE(s.forked_at_message_id, 0))
+                           COALESCE(s.forked_at_message_id, 0)),
+                  COALESCE((SELECT max(v.id) FROM webhook_events v
+                             WHERE v.session_id = p.session_id
+                               AND v.occurred_at < p.since), 0)
              FROM pairs p JOIN sessions s ON s.id = p.session_id
-            WHERE s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since
+             LEFT JOIN webhook_event_heads h ON h.session_id = p.session_id
+            WHERE ((s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since)
+                   OR h.updated_at >= p.since)
               AND NOT EXISTS (SELECT 1 FROM webhook_streams w
                                WHERE w.endpoint_id = p.endpoint_id
                                  AND w.session_id = p.session_id)
@@ -269,27 +279,33 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A stream a worker holds: deliver the messages after `after_message_id`."""
+    """A stream a worker holds (under the lease token `lease`): deliver the messages
+    after `after_message_id` and the outbox events after `after_event_id`."""
 
     endpoint_id: str
     session_id: str
     after_message_id: int
+    after_event_id: int
     attempts: int
+    lease: str
 
 
 async def claim_streams(
-    conn: Connection, worker_id: str, limit: int, lease_seconds: float
+    conn: Connection, lease: str, limit: int, lease_seconds: float
 ) -> list[Claim]:
-    """Lease up to `limit` streams that have messages to deliver and are due (their
-    retry time has come, no live lease), the longest waiting first; streams another
-    worker is taking at this moment are skipped, not waited for."""
+    """Lease up to `limit` streams that have messages or events to deliver and are due
+    (their retry time has come, no live lease), the longest waiting first, under the
+    token `lease` (unique to this claim); streams another worker is taking at this
+    moment are skipped, not waited for."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT w.endpoint_id, w.session_id FROM webhook_streams w
                  JOIN webhook_endpoints e ON e.id = w.endpoint_id
                  JOIN sessions s ON s.id = w.session_id
+                 LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id
                 WHERE e.enabled AND e.deleted_at IS NULL
-                  AND s.last_message_id > w.after_message_id
+                  AND (s.last_message_id > w.after_message_id
+                       OR COALESCE(h.last_event_id, 0) > w.after_event_id)
                   AND w.next_attempt_at <= now()
                   AND (w.leased_until IS NULL OR w.leased_until <= now())
                 ORDER BY w.next_attempt_at LIMIT $2
@@ -298,14 +314,47 @@ async def claim_streams(
            UPDATE webhook_streams w SET leased_by = $1,
                   leased_until = now() + make_interval(secs => $3)
              FROM due WHERE w.endpoint_id = due.endpoint_id AND w.session_id = due.session_id
-           RETURNING w.endpoint_id, w.session_id, w.after_message_id, w.attempts""",
-        worker_id,
+           RETURNING w.endpoint_id, w.session_id, w.after_message_id, w.after_event_id,
+                     w.attempts""",
+        lease,
         limit,
         lease_seconds,
     )
     return [
-        Claim(r["endpoint_id"], r["session_id"], r["after_message_id"], r["attempts"]) for r in rows
+        Claim(
+            r["endpoint_id"],
+            r["session_id"],
+            r["after_message_id"],
+            r["after_event_id"],
+            r["attempts"],
+            lease,
+        )
+        for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A change's outbox row: its type, its websocket event (JSON) and when it was made."""
+
+    id: int
+    event_type: str
+    payload: str
+    occurred_at: datetime
+
+
+async def list_events(
+    conn: Connection, session_id: str, after: int, limit: int
+) -> list[OutboxEvent]:
+    """The session's outbox events after id `after`, in id order."""
+    rows = await conn.fetch(
+        "SELECT id, event_type, payload, occurred_at FROM webhook_events"
+        " WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        session_id,
+        after,
+        limit,
+    )
+    return [OutboxEvent(r["id"], r["event_type"], r["payload"], r["occurred_at"]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,22 +413,23 @@ _HELD = "endpoint_id = $1 AND session_id = $2 AND leased_by = $3 AND leased_unti
 async def passed(
     conn: Connection,
     claim: Claim,
-    worker_id: str,
-    message_id: int,
+    done: tuple[int, int],
     lease_seconds: float,
     attempt: Attempt | None,
 ) -> bool:
-    """Mark everything up to `message_id` done (delivered, with its attempt logged, or
-    passed by the filter) and renew the lease; False if the lease is no longer this
-    worker's (nothing is written then: the stream is someone else's)."""
+    """Mark everything up to `done` (a message id, an event id) done (delivered, with
+    its attempt logged, or passed by the filter) and renew the lease; False if the
+    lease is no longer the claim's (nothing is written then: the stream is someone
+    else's, or was rewound)."""
     moved = await conn.fetchval(
-        f"UPDATE webhook_streams SET after_message_id = $4, attempts = 0,"
-        f" next_attempt_at = now(), leased_until = now() + make_interval(secs => $5)"
-        f" WHERE {_HELD} AND after_message_id < $4 RETURNING true",
+        f"UPDATE webhook_streams SET after_message_id = $4, after_event_id = $5,"
+        f" attempts = 0, next_attempt_at = now(),"
+        f" leased_until = now() + make_interval(secs => $6)"
+        f" WHERE {_HELD} RETURNING true",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
-        message_id,
+        claim.lease,
+        *done,
         lease_seconds,
     )
     if not moved:
@@ -397,7 +447,6 @@ async def passed(
 async def failed(
     conn: Connection,
     claim: Claim,
-    worker_id: str,
     attempt: Attempt,
     delay: float,
     *,
@@ -413,7 +462,7 @@ async def failed(
         f" leased_until = NULL WHERE {_HELD} RETURNING next_attempt_at",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
         delay,
     )
     if next_at is None:
@@ -439,23 +488,23 @@ async def failed(
     return True
 
 
-async def release(conn: Connection, claim: Claim, worker_id: str) -> None:
+async def release(conn: Connection, claim: Claim) -> None:
     """Give the stream back (nothing more due, or the worker is stopping)."""
     await conn.execute(
         "UPDATE webhook_streams SET leased_by = NULL, leased_until = NULL"
         " WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
     )
 
 
-async def drop_stream(conn: Connection, claim: Claim, worker_id: str) -> None:
+async def drop_stream(conn: Connection, claim: Claim) -> None:
     """Forget a stream whose session the endpoint may no longer hear (it is opened
     again, from the registration, if the session comes back into its scope)."""
     await conn.execute(
         "DELETE FROM webhook_streams WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
     )

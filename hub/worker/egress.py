@@ -15,14 +15,29 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
+from datetime import UTC, datetime
 
 import aiohttp
+import msgspec
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from standardwebhooks import Webhook as Signer
 
-from hub.domain.webhooks import address_refusal
+from hub.domain.webhooks import address_refusal, check_url, parse_retry_after
+from hub.errors import HubError
 
-__all__ = ["GuardedResolver", "Refused", "http_client", "refusal_of"]
+__all__ = [
+    "EXCERPT_BYTES",
+    "GuardedResolver",
+    "Outcome",
+    "Refused",
+    "Sender",
+    "http_client",
+    "refusal_of",
+]
+
+EXCERPT_BYTES = 1024
 
 
 class Refused(OSError):
@@ -74,3 +89,76 @@ def refusal_of(exc: BaseException) -> Refused | None:
             return seen.os_error
         seen = seen.__cause__
     return None
+
+
+class Outcome(msgspec.Struct):
+    """What one attempt got: the status (None: no answer), why it failed, the answer's
+    first kilobyte, a `Retry-After` in seconds, and how long it took."""
+
+    status: int | None
+    error: str | None
+    excerpt: str
+    retry_after: float | None
+    latency_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class Sender:
+    """Signs and posts one delivery (Standard Webhooks headers), never following a
+    redirect, within the attempt timeout, over the guarded client."""
+
+    def __init__(self, *, allow_private: bool, timeout: float, connections: int) -> None:
+        self._allow_private = allow_private
+        self._timeout = timeout
+        self._connections = connections
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def post(self, url: str, webhook_id: str, body: bytes, signers: list[Signer]) -> Outcome:
+        if not signers:
+            return Outcome(None, "no signing secret opens (HUB_SECRET_KEY changed?)", "", None, 0)
+        if self._http is None:
+            self._http = http_client(
+                allow_private=self._allow_private, connections=self._connections
+            )
+        now = datetime.now(UTC)
+        text = body.decode()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": " ".join(s.sign(webhook_id, now, text) for s in signers),
+        }
+        started = time.perf_counter()
+
+        def took() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
+        try:
+            check_url(url, allow_private=self._allow_private)
+            timeout = aiohttp.ClientTimeout(total=self._timeout)
+            async with self._http.post(
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
+            ) as response:
+                raw = await response.content.read(EXCERPT_BYTES)
+                excerpt = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+                error = None
+                if 300 <= response.status < 400:
+                    error = "redirects are not followed"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+                return Outcome(response.status, error, excerpt[:EXCERPT_BYTES], retry_after, took())
+        except HubError as exc:
+            return Outcome(None, exc.message[:500], "", None, took())
+        except TimeoutError:
+            return Outcome(None, f"no answer within {self._timeout:g} s", "", None, took())
+        except (aiohttp.ClientError, OSError) as exc:
+            refused = refusal_of(exc)
+            error = f"refused: {refused}" if refused else f"{type(exc).__name__}: {exc}"
+            return Outcome(None, error[:500], "", None, took())

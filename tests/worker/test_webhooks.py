@@ -753,3 +753,143 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
         (None, "no answer within 0.3 s"),
         (200, None),
     ]
+
+
+# --- every event type -------------------------------------------------------------------
+
+
+async def _put_note(hub: HubClient, sid: str, token: str, **body: Any) -> dict[str, Any]:
+    if "note_id" in body:
+        note_id = body.pop("note_id")
+        status, saved = await hub.call(
+            "PUT", f"/api/sessions/{sid}/notes/{note_id}", token=token, json=body
+        )
+    else:
+        status, saved = await hub.call("POST", f"/api/sessions/{sid}/notes", token=token, json=body)
+    assert status in (200, 201), saved
+    return saved  # type: ignore[no-any-return]
+
+
+async def test_every_event_type_arrives_signed_in_order_from_the_outbox(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """An endpoint for `*` hears, in the order they happened and each signed: the
+    session starting when agent B joins, a message, a note created and edited, a file
+    written, the session completed, both agents' ratings (not a changed one) and the
+    deletion. Each body is `{type, timestamp, data}` with the websocket's payload (a
+    `rating` for ratings); an outbox event's webhook-id is `evt_<session>_<n>`, n
+    gap-free, the same on its retry after a 500."""
+    from tests.web.test_ratings import rate, shared_session
+
+    receiver.answer = lambda request, n: _status(500 if n == 0 else 200)
+    ada, bob = await person(hub), await person(hub)
+    a, b = await new_agent(hub, ada), await new_agent(hub, bob, visibility="public")
+    a_key = (await agent_key(hub, ada, a["slug"]))["token"]
+    b_key = (await agent_key(hub, bob, b["slug"]))["token"]
+    made = await register(hub, ada, receiver.url(), event_types=["*"])
+    sid, token = await shared_session(hub, a, a_key, b_key, complete=False)
+    own_session.tokens[sid] = token  # type: ignore[attr-defined]
+    await say(hub, sid, "hello")
+    note = await _put_note(hub, sid, token, title="Plan", content="v1", expected_version=0)
+    await _put_note(hub, sid, token, note_id=note["id"], content="v2", expected_version=1)
+    status, _ = await hub.call(
+        "PUT", f"/api/sessions/{sid}/files/src/a.py", token=token, json={"content": "x = 1\n"}
+    )
+    assert status in (200, 201)
+    status, _ = await hub.call(
+        "PATCH", f"/api/sessions/{sid}", token=token, json={"status": "completed"}
+    )
+    assert status == 200
+    for key, score in ((a_key, 5), (b_key, 4), (a_key, 3)):
+        status, rated = await rate(hub, sid, key, score)
+        assert status in (200, 201), rated
+    status, _ = await hub.call("DELETE", f"/api/sessions/{sid}", token=token)
+    assert status == 204
+
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 10)
+    types = [b["type"] for b in receiver.bodies()]
+    assert types == [
+        "session.status_changed",
+        "session.status_changed",  # its retry, after the 500
+        "message.created",
+        "note.created",
+        "note.updated",
+        "file.written",
+        "session.status_changed",
+        "rating.created",
+        "rating.created",
+        "session.deleted",
+    ]
+    assert receiver.ids() == [
+        f"evt_{sid}_1",
+        f"evt_{sid}_1",
+        f"msg_{sid}_1",
+        *[f"evt_{sid}_{n}" for n in range(2, 9)],
+    ]
+    for _, _, headers, raw in receiver.got:
+        Verifier(made["secret"]).verify(raw, headers)
+    data = [b["data"] for b in receiver.bodies()[1:]]
+    assert data[0]["type"] == "session" and data[0]["session"]["status"] == "active"
+    assert data[1]["type"] == "message"
+    assert (data[2]["type"], data[2]["note"]["content"], data[2]["note"]["version"]) == (
+        "note",
+        "v1",
+        1,
+    )
+    assert (data[3]["note"]["content"], data[3]["note"]["version"]) == ("v2", 2)
+    assert (data[4]["type"], data[4]["file"]["path"]) == ("file", "src/a.py")
+    assert data[5]["session"]["status"] == "completed"
+    assert [(d["type"], d["rating"]["score"]) for d in data[6:8]] == [("rating", 5), ("rating", 4)]
+    assert data[8]["type"] == "session" and data[8]["deleted"] is True
+    for body in receiver.bodies():
+        assert body["timestamp"].endswith("Z") or "+" in body["timestamp"]
+    async with _conn(wh_config) as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
+            == 8
+        )
+
+
+async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """`note.*` hears notes only, `session.deleted` the deletion only, `message.*` no
+    outbox event. With no endpoint wanting a type, its change writes no outbox row (the
+    message path writes none ever); a refused change (a stale note edit) writes none:
+    every row is a committed change and every wanted committed change has its row."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    await _put_note(hub, sid, token, title="Before", content="-", expected_version=0)
+    await register(hub, key, receiver.url("/messages"), session_id=sid)
+    await _put_note(hub, sid, token, title="Unwanted", content="-", expected_version=0)
+    async with _conn(wh_config) as conn:
+        count = "SELECT count(*) FROM webhook_events WHERE session_id = $1"
+        assert await conn.fetchval(count, sid) == 0
+        await register(hub, key, receiver.url("/notes"), event_types=["note.*"])
+        await register(hub, key, receiver.url("/gone"), event_types=["session.deleted"])
+        note = await _put_note(hub, sid, token, title="N", content="1", expected_version=0)
+        status, stale = await hub.call(
+            "PUT",
+            f"/api/sessions/{sid}/notes/{note['id']}",
+            token=token,
+            json={"content": "lost", "expected_version": 7},
+        )
+        assert (status, stale["code"]) == (409, "conflict")
+        await _put_note(hub, sid, token, note_id=note["id"], content="2", expected_version=1)
+        ids = await say(hub, sid, "m")
+        status, _ = await hub.call("DELETE", f"/api/sessions/{sid}", token=token)
+        assert status == 204
+        rows = await conn.fetch(
+            "SELECT id, event_type FROM webhook_events WHERE session_id = $1 ORDER BY id", sid
+        )
+        assert [(r["id"], r["event_type"]) for r in rows] == [
+            (1, "note.created"),
+            (2, "note.updated"),
+            (3, "session.deleted"),
+        ]
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 4 and len(receiver.ids("/messages")) >= 1)
+    assert receiver.ids("/notes") == [f"evt_{sid}_1", f"evt_{sid}_2"]
+    assert receiver.ids("/gone") == [f"evt_{sid}_3"]
+    assert receiver.ids("/messages") == [f"msg_{sid}_{ids[0]}"]
