@@ -26,7 +26,10 @@ CREATE INDEX webhook_events_time_idx ON webhook_events (occurred_at);
 ALTER TABLE webhook_streams
     ADD COLUMN after_event_id bigint NOT NULL DEFAULT 0 CHECK (after_event_id >= 0);
 
+-- An attempt is an event's (the worker's), a test event's (no session) or a manual
+-- redelivery's.
 ALTER TABLE webhook_attempts
-    ADD COLUMN kind text NOT NULL DEFAULT 'event' CHECK (kind IN ('event', 'test', 'redelivery'));
+    ADD COLUMN kind text NOT NULL DEFAULT 'event' CHECK (kind IN ('event', 'test', 'redelivery')),
+    ALTER COLUMN session_id DROP NOT NULL;
 CREATE INDEX webhook_attempts_time_idx ON webhook_attempts (created_at);
 CREATE INDEX webhook_attempts_webhook_idx ON webhook_attempts (endpoint_id, webhook_id);

@@ -23,6 +23,8 @@ __all__ = [
     "DeliveryPage",
     "DeliveryQuery",
     "NewWebhook",
+    "Redeliver",
+    "Redelivered",
     "RotateSecret",
     "RotatedSecret",
     "WebhookEvent",
@@ -94,6 +96,22 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
     """Attempts, newest first."""
 
     deliveries: list[Delivery]
+
+
+class Redeliver(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What to deliver again: one event of the delivery log (`webhook_id`), sent now and
+    once; or everything since a time (`since`), queued again in order."""
+
+    webhook_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    since: datetime | None = None
+    """An ISO 8601 time with its zone; not before the endpoint's registration."""
+
+
+class Redelivered(msgspec.Struct, kw_only=True):
+    delivery: Delivery | None
+    """The attempt made (for `webhook_id`)."""
+    streams: int
+    """For `since`: the streams (sessions) sent back to that time."""
 
 
 class WebhookEvent(msgspec.Struct, kw_only=True):

@@ -300,8 +300,12 @@ class Delivery(msgspec.Struct, kw_only=True):
     id: int
     webhook_id: str
     """The `webhook-id` header: the same for every attempt of one event."""
-    session_id: str
+    session_id: str | None
+    """The session whose event it was (None for a test event)."""
     event_type: str
+    kind: Literal["event", "test", "redelivery"]
+    """`event`: the worker's delivery (retried on failure); `test`: a test event sent on
+    request; `redelivery`: an event sent again on request (once, not retried)."""
     attempt: int
     status: int | None
     """The HTTP status answered (None: no answer: refused, timed out, unreachable)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from hub.domain.webhooks import Delivery, Webhook, WebhookScope
 from hub.store import Connection, row_to, rows_to
@@ -30,6 +30,7 @@ __all__ = [
     "Owner",
     "Target",
     "add_secret",
+    "attempted",
     "claim_streams",
     "count_endpoints",
     "create_endpoint",
@@ -38,13 +39,16 @@ __all__ = [
     "drop_stream",
     "failed",
     "find_endpoint",
+    "find_event",
     "list_attempts",
     "list_endpoints",
     "list_events",
     "live_secrets",
+    "log_attempt",
     "passed",
     "release",
     "retire_secrets",
+    "rewind_streams",
     "target",
     "update_endpoint",
     "wanting_endpoints",
@@ -203,8 +207,8 @@ async def list_attempts(
     conn: Connection, endpoint_id: str, before: int | None, limit: int
 ) -> list[Delivery]:
     rows = await conn.fetch(
-        "SELECT id, webhook_id, session_id, event_type, attempt, status, error, latency_ms,"
-        " response_excerpt, next_attempt_at, created_at FROM webhook_attempts"
+        "SELECT id, webhook_id, session_id, event_type, kind, attempt, status, error,"
+        " latency_ms, response_excerpt, next_attempt_at, created_at FROM webhook_attempts"
         " WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
         endpoint_id,
         before,
@@ -385,7 +389,7 @@ class Attempt(NamedTuple):
     """What one attempt did, for the delivery log."""
 
     webhook_id: str
-    session_id: str
+    session_id: str | None
     event_type: str
     attempt: int
     status: int | None
@@ -395,16 +399,78 @@ class Attempt(NamedTuple):
 
 
 async def _log(
-    conn: Connection, endpoint_id: str, attempt: Attempt, next_at: datetime | None
-) -> None:
-    await conn.execute(
+    conn: Connection,
+    endpoint_id: str,
+    attempt: Attempt,
+    next_at: datetime | None,
+    kind: str = "event",
+) -> int:
+    found: int = await conn.fetchval(
         "INSERT INTO webhook_attempts (endpoint_id, webhook_id, session_id, event_type,"
-        " attempt, status, error, latency_ms, response_excerpt, next_attempt_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        " attempt, status, error, latency_ms, response_excerpt, next_attempt_at, kind)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         endpoint_id,
         *attempt,
         next_at,
+        kind,
     )
+    return found
+
+
+async def log_attempt(
+    conn: Connection, endpoint_id: str, attempt: Attempt, kind: Literal["test", "redelivery"]
+) -> Delivery:
+    """Log an attempt made on request (a test event, a redelivery): it moves no stream
+    and changes no failure state. Returns it as the log shows it."""
+    attempt_id = await _log(conn, endpoint_id, attempt, None, kind)
+    found = await list_attempts(conn, endpoint_id, attempt_id + 1, 1)
+    return found[0]
+
+
+async def attempted(
+    conn: Connection, endpoint_id: str, webhook_id: str
+) -> tuple[str, str, int] | None:
+    """(session, event type, attempts so far) of an event in the endpoint's delivery log;
+    None if it never was (a test event never is)."""
+    row = await conn.fetchrow(
+        "SELECT session_id, event_type, max(attempt) AS attempts FROM webhook_attempts"
+        " WHERE endpoint_id = $1 AND webhook_id = $2 AND kind <> 'test'"
+        " GROUP BY session_id, event_type LIMIT 1",
+        endpoint_id,
+        webhook_id,
+    )
+    if row is None or row["session_id"] is None:
+        return None
+    return row["session_id"], row["event_type"], row["attempts"]
+
+
+async def find_event(conn: Connection, session_id: str, event_id: int) -> OutboxEvent | None:
+    found = await list_events(conn, session_id, event_id - 1, 1)
+    return found[0] if found and found[0].id == event_id else None
+
+
+async def rewind_streams(conn: Connection, endpoint_id: str, since: datetime) -> int:
+    """Deliver again everything since `since` (not before the endpoint's registration,
+    nor a fork's copied history): each of its streams goes back to the last message and
+    event before then, due now, its lease ended (the delivery that held it stops at its
+    next write). Returns how many streams went back."""
+    status: str = await conn.execute(
+        """UPDATE webhook_streams w SET
+               after_message_id = LEAST(w.after_message_id, GREATEST(
+                   COALESCE((SELECT max(m.id) FROM messages m WHERE m.session_id = w.session_id
+                              AND m.created_at < GREATEST($2, e.created_at)), 0),
+                   COALESCE(s.forked_at_message_id, 0))),
+               after_event_id = LEAST(w.after_event_id,
+                   COALESCE((SELECT max(v.id) FROM webhook_events v
+                              WHERE v.session_id = w.session_id
+                                AND v.occurred_at < GREATEST($2, e.created_at)), 0)),
+               attempts = 0, next_attempt_at = now(), leased_by = NULL, leased_until = NULL
+           FROM webhook_endpoints e, sessions s
+           WHERE w.endpoint_id = $1 AND e.id = w.endpoint_id AND s.id = w.session_id""",
+        endpoint_id,
+        since,
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 _HELD = "endpoint_id = $1 AND session_id = $2 AND leased_by = $3 AND leased_until > now()"

@@ -369,6 +369,8 @@ def change_routes() -> set[str]:
         for op in table.operations
     ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
     personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]
+    # a test event changes nothing (its attempt is in the endpoint's delivery log)
+    personal += [op for op in webhooks.routes.operations if op.path.endswith("/test")]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -536,6 +538,11 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "POST /api/webhooks/{webhook_id}/secret",
             hook("POST", "/secret", {}),
             "webhook.secret_rotated",
+        ),
+        (
+            "POST /api/webhooks/{webhook_id}/redeliver",
+            hook("POST", "/redeliver", {"since": "2026-01-01T00:00:00Z"}),
+            "webhook.redelivered",
         ),
         ("DELETE /api/webhooks/{webhook_id}", hook("DELETE", ""), "webhook.deleted"),
         ("POST /api/sessions/{session_id}/fork", fork, "session.forked"),

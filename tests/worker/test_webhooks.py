@@ -893,3 +893,138 @@ async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants
     assert receiver.ids("/notes") == [f"evt_{sid}_1", f"evt_{sid}_2"]
     assert receiver.ids("/gone") == [f"evt_{sid}_3"]
     assert receiver.ids("/messages") == [f"msg_{sid}_{ids[0]}"]
+
+
+# --- test events, redelivery, the delivery log from the SDK and the terminal ------------
+
+
+async def test_a_test_event_is_signed_logged_and_changes_nothing(
+    hub: HubClient, receiver: Receiver
+) -> None:
+    """`POST /test` sends `webhook.test` now (no worker needed), to a disabled endpoint
+    too, signed with the endpoint's secret; the answer is the attempt, also in the
+    delivery log as kind `test`; the endpoint stays as it was (no failure recorded for
+    a 500)."""
+    receiver.answer = lambda request, n: _status(204 if n == 0 else 500)
+    key, sid = await own_session(hub)
+    made = await register(hub, key, receiver.url(), session_id=sid, enabled=False)
+    hook = made["webhook"]
+    status, attempt = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+    assert status == 200, attempt
+    assert (attempt["status"], attempt["kind"], attempt["event_type"]) == (
+        204,
+        "test",
+        "webhook.test",
+    )
+    assert attempt["session_id"] is None and attempt["webhook_id"].startswith("test_")
+    _, _, headers, raw = receiver.got[0]
+    body = Verifier(made["secret"]).verify(raw, headers)
+    assert body["data"] == {
+        "type": "test",
+        "webhook": hook["id"],
+        "message": "a test event from Hub",
+    }
+    status, failed = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+    assert (status, failed["status"], failed["next_attempt_at"]) == (200, 500, None)
+    assert [d["id"] for d in await deliveries(hub, key, hook["id"])] == [
+        failed["id"],
+        attempt["id"],
+    ]
+    _, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert (shown["enabled"], shown["failing_since"]) == (False, None)
+    bob = await person(hub)
+    status, _ = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=bob)
+    assert status == 404
+
+
+async def test_one_event_or_everything_since_a_time_is_delivered_again(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Redelivering one event of the log sends it now with its webhook-id and body
+    (attempt n+1, kind `redelivery`); an id not in this endpoint's log is not found.
+    Redelivering since a time sends every event from then again, in order, while the
+    ones before stay delivered once."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    made = await register(hub, key, receiver.url(), session_id=sid, event_types=["*"])
+    hook = made["webhook"]
+    await say(hub, sid, "early")
+    worker = await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 1)
+    await _put_note(hub, sid, token, title="later", content="1", expected_version=0)
+    await receiver.wait(lambda: len(receiver.got) >= 2)
+    await until(worker, check=lambda: worker.delivered == 2)
+    between = (await deliveries(hub, key, hook["id"]))[-1]["created_at"]  # the first's log time
+    await say(hub, sid, "last")
+    await receiver.wait(lambda: len(receiver.got) >= 3)
+    first = receiver.got[1]
+    path = f"/api/webhooks/{hook['id']}/redeliver"
+
+    status, again = await hub.call("POST", path, token=key, json={"webhook_id": f"evt_{sid}_1"})
+    assert status == 200, again
+    one = again["delivery"]
+    assert (one["kind"], one["attempt"], one["status"], one["event_type"]) == (
+        "redelivery",
+        2,
+        200,
+        "note.created",
+    )
+    assert receiver.got[3][2]["webhook-id"] == f"evt_{sid}_1" and receiver.got[3][3] == first[3]
+    Verifier(made["secret"]).verify(receiver.got[3][3], receiver.got[3][2])
+    for body in (
+        {"webhook_id": f"evt_{sid}_99"},
+        {"webhook_id": "msg_ses_other_1"},
+        {"webhook_id": "nonsense"},
+    ):
+        status, error = await hub.call("POST", path, token=key, json=body)
+        assert (status, error["code"]) == (404, "not_found"), body
+    for body in ({}, {"webhook_id": f"evt_{sid}_1", "since": between}):
+        status, error = await hub.call("POST", path, token=key, json=body)
+        assert (status, error["code"]) == (400, "bad_request"), body
+
+    status, again = await hub.call("POST", path, token=key, json={"since": between})
+    assert (status, again["streams"], again["delivery"]) == (200, 1, None)
+    await receiver.wait(lambda: len(receiver.got) >= 6)
+    assert receiver.ids()[4:] == [f"evt_{sid}_1", f"msg_{sid}_2"]
+    assert receiver.ids().count(f"msg_{sid}_1") == 1
+
+
+async def test_the_sdk_and_the_terminal_manage_endpoints(
+    hub: HubClient, receiver: Receiver, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK registers, tests, lists deliveries and redelivers; `hub webhook` does the
+    same from the terminal with the user key (HUB_USER_KEY)."""
+    from hub.client import HubAPI
+    from tests.cli_helpers import hub as run_hub
+
+    key, sid = await own_session(hub)
+    async with HubAPI(hub.base) as rest:
+        made = await rest.create_webhook(key, receiver.url(), ["message.*"], session_id=sid)
+        hook_id = made.webhook.id
+        assert (await rest.test_webhook(hook_id, key)).status == 200
+        ids = await say(hub, sid, "sdk")
+        worker = await workers()
+        await until(worker, check=lambda: worker.delivered == 1)
+        log = await rest.webhook_deliveries(hook_id, key)
+        assert [(d.kind, d.status) for d in log] == [("event", 200), ("test", 200)]
+        again = await rest.redeliver(hook_id, key, event=f"msg_{sid}_{ids[0]}")
+        assert again.delivery is not None and again.delivery.kind == "redelivery"
+        assert [w.id for w in await rest.webhooks(key)] == [hook_id]
+
+    env = {"HUB_USER_KEY": key}
+    monkeypatch.delenv("HUB_TOKEN", raising=False)
+    code, out, err = await run_hub("webhook", "test", hook_id, "--url", hub.base, env=env)
+    assert code == 0 and "200 in" in out, err
+    code, out, err = await run_hub(
+        "webhook", "deliveries", hook_id, "--url", hub.base, "--limit", "3", env=env
+    )
+    assert code == 0, err
+    assert "WEBHOOK-ID" in out and "redelivery #2" in out and "test #1" in out
+    code, out, err = await run_hub(
+        "webhook", "redeliver", hook_id, "--since", "2000-01-01T00:00Z", "--url", hub.base, env=env
+    )
+    assert code == 0 and "1 stream(s)" in out, err
+    code, out, err = await run_hub("webhook", "list", "--url", hub.base, env=env)
+    assert code == 0 and hook_id in out, err
+    code, out, err = await run_hub("webhook", "disable", hook_id, "--url", hub.base, env=env)
+    assert code == 0 and "disabled by its owner" in out, err
