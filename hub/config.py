@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from hub.domain.webhooks import Allowance, parse_allowance
 from hub.vault import Keyring
 
 __all__ = ["Config", "ConfigError", "Network", "load_config", "parse_networks"]
@@ -92,6 +93,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     webhook_allow_private: bool = False
     """Let webhooks reach loopback, private and other internal addresses, and plain
     `http://` URLs (development and tests only)."""
+    webhook_allow: str = ""
+    """An allow-list beside `webhook_allow_private`: networks (`10.1.0.0/16`, an address)
+    webhooks may reach although internal, and host names (`hooks.internal`,
+    `*.corp.example`) they may reach whatever those resolve to (and over `http://`)."""
     webhook_timeout: Positive = 15.0
     """Seconds one delivery attempt may take (connecting, sending, the answer)."""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000"
@@ -123,6 +128,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
         except ValueError as exc:
             raise ValueError(f"HUB_TRUSTED_PROXIES: {exc}") from None
         try:
+            self.webhook_allowance()
+        except ValueError as exc:
+            raise ValueError(f"HUB_WEBHOOK_ALLOW: {exc}") from None
+        try:
             self.retry_schedule()
         except ValueError as exc:
             raise ValueError(f"HUB_WEBHOOK_RETRY_SCHEDULE: {exc}") from None
@@ -133,6 +142,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
                 "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
                 f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
             )
+
+    def webhook_allowance(self) -> Allowance:
+        """What webhooks may reach beyond public addresses (`hub.domain.webhooks`)."""
+        return parse_allowance(self.webhook_allow, everything=self.webhook_allow_private)
 
     def retry_schedule(self) -> tuple[float, ...]:
         """`webhook_retry_schedule` as seconds (1-20 values, each 0 to a day)."""

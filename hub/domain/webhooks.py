@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal, NamedTuple
@@ -23,6 +25,7 @@ from hub.errors import HubError
 __all__ = [
     "EVENT_TYPES",
     "MAX_ENDPOINTS",
+    "Allowance",
     "Delivery",
     "EventFilter",
     "EventType",
@@ -40,6 +43,7 @@ __all__ = [
     "filter_patterns",
     "message_webhook_id",
     "new_webhook_id",
+    "parse_allowance",
     "parse_retry_after",
     "parse_webhook_id",
     "retry_delay",
@@ -107,9 +111,72 @@ def filter_patterns(event_type: str) -> list[str]:
     return ["*", f"{event_type.partition('.')[0]}.*", event_type]
 
 
-def check_url(url: str, *, allow_private: bool) -> str:
-    """The endpoint URL, if it may be registered: `https` (or `http` when internal
-    addresses are allowed), a host, no credentials, no fragment, printable ASCII.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the operator lets webhooks reach beyond public addresses: everything
+    (`HUB_WEBHOOK_ALLOW_PRIVATE`), or an allow-list (`HUB_WEBHOOK_ALLOW`) of networks
+    (any address a URL's host is or resolves to may be in one) and host names (exact,
+    or `*.example.com` for its subdomains: whatever they resolve to). An allowed host
+    name, or an IP literal in an allowed network, may also be reached over `http://`."""
+
+    everything: bool = False
+    networks: tuple[Network, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def host_allowed(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for allowed in self.hosts:
+            if allowed.startswith("*."):
+                if host.endswith(allowed[1:]):
+                    return True
+            elif host == allowed:
+                return True
+        return False
+
+    def listed(self, ip: Address) -> bool:
+        """Whether `ip` (or the IPv4 address it maps) is in an allowed network."""
+        inner = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return any(
+            a in n
+            for n in self.networks
+            for a in (ip, inner)
+            if a is not None and a.version == n.version
+        )
+
+    def refusal(self, ip: Address) -> str | None:
+        """Why a webhook may not connect to `ip` (None: it may)."""
+        if self.everything or self.listed(ip):
+            return None
+        return address_refusal(ip)
+
+
+def parse_allowance(text: str, *, everything: bool = False) -> Allowance:
+    """`HUB_WEBHOOK_ALLOW`: networks (`10.1.0.0/16`, an address) and host names
+    (`hooks.internal`, `*.corp.example`), separated by commas or spaces."""
+    networks: list[Network] = []
+    hosts: list[str] = []
+    for entry in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = entry.lower().rstrip(".")
+        if len(name) > 253 or not _HOST.match(name) or name in ("*", ""):
+            raise ValueError(f"not a network or a host name: {entry[:80]!r}")
+        hosts.append(name)
+    return Allowance(everything, tuple(networks), tuple(hosts))
+
+
+def check_url(url: str, allowance: Allowance) -> str:
+    """The endpoint URL, if it may be registered: `https` (or `http` where the
+    allowance lets it), a host, no credentials, no fragment, printable ASCII.
     `bad_request` otherwise. (The host's addresses are checked at each delivery.)"""
     if not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
         raise HubError("bad_request", "a webhook URL is printable ASCII without spaces")
@@ -118,21 +185,24 @@ def check_url(url: str, *, allow_private: bool) -> str:
         port = parts.port
     except ValueError:
         raise HubError("bad_request", "the webhook URL is not a valid URL") from None
-    allowed = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in allowed:
-        raise HubError("bad_request", "a webhook URL must be https://")
     if not parts.hostname:
         raise HubError("bad_request", "a webhook URL names a host")
+    literal = _literal(parts.hostname)
+    plain = (
+        allowance.everything
+        or allowance.host_allowed(parts.hostname)
+        or (literal is not None and allowance.listed(literal))
+    )
+    if parts.scheme not in (("https", "http") if plain else ("https",)):
+        raise HubError("bad_request", "a webhook URL must be https://")
     if parts.username is not None or parts.password is not None:
         raise HubError("bad_request", "a webhook URL carries no credentials")
     if parts.fragment or url.endswith("#"):
         raise HubError("bad_request", "a webhook URL has no fragment")
     if port == 0:
         raise HubError("bad_request", "a webhook URL's port is 1-65535")
-    if not allow_private:
-        literal = _literal(parts.hostname)
-        if literal is not None and (why := address_refusal(literal)) is not None:
-            raise HubError("bad_request", f"a webhook may not reach {why}")
+    if literal is not None and (why := allowance.refusal(literal)) is not None:
+        raise HubError("bad_request", f"a webhook may not reach {why}")
     return url
 
 

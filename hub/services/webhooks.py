@@ -79,9 +79,9 @@ class Webhooks:
     def __init__(self, store: Store, keyring: Keyring, config: Config) -> None:
         self._store = store
         self._keyring = keyring
-        self._allow_private = config.webhook_allow_private
+        self._allowance = config.webhook_allowance()
         self._sender = Sender(
-            allow_private=config.webhook_allow_private,
+            self._allowance,
             timeout=config.webhook_timeout,
             connections=4,
         )
@@ -99,7 +99,7 @@ class Webhooks:
     async def create(self, who: WebhookOwner, req: api.NewWebhook) -> api.CreatedWebhook:
         """Register an endpoint; its secret is in the answer and nowhere else."""
         owner = _owner(who)
-        url = check_url(req.url, allow_private=self._allow_private)
+        url = check_url(req.url, self._allowance)
         event_types = check_filter(req.event_types)
         endpoint_id = new_webhook_id()
         async with self._store.transaction() as conn:
@@ -154,7 +154,7 @@ class Webhooks:
         owner = _owner(who)
         changed: dict[str, Any] = {}
         if req.url is not None:
-            changed["url"] = check_url(req.url, allow_private=self._allow_private)
+            changed["url"] = check_url(req.url, self._allowance)
         if req.event_types is not None:
             changed["event_types"] = check_filter(req.event_types)
         if req.description is not None:

@@ -8,7 +8,8 @@ the addresses it checked, so a name that answers a public address to a check and
 internal one to the connection (DNS rebinding) never gets the second lookup.
 Redirects are never followed (a 3xx answer is a failed attempt); no proxy settings are
 read from the environment. `HUB_WEBHOOK_ALLOW_PRIVATE` lifts the address checks (and
-allows `http://`), for development and tests.
+allows `http://`), for development and tests; `HUB_WEBHOOK_ALLOW` lifts them for the
+networks and host names it lists (`hub.domain.webhooks.Allowance`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from standardwebhooks import Webhook as Signer
 
-from hub.domain.webhooks import address_refusal, check_url, parse_retry_after
+from hub.domain.webhooks import Allowance, check_url, parse_retry_after
 from hub.errors import HubError
 
 __all__ = [
@@ -45,17 +46,22 @@ class Refused(OSError):
 
 
 class GuardedResolver(AbstractResolver):
-    """System name resolution that refuses any name with an internal address."""
+    """Name resolution (the system's, or `inner`) that refuses any name with an address
+    the allowance does not let webhooks reach (a name it allows is not checked)."""
 
-    def __init__(self) -> None:
-        self._inner = ThreadedResolver()
+    def __init__(self, allowance: Allowance, inner: AbstractResolver | None = None) -> None:
+        self._allowance = allowance
+        self._inner = inner or ThreadedResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
+        if self._allowance.host_allowed(host):
+            return found
         for result in found:
-            why = address_refusal(ipaddress.ip_address(result["host"].partition("%")[0]))
+            ip = ipaddress.ip_address(result["host"].partition("%")[0])
+            why = self._allowance.refusal(ip)
             if why is not None:
                 raise Refused(f"{host[:200]} resolves to {why}")
         return found
@@ -64,10 +70,13 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def http_client(*, allow_private: bool, connections: int) -> aiohttp.ClientSession:
-    """The client deliveries are made with (one per worker)."""
+def http_client(
+    allowance: Allowance, *, connections: int, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """The client deliveries are made with (one per worker); `resolver` replaces the
+    system's name resolution (tests), the guard still checking what it answers."""
     connector = aiohttp.TCPConnector(
-        resolver=None if allow_private else GuardedResolver(),
+        resolver=resolver if allowance.everything else GuardedResolver(allowance, resolver),
         use_dns_cache=False,  # resolve (and check) for every new connection
         limit=connections,
     )
@@ -110,10 +119,18 @@ class Sender:
     """Signs and posts one delivery (Standard Webhooks headers), never following a
     redirect, within the attempt timeout, over the guarded client."""
 
-    def __init__(self, *, allow_private: bool, timeout: float, connections: int) -> None:
-        self._allow_private = allow_private
+    def __init__(
+        self,
+        allowance: Allowance,
+        *,
+        timeout: float,
+        connections: int,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self._allowance = allowance
         self._timeout = timeout
         self._connections = connections
+        self._resolver = resolver
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -126,7 +143,7 @@ class Sender:
             return Outcome(None, "no signing secret opens (HUB_SECRET_KEY changed?)", "", None, 0)
         if self._http is None:
             self._http = http_client(
-                allow_private=self._allow_private, connections=self._connections
+                self._allowance, connections=self._connections, resolver=self._resolver
             )
         now = datetime.now(UTC)
         text = body.decode()
@@ -142,7 +159,7 @@ class Sender:
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            check_url(url, allow_private=self._allow_private)
+            check_url(url, self._allowance)
             timeout = aiohttp.ClientTimeout(total=self._timeout)
             async with self._http.post(
                 url, data=body, headers=headers, allow_redirects=False, timeout=timeout

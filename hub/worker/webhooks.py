@@ -41,11 +41,13 @@ import contextlib
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
+from aiohttp.abc import AbstractResolver
 from nanoid import generate as nanoid
 from standardwebhooks import Webhook as Signer
 
@@ -191,8 +193,15 @@ class WebhookWorker:
     """Delivers webhooks from one process; as many may run as wanted, anywhere."""
 
     def __init__(
-        self, store: Store, keyring: Keyring, config: Config, *, worker_id: str | None = None
+        self,
+        store: Store,
+        keyring: Keyring,
+        config: Config,
+        *,
+        worker_id: str | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        self._resolver = resolver
         self._store = store
         self._keyring = keyring
         self._config = config
@@ -207,13 +216,16 @@ class WebhookWorker:
         """Events this worker delivered (answered 2xx, recorded)."""
         self.attempts = 0
         """Attempts this worker made and recorded (committed)."""
+        self.tried: Counter[str] = Counter()
+        """Those attempts by endpoint id."""
         self._progress = asyncio.Condition()
 
     def start(self) -> None:
         self._sender = Sender(
-            allow_private=self._config.webhook_allow_private,
+            self._config.webhook_allowance(),
             timeout=self._config.webhook_timeout,
             connections=2 * self._config.webhook_concurrency,
+            resolver=self._resolver,
         )
         self._task = asyncio.create_task(self._run(), name="hub-webhook-worker")
 
@@ -354,6 +366,7 @@ class WebhookWorker:
                 )
         async with self._progress:
             self.attempts += kept
+            self.tried[claim.endpoint_id] += kept
             self.delivered += kept and outcome.ok
             self._progress.notify_all()
         return kept and outcome.ok

@@ -12,22 +12,27 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 from aiohttp import ClientSession, web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from standardwebhooks import Webhook as Verifier
 
 from hub.app import create_app
 from hub.config import Config, load_config
-from hub.domain.webhooks import address_refusal, retry_delay
+from hub.domain.webhooks import address_refusal, check_url, parse_allowance, retry_delay
+from hub.errors import HubError
 from hub.store import Store
 from hub.vault import Keyring
+from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
 from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.web.test_profiles import agent_key, new_agent, person
@@ -66,10 +71,10 @@ class Receiver:
             self._changed.notify_all()
         return await self.answer(request, n)
 
-    async def start(self) -> None:
+    async def start(self, host: str = "127.0.0.1") -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.server = TestServer(app, host="127.0.0.1")
+        self.server = TestServer(app, host=host)
         await self.server.start_server()
 
     def url(self, path: str = "/hook") -> str:
@@ -237,7 +242,7 @@ async def test_messages_arrive_signed_in_order_with_stable_ids(
     with pytest.raises(Exception, match="signature"):
         Verifier("whsec_" + "A" * 44).verify(receiver.got[0][3], receiver.got[0][2])
 
-    await until(worker, check=lambda: worker.attempts == 3)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 3)
     log = await deliveries(hub, key, hook["id"])
     assert [(d["status"], d["attempt"], d["next_attempt_at"]) for d in log] == [(200, 1, None)] * 3
     assert [d["webhook_id"] for d in reversed(log)] == receiver.ids()
@@ -290,7 +295,7 @@ async def test_failures_are_retried_in_order_and_retry_after_is_honoured(
     assert times[3] - times[2] >= 1.0  # Retry-After
     assert times[2] - times[1] < 1.0  # the schedule alone
 
-    await until(worker, check=lambda: worker.attempts == 5)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 5)
     log = list(reversed(await deliveries(hub, key, hook["id"])))
     assert [(d["attempt"], d["status"]) for d in log] == [
         (1, 500),
@@ -315,7 +320,7 @@ async def test_gone_disables_the_endpoint_and_enabling_resumes(
     ids = await say(hub, sid, "a", "b")
     worker = await workers()
 
-    await until(worker, check=lambda: worker.attempts == 1)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 1)
     status, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
     assert not shown["enabled"] and "410" in shown["disabled_reason"]
     assert await worker.round() == 0  # nothing is due for a disabled endpoint
@@ -535,7 +540,7 @@ async def test_internal_addresses_and_redirects_are_refused_at_delivery(
     named = (await register(hub, key, f"https://localhost:{port}/named", session_id=sid))["webhook"]
     await say(hub, sid, "secret plans")
     worker = await workers(webhook_allow_private=False, webhook_retry_schedule="60")
-    await until(worker, check=lambda: worker.attempts == 2)
+    await until(worker, check=lambda: worker.tried[plain["id"]] + worker.tried[named["id"]] == 2)
     plain_log = (await deliveries(hub, key, plain["id"]))[0]
     named_log = (await deliveries(hub, key, named["id"]))[0]
     assert plain_log["status"] is None and "https" in plain_log["error"]
@@ -554,10 +559,12 @@ async def test_a_redirect_is_not_followed(hub: HubClient, receiver: Receiver, wo
     hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
     await say(hub, sid, "go")
     worker = await workers()
-    await until(worker, check=lambda: worker.attempts >= 2)  # retried, not followed
+    await until(worker, check=lambda: worker.tried[hook["id"]] >= 2)  # retried, not followed
     log = await deliveries(hub, key, hook["id"])
     assert {(d["status"], d["error"]) for d in log} == {(302, "redirects are not followed")}
     assert receiver.ids("/elsewhere") == []
+    status, _ = await hub.call("DELETE", f"/api/webhooks/{hook['id']}", token=key)
+    assert status == 204  # no retries every 0.1 s for the tests after this one
 
 
 async def test_registration_refuses_what_it_must(database_url: str, wh_config: Config) -> None:
@@ -1028,3 +1035,133 @@ async def test_the_sdk_and_the_terminal_manage_endpoints(
     assert code == 0 and hook_id in out, err
     code, out, err = await run_hub("webhook", "disable", hook_id, "--url", hub.base, env=env)
     assert code == 0 and "disabled by its owner" in out, err
+
+
+# --- the allow-list and DNS rebinding ---------------------------------------------------
+
+
+class Names(AbstractResolver):
+    """A name service of the test's own, like a hosts file it rewrites between lookups:
+    `table` maps a name to its address; every lookup is counted."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        if host not in self.table:
+            raise OSError(f"no such name: {host}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=self.table[host],
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_allow_list_is_parsed_and_checked() -> None:
+    """Networks and host names (exact, or `*.` for subdomains) lift the address check for
+    what they name only; an allowed name or an allowed address literal may be `http://`;
+    nonsense is a configuration error."""
+    allow = parse_allowance("10.1.0.0/16, 127.0.0.2 hooks.internal *.corp.example")
+    assert allow.refusal(ipaddress.ip_address("10.1.2.3")) is None
+    assert allow.refusal(ipaddress.ip_address("::ffff:10.1.2.3")) is None
+    assert "private" in (allow.refusal(ipaddress.ip_address("10.2.0.1")) or "")
+    assert "loopback" in (allow.refusal(ipaddress.ip_address("127.0.0.1")) or "")
+    assert allow.host_allowed("a.corp.example") and allow.host_allowed("HOOKS.internal.")
+    assert not allow.host_allowed("corp.example") and not allow.host_allowed("evilcorp.example")
+    for url in ("http://hooks.internal/x", "http://10.1.0.5:8000/x", "https://a.corp.example/"):
+        assert check_url(url, allow) == url
+    for url in ("http://example.com/", "https://10.2.0.1/", "https://127.0.0.1/"):
+        with pytest.raises(HubError):
+            check_url(url, allow)
+    for bad in ("*", "a..b", "-x.example", "10.0.0.0/33"):
+        with pytest.raises(ValueError):
+            parse_allowance(bad)
+    with pytest.raises(ValueError, match="HUB_WEBHOOK_ALLOW"):
+        load_config({"HUB_WEBHOOK_ALLOW": "not a host!"})
+
+
+async def test_a_name_rebound_to_an_internal_address_is_refused_at_connection() -> None:
+    """The delivery client resolves a name when it connects, checks every address, and
+    connects to the address it checked: while `rebind.test` resolves to 127.0.0.2 (an
+    allowed network, standing in for a public address) the request arrives there; once
+    the name answers 127.0.0.1, the connection is refused before anything is sent, and
+    the internal server hears nothing. One lookup per connection, none after the check."""
+    outside, inside = Receiver(), Receiver()
+    await outside.start("127.0.0.2")
+    await inside.start("127.0.0.1")
+    assert outside.server is not None and inside.server is not None
+    names = Names()
+    allow = parse_allowance("127.0.0.2/32")
+    client = http_client(allow, connections=4, resolver=names)
+    try:
+        names.table["rebind.test"] = "127.0.0.2"
+        async with client.post(
+            f"http://rebind.test:{outside.server.port}/hook", data=b"{}"
+        ) as response:
+            assert response.status == 200
+        assert len(outside.got) == 1 and names.lookups == ["rebind.test"]
+
+        names.table["rebind.test"] = "127.0.0.1"
+        # the kept-alive connection goes on to the address checked, with no new lookup
+        async with client.post(f"http://rebind.test:{outside.server.port}/hook") as response:
+            assert response.status == 200
+        assert len(outside.got) == 2 and names.lookups == ["rebind.test"]
+        await client.close()
+        client = http_client(allow, connections=4, resolver=names)
+        for port in (inside.server.port, outside.server.port):
+            with pytest.raises(aiohttp.ClientError) as raised:
+                async with client.post(f"http://rebind.test:{port}/other", data=b"{}"):
+                    pass
+            refused = refusal_of(raised.value)
+            assert refused is not None and "loopback" in str(refused), raised.value
+        assert inside.got == [] and len(outside.got) == 2
+        assert names.lookups == ["rebind.test"] * 3
+    finally:
+        await client.close()
+        await outside.server.close()
+        await inside.server.close()
+
+
+async def test_the_allow_list_lets_a_worker_reach_what_it_names_only(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """With HUB_WEBHOOK_ALLOW=127.0.0.1/32 (and no ALLOW_PRIVATE) a worker delivers to
+    `http://127.0.0.1:PORT` but not to `http://localhost:PORT` (a name it does not list:
+    https required); listing the name `localhost` lets that one through too."""
+    key, sid = await own_session(hub)
+    assert receiver.server is not None
+    port = receiver.server.port
+    literal = (await register(hub, key, receiver.url("/literal"), session_id=sid))["webhook"]
+    named = (await register(hub, key, f"http://localhost:{port}/named", session_id=sid))["webhook"]
+    await say(hub, sid, "hello")
+    worker = await workers(
+        webhook_allow_private=False, webhook_allow="127.0.0.1/32", webhook_retry_schedule="60"
+    )
+    await until(worker, check=lambda: worker.tried[literal["id"]] + worker.tried[named["id"]] == 2)
+    assert receiver.ids("/literal") == [f"msg_{sid}_1"] and receiver.ids("/named") == []
+    refused = (await deliveries(hub, key, named["id"]))[0]
+    assert "https" in refused["error"]
+    assert (await deliveries(hub, key, literal["id"]))[0]["status"] == 200
+    await worker.close()
+    second = await workers(webhook_allow_private=False, webhook_allow="localhost")
+    status, _ = await hub.call(
+        "POST",
+        f"/api/webhooks/{named['id']}/redeliver",
+        token=key,
+        json={"since": "2000-01-01T00:00:00Z"},  # the failed one waits 60 s: not that long
+    )
+    assert status == 200
+    await until(second, check=lambda: second.delivered == 1)
+    assert receiver.ids("/named") == [f"msg_{sid}_1"]
