@@ -111,6 +111,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     gives its streams up after this. More than `webhook_timeout`."""
     webhook_concurrency: PositiveInt = 16
     """Streams (endpoint and session) one worker delivers at once."""
+    webhook_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    """Where a `hub worker` process serves `/metrics` (on `host`); 0: nowhere (`hub
+    serve`'s own `/metrics` shows its in-process delivery)."""
     secret_key: str | None = None
     """The vault's keyring (`HUB_SECRET_KEY`): `id:base64(32 bytes)`, comma-separated,
     newest first (see `hub.vault`). Unset: `hub serve` on the embedded PostgreSQL keeps a

@@ -54,7 +54,7 @@ class Hub:
         self.directory = Directory(store)
         self.keyring = Keyring.parse(config.secret_key or "")
         self.secrets = Secrets(store, self.keyring)
-        self.webhooks = Webhooks(store, self.keyring, config)
+        self.webhooks = Webhooks(store, self.keyring, config, metrics=metrics)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)

@@ -33,6 +33,7 @@ from hub.domain.webhooks import (
     parse_webhook_id,
 )
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.security import new_webhook_secret
 from hub.services.spaces import readable_space
 from hub.store import Connection, Store, changes
@@ -76,7 +77,9 @@ def _host(url: str) -> str:
 
 
 class Webhooks:
-    def __init__(self, store: Store, keyring: Keyring, config: Config) -> None:
+    def __init__(
+        self, store: Store, keyring: Keyring, config: Config, *, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._keyring = keyring
         self._allowance = config.webhook_allowance()
@@ -84,6 +87,7 @@ class Webhooks:
             self._allowance,
             timeout=config.webhook_timeout,
             connections=4,
+            metrics=metrics,
         )
 
     async def close(self) -> None:

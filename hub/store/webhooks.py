@@ -46,6 +46,7 @@ __all__ = [
     "live_secrets",
     "log_attempt",
     "passed",
+    "queue_depth",
     "release",
     "retire_secrets",
     "rewind_streams",
@@ -574,3 +575,22 @@ async def drop_stream(conn: Connection, claim: Claim) -> None:
         claim.session_id,
         claim.lease,
     )
+
+
+async def queue_depth(conn: Connection) -> tuple[int, int]:
+    """(events waiting over every stream of an enabled endpoint, streams due now)."""
+    row = await conn.fetchrow(
+        """SELECT COALESCE(sum(GREATEST(s.last_message_id - w.after_message_id, 0)
+                              + GREATEST(COALESCE(h.last_event_id, 0) - w.after_event_id, 0)),
+                          0)::bigint AS waiting,
+                  count(*) FILTER (WHERE w.next_attempt_at <= now()
+                                     AND (s.last_message_id > w.after_message_id
+                                          OR COALESCE(h.last_event_id, 0) > w.after_event_id))
+                      AS due
+             FROM webhook_streams w
+             JOIN webhook_endpoints e ON e.id = w.endpoint_id AND e.enabled
+             JOIN sessions s ON s.id = w.session_id
+             LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id"""
+    )
+    assert row is not None
+    return int(row["waiting"]), int(row["due"])

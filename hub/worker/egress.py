@@ -27,6 +27,7 @@ from standardwebhooks import Webhook as Signer
 
 from hub.domain.webhooks import Allowance, check_url, parse_retry_after
 from hub.errors import HubError
+from hub.metrics import Metrics
 
 __all__ = [
     "EXCERPT_BYTES",
@@ -126,7 +127,9 @@ class Sender:
         timeout: float,
         connections: int,
         resolver: AbstractResolver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._allowance = allowance
         self._timeout = timeout
         self._connections = connections
@@ -139,6 +142,13 @@ class Sender:
             self._http = None
 
     async def post(self, url: str, webhook_id: str, body: bytes, signers: list[Signer]) -> Outcome:
+        """One attempt (counted in the metrics, if given)."""
+        outcome = await self._post(url, webhook_id, body, signers)
+        if self._metrics is not None:
+            self._metrics.webhook_attempted(outcome.status, outcome.latency_ms)
+        return outcome
+
+    async def _post(self, url: str, webhook_id: str, body: bytes, signers: list[Signer]) -> Outcome:
         if not signers:
             return Outcome(None, "no signing secret opens (HUB_SECRET_KEY changed?)", "", None, 0)
         if self._http is None:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
+from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from nanoid import generate as nanoid
 from standardwebhooks import Webhook as Signer
@@ -61,6 +62,7 @@ from hub.domain.webhooks import (
     scope_allows,
 )
 from hub.errors import HubError
+from hub.metrics import CONTENT_TYPE_LATEST, Metrics
 from hub.protocol import MessageEvent
 from hub.store import Connection, Store
 from hub.store import sessions as session_store
@@ -75,6 +77,8 @@ __all__ = ["Item", "WebhookWorker", "event_item", "may_hear", "message_item", "s
 
 log = logging.getLogger("hub.worker.webhooks")
 
+COUNT_INTERVAL = 5.0
+"""Seconds between counts of the queue for the metrics (a scan of every stream)."""
 PAGE = 100
 """Messages (and outbox events) read per round trip while delivering one stream."""
 _encoder = msgspec.json.Encoder()
@@ -200,8 +204,11 @@ class WebhookWorker:
         *,
         worker_id: str | None = None,
         resolver: AbstractResolver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._resolver = resolver
+        self._metrics = metrics
+        self._counted_at = 0.0
         self._store = store
         self._keyring = keyring
         self._config = config
@@ -226,6 +233,7 @@ class WebhookWorker:
             timeout=self._config.webhook_timeout,
             connections=2 * self._config.webhook_concurrency,
             resolver=self._resolver,
+            metrics=self._metrics,
         )
         self._task = asyncio.create_task(self._run(), name="hub-webhook-worker")
 
@@ -268,6 +276,9 @@ class WebhookWorker:
                     endpoint_id for endpoint_id, _ in await webhook_store.wanting_endpoints(conn)
                 ]
                 await webhook_store.discover_streams(conn, wanted)
+        if self._metrics is not None and loop.time() - self._counted_at >= COUNT_INTERVAL:
+            self._counted_at = loop.time()
+            await self.count_queue()
         free = self._config.webhook_concurrency - len(self._busy)
         if free <= 0:
             return 0
@@ -282,6 +293,14 @@ class WebhookWorker:
             self._busy[key] = task
             task.add_done_callback(self._forget)
         return len(claims)
+
+    async def count_queue(self) -> tuple[int, int]:
+        """Count the queue for the metrics: (events waiting, streams due)."""
+        async with self._store.connection() as conn:
+            waiting, due = await webhook_store.queue_depth(conn)
+        if self._metrics is not None:
+            self._metrics.webhook_queue(waiting, due)
+        return waiting, due
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for key, running in list(self._busy.items()):
@@ -383,12 +402,35 @@ async def run_worker(config: Config, stop: asyncio.Event) -> None:
     store = await Store.open(
         config.database_url, size=min(config.db_pool_size, 4), wait_limit=config.db_timeout
     )
-    worker = WebhookWorker(store, Keyring.parse(config.secret_key), config)
+    metrics = Metrics()
+    worker = WebhookWorker(store, Keyring.parse(config.secret_key), config, metrics=metrics)
+    runner: web.AppRunner | None = None
     try:
+        if config.webhook_metrics_port:
+            runner = await _serve_metrics(metrics, config.host, config.webhook_metrics_port)
         worker.start()
         log.info("webhook worker %s started", worker.worker_id)
         await stop.wait()
     finally:
         with contextlib.suppress(Exception):
             await worker.close()
+        if runner is not None:
+            await runner.cleanup()
         await store.close()
+
+
+async def _serve_metrics(metrics: Metrics, host: str, port: int) -> web.AppRunner:
+    """`/metrics` of a `hub worker` process (`HUB_WEBHOOK_METRICS_PORT`)."""
+
+    async def exposition(request: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", exposition)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("worker metrics at http://%s:%d/metrics", host, port)
+    return runner

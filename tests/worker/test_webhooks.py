@@ -30,6 +30,7 @@ from hub.app import create_app
 from hub.config import Config, load_config
 from hub.domain.webhooks import address_refusal, check_url, parse_allowance, retry_delay
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.store import Store
 from hub.vault import Keyring
 from hub.worker.egress import http_client, refusal_of
@@ -140,11 +141,11 @@ async def workers(wh_config: Config) -> AsyncIterator[Callable[..., Awaitable[We
     """Start webhook workers (each with its own pool), with settings changed."""
     started: list[tuple[WebhookWorker, Store]] = []
 
-    async def start(**overrides: Any) -> WebhookWorker:
+    async def start(metrics: Metrics | None = None, **overrides: Any) -> WebhookWorker:
         config = msgspec.structs.replace(wh_config, **overrides)
         assert config.database_url is not None
         store = await Store.open(config.database_url, size=4)
-        worker = WebhookWorker(store, Keyring.parse(TEST_SECRET_KEY), config)
+        worker = WebhookWorker(store, Keyring.parse(TEST_SECRET_KEY), config, metrics=metrics)
         worker.start()
         started.append((worker, store))
         return worker
@@ -409,6 +410,9 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     key, sid = await own_session(hub)
     await register(hub, key, receiver.url(), session_id=sid)
     ids = await say(hub, sid, "x", "y", "z")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     env = {
         **os.environ,
         "HUB_DATABASE_URL": wh_config.database_url or "",
@@ -417,12 +421,17 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
         "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
         "HUB_WEBHOOK_TIMEOUT": "30",
         "HUB_WEBHOOK_LEASE": "31",
+        "HUB_WEBHOOK_METRICS_PORT": str(metrics_port),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
     )
     try:
         await receiver.wait(lambda: len(receiver.got) >= 1)
+        async with ClientSession() as http:  # the worker's own /metrics
+            async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as scraped:
+                assert scraped.status == 200
+                assert "hub_webhook_attempts_total" in await scraped.text()
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -1165,3 +1174,70 @@ async def test_the_allow_list_lets_a_worker_reach_what_it_names_only(
     assert status == 200
     await until(second, check=lambda: second.delivered == 1)
     assert receiver.ids("/named") == [f"msg_{sid}_1"]
+
+
+# --- metrics, and an endpoint failing too long ----------------------------------------
+
+
+async def test_metrics_count_attempts_their_latency_and_the_queue(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Attempts are counted by outcome (a 500 `failed`, a 2xx `delivered`) with their
+    latency; the queue gauge counts the events waiting, and drops by what was delivered."""
+    release = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await release.wait()
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    await say(hub, sid, "a", "b")
+    metrics = Metrics(process=False)
+    worker = await workers(metrics=metrics)
+    await receiver.wait(lambda: len(receiver.got) >= 1)  # the stream is open, held
+
+    def sample(name: str, **labels: str) -> float:
+        value = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    waiting, _ = await worker.count_queue()
+    assert waiting >= 2 and sample("hub_webhook_events_waiting") == waiting
+    release.set()
+    await until(worker, check=lambda: worker.delivered >= 2 and worker.tried[hook["id"]] == 3)
+    after, _ = await worker.count_queue()
+    assert waiting - after == 2 and sample("hub_webhook_events_waiting") == after
+    assert sample("hub_webhook_attempts_total", outcome="delivered") == 2
+    assert sample("hub_webhook_attempts_total", outcome="failed") >= 1
+    assert sample("hub_webhook_delivery_seconds_count") >= 3
+    assert "hub_webhook_streams_due" in metrics.exposition().decode()
+
+
+async def test_an_endpoint_failing_too_long_is_disabled_and_says_why(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """An endpoint whose deliveries have failed for longer than HUB_WEBHOOK_DISABLE_AFTER
+    (5 days by default; here it has failed for 6) is disabled at its next failure; its
+    owner reads why, and nothing more is tried."""
+    receiver.answer = lambda request, n: _status(500)
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    async with _conn(wh_config) as conn:
+        await conn.execute(
+            "UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1",
+            hook["id"],
+        )
+    await say(hub, sid, "anyone?")
+    worker = await workers()
+    assert wh_config.webhook_disable_after == 5 * 86400
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 1)
+    _, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert shown["enabled"] is False
+    assert shown["disabled_reason"].startswith("deliveries failed without a success since ")
+    (attempt,) = await deliveries(hub, key, hook["id"])
+    assert (attempt["status"], attempt["next_attempt_at"]) == (500, None)
+    await worker.round()
+    assert worker.tried[hook["id"]] == 1 and len(receiver.got) == 1
