@@ -111,6 +111,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     gives its streams up after this. More than `webhook_timeout`."""
     webhook_concurrency: PositiveInt = 16
     """Streams (endpoint and session) one worker delivers at once."""
+    webhook_retention_days: Positive = 30.0
+    """Days the delivery log's attempts and the outbox's events (changes other than
+    messages) are kept; an event still undelivered then is dropped."""
     webhook_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     """Where a `hub worker` process serves `/metrics` (on `host`); 0: nowhere (`hub
     serve`'s own `/metrics` shows its in-process delivery)."""

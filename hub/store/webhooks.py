@@ -46,6 +46,7 @@ __all__ = [
     "live_secrets",
     "log_attempt",
     "passed",
+    "prune",
     "queue_depth",
     "release",
     "retire_secrets",
@@ -594,3 +595,28 @@ async def queue_depth(conn: Connection) -> tuple[int, int]:
     )
     assert row is not None
     return int(row["waiting"]), int(row["due"])
+
+
+PRUNE_BATCH = 5000
+
+
+async def prune(conn: Connection, older_than_seconds: float) -> tuple[int, int]:
+    """Delete up to `PRUNE_BATCH` delivery attempts and as many outbox events made more
+    than `older_than_seconds` ago (the oldest first); returns how many of each went."""
+    attempts: str = await conn.execute(
+        """DELETE FROM webhook_attempts WHERE id IN (
+               SELECT id FROM webhook_attempts
+                WHERE created_at < now() - make_interval(secs => $1)
+                ORDER BY created_at LIMIT $2)""",
+        older_than_seconds,
+        PRUNE_BATCH,
+    )
+    events: str = await conn.execute(
+        """DELETE FROM webhook_events WHERE (session_id, id) IN (
+               SELECT session_id, id FROM webhook_events
+                WHERE occurred_at < now() - make_interval(secs => $1)
+                ORDER BY occurred_at LIMIT $2)""",
+        older_than_seconds,
+        PRUNE_BATCH,
+    )
+    return int(attempts.rsplit(" ", 1)[-1]), int(events.rsplit(" ", 1)[-1])

@@ -77,6 +77,9 @@ __all__ = ["Item", "WebhookWorker", "event_item", "may_hear", "message_item", "s
 
 log = logging.getLogger("hub.worker.webhooks")
 
+PRUNE_LOCK = 0x68756277  # "hubw": the advisory lock of one pruning worker at a time
+PRUNE_INTERVAL = 3600.0
+"""Seconds between a worker's deletions of what outlived `webhook_retention_days`."""
 COUNT_INTERVAL = 5.0
 """Seconds between counts of the queue for the metrics (a scan of every stream)."""
 PAGE = 100
@@ -209,6 +212,7 @@ class WebhookWorker:
         self._resolver = resolver
         self._metrics = metrics
         self._counted_at = 0.0
+        self._pruned_at: float | None = None
         self._store = store
         self._keyring = keyring
         self._config = config
@@ -276,6 +280,9 @@ class WebhookWorker:
                     endpoint_id for endpoint_id, _ in await webhook_store.wanting_endpoints(conn)
                 ]
                 await webhook_store.discover_streams(conn, wanted)
+        if self._pruned_at is None or loop.time() - self._pruned_at >= PRUNE_INTERVAL:
+            self._pruned_at = loop.time()
+            await self.prune()
         if self._metrics is not None and loop.time() - self._counted_at >= COUNT_INTERVAL:
             self._counted_at = loop.time()
             await self.count_queue()
@@ -293,6 +300,25 @@ class WebhookWorker:
             self._busy[key] = task
             task.add_done_callback(self._forget)
         return len(claims)
+
+    async def prune(self) -> tuple[int, int]:
+        """Delete the delivery log's attempts and the outbox's events older than
+        `webhook_retention_days`, a batch at a time (one worker at a time: the others
+        skip it); returns how many of each went."""
+        older = self._config.webhook_retention_days * 86_400.0
+        gone = [0, 0]
+        while True:
+            async with self._store.transaction() as conn:
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", PRUNE_LOCK):
+                    break
+                attempts, events = await webhook_store.prune(conn, older)
+            gone[0] += attempts
+            gone[1] += events
+            if max(attempts, events) < webhook_store.PRUNE_BATCH:
+                break
+        if any(gone):
+            log.info("pruned %d webhook attempts and %d outbox events", *gone)
+        return gone[0], gone[1]
 
     async def count_queue(self) -> tuple[int, int]:
         """Count the queue for the metrics: (events waiting, streams due)."""

@@ -1241,3 +1241,36 @@ async def test_an_endpoint_failing_too_long_is_disabled_and_says_why(
     assert (attempt["status"], attempt["next_attempt_at"]) == (500, None)
     await worker.round()
     assert worker.tried[hook["id"]] == 1 and len(receiver.got) == 1
+
+
+async def test_the_delivery_log_and_the_outbox_are_kept_for_the_retention_only(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A worker deletes delivery attempts and outbox events older than
+    HUB_WEBHOOK_RETENTION_DAYS (30 by default); younger ones stay."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    hook = (await register(hub, key, receiver.url(), session_id=sid, event_types=["*"]))["webhook"]
+    await say(hub, sid, "old")
+    await _put_note(hub, sid, token, title="old", content="-", expected_version=0)
+    worker = await workers()
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 2)
+    async with _conn(wh_config) as conn:
+        await conn.execute(
+            "UPDATE webhook_attempts SET created_at = now() - interval '31 days'"
+            " WHERE endpoint_id = $1",
+            hook["id"],
+        )
+        await conn.execute(
+            "UPDATE webhook_events SET occurred_at = now() - interval '31 days'"
+            " WHERE session_id = $1",
+            sid,
+        )
+        status, recent = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+        assert status == 200
+        attempts, events = await worker.prune()
+        assert attempts >= 2 and events >= 1
+        assert [d["id"] for d in await deliveries(hub, key, hook["id"])] == [recent["id"]]
+        left = await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
+        assert left == 0
+    assert wh_config.webhook_retention_days == 30
