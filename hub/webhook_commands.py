@@ -87,7 +87,7 @@ def add_parsers(commands: Any, with_url: WithUrl, with_token: WithToken) -> None
     log.add_argument("--limit", type=int, default=20, metavar="N", help="attempts (1 to 200)")
     log.add_argument("--before", type=int, metavar="ID", help="attempts older than this one")
     log.add_argument("--verbose", action="store_true", help="each answer's excerpt too")
-    sub("test", "send a test event now; prints the attempt")
+    sub("test", "send a test event now; prints the attempt (a slow endpoint: raise --timeout)")
     again = sub("redeliver", "deliver again one event, or everything since a time")
     which = again.add_mutually_exclusive_group(required=True)
     which.add_argument("--event", metavar="WEBHOOK_ID", help="an event's webhook-id (msg_…, evt_…)")
