@@ -455,20 +455,33 @@ async def rewind_streams(conn: Connection, endpoint_id: str, since: datetime) ->
     """Deliver again everything since `since` (not before the endpoint's registration,
     nor a fork's copied history): each of its streams goes back to the last message and
     event before then, due now, its lease ended (the delivery that held it stops at its
-    next write). Returns how many streams went back."""
+    next write; one still failing is tried now); a stream with nothing since then is
+    left as it is. Returns how many streams went back."""
     status: str = await conn.execute(
-        """UPDATE webhook_streams w SET
-               after_message_id = LEAST(w.after_message_id, GREATEST(
-                   COALESCE((SELECT max(m.id) FROM messages m WHERE m.session_id = w.session_id
-                              AND m.created_at < GREATEST($2, e.created_at)), 0),
-                   COALESCE(s.forked_at_message_id, 0))),
-               after_event_id = LEAST(w.after_event_id,
-                   COALESCE((SELECT max(v.id) FROM webhook_events v
-                              WHERE v.session_id = w.session_id
-                                AND v.occurred_at < GREATEST($2, e.created_at)), 0)),
+        """WITH back AS (
+               SELECT w.session_id,
+                      GREATEST(COALESCE((SELECT max(m.id) FROM messages m
+                                          WHERE m.session_id = w.session_id
+                                            AND m.created_at < GREATEST($2, e.created_at)), 0),
+                               COALESCE(s.forked_at_message_id, 0)) AS message_id,
+                      COALESCE((SELECT max(v.id) FROM webhook_events v
+                                 WHERE v.session_id = w.session_id
+                                   AND v.occurred_at < GREATEST($2, e.created_at)), 0)
+                          AS event_id,
+                      s.last_message_id, COALESCE(h.last_event_id, 0) AS last_event_id
+                 FROM webhook_streams w
+                 JOIN webhook_endpoints e ON e.id = w.endpoint_id
+                 JOIN sessions s ON s.id = w.session_id
+                 LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id
+                WHERE w.endpoint_id = $1
+           )
+           UPDATE webhook_streams w SET
+               after_message_id = LEAST(w.after_message_id, back.message_id),
+               after_event_id = LEAST(w.after_event_id, back.event_id),
                attempts = 0, next_attempt_at = now(), leased_by = NULL, leased_until = NULL
-           FROM webhook_endpoints e, sessions s
-           WHERE w.endpoint_id = $1 AND e.id = w.endpoint_id AND s.id = w.session_id""",
+           FROM back
+           WHERE w.endpoint_id = $1 AND w.session_id = back.session_id
+             AND (back.last_message_id > back.message_id OR back.last_event_id > back.event_id)""",
         endpoint_id,
         since,
     )
