@@ -56,6 +56,10 @@ def create_app(config: Config, *, migrate: bool = True) -> web.Application:
     app[METRICS] = Metrics()
     app[SOCKETS] = WeakSet()
     add_routes(app)
+    if config.mcp_http:
+        from hub.web.mcp import add_mcp
+
+        add_mcp(app)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_resources(config, migrate))
     app.on_shutdown.append(_close_sockets)

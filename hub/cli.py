@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import (
+    attachment_commands,
     export_commands,
     search_commands,
     space_commands,
@@ -221,6 +222,14 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--type", dest="msg_type", default="chat", choices=["chat", "handoff", "status", "action"]
     )
+    send.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="upload FILE and attach it (repeatable); its type is guessed from its name",
+    )
+    attachment_commands.add_parsers(commands, _with_url, _with_token, TOKEN_HELP)
 
     mcp = people("mcp", "serve a session to an MCP client (an AI agent) over stdio")
     mcp.epilog = (
@@ -459,8 +468,15 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
         )
     if args.command == "send":
         return await commands.send(
-            args.url, _need_token(args), args.content, args.msg_type, patience=args.timeout
+            args.url,
+            _need_token(args),
+            args.content,
+            args.msg_type,
+            patience=args.timeout,
+            attach=args.attach,
         )
+    if args.command == attachment_commands.COMMAND:
+        return await attachment_commands.run(args, _need_token(args))  # --timeout: per wait
     if args.command == "mcp":
         from hub.mcp.server import run
 

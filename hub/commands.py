@@ -25,7 +25,15 @@ from hub.client import (
     connect,
 )
 from hub.domain import Message, MsgType, Presence, SessionStatus
-from hub.protocol import Event, FileEvent, MessageEvent, NoteEvent, PresenceEvent, SessionEvent
+from hub.protocol import (
+    AttachmentEvent,
+    Event,
+    FileEvent,
+    MessageEvent,
+    NoteEvent,
+    PresenceEvent,
+    SessionEvent,
+)
 
 __all__ = [
     "CommandError",
@@ -69,7 +77,9 @@ def when(at: datetime | None) -> str:
 def describe_message(m: Message) -> str:
     kind = "" if m.msg_type == "chat" else f" [{m.msg_type}]"
     reply = f" (re #{m.parent_id})" if m.parent_id else ""
-    files = f" (attached: {', '.join(m.attachments)})" if m.attachments else ""
+    files = f" (attached: {', '.join(m.attachments + m.attachment_ids)})"
+    if not m.attachments and not m.attachment_ids:
+        files = ""
     stamp = m.created_at.astimezone().strftime("%H:%M:%S")
     return f"#{m.id} {stamp} {m.author_id} ({ROLE[m.author_role]}){kind}{reply}: {m.content}{files}"
 
@@ -84,6 +94,9 @@ def describe(event: Event) -> str:
     if isinstance(event, FileEvent):
         f = event.file
         return f"file {f.path} ({f.size} B) by {f.last_editor}"
+    if isinstance(event, AttachmentEvent):
+        a = event.attachment
+        return f"attachment {a.id} {a.name} ({a.size} B, {a.content_type}) by {a.uploader}"
     if isinstance(event, PresenceEvent):
         return describe_presence(event.presence)
     if isinstance(event, SessionEvent):
@@ -239,7 +252,20 @@ async def _status(rest: HubAPI, url: str, session_id: str, token: str) -> int:
     return 0
 
 
-async def send(url: str, token: str, content: str, msg_type: MsgType, *, patience: float) -> int:
+async def send(
+    url: str,
+    token: str,
+    content: str,
+    msg_type: MsgType,
+    *,
+    patience: float,
+    attach: list[str] | None = None,
+) -> int:
+    """Post one message, uploading each `attach` file first (streamed)."""
+    files = [Path(name) for name in attach or ()]
+    for file in files:
+        if not file.is_file():
+            raise CommandError(f"--attach {file}: no such file", exit_code=1)
     async with connect(
         url,
         token,
@@ -248,7 +274,7 @@ async def send(url: str, token: str, content: str, msg_type: MsgType, *, patienc
         reconnect_timeout=patience,
         request_timeout=patience,
     ) as session:
-        message = await session.send(content, msg_type=msg_type)
+        message = await session.send(content, msg_type=msg_type, attachments=files)
     out(describe_message(message))
     return 0
 

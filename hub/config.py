@@ -70,6 +70,15 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     process when on Redis, whatever address they come from."""
     max_connections_per_participant: PositiveInt = 16
     """Websockets one participant of a session may hold at once, over every process."""
+    stream_delta_interval: Positive = 0.04
+    """Seconds between two `stream_delta` events of one stream: the deltas an author
+    sends meanwhile are relayed together, as one."""
+    stream_abort_timeout: Positive = 30.0
+    """Seconds a stream stays open after its author's last connection to the hub process
+    holding it ends; the author may reconnect there and go on meanwhile. Then it ends
+    aborted, and nothing is committed."""
+    max_streams_per_participant: PositiveInt = 4
+    """Streams one participant of a session may hold open at once, over every process."""
     trusted_proxies: str = ""
     """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""
     header_timeout: Positive = 10.0
@@ -87,6 +96,18 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     export_timeout: Positive = 600.0
     """Seconds an export may take from its first read to its last byte; one still
     running then is cut off (the connection is aborted)."""
+    mcp_http: bool = True
+    """Whether the hub serves MCP's Streamable HTTP transport at `/mcp` (the bearer token
+    is a session token), so a remote AI agent joins with nothing installed."""
+    mcp_idle_timeout: Positive = 1800.0
+    """Seconds an MCP session over HTTP (and the token's bridge) may go without a request
+    before it is closed; the client then starts a new one."""
+    attachment_max_bytes: PositiveInt = 100 * 1024 * 1024
+    """The largest attachment one upload may carry (100 MiB); a larger one is refused
+    413 `payload_too_large` and nothing is stored."""
+    attachment_quota_bytes: PositiveInt = 1024 * 1024 * 1024
+    """What one session's attachments may hold in all (1 GiB), each distinct content
+    counted once; an upload past it is refused 413 `quota_exceeded`."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

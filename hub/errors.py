@@ -26,6 +26,7 @@ ErrorCode = Literal[
     "conflict",
     "invalid_transition",
     "payload_too_large",
+    "quota_exceeded",
     "rate_limited",
     "unavailable",
     "internal",

@@ -13,9 +13,13 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 
 from hub.domain import (
+    MAX_ATTACHMENTS_PER_MESSAGE,
     MAX_CONTENT_CHARS,
     MAX_FILE_CHARS,
     MAX_NOTE_CHARS,
+    AbortReason,
+    Attachment,
+    AttachmentId,
     FileEntry,
     FileInfo,
     Message,
@@ -25,6 +29,7 @@ from hub.domain import (
     Presence,
     Role,
     Session,
+    StreamInfo,
     check_metadata,
 )
 from hub.errors import HubError
@@ -40,6 +45,7 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "CLOSE_TRY_AGAIN_LATER",
     "Ack",
+    "AttachmentEvent",
     "ClientFrame",
     "ErrorFrame",
     "FileEvent",
@@ -53,6 +59,15 @@ __all__ = [
     "SendMessage",
     "SessionEvent",
     "SetPresence",
+    "StreamAbort",
+    "StreamDelta",
+    "StreamDeltaEvent",
+    "StreamEnd",
+    "StreamEndedEvent",
+    "StreamEvent",
+    "StreamFrame",
+    "StreamStart",
+    "StreamStartedEvent",
     "UpdateNote",
     "WriteFile",
     "decode_client_frame",
@@ -105,6 +120,11 @@ class SendMessage(msgspec.Struct, tag="send", kw_only=True, forbid_unknown_field
     attachments: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=512)]], msgspec.Meta(max_length=32)
     ] = []
+    """Paths of this session's files."""
+    attachment_ids: Annotated[
+        list[AttachmentId], msgspec.Meta(max_length=MAX_ATTACHMENTS_PER_MESSAGE)
+    ] = []
+    """Uploads of this session (`att_…`, `POST /api/sessions/{id}/attachments`)."""
     ref: Ref | None = None
 
     def __post_init__(self) -> None:
@@ -141,7 +161,53 @@ class Ping(msgspec.Struct, tag="ping", kw_only=True, forbid_unknown_fields=True)
     ref: Ref | None = None
 
 
-ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping
+StreamId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class StreamStart(msgspec.Struct, tag="stream_start", kw_only=True, forbid_unknown_fields=True):
+    """Open a stream: a message written piece by piece (`stream_delta`), committed by
+    `stream_end`. `stream_id` is yours to choose, unique among the session's open
+    streams; starting again one of yours that is open answers it unchanged."""
+
+    stream_id: StreamId
+    msg_type: MsgType = "chat"
+    parent_id: MessageId | None = None
+    ref: Ref | None = None
+
+
+class StreamDelta(msgspec.Struct, tag="stream_delta", kw_only=True, forbid_unknown_fields=True):
+    """Append `text` to an open stream of yours. With `offset` (the characters sent
+    before this delta) a re-sent delta is applied once. Acked only when it has a `ref`."""
+
+    stream_id: StreamId
+    text: Annotated[str, msgspec.Meta(max_length=MAX_CONTENT_CHARS)]
+    offset: Count | None = None
+    ref: Ref | None = None
+
+
+class StreamEnd(msgspec.Struct, tag="stream_end", kw_only=True, forbid_unknown_fields=True):
+    """Commit the stream's whole text as one message (acked like `send`, with the same
+    `client_msg_id` idempotency)."""
+
+    stream_id: StreamId
+    client_msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    metadata: dict[str, Any] = {}
+    token_count: Count | None = None
+    ref: Ref | None = None
+
+    def __post_init__(self) -> None:
+        check_metadata(self.metadata)
+
+
+class StreamAbort(msgspec.Struct, tag="stream_abort", kw_only=True, forbid_unknown_fields=True):
+    """Drop an open stream of yours: it ends `aborted` and nothing is committed."""
+
+    stream_id: StreamId
+    ref: Ref | None = None
+
+
+StreamFrame = StreamStart | StreamDelta | StreamEnd | StreamAbort
+ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping | StreamFrame
 
 _client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
 _KNOWN_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientFrame))
@@ -247,6 +313,12 @@ class FileEvent(msgspec.Struct, tag="file", kw_only=True):
     file: FileEntry
 
 
+class AttachmentEvent(msgspec.Struct, tag="attachment", kw_only=True):
+    """An attachment was uploaded (its bytes: `GET …/attachments/{id}/content`)."""
+
+    attachment: Attachment
+
+
 class PresenceEvent(msgspec.Struct, tag="presence", kw_only=True):
     presence: Presence
 
@@ -258,6 +330,38 @@ class SessionEvent(msgspec.Struct, tag="session", kw_only=True):
     deleted: bool = False
 
 
+class StreamStartedEvent(msgspec.Struct, tag="stream_started", kw_only=True):
+    """A stream opened; `text` is empty when it has just started, and is the text so
+    far when sent during a catch-up (`stream.size` characters)."""
+
+    stream: StreamInfo
+    text: str = ""
+
+
+class StreamDeltaEvent(msgspec.Struct, tag="stream_delta", kw_only=True):
+    """More text of an open stream: `text` goes at `offset` (characters before it).
+    Ephemeral: never stored, no message id. A delta overlapping text you have (after a
+    catch-up) carries nothing new before `offset + len(text)` of what you hold."""
+
+    session_id: str
+    stream_id: str
+    author_id: str
+    offset: int
+    text: str
+
+
+class StreamEndedEvent(msgspec.Struct, tag="stream_ended", kw_only=True):
+    """A stream ended: committed as message `message_id`, or `aborted` (nothing
+    committed) for `reason`."""
+
+    session_id: str
+    stream_id: str
+    author_id: str
+    message_id: int | None = None
+    aborted: bool = False
+    reason: AbortReason | None = None
+
+
 class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     """The change answering `ref` is committed. For a message, `duplicate` tells whether
     it was a retry of an earlier send (the original message is returned)."""
@@ -267,6 +371,7 @@ class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     note: Note | None = None
     file: FileInfo | None = None
     presence: Presence | None = None
+    stream: StreamInfo | None = None
     duplicate: bool | None = None
 
 
@@ -282,7 +387,16 @@ class ErrorFrame(msgspec.Struct, tag="error", kw_only=True, omit_defaults=True):
     file: FileInfo | None = None
 
 
-Event = MessageEvent | NoteEvent | FileEvent | PresenceEvent | SessionEvent
+StreamEvent = StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent
+Event = (
+    MessageEvent
+    | NoteEvent
+    | FileEvent
+    | AttachmentEvent
+    | PresenceEvent
+    | SessionEvent
+    | StreamEvent
+)
 ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
 
 _encoder = msgspec.json.Encoder()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
+from hub.api.attachments import AttachmentList, AttachmentQuery, UploadQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
 from hub.api.exports import ExportQuery, SessionExport
@@ -92,6 +93,8 @@ __all__ = [
     "ActivityPage",
     "ActivityQuery",
     "AgentKeyList",
+    "AttachmentList",
+    "AttachmentQuery",
     "ConfigDiffQuery",
     "ConfigSchema",
     "ConfigUpdate",
@@ -174,6 +177,7 @@ __all__ = [
     "TemplateVersionPage",
     "TitleChange",
     "UpdateSession",
+    "UploadQuery",
     "VersionDiffQuery",
     "VersionQuery",
     "WatchSession",

@@ -16,12 +16,16 @@ from typing import Protocol
 import msgspec
 
 from hub.protocol import (
+    AttachmentEvent,
     Event,
     FileEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
     SessionEvent,
+    StreamDeltaEvent,
+    StreamEndedEvent,
+    StreamStartedEvent,
     decode_event,
     encode,
 )
@@ -32,6 +36,7 @@ __all__ = [
     "Envelope",
     "Listener",
     "MemoryBus",
+    "OpenStream",
     "envelope",
     "kind_of",
     "pack",
@@ -126,7 +131,17 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.note.session_id == session_id
     if isinstance(event, FileEvent):
         return event.file.session_id == session_id
+    if isinstance(event, AttachmentEvent):
+        return event.attachment.session_id == session_id
+    if isinstance(event, StreamStartedEvent):
+        return event.stream.session_id == session_id
+    if isinstance(event, StreamDeltaEvent | StreamEndedEvent):
+        return event.session_id == session_id
     return True  # presence names no session: its channel is all there is
+
+
+OpenStream = tuple[str, str, str]
+"""(session id, stream id, author id): an open stream, as the bus records it."""
 
 
 class Bus(Protocol):
@@ -182,6 +197,40 @@ class Bus(Protocol):
 
     def healthy(self) -> bool: ...
 
+    # Open streams: what a participant joining mid-stream is sent (see hub.services.streams).
+
+    async def open_stream(self, stream: OpenStream, info: bytes, limit: int, ttl: float) -> int:
+        """Record an open stream (its encoded `StreamInfo`, and no text yet) that lapses
+        unless refreshed within `ttl` seconds: 1 if recorded, -1 if the session has an
+        open stream of that id, 0 if its author holds `limit` open streams already (over
+        every process). Raises if the shared store cannot be reached."""
+
+    async def append_stream(self, stream: OpenStream, text: str, ttl: float) -> None:
+        """Add `text` to the stream's text so far, and keep it another `ttl` seconds."""
+
+    async def refresh_streams(self, streams: list[OpenStream], ttl: float) -> None:
+        """Keep these open streams (held by this process) another `ttl` seconds."""
+
+    async def close_stream(self, stream: OpenStream) -> None:
+        """Forget an open stream and its text."""
+
+    async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
+        """The session's open streams: (encoded info, text so far) each, oldest first.
+        Raises if the shared store cannot be reached."""
+
+    async def stream_info(self, session_id: str, stream_id: str) -> bytes | None:
+        """The encoded info of an open stream, or None."""
+
+
+class _MemoryStream:
+    __slots__ = ("author_id", "expires", "info", "text")
+
+    def __init__(self, author_id: str, info: bytes, expires: float) -> None:
+        self.author_id = author_id
+        self.info = info
+        self.text = ""
+        self.expires = expires
+
 
 class MemoryBus:
     """The single-process bus: synchronous delivery, presence in a dict."""
@@ -191,6 +240,7 @@ class MemoryBus:
         self._presence: dict[str, dict[str, tuple[bytes, float]]] = {}
         self._buckets = Buckets()
         self._connections: dict[tuple[str, str], set[str]] = {}
+        self._streams: dict[str, dict[str, _MemoryStream]] = {}
 
     async def start(self) -> None:
         return None
@@ -259,3 +309,48 @@ class MemoryBus:
 
     def healthy(self) -> bool:
         return True
+
+    def _live_streams(self, session_id: str) -> dict[str, _MemoryStream]:
+        streams = self._streams.get(session_id, {})
+        now = time.monotonic()
+        for stream_id in [k for k, v in streams.items() if v.expires <= now]:
+            del streams[stream_id]
+        return streams
+
+    async def open_stream(self, stream: OpenStream, info: bytes, limit: int, ttl: float) -> int:
+        session_id, stream_id, author_id = stream
+        streams = self._live_streams(session_id)
+        if stream_id in streams:
+            return -1
+        if sum(1 for s in streams.values() if s.author_id == author_id) >= limit:
+            return 0
+        self._streams.setdefault(session_id, {})[stream_id] = _MemoryStream(
+            author_id, info, time.monotonic() + ttl
+        )
+        return 1
+
+    async def append_stream(self, stream: OpenStream, text: str, ttl: float) -> None:
+        found = self._streams.get(stream[0], {}).get(stream[1])
+        if found is not None:
+            found.text += text
+            found.expires = time.monotonic() + ttl
+
+    async def refresh_streams(self, streams: list[OpenStream], ttl: float) -> None:
+        for session_id, stream_id, _ in streams:
+            found = self._streams.get(session_id, {}).get(stream_id)
+            if found is not None:
+                found.expires = time.monotonic() + ttl
+
+    async def close_stream(self, stream: OpenStream) -> None:
+        streams = self._streams.get(stream[0])
+        if streams is not None:
+            streams.pop(stream[1], None)
+            if not streams:
+                del self._streams[stream[0]]
+
+    async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
+        return [(s.info, s.text) for s in self._live_streams(session_id).values()]
+
+    async def stream_info(self, session_id: str, stream_id: str) -> bytes | None:
+        found = self._live_streams(session_id).get(stream_id)
+        return None if found is None else found.info

@@ -9,6 +9,10 @@ __all__ = [
     "presence_expiry",
     "rate_bucket",
     "session_channel",
+    "stream_text",
+    "streams_index",
+    "streams_info",
+    "streams_of",
 ]
 
 PREFIX = "hub:"
@@ -41,3 +45,24 @@ def connections(session_id: str, participant_id: str) -> str:
     """Sorted set: connection id -> time (epoch seconds) its slot expires unless the
     process holding it refreshes it; one set per participant of a session."""
     return f"{PREFIX}conns:{session_id}:{participant_id}"
+
+
+def streams_index(session_id: str) -> str:
+    """Sorted set: stream id -> time (epoch seconds) the open stream lapses unless the
+    process holding it refreshes it."""
+    return f"{PREFIX}streams:exp:{session_id}"
+
+
+def streams_info(session_id: str) -> str:
+    """Hash: stream id -> the encoded `StreamInfo` of an open stream."""
+    return f"{PREFIX}streams:info:{session_id}"
+
+
+def streams_of(session_id: str, author_id: str) -> str:
+    """Sorted set: stream id -> lapse time, the open streams of one author (its limit)."""
+    return f"{PREFIX}streams:by:{session_id}:{author_id}"
+
+
+def stream_text(session_id: str, stream_id: str) -> str:
+    """String: the text an open stream has published so far (for late joiners)."""
+    return f"{PREFIX}stream:text:{session_id}:{stream_id}"

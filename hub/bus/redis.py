@@ -32,8 +32,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hub.bus import Listener, keys, verify
-from hub.bus.wire import CLAIM_SCRIPT, TAKE_SCRIPT, unwire, wire
+from hub.bus import Listener, OpenStream, keys, verify
+from hub.bus.wire import CLAIM_SCRIPT, OPEN_STREAM_SCRIPT, TAKE_SCRIPT, unwire, wire
 from hub.metrics import Metrics
 from hub.ratelimit import Buckets
 
@@ -78,6 +78,7 @@ class RedisBus:
         self._reconnect_callbacks: list[Callable[[], None]] = []
         self._take = self._redis.register_script(TAKE_SCRIPT)
         self._claim = self._redis.register_script(CLAIM_SCRIPT)
+        self._open_stream = self._redis.register_script(OPEN_STREAM_SCRIPT)
         self._local_buckets = Buckets()  # while Redis fails
         self._slots: dict[str, set[str]] = {}  # connections key -> ids held here
         self._shared_ok = True
@@ -407,3 +408,93 @@ class RedisBus:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._shared_failed("refreshing connection slots", exc)
+
+    # -- open streams ------------------------------------------------------------------
+    # The index and infos of a session's open streams, each author's index (its limit),
+    # and each stream's text: written by the process holding the stream, read by any
+    # process a participant joins through mid-stream.
+
+    async def open_stream(self, stream: OpenStream, info: bytes, limit: int, ttl: float) -> int:
+        session_id, stream_id, author_id = stream
+        now = time.time()
+        return int(
+            await self._open_stream(
+                keys=[
+                    keys.streams_index(session_id),
+                    keys.streams_info(session_id),
+                    keys.streams_of(session_id, author_id),
+                    keys.stream_text(session_id, stream_id),
+                ],
+                args=[stream_id, info, now, now + ttl, limit, int(ttl * 1000)],
+            )
+        )
+
+    def _keep(self, pipe: aioredis.client.Pipeline, stream: OpenStream, ttl: float) -> None:
+        session_id, stream_id, author_id = stream
+        expires, ms = time.time() + ttl, int(ttl * 1000)
+        pipe.zadd(keys.streams_index(session_id), {stream_id: expires}, xx=True)
+        pipe.zadd(keys.streams_of(session_id, author_id), {stream_id: expires}, xx=True)
+        for key in (
+            keys.streams_index(session_id),
+            keys.streams_info(session_id),
+            keys.streams_of(session_id, author_id),
+            keys.stream_text(session_id, stream_id),
+        ):
+            pipe.pexpire(key, ms)
+
+    async def append_stream(self, stream: OpenStream, text: str, ttl: float) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.append(keys.stream_text(stream[0], stream[1]), text.encode())
+                self._keep(pipe, stream, ttl)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("stream text not recorded in Redis: %s", exc)
+
+    async def refresh_streams(self, streams: list[OpenStream], ttl: float) -> None:
+        if not streams:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in streams:
+                    self._keep(pipe, stream, ttl)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("open streams not refreshed in Redis: %s", exc)
+
+    async def close_stream(self, stream: OpenStream) -> None:
+        session_id, stream_id, author_id = stream
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(keys.streams_index(session_id), stream_id)
+                pipe.hdel(keys.streams_info(session_id), stream_id)
+                pipe.zrem(keys.streams_of(session_id, author_id), stream_id)
+                pipe.delete(keys.stream_text(session_id, stream_id))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("stream not closed in Redis (it lapses by itself): %s", exc)
+
+    async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
+        ids = cast(
+            list[bytes],
+            await self._redis.zrangebyscore(keys.streams_index(session_id), time.time(), "+inf"),
+        )
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.streams_info(session_id), ids)
+            pipe.mget([keys.stream_text(session_id, i.decode()) for i in ids])
+            infos, texts = await pipe.execute()
+        return [
+            (info, (text or b"").decode())
+            for info, text in zip(infos, texts, strict=True)
+            if info is not None
+        ]
+
+    async def stream_info(self, session_id: str, stream_id: str) -> bytes | None:
+        try:
+            return cast(
+                bytes | None, await self._redis.hget(keys.streams_info(session_id), stream_id)
+            )
+        except (RedisError, OSError):
+            return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["CLAIM_SCRIPT", "TAKE_SCRIPT", "unwire", "wire"]
+__all__ = ["CLAIM_SCRIPT", "OPEN_STREAM_SCRIPT", "TAKE_SCRIPT", "unwire", "wire"]
 
 log = logging.getLogger("hub.bus.redis")
 
@@ -41,6 +41,34 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+return 1
+"""
+
+# An open stream: drop the session's lapsed streams, then record this one unless its id
+# is taken (-1) or its author holds the limit already (0). KEYS: the session's index
+# (stream id -> expiry), its infos (stream id -> info), the author's index, the text.
+# ARGV: stream id, info, now, expiry, limit, ttl in ms.
+OPEN_STREAM_SCRIPT = """
+local now = tonumber(ARGV[3])
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, id in ipairs(lapsed) do
+  redis.call('HDEL', KEYS[2], id)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return -1
+end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('DEL', KEYS[4])
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], ARGV[6])
+end
 return 1
 """
 

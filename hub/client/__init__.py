@@ -15,6 +15,7 @@ Modules: `errors` (the exceptions), `rest` (`HubAPI`), `connection` (the websock
 reconnects and resumes), `live` (`Session`, `connect`).
 """
 
+from hub.client.attachments import Upload
 from hub.client.errors import (
     AuthFailed,
     Conflict,
@@ -39,5 +40,6 @@ __all__ = [
     "Session",
     "SessionDeleted",
     "SessionFull",
+    "Upload",
     "connect",
 ]

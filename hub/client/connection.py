@@ -49,6 +49,9 @@ from hub.protocol import (
     ServerFrame,
     SessionEvent,
     SetPresence,
+    StreamDeltaEvent,
+    StreamEndedEvent,
+    StreamStartedEvent,
     UpdateNote,
     You,
     decode_client_frame,
@@ -287,7 +290,16 @@ class Connection:
             self.last_id = frame.message.id
             if self._own_messages or not self.is_mine(frame):
                 await self._events.put(frame)
-        elif isinstance(frame, NoteEvent | FileEvent | PresenceEvent | SessionEvent):
+        elif isinstance(
+            frame,
+            NoteEvent
+            | FileEvent
+            | PresenceEvent
+            | SessionEvent
+            | StreamStartedEvent
+            | StreamDeltaEvent
+            | StreamEndedEvent,
+        ):
             if isinstance(frame, NoteEvent):
                 self._saw_note(frame.note)
             await self._events.put(frame)

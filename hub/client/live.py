@@ -8,20 +8,42 @@ action sends the protocol's own client frame (`hub.protocol`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal, TypeVar
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from typing import IO, Any, Literal, TypeVar
 
 import aiohttp
 
 from hub import api
+from hub.client.attachments import AttachmentSource
 from hub.client.connection import STOP, Connection
 from hub.client.errors import Conflict, HubClientError
-from hub.client.rest import send_message
-from hub.domain import FileEntry, FileInfo, Message, MsgType, Note, Presence, file_hash
+from hub.client.rest import new_client_msg_id, send_message
+from hub.domain import (
+    Attachment,
+    FileEntry,
+    FileInfo,
+    Message,
+    MsgType,
+    Note,
+    Presence,
+    file_hash,
+)
 from hub.domain import Session as DomainSession
-from hub.protocol import Event, MessageEvent, SetPresence, UpdateNote, WriteFile
+from hub.protocol import (
+    Event,
+    MessageEvent,
+    SetPresence,
+    StreamAbort,
+    StreamDelta,
+    StreamEnd,
+    StreamStart,
+    UpdateNote,
+    WriteFile,
+)
 
 __all__ = ["Session", "connect"]
 
@@ -95,24 +117,99 @@ class Session(Connection):
         msg_type: MsgType = "chat",
         metadata: dict[str, Any] | None = None,
         parent_id: int | None = None,
-        attachments: list[str] | None = None,
+        attachments: Sequence[AttachmentSource] | None = None,
         token_count: int | None = None,
         client_msg_id: str | None = None,
     ) -> Message:
         """Post a message; returns it once committed. Safe across reconnects: a message
         in flight when the connection drops is re-sent with its `client_msg_id` and is
         committed once. Pass your own `client_msg_id` to make a retry after a
-        `HubTimeout` safe too."""
+        `HubTimeout` safe too. `attachments`: bytes, local files (`Path`) and `Upload`s
+        are uploaded first (over REST), `Attachment`s already uploaded are named by id,
+        and a `str` is the path of one of the session's files."""
+        paths: list[str] = []
+        ids: list[str] = []
+        if attachments:
+            paths, ids = await self._rest.upload_sources(self.session_id, self._token, attachments)
         frame = send_message(
             content,
             msg_type=msg_type,
             metadata=metadata or {},
             parent_id=parent_id,
-            attachments=attachments or [],
+            attachments=paths,
+            attachment_ids=ids,
             token_count=token_count,
             client_msg_id=client_msg_id,
         )
         ack = await self._request(frame)
+        assert ack.message is not None
+        return ack.message
+
+    async def stream(
+        self,
+        chunks: AsyncIterable[str],
+        *,
+        msg_type: MsgType = "chat",
+        reply_to: Message | int | None = None,
+        metadata: dict[str, Any] | None = None,
+        token_count: int | None = None,
+        client_msg_id: str | None = None,
+        stream_id: str | None = None,
+        interval: float = 0.025,
+    ) -> Message:
+        """Stream a message from an async iterator of text chunks (a model's output, say):
+        everyone in the session sees the text grow, then it is committed as one message,
+        which is returned. Chunks that arrive within `interval` seconds go as one delta,
+        and one delta at a time is in flight, each naming its offset, so a delta re-sent
+        after a reconnect is applied once. If the iterator raises (or the task is
+        cancelled) the stream is aborted and nothing is committed; an error from the hub
+        (`PayloadTooLarge` past a message's size, say) aborts it too and is raised."""
+        parent_id = reply_to.id if isinstance(reply_to, Message) else reply_to
+        stream_id = stream_id or "st-" + new_client_msg_id()
+        end = StreamEnd(
+            stream_id=stream_id,
+            client_msg_id=client_msg_id or new_client_msg_id(),
+            metadata=metadata or {},
+            token_count=token_count,
+        )
+        await self._request(
+            StreamStart(stream_id=stream_id, msg_type=msg_type, parent_id=parent_id)
+        )
+        pending: list[str] = []
+        arrived = asyncio.Event()
+
+        async def read() -> None:
+            async for chunk in chunks:
+                pending.append(chunk)
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        sent = 0
+        try:
+            while True:
+                arrived.clear()
+                if pending:
+                    text = "".join(pending)
+                    pending.clear()
+                    await self._request(StreamDelta(stream_id=stream_id, text=text, offset=sent))
+                    sent += len(text)
+                    await asyncio.sleep(interval)  # pacing: what comes meanwhile goes as one
+                    continue
+                if reader.done():
+                    reader.result()  # the iterator's own error, if it failed
+                    break
+                waiter = asyncio.create_task(arrived.wait())
+                await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+            ack = await self._request(end)
+        except BaseException:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await self._request(StreamAbort(stream_id=stream_id))
+            raise
         assert ack.message is not None
         return ack.message
 
@@ -214,6 +311,43 @@ class Session(Connection):
         for note in notes:
             self._saw_note(note)
         return notes
+
+    async def upload(
+        self,
+        source: bytes | str | os.PathLike[str] | IO[bytes],
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> Attachment:
+        """Upload an attachment (bytes, a local file's path, or a binary file object),
+        streamed; name it in a message with `send(..., attachments=[the attachment])`."""
+        return await self._rest.upload_attachment(
+            self.session_id, self._token, source, name=name, content_type=content_type
+        )
+
+    async def attachment(self, attachment_id: str) -> Attachment:
+        return await self._rest.attachment(self.session_id, self._token, attachment_id)
+
+    async def list_attachments(self) -> list[Attachment]:
+        """Every attachment of the session, oldest first."""
+        found: list[Attachment] = []
+        after: str | None = None
+        while True:
+            page = await self._rest.attachments(self.session_id, self._token, after=after)
+            found += page.attachments
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    async def download(self, attachment_id: str) -> bytes:
+        """An attachment's bytes, whole (prefer `download_to` for large ones)."""
+        return await self._rest.download_attachment(self.session_id, self._token, attachment_id)
+
+    async def download_to(self, path: str | os.PathLike[str], attachment_id: str) -> int:
+        """Stream an attachment into a file (which appears once whole); its size."""
+        return await self._rest.download_attachment_to(
+            path, self.session_id, self._token, attachment_id
+        )
 
     async def list_files(self) -> list[FileInfo]:
         """Every file, without content."""

@@ -16,6 +16,7 @@ import aiohttp
 import msgspec
 
 from hub import api
+from hub.client.attachments import AttachmentsAPI, AttachmentSource
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
@@ -63,11 +64,11 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, WebhooksAPI):
+class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, AttachmentsAPI, WebhooksAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
     `SpacesAPI`, their session templates from `TemplatesAPI`; forks from `ForksAPI`; the
-    public directory and search from `SearchAPI`."""
+    public directory and search from `SearchAPI`; attachments from `AttachmentsAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any
@@ -132,8 +133,21 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, WebhooksAP
                 return
             after = page.messages[-1].id
 
-    async def send(self, session_id: str, token: str, content: str, **fields: Any) -> Message:
-        """Post a message (fields as the `send` frame's) and return it once committed."""
+    async def send(
+        self,
+        session_id: str,
+        token: str,
+        content: str,
+        *,
+        attachments: list[AttachmentSource] | None = None,
+        **fields: Any,
+    ) -> Message:
+        """Post a message (fields as the `send` frame's) and return it once committed.
+        `attachments`: bytes, local files (`Path`) and `Upload`s are uploaded first, then
+        named by id with `Attachment`s already uploaded; a `str` is a session file's path."""
+        if attachments:
+            paths, ids = await self.upload_sources(session_id, token, attachments)
+            fields = {**fields, "attachments": paths, "attachment_ids": ids}
         sent = await self._typed(
             api.SentMessage,
             "POST",

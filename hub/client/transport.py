@@ -50,10 +50,17 @@ class RestClient:
         token: str | None = None,
         body: Any = None,
         params: dict[str, Any] | None = None,
+        raw: Any = None,
+        content_type: str | None = None,
+        waits: aiohttp.ClientTimeout | None = None,
     ) -> Any:
-        """The decoded JSON answer; an error answer raises the matching `HubClientError`."""
+        """The decoded JSON answer; an error answer raises the matching `HubClientError`.
+        `raw` is a body sent as it is (bytes, or a file streamed), with `content_type`;
+        `waits` bounds the waits (default: 30 s for the whole request)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
+        data = raw
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         if body is not None:
             data = msgspec.json.encode(body)
             headers["Content-Type"] = "application/json"
@@ -65,7 +72,7 @@ class RestClient:
                 data=data,
                 headers=headers,
                 params=clean,
-                timeout=aiohttp.ClientTimeout(total=30),
+                timeout=waits or aiohttp.ClientTimeout(total=30),
             ) as response:
                 raw = await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -15,6 +15,7 @@ from hub.domain.access import (
     require,
 )
 from hub.domain.activity import Activity, ActivityAction
+from hub.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, Attachment, AttachmentId
 from hub.domain.directory import (
     AgentCard,
     CardProvider,
@@ -108,6 +109,13 @@ from hub.domain.spaces import (
     new_space_id,
     space_allows,
 )
+from hub.domain.streams import (
+    MAX_STREAM_CHARS,
+    AbortReason,
+    StreamInfo,
+    check_stream_author,
+    fresh_part,
+)
 from hub.domain.templates import (
     Blueprint,
     SeedFile,
@@ -127,6 +135,7 @@ from hub.domain.templates import (
 __all__ = [
     "DEFAULT_IS_PRIVATE",
     "DEFAULT_MODE",
+    "MAX_ATTACHMENTS_PER_MESSAGE",
     "MAX_CONTENT_CHARS",
     "MAX_FILE_CHARS",
     "MAX_JSON_DEPTH",
@@ -136,8 +145,10 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_REVIEW_CHARS",
     "MAX_SECRET_CHARS",
+    "MAX_STREAM_CHARS",
     "MIN_PASSWORD_CHARS",
     "WRITABLE_STATUSES",
+    "AbortReason",
     "Action",
     "Activity",
     "ActivityAction",
@@ -145,6 +156,8 @@ __all__ = [
     "AgentKey",
     "AgentPrincipal",
     "AgentProfile",
+    "Attachment",
+    "AttachmentId",
     "AuditAction",
     "AuthorRole",
     "Blueprint",
@@ -195,6 +208,7 @@ __all__ = [
     "SpaceAction",
     "SpaceMember",
     "SpaceRole",
+    "StreamInfo",
     "Template",
     "TemplateRef",
     "TemplateSummary",
@@ -212,10 +226,12 @@ __all__ = [
     "check_metadata",
     "check_search_text",
     "check_session_id",
+    "check_stream_author",
     "check_transition",
     "diff_config",
     "file_hash",
     "fork_point",
+    "fresh_part",
     "highlight_marks",
     "message_action",
     "new_invite_code",

@@ -35,6 +35,7 @@ Action = Literal[
     "post_typed",
     "edit_notes",
     "write_files",
+    "upload_attachments",
     "set_presence",
     "rename",
     "pause_resume_complete",
@@ -44,15 +45,18 @@ Action = Literal[
     "fork",
     "manage_webhooks",
     "set_privacy",
+    "stream",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
 _AGENT_B: frozenset[Action] = _OBSERVER | {
     "post_typed",
     "write_files",
+    "upload_attachments",
     "rename",
     "pause_resume_complete",
     "fork",
+    "stream",
 }
 _AGENT_A: frozenset[Action] = _AGENT_B | {
     "start",

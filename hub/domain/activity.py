@@ -26,6 +26,7 @@ ActivityAction = Literal[
     "note.created",
     "note.updated",
     "file.written",
+    "attachment.uploaded",
     "webhook.created",
     "webhook.updated",
     "webhook.deleted",

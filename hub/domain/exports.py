@@ -255,6 +255,8 @@ class MarkdownExport:
             notes.append(f"in reply to #{m.parent_id}")
         if m.attachments:
             notes.append("attached: " + ", ".join(escape_inline(a) for a in m.attachments))
+        if m.attachment_ids:
+            notes.append("attachments: " + ", ".join(escape_inline(a) for a in m.attachment_ids))
         extra = f"*{'; '.join(notes)}*\n\n" if notes else ""
         return f"{head}\n\n{extra}{fenced(m.content)}\n"
 

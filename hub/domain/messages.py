@@ -16,8 +16,10 @@ MsgType = Literal["chat", "handoff", "status", "action", "system"]
 MAX_CONTENT_CHARS = 64_000
 
 
-class Message(msgspec.Struct, kw_only=True):
-    """An immutable message; `id` is monotonic and gap-free within its session."""
+class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An immutable message; `id` is monotonic and gap-free within its session.
+    (Only `attachment_ids` has a default, so only it is left out when empty: a message
+    without attachments is encoded as it was before they existed.)"""
 
     id: int
     session_id: str
@@ -30,7 +32,10 @@ class Message(msgspec.Struct, kw_only=True):
     client_msg_id: str | None
     token_count: int | None
     attachments: list[str]
+    """Paths of this session's (text) files."""
     created_at: datetime
+    attachment_ids: list[str] = []
+    """Uploaded attachments of this session (`att_…`), in the order the sender gave."""
 
 
 def message_action(msg_type: MsgType) -> Action:

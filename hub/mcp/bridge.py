@@ -30,7 +30,15 @@ from hub.client import Conflict, HubClientError, Session
 from hub.client.rest import new_client_msg_id
 from hub.commands import describe_message
 from hub.domain import FileEntry, FileInfo, Message, Note, Presence
-from hub.protocol import FileEvent, MessageEvent, NoteEvent, SessionEvent
+from hub.protocol import (
+    FileEvent,
+    MessageEvent,
+    NoteEvent,
+    SessionEvent,
+    StreamDeltaEvent,
+    StreamEndedEvent,
+    StreamStartedEvent,
+)
 
 __all__ = [
     "TOOLS",
@@ -178,6 +186,16 @@ class YouView(msgspec.Struct, kw_only=True, omit_defaults=True):
     display_name: str | None = None
 
 
+class WritingView(msgspec.Struct, kw_only=True):
+    """Someone writing a message now (streaming it): it arrives through
+    wait_for_messages once they finish."""
+
+    participant: str
+    type: str
+    characters: int
+    """How much of it is written so far."""
+
+
 class State(msgspec.Struct, kw_only=True):
     session: SessionView
     you: YouView
@@ -189,14 +207,17 @@ class State(msgspec.Struct, kw_only=True):
     """wait_for_messages returns the messages after this id."""
     unread: int
     """Messages after the cursor (some may be your own, which are skipped)."""
+    writing: list[WritingView]
 
 
-class Waited(msgspec.Struct, kw_only=True):
+class Waited(msgspec.Struct, kw_only=True, omit_defaults=True):
     messages: list[MessageView]
     cursor: int
     more: bool
     """More unread messages are waiting: call wait_for_messages again at once."""
     timed_out: bool
+    writing: list[WritingView] = []
+    """Who is writing a message now: if you timed out, waiting again will bring it."""
 
 
 class Sent(msgspec.Struct, kw_only=True):
@@ -338,7 +359,8 @@ TOOLS: tuple[Tool, ...] = (
         "session_state",
         "Where you are: the session (name, status, agents), who you are, who is here now,"
         " the notes and files (without their content), the last message id, and how many"
-        " messages you have not read yet. Call it first.",
+        " messages you have not read yet, and who is writing a message right now. Call it"
+        " first.",
         NoArgs,
         True,
     ),
@@ -357,7 +379,8 @@ TOOLS: tuple[Tool, ...] = (
         " are left out. Returns at once if some are waiting; otherwise waits up to"
         " `timeout` seconds and returns an empty list if nothing came (then call it again"
         " to keep listening). On the first call the whole history counts as unseen, in"
-        " pages of `limit`; `more` says another page is waiting.",
+        " pages of `limit`; `more` says another page is waiting. `writing` lists who is"
+        " writing a message right now (streaming it): it arrives here, whole, once done.",
         WaitArgs,
         True,
     ),
@@ -431,6 +454,13 @@ class Bridge:
         self._pump: asyncio.Task[None] | None = None
         self._known_notes = {n.id for n in session.hello.notes} if session.hello else set()
         self._known_files = {f.path for f in session.hello.files} if session.hello else set()
+        self._writing: dict[tuple[str, str], WritingView] = {}
+        """Open streams of the others (author, stream id), from the live events."""
+
+    @property
+    def ended(self) -> HubClientError | None:
+        """Why the session ended (the tools answer this), or None while it is live."""
+        return self._ended
 
     def start(self) -> None:
         self._pump = asyncio.create_task(self._events(), name="hub-mcp-events")
@@ -468,10 +498,35 @@ class Bridge:
                     await self._changed(file_uri(event.file.path), new)
                 elif isinstance(event, SessionEvent):
                     await self._changed(TRANSCRIPT_URI, False)
+                elif isinstance(event, StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent):
+                    self._saw_stream(event)
         except HubClientError as exc:  # the session ended: every tool answers why
             log.warning("the session ended: %s", exc)
             self._ended = exc
             self._wake()
+
+    def _saw_stream(self, event: StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent) -> None:
+        """Keep who is writing: the model is told, not sent every delta (it reads the
+        message, whole, once committed)."""
+        if isinstance(event, StreamStartedEvent):
+            info = event.stream
+            if info.author_id == self.session.you.participant_id:
+                return
+            known = self._writing.get((info.author_id, info.id))
+            self._writing[(info.author_id, info.id)] = WritingView(
+                participant=info.author_id,
+                type=info.msg_type,
+                characters=max(info.size, known.characters if known else 0),
+            )
+        elif isinstance(event, StreamDeltaEvent):
+            writing = self._writing.get((event.author_id, event.stream_id))
+            if writing is not None:
+                writing.characters = max(writing.characters, event.offset + len(event.text))
+        else:
+            self._writing.pop((event.author_id, event.stream_id), None)
+
+    def writing(self) -> list[WritingView]:
+        return list(self._writing.values())
 
     def _wake(self) -> None:
         self._arrived.set()
@@ -512,6 +567,7 @@ class Bridge:
             last_message_id=s.last_message_id,
             cursor=self.cursor,
             unread=max(0, s.last_message_id - self.cursor),
+            writing=self.writing(),
         )
 
     async def send_message(self, args: SendArgs) -> Sent:
@@ -544,7 +600,13 @@ class Bridge:
                 arrived = self._arrived
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return Waited(messages=[], cursor=self.cursor, more=False, timed_out=True)
+                return Waited(
+                    messages=[],
+                    cursor=self.cursor,
+                    more=False,
+                    timed_out=True,
+                    writing=self.writing(),
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await arrived.wait()
@@ -567,7 +629,9 @@ class Bridge:
         if not unseen:
             return None
         more = self._latest > self.cursor
-        return Waited(messages=unseen, cursor=self.cursor, more=more, timed_out=False)
+        return Waited(
+            messages=unseen, cursor=self.cursor, more=more, timed_out=False, writing=self.writing()
+        )
 
     async def history(self, args: HistoryArgs) -> History:
         before = args.before

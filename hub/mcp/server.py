@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
 import msgspec
 from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import (
@@ -43,7 +45,7 @@ from hub.mcp.bridge import (
     note_uri,
 )
 
-__all__ = ["McpBridgeServer", "run"]
+__all__ = ["McpBridgeServer", "Notices", "instructions", "run"]
 
 log = logging.getLogger("hub.mcp")
 
@@ -75,29 +77,49 @@ def _error(code: str, message: str) -> types.CallToolResult:
     )
 
 
-class McpBridgeServer:
-    """The MCP side of one bridge: tools, resources and their change notifications."""
+class Notices:
+    """What one bridge's clients are told when its resources change: clients of protocol
+    versions up to 2025-11-25 through `resources/subscribe` on their session, clients of
+    2026-07-28 through `subscriptions/listen` and a bus of this bridge's own (so no client
+    hears of another session's notes or files)."""
 
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        self._subscribed: set[str] = set()
-        self._session: ServerSession | None = None
+        self.subscribed: set[str] = set()
+        self.session: ServerSession | None = None
         self._bus = InMemorySubscriptionBus()
-        you = bridge.session.you
-        hello = bridge.session.hello
-        assert hello is not None
+        self.listen = ListenHandler(self._bus)
+        bridge.on_change = self.changed
+
+    async def changed(self, uri: str, new: bool) -> None:
+        """Tell the clients that `uri` changed (and that the list did, if it is new)."""
+        await self._bus.publish(ResourceUpdated(uri=uri))
+        if new:
+            await self._bus.publish(ResourcesListChanged())
+        if self.session is None:
+            return
+        if uri in self.subscribed:
+            await self.session.send_resource_updated(uri)
+        if new:
+            await self.session.send_resource_list_changed()
+
+
+Resolve = Callable[[], Notices]
+"""The bridge (with its notices) of the request being served."""
+
+
+class McpBridgeServer:
+    """The MCP side of the bridges: tools, resources and their change notifications,
+    each request served by the bridge `resolve` gives (one for stdio; over HTTP, the
+    bridge of the request's token)."""
+
+    def __init__(self, resolve: Resolve, *, instructions: str) -> None:
+        self.resolve = resolve
         self.server: Server[Any] = Server(
             "hub",
             version=hub.__version__,
             title="Hub session",
-            instructions=(
-                f"You are {you.participant_id} ({you.role.replace('_', ' ')}) in the Hub"
-                f' session "{hello.session.name}" ({hello.session.id}), working with another'
-                " agent while humans watch. Call session_state first, then wait_for_messages"
-                " to hear from the others (it returns each message once), and send_message"
-                " to answer. Notes and files are shared: edit a note with the version you read,"
-                " and merge on a conflict."
-            ),
+            instructions=instructions,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
@@ -105,28 +127,22 @@ class McpBridgeServer:
             on_read_resource=self._read_resource,
             on_subscribe_resource=self._subscribe,
             on_unsubscribe_resource=self._unsubscribe,
-            on_subscriptions_listen=ListenHandler(self._bus),
+            on_subscriptions_listen=self._listen,
         )
-        bridge.on_change = self.changed
 
     async def serve_stdio(self) -> None:
-        options = self.server.create_initialization_options(
+        async with stdio_server() as (read, write):
+            await self.server.run(read, write, self.options())
+
+    def options(self) -> InitializationOptions:
+        return self.server.create_initialization_options(
             NotificationOptions(resources_changed=True)
         )
-        async with stdio_server() as (read, write):
-            await self.server.run(read, write, options)
 
-    async def changed(self, uri: str, new: bool) -> None:
-        """Tell the client that `uri` changed (and that the list did, if it is new)."""
-        await self._bus.publish(ResourceUpdated(uri=uri))
-        if new:
-            await self._bus.publish(ResourcesListChanged())
-        if self._session is None:
-            return
-        if uri in self._subscribed:
-            await self._session.send_resource_updated(uri)
-        if new:
-            await self._session.send_resource_list_changed()
+    async def _listen(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        return await self.resolve().listen(ctx, params)
 
     # -- tools -----------------------------------------------------------------------------
 
@@ -161,7 +177,7 @@ class McpBridgeServer:
         except msgspec.ValidationError as exc:
             return _error("bad_request", str(exc))
         try:
-            return _text(await self.bridge.call(tool.name, args))
+            return _text(await self.resolve().bridge.call(tool.name, args))
         except HubClientError as exc:
             return _error(exc.code, exc.message)
 
@@ -172,7 +188,7 @@ class McpBridgeServer:
     ) -> types.ListResourcesResult:
         self._client(ctx)
         try:
-            notes, files = await self.bridge.resources()
+            notes, files = await self.resolve().bridge.resources()
         except HubClientError as exc:
             raise MCPError(types.INTERNAL_ERROR, f"{exc.code}: {exc.message}") from None
         resources = [
@@ -231,15 +247,16 @@ class McpBridgeServer:
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        bridge = self.resolve().bridge
         try:
             if uri == TRANSCRIPT_URI:
-                text, mime = await self.bridge.transcript(), "text/plain"
+                text, mime = await bridge.transcript(), "text/plain"
             elif uri.startswith(NOTE_PREFIX) and uri[len(NOTE_PREFIX) :].isdigit():
-                text = await self.bridge.note_text(int(uri[len(NOTE_PREFIX) :]))
+                text = await bridge.note_text(int(uri[len(NOTE_PREFIX) :]))
                 mime = "text/markdown"
             elif uri.startswith(FILE_PREFIX) and len(uri) > len(FILE_PREFIX):
                 path = urllib.parse.unquote(uri[len(FILE_PREFIX) :])
-                text, mime = await self.bridge.file_text(path), "text/plain"
+                text, mime = await bridge.file_text(path), "text/plain"
             else:
                 raise MCPError(RESOURCE_NOT_FOUND, f"no resource {uri}")
         except HubClientError as exc:
@@ -249,24 +266,44 @@ class McpBridgeServer:
             contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)]
         )
 
-    def _client(self, ctx: ServerRequestContext[Any]) -> None:
+    def _client(self, ctx: ServerRequestContext[Any]) -> Notices:
         """Keep the client's session to notify it later, if it takes notifications there
         (before 2026-07-28; later ones listen with `subscriptions/listen`)."""
+        notices = self.resolve()
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            self._session = ctx.session
+            notices.session = ctx.session
+        return notices
 
     async def _subscribe(
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        self._client(ctx)
-        self._subscribed.add(str(params.uri))
+        self._client(ctx).subscribed.add(str(params.uri))
         return types.EmptyResult()
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        self._subscribed.discard(str(params.uri))
+        self.resolve().subscribed.discard(str(params.uri))
         return types.EmptyResult()
+
+
+def instructions(bridge: Bridge | None) -> str:
+    """What the model is told first: who it is in which session (when one bridge is all
+    the server serves), and how to use the tools."""
+    said = ""
+    if bridge is not None and bridge.session.hello is not None:
+        you, session = bridge.session.you, bridge.session.hello.session
+        said = (
+            f"You are {you.participant_id} ({you.role.replace('_', ' ')}) in the Hub"
+            f' session "{session.name}" ({session.id}), '
+        )
+    return (
+        (said or "You are in a Hub session, ")
+        + "working with another agent while humans watch. Call session_state first, then"
+        " wait_for_messages to hear from the others (it returns each message once), and"
+        " send_message to answer. Notes and files are shared: edit a note with the version"
+        " you read, and merge on a conflict."
+    )
 
 
 async def run(url: str, token: str, *, since: int, patience: float) -> int:
@@ -277,9 +314,10 @@ async def run(url: str, token: str, *, since: int, patience: float) -> int:
     ) as session:
         logging.getLogger("hub.client").setLevel(logging.WARNING)  # say when it reconnects
         bridge = Bridge(session, cursor=since)
+        notices = Notices(bridge)
         bridge.start()
         try:
-            await McpBridgeServer(bridge).serve_stdio()
+            await McpBridgeServer(lambda: notices, instructions=instructions(bridge)).serve_stdio()
         finally:
             await bridge.close()
     return 0

@@ -15,6 +15,7 @@ from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
+from hub.services.attachments import Attachments
 from hub.services.directory import Directory
 from hub.services.events import Events
 from hub.services.exports import Exports
@@ -29,9 +30,11 @@ from hub.services.search import Search
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
 from hub.services.spaces import Spaces
+from hub.services.streams import Streams
 from hub.services.templates import Templates
 from hub.services.webhooks import Webhooks
 from hub.store import Store
+from hub.store.blobs import PostgresBlobs
 from hub.vault import Keyring
 
 __all__ = ["PAGE_BYTES", "Hub", "Snapshot"]
@@ -62,8 +65,10 @@ class Hub:
         self.templates = Templates(store)
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
+        self.streams = Streams(config, store, bus, self.events, self.messages)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
+        self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
         self.activity = ActivityLog(store)
         self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(
@@ -92,9 +97,11 @@ class Hub:
 
     async def start(self) -> None:
         self.messages.start()
+        self.streams.start()
         self.upkeep.start()
 
     async def close(self) -> None:
         await self.upkeep.close()
+        await self.streams.close()
         await self.messages.close()
         await self.webhooks.close()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+
 from hub import api
 from hub.config import Config
 from hub.domain import Message, MsgType, Principal, message_action, require, validate_path
+from hub.domain.attachments import unique_ids
 from hub.errors import HubError
 from hub.metrics import Metrics
 from hub.protocol import SessionEvent
@@ -52,10 +55,13 @@ class Messages:
         client_msg_id: str | None = None,
         token_count: int | None = None,
         attachments: list[str] | None = None,
+        attachment_ids: list[str] | None = None,
     ) -> asyncio.Future[tuple[Message, bool]]:
         """Check and queue a message for the next group commit, without waiting: the
         future resolves to (message, was it a retry) once it is committed, or to the
-        error that refused it. Raises at once if the principal may not post it."""
+        error that refused it. Raises at once if the principal may not post it. Each
+        attachment id must name an upload of the session (checked in the commit's own
+        statement); one named twice counts once."""
         if msg_type == "system":
             raise HubError("forbidden", "system messages are written by the hub only")
         require(principal, message_action(msg_type))
@@ -73,6 +79,7 @@ class Messages:
                 client_msg_id=client_msg_id,
                 token_count=token_count,
                 attachments=attachments or [],
+                attachment_ids=unique_ids(attachment_ids) if attachment_ids else msgspec.UNSET,
             )
         )
 

@@ -13,6 +13,7 @@ import msgspec
 from hub.domain import Message, auto_name, write_refusal
 from hub.errors import HubError
 from hub.store import Connection, row_to
+from hub.store.attachments import present_attachments as present_uploads
 from hub.store.messages import COLUMNS, BatchOutcome, NewMessage
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "insert_batch",
     "json_text",
     "present_attachments",
+    "unknown_attachment",
     "unlocked_refusal",
 ]
 
@@ -92,6 +94,9 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
     sessions = await _lock_sessions(conn, items)
     existing = await committed_retries(conn, items)
     present = await present_attachments(conn, items)
+    uploads = await present_uploads(
+        conn, {(it.session_id, a) for it in items if it.attachment_ids for a in it.attachment_ids}
+    )
 
     next_id = {sid: row["last_message_id"] + 1 for sid, row in sessions.items()}
     batch_keys: dict[tuple[str, str, str], int] = {}
@@ -105,7 +110,7 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
         if key is not None and key in batch_keys:
             continue  # resolved below, once the first copy has its row
         session = sessions.get(item.session_id)
-        error = _refusal(item, session, next_id.get(item.session_id, 1), present)
+        error = _refusal(item, session, next_id.get(item.session_id, 1), present, uploads)
         if error is not None:
             results[index] = error
             continue
@@ -146,7 +151,11 @@ def answer_copies(
 
 
 def _refusal(
-    item: NewMessage, session: Any, next_id: int, present: set[tuple[str, str]]
+    item: NewMessage,
+    session: Any,
+    next_id: int,
+    present: set[tuple[str, str]],
+    uploads: set[tuple[str, str]],
 ) -> HubError | None:
     if session is None:
         return write_refusal(item.session_id, None, False)
@@ -154,9 +163,19 @@ def _refusal(
     if closed is not None:
         return closed
     error = unlocked_refusal(item, present)  # first, as `insert_fresh` checks it first
+    if error is None and item.attachment_ids:
+        if any((item.session_id, a) not in uploads for a in item.attachment_ids):
+            error = unknown_attachment()
     if error is None and item.parent_id is not None and item.parent_id >= next_id:
         error = HubError("bad_request", f"no message {item.parent_id} to reply to")
     return error
+
+
+def unknown_attachment() -> HubError:
+    """The refusal of a message naming an attachment its session does not have."""
+    return HubError(
+        "bad_request", "an attachment id of this message is not an upload of its session"
+    )
 
 
 def unlocked_refusal(item: NewMessage, present: set[tuple[str, str]]) -> HubError | None:
@@ -184,6 +203,7 @@ def as_message(item: NewMessage, message_id: int, now: datetime) -> Message:
         token_count=item.token_count,
         attachments=item.attachments,
         created_at=now,
+        attachment_ids=item.attachment_ids or [],
     )
 
 
@@ -210,13 +230,16 @@ async def _write(
     await conn.execute(
         """WITH inserted AS (
                INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
-                   metadata, parent_id, client_msg_id, token_count, attachments)
+                   metadata, parent_id, client_msg_id, token_count, attachments,
+                   attachment_ids)
                SELECT u.sid, u.id, u.author, u.role, u.content, u.mtype, u.meta::jsonb,
-                      u.parent, u.cid, u.tokens, string_to_array(u.att, chr(31))
+                      u.parent, u.cid, u.tokens, string_to_array(u.att, chr(31)),
+                      string_to_array(u.ids, ',')
                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                            $6::text[], $7::text[], $8::bigint[], $9::text[], $10::int[],
-                           $11::text[])
-                    AS u(sid, id, author, role, content, mtype, meta, parent, cid, tokens, att)
+                           $11::text[], $19::text[])
+                    AS u(sid, id, author, role, content, mtype, meta, parent, cid, tokens, att,
+                         ids)
            ), logged AS (
                INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
                SELECT a.sid, a.actor, a.role, 'message.sent', a.detail::jsonb
@@ -245,6 +268,7 @@ async def _write(
         touched,
         [next_id[sid] - 1 for sid in touched],
         [renamed.get(sid) for sid in touched],
+        [",".join(item.attachment_ids) if item.attachment_ids else None for item, _ in chosen],
     )
 
 

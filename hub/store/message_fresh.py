@@ -15,6 +15,7 @@ from hub.store.message_batch import (
     as_message,
     committed_retries,
     present_attachments,
+    unknown_attachment,
     unlocked_refusal,
 )
 from hub.store.messages import BatchOutcome, NewMessage
@@ -24,7 +25,8 @@ __all__ = ["insert_fresh"]
 _WRITABLE = sorted(WRITABLE_STATUSES)
 """Statuses whose sessions take messages (the domain's rule, as the statement's `$5`)."""
 
-_GO, _SESSION, _REFUSED = 0, 1, 2  # the kinds of row `_write_fresh` returns
+# the kinds of row `_write_fresh` returns
+_GO, _SESSION, _REFUSED, _UNATTACHED = 0, 1, 2, 3
 
 
 async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome | None:
@@ -69,6 +71,7 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
         names = _names(chosen)
         rows = await _write_fresh(conn, chosen, names)
         refused: set[int] = set()
+        unattached: set[int] = set()
         for row in rows:
             if row["kind"] == _GO:
                 if not row["n"]:
@@ -76,13 +79,17 @@ async def insert_fresh(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
                 now = row["now"]
             elif row["kind"] == _SESSION:
                 before[row["session_id"]] = row["n"]
-            else:
+            elif row["kind"] == _REFUSED:
                 refused.add(row["n"])
+            else:
+                unattached.add(row["n"])
         last = dict(before)
         first_chat: dict[str, int] = {}
         for position, index in enumerate(sent, 1):
             item = items[index]
-            if position in refused:
+            if position in unattached:
+                results[index] = unknown_attachment()
+            elif position in refused:
                 results[index] = HubError("bad_request", f"no message {item.parent_id} to reply to")
             else:
                 last[item.session_id] += 1
@@ -125,11 +132,13 @@ async def _write_fresh(
     """`insert_fresh`'s statement. Its rows: one (kind 0) saying whether every session
     may take messages (`n`; if not, nothing was written) and the commit time; a row per
     session (its counter before, whether it was renamed); a row per refused message
-    (its position). The messages travel as one JSON array, which costs far less
-    to encode here than a dozen parallel arrays; positions count from 1 in it."""
+    (its position), kind 2 for a bad parent, kind 3 for an attachment its session does
+    not have. The messages travel as one JSON array, which costs far less to encode here
+    than a dozen parallel arrays; positions count from 1 in it."""
     parents = any(item.parent_id is not None for item in chosen)
+    attached = any(item.attachment_ids for item in chosen)
     rows: list[Any] = await conn.fetch(
-        _fresh_statement(parents),
+        _fresh_statement(parents, attached),
         sorted({item.session_id for item in chosen}),
         chosen,  # as JSON, by the connection's codec
         list(names),
@@ -140,23 +149,52 @@ async def _write_fresh(
 
 
 @functools.cache
-def _fresh_statement(parents: bool) -> str:
+def _fresh_statement(parents: bool, attached: bool) -> str:
     """The statement, with the check of parents only if the batch has any (it costs a
     few percent): a parent must come before its message, counting the messages before
-    it in the batch as if none were refused. Its `open` is the domain's rule of which
-    sessions take writes (`WRITABLE_STATUSES`, passed as `$5`): a batch writing to any
-    other is not decided here but by `insert_batch`, which asks the domain's
-    `write_refusal` what to answer."""
+    it in the batch as if none were refused; and the check of uploaded attachments only
+    if the batch names any (a message without them costs nothing more): each must be an
+    upload of the message's session, looked up by its primary key in this statement.
+    Its `open` is the domain's rule of which sessions take writes (`WRITABLE_STATUSES`,
+    passed as `$5`): a batch writing to any other is not decided here but by
+    `insert_batch`, which asks the domain's `write_refusal` what to answer."""
+    source = "input"
+    checked = ""
+    if attached:
+        source = "checked"
+        checked = """, checked AS (
+               SELECT i.*, i.attachment_ids IS NULL
+                      OR cardinality(i.attachment_ids) = (SELECT count(*) FROM attachments a
+                            WHERE a.id = ANY (i.attachment_ids) AND a.session_id = i.session_id)
+                      AS found
+               FROM input i
+           )"""
     if parents:
-        judged = """SELECT j.*, j.last + count(*) FILTER (WHERE j.taken) OVER w AS id
-               FROM (SELECT i.*, i.parent_id IS NULL
-                            OR i.parent_id < i.last + row_number() OVER w AS taken
-                     FROM input i WINDOW w AS (PARTITION BY i.session_id ORDER BY i.ord)) j
+        taken = """i.parent_id IS NULL
+                            OR i.parent_id < i.last + row_number() OVER w"""
+        if attached:
+            taken = f"i.found AND ({taken})"
+        judged = f"""SELECT j.*, j.last + count(*) FILTER (WHERE j.taken) OVER w AS id
+               FROM (SELECT i.*, {taken} AS taken
+                     FROM {source} i WINDOW w AS (PARTITION BY i.session_id ORDER BY i.ord)) j
                WINDOW w AS (PARTITION BY j.session_id ORDER BY j.ord)"""
+    elif attached:
+        judged = """SELECT i.*, i.found AS taken, i.last + count(*) FILTER (WHERE i.found)
+                      OVER (PARTITION BY i.session_id ORDER BY i.ord) AS id
+               FROM checked i"""
     else:
         judged = """SELECT i.*, true AS taken,
                       i.last + row_number() OVER (PARTITION BY i.session_id ORDER BY i.ord) AS id
                FROM input i"""
+    ids_type = ",\n                        attachment_ids text[]" if attached else ""
+    ids_name = ", attachment_ids" if attached else ""
+    refused = "NOT taken AND found" if attached else "NOT taken"
+    unattached = (
+        "\n           UNION ALL"
+        "\n           SELECT 3, NULL, ord, NULL, NULL FROM judged WHERE NOT found"
+        if attached
+        else ""
+    )
     return f"""WITH locked AS (
                SELECT id, last_message_id AS last, name_is_auto,
                       deleted_at IS NULL AND status = ANY($5::text[]) AS open
@@ -168,18 +206,18 @@ def _fresh_statement(parents: bool) -> str:
                FROM ROWS FROM (json_to_recordset($2::json) AS (session_id text, author_id text,
                         author_role text, content text, msg_type text, metadata jsonb,
                         parent_id bigint, client_msg_id text, token_count int,
-                        attachments text[]))
+                        attachments text[]{ids_type}))
                     WITH ORDINALITY AS u(session_id, author_id, author_role, content, msg_type,
-                        metadata, parent_id, client_msg_id, token_count, attachments, ord)
+                        metadata, parent_id, client_msg_id, token_count, attachments{ids_name}, ord)
                JOIN locked l ON l.id = u.session_id
                WHERE (SELECT ok FROM go)
-           ), judged AS (
+           ){checked}, judged AS (
                {judged}
            ), inserted AS (
                INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type,
-                   metadata, parent_id, client_msg_id, token_count, attachments)
+                   metadata, parent_id, client_msg_id, token_count, attachments{ids_name})
                SELECT session_id, id, author_id, author_role, content, msg_type, metadata,
-                      parent_id, client_msg_id, token_count, attachments
+                      parent_id, client_msg_id, token_count, attachments{ids_name}
                FROM judged WHERE taken
            ), logged AS (
                INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
@@ -209,4 +247,4 @@ def _fresh_statement(parents: bool) -> str:
            SELECT 1, l.id, l.last, coalesce(u.renamed, false), NULL
            FROM locked l LEFT JOIN updated u ON u.id = l.id
            UNION ALL
-           SELECT 2, NULL, ord, NULL, NULL FROM judged WHERE NOT taken"""
+           SELECT 2, NULL, ord, NULL, NULL FROM judged WHERE {refused}{unattached}"""

@@ -23,7 +23,8 @@ __all__ = ["COLUMNS", "BatchOutcome", "NewMessage", "list_messages"]
 
 COLUMNS = (
     "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
-    " client_msg_id, token_count, attachments, created_at"
+    " client_msg_id, token_count, attachments, created_at,"
+    " coalesce(attachment_ids, '{}') AS attachment_ids"
 )
 
 
@@ -40,6 +41,9 @@ class NewMessage(msgspec.Struct, kw_only=True):
     client_msg_id: str | None = None
     token_count: int | None = None
     attachments: list[str] = []
+    attachment_ids: list[str] | msgspec.UnsetType = msgspec.UNSET
+    """Uploaded attachments (unset: none, and then the message travels to PostgreSQL
+    exactly as it did before attachments existed)."""
 
 
 class BatchOutcome(msgspec.Struct):

@@ -78,6 +78,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     "conflict": 409,
     "invalid_transition": 409,
     "payload_too_large": 413,
+    "quota_exceeded": 413,
     "rate_limited": 429,
     "unavailable": 503,
     "internal": 500,
@@ -177,6 +178,7 @@ def send(hub: Hub, who: Principal, frame: SendMessage) -> asyncio.Future[tuple[M
         client_msg_id=frame.client_msg_id,
         token_count=frame.token_count,
         attachments=frame.attachments,
+        attachment_ids=frame.attachment_ids,
     )
 
 

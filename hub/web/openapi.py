@@ -13,6 +13,7 @@ import msgspec
 from hub import __version__, api
 from hub.api.notes import MAX_VERSION
 from hub.api.profiles import MAX_REVISION
+from hub.domain.attachments import ATTACHMENT_ID_PATTERN
 from hub.domain.identity import USERNAME_PATTERN
 from hub.domain.profiles import SLUG_PATTERN
 from hub.domain.secrets import SECRET_NAME_PATTERN
@@ -28,6 +29,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "session_id": {"type": "string"},
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
+    "attachment_id": {"type": "string", "pattern": ATTACHMENT_ID_PATTERN},
     "key_id": {"type": "string", "maxLength": 64},
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
     "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION},
@@ -78,7 +80,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     success = responses[str(op.status)]
     for media_type, type_ in op.media:
-        schema = {"type": "string"} if type_ is None else _ref(type_)
+        schema: dict[str, Any] = {"type": "string"} if type_ is None else _ref(type_)
+        if type_ is None and not media_type.startswith("text/"):
+            schema["format"] = "binary"
         success.setdefault("content", {})[media_type] = {"schema": schema}
     for status, description, type_ in op.also:
         responses[str(status)] = _json(type_, description)
@@ -98,6 +102,19 @@ def _operation(op: Operation) -> dict[str, Any]:
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": _ref(op.body)}},
+        }
+    elif op.raw_body:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        form = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        operation["requestBody"] = {
+            "required": True,
+            "description": "the content, its MIME type in Content-Type; or a multipart/form-data"
+            " body whose first file part is the content (its filename and Content-Type used)",
+            "content": {
+                "application/octet-stream": binary,
+                "*/*": binary,
+                "multipart/form-data": {"schema": form},
+            },
         }
     if op.auth:
         operation["security"] = [{"token": []}]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 import msgspec
 from aiohttp import WSMsgType, web
 
-from hub.domain import FileInfo, Message, Principal
+from hub.domain import FileInfo, Message, Principal, StreamInfo
 from hub.errors import HubError
 from hub.live import Outbox, Room
 from hub.logs import bind_connection
@@ -30,6 +31,10 @@ from hub.protocol import (
     Resumed,
     SendMessage,
     SetPresence,
+    StreamAbort,
+    StreamDelta,
+    StreamEnd,
+    StreamStart,
     UpdateNote,
     WriteFile,
     You,
@@ -158,6 +163,7 @@ class Connection:
             if self.outbox.closed_with is not None:
                 return
             if first:
+                hub.streams.returned(principal)
                 await hub.presence.announce(principal)
             await self._read()
         except HubError as exc:
@@ -171,6 +177,8 @@ class Connection:
                 task.cancel()
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             last = await hub.rooms.leave(room, self.outbox)
+            if last:
+                hub.streams.left(principal)
             await self.outbox.stop()
             self._drop_unsent()
             if last and not room.deleted:
@@ -214,7 +222,10 @@ class Connection:
                 cursor = page[-1].id
         if self.outbox.closed_with is not None:
             return False
-        await self._send([encode(Resumed(last_message_id=cursor))])
+        # Open streams after the history: each with its text so far. The room has been
+        # collecting their deltas since it entered, so the two overlap (clients trim).
+        streams = await self.hub.streams.snapshot(self.principal.session_id)
+        await self._send([encode(s) for s in streams] + [encode(Resumed(last_message_id=cursor))])
         self.outbox.go_live(cursor)
         return True
 
@@ -248,10 +259,14 @@ class Connection:
             if isinstance(frame, Ping):
                 self.reply(Pong(ref=frame.ref))
                 continue
-            await self.slots.acquire()
             if isinstance(frame, SendMessage):  # the hot path: no task, a callback
+                await self.slots.acquire()
                 self._send_message(frame)
                 continue
+            if isinstance(frame, StreamStart | StreamDelta | StreamEnd | StreamAbort):
+                self._stream(frame)  # at once, in order: a delta follows its start
+                continue
+            await self.slots.acquire()
             assert not isinstance(frame, SendMessage)
             task = asyncio.create_task(self._handle(frame))
             self.in_flight.add(task)
@@ -282,6 +297,52 @@ class Connection:
                 self.reply(Ack(ref=frame.ref, message=message, duplicate=duplicate))
 
         waiter.add_done_callback(acked)
+
+    def _stream(self, frame: StreamStart | StreamDelta | StreamEnd | StreamAbort) -> None:
+        streams, who = self.hub.streams, self.principal
+        try:
+            if isinstance(frame, StreamDelta):
+                stream = streams.delta(who, frame)
+                if stream is None:
+                    self._answer(frame.ref, streams.explain_unknown(who, frame.stream_id))
+                elif frame.ref is not None:
+                    self.reply(Ack(ref=frame.ref, stream=stream))
+            elif isinstance(frame, StreamStart):
+                self._answer(frame.ref, streams.start_stream(who, frame))
+            elif isinstance(frame, StreamEnd):
+                self._answer(frame.ref, streams.end(who, frame))
+            else:
+                self._answer(frame.ref, streams.abort(who, frame))
+        except HubError as exc:
+            self.reply(error_frame(exc, frame.ref))
+
+    def _answer(self, ref: str | None, work: Awaitable[object]) -> None:
+        """Answer `ref` once `work` is done (a stream started, committed or aborted)."""
+
+        async def answer() -> None:
+            # shielded: the stream's work goes on if this connection ends meanwhile
+            result = await (work if asyncio.iscoroutine(work) else asyncio.shield(work))
+            if isinstance(result, tuple):
+                message, duplicate = result
+                self.reply(Ack(ref=ref, message=message, duplicate=duplicate))
+            elif result is None:
+                self.reply(Ack(ref=ref))
+            else:
+                assert isinstance(result, StreamInfo)
+                self.reply(Ack(ref=ref, stream=result))
+
+        task = asyncio.create_task(self._guard(ref, answer()))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def _guard(self, ref: str | None, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except HubError as exc:
+            self.reply(error_frame(exc, ref))
+        except Exception as exc:
+            unexpected.report(exc, "handling a stream frame")
+            self.reply(error_frame(HubError("internal", "internal error"), ref))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)

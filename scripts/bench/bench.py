@@ -59,7 +59,13 @@ class _HubFrame(msgspec.Struct):
     message: _Message
 
 
+class _Delta(msgspec.Struct):
+    text: str
+
+
 HUB_FRAME = msgspec.json.Decoder(_HubFrame)
+DELTA_FRAME = msgspec.json.Decoder(_Delta)
+DELTA, ENDED = b'{"type":"stream_delta"', b'{"type":"stream_ended"'
 SIO_EVENT = msgspec.json.Decoder(tuple[str, _Stamp])
 
 
@@ -479,6 +485,71 @@ async def fanout_load(base: str, observers: int, messages: int, rate: float) -> 
         "persisted": messages,
         "deliveries": len(latencies),
         "seconds": elapsed,
+        "latencies": latencies,
+        **cpu.stop(),
+    }
+
+
+async def stream_load(base: str, observers: int, chunks: int, rate: float) -> dict[str, Any]:
+    """One agent streams `chunks` deltas (at `rate` per second) to `observers` watchers of
+    its session. Each chunk is the time it was sent, so every watcher measures each
+    chunk's latency (the hub's coalescing wait included) and checks it got every one."""
+    async with aiohttp.ClientSession() as http:
+        s = await make_session(http, base)
+    watchers = [await lean_connect(base, s["obs"]) for _ in range(observers)]
+    latencies: list[float] = []
+    counts = {"events": 0, "chunks": 0}
+
+    async def read(ws: LeanWS) -> None:
+        async for batch in ws.batches():
+            now = time.time()
+            for data in batch:
+                if data.startswith(DELTA):
+                    stamps = DELTA_FRAME.decode(data).text.split("|")[:-1]
+                    latencies.extend(now - float(t) for t in stamps)
+                    counts["events"] += 1
+                    counts["chunks"] += len(stamps)
+                elif data.startswith(ENDED):
+                    return
+
+    readers = [asyncio.create_task(read(ws)) for ws in watchers]
+    author = await lean_connect(base, s["a"])
+
+    published = asyncio.Event()
+
+    async def drain() -> None:  # the author's own copies: not counted, but they tell
+        seen = 0  # when every chunk has been published (the last interval's included)
+        async for batch in author.batches():
+            for data in batch:
+                if data.startswith(DELTA):
+                    seen += DELTA_FRAME.decode(data).text.count("|")
+            if seen >= chunks:
+                published.set()
+
+    draining = asyncio.create_task(drain())
+    author.send(SEND.encode({"type": "stream_start", "stream_id": "bench"}))
+    cpu = CpuWindow()
+    start = time.perf_counter()
+    for i in range(chunks):
+        await keep_pace(start, i, rate)
+        frame = {"type": "stream_delta", "stream_id": "bench", "text": f"{time.time():.6f}|"}
+        author.send(SEND.encode(frame))
+    await asyncio.wait_for(published.wait(), 300)
+    author.send(SEND.encode({"type": "stream_abort", "stream_id": "bench"}))
+    await asyncio.wait_for(asyncio.gather(*readers), 300)
+    elapsed = time.perf_counter() - start
+    draining.cancel()
+    for ws in (author, *watchers):
+        ws.close()
+    return {
+        "chunks": chunks,
+        "observers": observers,
+        "chunk_deliveries": counts["chunks"],
+        "delta_events": counts["events"],
+        "seconds": elapsed,
+        "messages_per_s": chunks / elapsed,
+        "deliveries_per_s": counts["chunks"] / elapsed,
+        "delta_events_per_s": counts["events"] / elapsed,
         "latencies": latencies,
         **cpu.stop(),
     }
@@ -1196,9 +1267,20 @@ def main() -> int:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        default=["ceilings", "relay", "half", "scaleout", "fanout", "idle", "resume", "peers"],
-        help="ceilings relay half scaleout fanout idle resume peers search webhooks (default:"
-        " all but search and webhooks); webhooks measures the webhook worker's throughput; half "
+        default=[
+            "ceilings",
+            "relay",
+            "half",
+            "scaleout",
+            "fanout",
+            "streams",
+            "idle",
+            "resume",
+            "peers",
+        ],
+        help="ceilings relay half scaleout fanout streams idle resume peers search webhooks"
+        " (default: all but search and webhooks); webhooks measures the webhook worker's"
+        " throughput; half "
         "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
         "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
         "and python-socketio",
@@ -1216,6 +1298,17 @@ def main() -> int:
     parser.add_argument("--fanout-observers", type=int, default=1000)
     parser.add_argument("--fanout-messages", type=int, default=200)
     parser.add_argument("--fanout-rate", type=float, default=50.0)
+    parser.add_argument("--stream-observers", type=int, default=100, help="streams: watchers")
+    parser.add_argument(
+        "--stream-chunks",
+        type=int,
+        default=3000,
+        help="streams: deltas the agent sends (at most 3500: 18 characters each, and a"
+        " stream holds a message's 64 000)",
+    )
+    parser.add_argument(
+        "--stream-rate", type=float, default=500.0, help="streams: deltas/s the agent sends"
+    )
     parser.add_argument("--idle", type=int, default=10000, help="idle: connections")
     parser.add_argument("--behind", type=int, default=10000, help="resume: messages behind")
     parser.add_argument(
@@ -1351,6 +1444,11 @@ def main() -> int:
                 "fanout",
                 fanout_load,
                 (args.fanout_observers, args.fanout_messages, args.fanout_rate),
+            ),
+            (
+                "streams",
+                stream_load,
+                (args.stream_observers, args.stream_chunks, args.stream_rate),
             ),
             ("resume", resume_load, (args.behind,)),
         ]
@@ -1528,6 +1626,12 @@ def print_table(report: dict[str, Any]) -> None:
             )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
+        if r["scenario"] == "streams":
+            print(
+                f"{'':44}   {r['chunks']} deltas to {r['observers']} observers:"
+                f" {r['delta_events_per_s']:.0f} delta events/s delivered"
+                f" ({r['chunk_deliveries']} of {r['chunks'] * r['observers']} chunks arrived)"
+            )
     rows = {r["scenario"]: r for r in report["results"]}
     echo = rows.get("ceiling: aiohttp ws echo")
     print()

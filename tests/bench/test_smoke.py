@@ -27,6 +27,7 @@ async def test_harness_runs_every_scenario(
         "half",
         "scaleout",
         "fanout",
+        "streams",
         "idle",
         "resume",
         "--redis",
@@ -44,6 +45,10 @@ async def test_harness_runs_every_scenario(
         "5",
         "--fanout-rate",
         "100",
+        "--stream-observers",
+        "3",
+        "--stream-chunks",
+        "40",
         "--idle",
         "20",
         "--behind",
@@ -72,10 +77,40 @@ async def test_harness_runs_every_scenario(
     assert (raw["persisted"], raw["deliveries"]) == (2 * 2 * 20, 2 * 20 * (2 + 1) * 2)
     assert rows["fanout"]["deliveries"] == 5 * 5
     assert rows["resume"]["messages"] == 30
+    assert rows["streams"]["chunk_deliveries"] == 3 * 40
     assert rows["idle"]["connections"] == 20
     assert rows["ceiling: aiohttp ws echo"]["messages_per_s"] > 0
     assert b"relay / aiohttp echo ceiling" in output
     assert b"relay / aiohttp relay ceiling" in output
+
+
+async def test_streams_scenario_delivers_every_chunk(database_url: str, tmp_path: Path) -> None:
+    """`bench.py streams` streams its chunks to every observer and reports the rates."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        "streams",
+        "--stream-observers",
+        "4",
+        "--stream-chunks",
+        "50",
+        "--stream-rate",
+        "500",
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(120):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["scenario"] == "streams" and row["chunk_deliveries"] == 4 * 50
+    assert 0 < row["delta_events"] < 4 * 50  # coalesced
+    assert row["latency_ms"]["p50"] > 0 and b"delta events/s delivered" in output
 
 
 def test_settle_wal_writes_wal_then_checkpoints(database_url: str) -> None:

@@ -224,14 +224,18 @@ def test_every_event_type_has_its_envelope_kind() -> None:
     from datetime import UTC, datetime
 
     from hub.bus import envelope, kind_of, verify
-    from hub.domain import FileEntry, Note, Presence, Session
+    from hub.domain import Attachment, FileEntry, Note, Presence, Session, StreamInfo
     from hub.protocol import (
+        AttachmentEvent,
         Event,
         FileEvent,
         MessageEvent,
         NoteEvent,
         PresenceEvent,
         SessionEvent,
+        StreamDeltaEvent,
+        StreamEndedEvent,
+        StreamStartedEvent,
     )
 
     now = datetime.now(UTC)
@@ -273,6 +277,18 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         created_at=now,
         updated_at=now,
     )
+    attachment = Attachment(
+        id="att_" + "a" * 21,
+        session_id="ses_x",
+        name="a.png",
+        content_type="image/png",
+        size=1,
+        sha256="0" * 64,
+        uploader="a",
+        uploader_role="agent_a",
+        thumbnail=False,
+        created_at=now,
+    )
     samples = {
         MessageEvent: (MessageEvent(message=make_message(7, "ses_x")), ("m", 7)),
         PresenceEvent: (
@@ -282,6 +298,29 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         SessionEvent: (SessionEvent(session=session), ("e", 0)),
         NoteEvent: (NoteEvent(note=note), ("e", 0)),
         FileEvent: (FileEvent(file=file), ("e", 0)),
+        AttachmentEvent: (AttachmentEvent(attachment=attachment), ("e", 0)),
+        StreamStartedEvent: (
+            StreamStartedEvent(
+                stream=StreamInfo(
+                    id="s",
+                    session_id="ses_x",
+                    author_id="a",
+                    author_role="agent_a",
+                    msg_type="chat",
+                    parent_id=None,
+                    started_at=now,
+                )
+            ),
+            ("e", 0),
+        ),
+        StreamDeltaEvent: (
+            StreamDeltaEvent(session_id="ses_x", stream_id="s", author_id="a", offset=0, text="t"),
+            ("e", 0),
+        ),
+        StreamEndedEvent: (
+            StreamEndedEvent(session_id="ses_x", stream_id="s", author_id="a", aborted=True),
+            ("e", 0),
+        ),
     }
     assert set(samples) == set(typing.get_args(Event))
     for event, kind in samples.values():
@@ -290,3 +329,30 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         assert not verify(envelope(event), "ses_y") or isinstance(event, PresenceEvent)
     deleted = SessionEvent(session=session, deleted=True)
     assert kind_of(deleted) == ("d", 0) and verify(envelope(deleted), "ses_x")
+
+
+async def test_open_streams_are_shared_with_their_text(bus: Bus) -> None:
+    """An open stream is recorded once per session id, its author's limit holds, its
+    text grows by appends, and closing it forgets it (text and all)."""
+    s = session()
+    first = (s, "one", "ann")
+    assert await bus.open_stream(first, b'{"id":"one"}', 2, 30.0) == 1
+    assert await bus.open_stream((s, "one", "bob"), b"{}", 2, 30.0) == -1
+    assert await bus.open_stream((s, "two", "ann"), b'{"id":"two"}', 2, 30.0) == 1
+    assert await bus.open_stream((s, "three", "ann"), b"{}", 2, 30.0) == 0
+    assert await bus.open_stream((s, "three", "bob"), b'{"id":"three"}', 2, 30.0) == 1
+    await bus.append_stream(first, "Hé", 30.0)
+    await bus.append_stream(first, "llo", 30.0)
+    await bus.refresh_streams([first], 30.0)
+    assert sorted(await bus.open_streams(s)) == [
+        (b'{"id":"one"}', "Héllo"),
+        (b'{"id":"three"}', ""),
+        (b'{"id":"two"}', ""),
+    ]
+    assert await bus.stream_info(s, "two") == b'{"id":"two"}'
+    await bus.close_stream(first)
+    assert await bus.stream_info(s, "one") is None
+    assert len(await bus.open_streams(s)) == 2
+    assert await bus.open_stream((s, "one", "ann"), b'{"id":"one"}', 2, 30.0) == 1
+    assert dict(await bus.open_streams(s))[b'{"id":"one"}'] == ""
+    assert await bus.open_streams(session()) == []

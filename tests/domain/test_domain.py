@@ -26,6 +26,7 @@ CAPABILITIES = [
     ("rotate_invite", True, False, False),
     ("delete_session", True, False, False),
     ("set_privacy", True, False, False),
+    ("stream", True, True, False),
 ]
 
 

@@ -350,3 +350,38 @@ async def test_bad_token_is_a_clear_error_at_startup(
                     async with asyncio.timeout(TIMEOUT):
                         await session.initialize()
     assert "hub: unauthorized" in errlog.read_text()
+
+
+async def test_a_stream_shows_as_writing_then_arrives_whole(
+    hub_server: TestServer, tmp_path: Path
+) -> None:
+    """While A streams a message, B's session_state and wait_for_messages say that A is
+    writing (with how much so far); once A ends it, B's wait returns it whole, once."""
+    from hub.client import connect
+
+    url = base_url(hub_server)
+    s = await _session(url)
+    chunks: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def model() -> AsyncIterator[str]:
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+
+    async with connect(url, s["a"]) as a, agent(url, s["b"], tmp_path) as b:
+        streaming = asyncio.create_task(a.stream(model(), msg_type="status"))
+        chunks.put_nowait("Reading the ")
+        chunks.put_nowait("parser")
+        async with asyncio.timeout(TIMEOUT):
+            while True:  # each call waits on the hub: no busy loop
+                waited = await b.call("wait_for_messages", timeout=0.2)
+                assert waited["messages"] == []
+                if waited.get("writing", [{}])[0].get("characters") == 18:
+                    break
+        assert waited["writing"] == [{"participant": "planner", "type": "status", "characters": 18}]
+        state = await b.call("session_state")
+        assert state["writing"] == waited["writing"]
+        chunks.put_nowait(None)
+        message = await streaming
+        got = await b.call("wait_for_messages", timeout=TIMEOUT)
+        assert [m["content"] for m in got["messages"]] == ["Reading the parser"]
+        assert [m["id"] for m in got["messages"]] == [message.id]

@@ -419,3 +419,75 @@ async def test_shutdown_answers_committed_messages_as_committed(store: Store) ->
     await writer.close()
     message, duplicate = waiter.result()
     assert message.content == "saved" and not duplicate
+
+
+async def upload(store: Store, session_id: str, data: bytes) -> str:
+    """An attachment of the session (its blob row and upload row, no chunks needed)."""
+    import hashlib
+
+    from hub.domain.attachments import new_attachment_id
+    from hub.store import attachments as attachment_store
+
+    sha = hashlib.sha256(data).hexdigest()
+    async with store.transaction() as conn:
+        await attachment_store.insert_blob(conn, session_id, sha, len(data), None)
+        created = await attachment_store.insert_attachment(
+            conn,
+            attachment_id=new_attachment_id(),
+            session_id=session_id,
+            sha256=sha,
+            name="a.bin",
+            content_type="application/octet-stream",
+            size=len(data),
+            uploader="a",
+            uploader_role="agent_a",
+        )
+    return created.id
+
+
+async def test_attachment_ids_are_checked_in_the_insert(store: Store, commit: Commit) -> None:
+    """A message naming uploads of its session commits with them; one naming another
+    session's upload or an unknown id is refused (`bad_request`), takes no id and stores
+    nothing, and the messages around it commit gap-free."""
+    sid, other = await new_session(store), await new_session(store)
+    mine, theirs = await upload(store, sid, b"mine"), await upload(store, other, b"theirs")
+    unknown = "att_" + "x" * 21
+    out = await commit(
+        [
+            msg(sid, "plain"),
+            msg(sid, "with", attachment_ids=[mine]),
+            msg(sid, "foreign", attachment_ids=[mine, theirs]),
+            msg(sid, "unknown", attachment_ids=[unknown]),
+            msg(sid, "after", parent_id=2, attachment_ids=[mine]),
+        ]
+    )
+    plain, with_, foreign, unknown_, after = out.results
+    assert not isinstance(plain, HubError) and plain[0].attachment_ids == []
+    assert not isinstance(with_, HubError) and with_[0].attachment_ids == [mine]
+    for refused in (foreign, unknown_):
+        assert isinstance(refused, HubError) and refused.code == "bad_request"
+        assert "attachment" in refused.message
+    assert not isinstance(after, HubError) and (after[0].id, after[0].parent_id) == (3, 2)
+    async with store.connection() as conn:
+        stored = await list_messages(conn, sid)
+    assert [(m.id, m.content, m.attachment_ids) for m in stored] == [
+        (1, "plain", []),
+        (2, "with", [mine]),
+        (3, "after", [mine]),
+    ]
+
+
+async def test_a_batch_without_attachments_uses_the_statement_of_old(store: Store) -> None:
+    """Messages without attachment ids travel to PostgreSQL without the field, and the
+    one-statement path runs the statement it ran before attachments existed (no look-up
+    of attachments); one naming an upload runs the variant that checks it."""
+    import msgspec
+
+    from hub.store.message_fresh import _fresh_statement
+
+    plain = msg("ses_x", "plain")
+    assert b"attachment_ids" not in msgspec.json.encode(plain)
+    assert "attachments a" not in _fresh_statement(False, False)
+    assert "attachments a" not in _fresh_statement(True, False)
+    assert "FROM attachments a" in _fresh_statement(False, True)
+    assert "FROM attachments a" in _fresh_statement(True, True)

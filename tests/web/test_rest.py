@@ -77,19 +77,27 @@ async def test_tokens_are_stored_only_as_hashes(client: HubClient, database_url:
         )
         forms = [form for token in tokens for form in stored_forms(token)]
         tables = await conn.fetch(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+            "SELECT t.table_name, EXISTS (SELECT FROM information_schema.columns c"
+            "  WHERE c.table_schema = 'public' AND c.table_name = t.table_name"
+            "  AND c.column_name = 'session_id') AS per_session"
+            " FROM information_schema.tables t"
+            " WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE'"
         )
         # One pass over each table, reading every column of a row at once (the row as
-        # text): the database holds the whole test run's data by now.
-        for table in (t["table_name"] for t in tables):
+        # text); of a table whose rows belong to sessions, this session's rows (the
+        # database holds the whole test run's data by now: 100,000s of messages).
+        # Attachments' bytes are what their uploaders sent, verbatim (50 MB of them).
+        for table in (t for t in tables if t["table_name"] != "attachment_chunks"):
+            name, per_session = table["table_name"], table["per_session"]
             found = await conn.fetchval(
-                f'SELECT count(*) FROM "{table}" AS t'
-                " WHERE EXISTS (SELECT FROM unnest($1::text[]) AS form"
+                f'SELECT count(*) FROM "{name}" AS t'
+                + (" WHERE t.session_id = $2 AND" if per_session else " WHERE")
+                + " EXISTS (SELECT FROM unnest($1::text[]) AS form"
                 " WHERE strpos(lower(t::text), form) > 0)",
                 forms,
+                *([s["id"]] if per_session else []),
             )
-            assert found == 0, table
+            assert found == 0, name
     finally:
         await conn.close()
 
@@ -437,6 +445,12 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         body = {"type": "update_note", "title": "Log", "content": "y", "expected_version": 0}
         ids["note2"] = (await frame("b", body))["note"]["id"]
 
+    async def upload() -> None:
+        status, answer = await client.call(
+            "POST", f"/api/sessions/{sid}/attachments", token=tokens["b"], data=b"bytes"
+        )
+        assert status == 201, answer
+
     async def fork() -> None:
         made = await rest("POST", f"/api/sessions/{sid}/fork", tokens["b"], {"at_message_id": 1})
         ids["fork"] = made["session"]["id"]
@@ -526,6 +540,7 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             lambda: frame("b", {"type": "write_file", "path": "src/b.py", "content": "2"}),
             "file.written",
         ),
+        ("POST /api/sessions/{session_id}/attachments", upload, "attachment.uploaded"),
         ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
         ("ping", lambda: peers["b"].request({"type": "ping"}), None),
         ("POST /api/sessions/{session_id}/webhooks", session_webhook, "webhook.created"),

@@ -7,6 +7,7 @@ from aiohttp import web
 from hub.web.rest import (
     accounts,
     activity,
+    attachments,
     directory,
     exports,
     files,
@@ -33,6 +34,7 @@ TABLES: tuple[RouteTable, ...] = (
     messages.routes,
     notes.routes,
     files.routes,
+    attachments.routes,
     presence.routes,
     activity.routes,
     exports.routes,

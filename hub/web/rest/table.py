@@ -46,6 +46,8 @@ class Operation:
     """The request body's type, decoded with `hub.web.http.body`."""
     query: Any = None
     """The query's Struct type, decoded with `hub.web.http.query`."""
+    raw_body: bool = False
+    """Takes a binary body (any media type, or multipart/form-data) rather than JSON."""
     auth: bool = True
     """Takes a session token (and so may answer `COMMON_ERRORS`)."""
     errors: tuple[ErrorCode, ...] = ()
@@ -64,7 +66,8 @@ class Operation:
     @property
     def all_errors(self) -> tuple[ErrorCode, ...]:
         common = COMMON_ERRORS if self.auth else ()
-        sized: tuple[ErrorCode, ...] = ("payload_too_large",) if self.body is not None else ()
+        bodied = self.body is not None or self.raw_body
+        sized: tuple[ErrorCode, ...] = ("payload_too_large",) if bodied else ()
         return tuple(dict.fromkeys((*common, *self.errors, *sized)))
 
 

@@ -41,7 +41,9 @@
       }
       if (op.requestBody) {
         const p = el("p", "Body: ");
-        p.append(schemaLink(op.requestBody.content["application/json"].schema));
+        const json = op.requestBody.content["application/json"];
+        if (json) p.append(schemaLink(json.schema));
+        else p.append(op.requestBody.description || Object.keys(op.requestBody.content).join(", "));
         box.append(p);
       }
       const list = el("ul");

@@ -24,6 +24,7 @@
     notes: new Map(),     // id -> note
     editors: new Map(),   // note id -> {draft, base, conflict}
     files: new Map(),     // path -> file info
+    uploads: new Map(),   // attachment id -> promise of its metadata (null: unreadable)
     openFile: null,
     presence: new Map(),  // participant id -> presence
     names: new Map(),     // participant id -> display name (presence, hello, activity)
@@ -34,6 +35,8 @@
     chatDraftId: null,    // client_msg_id reused until the text is acked or changed
     chatDraftText: null,
     filter: {text: "", type: "", author: ""},
+    streams: new Map(),   // "author/stream id" -> {info, text, size (code points), li, ended}
+    streamsHeard: new Set(),  // streams this connection was told of (hello .. resumed)
   };
 
   // ---- views --------------------------------------------------------------------------
@@ -373,13 +376,21 @@
     switch (frame.type) {
       case "hello": return onHello(frame);
       case "message": return onMessage(frame.message);
+      case "stream_started": return onStreamStarted(frame.stream, frame.text);
+      case "stream_delta": return onStreamDelta(frame);
+      case "stream_ended": return onStreamEnded(frame);
       case "resumed":
+        forgetUnheardStreams();
         state.live = true;
         state.attempt = 0;
         setConnection("Live", "ok");
         return;
       case "note": return onNote(frame.note);
       case "file": return onFile(frame.file);
+      case "attachment":
+        state.uploads.set(frame.attachment.id, Promise.resolve(frame.attachment));
+        scheduleActivity();
+        return;
       case "presence": return onPresence(frame.presence);
       case "session": return onSession(frame.session, frame.deleted);
       case "ack":
@@ -397,6 +408,7 @@
 
   function onHello(frame) {
     setConnection("Catching up…", "");
+    state.streamsHeard.clear();
     if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
     // A watch-only token (a space's viewer, a public session's visitor) reads, no more.
     document.body.classList.toggle("watch-only", Boolean(frame.you && frame.you.watch_only));
@@ -524,12 +536,183 @@
       }
       li.append(files);
     }
+    if (m.attachment_ids && m.attachment_ids.length) {
+      const uploads = el("ul", "uploads");
+      for (const id of m.attachment_ids) {
+        const item = el("li", "upload", "attachment…");
+        item.dataset.id = id;
+        uploads.append(item);
+        showUpload(item, id);
+      }
+      li.append(uploads);
+    }
     if (m.metadata && Object.keys(m.metadata).length) {
       const details = el("details", "metadata");
       details.append(el("summary", null, "metadata"), el("pre", null, JSON.stringify(m.metadata, null, 2)));
       li.append(details);
     }
     return li;
+  }
+
+  // An uploaded attachment: its thumbnail (an image the hub could decode) and a button
+  // that downloads it. Everything is fetched with the token in a header, never in a URL;
+  // the thumbnail is shown as a data: URL (the page's CSP allows no other image source).
+  function attachmentUrl(id, what) {
+    const base = `/api/sessions/${encodeURIComponent(state.creds.sessionId)}/attachments/`;
+    return base + encodeURIComponent(id) + (what ? "/" + what : "");
+  }
+
+  function fetchAttachment(id, what) {
+    const headers = {Authorization: "Bearer " + state.creds.token};
+    return fetch(attachmentUrl(id, what), {headers}).catch(() => null);
+  }
+
+  function uploadInfo(id) {
+    if (!state.uploads.has(id)) {
+      state.uploads.set(id, fetchAttachment(id).then((r) => (r && r.ok ? r.json() : null)));
+    }
+    return state.uploads.get(id);
+  }
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  async function showUpload(item, id) {
+    const info = await uploadInfo(id);
+    item.textContent = "";
+    if (!info) {
+      item.append(el("span", "upload-missing", "attachment " + id + " (unavailable)"));
+      return;
+    }
+    if (info.thumbnail) {
+      const response = await fetchAttachment(id, "thumbnail");
+      if (response && response.ok) {
+        const img = el("img", "thumbnail");
+        img.alt = info.name;
+        img.src = await new Promise((resolve) => {
+          const reader = new FileReader();
+          reader.onload = () => resolve(reader.result);
+          reader.onerror = () => resolve("");
+          response.blob().then((blob) => reader.readAsDataURL(blob), () => resolve(""));
+        });
+        item.append(img);
+      }
+    }
+    const save = el("button", "link download", `${info.name} (${sizeText(info.size)})`);
+    save.type = "button";
+    save.title = "Download " + info.name;
+    save.addEventListener("click", () => download(id, info.name, save));
+    item.append(save);
+  }
+
+  async function download(id, name, button) {
+    button.disabled = true;
+    try {
+      const response = await fetchAttachment(id, "content");
+      if (!response || !response.ok) return;
+      const url = URL.createObjectURL(await response.blob());
+      const link = el("a");
+      link.href = url;
+      link.download = name;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---- streams: messages being written, shown as they grow ------------------------------
+  // Text offsets count code points (as the hub does), not UTF-16 units.
+
+  const ABORT_REASON = {
+    disconnected: "its author disconnected",
+    cancelled: "stopped by its author",
+    shutdown: "the hub restarted",
+  };
+
+  function streamKey(authorId, streamId) {
+    return authorId + "/" + streamId;
+  }
+
+  function onStreamStarted(info, text) {
+    const key = streamKey(info.author_id, info.id);
+    state.streamsHeard.add(key);
+    const known = state.streams.get(key);
+    if (known && !known.ended) {
+      const size = [...text].length;
+      if (size > known.size) {  // a catch-up after a drop: the text so far
+        known.text = text;
+        known.size = size;
+        showStreamText(known);
+      }
+      return;
+    }
+    if (known) known.li.remove();
+    learn(info.author_id, info.author_role, null);
+    const stream = {info, text, size: [...text].length, li: renderStream(info), ended: false};
+    state.streams.set(key, stream);
+    $("streams").append(stream.li);
+    showStreamText(stream);
+  }
+
+  function onStreamDelta(frame) {
+    const stream = state.streams.get(streamKey(frame.author_id, frame.stream_id));
+    if (!stream || stream.ended || frame.offset > stream.size) return;
+    const chars = [...frame.text];
+    const fresh = chars.slice(stream.size - frame.offset);  // what a catch-up already gave
+    if (!fresh.length) return;
+    stream.text += fresh.join("");
+    stream.size += fresh.length;
+    showStreamText(stream);
+  }
+
+  function onStreamEnded(frame) {
+    const key = streamKey(frame.author_id, frame.stream_id);
+    const stream = state.streams.get(key);
+    if (!stream || stream.ended) return;
+    if (!frame.aborted) {  // its message comes (or came) as an ordinary message
+      stream.li.remove();
+      state.streams.delete(key);
+      return;
+    }
+    stream.ended = true;
+    stream.li.classList.add("aborted");
+    stream.li.querySelector(".writing").textContent =
+      "aborted — " + (ABORT_REASON[frame.reason] || "ended") + "; nothing was posted";
+  }
+
+  function forgetUnheardStreams() {
+    // Open before a drop, not open any more: ended while this page was away.
+    for (const [key, stream] of state.streams) {
+      if (!stream.ended && !state.streamsHeard.has(key)) {
+        stream.li.remove();
+        state.streams.delete(key);
+      }
+    }
+  }
+
+  function renderStream(info) {
+    const li = el("li", `message streaming type-${info.msg_type} role-${info.author_role}`);
+    li.dataset.stream = streamKey(info.author_id, info.id);
+    const head = el("div", "meta");
+    const who = el("span", "author");
+    who.append(nameNode(info.author_id, "name"));
+    if (info.author_id === state.creds.participantId) who.append(" (you)");
+    head.append(who, " ", el("span", "role", ROLE[info.author_role] || info.author_role));
+    if (info.msg_type !== "chat") head.append(" ", el("span", "kind", info.msg_type));
+    head.append(" ", el("span", "writing", "writing…"));
+    if (info.parent_id) head.append(" ", el("span", "stamp", `↪ #${info.parent_id}`));
+    li.append(head, el("div", "content"));
+    return li;
+  }
+
+  function showStreamText(stream) {
+    stream.li.querySelector(".content").textContent = stream.text;
   }
 
   function newClientId() {
@@ -941,6 +1124,7 @@
     "note.created": (d) => `created note ${noteTitle(d.note_id)}`,
     "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
     "file.written": (d) => `wrote ${d.path}`,
+    "attachment.uploaded": (d) => `uploaded “${d.name}” (${sizeText(d.size || 0)})`,
     "session.forked": (d) => `forked the session at message #${d.at_message_id}`,
     "session.forked_from": (d) => `made this session as a fork, at message #${d.at_message_id}`,
     "webhook.created": () => "registered a webhook",
