@@ -23,6 +23,7 @@ from hub.client.people import PeopleAPI
 from hub.client.search import SearchAPI, SessionFilters, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
+from hub.client.webhooks import WebhooksAPI
 from hub.domain import (
     Activity,
     FileEntry,
@@ -64,7 +65,7 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, AttachmentsAPI):
+class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, AttachmentsAPI, WebhooksAPI):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
     `SpacesAPI`, their session templates from `TemplatesAPI`; forks from `ForksAPI`; the

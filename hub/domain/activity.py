@@ -31,6 +31,7 @@ ActivityAction = Literal[
     "webhook.updated",
     "webhook.deleted",
     "webhook.secret_rotated",
+    "webhook.redelivered",
 ]
 
 

@@ -58,7 +58,7 @@ class Hub:
         self.directory = Directory(store)
         self.keyring = Keyring.parse(config.secret_key or "")
         self.secrets = Secrets(store, self.keyring)
-        self.webhooks = Webhooks(store, self.keyring, allow_private=config.webhook_allow_private)
+        self.webhooks = Webhooks(store, self.keyring, config, metrics=metrics)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
@@ -108,3 +108,4 @@ class Hub:
         await self.approvals.close()
         await self.streams.close()
         await self.messages.close()
+        await self.webhooks.close()

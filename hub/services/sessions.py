@@ -247,6 +247,10 @@ class Sessions:
                     session_id=session.id, role="agent_b", participant_id=agent_b_id
                 )
                 action: ActivityAction = "agent_b.joined"
+                if session.status != target.status:
+                    await changes.outbox(
+                        conn, session.id, "session.status_changed", SessionEvent(session=session)
+                    )
             else:
                 session = await session_store.invite_target(conn, code, for_update=False)
                 principal = Principal(
@@ -416,6 +420,10 @@ class Sessions:
             if "metadata" in changed:
                 detail["approval_policy"] = changed["metadata"]["approval_policy"]  # type: ignore[index]
             await changes.record_as(conn, principal, "session.updated", detail)
+            if "status" in changed:
+                await changes.outbox(
+                    conn, session.id, "session.status_changed", SessionEvent(session=session)
+                )
         await self._events.publish(session.id, SessionEvent(session=session))
         await self._events.revoke(revoked)
         return session
@@ -427,6 +435,9 @@ class Sessions:
             await session_store.lock_session(conn, principal.session_id)
             session = await session_store.soft_delete(conn, principal.session_id)
             await changes.record_as(conn, principal, "session.deleted")
+            await changes.outbox(
+                conn, session.id, "session.deleted", SessionEvent(session=session, deleted=True)
+            )
         await self._events.publish(session.id, SessionEvent(session=session, deleted=True))
 
     async def rotate_invite(self, principal: Principal) -> api.InviteInfo:

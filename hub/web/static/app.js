@@ -1273,6 +1273,7 @@
     "webhook.updated": () => "changed a webhook",
     "webhook.deleted": () => "removed a webhook",
     "webhook.secret_rotated": () => "rotated a webhook's secret",
+    "webhook.redelivered": () => "asked a webhook's events again",
   };
 
   function describe(row) {
