@@ -309,9 +309,9 @@ async def test_an_abort_and_an_end_sent_together_end_the_stream_once(client: Hub
         ]
         assert sorted(x["type"] for x in answers) == ["ack", "error"], answers
         assert next(x for x in answers if x["type"] == "error")["code"] == "conflict"
-        await b.wait(lambda: ended(b, sid))
+        await b.wait(lambda s=sid: ended(b, s))
         marker = await b.say(f"after {sid}")  # everything before it has reached b by then
-        await b.wait(lambda: marker["message"]["id"] in b.message_ids())
+        await b.wait(lambda m=marker["message"]["id"]: m in b.message_ids())
         ends = [f for f in b.frames if f["type"] == "stream_ended" and f["stream_id"] == sid]
         assert len(ends) == 1, ends
         committed = [
