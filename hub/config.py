@@ -117,6 +117,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     the size limit, before its bytes are known); one more is refused 429 `rate_limited`."""
     attachment_receiving: PositiveInt = 16
     """Uploads a process receives at once, whatever their sessions."""
+    attachment_downloads: PositiveInt = 64
+    """Attachment downloads a process streams at once (each reads the database as its
+    reader reads); one more is refused 429 `rate_limited`."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

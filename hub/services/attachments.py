@@ -12,10 +12,11 @@ time, whatever their size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from hub import api
 from hub.config import Config
@@ -70,6 +71,8 @@ class Attachments:
         self.per_session = config.attachment_receiving_per_session
         self.per_process = config.attachment_receiving
         self._receiving: dict[str, int] = {}
+        self.max_downloads = config.attachment_downloads
+        self._downloads = 0
         """Uploads being received (spooled to disk) per session, in this process."""
 
     def check_upload(self, principal: Principal, length: int | None) -> None:
@@ -185,6 +188,22 @@ class Attachments:
             )
         more = len(found) == query.limit
         return api.AttachmentList(attachments=found, next_after=found[-1].id if more else None)
+
+    @contextlib.contextmanager
+    def downloading(self) -> Iterator[None]:
+        """Hold one of the process's download places for a download's whole length
+        (each reads the store as the reader reads): 429 `rate_limited` when all are taken."""
+        if self._downloads >= self.max_downloads:
+            raise HubError(
+                "rate_limited",
+                f"this hub streams at most {self.max_downloads} downloads at once: retry soon",
+                1.0,
+            )
+        self._downloads += 1
+        try:
+            yield
+        finally:
+            self._downloads -= 1
 
     async def download(self, principal: Principal, attachment_id: str) -> Download:
         """The attachment and its bytes (read from the store as they are consumed)."""

@@ -19,8 +19,10 @@ import asyncpg
 import pytest
 from aiohttp import FormData
 from PIL import Image
+from yarl import URL
 
 from hub.config import Config, load_config
+from hub.errors import HubError
 from tests.helpers import TEST_SECRET_KEY, HubClient
 
 MAX_BYTES = 1024 * 1024
@@ -398,50 +400,66 @@ async def test_a_message_carries_attachments_checked_in_its_insert(client: HubCl
     ]
 
 
-async def test_a_session_receives_a_bounded_number_of_uploads_at_once(client: HubClient) -> None:
-    """While 8 uploads of a session are still being received, another is refused 429
+async def test_a_session_receives_a_bounded_number_of_uploads_at_once(make_client: Any) -> None:
+    """While 2 uploads of a session are still being received, another is refused 429
     `rate_limited` with Retry-After (each spools to disk before the quota can be known);
-    once they are done, uploads go through again."""
+    once they are gone, uploads go through again."""
+    client = await make_client(attachment_receiving_per_session=2)
     s = await client.session_with_b()
-    release = asyncio.Event()
+    url = URL(client.base)
+    held = []
+    for _ in range(2):  # each sends its headers and part of its body, then waits
+        _, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            (
+                f"POST /api/sessions/{s['id']}/attachments?name=slow.bin HTTP/1.1\r\n"
+                f"Host: {url.host}\r\nAuthorization: Bearer {s['a']}\r\n"
+                "Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+                "first part"
+            ).encode()
+        )
+        await writer.drain()
+        held.append(writer)
 
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield b"first part"
-        await release.wait()
-        yield b" and the rest"
-
-    async def held() -> int:
+    async def probe() -> int:
         async with client.http.post(
             f"{client.base}/api/sessions/{s['id']}/attachments",
-            data=slow_body(),
-            params={"name": "slow.bin"},
+            data=b"small",
+            params={"name": "small.bin"},
             headers={
-                "Authorization": f"Bearer {s['a']}",
+                "Authorization": f"Bearer {s['b']}",
                 "Content-Type": "application/octet-stream",
             },
         ) as resp:
+            if resp.status == 429:
+                body = await resp.json()
+                assert body["code"] == "rate_limited" and resp.headers["Retry-After"] == "1"
             return resp.status
 
-    holding = [asyncio.create_task(held()) for _ in range(RECEIVING)]
-    try:
-        async with asyncio.timeout(30):  # until all of them are being received
-            while True:
-                async with client.http.post(
-                    f"{client.base}/api/sessions/{s['id']}/attachments",
-                    data=b"small",
-                    params={"name": "small.bin"},
-                    headers={
-                        "Authorization": f"Bearer {s['b']}",
-                        "Content-Type": "application/octet-stream",
-                    },
-                ) as resp:
-                    if resp.status == 429:
-                        body = await resp.json()
-                        assert body["code"] == "rate_limited" and resp.headers["Retry-After"]
-                        break
-                    assert resp.status == 201, await resp.text()
-                await asyncio.sleep(0)  # not synchronisation: the answer above decides
-    finally:
-        release.set()
-    assert await asyncio.gather(*holding) == [201] * RECEIVING
-    assert (await upload(client, s, b"after"))[0] == 201
+    async with asyncio.timeout(30):  # until both are being received
+        while (status := await probe()) != 429:
+            assert status == 201
+    for writer in held:
+        writer.close()
+    async with asyncio.timeout(30):  # until the hub has noticed they are gone
+        while (status := await probe()) != 201:
+            assert status == 429
+
+
+def test_a_process_streams_a_bounded_number_of_downloads() -> None:
+    """Past `HUB_ATTACHMENT_DOWNLOADS` downloads in progress, one more is refused
+    `rate_limited` (Retry-After 1 s); a place is free again once a download ends."""
+    from hub.services.attachments import Attachments
+
+    service = Attachments(
+        load_config({}, attachment_downloads=2, secret_key=TEST_SECRET_KEY),
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+    )
+    with service.downloading(), service.downloading():
+        with pytest.raises(HubError) as refused, service.downloading():
+            pass
+        assert (refused.value.code, refused.value.data) == ("rate_limited", 1.0)
+    with service.downloading():
+        pass

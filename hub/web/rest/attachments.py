@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from hub import api
-from hub.domain import Attachment
+from hub.domain import Attachment, Principal
 from hub.domain.attachments import DOWNLOAD_CSP, content_disposition, served_type
 from hub.errors import HubError
 from hub.web.http import hub_of, json_response, principal, query
@@ -133,12 +133,19 @@ async def get_attachment(request: web.Request) -> web.Response:
     "Download an attachment, streamed: Content-Type from an allow-list (else"
     " application/octet-stream), Content-Disposition inline only for a raster image that"
     " decoded as one, X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox."
-    " A failure after the answer started aborts the connection",
+    " A failure after the answer started aborts the connection. A process streams at most"
+    " 64 downloads at once (`HUB_ATTACHMENT_DOWNLOADS`): one more is 429",
     media=(("application/octet-stream", None),),
-    errors=("not_found",),
+    errors=("not_found", "rate_limited"),
 )
 async def download(request: web.Request) -> web.StreamResponse:
     who = await principal(request)
+    attachments = hub_of(request).attachments
+    with attachments.downloading():
+        return await _download(request, who)
+
+
+async def _download(request: web.Request, who: Principal) -> web.StreamResponse:
     found = await hub_of(request).attachments.download(who, request.match_info["attachment_id"])
     attachment = found.attachment
     response = web.StreamResponse(
