@@ -18,6 +18,7 @@ from hub.domain import (
     MAX_FILE_CHARS,
     MAX_NOTE_CHARS,
     AbortReason,
+    Artifact,
     Attachment,
     AttachmentId,
     FileEntry,
@@ -45,6 +46,7 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "CLOSE_TRY_AGAIN_LATER",
     "Ack",
+    "ArtifactEvent",
     "AttachmentEvent",
     "ClientFrame",
     "ErrorFrame",
@@ -319,6 +321,12 @@ class AttachmentEvent(msgspec.Struct, tag="attachment", kw_only=True):
     attachment: Attachment
 
 
+class ArtifactEvent(msgspec.Struct, tag="artifact", kw_only=True):
+    """An artifact was created or updated (keep the highest `version` of each id)."""
+
+    artifact: Artifact
+
+
 class PresenceEvent(msgspec.Struct, tag="presence", kw_only=True):
     presence: Presence
 
@@ -393,6 +401,7 @@ Event = (
     | NoteEvent
     | FileEvent
     | AttachmentEvent
+    | ArtifactEvent
     | PresenceEvent
     | SessionEvent
     | StreamEvent

@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
+from hub.api.artifacts import (
+    ArtifactList,
+    ArtifactQuery,
+    ArtifactUpdate,
+    ArtifactVersionPage,
+    NewArtifact,
+)
 from hub.api.attachments import AttachmentList, AttachmentQuery, UploadQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
@@ -91,6 +98,10 @@ __all__ = [
     "ActivityPage",
     "ActivityQuery",
     "AgentKeyList",
+    "ArtifactList",
+    "ArtifactQuery",
+    "ArtifactUpdate",
+    "ArtifactVersionPage",
     "AttachmentList",
     "AttachmentQuery",
     "ConfigDiffQuery",
@@ -130,6 +141,7 @@ __all__ = [
     "MySessionsQuery",
     "Name",
     "NewAgentKey",
+    "NewArtifact",
     "NewKey",
     "NewProfile",
     "NewSpace",

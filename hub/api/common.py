@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note, Template
+from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -22,3 +22,5 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """On an agent configuration `conflict`: the current revision."""
     template: Template | None = None
     """On a template `conflict`: the current template."""
+    artifact: Artifact | None = None
+    """On an artifact `conflict`: the current artifact."""

@@ -16,6 +16,7 @@ from typing import Protocol
 import msgspec
 
 from hub.protocol import (
+    ArtifactEvent,
     AttachmentEvent,
     Event,
     FileEvent,
@@ -133,6 +134,8 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.file.session_id == session_id
     if isinstance(event, AttachmentEvent):
         return event.attachment.session_id == session_id
+    if isinstance(event, ArtifactEvent):
+        return event.artifact.session_id == session_id
     if isinstance(event, StreamStartedEvent):
         return event.stream.session_id == session_id
     if isinstance(event, StreamDeltaEvent | StreamEndedEvent):

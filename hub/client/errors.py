@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note, Template
+from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
 
 __all__ = [
     "AuthFailed",
@@ -57,7 +57,7 @@ class SessionFull(HubClientError):
 
 
 class Conflict(HubClientError):
-    """A note, file, agent configuration or template changed since the version you based
+    """A note, file, artifact, agent configuration or template changed since the version you based
     your edit on (or, creating one, its name is taken); carries the current one when
     there is one."""
 
@@ -68,8 +68,10 @@ class Conflict(HubClientError):
         file: FileInfo | None = None,
         revision: ConfigRevision | None = None,
         template: Template | None = None,
+        artifact: Artifact | None = None,
     ):
         super().__init__("conflict", message)
+        self.artifact = artifact
         self.note = note
         self.file = file
         self.revision = revision
@@ -92,6 +94,7 @@ def from_code(
     file: Any = None,
     revision: Any = None,
     template: Any = None,
+    artifact: Any = None,
 ) -> HubClientError:
     """The exception for one of the hub's error codes; a `conflict` carries the current
     note, file, configuration revision or template (`file`, `revision` and `template`
@@ -100,7 +103,10 @@ def from_code(
         info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
         current = msgspec.convert(revision, ConfigRevision) if revision else None
         latest = msgspec.convert(template, Template) if template else None
-        return Conflict(message, note=note, file=info, revision=current, template=latest)
+        art = msgspec.convert(artifact, Artifact) if isinstance(artifact, dict) else artifact
+        return Conflict(
+            message, note=note, file=info, revision=current, template=latest, artifact=art
+        )
     return _BY_CODE.get(code, HubClientError)(code, message)
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from hub.web.rest import (
     accounts,
     activity,
+    artifacts,
     attachments,
     directory,
     exports,
@@ -35,6 +36,7 @@ TABLES: tuple[RouteTable, ...] = (
     notes.routes,
     files.routes,
     attachments.routes,
+    artifacts.routes,
     presence.routes,
     activity.routes,
     exports.routes,
