@@ -21,6 +21,7 @@ from hub.domain.metadata import MAX_JSON_DEPTH, check_json
 
 __all__ = [
     "ARTIFACT_KINDS",
+    "GALLERY_PAGE_BYTES",
     "MAX_ARTIFACT_BYTES",
     "Artifact",
     "ArtifactData",
@@ -35,6 +36,7 @@ __all__ = [
     "PipelineNode",
     "Table",
     "check_size",
+    "encoded_size",
     "find_cycle",
     "kind_of",
     "referenced_attachments",
@@ -42,6 +44,9 @@ __all__ = [
 
 MAX_ARTIFACT_BYTES: Final = 512_000
 """An artifact's `data`, encoded: larger results belong in an attachment it references."""
+GALLERY_PAGE_BYTES: Final = 1_048_576
+"""A gallery page holds artifacts whose data come to at most this many bytes (and always
+at least one artifact)."""
 
 ArtifactKind = Literal["canvas3d", "pipeline", "table", "image", "json"]
 ARTIFACT_KINDS: Final[tuple[str, ...]] = ("canvas3d", "pipeline", "table", "image", "json")
@@ -255,9 +260,14 @@ def kind_of(data: ArtifactData) -> ArtifactKind:
     return kind
 
 
+def encoded_size(data: ArtifactData) -> int:
+    """The data's length in bytes, encoded as JSON."""
+    return len(msgspec.json.encode(data))
+
+
 def check_size(data: ArtifactData) -> None:
     """Raise ValueError if `data` is larger than `MAX_ARTIFACT_BYTES` encoded."""
-    if len(msgspec.json.encode(data)) > MAX_ARTIFACT_BYTES:
+    if encoded_size(data) > MAX_ARTIFACT_BYTES:
         raise ValueError(f"an artifact's data is at most {MAX_ARTIFACT_BYTES} bytes encoded")
 
 
@@ -274,6 +284,8 @@ class Artifact(msgspec.Struct, kw_only=True):
     kind: ArtifactKind
     title: str
     data: ArtifactData
+    size: int
+    """The data's encoded length in bytes."""
     version: int
     creator: str
     last_editor: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hub import api
 from hub.domain import Artifact, ArtifactVersion, Message, Principal, require
-from hub.domain.artifacts import referenced_attachments
+from hub.domain.artifacts import GALLERY_PAGE_BYTES, referenced_attachments
 from hub.protocol import ArtifactEvent, SendMessage
 from hub.services.events import Events
 from hub.services.messages import Messages
@@ -27,28 +27,17 @@ class Artifacts:
 
     async def create(self, principal: Principal, new: api.NewArtifact) -> tuple[Artifact, bool]:
         """Create an artifact; (artifact, whether it was a retry). With `message`, the
-        message is sent first; a retry of it (the same `client_msg_id`) returns the
-        artifact this creator made on it then, if any, instead of a second one."""
+        message is sent first (idempotent on its `client_msg_id`), and the message holds
+        one artifact made with it: a retry, even concurrent with the first attempt,
+        returns that one instead of making a second."""
         require(principal, "write_artifacts")
         references = referenced_attachments(new.data)
+        client_msg_id = None
         if new.message is not None:
             async with self._store.connection() as conn:
                 await artifact_store.check_attachments(conn, principal.session_id, references)
-            message, duplicate = await self._send(principal, new.message)
-            message_id = message.id
-            if duplicate:
-                async with self._store.connection() as conn:
-                    earlier = await artifact_store.list_artifacts(
-                        conn,
-                        principal.session_id,
-                        kind=None,
-                        message_id=message_id,
-                        before=None,
-                        limit=200,
-                    )
-                for artifact in reversed(earlier):
-                    if artifact.creator == principal.participant_id:
-                        return artifact, True
+            message, _ = await self._send(principal, new.message)
+            message_id, client_msg_id = message.id, new.message.client_msg_id
         else:
             assert new.message_id is not None
             message_id = new.message_id
@@ -62,7 +51,14 @@ class Artifacts:
                 title=new.title,
                 data=new.data,
                 creator=principal.participant_id,
+                client_msg_id=client_msg_id,
             )
+            if artifact is None:  # a retry: the artifact made with this message then
+                earlier = await artifact_store.made_with_message(
+                    conn, principal.session_id, message_id
+                )
+                assert earlier is not None
+                return earlier, True
             await changes.record_as(
                 conn,
                 principal,
@@ -119,17 +115,19 @@ class Artifacts:
             return await artifact_store.get_artifact(conn, principal.session_id, artifact_id)
 
     async def list(self, principal: Principal, query: api.ArtifactQuery) -> api.ArtifactList:
-        """The gallery, newest first, a page at a time (keyset: `before` an id)."""
+        """The gallery, newest first, a page at a time (keyset: `before` an id): at most
+        `limit` artifacts, whose data come to at most 1 MiB (or one artifact)."""
         async with self._store.connection() as conn:
-            found = await artifact_store.list_artifacts(
+            found, more = await artifact_store.list_artifacts(
                 conn,
                 principal.session_id,
                 kind=query.kind,
                 message_id=query.message_id,
                 before=query.before,
                 limit=query.limit,
+                max_bytes=GALLERY_PAGE_BYTES,
             )
-        more = len(found) == query.limit
+        more = more and bool(found)
         return api.ArtifactList(artifacts=found, next_before=found[-1].id if more else None)
 
     async def versions(

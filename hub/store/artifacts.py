@@ -9,8 +9,11 @@ writer's transaction (attachments are never deleted either, so the check stays t
 
 from __future__ import annotations
 
+import asyncpg
+import msgspec
+
 from hub.domain import Artifact, ArtifactData, ArtifactVersion, ArtifactVersionInfo
-from hub.domain.artifacts import kind_of
+from hub.domain.artifacts import encoded_size, kind_of
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
@@ -21,11 +24,12 @@ __all__ = [
     "get_artifact_version",
     "list_artifact_versions",
     "list_artifacts",
+    "made_with_message",
     "update_artifact",
 ]
 
 COLUMNS = (
-    "id, session_id, message_id, kind, title, data, version, creator, last_editor,"
+    "id, session_id, message_id, kind, title, data, size, version, creator, last_editor,"
     " created_at, updated_at"
 )
 VERSION_INFO = "v.artifact_id, v.version, v.title, v.editor, v.created_at"
@@ -65,28 +69,47 @@ async def create_artifact(
     title: str,
     data: ArtifactData,
     creator: str,
-) -> Artifact:
+    client_msg_id: str | None = None,
+) -> Artifact | None:
     """Create the artifact at version 1 (and its version row) on message `message_id`;
-    `bad_request` if the session has no such message."""
-    kind = kind_of(data)
+    `bad_request` if the session has no such message. With `client_msg_id` (created
+    with its message): None if the message has such an artifact already (nothing is
+    written; `made_with_message` finds it)."""
     row = await conn.fetchrow(
         f"""WITH changed AS (
-                INSERT INTO artifacts (session_id, message_id, kind, title, data, creator,
-                                       last_editor)
-                SELECT $1, $2, $3, $4, $5, $6, $6 FROM sessions
+                INSERT INTO artifacts (session_id, message_id, kind, title, data, size,
+                                       client_msg_id, creator, last_editor)
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 FROM sessions
                  WHERE id = $1 AND last_message_id >= $2
+                ON CONFLICT (session_id, message_id) WHERE client_msg_id IS NOT NULL
+                    DO NOTHING
                 RETURNING {COLUMNS}
             ){_WITH_VERSION}""",
         session_id,
         message_id,
-        kind,
+        kind_of(data),
         title,
         data,
+        encoded_size(data),
+        client_msg_id,
         creator,
     )
-    if row is None:
-        raise HubError("bad_request", f"no message {message_id} in this session")
-    return row_to(row, Artifact)
+    if row is not None:
+        return row_to(row, Artifact)
+    if client_msg_id is not None and await made_with_message(conn, session_id, message_id):
+        return None
+    raise HubError("bad_request", f"no message {message_id} in this session")
+
+
+async def made_with_message(conn: Connection, session_id: str, message_id: int) -> Artifact | None:
+    """The artifact created together with message `message_id`, if any."""
+    row = await conn.fetchrow(
+        f"""SELECT {COLUMNS} FROM artifacts
+            WHERE session_id = $1 AND message_id = $2 AND client_msg_id IS NOT NULL""",
+        session_id,
+        message_id,
+    )
+    return None if row is None else row_to(row, Artifact)
 
 
 async def get_artifact(conn: Connection, session_id: str, artifact_id: int) -> Artifact:
@@ -108,22 +131,39 @@ async def list_artifacts(
     message_id: int | None,
     before: int | None,
     limit: int,
-) -> list[Artifact]:
+    max_bytes: int,
+) -> tuple[list[Artifact], bool]:
     """The session's artifacts (of one kind, or of one message, if given) with ids below
-    `before` (all if None), newest first."""
+    `before` (all if None), newest first: at most `limit`, and no more than fit in
+    `max_bytes` of data (at least one); and whether there may be more."""
     rows = await conn.fetch(
-        f"""SELECT {COLUMNS} FROM artifacts
-            WHERE session_id = $1 AND ($2::text IS NULL OR kind = $2)
-              AND ($3::bigint IS NULL OR message_id = $3)
-              AND ($4::bigint IS NULL OR id < $4)
-            ORDER BY id DESC LIMIT $5""",
+        f"""SELECT {COLUMNS}, fetched FROM (
+                SELECT *, sum(size) OVER (ORDER BY id DESC) AS running,
+                       row_number() OVER (ORDER BY id DESC) AS n, count(*) OVER () AS fetched
+                  FROM (SELECT {COLUMNS} FROM artifacts
+                         WHERE session_id = $1 AND ($2::text IS NULL OR kind = $2)
+                           AND ($3::bigint IS NULL OR message_id = $3)
+                           AND ($4::bigint IS NULL OR id < $4)
+                         ORDER BY id DESC LIMIT $5) page
+            ) counted
+            WHERE running <= $6 OR n = 1
+            ORDER BY id DESC""",
         session_id,
         kind,
         message_id,
         before,
         limit,
+        max_bytes,
     )
-    return rows_to(rows, Artifact)
+    fetched = rows[0]["fetched"] if rows else 0
+    found = [_artifact(r) for r in rows]
+    return found, fetched == limit or len(found) < fetched
+
+
+def _artifact(record: asyncpg.Record) -> Artifact:
+    fields = dict(record.items())
+    fields.pop("fetched", None)
+    return msgspec.convert(fields, Artifact)
 
 
 async def update_artifact(

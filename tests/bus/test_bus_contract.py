@@ -298,6 +298,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         kind="table",
         title="t",
         data=Table(columns=["a"], rows=[[1]]),
+        size=42,
         version=1,
         creator="a",
         last_editor="a",

@@ -196,6 +196,51 @@ async def test_created_with_a_message_once_per_client_msg_id(
     assert await counts(db, s["id"]) == (1, 1)
 
 
+async def test_concurrent_retries_of_a_create_with_its_message_make_one(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """Four copies of one create-with-message sent at once (a client retrying before
+    the first answer): one message, one artifact; one answer 201, the others 200 with
+    the same artifact."""
+    s = await client.session_with_b()
+    body = {
+        "title": "Once",
+        "data": table(["x", 1]),
+        "message": {"client_msg_id": "race-1", "content": "once"},
+    }
+    answers = await asyncio.gather(*(create(client, s, **body) for _ in range(4)))
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 201], answers
+    assert len({a["id"] for _, a in answers}) == 1
+    assert await counts(db, s["id"]) == (1, 1)
+    status, history = await client.call("GET", f"/api/sessions/{s['id']}/messages", token=s["a"])
+    assert len(history["messages"]) == 1
+
+
+async def test_a_gallery_page_holds_at_most_a_mebibyte_of_data(client: HubClient) -> None:
+    """Six artifacts of about 200 KB each: a page of up to 50 holds the newest five
+    (their data under 1 MiB together) and names the next page, which holds the sixth;
+    each artifact tells its `size`."""
+    s = await client.session_with_b()
+    mid = await say(client, s, "big")
+    ids = []
+    for n in range(6):
+        data = {"kind": "json", "value": str(n) * 200_000}
+        status, made = await create(client, s, title=f"B{n}", message_id=mid, data=data)
+        assert status == 201, made
+        assert made["size"] == len('{"kind":"json","value":""}') + 200_000
+        ids.append(made["id"])
+    url = f"/api/sessions/{s['id']}/artifacts"
+    status, first = await client.call("GET", url, token=s["obs"])
+    assert status == 200
+    assert [a["id"] for a in first["artifacts"]] == ids[:0:-1]
+    assert first["next_before"] == ids[1]
+    _, second = await client.call(
+        "GET", url, token=s["obs"], params={"before": first["next_before"]}
+    )
+    assert [a["id"] for a in second["artifacts"]] == [ids[0]]
+    assert second["next_before"] is None
+
+
 async def test_a_stale_update_gets_conflict_with_the_current_artifact(client: HubClient) -> None:
     """An update naming version 1 of an artifact at version 2 is refused with
     `conflict` carrying the current artifact; another kind's data is `bad_request`."""
