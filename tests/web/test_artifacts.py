@@ -364,3 +364,23 @@ async def test_artifacts_appear_live(client: HubClient) -> None:
     assert status == 200
     for peer in (observer, agent_b):
         assert (await peer.next("artifact"))["artifact"] == updated
+
+
+async def test_a_completed_session_takes_no_artifacts(client: HubClient) -> None:
+    """Once the session is completed, creating or updating an artifact is refused with
+    `session_completed`; reading it still works."""
+    s = await client.session_with_b()
+    mid = await say(client, s, "done soon")
+    _, made = await create(client, s, title="T", message_id=mid, data=table(["a", 1]))
+    status, _ = await client.call(
+        "PATCH", f"/api/sessions/{s['id']}", token=s["a"], json={"status": "completed"}
+    )
+    assert status == 200
+    status, err = await create(client, s, title="late", message_id=mid, data=table())
+    assert (status, err["code"]) == (409, "session_completed")
+    url = f"/api/sessions/{s['id']}/artifacts/{made['id']}"
+    body = {"expected_version": 1, "data": table(["b", 2])}
+    status, err = await client.call("PUT", url, token=s["a"], json=body)
+    assert (status, err["code"]) == (409, "session_completed")
+    status, read = await client.call("GET", url, token=s["obs"])
+    assert status == 200 and read == made

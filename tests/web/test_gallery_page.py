@@ -180,8 +180,23 @@ async def test_the_gallery_shows_each_kind_and_leads_back_to_messages(
     await expect(page.locator(f"#artifact-{flow['id']} path.edge")).to_have_count(3)
     await expect(page.locator("#activity")).to_contain_text("made a table #" + str(ranked["id"]))
 
+    # The view lists the versions; an older one shows as it was.
+    await card.locator(".artifact-open").click()
+    versions = page.locator("#artifact-version option")
+    await expect(versions).to_have_count(2, timeout=WAIT)
+    await expect(versions.first).to_have_text("version 2 (current)")
+    await expect(view.locator("svg.pipeline path.edge")).to_have_count(3)
+    await page.locator("#artifact-version").select_option("1")
+    await expect(view.locator("svg.pipeline path.edge")).to_have_count(6, timeout=WAIT)
+    await page.locator("#artifact-close").click()
+    await expect(view).to_be_hidden()
+
     await page.locator("#gallery-kind").select_option("table")
     await expect(cards.locator(".artifact-title")).to_have_text(["Reranked", "Top ligands"])
+    await cards.nth(1).locator(".artifact-open").click()
+    await expect(view.locator("table.artifact-table tbody tr")).to_have_count(3)
+    await screenshot(page, "gallery-table.png", full_page=False)
+    await page.locator("#artifact-close").click()
     await assert_clean(page, site.base)
 
 

@@ -139,18 +139,10 @@ window.HubGallery = (function () {
       const dialog = $("artifact-view");
       $("artifact-title").textContent = a.title;
       $("artifact-meta").textContent =
-        `${KIND[a.kind] || a.kind} · version ${a.version} · by ${ctx.nameOf(a.last_editor)}`;
+        `${KIND[a.kind] || a.kind} · by ${ctx.nameOf(a.last_editor)} · on message #${a.message_id}`;
       $("artifact-back").textContent = `Back to message #${a.message_id}`;
-      const body = $("artifact-body");
-      body.textContent = "";
-      stopFrame();
-      switch (a.kind) {
-        case "pipeline": showPipeline(body, a.data); break;
-        case "table": showTable(body, a.data); break;
-        case "image": showImage(body, a.data, true); break;
-        case "canvas3d": showScene(body, a.data); break;
-        default: body.append(el("pre", "json", JSON.stringify(a.data.value, null, 2)));
-      }
+      showBody(a.kind, a.data);
+      listVersions(a);
       for (const c of document.querySelectorAll(".artifact-card[aria-current]")) c.removeAttribute("aria-current");
       const current = document.getElementById("artifact-" + id);
       if (current) {
@@ -158,6 +150,53 @@ window.HubGallery = (function () {
         current.scrollIntoView({block: "nearest"});
       }
       if (!dialog.open) dialog.showModal();
+    }
+
+    function showBody(kind, data) {
+      const body = $("artifact-body");
+      body.textContent = "";
+      stopFrame();
+      switch (kind) {
+        case "pipeline": showPipeline(body, data); break;
+        case "table": showTable(body, data); break;
+        case "image": showImage(body, data, true); break;
+        case "canvas3d": showScene(body, data); break;
+        default: body.append(el("pre", "json", JSON.stringify(data.value, null, 2)));
+      }
+    }
+
+    // Every kept version, newest first; choosing one shows it (the current one is shown
+    // from what the page holds, older ones are read when chosen).
+    async function listVersions(a) {
+      const select = $("artifact-version");
+      select.textContent = "";
+      const current = el("option", null, `version ${a.version} (current)`);
+      current.value = String(a.version);
+      select.append(current);
+      select.dataset.artifact = a.id;
+      if (a.version === 1) return;
+      const response = await ctx.api(`/artifacts/${a.id}/versions?limit=200`);
+      if (!response || !response.ok || !shown || shown.id !== a.id) return;
+      for (const v of (await response.json()).versions) {
+        if (v.version >= a.version) continue;
+        const option = el("option", null, `version ${v.version} · ${ctx.nameOf(v.editor)}`);
+        option.value = String(v.version);
+        select.append(option);
+      }
+    }
+
+    async function chooseVersion() {
+      const select = $("artifact-version");
+      const a = artifacts.get(Number(select.dataset.artifact));
+      if (!a) return;
+      const version = Number(select.value);
+      if (version === a.version) {
+        showBody(a.kind, a.data);
+        return;
+      }
+      const response = await ctx.api(`/artifacts/${a.id}/versions/${version}`);
+      if (!response || !response.ok || Number(select.value) !== version) return;
+      showBody(a.kind, (await response.json()).data);
     }
 
     function close() {
@@ -381,6 +420,7 @@ window.HubGallery = (function () {
     $("gallery-kind").addEventListener("change", render);
     $("artifact-close").addEventListener("click", () => $("artifact-view").close());
     $("artifact-back").addEventListener("click", back);
+    $("artifact-version").addEventListener("change", chooseVersion);
     $("artifact-view").addEventListener("close", close);
 
     return {load, upsert, attachChips, open, size: () => artifacts.size};
