@@ -84,7 +84,7 @@ def _resources(config: Config, migrate: bool):  # type: ignore[no-untyped-def]
             if config.deliver_webhooks:
                 from hub.worker.webhooks import WebhookWorker
 
-                worker = WebhookWorker(store, hub.keyring, config)
+                worker = WebhookWorker(store, hub.keyring, config, metrics=app[METRICS])
                 worker.start()
             yield
             if worker is not None:

@@ -5,7 +5,8 @@ what people own (`hub.people_commands`); `sessions`, `space` and `session watch|
 finding and grouping sessions (`hub.space_commands`); `template` for session templates
 (`hub.template_commands`); `session fork|forks` (`hub.fork_commands`); `session export`
 (`hub.export_commands`); note and file history (`hub.history_commands`); `search` and
-`sessions --public` (`hub.search_commands`); see `hub --help`."""
+`sessions --public` (`hub.search_commands`); `webhook` (`hub.webhook_commands`); see
+`hub --help`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from hub import (
     search_commands,
     space_commands,
     template_commands,
+    webhook_commands,
 )
 from hub.client import HubClientError
 from hub.commands import CommandError
@@ -181,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     search_commands.add_parsers(commands, _with_url, USER_KEY_HELP)
     add_fork_parsers(sessions, people, _with_token, TOKEN_HELP)
     export_commands.add_parser(sessions, _with_url, _with_token, TOKEN_HELP)
+    webhook_commands.add_parsers(commands, _with_url, _with_token)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -525,6 +528,8 @@ async def _rest_command(args: argparse.Namespace) -> int:
         return await _identity_command(args)
     if args.command == "template":
         return await template_commands.run(args)
+    if args.command in webhook_commands.COMMANDS:
+        return await webhook_commands.run(args, _token(args))
     if args.command in ("note", "file"):
         from hub import history_commands
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from hub.domain.webhooks import Allowance, parse_allowance
 from hub.vault import Keyring
 
 __all__ = ["Config", "ConfigError", "Network", "load_config", "parse_networks"]
@@ -77,6 +78,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     holding it ends; the author may reconnect there and go on meanwhile. Then it ends
     aborted, and nothing is committed."""
     max_streams_per_participant: PositiveInt = 4
+    approval_sweep_interval: Positive = 5.0
+    """Seconds between two looks of each hub process for approval requests whose time is
+    up (each is then decided `expired`, once over every process). A request read or
+    decided after its time is decided `expired` at once, whatever the sweep."""
     """Streams one participant of a session may hold open at once, over every process."""
     trusted_proxies: str = ""
     """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""
@@ -113,6 +118,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     webhook_allow_private: bool = False
     """Let webhooks reach loopback, private and other internal addresses, and plain
     `http://` URLs (development and tests only)."""
+    webhook_allow: str = ""
+    """An allow-list beside `webhook_allow_private`: networks (`10.1.0.0/16`, an address)
+    webhooks may reach although internal, and host names (`hooks.internal`,
+    `*.corp.example`) they may reach whatever those resolve to (and over `http://`)."""
     webhook_timeout: Positive = 15.0
     """Seconds one delivery attempt may take (connecting, sending, the answer)."""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000"
@@ -127,6 +136,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     gives its streams up after this. More than `webhook_timeout`."""
     webhook_concurrency: PositiveInt = 16
     """Streams (endpoint and session) one worker delivers at once."""
+    webhook_retention_days: Positive = 30.0
+    """Days the delivery log's attempts and the outbox's events (changes other than
+    messages) are kept; an event still undelivered then is dropped."""
+    webhook_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    """Where a `hub worker` process serves `/metrics` (on `host`); 0: nowhere (`hub
+    serve`'s own `/metrics` shows its in-process delivery)."""
     secret_key: str | None = None
     """The vault's keyring (`HUB_SECRET_KEY`): `id:base64(32 bytes)`, comma-separated,
     newest first (see `hub.vault`). Unset: `hub serve` on the embedded PostgreSQL keeps a
@@ -144,6 +159,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
         except ValueError as exc:
             raise ValueError(f"HUB_TRUSTED_PROXIES: {exc}") from None
         try:
+            self.webhook_allowance()
+        except ValueError as exc:
+            raise ValueError(f"HUB_WEBHOOK_ALLOW: {exc}") from None
+        try:
             self.retry_schedule()
         except ValueError as exc:
             raise ValueError(f"HUB_WEBHOOK_RETRY_SCHEDULE: {exc}") from None
@@ -154,6 +173,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
                 "HUB_SEND_QUEUE_FRAMES must be more than twice HUB_COMMIT_BATCH_MAX"
                 f" ({self.send_queue_frames} <= 2 x {self.commit_batch_max})"
             )
+
+    def webhook_allowance(self) -> Allowance:
+        """What webhooks may reach beyond public addresses (`hub.domain.webhooks`)."""
+        return parse_allowance(self.webhook_allow, everything=self.webhook_allow_private)
 
     def retry_schedule(self) -> tuple[float, ...]:
         """`webhook_retry_schedule` as seconds (1-20 values, each 0 to a day)."""

@@ -51,6 +51,9 @@ LATENCY_BUCKETS = (
 """Seconds: from half a millisecond (an idle commit on a local database) to the store's
 timeout and beyond."""
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+"""Seconds one webhook attempt may take: a local receiver to the attempt timeout."""
+WEBHOOK_OUTCOMES = ("delivered", "failed", "unreachable")
 ROLES = ("agent_a", "agent_b", "observer")
 
 
@@ -179,6 +182,36 @@ class Metrics:
         )
         self.rate_limited.labels(limit="frames")
 
+        self.webhook_attempts = Counter(
+            "hub_webhook_attempts",
+            "Webhook delivery attempts (by the worker, tests and redeliveries), by outcome:"
+            " delivered (2xx), failed (any other status), unreachable (no answer: refused,"
+            " timed out, connection failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_attempts.labels(outcome=outcome)
+        self.webhook_latency = Histogram(
+            "hub_webhook_delivery_seconds",
+            "Seconds one webhook attempt took, from connecting to the answer's first"
+            " kilobyte (or the failure).",
+            buckets=DELIVERY_BUCKETS,
+            registry=registry,
+        )
+        self.webhook_events_waiting = Gauge(
+            "hub_webhook_events_waiting",
+            "Events not yet delivered, over every stream (endpoint and session) of an"
+            " enabled endpoint (those its filter will pass over included), as the worker"
+            " last counted them (every process that delivers counts the same queue).",
+            registry=registry,
+        )
+        self.webhook_streams_due = Gauge(
+            "hub_webhook_streams_due",
+            "Streams (endpoint and session) with events waiting whose next attempt is due.",
+            registry=registry,
+        )
+
     def exposition(self) -> bytes:
         """The registry in Prometheus text format (`CONTENT_TYPE_LATEST`)."""
         return generate_latest(self.registry)
@@ -216,3 +249,15 @@ class Metrics:
 
     def limited(self, limit: str) -> None:
         self.rate_limited.labels(limit=limit).inc()
+
+    def webhook_attempted(self, status: int | None, latency_ms: int) -> None:
+        if status is None:
+            outcome = "unreachable"
+        else:
+            outcome = "delivered" if 200 <= status < 300 else "failed"
+        self.webhook_attempts.labels(outcome=outcome).inc()
+        self.webhook_latency.observe(latency_ms / 1000)
+
+    def webhook_queue(self, events_waiting: int, streams_due: int) -> None:
+        self.webhook_events_waiting.set(events_waiting)
+        self.webhook_streams_due.set(streams_due)

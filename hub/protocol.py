@@ -33,6 +33,13 @@ from hub.domain import (
     StreamInfo,
     check_metadata,
 )
+from hub.domain.approvals import (
+    MAX_COMMENT_CHARS,
+    MAX_REASON_CHARS,
+    Approval,
+    Decision,
+    Interrupt,
+)
 from hub.errors import HubError
 
 __all__ = [
@@ -46,12 +53,16 @@ __all__ = [
     "CLOSE_TOO_SLOW",
     "CLOSE_TRY_AGAIN_LATER",
     "Ack",
+    "ApprovalEvent",
     "ArtifactEvent",
     "AttachmentEvent",
     "ClientFrame",
+    "Decide",
     "ErrorFrame",
     "FileEvent",
     "Hello",
+    "InterruptAgent",
+    "InterruptEvent",
     "MessageEvent",
     "NoteEvent",
     "Ping",
@@ -208,8 +219,36 @@ class StreamAbort(msgspec.Struct, tag="stream_abort", kw_only=True, forbid_unkno
     ref: Ref | None = None
 
 
+class Decide(msgspec.Struct, tag="decide", kw_only=True, forbid_unknown_fields=True):
+    """Decide the approval request `message_id` (an `action` message asking approval);
+    the first decision wins, later ones get `conflict` carrying it."""
+
+    message_id: MessageId
+    decision: Decision
+    comment: Annotated[str, msgspec.Meta(max_length=MAX_COMMENT_CHARS)] | None = None
+    ref: Ref | None = None
+
+
+class InterruptAgent(msgspec.Struct, tag="interrupt", kw_only=True, forbid_unknown_fields=True):
+    """Ask a working agent to stop (agent A and approvers): a system message and an
+    `interrupt` event to the session."""
+
+    target: Literal["agent_a", "agent_b"] = "agent_b"
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)] = ""
+    ref: Ref | None = None
+
+
 StreamFrame = StreamStart | StreamDelta | StreamEnd | StreamAbort
-ClientFrame = SendMessage | UpdateNote | WriteFile | SetPresence | Ping | StreamFrame
+ClientFrame = (
+    SendMessage
+    | UpdateNote
+    | WriteFile
+    | SetPresence
+    | Ping
+    | StreamFrame
+    | Decide
+    | InterruptAgent
+)
 
 _client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
 _KNOWN_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientFrame))
@@ -370,6 +409,22 @@ class StreamEndedEvent(msgspec.Struct, tag="stream_ended", kw_only=True):
     reason: AbortReason | None = None
 
 
+class ApprovalEvent(msgspec.Struct, tag="approval", kw_only=True):
+    """An approval request was decided (approved, rejected or expired); its system
+    message (`approval.decision_message_id`) comes as a `message` frame too."""
+
+    approval: Approval
+
+
+class InterruptEvent(msgspec.Struct, tag="interrupt", kw_only=True):
+    """An agent was asked to stop: `interrupt.target_id` is the agent, `by` who asked,
+    `reason` why. `message_id` is the system message recording it."""
+
+    session_id: str
+    message_id: int
+    interrupt: Interrupt
+
+
 class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     """The change answering `ref` is committed. For a message, `duplicate` tells whether
     it was a retry of an earlier send (the original message is returned)."""
@@ -380,6 +435,7 @@ class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     file: FileInfo | None = None
     presence: Presence | None = None
     stream: StreamInfo | None = None
+    approval: Approval | None = None
     duplicate: bool | None = None
 
 
@@ -393,6 +449,7 @@ class ErrorFrame(msgspec.Struct, tag="error", kw_only=True, omit_defaults=True):
     ref: str | None = None
     note: Note | None = None
     file: FileInfo | None = None
+    approval: Approval | None = None
 
 
 StreamEvent = StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent
@@ -405,6 +462,8 @@ Event = (
     | PresenceEvent
     | SessionEvent
     | StreamEvent
+    | ApprovalEvent
+    | InterruptEvent
 )
 ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
 

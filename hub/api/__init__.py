@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
+from hub.api.approvals import ApprovalList, ApprovalQuery, DecisionBody, InterruptBody, Interrupted
 from hub.api.artifacts import (
     ArtifactList,
     ArtifactQuery,
@@ -87,6 +88,8 @@ from hub.api.webhooks import (
     DeliveryPage,
     DeliveryQuery,
     NewWebhook,
+    Redeliver,
+    Redelivered,
     RotatedSecret,
     RotateSecret,
     WebhookEvent,
@@ -98,6 +101,8 @@ __all__ = [
     "ActivityPage",
     "ActivityQuery",
     "AgentKeyList",
+    "ApprovalList",
+    "ApprovalQuery",
     "ArtifactList",
     "ArtifactQuery",
     "ArtifactUpdate",
@@ -112,6 +117,7 @@ __all__ = [
     "CreatedKey",
     "CreatedSession",
     "CreatedWebhook",
+    "DecisionBody",
     "DeliveryPage",
     "DeliveryQuery",
     "DirectoryPage",
@@ -127,6 +133,8 @@ __all__ = [
     "ForkSession",
     "ForksQuery",
     "Health",
+    "InterruptBody",
+    "Interrupted",
     "InviteInfo",
     "JoinSession",
     "JoinedSession",
@@ -158,6 +166,8 @@ __all__ = [
     "RateBody",
     "RatingPage",
     "RatingQuery",
+    "Redeliver",
+    "Redelivered",
     "RevealedSecret",
     "RevisionDiff",
     "RevisionPage",

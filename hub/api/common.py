@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
+from hub.domain.approvals import Approval
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -24,3 +25,5 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """On a template `conflict`: the current template."""
     artifact: Artifact | None = None
     """On an artifact `conflict`: the current artifact."""
+    approval: Approval | None = None
+    """On an approval `conflict`: the decision that was made first (or the expiry)."""

@@ -17,6 +17,7 @@ from hub.domain import (
     Slug,
     check_metadata,
 )
+from hub.domain.approvals import ApprovalPolicy, check_policy
 from hub.domain.cursors import encode_time_cursor
 from hub.domain.search import check_time
 from hub.domain.spaces import SPACE_REF_PATTERN
@@ -53,6 +54,7 @@ class CreateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         check_metadata(self.metadata)
+        check_policy(self.metadata)
         if self.template_version is not None and self.template is None:
             raise ValueError("template_version needs a template")
 
@@ -90,6 +92,9 @@ class UpdateSession(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     is_private: bool | None = None
     """Agent A only. Making a session private revokes the watch tokens anyone took
     because it was public (their connections close)."""
+    approval_policy: ApprovalPolicy | None = None
+    """Agent A only: who decides approval requests from now on (kept in the session's
+    `metadata.approval_policy`; observers are named by their participant ids)."""
 
 
 class InviteInfo(msgspec.Struct, kw_only=True):

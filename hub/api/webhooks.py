@@ -8,7 +8,14 @@ from typing import Annotated
 import msgspec
 
 from hub.domain.spaces import SPACE_REF_PATTERN
-from hub.domain.webhooks import Delivery, EventFilter, Webhook, WebhookUrl
+from hub.domain.webhooks import (
+    Delivery,
+    EventFilter,
+    RatingEvent,
+    TestEvent,
+    Webhook,
+    WebhookUrl,
+)
 from hub.protocol import Event
 
 __all__ = [
@@ -16,6 +23,8 @@ __all__ = [
     "DeliveryPage",
     "DeliveryQuery",
     "NewWebhook",
+    "Redeliver",
+    "Redelivered",
     "RotateSecret",
     "RotatedSecret",
     "WebhookEvent",
@@ -89,11 +98,30 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
     deliveries: list[Delivery]
 
 
+class Redeliver(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What to deliver again: one event of the delivery log (`webhook_id`), sent now and
+    once; or everything since a time (`since`), queued again in order."""
+
+    webhook_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    since: datetime | None = None
+    """An ISO 8601 time with its zone; not before the endpoint's registration."""
+
+
+class Redelivered(msgspec.Struct, kw_only=True):
+    delivery: Delivery | None
+    """The attempt made (for `webhook_id`)."""
+    streams: int
+    """For `since`: the streams (sessions) sent back to that time."""
+
+
 class WebhookEvent(msgspec.Struct, kw_only=True):
     """The body of a delivery (Standard Webhooks): the event's type, when it happened,
-    and the same payload the websocket sends for it (a `message` event for
-    `message.created`)."""
+    and the same payload the websocket sends for it: a `message` event for
+    `message.created`, `note` for `note.created`/`note.updated`, `file` for
+    `file.written`, `session` for `session.status_changed` and `session.deleted` (with
+    `deleted` true); `rating` for `rating.created` and `test` for `webhook.test`, which
+    have no websocket event."""
 
     type: str
     timestamp: datetime
-    data: Event
+    data: Event | RatingEvent | TestEvent

@@ -16,10 +16,12 @@ from typing import Protocol
 import msgspec
 
 from hub.protocol import (
+    ApprovalEvent,
     ArtifactEvent,
     AttachmentEvent,
     Event,
     FileEvent,
+    InterruptEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -138,8 +140,10 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.artifact.session_id == session_id
     if isinstance(event, StreamStartedEvent):
         return event.stream.session_id == session_id
-    if isinstance(event, StreamDeltaEvent | StreamEndedEvent):
+    if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent):
         return event.session_id == session_id
+    if isinstance(event, ApprovalEvent):
+        return event.approval.session_id == session_id
     return True  # presence names no session: its channel is all there is
 
 

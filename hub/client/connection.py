@@ -37,11 +37,13 @@ from hub.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_SESSION_DELETED,
     Ack,
+    ApprovalEvent,
     ClientFrame,
     ErrorFrame,
     Event,
     FileEvent,
     Hello,
+    InterruptEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -110,6 +112,8 @@ class Connection:
         # application's own sends wait for. Events wait here until the application reads.
         self._events: asyncio.Queue[Event | HubClientError] = asyncio.Queue()
         self._pending: dict[str, tuple[ClientFrame, asyncio.Future[Ack]]] = {}
+        self._approval_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        """Futures set when the approval request (by message id) is seen decided."""
         self._refs = itertools.count(1)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._live = asyncio.Event()
@@ -288,6 +292,7 @@ class Connection:
             if self.last_id is not None and frame.message.id <= self.last_id:
                 return  # already delivered before a reconnect
             self.last_id = frame.message.id
+            self._saw_decision(frame.message)
             if self._own_messages or not self.is_mine(frame):
                 await self._events.put(frame)
         elif isinstance(
@@ -298,8 +303,12 @@ class Connection:
             | SessionEvent
             | StreamStartedEvent
             | StreamDeltaEvent
-            | StreamEndedEvent,
+            | StreamEndedEvent
+            | ApprovalEvent
+            | InterruptEvent,
         ):
+            if isinstance(frame, ApprovalEvent):
+                self._decided(frame.approval.message_id)
             if isinstance(frame, NoteEvent):
                 self._saw_note(frame.note)
             await self._events.put(frame)
@@ -321,7 +330,11 @@ class Connection:
                 raise AuthFailed(frame.code, frame.message)
             entry = self._pending.pop(frame.ref or "", None)
             if entry is not None and not entry[1].done():
-                entry[1].set_exception(from_code(frame.code, frame.message, frame.note, frame.file))
+                entry[1].set_exception(
+                    from_code(
+                        frame.code, frame.message, frame.note, frame.file, approval=frame.approval
+                    )
+                )
 
     async def _after_resume(self) -> None:
         """Re-send what was in flight when the connection dropped (each is safe to
@@ -367,6 +380,18 @@ class Connection:
         known = self.notes.get(note.id)
         if known is None or known.version < note.version:
             self.notes[note.id] = note
+
+    def _saw_decision(self, message: Message) -> None:
+        """A system message recording a decision (it comes in the history after a
+        reconnect, when the live `approval` event may have been missed)."""
+        if message.author_role == "system" and message.parent_id in self._approval_waiters:
+            if isinstance(message.metadata.get("approval"), dict):
+                self._decided(message.parent_id)
+
+    def _decided(self, message_id: int | None) -> None:
+        for waiter in self._approval_waiters.pop(message_id or 0, []):
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _fail_pending(self, error: HubClientError) -> None:
         for _, future in self._pending.values():

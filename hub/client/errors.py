@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
+from hub.domain.approvals import Approval
 
 __all__ = [
     "AuthFailed",
@@ -69,6 +70,7 @@ class Conflict(HubClientError):
         revision: ConfigRevision | None = None,
         template: Template | None = None,
         artifact: Artifact | None = None,
+        approval: Approval | None = None,
     ):
         super().__init__("conflict", message)
         self.artifact = artifact
@@ -76,6 +78,8 @@ class Conflict(HubClientError):
         self.file = file
         self.revision = revision
         self.template = template
+        self.approval = approval
+        """On an approval `conflict`: the decision made first (or the expiry)."""
 
 
 _BY_CODE: dict[str, type[HubClientError]] = {
@@ -95,17 +99,26 @@ def from_code(
     revision: Any = None,
     template: Any = None,
     artifact: Any = None,
+    approval: Any = None,
 ) -> HubClientError:
     """The exception for one of the hub's error codes; a `conflict` carries the current
-    note, file, configuration revision or template (`file`, `revision` and `template`
-    may still be the decoded JSON of a REST answer)."""
+    note, file, configuration revision, template, artifact or approval decision (`file`,
+    `revision`, `template`, `artifact` and `approval` may still be the decoded JSON of a
+    REST answer)."""
     if code == "conflict":
         info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
         current = msgspec.convert(revision, ConfigRevision) if revision else None
         latest = msgspec.convert(template, Template) if template else None
         art = msgspec.convert(artifact, Artifact) if isinstance(artifact, dict) else artifact
+        decided = msgspec.convert(approval, Approval) if isinstance(approval, dict) else approval
         return Conflict(
-            message, note=note, file=info, revision=current, template=latest, artifact=art
+            message,
+            note=note,
+            file=info,
+            revision=current,
+            template=latest,
+            artifact=art,
+            approval=decided,
         )
     return _BY_CODE.get(code, HubClientError)(code, message)
 

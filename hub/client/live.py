@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import IO, Any, Literal, TypeVar
 
@@ -37,8 +38,11 @@ from hub.domain import (
     file_hash,
 )
 from hub.domain import Session as DomainSession
+from hub.domain.approvals import DEFAULT_EXPIRES_IN, Approval, Decision
 from hub.protocol import (
+    Decide,
     Event,
+    InterruptAgent,
     MessageEvent,
     SetPresence,
     StreamAbort,
@@ -221,6 +225,84 @@ class Session(Connection):
         """Post a message answering `to` (its `parent_id`)."""
         message = to.message if isinstance(to, MessageEvent) else to
         return await self.send(content, parent_id=message.id, **fields)
+
+    # -- approvals and interrupts --------------------------------------------------------
+
+    async def request_approval(
+        self,
+        description: str,
+        *,
+        content: str | None = None,
+        expires_in: float = DEFAULT_EXPIRES_IN,
+        metadata: dict[str, Any] | None = None,
+        within: float | None = None,
+        client_msg_id: str | None = None,
+    ) -> Approval:
+        """Ask for approval (an `action` message whose `metadata.approval` carries the
+        description and `expires_in` seconds) and wait for the decision: `approved`,
+        `rejected`, or `expired` once its time is up. With `within`, returns the
+        request still `pending` if it was not decided within that many seconds (wait
+        again with `wait_for_approval`)."""
+        message = await self.send(
+            content if content is not None else description,
+            msg_type="action",
+            metadata={
+                **(metadata or {}),
+                "approval": {"description": description, "expires_in": expires_in},
+            },
+            client_msg_id=client_msg_id,
+        )
+        return await self.wait_for_approval(message.id, within=within)
+
+    async def wait_for_approval(self, message_id: int, *, within: float | None = None) -> Approval:
+        """Wait until the approval request `message_id` is decided (an `approval` event,
+        or its decision message in the history after a reconnect), or its time is up
+        (then the hub decides it `expired` as this reads it), or `within` seconds
+        passed: then it is returned `pending`."""
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[None] = loop.create_future()
+        self._approval_waiters.setdefault(message_id, []).append(decided)
+        try:
+            approval = await self._rest.approval(self.session_id, self._token, message_id)
+            if approval.status != "pending":
+                return approval
+            # the request's own expiry, by this machine's clock (a little after, so the
+            # hub's clock has passed it too); then the read below decides it expired
+            left = (approval.expires_at.timestamp() - time.time()) + 0.5
+            wait = max(0.0, left if within is None else min(within, left))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await asyncio.shield(decided)
+            return await self._rest.approval(self.session_id, self._token, message_id)
+        finally:
+            waiters = self._approval_waiters.get(message_id, [])
+            if decided in waiters:
+                waiters.remove(decided)
+            if not waiters:
+                self._approval_waiters.pop(message_id, None)
+
+    async def decide(
+        self, message_id: int, decision: Decision, comment: str | None = None
+    ) -> Approval:
+        """Decide the approval request `message_id`. Raises `Conflict` (its `approval`
+        says how it was decided) if it was decided first or its time is up, and
+        `HubClientError` `forbidden` if you are not an approver."""
+        ack = await self._request(Decide(message_id=message_id, decision=decision, comment=comment))
+        assert ack.approval is not None
+        return ack.approval
+
+    async def approvals(self, *, pending_only: bool = True) -> list[Approval]:
+        """The session's approval requests (undecided ones unless `pending_only` is False)."""
+        return await self._rest.approvals(self.session_id, self._token, pending_only=pending_only)
+
+    async def interrupt(
+        self, reason: str = "", *, target: Literal["agent_a", "agent_b"] = "agent_b"
+    ) -> Message:
+        """Ask agent `target` to stop (agent A and approvers may): it receives an
+        `InterruptEvent` saying who and why. Returns the system message recording it."""
+        ack = await self._request(InterruptAgent(target=target, reason=reason))
+        assert ack.message is not None
+        return ack.message
 
     async def create_note(self, title: str, content: str) -> Note:
         return await self._note(UpdateNote(title=title, content=content, expected_version=0))

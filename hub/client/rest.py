@@ -24,6 +24,7 @@ from hub.client.people import PeopleAPI
 from hub.client.search import SearchAPI, SessionFilters, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
+from hub.client.webhooks import WebhooksAPI
 from hub.domain import (
     Activity,
     FileEntry,
@@ -36,6 +37,7 @@ from hub.domain import (
     SessionStatus,
 )
 from hub.domain import Session as DomainSession
+from hub.domain.approvals import Approval
 from hub.protocol import SendMessage
 
 __all__ = ["HubAPI", "new_client_msg_id", "send_message"]
@@ -64,7 +66,16 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, AttachmentsAPI, ArtifactsAPI):
+class HubAPI(
+    PeopleAPI,
+    SpacesAPI,
+    TemplatesAPI,
+    ForksAPI,
+    SearchAPI,
+    AttachmentsAPI,
+    WebhooksAPI,
+    ArtifactsAPI,
+):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
     `SpacesAPI`, their session templates from `TemplatesAPI`; forks from `ForksAPI`; the
@@ -157,6 +168,26 @@ class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, Attachment
             body=send_message(content, **fields),
         )
         return sent.message
+
+    async def approvals(
+        self, session_id: str, token: str, *, pending_only: bool = True
+    ) -> list[Approval]:
+        """The session's approval requests (the undecided ones unless `pending_only` is
+        False), in message id order."""
+        found = await self._typed(
+            api.ApprovalList,
+            "GET",
+            f"/api/sessions/{session_id}/approvals",
+            token=token,
+            params={"status": "pending" if pending_only else "all"},
+        )
+        return found.approvals
+
+    async def approval(self, session_id: str, token: str, message_id: int) -> Approval:
+        """One approval request and its decision (`expired` once its time is up)."""
+        return await self._typed(
+            Approval, "GET", f"/api/sessions/{session_id}/approvals/{message_id}", token=token
+        )
 
     async def session(self, session_id: str, token: str) -> DomainSession:
         """The session: name, status, participants, last message id."""

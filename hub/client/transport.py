@@ -91,6 +91,7 @@ class RestClient:
                 detail.get("revision"),
                 detail.get("template"),
                 detail.get("artifact"),
+                detail.get("approval"),
             )
         return decoded
 

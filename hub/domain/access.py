@@ -46,6 +46,7 @@ Action = Literal[
     "fork",
     "manage_webhooks",
     "set_privacy",
+    "set_approval_policy",
     "stream",
 ]
 
@@ -66,6 +67,7 @@ _AGENT_A: frozenset[Action] = _AGENT_B | {
     "delete_session",
     "manage_webhooks",
     "set_privacy",
+    "set_approval_policy",
 }
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_a": _AGENT_A,

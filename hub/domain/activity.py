@@ -33,6 +33,7 @@ ActivityAction = Literal[
     "webhook.updated",
     "webhook.deleted",
     "webhook.secret_rotated",
+    "webhook.redelivered",
 ]
 
 

@@ -81,6 +81,7 @@ AuditAction = Literal[
     "webhook.updated",
     "webhook.deleted",
     "webhook.secret_rotated",
+    "webhook.redelivered",
 ]
 
 

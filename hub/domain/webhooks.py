@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal, NamedTuple
@@ -16,31 +18,41 @@ from urllib.parse import urlsplit
 import msgspec
 from nanoid import generate as nanoid
 
+from hub.domain.ratings import Rating
 from hub.domain.spaces import SpaceRole
 from hub.errors import HubError
 
 __all__ = [
     "EVENT_TYPES",
     "MAX_ENDPOINTS",
+    "Allowance",
     "Delivery",
     "EventFilter",
     "EventType",
+    "OutboxType",
+    "RatingEvent",
+    "TestEvent",
     "Webhook",
     "WebhookScope",
     "WebhookUrl",
     "address_refusal",
     "check_filter",
     "check_url",
+    "event_webhook_id",
     "filter_matches",
+    "filter_patterns",
     "message_webhook_id",
     "new_webhook_id",
+    "parse_allowance",
     "parse_retry_after",
+    "parse_webhook_id",
     "retry_delay",
     "scope_allows",
 ]
 
 EventType = Literal[
     "message.created",
+    "note.created",
     "note.updated",
     "file.written",
     "presence.changed",
@@ -49,7 +61,19 @@ EventType = Literal[
     "rating.created",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
-"""Every event type an endpoint may ask for (only `message.created` is delivered yet)."""
+"""Every event type an endpoint may ask for. `presence.changed` is accepted in a filter
+but not delivered (presence is not transactional, and heartbeats would flood)."""
+
+OutboxType = Literal[
+    "note.created",
+    "note.updated",
+    "file.written",
+    "session.status_changed",
+    "session.deleted",
+    "rating.created",
+]
+"""The types written to the outbox by the change itself (`message.created` is read from
+the messages table)."""
 
 MAX_ENDPOINTS = 50
 """Endpoints one owner (a person, or a session) may have at once."""
@@ -81,9 +105,78 @@ def filter_matches(patterns: Sequence[str], event_type: str) -> bool:
     return any(p == "*" or p == event_type or p == f"{area}.*" for p in patterns)
 
 
-def check_url(url: str, *, allow_private: bool) -> str:
-    """The endpoint URL, if it may be registered: `https` (or `http` when internal
-    addresses are allowed), a host, no credentials, no fragment, printable ASCII.
+def filter_patterns(event_type: str) -> list[str]:
+    """Every filter entry that takes `event_type` (`filter_matches` as a set, for a
+    database's array overlap)."""
+    return ["*", f"{event_type.partition('.')[0]}.*", event_type]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the operator lets webhooks reach beyond public addresses: everything
+    (`HUB_WEBHOOK_ALLOW_PRIVATE`), or an allow-list (`HUB_WEBHOOK_ALLOW`) of networks
+    (any address a URL's host is or resolves to may be in one) and host names (exact,
+    or `*.example.com` for its subdomains: whatever they resolve to). An allowed host
+    name, or an IP literal in an allowed network, may also be reached over `http://`."""
+
+    everything: bool = False
+    networks: tuple[Network, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def host_allowed(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for allowed in self.hosts:
+            if allowed.startswith("*."):
+                if host.endswith(allowed[1:]):
+                    return True
+            elif host == allowed:
+                return True
+        return False
+
+    def listed(self, ip: Address) -> bool:
+        """Whether `ip` (or the IPv4 address it maps) is in an allowed network."""
+        inner = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return any(
+            a in n
+            for n in self.networks
+            for a in (ip, inner)
+            if a is not None and a.version == n.version
+        )
+
+    def refusal(self, ip: Address) -> str | None:
+        """Why a webhook may not connect to `ip` (None: it may)."""
+        if self.everything or self.listed(ip):
+            return None
+        return address_refusal(ip)
+
+
+def parse_allowance(text: str, *, everything: bool = False) -> Allowance:
+    """`HUB_WEBHOOK_ALLOW`: networks (`10.1.0.0/16`, an address) and host names
+    (`hooks.internal`, `*.corp.example`), separated by commas or spaces."""
+    networks: list[Network] = []
+    hosts: list[str] = []
+    for entry in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = entry.lower().rstrip(".")
+        if len(name) > 253 or not _HOST.match(name) or name in ("*", ""):
+            raise ValueError(f"not a network or a host name: {entry[:80]!r}")
+        hosts.append(name)
+    return Allowance(everything, tuple(networks), tuple(hosts))
+
+
+def check_url(url: str, allowance: Allowance) -> str:
+    """The endpoint URL, if it may be registered: `https` (or `http` where the
+    allowance lets it), a host, no credentials, no fragment, printable ASCII.
     `bad_request` otherwise. (The host's addresses are checked at each delivery.)"""
     if not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
         raise HubError("bad_request", "a webhook URL is printable ASCII without spaces")
@@ -92,21 +185,24 @@ def check_url(url: str, *, allow_private: bool) -> str:
         port = parts.port
     except ValueError:
         raise HubError("bad_request", "the webhook URL is not a valid URL") from None
-    allowed = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in allowed:
-        raise HubError("bad_request", "a webhook URL must be https://")
     if not parts.hostname:
         raise HubError("bad_request", "a webhook URL names a host")
+    literal = _literal(parts.hostname)
+    plain = (
+        allowance.everything
+        or allowance.host_allowed(parts.hostname)
+        or (literal is not None and allowance.listed(literal))
+    )
+    if parts.scheme not in (("https", "http") if plain else ("https",)):
+        raise HubError("bad_request", "a webhook URL must be https://")
     if parts.username is not None or parts.password is not None:
         raise HubError("bad_request", "a webhook URL carries no credentials")
     if parts.fragment or url.endswith("#"):
         raise HubError("bad_request", "a webhook URL has no fragment")
     if port == 0:
         raise HubError("bad_request", "a webhook URL's port is 1-65535")
-    if not allow_private:
-        literal = _literal(parts.hostname)
-        if literal is not None and (why := address_refusal(literal)) is not None:
-            raise HubError("bad_request", f"a webhook may not reach {why}")
+    if literal is not None and (why := allowance.refusal(literal)) is not None:
+        raise HubError("bad_request", f"a webhook may not reach {why}")
     return url
 
 
@@ -143,6 +239,24 @@ def message_webhook_id(session_id: str, message_id: int) -> str:
     worker, and it names the session and the message (a receiver that missed some can
     catch up with `since`)."""
     return f"msg_{session_id}_{message_id}"
+
+
+def event_webhook_id(session_id: str, event_id: int) -> str:
+    """The `webhook-id` of an outbox event (a change other than a message): the session
+    and the event's id, gap-free per session."""
+    return f"evt_{session_id}_{event_id}"
+
+
+def parse_webhook_id(webhook_id: str) -> tuple[Literal["msg", "evt"], str, int] | None:
+    """(`msg` or `evt`, the session id, the message's or event's id) of a `webhook-id`
+    this hub gave, None for anything else."""
+    kind, _, rest = webhook_id.partition("_")
+    session_id, _, number = rest.rpartition("_")
+    if kind not in ("msg", "evt") or not session_id.startswith("ses_") or not number.isdigit():
+        return None
+    if len(number) > 18 or len(session_id) > 80:
+        return None
+    return ("msg" if kind == "msg" else "evt"), session_id, int(number)
 
 
 def retry_delay(
@@ -212,6 +326,20 @@ def scope_allows(
     return own_agent or space_role is not None
 
 
+class RatingEvent(msgspec.Struct, tag="rating", kw_only=True):
+    """The `data` of `rating.created` (ratings have no websocket event)."""
+
+    rating: Rating
+
+
+class TestEvent(msgspec.Struct, tag="test", kw_only=True):
+    """The `data` of `webhook.test`, sent on request to check an endpoint."""
+
+    webhook: str
+    """The endpoint's id."""
+    message: str
+
+
 class Webhook(msgspec.Struct, kw_only=True):
     """An endpoint as its owner sees it (never its secret)."""
 
@@ -242,8 +370,12 @@ class Delivery(msgspec.Struct, kw_only=True):
     id: int
     webhook_id: str
     """The `webhook-id` header: the same for every attempt of one event."""
-    session_id: str
+    session_id: str | None
+    """The session whose event it was (None for a test event)."""
     event_type: str
+    kind: Literal["event", "test", "redelivery"]
+    """`event`: the worker's delivery (retried on failure); `test`: a test event sent on
+    request; `redelivery`: an event sent again on request (once, not retried)."""
     attempt: int
     status: int | None
     """The HTTP status answered (None: no answer: refused, timed out, unreachable)."""

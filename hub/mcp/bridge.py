@@ -30,6 +30,13 @@ from hub.client import Conflict, HubClientError, Session
 from hub.client.rest import new_client_msg_id
 from hub.commands import describe_message
 from hub.domain import FileEntry, FileInfo, Message, Note, Presence
+from hub.domain.approvals import (
+    DEFAULT_EXPIRES_IN,
+    MAX_DESCRIPTION_CHARS,
+    MAX_EXPIRES_IN,
+    Approval,
+    TaskState,
+)
 from hub.protocol import (
     FileEvent,
     MessageEvent,
@@ -250,6 +257,29 @@ class PresenceSet(msgspec.Struct, kw_only=True):
     presence: PresenceView
 
 
+class ApprovalView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An approval request: `pending` (call request_approval with its `message_id` to
+    wait again), or decided `approved`, `rejected` or `expired`."""
+
+    message_id: int
+    status: str
+    description: str
+    expires_at: datetime
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+def _approval(a: Approval) -> ApprovalView:
+    return ApprovalView(
+        message_id=a.message_id,
+        status=a.status,
+        description=a.description,
+        expires_at=a.expires_at,
+        decided_by=a.decided_by,
+        comment=a.comment,
+    )
+
+
 # -- what the tools take ----------------------------------------------------------------
 
 Seconds = Annotated[
@@ -282,6 +312,48 @@ class SendArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     attachments: Annotated[
         list[str], msgspec.Meta(description="paths of session files this message refers to")
     ] = []
+    state: Annotated[
+        TaskState | None,
+        msgspec.Meta(
+            description="with type 'status': where your task stands (working,"
+            " input-required, completed, failed, cancelled)"
+        ),
+    ] = None
+
+
+class ApprovalArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    description: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=MAX_DESCRIPTION_CHARS,
+                description="what you ask to be allowed to do (required unless message_id)",
+            ),
+        ]
+        | None
+    ) = None
+    content: Annotated[
+        str | None, msgspec.Meta(description="the message text (default: the description)")
+    ] = None
+    expires_in: Annotated[
+        float,
+        msgspec.Meta(
+            ge=1,
+            le=MAX_EXPIRES_IN,
+            description="seconds the request stays open before it expires (default 3600)",
+        ),
+    ] = DEFAULT_EXPIRES_IN
+    timeout: Seconds = 60.0
+    message_id: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1, description="wait again on this earlier request instead of asking anew"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class WaitArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -370,6 +442,17 @@ TOOLS: tuple[Tool, ...] = (
         " message with its id. Use type 'handoff' when you pass the work to the other"
         " agent, 'status' for progress, 'action' for something you did.",
         SendArgs,
+        False,
+    ),
+    Tool(
+        "request_approval",
+        "Ask a human (or the approvers the session names) for permission before doing"
+        " something, and wait up to `timeout` seconds for the decision. Returns status"
+        " 'approved' or 'rejected' (with who decided and their comment), 'expired' if"
+        " nobody decided within `expires_in` seconds, or 'pending' if `timeout` passed"
+        " first: then call request_approval again with its `message_id` to keep waiting."
+        " Do not go ahead unless the status is 'approved'.",
+        ApprovalArgs,
         False,
     ),
     Tool(
@@ -579,12 +662,34 @@ class Bridge:
                 msg_type=args.type,
                 parent_id=args.reply_to,
                 attachments=args.attachments,
+                metadata={"state": args.state} if args.state is not None else None,
                 client_msg_id=client_msg_id,
             )
         except HubClientError:
             self._sent.discard(client_msg_id)
             raise
         return Sent(message=_message(message))
+
+    async def request_approval(self, args: ApprovalArgs) -> ApprovalView:
+        if args.message_id is not None:
+            approval = await self.session.wait_for_approval(args.message_id, within=args.timeout)
+            return _approval(approval)
+        if args.description is None:
+            raise HubClientError("bad_request", "give a description (or the message_id to wait on)")
+        client_msg_id = new_client_msg_id()
+        self._sent.add(client_msg_id)
+        try:
+            approval = await self.session.request_approval(
+                args.description,
+                content=args.content,
+                expires_in=args.expires_in,
+                within=args.timeout,
+                client_msg_id=client_msg_id,
+            )
+        except HubClientError:
+            self._sent.discard(client_msg_id)
+            raise
+        return _approval(approval)
 
     async def wait_for_messages(self, args: WaitArgs) -> Waited:
         loop = asyncio.get_running_loop()

@@ -30,12 +30,17 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from hub.client import connect
+from hub.errors import HubError
 from hub.mcp.bridge import Bridge
 
 if TYPE_CHECKING:
     from hub.mcp.server import Notices
 
-__all__ = ["McpHttp"]
+__all__ = ["SESSIONS_PER_TOKEN", "McpHttp"]
+
+SESSIONS_PER_TOKEN = 16
+"""MCP sessions one token may hold open at once (one agent needs one; a client that
+reconnects without ending its old session can leave a few behind until they expire)."""
 
 log = logging.getLogger("hub.mcp")
 
@@ -69,6 +74,7 @@ class McpHttp:
         self.max_body = max_body
         self._bridges: dict[bytes, _Entry] = {}
         self._opening = asyncio.Lock()
+        self._locks: dict[bytes, asyncio.Lock] = {}
         self._started = False
         self._runner: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -125,14 +131,21 @@ class McpHttp:
         if self._http is not None:
             await self._http.close()
 
-    async def serve(self, token: str, own_url: str, call: Any) -> Any:
+    async def serve(self, token: str, own_url: str, call: Any, *, opening: bool) -> Any:
         """Run `call(asgi_app, user)` (the route serving its request) with the token's
-        bridge as the current one."""
+        bridge as the current one; `opening`: the request may open an MCP session (it
+        names none), refused once the token has `SESSIONS_PER_TOKEN` open."""
         key = hashlib.sha256(token.encode()).digest()
         entry = await self._entry(key, token, own_url)
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
 
+        if opening and self._sessions_of(key.hex()) >= SESSIONS_PER_TOKEN:
+            raise HubError(
+                "rate_limited",
+                f"a token holds at most {SESSIONS_PER_TOKEN} MCP sessions: end one"
+                " (DELETE /mcp) or let one expire",
+            )
         user = AuthenticatedUser(AccessToken(token=key.hex(), client_id=key.hex(), scopes=[]))
         entry.inflight += 1
         reset = CURRENT.set(entry)
@@ -143,10 +156,18 @@ class McpHttp:
             entry.inflight -= 1
             entry.last_used = time.monotonic()
 
+    def _sessions_of(self, client_id: str) -> int:
+        """The MCP sessions open with the token whose hash is `client_id` (the SDK's
+        manager keeps who opened each)."""
+        owners = getattr(self._manager, "_session_owners", {})
+        return sum(1 for owner in owners.values() if owner.get("client_id") == client_id)
+
     async def _entry(self, key: bytes, token: str, own_url: str) -> _Entry:
         async with self._opening:
             if not self._started:
                 await self._start()
+            lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one token's bridge opening holds up no other token
             entry = self._bridges.get(key)
             if entry is not None and entry.notices.bridge.ended is None:
                 return entry
@@ -177,6 +198,7 @@ class McpHttp:
 
     async def _drop(self, key: bytes) -> None:
         entry = self._bridges.pop(key, None)
+        self._locks.pop(key, None)
         if entry is not None:
             with contextlib.suppress(Exception):
                 await entry.stack.aclose()
@@ -186,8 +208,10 @@ class McpHttp:
         while True:
             await asyncio.sleep(min(60.0, self.idle_timeout / 4))
             now = time.monotonic()
-            async with self._opening:
-                for key, entry in list(self._bridges.items()):
-                    if entry.inflight == 0 and now - entry.last_used > self.idle_timeout:
-                        log.info("closing an idle MCP bridge")
-                        await self._drop(key)
+            for key, entry in list(self._bridges.items()):
+                lock = self._locks.get(key)
+                if lock is None or lock.locked():
+                    continue
+                if entry.inflight == 0 and now - entry.last_used > self.idle_timeout:
+                    log.info("closing an idle MCP bridge")
+                    await self._drop(key)

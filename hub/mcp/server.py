@@ -85,23 +85,44 @@ class Notices:
 
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        self.subscribed: set[str] = set()
-        self.session: ServerSession | None = None
+        self._clients: dict[object, _Client] = {}
+        """Per MCP session (its connection) of this bridge, up to 2025-11-25: where to
+        notify it and what it subscribed to."""
         self._bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self._bus)
         bridge.on_change = self.changed
+
+    def client(self, session: ServerSession) -> _Client:
+        """The MCP session `session` belongs to (each keeps its own subscriptions)."""
+        key = getattr(session, "_connection", session)
+        found = self._clients.get(key)
+        if found is None:
+            found = self._clients[key] = _Client(session)
+        else:
+            found.session = session
+        return found
 
     async def changed(self, uri: str, new: bool) -> None:
         """Tell the clients that `uri` changed (and that the list did, if it is new)."""
         await self._bus.publish(ResourceUpdated(uri=uri))
         if new:
             await self._bus.publish(ResourcesListChanged())
-        if self.session is None:
-            return
-        if uri in self.subscribed:
-            await self.session.send_resource_updated(uri)
-        if new:
-            await self.session.send_resource_list_changed()
+        for key, client in list(self._clients.items()):
+            try:
+                if uri in client.subscribed:
+                    await client.session.send_resource_updated(uri)
+                if new:
+                    await client.session.send_resource_list_changed()
+            except Exception:  # that MCP session has ended: forget it
+                self._clients.pop(key, None)
+
+
+class _Client:
+    __slots__ = ("session", "subscribed")
+
+    def __init__(self, session: ServerSession) -> None:
+        self.session = session
+        self.subscribed: set[str] = set()
 
 
 Resolve = Callable[[], Notices]
@@ -266,24 +287,22 @@ class McpBridgeServer:
             contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)]
         )
 
-    def _client(self, ctx: ServerRequestContext[Any]) -> Notices:
+    def _client(self, ctx: ServerRequestContext[Any]) -> None:
         """Keep the client's session to notify it later, if it takes notifications there
         (before 2026-07-28; later ones listen with `subscriptions/listen`)."""
-        notices = self.resolve()
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            notices.session = ctx.session
-        return notices
+            self.resolve().client(ctx.session)
 
     async def _subscribe(
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        self._client(ctx).subscribed.add(str(params.uri))
+        self.resolve().client(ctx.session).subscribed.add(str(params.uri))
         return types.EmptyResult()
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        self.resolve().subscribed.discard(str(params.uri))
+        self.resolve().client(ctx.session).subscribed.discard(str(params.uri))
         return types.EmptyResult()
 
 

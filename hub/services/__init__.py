@@ -15,6 +15,7 @@ from hub.metrics import Metrics
 from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
+from hub.services.approvals import Approvals
 from hub.services.artifacts import Artifacts
 from hub.services.attachments import Attachments
 from hub.services.directory import Directory
@@ -58,7 +59,7 @@ class Hub:
         self.directory = Directory(store)
         self.keyring = Keyring.parse(config.secret_key or "")
         self.secrets = Secrets(store, self.keyring)
-        self.webhooks = Webhooks(store, self.keyring, allow_private=config.webhook_allow_private)
+        self.webhooks = Webhooks(store, self.keyring, config, metrics=metrics)
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
@@ -67,6 +68,7 @@ class Hub:
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)
         self.streams = Streams(config, store, bus, self.events, self.messages)
+        self.approvals = Approvals(config, store, self.events, self.messages)
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
@@ -100,9 +102,12 @@ class Hub:
     async def start(self) -> None:
         self.messages.start()
         self.streams.start()
+        self.approvals.start()
         self.upkeep.start()
 
     async def close(self) -> None:
         await self.upkeep.close()
+        await self.approvals.close()
         await self.streams.close()
         await self.messages.close()
+        await self.webhooks.close()

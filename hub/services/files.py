@@ -46,6 +46,7 @@ class Files:
             await changes.record_as(
                 conn, principal, "file.written", {"path": path, "content_hash": entry.content_hash}
             )
+            await changes.outbox(conn, principal.session_id, "file.written", FileEvent(file=entry))
         await self._events.publish(principal.session_id, FileEvent(file=entry))
         return entry
 

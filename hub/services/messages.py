@@ -11,6 +11,7 @@ import msgspec
 from hub import api
 from hub.config import Config
 from hub.domain import Message, MsgType, Principal, message_action, require, validate_path
+from hub.domain.approvals import check_message_metadata
 from hub.domain.attachments import unique_ids
 from hub.errors import HubError
 from hub.metrics import Metrics
@@ -67,6 +68,8 @@ class Messages:
         require(principal, message_action(msg_type))
         for path in attachments or ():
             validate_path(path)
+        if metadata and msg_type in ("action", "status"):
+            metadata = check_message_metadata(msg_type, metadata)
         return self.committer.enqueue(
             message_store.NewMessage(
                 session_id=principal.session_id,

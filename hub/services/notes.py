@@ -13,6 +13,7 @@ from hub.domain import (
     require,
     text_diff,
 )
+from hub.domain.webhooks import OutboxType
 from hub.errors import HubError
 from hub.protocol import NoteEvent
 from hub.services.events import Events
@@ -66,6 +67,8 @@ class Notes:
             await changes.record_as(
                 conn, principal, action, {"note_id": note.id, "version": note.version}
             )
+            kind: OutboxType = "note.created" if note_id is None else "note.updated"
+            await changes.outbox(conn, principal.session_id, kind, NoteEvent(note=note))
         await self._events.publish(principal.session_id, NoteEvent(note=note))
         return note
 

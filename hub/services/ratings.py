@@ -8,6 +8,7 @@ from __future__ import annotations
 from hub import api
 from hub.domain import AgentPrincipal, Rating, UserPrincipal, rating_pair
 from hub.domain.cursors import decode_time_cursor, encode_time_cursor
+from hub.domain.webhooks import RatingEvent
 from hub.errors import HubError
 from hub.services.profiles import Profiles, agent_for_key
 from hub.store import Connection, Store, changes
@@ -46,6 +47,8 @@ class Ratings:
                 "rating.given" if created else "rating.changed",
                 {"session_id": session_id, "ratee": rating.ratee, "score": req.score},
             )
+            if created:
+                await changes.outbox(conn, session_id, "rating.created", RatingEvent(rating=rating))
         return rating, created
 
     async def _rater(

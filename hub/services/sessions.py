@@ -247,6 +247,10 @@ class Sessions:
                     session_id=session.id, role="agent_b", participant_id=agent_b_id
                 )
                 action: ActivityAction = "agent_b.joined"
+                if session.status != target.status:
+                    await changes.outbox(
+                        conn, session.id, "session.status_changed", SessionEvent(session=session)
+                    )
             else:
                 session = await session_store.invite_target(conn, code, for_update=False)
                 principal = Principal(
@@ -377,12 +381,21 @@ class Sessions:
         """Change status (by the state machine), name and/or privacy (agent A). Making
         the session private revokes the watch tokens its being public gave, and closes
         their connections."""
-        if req.status is None and req.name is None and req.is_private is None:
-            raise HubError("bad_request", "nothing to change: give status, name or is_private")
+        if (
+            req.status is None
+            and req.name is None
+            and req.is_private is None
+            and req.approval_policy is None
+        ):
+            raise HubError(
+                "bad_request", "nothing to change: give status, name, is_private or approval_policy"
+            )
         if req.name is not None:
             require(principal, "rename")
         if req.is_private is not None:
             require(principal, "set_privacy")
+        if req.approval_policy is not None:
+            require(principal, "set_approval_policy")
         revoked: list[tuple[str, str]] = []
         async with self._store.transaction() as conn:
             current = await session_store.lock_session(conn, principal.session_id)
@@ -394,13 +407,23 @@ class Sessions:
                 changed.update(name=req.name, name_is_auto=False)
             if req.is_private is not None and req.is_private != current.is_private:
                 changed["is_private"] = req.is_private
+            if req.approval_policy is not None:
+                policy = msgspec.to_builtins(req.approval_policy)
+                if current.metadata.get("approval_policy") != policy:
+                    changed["metadata"] = {**current.metadata, "approval_policy": policy}
             if not changed:
                 return current
             session = await session_store.update_session(conn, current.id, **changed)
             if changed.get("is_private") is True:
                 revoked = await session_store.revoke_public_watchers(conn, current.id)
             detail = {k: v for k, v in changed.items() if k in ("status", "name", "is_private")}
+            if "metadata" in changed:
+                detail["approval_policy"] = changed["metadata"]["approval_policy"]  # type: ignore[index]
             await changes.record_as(conn, principal, "session.updated", detail)
+            if "status" in changed:
+                await changes.outbox(
+                    conn, session.id, "session.status_changed", SessionEvent(session=session)
+                )
         await self._events.publish(session.id, SessionEvent(session=session))
         await self._events.revoke(revoked)
         return session
@@ -412,6 +435,9 @@ class Sessions:
             await session_store.lock_session(conn, principal.session_id)
             session = await session_store.soft_delete(conn, principal.session_id)
             await changes.record_as(conn, principal, "session.deleted")
+            await changes.outbox(
+                conn, session.id, "session.deleted", SessionEvent(session=session, deleted=True)
+            )
         await self._events.publish(session.id, SessionEvent(session=session, deleted=True))
 
     async def rotate_invite(self, principal: Principal) -> api.InviteInfo:

@@ -56,6 +56,7 @@ from hub.protocol import (
 from hub.services.events import Events
 from hub.services.messages import Messages
 from hub.store import Store
+from hub.store import messages as message_store
 from hub.store import sessions as session_store
 from hub.tasks import cancel_and_wait
 
@@ -65,8 +66,10 @@ log = logging.getLogger("hub.streams")
 
 _info_decoder = msgspec.json.Decoder(StreamInfo)
 _REMEMBERED = 4096
-"""Ended streams remembered (per process), so that a re-sent `stream_end` is answered
-with its message rather than `not_found`."""
+"""Ended streams remembered (per process, by their ids only), so that a re-sent
+`stream_abort` is answered, and a re-sent `stream_end` conflicting with how the stream
+ended is told so. A re-sent end this process does not remember (another process, a
+restart) is answered from the database by its `client_msg_id`."""
 
 T = TypeVar("T")
 _SNAPSHOT_PATIENCE = 0.5
@@ -119,7 +122,7 @@ class _Stream:
 class _Ended(msgspec.Struct, frozen=True):
     author_id: str
     client_msg_id: str | None
-    message: Message | None
+    message_id: int | None
     reason: AbortReason | None
 
 
@@ -180,6 +183,13 @@ class Streams:
             if held.state not in ("opening", "open") or held.opened is None:
                 raise HubError("conflict", f"stream {frame.stream_id!r} is ending")
             return held.opened  # a re-sent start: the same stream
+        if self._closing:
+            raise HubError("unavailable", "the hub is shutting down: start it again elsewhere")
+        if len(self._streams_of(who)) >= self.limit:  # here already; the bus counts them all
+            raise HubError(
+                "rate_limited",
+                f"a participant holds at most {self.limit} open streams at once: end one first",
+            )
         self._ended.pop(key, None)
         info = StreamInfo(
             id=frame.stream_id,
@@ -226,13 +236,25 @@ class Streams:
         if stream is None:
             ended = self._ended.get(key)
             if ended is not None and ended.author_id == who.participant_id:
-                return _settled(self._ended_answer(frame, ended))
-            return self.explain_unknown(who, frame.stream_id)
+                self._ended_answer(frame, ended)
+            return self._run(self._resent_end(who, frame))
         self._check_author(stream, who)
         if stream.state not in ("opening", "open"):
             raise HubError("conflict", f"stream {frame.stream_id!r} is ending")
         stream.state = "ending"
         return self._run(self._ending(stream, frame))
+
+    async def _resent_end(self, who: Principal, frame: StreamEnd) -> tuple[Message, bool]:
+        """A `stream_end` of a stream not open here: its message if one was committed
+        under its `client_msg_id` (a re-sent end, whichever process took the first),
+        else why the stream is unknown."""
+        async with self._store.connection() as conn:
+            message = await message_store.by_client_msg_id(
+                conn, who.session_id, who.participant_id, frame.client_msg_id
+            )
+        if message is not None:
+            return message, True
+        await self.explain_unknown(who, frame.stream_id)
 
     def abort(self, who: Principal, frame: StreamAbort) -> Awaitable[None]:
         """End the stream without a message."""
@@ -246,6 +268,7 @@ class Streams:
         self._check_author(stream, who)
         if stream.state not in ("opening", "open"):
             raise HubError("conflict", f"stream {frame.stream_id!r} is ending")
+        stream.state = "ending"  # now: an end or abort read in the same batch is refused
         return self._run(self._abort(stream, "cancelled"))
 
     async def explain_unknown(self, who: Principal, stream_id: str) -> NoReturn:
@@ -294,6 +317,7 @@ class Streams:
     def _timed_out(self, stream: _Stream) -> None:
         stream.timer = None
         if stream.state in ("opening", "open"):
+            stream.state = "ending"
             self._run(self._abort(stream, "disconnected"))
 
     # -- catch-up ----------------------------------------------------------------------
@@ -419,7 +443,7 @@ class Streams:
                 author_id=stream.info.author_id,
                 message_id=message.id,
             ),
-            _Ended(stream.info.author_id, frame.client_msg_id, message, None),
+            _Ended(stream.info.author_id, frame.client_msg_id, message.id, None),
         )
         return message, duplicate
 
@@ -469,16 +493,17 @@ class Streams:
             with contextlib.suppress(Exception):
                 await stream.pump
 
-    def _ended_answer(self, frame: StreamEnd, ended: _Ended) -> tuple[Message, bool]:
-        if ended.message is not None and ended.client_msg_id == frame.client_msg_id:
-            return ended.message, True
-        if ended.message is not None:
+    def _ended_answer(self, frame: StreamEnd, ended: _Ended) -> None:
+        """Raise if a re-sent end contradicts how the stream ended (its message is then
+        read back by `_resent_end`)."""
+        if ended.message_id is None:
+            raise HubError("not_found", f"stream {frame.stream_id!r} was aborted ({ended.reason})")
+        if ended.client_msg_id != frame.client_msg_id:
             raise HubError(
                 "conflict",
-                f"stream {frame.stream_id!r} was committed as message {ended.message.id}"
+                f"stream {frame.stream_id!r} was committed as message {ended.message_id}"
                 " with another client_msg_id",
             )
-        raise HubError("not_found", f"stream {frame.stream_id!r} was aborted ({ended.reason})")
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -12,31 +12,42 @@ logged, audited or answered again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from nanoid import generate as nanoid
 
 from hub import api
+from hub.config import Config
 from hub.domain import Principal, UserPrincipal, check_session_id, require
 from hub.domain.webhooks import (
     MAX_ENDPOINTS,
     Delivery,
+    TestEvent,
     Webhook,
     check_filter,
     check_url,
     new_webhook_id,
+    parse_webhook_id,
 )
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.security import new_webhook_secret
 from hub.services.spaces import readable_space
 from hub.store import Connection, Store, changes
 from hub.store import sessions as session_store
 from hub.store import webhooks as webhook_store
-from hub.store.webhooks import Owner
+from hub.store.messages import list_messages
+from hub.store.webhooks import Attempt, Owner
 from hub.vault import Keyring
+from hub.worker.egress import Outcome, Sender
+from hub.worker.webhooks import Item, event_item, may_hear, message_item, signers_of
 
 __all__ = ["WebhookOwner", "Webhooks"]
+
+_encoder = msgspec.json.Encoder()
 
 WebhookOwner = UserPrincipal | Principal
 """Who manages endpoints: a person (user key), or a session's agent A (its token)."""
@@ -66,10 +77,21 @@ def _host(url: str) -> str:
 
 
 class Webhooks:
-    def __init__(self, store: Store, keyring: Keyring, *, allow_private: bool) -> None:
+    def __init__(
+        self, store: Store, keyring: Keyring, config: Config, *, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._keyring = keyring
-        self._allow_private = allow_private
+        self._allowance = config.webhook_allowance()
+        self._sender = Sender(
+            self._allowance,
+            timeout=config.webhook_timeout,
+            connections=4,
+            metrics=metrics,
+        )
+
+    async def close(self) -> None:
+        await self._sender.close()
 
     async def _new_secret(self, conn: Connection, endpoint_id: str) -> str:
         secret = new_webhook_secret()
@@ -81,7 +103,7 @@ class Webhooks:
     async def create(self, who: WebhookOwner, req: api.NewWebhook) -> api.CreatedWebhook:
         """Register an endpoint; its secret is in the answer and nowhere else."""
         owner = _owner(who)
-        url = check_url(req.url, allow_private=self._allow_private)
+        url = check_url(req.url, self._allowance)
         event_types = check_filter(req.event_types)
         endpoint_id = new_webhook_id()
         async with self._store.transaction() as conn:
@@ -136,7 +158,7 @@ class Webhooks:
         owner = _owner(who)
         changed: dict[str, Any] = {}
         if req.url is not None:
-            changed["url"] = check_url(req.url, allow_private=self._allow_private)
+            changed["url"] = check_url(req.url, self._allowance)
         if req.event_types is not None:
             changed["event_types"] = check_filter(req.event_types)
         if req.description is not None:
@@ -195,3 +217,104 @@ class Webhooks:
             if await webhook_store.find_endpoint(conn, endpoint_id, owner) is None:
                 raise _missing(endpoint_id)
             return await webhook_store.list_attempts(conn, endpoint_id, q.before, q.limit)
+
+    async def send_test(self, who: WebhookOwner, endpoint_id: str) -> Delivery:
+        """Send a `webhook.test` event now (to a disabled endpoint too), signed like any
+        delivery; the attempt is logged (kind `test`) and answered. It changes nothing
+        of the endpoint's state."""
+        owner = _owner(who)
+        async with self._store.connection() as conn:
+            found = await webhook_store.find_endpoint(conn, endpoint_id, owner)
+            if found is None:
+                raise _missing(endpoint_id)
+            signers = await signers_of(conn, self._keyring, endpoint_id)
+        webhook_id = "test_" + str(nanoid(size=21))
+        data = TestEvent(webhook=endpoint_id, message="a test event from Hub")
+        body = _encoder.encode(
+            api.WebhookEvent(type="webhook.test", timestamp=datetime.now(UTC), data=data)
+        )
+        outcome = await self._sender.post(found.url, webhook_id, body, signers)
+        attempt = _record(webhook_id, None, "webhook.test", 1, outcome)
+        async with self._store.transaction() as conn:
+            return await webhook_store.log_attempt(conn, endpoint_id, attempt, "test")
+
+    async def redeliver(
+        self, who: WebhookOwner, endpoint_id: str, req: api.Redeliver
+    ) -> api.Redelivered:
+        """Deliver again one event of the delivery log (now, once, answered), or
+        everything since a time (the streams go back; the worker delivers in order)."""
+        owner = _owner(who)
+        if (req.webhook_id is None) == (req.since is None):
+            raise HubError("bad_request", "give webhook_id or since, one of the two")
+        if req.since is not None:
+            if req.since.tzinfo is None:
+                raise HubError("bad_request", "since needs a time zone (…Z or +00:00)")
+            async with self._store.transaction() as conn:
+                if await webhook_store.find_endpoint(conn, endpoint_id, owner, lock=True) is None:
+                    raise _missing(endpoint_id)
+                streams = await webhook_store.rewind_streams(conn, endpoint_id, req.since)
+                await _audit(
+                    conn,
+                    who,
+                    "webhook.redelivered",
+                    {"webhook_id": endpoint_id, "since": req.since.isoformat()},
+                )
+            return api.Redelivered(delivery=None, streams=streams)
+        assert req.webhook_id is not None
+        async with self._store.connection() as conn:
+            found = await webhook_store.find_endpoint(conn, endpoint_id, owner)
+            if found is None:
+                raise _missing(endpoint_id)
+            item = await self._logged_item(conn, endpoint_id, req.webhook_id)
+            target = await webhook_store.target(conn, endpoint_id)
+            assert target is not None
+            if not await may_hear(conn, target, item[0].session_id):
+                raise HubError("forbidden", "this endpoint may no longer hear that session")
+            signers = await signers_of(conn, self._keyring, endpoint_id)
+        event, attempts = item
+        outcome = await self._sender.post(found.url, event.webhook_id, event.body, signers)
+        attempt = _record(event.webhook_id, event.session_id, event.event_type, attempts, outcome)
+        async with self._store.transaction() as conn:
+            logged = await webhook_store.log_attempt(conn, endpoint_id, attempt, "redelivery")
+            await _audit(
+                conn,
+                who,
+                "webhook.redelivered",
+                {"webhook_id": endpoint_id, "event": event.webhook_id},
+            )
+        return api.Redelivered(delivery=logged, streams=0)
+
+    async def _logged_item(
+        self, conn: Connection, endpoint_id: str, webhook_id: str
+    ) -> tuple[Item, int]:
+        """The event behind a `webhook-id` of the endpoint's delivery log, as sent, and
+        the number its next attempt has."""
+        parsed = parse_webhook_id(webhook_id)
+        logged = await webhook_store.attempted(conn, endpoint_id, webhook_id)
+        if parsed is None or logged is None:
+            raise HubError("not_found", "no such event in this webhook's delivery log")
+        kind, session_id, number = parsed
+        if kind == "msg":
+            page = await list_messages(conn, session_id, after=number - 1, limit=1)
+            if page and page[0].id == number:
+                return message_item(page[0], 0), logged[2] + 1
+        else:
+            event = await webhook_store.find_event(conn, session_id, number)
+            if event is not None:
+                return event_item(session_id, event, 0), logged[2] + 1
+        raise HubError("not_found", "that event is no longer kept")
+
+
+def _record(
+    webhook_id: str, session_id: str | None, event_type: str, attempt: int, outcome: Outcome
+) -> Attempt:
+    return Attempt(
+        webhook_id,
+        session_id,
+        event_type,
+        attempt,
+        outcome.status,
+        outcome.error,
+        outcome.latency_ms,
+        outcome.excerpt,
+    )

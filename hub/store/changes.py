@@ -2,17 +2,22 @@
 transaction, so the audit log holds exactly the changes that were committed. Messages are
 the exception: the group commit writes their rows (one per author and batch) inside its
 own insert statements (`message_batch`, `message_fresh`), where a round trip per row
-would cost the send path dearly. A record that later areas add to every change (an
-outbox row for webhooks) goes here, and into those two statements."""
+would cost the send path dearly. A change that webhooks deliver (other than a message:
+the messages table is its own outbox) also writes its outbox row here (`outbox`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from hub.domain import ActivityAction, AgentPrincipal, AuditAction, Principal, UserPrincipal
+from hub.domain.webhooks import OutboxType, filter_patterns
 from hub.store import Connection
 
-__all__ = ["audit", "record", "record_as"]
+__all__ = ["audit", "outbox", "record", "record_as"]
+
+_encoder = msgspec.json.Encoder()
 
 
 async def record(
@@ -64,4 +69,46 @@ async def audit(
         actor.key_id if actor is not None else user_id,
         action,
         detail or {},
+    )
+
+
+async def outbox(
+    conn: Connection, session_id: str, event_type: OutboxType, event: msgspec.Struct
+) -> None:
+    """Write the webhook outbox row of a change (`event`: its websocket event, the
+    payload receivers get), inside the caller's transaction; only if some endpoint (not
+    deleted; enabled or not, as it resumes from where it stopped) has a filter taking
+    this type and a scope that may take this session (the session itself, its space, or
+    a person with an agent in it or a member of its space, as `discover_streams` finds
+    them; the grounds are checked again at delivery): with none, it writes nothing. Its id is the
+    session's next, from the session's head row, which the change holds locked until it
+    commits, so ids are gap-free and in commit order per session (`webhook_events`)."""
+    await conn.execute(
+        """WITH wanted AS (
+               SELECT 1 FROM webhook_endpoints e JOIN sessions s ON s.id = $1
+                WHERE e.deleted_at IS NULL AND e.event_types && $3::text[]
+                  AND (e.session_id = $1
+                       OR (e.session_id IS NULL AND e.space_id = s.workspace_id)
+                       OR (e.session_id IS NULL AND e.space_id IS NULL AND (
+                           EXISTS (SELECT 1 FROM workspace_members m
+                                    WHERE m.user_id = e.user_id
+                                      AND m.workspace_id = s.workspace_id)
+                           OR EXISTS (SELECT 1 FROM agent_profiles p
+                                       WHERE p.user_id = e.user_id
+                                         AND p.id IN (s.agent_a_profile_id,
+                                                      s.agent_b_profile_id)))))
+                LIMIT 1
+           ), head AS (
+               INSERT INTO webhook_event_heads AS h (session_id, last_event_id)
+               SELECT $1, 1 FROM wanted
+               ON CONFLICT (session_id) DO UPDATE
+                  SET last_event_id = h.last_event_id + 1, updated_at = now()
+               RETURNING last_event_id
+           )
+           INSERT INTO webhook_events (session_id, id, event_type, payload)
+           SELECT $1, last_event_id, $2, $4 FROM head""",
+        session_id,
+        event_type,
+        filter_patterns(event_type),
+        _encoder.encode(event).decode(),
     )

@@ -19,7 +19,7 @@ from hub.domain import Message
 from hub.errors import HubError
 from hub.store import Connection, rows_to
 
-__all__ = ["COLUMNS", "BatchOutcome", "NewMessage", "list_messages"]
+__all__ = ["COLUMNS", "BatchOutcome", "NewMessage", "by_client_msg_id", "list_messages"]
 
 COLUMNS = (
     "id, session_id, author_id, author_role, content, msg_type, metadata, parent_id,"
@@ -91,3 +91,17 @@ async def list_messages(
         )
     rows = await conn.fetch(sql, *args)
     return rows_to(list(reversed(rows)) if backwards else rows, Message)
+
+
+async def by_client_msg_id(
+    conn: Connection, session_id: str, author_id: str, client_msg_id: str
+) -> Message | None:
+    """The message `author_id` committed under `client_msg_id`, if there is one."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM messages"
+        " WHERE session_id = $1 AND client_msg_id = $2 AND author_id = $3",
+        session_id,
+        client_msg_id,
+        author_id,
+    )
+    return None if row is None else rows_to([row], Message)[0]

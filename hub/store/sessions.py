@@ -259,6 +259,7 @@ async def update_session(conn: Connection, session_id: str, **changes: Any) -> S
         "invite_expires_at",
         "workspace_id",
         "is_private",
+        "metadata",
     }
     if not changes or set(changes) - allowed:
         raise ValueError(f"cannot update {sorted(set(changes) - allowed)}")
@@ -448,16 +449,24 @@ class WatchGrounds(NamedTuple):
 
 
 async def watch_grounds(
-    conn: Connection, session_id: str, user_id: str, *, lock: bool = False
+    conn: Connection,
+    session_id: str,
+    user_id: str,
+    *,
+    lock: bool = False,
+    include_deleted: bool = False,
 ) -> WatchGrounds | None:
-    """Why the person may watch the session (not deleted) without an invite; None if
+    """Why the person may watch the session (not deleted, unless `include_deleted`:
+    webhooks still deliver what happened up to the deletion) without an invite; None if
     they may not. `lock`: hold the row of the session's space (FOR SHARE) until the
     transaction ends, so a change of membership or a move that would revoke a token
     taken on these grounds waits for it, and then sees it (or it waits for them, and
     then reads the grounds they left)."""
     for _ in range(3):
         row = await conn.fetchrow(
-            f"SELECT {COLUMNS} FROM sessions WHERE id = $1 AND deleted_at IS NULL", session_id
+            f"SELECT {COLUMNS} FROM sessions WHERE id = $1 AND ($2 OR deleted_at IS NULL)",
+            session_id,
+            include_deleted,
         )
         if row is None:
             return None

@@ -4,9 +4,11 @@ An owner is a person (`user_id`) or, for a session's own endpoints, that session
 (`user_id` NULL): `Owner` says which, and every query of an owner's endpoints matches
 it exactly, so one owner never reaches another's.
 
-Delivery state is kept per stream, one endpoint and one session: the id of the last
-message done (delivered, or passed by the filter), the failed attempts at the next one
-and when to try again, and the lease of the worker delivering it. Taking streams
+Delivery state is kept per stream, one endpoint and one session: the ids of the last
+message and of the last outbox event (`webhook_events`) done (delivered, or passed by
+the filter), the failed attempts at the next one and when to try again, and the lease
+of the worker delivering it (a token per claim, so that a stream rewound for redelivery
+and taken again is never written by the delivery that held it before). Taking streams
 (`claim_streams`) locks them with FOR UPDATE SKIP LOCKED only for the moment it sets the
 lease, so no transaction stays open during an HTTP request; every later write checks
 that the lease is still this worker's (a worker whose lease ran out stops)."""
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from hub.domain.webhooks import Delivery, Webhook, WebhookScope
 from hub.store import Connection, row_to, rows_to
@@ -24,9 +26,11 @@ from hub.vault import Sealed
 __all__ = [
     "Attempt",
     "Claim",
+    "OutboxEvent",
     "Owner",
     "Target",
     "add_secret",
+    "attempted",
     "claim_streams",
     "count_endpoints",
     "create_endpoint",
@@ -35,12 +39,18 @@ __all__ = [
     "drop_stream",
     "failed",
     "find_endpoint",
+    "find_event",
     "list_attempts",
     "list_endpoints",
+    "list_events",
     "live_secrets",
+    "log_attempt",
     "passed",
+    "prune",
+    "queue_depth",
     "release",
     "retire_secrets",
+    "rewind_streams",
     "target",
     "update_endpoint",
     "wanting_endpoints",
@@ -199,8 +209,8 @@ async def list_attempts(
     conn: Connection, endpoint_id: str, before: int | None, limit: int
 ) -> list[Delivery]:
     rows = await conn.fetch(
-        "SELECT id, webhook_id, session_id, event_type, attempt, status, error, latency_ms,"
-        " response_excerpt, next_attempt_at, created_at FROM webhook_attempts"
+        "SELECT id, webhook_id, session_id, event_type, kind, attempt, status, error,"
+        " latency_ms, response_excerpt, next_attempt_at, created_at FROM webhook_attempts"
         " WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
         endpoint_id,
         before,
@@ -222,9 +232,9 @@ async def wanting_endpoints(conn: Connection) -> list[tuple[str, list[str]]]:
 
 async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
     """Open a stream for each of these endpoints and each session in its scope that has
-    had messages since the endpoint was registered and has no stream yet. The stream
-    starts after the last message sent before the registration, and a fork's after the
-    history it was made with (copies, not new messages). Sessions are found by
+    had messages or outbox events since the endpoint was registered and has no stream
+    yet. The stream starts after the last message and event before the registration, and
+    a fork's after the history it was made with (copies, not new messages). Sessions are found by
     the same grounds `sessions.watch_grounds` checks (its agents, its space), generously:
     each delivery checks the grounds again. Returns how many were opened."""
     if not endpoint_ids:
@@ -250,14 +260,20 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
                  JOIN sessions s ON p.id IN (s.agent_a_profile_id, s.agent_b_profile_id)
                 WHERE e.session_id IS NULL AND e.space_id IS NULL
            )
-           INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id)
+           INSERT INTO webhook_streams (endpoint_id, session_id, after_message_id,
+                                       after_event_id)
            SELECT p.endpoint_id, p.session_id,
                   GREATEST(COALESCE((SELECT max(m.id) FROM messages m
                                       WHERE m.session_id = p.session_id
                                         AND m.created_at < p.since), 0),
-                           COALESCE(s.forked_at_message_id, 0))
+                           COALESCE(s.forked_at_message_id, 0)),
+                  COALESCE((SELECT max(v.id) FROM webhook_events v
+                             WHERE v.session_id = p.session_id
+                               AND v.occurred_at < p.since), 0)
              FROM pairs p JOIN sessions s ON s.id = p.session_id
-            WHERE s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since
+             LEFT JOIN webhook_event_heads h ON h.session_id = p.session_id
+            WHERE ((s.deleted_at IS NULL AND s.last_message_id > 0 AND s.updated_at >= p.since)
+                   OR h.updated_at >= p.since)
               AND NOT EXISTS (SELECT 1 FROM webhook_streams w
                                WHERE w.endpoint_id = p.endpoint_id
                                  AND w.session_id = p.session_id)
@@ -269,27 +285,33 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A stream a worker holds: deliver the messages after `after_message_id`."""
+    """A stream a worker holds (under the lease token `lease`): deliver the messages
+    after `after_message_id` and the outbox events after `after_event_id`."""
 
     endpoint_id: str
     session_id: str
     after_message_id: int
+    after_event_id: int
     attempts: int
+    lease: str
 
 
 async def claim_streams(
-    conn: Connection, worker_id: str, limit: int, lease_seconds: float
+    conn: Connection, lease: str, limit: int, lease_seconds: float
 ) -> list[Claim]:
-    """Lease up to `limit` streams that have messages to deliver and are due (their
-    retry time has come, no live lease), the longest waiting first; streams another
-    worker is taking at this moment are skipped, not waited for."""
+    """Lease up to `limit` streams that have messages or events to deliver and are due
+    (their retry time has come, no live lease), the longest waiting first, under the
+    token `lease` (unique to this claim); streams another worker is taking at this
+    moment are skipped, not waited for."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT w.endpoint_id, w.session_id FROM webhook_streams w
                  JOIN webhook_endpoints e ON e.id = w.endpoint_id
                  JOIN sessions s ON s.id = w.session_id
+                 LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id
                 WHERE e.enabled AND e.deleted_at IS NULL
-                  AND s.last_message_id > w.after_message_id
+                  AND (s.last_message_id > w.after_message_id
+                       OR COALESCE(h.last_event_id, 0) > w.after_event_id)
                   AND w.next_attempt_at <= now()
                   AND (w.leased_until IS NULL OR w.leased_until <= now())
                 ORDER BY w.next_attempt_at LIMIT $2
@@ -298,14 +320,47 @@ async def claim_streams(
            UPDATE webhook_streams w SET leased_by = $1,
                   leased_until = now() + make_interval(secs => $3)
              FROM due WHERE w.endpoint_id = due.endpoint_id AND w.session_id = due.session_id
-           RETURNING w.endpoint_id, w.session_id, w.after_message_id, w.attempts""",
-        worker_id,
+           RETURNING w.endpoint_id, w.session_id, w.after_message_id, w.after_event_id,
+                     w.attempts""",
+        lease,
         limit,
         lease_seconds,
     )
     return [
-        Claim(r["endpoint_id"], r["session_id"], r["after_message_id"], r["attempts"]) for r in rows
+        Claim(
+            r["endpoint_id"],
+            r["session_id"],
+            r["after_message_id"],
+            r["after_event_id"],
+            r["attempts"],
+            lease,
+        )
+        for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A change's outbox row: its type, its websocket event (JSON) and when it was made."""
+
+    id: int
+    event_type: str
+    payload: str
+    occurred_at: datetime
+
+
+async def list_events(
+    conn: Connection, session_id: str, after: int, limit: int
+) -> list[OutboxEvent]:
+    """The session's outbox events after id `after`, in id order."""
+    rows = await conn.fetch(
+        "SELECT id, event_type, payload, occurred_at FROM webhook_events"
+        " WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        session_id,
+        after,
+        limit,
+    )
+    return [OutboxEvent(r["id"], r["event_type"], r["payload"], r["occurred_at"]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +391,7 @@ class Attempt(NamedTuple):
     """What one attempt did, for the delivery log."""
 
     webhook_id: str
-    session_id: str
+    session_id: str | None
     event_type: str
     attempt: int
     status: int | None
@@ -346,16 +401,91 @@ class Attempt(NamedTuple):
 
 
 async def _log(
-    conn: Connection, endpoint_id: str, attempt: Attempt, next_at: datetime | None
-) -> None:
-    await conn.execute(
+    conn: Connection,
+    endpoint_id: str,
+    attempt: Attempt,
+    next_at: datetime | None,
+    kind: str = "event",
+) -> int:
+    found: int = await conn.fetchval(
         "INSERT INTO webhook_attempts (endpoint_id, webhook_id, session_id, event_type,"
-        " attempt, status, error, latency_ms, response_excerpt, next_attempt_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        " attempt, status, error, latency_ms, response_excerpt, next_attempt_at, kind)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         endpoint_id,
         *attempt,
         next_at,
+        kind,
     )
+    return found
+
+
+async def log_attempt(
+    conn: Connection, endpoint_id: str, attempt: Attempt, kind: Literal["test", "redelivery"]
+) -> Delivery:
+    """Log an attempt made on request (a test event, a redelivery): it moves no stream
+    and changes no failure state. Returns it as the log shows it."""
+    attempt_id = await _log(conn, endpoint_id, attempt, None, kind)
+    found = await list_attempts(conn, endpoint_id, attempt_id + 1, 1)
+    return found[0]
+
+
+async def attempted(
+    conn: Connection, endpoint_id: str, webhook_id: str
+) -> tuple[str, str, int] | None:
+    """(session, event type, attempts so far) of an event in the endpoint's delivery log;
+    None if it never was (a test event never is)."""
+    row = await conn.fetchrow(
+        "SELECT session_id, event_type, max(attempt) AS attempts FROM webhook_attempts"
+        " WHERE endpoint_id = $1 AND webhook_id = $2 AND kind <> 'test'"
+        " GROUP BY session_id, event_type LIMIT 1",
+        endpoint_id,
+        webhook_id,
+    )
+    if row is None or row["session_id"] is None:
+        return None
+    return row["session_id"], row["event_type"], row["attempts"]
+
+
+async def find_event(conn: Connection, session_id: str, event_id: int) -> OutboxEvent | None:
+    found = await list_events(conn, session_id, event_id - 1, 1)
+    return found[0] if found and found[0].id == event_id else None
+
+
+async def rewind_streams(conn: Connection, endpoint_id: str, since: datetime) -> int:
+    """Deliver again everything since `since` (not before the endpoint's registration,
+    nor a fork's copied history): each of its streams goes back to the last message and
+    event before then, due now, its lease ended (the delivery that held it stops at its
+    next write; one still failing is tried now); a stream with nothing since then is
+    left as it is. Returns how many streams went back."""
+    status: str = await conn.execute(
+        """WITH back AS (
+               SELECT w.session_id,
+                      GREATEST(COALESCE((SELECT max(m.id) FROM messages m
+                                          WHERE m.session_id = w.session_id
+                                            AND m.created_at < GREATEST($2, e.created_at)), 0),
+                               COALESCE(s.forked_at_message_id, 0)) AS message_id,
+                      COALESCE((SELECT max(v.id) FROM webhook_events v
+                                 WHERE v.session_id = w.session_id
+                                   AND v.occurred_at < GREATEST($2, e.created_at)), 0)
+                          AS event_id,
+                      s.last_message_id, COALESCE(h.last_event_id, 0) AS last_event_id
+                 FROM webhook_streams w
+                 JOIN webhook_endpoints e ON e.id = w.endpoint_id
+                 JOIN sessions s ON s.id = w.session_id
+                 LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id
+                WHERE w.endpoint_id = $1
+           )
+           UPDATE webhook_streams w SET
+               after_message_id = LEAST(w.after_message_id, back.message_id),
+               after_event_id = LEAST(w.after_event_id, back.event_id),
+               attempts = 0, next_attempt_at = now(), leased_by = NULL, leased_until = NULL
+           FROM back
+           WHERE w.endpoint_id = $1 AND w.session_id = back.session_id
+             AND (back.last_message_id > back.message_id OR back.last_event_id > back.event_id)""",
+        endpoint_id,
+        since,
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 _HELD = "endpoint_id = $1 AND session_id = $2 AND leased_by = $3 AND leased_until > now()"
@@ -364,22 +494,23 @@ _HELD = "endpoint_id = $1 AND session_id = $2 AND leased_by = $3 AND leased_unti
 async def passed(
     conn: Connection,
     claim: Claim,
-    worker_id: str,
-    message_id: int,
+    done: tuple[int, int],
     lease_seconds: float,
     attempt: Attempt | None,
 ) -> bool:
-    """Mark everything up to `message_id` done (delivered, with its attempt logged, or
-    passed by the filter) and renew the lease; False if the lease is no longer this
-    worker's (nothing is written then: the stream is someone else's)."""
+    """Mark everything up to `done` (a message id, an event id) done (delivered, with
+    its attempt logged, or passed by the filter) and renew the lease; False if the
+    lease is no longer the claim's (nothing is written then: the stream is someone
+    else's, or was rewound)."""
     moved = await conn.fetchval(
-        f"UPDATE webhook_streams SET after_message_id = $4, attempts = 0,"
-        f" next_attempt_at = now(), leased_until = now() + make_interval(secs => $5)"
-        f" WHERE {_HELD} AND after_message_id < $4 RETURNING true",
+        f"UPDATE webhook_streams SET after_message_id = $4, after_event_id = $5,"
+        f" attempts = 0, next_attempt_at = now(),"
+        f" leased_until = now() + make_interval(secs => $6)"
+        f" WHERE {_HELD} RETURNING true",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
-        message_id,
+        claim.lease,
+        *done,
         lease_seconds,
     )
     if not moved:
@@ -397,7 +528,6 @@ async def passed(
 async def failed(
     conn: Connection,
     claim: Claim,
-    worker_id: str,
     attempt: Attempt,
     delay: float,
     *,
@@ -413,7 +543,7 @@ async def failed(
         f" leased_until = NULL WHERE {_HELD} RETURNING next_attempt_at",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
         delay,
     )
     if next_at is None:
@@ -439,23 +569,67 @@ async def failed(
     return True
 
 
-async def release(conn: Connection, claim: Claim, worker_id: str) -> None:
+async def release(conn: Connection, claim: Claim) -> None:
     """Give the stream back (nothing more due, or the worker is stopping)."""
     await conn.execute(
         "UPDATE webhook_streams SET leased_by = NULL, leased_until = NULL"
         " WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
     )
 
 
-async def drop_stream(conn: Connection, claim: Claim, worker_id: str) -> None:
+async def drop_stream(conn: Connection, claim: Claim) -> None:
     """Forget a stream whose session the endpoint may no longer hear (it is opened
     again, from the registration, if the session comes back into its scope)."""
     await conn.execute(
         "DELETE FROM webhook_streams WHERE endpoint_id = $1 AND session_id = $2 AND leased_by = $3",
         claim.endpoint_id,
         claim.session_id,
-        worker_id,
+        claim.lease,
     )
+
+
+async def queue_depth(conn: Connection) -> tuple[int, int]:
+    """(events waiting over every stream of an enabled endpoint, streams due now)."""
+    row = await conn.fetchrow(
+        """SELECT COALESCE(sum(GREATEST(s.last_message_id - w.after_message_id, 0)
+                              + GREATEST(COALESCE(h.last_event_id, 0) - w.after_event_id, 0)),
+                          0)::bigint AS waiting,
+                  count(*) FILTER (WHERE w.next_attempt_at <= now()
+                                     AND (s.last_message_id > w.after_message_id
+                                          OR COALESCE(h.last_event_id, 0) > w.after_event_id))
+                      AS due
+             FROM webhook_streams w
+             JOIN webhook_endpoints e ON e.id = w.endpoint_id AND e.enabled
+             JOIN sessions s ON s.id = w.session_id
+             LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id"""
+    )
+    assert row is not None
+    return int(row["waiting"]), int(row["due"])
+
+
+PRUNE_BATCH = 5000
+
+
+async def prune(conn: Connection, older_than_seconds: float) -> tuple[int, int]:
+    """Delete up to `PRUNE_BATCH` delivery attempts and as many outbox events made more
+    than `older_than_seconds` ago (the oldest first); returns how many of each went."""
+    attempts: str = await conn.execute(
+        """DELETE FROM webhook_attempts WHERE id IN (
+               SELECT id FROM webhook_attempts
+                WHERE created_at < now() - make_interval(secs => $1)
+                ORDER BY created_at LIMIT $2)""",
+        older_than_seconds,
+        PRUNE_BATCH,
+    )
+    events: str = await conn.execute(
+        """DELETE FROM webhook_events WHERE (session_id, id) IN (
+               SELECT session_id, id FROM webhook_events
+                WHERE occurred_at < now() - make_interval(secs => $1)
+                ORDER BY occurred_at LIMIT $2)""",
+        older_than_seconds,
+        PRUNE_BATCH,
+    )
+    return int(attempts.rsplit(" ", 1)[-1]), int(events.rsplit(" ", 1)[-1])

@@ -24,6 +24,7 @@ from hub.domain import (
     UserPrincipal,
     check_session_id,
 )
+from hub.domain.approvals import Approval
 from hub.errors import ErrorCode, HubError
 from hub.logs import new_request_id
 from hub.protocol import (
@@ -111,6 +112,8 @@ def _recovery(exc: HubError) -> dict[str, Any]:
             return {"file": exc.data}
         if isinstance(exc.data, ConfigRevision):
             return {"revision": exc.data}
+        if isinstance(exc.data, Approval):
+            return {"approval": exc.data}
     return {}
 
 

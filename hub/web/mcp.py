@@ -49,7 +49,10 @@ async def mcp(request: web.Request) -> web.StreamResponse:
     async def call(app: Any, user: Any) -> web.StreamResponse:
         return await serve_asgi(app, request, scope={"user": user})
 
-    response: web.StreamResponse = await request.app[MCP_HTTP].serve(token, _own_url(request), call)
+    opening = "Mcp-Session-Id" not in request.headers  # it may open an MCP session
+    response: web.StreamResponse = await request.app[MCP_HTTP].serve(
+        token, _own_url(request), call, opening=opening
+    )
     return response
 
 

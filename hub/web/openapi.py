@@ -29,6 +29,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "session_id": {"type": "string"},
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "artifact_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
+    "message_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
     "attachment_id": {"type": "string", "pattern": ATTACHMENT_ID_PATTERN},
     "key_id": {"type": "string", "maxLength": 64},

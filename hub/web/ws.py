@@ -24,7 +24,9 @@ from hub.logs import bind_connection
 from hub.protocol import (
     CLOSE_RATE_LIMITED,
     Ack,
+    Decide,
     Hello,
+    InterruptAgent,
     MessageEvent,
     Ping,
     Pong,
@@ -348,7 +350,9 @@ class Connection:
         self.in_flight.discard(task)
         self.slots.release()
 
-    async def _handle(self, frame: UpdateNote | WriteFile | SetPresence) -> None:
+    async def _handle(
+        self, frame: UpdateNote | WriteFile | SetPresence | Decide | InterruptAgent
+    ) -> None:
         hub, who = self.hub, self.principal
         try:
             if isinstance(frame, UpdateNote):
@@ -369,6 +373,14 @@ class Connection:
             elif isinstance(frame, SetPresence):
                 presence = await hub.presence.announce(who, frame.status, frame.activity)
                 self.reply(Ack(ref=frame.ref, presence=presence))
+            elif isinstance(frame, Decide):
+                approval = await hub.approvals.decide(
+                    who, frame.message_id, frame.decision, frame.comment
+                )
+                self.reply(Ack(ref=frame.ref, approval=approval))
+            elif isinstance(frame, InterruptAgent):
+                message, _ = await hub.approvals.interrupt(who, frame.target, frame.reason)
+                self.reply(Ack(ref=frame.ref, message=message))
         except HubError as exc:
             self.reply(error_frame(exc, frame.ref))
         except Exception as exc:

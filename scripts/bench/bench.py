@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import psutil
+from aiohttp import web
 from leanws import LeanWS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +198,9 @@ class Servers:
             s.stop()
 
 
-def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
+def start_hub(
+    database_url: str, redis_url: str | None, extra: dict[str, str] | None = None
+) -> tuple[Server, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -212,6 +215,7 @@ def start_hub(database_url: str, redis_url: str | None) -> tuple[Server, str]:
         "HUB_INVITE_ATTEMPTS_PER_MINUTE": "1000000",
         "HUB_SESSION_CREATIONS_PER_MINUTE": "1000000",  # every session from one address
         "HUB_MAX_CONNECTIONS_PER_PARTICIPANT": "1000000",  # idle: 100 sockets per token
+        **(extra or {}),
     }
     if redis_url:
         env["HUB_REDIS_URL"] = redis_url
@@ -1049,6 +1053,119 @@ def search_scenario(
     }
 
 
+# --- webhooks ---------------------------------------------------------------------------
+
+
+async def webhook_load(
+    base: str, database_url: str, secret_key: str, sessions: int, messages: int, streams: int
+) -> dict[str, Any]:
+    """Worker throughput: `sessions` sessions, each with an endpoint of its own on a
+    receiver in this process (answering 204 at once), and `messages` messages each, sent
+    over REST while no worker runs; then one `hub worker` process (pinned to the
+    server's core, delivering `streams` streams at once) is started and every event
+    timed from the first to arrive to the last."""
+    total = sessions * messages
+    got: list[float] = []
+    ids: set[str] = set()
+    done, started = asyncio.Event(), asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        got.append(time.perf_counter())
+        started.set()
+        ids.add(request.headers["webhook-id"])
+        if len(ids) >= total:
+            done.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/hook"
+
+    async with aiohttp.ClientSession() as http:
+        made = [await make_session(http, base) for _ in range(sessions)]
+        for s in made:
+            async with http.post(
+                f"{base}/api/sessions/{s['id']}/webhooks",
+                json={"url": url, "event_types": ["message.created"]},
+                headers={"Authorization": f"Bearer {s['a']}"},
+            ) as r:
+                assert r.status == 201, await r.text()
+
+        async def send_all(s: dict[str, str]) -> None:
+            auth = {"Authorization": f"Bearer {s['a']}"}
+            for i in range(messages):
+                body = {"client_msg_id": f"w{i}", "content": f"event {i}"}
+                async with http.post(
+                    f"{base}/api/sessions/{s['id']}/messages", json=body, headers=auth
+                ) as r:
+                    assert r.status in (200, 201), await r.text()
+
+        seeded = time.perf_counter()
+        await asyncio.gather(*(send_all(s) for s in made))
+        seeded = time.perf_counter() - seeded
+
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": database_url,
+        "HUB_SECRET_KEY": secret_key,
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_WEBHOOK_CONCURRENCY": str(streams),
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "worker",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    pin(worker.pid, SERVER_CORE)
+    ps = psutil.Process(worker.pid)
+    try:
+        async with asyncio.timeout(900):
+            await started.wait()  # the worker starting: not measured
+            first, cpu0 = got[0], sum(ps.cpu_times()[:2])
+            await done.wait()
+        cpu = sum(ps.cpu_times()[:2]) - cpu0
+    finally:
+        worker.terminate()
+        await worker.wait()
+        await runner.cleanup()
+    seconds = got[-1] - first
+    return {
+        "events": total,
+        "requests": len(got),
+        "seeded_seconds": seeded,
+        "seconds": seconds,
+        "events_per_s": (len(got) - 1) / seconds if seconds > 0 else 0.0,
+        "server_cpu_pct": 100 * cpu / seconds if seconds > 0 else 0.0,
+    }
+
+
+def webhooks_scenario(
+    database_url: str, sessions: int, messages: int, streams: int
+) -> dict[str, Any]:
+    secret_key = "bench:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    extra = {
+        "HUB_SECRET_KEY": secret_key,
+        "HUB_DELIVER_WEBHOOKS": "false",
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
+    server, base = start_hub(database_url, None, extra)
+    try:
+        result = run_load(webhook_load, base, database_url, secret_key, sessions, messages, streams)
+    finally:
+        server.stop()
+    return {"scenario": "webhooks", "sessions": sessions, "streams": streams, **result}
+
+
 # --- the harness ----------------------------------------------------------------------------
 
 
@@ -1161,8 +1278,9 @@ def main() -> int:
             "resume",
             "peers",
         ],
-        help="ceilings relay half scaleout fanout streams idle resume peers search (default:"
-        " all but search); half "
+        help="ceilings relay half scaleout fanout streams idle resume peers search webhooks"
+        " (default: all but search and webhooks); webhooks measures the webhook worker's"
+        " throughput; half "
         "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
         "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
         "and python-socketio",
@@ -1207,6 +1325,13 @@ def main() -> int:
         "--search-big", type=int, default=100_000, help="search: messages in the big session"
     )
     parser.add_argument("--search-requests", type=int, default=50, help="search: per query")
+    parser.add_argument("--webhook-sessions", type=int, default=20, help="webhooks: sessions")
+    parser.add_argument(
+        "--webhook-messages", type=int, default=250, help="webhooks: messages per session"
+    )
+    parser.add_argument(
+        "--webhook-streams", type=int, default=16, help="webhooks: the worker's concurrency"
+    )
     parser.add_argument(
         "--prose",
         action="store_true",
@@ -1365,6 +1490,12 @@ def main() -> int:
                 on_hub("relay at half of peak", relay_load, extra)
         if "idle" in args.scenarios:
             results.append(idle_scenario(database_url, hub_redis, args.idle))
+        if "webhooks" in args.scenarios:
+            results.append(
+                webhooks_scenario(
+                    database_url, args.webhook_sessions, args.webhook_messages, args.webhook_streams
+                )
+            )
         if "search" in args.scenarios:
             results.append(
                 search_scenario(
@@ -1487,6 +1618,12 @@ def print_table(report: dict[str, Any]) -> None:
                     f" {q['p99_ms']:8.1f}   ({q['results']} results, top has"
                     f" {q['matches_on_top']} matching messages)"
                 )
+        if r["scenario"] == "webhooks":
+            print(
+                f"{'':44}   {r['events_per_s']:.0f} events/s delivered by one worker"
+                f" ({r['sessions']} sessions, {r['events']} events, {r['streams']} streams at"
+                f" once; {r['requests']} requests in {r['seconds']:.1f}s)"
+            )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
         if r["scenario"] == "streams":

@@ -137,3 +137,33 @@ def test_settle_wal_writes_wal_then_checkpoints(database_url: str) -> None:
     wal_after, redo_after = asyncio.run(positions())
     assert wal_after - wal > 48 << 20  # 4 switches of 16 MB segments, the first partial
     assert redo_after > wal + (48 << 20)  # the checkpoint came after them
+
+
+async def test_the_webhooks_scenario_delivers_every_event(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`bench.py webhooks` seeds sessions with an endpoint each, starts a `hub worker`
+    and times every event to its local receiver."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        "webhooks",
+        "--webhook-sessions",
+        "2",
+        "--webhook-messages",
+        "5",
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(180):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["scenario"] == "webhooks" and row["events"] == 10
+    assert row["requests"] >= 10 and row["events_per_s"] > 0
+    assert b"events/s delivered by one worker" in output

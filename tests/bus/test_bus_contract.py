@@ -225,12 +225,15 @@ def test_every_event_type_has_its_envelope_kind() -> None:
 
     from hub.bus import envelope, kind_of, verify
     from hub.domain import Artifact, Attachment, FileEntry, Note, Presence, Session, StreamInfo
+    from hub.domain.approvals import Approval, Interrupt
     from hub.domain.artifacts import Table
     from hub.protocol import (
+        ApprovalEvent,
         ArtifactEvent,
         AttachmentEvent,
         Event,
         FileEvent,
+        InterruptEvent,
         MessageEvent,
         NoteEvent,
         PresenceEvent,
@@ -336,6 +339,30 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         ),
         StreamEndedEvent: (
             StreamEndedEvent(session_id="ses_x", stream_id="s", author_id="a", aborted=True),
+            ("e", 0),
+        ),
+        ApprovalEvent: (
+            ApprovalEvent(
+                approval=Approval(
+                    session_id="ses_x",
+                    message_id=3,
+                    requester_id="a",
+                    requester_role="agent_b",
+                    description="d",
+                    expires_at=now,
+                    status="expired",
+                )
+            ),
+            ("e", 0),
+        ),
+        InterruptEvent: (
+            InterruptEvent(
+                session_id="ses_x",
+                message_id=4,
+                interrupt=Interrupt(
+                    target="agent_b", target_id="b", by="a", by_role="agent_a", reason="r"
+                ),
+            ),
             ("e", 0),
         ),
     }

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from mcp import Client, ClientSession, MCPDeprecationWarning
 from mcp.client.streamable_http import streamable_http_client
 
+from hub.mcp.http import SESSIONS_PER_TOKEN
 from tests.cli_helpers import base_url, one_bus
 from tests.helpers import HubClient
 from tests.mcp.test_mcp_stdio import TIMEOUT, Agent, _session
@@ -204,3 +205,40 @@ async def test_tokens_are_checked_at_every_request(hub_server: TestServer) -> No
         ) as response:
             assert response.status == 410  # as on every route of a deleted session
             assert (await response.json())["code"] == "session_deleted"
+
+
+async def test_one_token_holds_a_bounded_number_of_mcp_sessions(hub_server: TestServer) -> None:
+    """A token may hold 16 MCP sessions open; the 17th opening is refused 429
+    `rate_limited` with the hub's JSON error, while another token still opens one, and
+    ending one (DELETE) makes room again."""
+    url = base_url(hub_server)
+    s = await _session(url)
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "0"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    async def open_one(http: aiohttp.ClientSession, token: str) -> tuple[int, Any]:
+        headers = {**accept, "Authorization": f"Bearer {token}"}
+        async with http.post(url + "/mcp", json=init, headers=headers) as response:
+            return response.status, (
+                response.headers.get("Mcp-Session-Id") or await response.json()
+            )
+
+    async with aiohttp.ClientSession() as http:
+        opened = [await open_one(http, s["a"]) for _ in range(SESSIONS_PER_TOKEN)]
+        assert all(status == 200 for status, _ in opened), opened
+        status, body = await open_one(http, s["a"])
+        assert (status, body["code"]) == (429, "rate_limited")
+        assert (await open_one(http, s["b"]))[0] == 200
+        headers = {"Authorization": f"Bearer {s['a']}", "Mcp-Session-Id": opened[0][1]}
+        async with http.delete(url + "/mcp", headers=headers) as response:
+            assert response.status == 200
+        assert (await open_one(http, s["a"]))[0] == 200

@@ -385,3 +385,28 @@ async def test_a_stream_shows_as_writing_then_arrives_whole(
         got = await b.call("wait_for_messages", timeout=TIMEOUT)
         assert [m["content"] for m in got["messages"]] == ["Reading the parser"]
         assert [m["id"] for m in got["messages"]] == [message.id]
+
+
+async def test_request_approval_waits_for_the_decision(
+    hub_server: TestServer, tmp_path: Path
+) -> None:
+    """B's request_approval returns `pending` when nobody decides within its timeout;
+    called again with the request's message_id it returns the observer's decision."""
+    from hub.client import connect
+
+    url = base_url(hub_server)
+    s = await _session(url)
+    async with connect(url, s["obs"]) as human, agent(url, s["b"], tmp_path) as b:
+        pending = await b.call("request_approval", description="Drop the users table", timeout=0.2)
+        assert (pending["status"], pending["description"]) == ("pending", "Drop the users table")
+        waiting = asyncio.create_task(
+            b.call("request_approval", message_id=pending["message_id"], timeout=TIMEOUT)
+        )
+        await human.decide(pending["message_id"], "rejected", "never")
+        decided = await waiting
+        assert decided["status"] == "rejected" and decided["comment"] == "never"
+        assert decided["decided_by"] == human.you.participant_id
+        error = await b.error("request_approval", timeout=0)
+        assert "description" in error
+        sent = await b.call("send_message", content="done", type="status", state="completed")
+        assert sent["message"]["metadata"] == {"state": "completed"}

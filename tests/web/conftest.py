@@ -65,6 +65,8 @@ async def site(database_url: str) -> AsyncIterator[HubClient]:
         send_queue_frames=512,
         invite_attempts_per_minute=1000,
         secret_key=TEST_SECRET_KEY,
+        webhook_allow="127.0.0.1/32",  # "My hub" shows webhooks to a local receiver
+        deliver_webhooks=False,
     )
     server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()

@@ -369,3 +369,48 @@ async def test_public_sessions_and_search(site: HubClient, browser: Browser) -> 
         await expect(results).to_contain_text("My notes")
         await expect(results.locator(".snippet mark")).to_have_text(word)
         await assert_clean(page, site.base)
+
+
+async def test_webhooks_on_my_hub(site: HubClient, browser: Browser) -> None:
+    """A person sees their endpoints: one disabled says why and is enabled from the
+    page; "Send test" delivers a test event to the local receiver and its attempt shows
+    under "Deliveries" with its status and the answer's excerpt."""
+    from tests.worker.test_webhooks import Receiver
+
+    receiver = Receiver()
+    await receiver.start()
+    assert receiver.server is not None
+    name = "hoo" + secrets.token_hex(4)
+    await sign_up_and_log_in(site, name)
+    try:
+        page = await open_page(browser, f"{site.base}/me")
+        await page.locator("#login-username").fill(name)
+        await page.locator("#login-password").fill("correct horse")
+        await page.locator("#login-password").press("Enter")
+        await expect(page.locator("#webhooks")).to_have_text("No webhooks.", timeout=WAIT)
+        user_key = await page.evaluate("sessionStorage.getItem('hub.userKey')")
+        status, made = await site.call(
+            "POST",
+            "/api/webhooks",
+            token=user_key,
+            json={"url": receiver.url(), "event_types": ["note.*"], "enabled": False},
+        )
+        assert status == 201, made
+        hook_id = made["webhook"]["id"]
+        await page.reload()
+        row = page.locator("#webhooks > li")
+        await expect(row).to_contain_text("disabled: disabled by its owner", timeout=WAIT)
+        await expect(row).to_contain_text("note.* · every session you may read")
+        await page.get_by_role("button", name=f"Enable {hook_id}").click()
+        await expect(row.locator(".state")).to_have_text("enabled", timeout=WAIT)
+        await page.get_by_role("button", name=f"Send a test event to {hook_id}").click()
+        deliveries = page.locator("#webhooks .deliveries li")
+        await expect(deliveries).to_have_count(1, timeout=WAIT)
+        await expect(deliveries).to_contain_text("webhook.test · test")
+        await expect(deliveries).to_contain_text("200")
+        await expect(deliveries.locator(".excerpt")).to_have_text("ok")
+        assert len(receiver.got) == 1
+        await screenshot(page, "me-webhooks-desktop.png")
+        await assert_clean(page, site.base)
+    finally:
+        await receiver.server.close()

@@ -23,6 +23,10 @@ KINDS = {
     "hub_websocket_closes": "counter",
     "hub_websocket_cut_off": "counter",
     "hub_rate_limited": "counter",
+    "hub_webhook_attempts": "counter",
+    "hub_webhook_delivery_seconds": "histogram",
+    "hub_webhook_events_waiting": "gauge",
+    "hub_webhook_streams_due": "gauge",
     "process_cpu_seconds": "counter",
     "python_info": "gauge",
 }

@@ -356,8 +356,9 @@ async def test_files_over_rest(client: HubClient) -> None:
 
 
 # Client frames that change nothing lasting, so write no activity row: presence is
-# ephemeral (it expires with the connection), ping is answered and forgotten.
-NOT_CHANGES = {"set_presence", "ping"}
+# ephemeral (it expires with the connection), ping is answered and forgotten, and a
+# stream is relayed, never stored, until its end commits a message.
+NOT_CHANGES = {"set_presence", "ping", "stream_start", "stream_delta", "stream_abort"}
 
 
 def change_routes() -> set[str]:
@@ -377,6 +378,8 @@ def change_routes() -> set[str]:
         for op in table.operations
     ] + [op for op in spaces.routes.operations if op.path.startswith("/api/spaces")]
     personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]
+    # a test event changes nothing (its attempt is in the endpoint's delivery log)
+    personal += [op for op in webhooks.routes.operations if op.path.endswith("/test")]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -460,6 +463,19 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         body = {"url": "https://example.com/hook", "event_types": ["session.*"]}
         ids["hook"] = (await api("POST", "/webhooks", "a", body)())["webhook"]["id"]
 
+    async def ask_approval(name: str) -> None:
+        metadata = {"approval": {"description": name}}
+        body = {"client_msg_id": name, "content": name, "msg_type": "action", "metadata": metadata}
+        sent = await rest("POST", f"/api/sessions/{sid}/messages", tokens["b"], body)
+        ids[name] = sent["message"]["id"]
+
+    async def decide_by_rest() -> None:
+        path = f"/api/sessions/{sid}/approvals/{ids['ask1']}/decision"
+        await rest("POST", path, tokens["a"], {"decision": "approved"})
+
+    async def decide_by_frame() -> None:
+        await frame("obs", {"type": "decide", "message_id": ids["ask2"], "decision": "rejected"})
+
     def hook(method: str, path: str, body: Any = None) -> Any:
         return lambda: rest(method, f"/api/webhooks/{ids['hook']}{path}", tokens["a"], body)
 
@@ -506,6 +522,21 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             lambda: frame("a", {"type": "send", "client_msg_id": "w", "content": "yo"}),
             "message.sent",
         ),
+        ("send", lambda: ask_approval("ask1"), "message.sent"),
+        ("send", lambda: ask_approval("ask2"), "message.sent"),
+        # a decision and an interrupt are each recorded as one system message
+        (
+            "POST /api/sessions/{session_id}/approvals/{message_id}/decision",
+            decide_by_rest,
+            "message.sent",
+        ),
+        ("decide", decide_by_frame, "message.sent"),
+        (
+            "POST /api/sessions/{session_id}/interrupts",
+            api("POST", "/interrupts", "a", {"reason": "stop"}),
+            "message.sent",
+        ),
+        ("interrupt", lambda: frame("a", {"type": "interrupt", "reason": "stop"}), "message.sent"),
         ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
         (
             "PUT /api/sessions/{session_id}/notes/{note_id}",
@@ -539,6 +570,20 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "file.written",
         ),
         ("POST /api/sessions/{session_id}/attachments", upload, "attachment.uploaded"),
+        # a stream is ephemeral until its end commits one ordinary message
+        ("stream_start", lambda: frame("b", {"type": "stream_start", "stream_id": "s1"}), None),
+        (
+            "stream_delta",
+            lambda: frame("b", {"type": "stream_delta", "stream_id": "s1", "text": "hel"}),
+            None,
+        ),
+        (
+            "stream_end",
+            lambda: frame("b", {"type": "stream_end", "stream_id": "s1", "client_msg_id": "st"}),
+            "message.sent",
+        ),
+        ("stream_start", lambda: frame("b", {"type": "stream_start", "stream_id": "s2"}), None),
+        ("stream_abort", lambda: frame("b", {"type": "stream_abort", "stream_id": "s2"}), None),
         ("set_presence", lambda: frame("b", {"type": "set_presence", "status": "working"}), None),
         ("ping", lambda: peers["b"].request({"type": "ping"}), None),
         ("POST /api/sessions/{session_id}/webhooks", session_webhook, "webhook.created"),
@@ -551,6 +596,11 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "POST /api/webhooks/{webhook_id}/secret",
             hook("POST", "/secret", {}),
             "webhook.secret_rotated",
+        ),
+        (
+            "POST /api/webhooks/{webhook_id}/redeliver",
+            hook("POST", "/redeliver", {"since": "2026-01-01T00:00:00Z"}),
+            "webhook.redelivered",
         ),
         ("DELETE /api/webhooks/{webhook_id}", hook("DELETE", ""), "webhook.deleted"),
         ("POST /api/sessions/{session_id}/fork", fork, "session.forked"),

@@ -7,6 +7,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import msgspec
+
 from tests.helpers import HubClient, Peer
 
 TIMEOUT = 10.0
@@ -276,3 +278,45 @@ async def test_a_completed_session_takes_no_stream(client: HubClient) -> None:
     assert status == 200
     answer = await a.request({"type": "stream_start", "stream_id": "late"})
     assert answer["type"] == "error" and answer["code"] == "session_completed"
+
+
+async def test_an_abort_and_an_end_sent_together_end_the_stream_once(client: HubClient) -> None:
+    """`stream_abort` and `stream_end` sent back to back (read in one batch): one wins,
+    the other is refused `conflict`, and the stream ends exactly once."""
+    s = await client.session_with_b()
+    a, b = await client.connect(s["a"]), await client.connect(s["b"])
+    for round_, first in enumerate(("abort", "end")):
+        sid = f"x{round_}"
+        await open_stream(a, sid)
+        await a.send({"type": "stream_delta", "stream_id": sid, "text": "half a thought"})
+        frames = {
+            "abort": {"type": "stream_abort", "stream_id": sid, "ref": f"ab{round_}"},
+            "end": {
+                "type": "stream_end",
+                "stream_id": sid,
+                "client_msg_id": f"e{round_}",
+                "ref": f"en{round_}",
+            },
+        }
+        order = [first, "end" if first == "abort" else "abort"]
+        await a.ws.send_str(msgspec.json.encode(frames[order[0]]).decode())
+        await a.ws.send_str(msgspec.json.encode(frames[order[1]]).decode())
+        answers = [
+            await a.wait(
+                lambda r=frames[k]["ref"]: next((f for f in a.frames if f.get("ref") == r), None)
+            )
+            for k in order
+        ]
+        assert sorted(x["type"] for x in answers) == ["ack", "error"], answers
+        assert next(x for x in answers if x["type"] == "error")["code"] == "conflict"
+        await b.wait(lambda s=sid: ended(b, s))
+        marker = await b.say(f"after {sid}")  # everything before it has reached b by then
+        await b.wait(lambda m=marker["message"]["id"]: m in b.message_ids())
+        ends = [f for f in b.frames if f["type"] == "stream_ended" and f["stream_id"] == sid]
+        assert len(ends) == 1, ends
+        committed = [
+            f
+            for f in b.frames
+            if f["type"] == "message" and f["message"]["content"] == "half a thought"
+        ]
+        assert len(committed) == (0 if ends[0]["aborted"] else 1)

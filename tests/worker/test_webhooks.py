@@ -12,22 +12,28 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 from aiohttp import ClientSession, web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from standardwebhooks import Webhook as Verifier
 
 from hub.app import create_app
 from hub.config import Config, load_config
-from hub.domain.webhooks import address_refusal, retry_delay
+from hub.domain.webhooks import address_refusal, check_url, parse_allowance, retry_delay
+from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.store import Store
 from hub.vault import Keyring
+from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
 from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.web.test_profiles import agent_key, new_agent, person
@@ -66,10 +72,10 @@ class Receiver:
             self._changed.notify_all()
         return await self.answer(request, n)
 
-    async def start(self) -> None:
+    async def start(self, host: str = "127.0.0.1") -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.server = TestServer(app, host="127.0.0.1")
+        self.server = TestServer(app, host=host)
         await self.server.start_server()
 
     def url(self, path: str = "/hook") -> str:
@@ -135,11 +141,11 @@ async def workers(wh_config: Config) -> AsyncIterator[Callable[..., Awaitable[We
     """Start webhook workers (each with its own pool), with settings changed."""
     started: list[tuple[WebhookWorker, Store]] = []
 
-    async def start(**overrides: Any) -> WebhookWorker:
+    async def start(metrics: Metrics | None = None, **overrides: Any) -> WebhookWorker:
         config = msgspec.structs.replace(wh_config, **overrides)
         assert config.database_url is not None
         store = await Store.open(config.database_url, size=4)
-        worker = WebhookWorker(store, Keyring.parse(TEST_SECRET_KEY), config)
+        worker = WebhookWorker(store, Keyring.parse(TEST_SECRET_KEY), config, metrics=metrics)
         worker.start()
         started.append((worker, store))
         return worker
@@ -237,7 +243,7 @@ async def test_messages_arrive_signed_in_order_with_stable_ids(
     with pytest.raises(Exception, match="signature"):
         Verifier("whsec_" + "A" * 44).verify(receiver.got[0][3], receiver.got[0][2])
 
-    await until(worker, check=lambda: worker.attempts == 3)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 3)
     log = await deliveries(hub, key, hook["id"])
     assert [(d["status"], d["attempt"], d["next_attempt_at"]) for d in log] == [(200, 1, None)] * 3
     assert [d["webhook_id"] for d in reversed(log)] == receiver.ids()
@@ -290,7 +296,7 @@ async def test_failures_are_retried_in_order_and_retry_after_is_honoured(
     assert times[3] - times[2] >= 1.0  # Retry-After
     assert times[2] - times[1] < 1.0  # the schedule alone
 
-    await until(worker, check=lambda: worker.attempts == 5)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 5)
     log = list(reversed(await deliveries(hub, key, hook["id"])))
     assert [(d["attempt"], d["status"]) for d in log] == [
         (1, 500),
@@ -315,7 +321,7 @@ async def test_gone_disables_the_endpoint_and_enabling_resumes(
     ids = await say(hub, sid, "a", "b")
     worker = await workers()
 
-    await until(worker, check=lambda: worker.attempts == 1)
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 1)
     status, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
     assert not shown["enabled"] and "410" in shown["disabled_reason"]
     assert await worker.round() == 0  # nothing is due for a disabled endpoint
@@ -404,6 +410,9 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     key, sid = await own_session(hub)
     await register(hub, key, receiver.url(), session_id=sid)
     ids = await say(hub, sid, "x", "y", "z")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     env = {
         **os.environ,
         "HUB_DATABASE_URL": wh_config.database_url or "",
@@ -412,12 +421,17 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
         "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
         "HUB_WEBHOOK_TIMEOUT": "30",
         "HUB_WEBHOOK_LEASE": "31",
+        "HUB_WEBHOOK_METRICS_PORT": str(metrics_port),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
     )
     try:
         await receiver.wait(lambda: len(receiver.got) >= 1)
+        async with ClientSession() as http:  # the worker's own /metrics
+            async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as scraped:
+                assert scraped.status == 200
+                assert "hub_webhook_attempts_total" in await scraped.text()
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -535,7 +549,7 @@ async def test_internal_addresses_and_redirects_are_refused_at_delivery(
     named = (await register(hub, key, f"https://localhost:{port}/named", session_id=sid))["webhook"]
     await say(hub, sid, "secret plans")
     worker = await workers(webhook_allow_private=False, webhook_retry_schedule="60")
-    await until(worker, check=lambda: worker.attempts == 2)
+    await until(worker, check=lambda: worker.tried[plain["id"]] + worker.tried[named["id"]] == 2)
     plain_log = (await deliveries(hub, key, plain["id"]))[0]
     named_log = (await deliveries(hub, key, named["id"]))[0]
     assert plain_log["status"] is None and "https" in plain_log["error"]
@@ -554,10 +568,12 @@ async def test_a_redirect_is_not_followed(hub: HubClient, receiver: Receiver, wo
     hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
     await say(hub, sid, "go")
     worker = await workers()
-    await until(worker, check=lambda: worker.attempts >= 2)  # retried, not followed
+    await until(worker, check=lambda: worker.tried[hook["id"]] >= 2)  # retried, not followed
     log = await deliveries(hub, key, hook["id"])
     assert {(d["status"], d["error"]) for d in log} == {(302, "redirects are not followed")}
     assert receiver.ids("/elsewhere") == []
+    status, _ = await hub.call("DELETE", f"/api/webhooks/{hook['id']}", token=key)
+    assert status == 204  # no retries every 0.1 s for the tests after this one
 
 
 async def test_registration_refuses_what_it_must(database_url: str, wh_config: Config) -> None:
@@ -753,3 +769,508 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
         (None, "no answer within 0.3 s"),
         (200, None),
     ]
+
+
+# --- every event type -------------------------------------------------------------------
+
+
+async def _put_note(hub: HubClient, sid: str, token: str, **body: Any) -> dict[str, Any]:
+    if "note_id" in body:
+        note_id = body.pop("note_id")
+        status, saved = await hub.call(
+            "PUT", f"/api/sessions/{sid}/notes/{note_id}", token=token, json=body
+        )
+    else:
+        status, saved = await hub.call("POST", f"/api/sessions/{sid}/notes", token=token, json=body)
+    assert status in (200, 201), saved
+    return saved  # type: ignore[no-any-return]
+
+
+async def test_every_event_type_arrives_signed_in_order_from_the_outbox(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """An endpoint for `*` hears, in the order they happened and each signed: the
+    session starting when agent B joins, a message, a note created and edited, a file
+    written, the session completed, both agents' ratings (not a changed one) and the
+    deletion. Each body is `{type, timestamp, data}` with the websocket's payload (a
+    `rating` for ratings); an outbox event's webhook-id is `evt_<session>_<n>`, n
+    gap-free, the same on its retry after a 500."""
+    from tests.web.test_ratings import rate, shared_session
+
+    receiver.answer = lambda request, n: _status(500 if n == 0 else 200)
+    ada, bob = await person(hub), await person(hub)
+    a, b = await new_agent(hub, ada), await new_agent(hub, bob, visibility="public")
+    a_key = (await agent_key(hub, ada, a["slug"]))["token"]
+    b_key = (await agent_key(hub, bob, b["slug"]))["token"]
+    made = await register(hub, ada, receiver.url(), event_types=["*"])
+    sid, token = await shared_session(hub, a, a_key, b_key, complete=False)
+    own_session.tokens[sid] = token  # type: ignore[attr-defined]
+    await say(hub, sid, "hello")
+    note = await _put_note(hub, sid, token, title="Plan", content="v1", expected_version=0)
+    await _put_note(hub, sid, token, note_id=note["id"], content="v2", expected_version=1)
+    status, _ = await hub.call(
+        "PUT", f"/api/sessions/{sid}/files/src/a.py", token=token, json={"content": "x = 1\n"}
+    )
+    assert status in (200, 201)
+    status, _ = await hub.call(
+        "PATCH", f"/api/sessions/{sid}", token=token, json={"status": "completed"}
+    )
+    assert status == 200
+    for key, score in ((a_key, 5), (b_key, 4), (a_key, 3)):
+        status, rated = await rate(hub, sid, key, score)
+        assert status in (200, 201), rated
+    status, _ = await hub.call("DELETE", f"/api/sessions/{sid}", token=token)
+    assert status == 204
+
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 10)
+    types = [b["type"] for b in receiver.bodies()]
+    assert types == [
+        "session.status_changed",
+        "session.status_changed",  # its retry, after the 500
+        "message.created",
+        "note.created",
+        "note.updated",
+        "file.written",
+        "session.status_changed",
+        "rating.created",
+        "rating.created",
+        "session.deleted",
+    ]
+    assert receiver.ids() == [
+        f"evt_{sid}_1",
+        f"evt_{sid}_1",
+        f"msg_{sid}_1",
+        *[f"evt_{sid}_{n}" for n in range(2, 9)],
+    ]
+    for _, _, headers, raw in receiver.got:
+        Verifier(made["secret"]).verify(raw, headers)
+    data = [b["data"] for b in receiver.bodies()[1:]]
+    assert data[0]["type"] == "session" and data[0]["session"]["status"] == "active"
+    assert data[1]["type"] == "message"
+    assert (data[2]["type"], data[2]["note"]["content"], data[2]["note"]["version"]) == (
+        "note",
+        "v1",
+        1,
+    )
+    assert (data[3]["note"]["content"], data[3]["note"]["version"]) == ("v2", 2)
+    assert (data[4]["type"], data[4]["file"]["path"]) == ("file", "src/a.py")
+    assert data[5]["session"]["status"] == "completed"
+    assert [(d["type"], d["rating"]["score"]) for d in data[6:8]] == [("rating", 5), ("rating", 4)]
+    assert data[8]["type"] == "session" and data[8]["deleted"] is True
+    for body in receiver.bodies():
+        assert body["timestamp"].endswith("Z") or "+" in body["timestamp"]
+    async with _conn(wh_config) as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
+            == 8
+        )
+
+
+async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """`note.*` hears notes only, `session.deleted` the deletion only, `message.*` no
+    outbox event. With no endpoint wanting a type, its change writes no outbox row (the
+    message path writes none ever); a refused change (a stale note edit) writes none:
+    every row is a committed change and every wanted committed change has its row."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    await _put_note(hub, sid, token, title="Before", content="-", expected_version=0)
+    await register(hub, key, receiver.url("/messages"), session_id=sid)
+    await _put_note(hub, sid, token, title="Unwanted", content="-", expected_version=0)
+    async with _conn(wh_config) as conn:
+        count = "SELECT count(*) FROM webhook_events WHERE session_id = $1"
+        assert await conn.fetchval(count, sid) == 0
+        await register(hub, key, receiver.url("/notes"), event_types=["note.*"])
+        await register(hub, key, receiver.url("/gone"), event_types=["session.deleted"])
+        note = await _put_note(hub, sid, token, title="N", content="1", expected_version=0)
+        status, stale = await hub.call(
+            "PUT",
+            f"/api/sessions/{sid}/notes/{note['id']}",
+            token=token,
+            json={"content": "lost", "expected_version": 7},
+        )
+        assert (status, stale["code"]) == (409, "conflict")
+        await _put_note(hub, sid, token, note_id=note["id"], content="2", expected_version=1)
+        ids = await say(hub, sid, "m")
+        status, _ = await hub.call("DELETE", f"/api/sessions/{sid}", token=token)
+        assert status == 204
+        rows = await conn.fetch(
+            "SELECT id, event_type FROM webhook_events WHERE session_id = $1 ORDER BY id", sid
+        )
+        assert [(r["id"], r["event_type"]) for r in rows] == [
+            (1, "note.created"),
+            (2, "note.updated"),
+            (3, "session.deleted"),
+        ]
+    await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 4 and len(receiver.ids("/messages")) >= 1)
+    assert receiver.ids("/notes") == [f"evt_{sid}_1", f"evt_{sid}_2"]
+    assert receiver.ids("/gone") == [f"evt_{sid}_3"]
+    assert receiver.ids("/messages") == [f"msg_{sid}_{ids[0]}"]
+
+
+# --- test events, redelivery, the delivery log from the SDK and the terminal ------------
+
+
+async def test_a_test_event_is_signed_logged_and_changes_nothing(
+    hub: HubClient, receiver: Receiver
+) -> None:
+    """`POST /test` sends `webhook.test` now (no worker needed), to a disabled endpoint
+    too, signed with the endpoint's secret; the answer is the attempt, also in the
+    delivery log as kind `test`; the endpoint stays as it was (no failure recorded for
+    a 500)."""
+    receiver.answer = lambda request, n: _status(204 if n == 0 else 500)
+    key, sid = await own_session(hub)
+    made = await register(hub, key, receiver.url(), session_id=sid, enabled=False)
+    hook = made["webhook"]
+    status, attempt = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+    assert status == 200, attempt
+    assert (attempt["status"], attempt["kind"], attempt["event_type"]) == (
+        204,
+        "test",
+        "webhook.test",
+    )
+    assert attempt["session_id"] is None and attempt["webhook_id"].startswith("test_")
+    _, _, headers, raw = receiver.got[0]
+    body = Verifier(made["secret"]).verify(raw, headers)
+    assert body["data"] == {
+        "type": "test",
+        "webhook": hook["id"],
+        "message": "a test event from Hub",
+    }
+    status, failed = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+    assert (status, failed["status"], failed["next_attempt_at"]) == (200, 500, None)
+    assert [d["id"] for d in await deliveries(hub, key, hook["id"])] == [
+        failed["id"],
+        attempt["id"],
+    ]
+    _, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert (shown["enabled"], shown["failing_since"]) == (False, None)
+    bob = await person(hub)
+    status, _ = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=bob)
+    assert status == 404
+
+
+async def test_one_event_or_everything_since_a_time_is_delivered_again(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Redelivering one event of the log sends it now with its webhook-id and body
+    (attempt n+1, kind `redelivery`); an id not in this endpoint's log is not found.
+    Redelivering since a time sends every event from then again, in order, while the
+    ones before stay delivered once."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    made = await register(hub, key, receiver.url(), session_id=sid, event_types=["*"])
+    hook = made["webhook"]
+    await say(hub, sid, "early")
+    worker = await workers()
+    await receiver.wait(lambda: len(receiver.got) >= 1)
+    await _put_note(hub, sid, token, title="later", content="1", expected_version=0)
+    await receiver.wait(lambda: len(receiver.got) >= 2)
+    await until(worker, check=lambda: worker.delivered == 2)
+    between = (await deliveries(hub, key, hook["id"]))[-1]["created_at"]  # the first's log time
+    await say(hub, sid, "last")
+    await receiver.wait(lambda: len(receiver.got) >= 3)
+    first = receiver.got[1]
+    path = f"/api/webhooks/{hook['id']}/redeliver"
+
+    status, again = await hub.call("POST", path, token=key, json={"webhook_id": f"evt_{sid}_1"})
+    assert status == 200, again
+    one = again["delivery"]
+    assert (one["kind"], one["attempt"], one["status"], one["event_type"]) == (
+        "redelivery",
+        2,
+        200,
+        "note.created",
+    )
+    assert receiver.got[3][2]["webhook-id"] == f"evt_{sid}_1" and receiver.got[3][3] == first[3]
+    Verifier(made["secret"]).verify(receiver.got[3][3], receiver.got[3][2])
+    for body in (
+        {"webhook_id": f"evt_{sid}_99"},
+        {"webhook_id": "msg_ses_other_1"},
+        {"webhook_id": "nonsense"},
+    ):
+        status, error = await hub.call("POST", path, token=key, json=body)
+        assert (status, error["code"]) == (404, "not_found"), body
+    for body in ({}, {"webhook_id": f"evt_{sid}_1", "since": between}):
+        status, error = await hub.call("POST", path, token=key, json=body)
+        assert (status, error["code"]) == (400, "bad_request"), body
+
+    status, again = await hub.call("POST", path, token=key, json={"since": between})
+    assert (status, again["streams"], again["delivery"]) == (200, 1, None)
+    await receiver.wait(lambda: len(receiver.got) >= 6)
+    assert receiver.ids()[4:] == [f"evt_{sid}_1", f"msg_{sid}_2"]
+    assert receiver.ids().count(f"msg_{sid}_1") == 1
+
+
+async def test_the_sdk_and_the_terminal_manage_endpoints(
+    hub: HubClient, receiver: Receiver, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK registers, tests, lists deliveries and redelivers; `hub webhook` does the
+    same from the terminal with the user key (HUB_USER_KEY)."""
+    from hub.client import HubAPI
+    from tests.cli_helpers import hub as run_hub
+
+    key, sid = await own_session(hub)
+    async with HubAPI(hub.base) as rest:
+        made = await rest.create_webhook(key, receiver.url(), ["message.*"], session_id=sid)
+        hook_id = made.webhook.id
+        assert (await rest.test_webhook(hook_id, key)).status == 200
+        ids = await say(hub, sid, "sdk")
+        worker = await workers()
+        await until(worker, check=lambda: worker.delivered == 1)
+        log = await rest.webhook_deliveries(hook_id, key)
+        assert [(d.kind, d.status) for d in log] == [("event", 200), ("test", 200)]
+        again = await rest.redeliver(hook_id, key, event=f"msg_{sid}_{ids[0]}")
+        assert again.delivery is not None and again.delivery.kind == "redelivery"
+        assert [w.id for w in await rest.webhooks(key)] == [hook_id]
+
+    env = {"HUB_USER_KEY": key}
+    monkeypatch.delenv("HUB_TOKEN", raising=False)
+    code, out, err = await run_hub("webhook", "test", hook_id, "--url", hub.base, env=env)
+    assert code == 0 and "200 in" in out, err
+    code, out, err = await run_hub(
+        "webhook", "deliveries", hook_id, "--url", hub.base, "--limit", "3", env=env
+    )
+    assert code == 0, err
+    assert "WEBHOOK-ID" in out and "redelivery #2" in out and "test #1" in out
+    code, out, err = await run_hub(
+        "webhook", "redeliver", hook_id, "--since", "2000-01-01T00:00Z", "--url", hub.base, env=env
+    )
+    assert code == 0 and "1 stream(s)" in out, err
+    code, out, err = await run_hub("webhook", "list", "--url", hub.base, env=env)
+    assert code == 0 and hook_id in out, err
+    code, out, err = await run_hub("webhook", "disable", hook_id, "--url", hub.base, env=env)
+    assert code == 0 and "disabled by its owner" in out, err
+
+
+# --- the allow-list and DNS rebinding ---------------------------------------------------
+
+
+class Names(AbstractResolver):
+    """A name service of the test's own, like a hosts file it rewrites between lookups:
+    `table` maps a name to its address; every lookup is counted."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        if host not in self.table:
+            raise OSError(f"no such name: {host}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=self.table[host],
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_allow_list_is_parsed_and_checked() -> None:
+    """Networks and host names (exact, or `*.` for subdomains) lift the address check for
+    what they name only; an allowed name or an allowed address literal may be `http://`;
+    nonsense is a configuration error."""
+    allow = parse_allowance("10.1.0.0/16, 127.0.0.2 hooks.internal *.corp.example")
+    assert allow.refusal(ipaddress.ip_address("10.1.2.3")) is None
+    assert allow.refusal(ipaddress.ip_address("::ffff:10.1.2.3")) is None
+    assert "private" in (allow.refusal(ipaddress.ip_address("10.2.0.1")) or "")
+    assert "loopback" in (allow.refusal(ipaddress.ip_address("127.0.0.1")) or "")
+    assert allow.host_allowed("a.corp.example") and allow.host_allowed("HOOKS.internal.")
+    assert not allow.host_allowed("corp.example") and not allow.host_allowed("evilcorp.example")
+    for url in ("http://hooks.internal/x", "http://10.1.0.5:8000/x", "https://a.corp.example/"):
+        assert check_url(url, allow) == url
+    for url in ("http://example.com/", "https://10.2.0.1/", "https://127.0.0.1/"):
+        with pytest.raises(HubError):
+            check_url(url, allow)
+    for bad in ("*", "a..b", "-x.example", "10.0.0.0/33"):
+        with pytest.raises(ValueError):
+            parse_allowance(bad)
+    with pytest.raises(ValueError, match="HUB_WEBHOOK_ALLOW"):
+        load_config({"HUB_WEBHOOK_ALLOW": "not a host!"})
+
+
+async def test_a_name_rebound_to_an_internal_address_is_refused_at_connection() -> None:
+    """The delivery client resolves a name when it connects, checks every address, and
+    connects to the address it checked: while `rebind.test` resolves to 127.0.0.2 (an
+    allowed network, standing in for a public address) the request arrives there; once
+    the name answers 127.0.0.1, the connection is refused before anything is sent, and
+    the internal server hears nothing. One lookup per connection, none after the check."""
+    outside, inside = Receiver(), Receiver()
+    await outside.start("127.0.0.2")
+    await inside.start("127.0.0.1")
+    assert outside.server is not None and inside.server is not None
+    names = Names()
+    allow = parse_allowance("127.0.0.2/32")
+    client = http_client(allow, connections=4, resolver=names)
+    try:
+        names.table["rebind.test"] = "127.0.0.2"
+        async with client.post(
+            f"http://rebind.test:{outside.server.port}/hook", data=b"{}"
+        ) as response:
+            assert response.status == 200
+        assert len(outside.got) == 1 and names.lookups == ["rebind.test"]
+
+        names.table["rebind.test"] = "127.0.0.1"
+        # the kept-alive connection goes on to the address checked, with no new lookup
+        async with client.post(f"http://rebind.test:{outside.server.port}/hook") as response:
+            assert response.status == 200
+        assert len(outside.got) == 2 and names.lookups == ["rebind.test"]
+        await client.close()
+        client = http_client(allow, connections=4, resolver=names)
+        for port in (inside.server.port, outside.server.port):
+            with pytest.raises(aiohttp.ClientError) as raised:
+                async with client.post(f"http://rebind.test:{port}/other", data=b"{}"):
+                    pass
+            refused = refusal_of(raised.value)
+            assert refused is not None and "loopback" in str(refused), raised.value
+        assert inside.got == [] and len(outside.got) == 2
+        assert names.lookups == ["rebind.test"] * 3
+    finally:
+        await client.close()
+        await outside.server.close()
+        await inside.server.close()
+
+
+async def test_the_allow_list_lets_a_worker_reach_what_it_names_only(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """With HUB_WEBHOOK_ALLOW=127.0.0.1/32 (and no ALLOW_PRIVATE) a worker delivers to
+    `http://127.0.0.1:PORT` but not to `http://localhost:PORT` (a name it does not list:
+    https required); listing the name `localhost` lets that one through too."""
+    key, sid = await own_session(hub)
+    assert receiver.server is not None
+    port = receiver.server.port
+    literal = (await register(hub, key, receiver.url("/literal"), session_id=sid))["webhook"]
+    named = (await register(hub, key, f"http://localhost:{port}/named", session_id=sid))["webhook"]
+    await say(hub, sid, "hello")
+    worker = await workers(
+        webhook_allow_private=False, webhook_allow="127.0.0.1/32", webhook_retry_schedule="60"
+    )
+    await until(worker, check=lambda: worker.tried[literal["id"]] + worker.tried[named["id"]] == 2)
+    assert receiver.ids("/literal") == [f"msg_{sid}_1"] and receiver.ids("/named") == []
+    refused = (await deliveries(hub, key, named["id"]))[0]
+    assert "https" in refused["error"]
+    assert (await deliveries(hub, key, literal["id"]))[0]["status"] == 200
+    await worker.close()
+    second = await workers(webhook_allow_private=False, webhook_allow="localhost")
+    status, _ = await hub.call(
+        "POST",
+        f"/api/webhooks/{named['id']}/redeliver",
+        token=key,
+        json={"since": "2000-01-01T00:00:00Z"},  # the failed one waits 60 s: not that long
+    )
+    assert status == 200
+    await until(second, check=lambda: second.delivered == 1)
+    assert receiver.ids("/named") == [f"msg_{sid}_1"]
+
+
+# --- metrics, and an endpoint failing too long ----------------------------------------
+
+
+async def test_metrics_count_attempts_their_latency_and_the_queue(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """Attempts are counted by outcome (a 500 `failed`, a 2xx `delivered`) with their
+    latency; the queue gauge counts the events waiting, and drops by what was delivered."""
+    release = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 0:
+            await release.wait()
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+    receiver.answer = answer
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    await say(hub, sid, "a", "b")
+    metrics = Metrics(process=False)
+    worker = await workers(metrics=metrics)
+    await receiver.wait(lambda: len(receiver.got) >= 1)  # the stream is open, held
+
+    def sample(name: str, **labels: str) -> float:
+        value = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+    waiting, _ = await worker.count_queue()
+    assert waiting >= 2 and sample("hub_webhook_events_waiting") == waiting
+    release.set()
+    await until(worker, check=lambda: worker.delivered >= 2 and worker.tried[hook["id"]] == 3)
+    after, _ = await worker.count_queue()
+    assert waiting - after == 2 and sample("hub_webhook_events_waiting") == after
+    assert sample("hub_webhook_attempts_total", outcome="delivered") == 2
+    assert sample("hub_webhook_attempts_total", outcome="failed") >= 1
+    assert sample("hub_webhook_delivery_seconds_count") >= 3
+    assert "hub_webhook_streams_due" in metrics.exposition().decode()
+
+
+async def test_an_endpoint_failing_too_long_is_disabled_and_says_why(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """An endpoint whose deliveries have failed for longer than HUB_WEBHOOK_DISABLE_AFTER
+    (5 days by default; here it has failed for 6) is disabled at its next failure; its
+    owner reads why, and nothing more is tried."""
+    receiver.answer = lambda request, n: _status(500)
+    key, sid = await own_session(hub)
+    hook = (await register(hub, key, receiver.url(), session_id=sid))["webhook"]
+    async with _conn(wh_config) as conn:
+        await conn.execute(
+            "UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1",
+            hook["id"],
+        )
+    await say(hub, sid, "anyone?")
+    worker = await workers()
+    assert wh_config.webhook_disable_after == 5 * 86400
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 1)
+    _, shown = await hub.call("GET", f"/api/webhooks/{hook['id']}", token=key)
+    assert shown["enabled"] is False
+    assert shown["disabled_reason"].startswith("deliveries failed without a success since ")
+    (attempt,) = await deliveries(hub, key, hook["id"])
+    assert (attempt["status"], attempt["next_attempt_at"]) == (500, None)
+    await worker.round()
+    assert worker.tried[hook["id"]] == 1 and len(receiver.got) == 1
+
+
+async def test_the_delivery_log_and_the_outbox_are_kept_for_the_retention_only(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A worker deletes delivery attempts and outbox events older than
+    HUB_WEBHOOK_RETENTION_DAYS (30 by default); younger ones stay."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    hook = (await register(hub, key, receiver.url(), session_id=sid, event_types=["*"]))["webhook"]
+    await say(hub, sid, "old")
+    await _put_note(hub, sid, token, title="old", content="-", expected_version=0)
+    worker = await workers()
+    await until(worker, check=lambda: worker.tried[hook["id"]] == 2)
+    async with _conn(wh_config) as conn:
+        await conn.execute(
+            "UPDATE webhook_attempts SET created_at = now() - interval '31 days'"
+            " WHERE endpoint_id = $1",
+            hook["id"],
+        )
+        await conn.execute(
+            "UPDATE webhook_events SET occurred_at = now() - interval '31 days'"
+            " WHERE session_id = $1",
+            sid,
+        )
+        status, recent = await hub.call("POST", f"/api/webhooks/{hook['id']}/test", token=key)
+        assert status == 200
+        attempts, events = await worker.prune()
+        assert attempts >= 2 and events >= 1
+        assert [d["id"] for d in await deliveries(hub, key, hook["id"])] == [recent["id"]]
+        left = await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
+        assert left == 0
+    assert wh_config.webhook_retention_days == 30

@@ -7,6 +7,7 @@ from aiohttp import web
 from hub.web.rest import (
     accounts,
     activity,
+    approvals,
     artifacts,
     attachments,
     directory,
@@ -33,6 +34,7 @@ __all__ = ["TABLES", "Operation", "RouteTable", "add_routes", "operations"]
 TABLES: tuple[RouteTable, ...] = (
     sessions.routes,
     messages.routes,
+    approvals.routes,
     notes.routes,
     files.routes,
     attachments.routes,

@@ -11,7 +11,7 @@ import re
 from aiohttp import web
 
 from hub import api
-from hub.domain.webhooks import Webhook
+from hub.domain.webhooks import Delivery, Webhook
 from hub.errors import HubError
 from hub.services.webhooks import WebhookOwner
 from hub.web.http import body, hub_of, json_response, principal, query, user
@@ -161,3 +161,31 @@ async def list_deliveries(request: web.Request) -> web.Response:
     q = query(request, api.DeliveryQuery)
     found = await hub_of(request).webhooks.deliveries(who, endpoint_id, q)
     return json_response(api.DeliveryPage(deliveries=found))
+
+
+@routes.post(
+    WEBHOOK + "/test",
+    "Send a test event (`webhook.test`) to the endpoint now, signed like any delivery;"
+    " answers the attempt (also in the delivery log, kind `test`)",
+    response=Delivery,
+    errors=("not_found",),
+)
+async def test_webhook(request: web.Request) -> web.Response:
+    who = await _owner(request)
+    endpoint_id = _webhook_id(request)
+    return json_response(await hub_of(request).webhooks.send_test(who, endpoint_id))
+
+
+@routes.post(
+    WEBHOOK + "/redeliver",
+    "Deliver again one event of the delivery log (`webhook_id`: sent now, once, the"
+    " attempt answered) or everything since a time (`since`: queued again, in order)",
+    response=api.Redelivered,
+    body=api.Redeliver,
+    errors=("not_found", "forbidden"),
+)
+async def redeliver_webhook(request: web.Request) -> web.Response:
+    who = await _owner(request)
+    endpoint_id = _webhook_id(request)
+    req = await body(request, api.Redeliver)
+    return json_response(await hub_of(request).webhooks.redeliver(who, endpoint_id, req))

@@ -37,6 +37,7 @@
     filter: {text: "", type: "", author: ""},
     streams: new Map(),   // "author/stream id" -> {info, text, size (code points), li, ended}
     streamsHeard: new Set(),  // streams this connection was told of (hello .. resumed)
+    approvals: new Map(), // request message id -> {message, status, decided_by, comment}
   };
 
   // ---- views --------------------------------------------------------------------------
@@ -437,6 +438,8 @@
         return;
       case "presence": return onPresence(frame.presence);
       case "session": return onSession(frame.session, frame.deleted);
+      case "approval": return onDecision(frame.approval.message_id, frame.approval);
+      case "interrupt": return showInterrupt(frame.interrupt);
       case "ack":
       case "error":
       case "pong": {
@@ -517,6 +520,7 @@
     if (m.id <= state.lastId) return;  // already shown: resumes overlap, never duplicate
     state.lastId = m.id;
     state.messages.set(m.id, m);
+    noteApproval(m);
     const newAuthor = !state.roles.has(m.author_id) || !authorOptions().has(m.author_id);
     learn(m.author_id, m.author_role, null);
     const list = $("messages");
@@ -541,6 +545,10 @@
     if (m.author_id === state.creds.participantId) who.append(" (you)");
     head.append(who, " ", el("span", "role", ROLE[m.author_role] || m.author_role));
     if (m.msg_type !== "chat") head.append(" ", el("span", "kind", m.msg_type));
+    const taskState = m.msg_type === "status" && m.metadata && m.metadata.state;
+    if (typeof taskState === "string") {
+      head.append(" ", el("span", "task-state state-" + taskState, taskState));
+    }
     const stamp = el("a", "stamp", `#${m.id} · `);
     stamp.href = "#msg-" + m.id;
     stamp.append(timeNode(m.created_at));
@@ -557,6 +565,13 @@
     const content = el("div", "content md");
     renderMarkdown(content, m.content, "messages");
     li.append(content);
+    const asked = state.approvals.get(m.id);
+    if (asked) {
+      const line = el("p", "approval-line");
+      line.id = "approval-line-" + m.id;
+      fillApprovalLine(line, asked);
+      li.append(line);
+    }
     if (m.content.length > 1200 || m.content.split("\n").length > 16) {
       content.classList.add("collapsed");
       const more = el("button", "more", "Show all");
@@ -599,6 +614,133 @@
     }
     return li;
   }
+
+  // ---- approvals and interrupts -------------------------------------------------------
+  // A request is an `action` message whose metadata carries `approval`; its decision is a
+  // system message replying to it (in the history too) and, live, an `approval` event.
+
+  function noteApproval(m) {
+    const meta = m.metadata || {};
+    if (m.msg_type === "action" && meta.approval && typeof meta.approval.description === "string") {
+      if (!state.approvals.has(m.id)) {
+        state.approvals.set(m.id, {message: m, status: "pending", decided_by: null, comment: null});
+      }
+      renderApprovals();
+    } else if (m.author_role === "system" && meta.approval && m.parent_id) {
+      onDecision(m.parent_id, meta.approval);
+    } else if (m.author_role === "system" && meta.interrupt) {
+      showInterrupt(meta.interrupt);
+    }
+  }
+
+  function onDecision(messageId, decision) {
+    const asked = state.approvals.get(messageId);
+    if (!asked || asked.status !== "pending") return;
+    asked.status = decision.status;
+    asked.decided_by = decision.decided_by || null;
+    asked.comment = decision.comment || null;
+    const line = $("approval-line-" + messageId);
+    if (line) fillApprovalLine(line, asked);
+    renderApprovals();
+  }
+
+  function expiresAt(asked) {
+    const seconds = Number(asked.message.metadata.approval.expires_in) || 3600;
+    return new Date(new Date(asked.message.created_at).getTime() + seconds * 1000);
+  }
+
+  function fillApprovalLine(line, asked) {
+    line.textContent = "";
+    line.append(el("span", "approval-status " + asked.status, asked.status), " ");
+    line.append(asked.message.metadata.approval.description);
+    if (asked.status === "approved" || asked.status === "rejected") {
+      line.append(" — by ", nameNode(asked.decided_by, "name"));
+      if (asked.comment) line.append(": " + asked.comment);
+    }
+  }
+
+  function renderApprovals() {
+    const list = $("approvals");
+    const pending = [...state.approvals.entries()].filter(([, a]) => a.status === "pending");
+    const shown = new Set(pending.map(([id]) => "approval-" + id));
+    for (const item of [...list.children]) if (!shown.has(item.id)) item.remove();
+    for (const [id, asked] of pending) {
+      if ($("approval-" + id)) continue;
+      list.append(renderApproval(id, asked));
+    }
+    $("approvals-panel").hidden = pending.length === 0;
+  }
+
+  function renderApproval(id, asked) {
+    const m = asked.message;
+    const li = el("li", "approval");
+    li.id = "approval-" + id;
+    li.append(el("div", "what", m.metadata.approval.description));
+    const when = el("div", "when");
+    when.append(nameNode(m.author_id, "name"), ` asks (#${id}) · expires `,
+      expiresAt(asked).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}));
+    li.append(when);
+    const form = el("form", "decide");
+    const label = el("label", "visually-hidden", "Comment");
+    label.htmlFor = "approval-comment-" + id;
+    const comment = el("input");
+    comment.id = "approval-comment-" + id;
+    comment.maxLength = 2000;
+    comment.placeholder = "Comment (optional)";
+    const approve = el("button", "approve", "Approve");
+    approve.type = "button";
+    const reject = el("button", "reject", "Reject");
+    reject.type = "button";
+    const error = el("p", "error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const decide = async (decision) => {
+      approve.disabled = reject.disabled = true;
+      error.hidden = true;
+      const answer = await request({type: "decide", message_id: id, decision,
+        comment: comment.value.trim() || null});
+      approve.disabled = reject.disabled = false;
+      if (answer.type === "ack") return onDecision(id, answer.approval);
+      if (answer.code === "conflict" && answer.approval) {
+        onDecision(id, answer.approval);
+        return;
+      }
+      error.textContent = answer.code === "forbidden"
+        ? "You are not an approver of this request."
+        : `Not decided: ${answer.message}`;
+      error.hidden = false;
+    };
+    approve.addEventListener("click", () => decide("approved"));
+    reject.addEventListener("click", () => decide("rejected"));
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.append(label, comment, approve, reject, error);
+    li.append(form);
+    return li;
+  }
+
+  function showInterrupt(interrupt) {
+    const notice = $("interrupt-notice");
+    notice.textContent = "";
+    notice.append(nameNode(interrupt.by, "name"), " interrupted ",
+      nameNode(interrupt.target_id, "name"), interrupt.reason ? ": " + interrupt.reason : ".");
+    notice.hidden = false;
+  }
+
+  $("interrupt-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("interrupt-error");
+    error.hidden = true;
+    const answer = await request({type: "interrupt", target: $("interrupt-target").value,
+      reason: $("interrupt-reason").value.trim()});
+    if (answer.type === "ack") {
+      $("interrupt-reason").value = "";
+      return;
+    }
+    error.textContent = answer.code === "forbidden"
+      ? "Only agent A and approvers may interrupt."
+      : `Not sent: ${answer.message}`;
+    error.hidden = false;
+  });
 
   // An uploaded attachment: its thumbnail (an image the hub could decode) and a button
   // that downloads it. Everything is fetched with the token in a header, never in a URL;
@@ -1185,6 +1327,7 @@
     "webhook.updated": () => "changed a webhook",
     "webhook.deleted": () => "removed a webhook",
     "webhook.secret_rotated": () => "rotated a webhook's secret",
+    "webhook.redelivered": () => "asked a webhook's events again",
   };
 
   const KIND_WORD = {canvas3d: "a 3D scene", pipeline: "a pipeline", table: "a table", image: "an image",

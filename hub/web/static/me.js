@@ -59,7 +59,9 @@
     $("who").textContent = `${me.display_name} (${me.username})`;
     $("who").dataset.username = me.username;
     show("home-view");
-    await Promise.all([renderAgents(key), renderSpaces(key), renderKeys(key)]);
+    await Promise.all([
+      renderAgents(key), renderSpaces(key), renderWebhooks(key), renderKeys(key),
+    ]);
     await renderSessions(key, null);
   }
 
@@ -285,6 +287,86 @@
       } catch (error) { fail("space-error", error); }
     });
     box.append(form);
+  }
+
+  const openHooks = new Set();
+
+  async function renderWebhooks(key) {
+    const { webhooks } = await api("GET", "/api/webhooks", undefined, key);
+    const list = $("webhooks");
+    list.textContent = "";
+    if (!webhooks.length) list.append(el("li", "empty", "No webhooks."));
+    for (const hook of webhooks) {
+      const row = el("li", hook.enabled ? "hook" : "hook disabled");
+      const text = el("div");
+      text.append(el("div", "name", hook.url));
+      const scope = hook.session_id ? `session ${hook.session_id}`
+        : hook.space_id ? `space ${hook.space_id}` : "every session you may read";
+      text.append(el("div", "meta", `${hook.event_types.join(", ")} · ${scope}`));
+      const state = hook.enabled
+        ? (hook.failing_since ? `failing since ${when(hook.failing_since)}` : "enabled")
+        : `disabled: ${hook.disabled_reason}`;
+      text.append(el("div", "meta state", state));
+      const actions = el("div", "actions");
+      const log = el("div", "deliveries");
+      log.hidden = !openHooks.has(hook.id);
+      const button = (label, aria, action) => {
+        const b = el("button", "link", label);
+        b.type = "button";
+        b.setAttribute("aria-label", aria);
+        b.addEventListener("click", async () => {
+          $("webhook-error").hidden = true;
+          try { await action(); } catch (error) { fail("webhook-error", error); }
+        });
+        actions.append(b);
+        return b;
+      };
+      const path = `/api/webhooks/${encodeURIComponent(hook.id)}`;
+      const open = button("Deliveries", `Deliveries of ${hook.id}`, async () => {
+        log.hidden = !log.hidden;
+        open.setAttribute("aria-expanded", String(!log.hidden));
+        if (log.hidden) openHooks.delete(hook.id);
+        else { openHooks.add(hook.id); await renderDeliveries(key, hook, log); }
+      });
+      open.setAttribute("aria-expanded", String(!log.hidden));
+      button("Send test", `Send a test event to ${hook.id}`, async () => {
+        await api("POST", `${path}/test`, undefined, key);
+        openHooks.add(hook.id);
+        await renderWebhooks(key);
+      });
+      if (!hook.enabled) {
+        button("Enable", `Enable ${hook.id}`, async () => {
+          await api("PATCH", path, { enabled: true }, key);
+          await renderWebhooks(key);
+        });
+      }
+      row.append(text, actions, log);
+      list.append(row);
+      if (!log.hidden) await renderDeliveries(key, hook, log);
+    }
+  }
+
+  async function renderDeliveries(key, hook, box) {
+    const path = `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=10`;
+    const { deliveries } = await api("GET", path, undefined, key);
+    box.textContent = "";
+    const list = el("ul", "rows");
+    if (!deliveries.length) list.append(el("li", "empty", "Nothing delivered yet."));
+    for (const d of deliveries) {
+      const ok = d.status !== null && d.status >= 200 && d.status < 300;
+      const row = el("li", ok ? "ok" : "failed");
+      const text = el("div");
+      const kind = d.kind === "event" ? `attempt ${d.attempt}` : d.kind;
+      text.append(el("div", "name", `${d.event_type} · ${kind}`));
+      const result = d.status === null ? d.error : `${d.status}${d.error ? " " + d.error : ""}`;
+      const retry = d.next_attempt_at ? ` · again ${when(d.next_attempt_at)}` : "";
+      text.append(el("div", "meta",
+        `${when(d.created_at)} · ${result} · ${d.latency_ms} ms${retry} · ${d.webhook_id}`));
+      if (d.response_excerpt) text.append(el("div", "meta excerpt", d.response_excerpt.slice(0, 200)));
+      row.append(text);
+      list.append(row);
+    }
+    box.append(list);
   }
 
   async function renderKeys(key) {
