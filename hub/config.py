@@ -112,6 +112,11 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     attachment_quota_bytes: PositiveInt = 1024 * 1024 * 1024
     """What one session's attachments may hold in all (1 GiB), each distinct content
     counted once; an upload past it is refused 413 `quota_exceeded`."""
+    attachment_receiving_per_session: PositiveInt = 4
+    """Uploads of one session a process receives at once (each is spooled to disk, up to
+    the size limit, before its bytes are known); one more is refused 429 `rate_limited`."""
+    attachment_receiving: PositiveInt = 16
+    """Uploads a process receives at once, whatever their sessions."""
     deliver_webhooks: bool = True
     """Whether `hub serve` delivers webhooks itself (the embedded default); set it false
     on web processes when `hub worker` processes deliver them."""

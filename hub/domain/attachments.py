@@ -69,16 +69,24 @@ def unique_ids(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Control (C0 and C1), format (bidi overrides, zero-width), surrogate, private-use and
+unassigned characters, and line/paragraph separators: none belongs in a name that
+terminals and pages show."""
 
 
 def validate_name(name: str | None) -> str:
-    """An attachment's file name: its last path segment, 1-255 characters, no control
-    characters (`attachment` when none is given)."""
+    """An attachment's file name: its last path segment, 1-255 characters, nothing
+    unprintable (`attachment` when none is given)."""
     if not name:
         return "attachment"
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not name or name in (".", "..") or len(name) > 255 or _CONTROL.search(name):
+    if (
+        not name
+        or name in (".", "..")
+        or len(name) > 255
+        or any(unicodedata.category(c) in _UNPRINTABLE for c in name)
+    ):
         raise HubError("bad_request", "an attachment's name is 1-255 characters, no controls")
     return name
 

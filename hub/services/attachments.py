@@ -67,6 +67,10 @@ class Attachments:
         self.quota = config.attachment_quota_bytes
         self._thumbnails = asyncio.Semaphore(_THUMBNAILS_AT_ONCE)
         self._storing = asyncio.Semaphore(_STORING_AT_ONCE)
+        self.per_session = config.attachment_receiving_per_session
+        self.per_process = config.attachment_receiving
+        self._receiving: dict[str, int] = {}
+        """Uploads being received (spooled to disk) per session, in this process."""
 
     def check_upload(self, principal: Principal, length: int | None) -> None:
         """Refuse an upload before its body is read: the principal may not upload, or
@@ -92,6 +96,29 @@ class Attachments:
         self.check_upload(principal, length)
         file_name = validate_name(name)
         mime = parse_content_type(content_type)
+        session_id = principal.session_id
+        if (
+            self._receiving.get(session_id, 0) >= self.per_session
+            or sum(self._receiving.values()) >= self.per_process
+        ):  # each spools up to the size limit to disk before the quota can be known
+            raise HubError(
+                "rate_limited",
+                f"at most {self.per_session} uploads of a session (and {self.per_process}"
+                " in all) are received at once: retry when one is done",
+                1.0,
+            )
+        self._receiving[session_id] = self._receiving.get(session_id, 0) + 1
+        try:
+            return await self._receive(principal, chunks, file_name, mime)
+        finally:
+            if self._receiving[session_id] <= 1:
+                del self._receiving[session_id]
+            else:
+                self._receiving[session_id] -= 1
+
+    async def _receive(
+        self, principal: Principal, chunks: AsyncIterator[bytes], file_name: str, mime: str
+    ) -> Attachment:
         session_id = principal.session_id
         with tempfile.TemporaryFile() as spool:
             digest, size = hashlib.sha256(), 0

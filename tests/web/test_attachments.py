@@ -27,6 +27,9 @@ MAX_BYTES = 1024 * 1024
 QUOTA = 3 * 1024 * 1024
 
 
+RECEIVING = 8  # the quota test's concurrent uploads are all received at once
+
+
 @pytest.fixture
 def config(database_url: str) -> Config:
     """One bus is enough here (the live event is tested on both below): small limits."""
@@ -41,6 +44,7 @@ def config(database_url: str) -> Config:
         max_frame_bytes=256 * 1024,
         attachment_max_bytes=MAX_BYTES,
         attachment_quota_bytes=QUOTA,
+        attachment_receiving_per_session=RECEIVING,
         secret_key=TEST_SECRET_KEY,
     )
 
@@ -392,3 +396,52 @@ async def test_a_message_carries_attachments_checked_in_its_insert(client: HubCl
         ("plain", None),
         ("rest", [two["id"]]),
     ]
+
+
+async def test_a_session_receives_a_bounded_number_of_uploads_at_once(client: HubClient) -> None:
+    """While 8 uploads of a session are still being received, another is refused 429
+    `rate_limited` with Retry-After (each spools to disk before the quota can be known);
+    once they are done, uploads go through again."""
+    s = await client.session_with_b()
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"first part"
+        await release.wait()
+        yield b" and the rest"
+
+    async def held() -> int:
+        async with client.http.post(
+            f"{client.base}/api/sessions/{s['id']}/attachments",
+            data=slow_body(),
+            params={"name": "slow.bin"},
+            headers={
+                "Authorization": f"Bearer {s['a']}",
+                "Content-Type": "application/octet-stream",
+            },
+        ) as resp:
+            return resp.status
+
+    holding = [asyncio.create_task(held()) for _ in range(RECEIVING)]
+    try:
+        async with asyncio.timeout(30):  # until all of them are being received
+            while True:
+                async with client.http.post(
+                    f"{client.base}/api/sessions/{s['id']}/attachments",
+                    data=b"small",
+                    params={"name": "small.bin"},
+                    headers={
+                        "Authorization": f"Bearer {s['b']}",
+                        "Content-Type": "application/octet-stream",
+                    },
+                ) as resp:
+                    if resp.status == 429:
+                        body = await resp.json()
+                        assert body["code"] == "rate_limited" and resp.headers["Retry-After"]
+                        break
+                    assert resp.status == 201, await resp.text()
+                await asyncio.sleep(0)  # not synchronisation: the answer above decides
+    finally:
+        release.set()
+    assert await asyncio.gather(*holding) == [201] * RECEIVING
+    assert (await upload(client, s, b"after"))[0] == 201

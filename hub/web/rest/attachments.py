@@ -49,7 +49,7 @@ _DOWNLOAD_HEADERS = {
     status=201,
     query=api.UploadQuery,
     raw_body=True,
-    errors=("quota_exceeded", "session_completed"),
+    errors=("quota_exceeded", "session_completed", "rate_limited"),
 )
 async def upload(request: web.Request) -> web.Response:
     who = await principal(request)
