@@ -26,6 +26,7 @@ from hub.client import (
 )
 from hub.domain import Message, MsgType, Presence, SessionStatus
 from hub.protocol import (
+    ArtifactEvent,
     AttachmentEvent,
     Event,
     FileEvent,
@@ -97,6 +98,9 @@ def describe(event: Event) -> str:
     if isinstance(event, AttachmentEvent):
         a = event.attachment
         return f"attachment {a.id} {a.name} ({a.size} B, {a.content_type}) by {a.uploader}"
+    if isinstance(event, ArtifactEvent):
+        r = event.artifact
+        return f'artifact {r.id} {r.kind} "{r.title}" v{r.version} by {r.last_editor}'
     if isinstance(event, PresenceEvent):
         return describe_presence(event.presence)
     if isinstance(event, SessionEvent):

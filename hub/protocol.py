@@ -18,6 +18,7 @@ from hub.domain import (
     MAX_FILE_CHARS,
     MAX_NOTE_CHARS,
     AbortReason,
+    Artifact,
     Attachment,
     AttachmentId,
     FileEntry,
@@ -53,6 +54,7 @@ __all__ = [
     "CLOSE_TRY_AGAIN_LATER",
     "Ack",
     "ApprovalEvent",
+    "ArtifactEvent",
     "AttachmentEvent",
     "ClientFrame",
     "Decide",
@@ -358,6 +360,12 @@ class AttachmentEvent(msgspec.Struct, tag="attachment", kw_only=True):
     attachment: Attachment
 
 
+class ArtifactEvent(msgspec.Struct, tag="artifact", kw_only=True):
+    """An artifact was created or updated (keep the highest `version` of each id)."""
+
+    artifact: Artifact
+
+
 class PresenceEvent(msgspec.Struct, tag="presence", kw_only=True):
     presence: Presence
 
@@ -450,6 +458,7 @@ Event = (
     | NoteEvent
     | FileEvent
     | AttachmentEvent
+    | ArtifactEvent
     | PresenceEvent
     | SessionEvent
     | StreamEvent

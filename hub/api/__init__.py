@@ -8,6 +8,13 @@ from __future__ import annotations
 from hub.api.accounts import CreatedKey, KeyList, LoggedIn, LogIn, NewKey, SignUp
 from hub.api.activity import ActivityPage, ActivityQuery
 from hub.api.approvals import ApprovalList, ApprovalQuery, DecisionBody, InterruptBody, Interrupted
+from hub.api.artifacts import (
+    ArtifactList,
+    ArtifactQuery,
+    ArtifactUpdate,
+    ArtifactVersionPage,
+    NewArtifact,
+)
 from hub.api.attachments import AttachmentList, AttachmentQuery, UploadQuery
 from hub.api.common import ErrorBody, Health
 from hub.api.directory import DirectoryPage, DirectoryQuery
@@ -96,6 +103,10 @@ __all__ = [
     "AgentKeyList",
     "ApprovalList",
     "ApprovalQuery",
+    "ArtifactList",
+    "ArtifactQuery",
+    "ArtifactUpdate",
+    "ArtifactVersionPage",
     "AttachmentList",
     "AttachmentQuery",
     "ConfigDiffQuery",
@@ -138,6 +149,7 @@ __all__ = [
     "MySessionsQuery",
     "Name",
     "NewAgentKey",
+    "NewArtifact",
     "NewKey",
     "NewProfile",
     "NewSpace",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note, Template
+from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
 from hub.domain.approvals import Approval
 
 
@@ -23,5 +23,7 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """On an agent configuration `conflict`: the current revision."""
     template: Template | None = None
     """On a template `conflict`: the current template."""
+    artifact: Artifact | None = None
+    """On an artifact `conflict`: the current artifact."""
     approval: Approval | None = None
     """On an approval `conflict`: the decision that was made first (or the expiry)."""

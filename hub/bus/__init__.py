@@ -17,6 +17,7 @@ import msgspec
 
 from hub.protocol import (
     ApprovalEvent,
+    ArtifactEvent,
     AttachmentEvent,
     Event,
     FileEvent,
@@ -135,6 +136,8 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.file.session_id == session_id
     if isinstance(event, AttachmentEvent):
         return event.attachment.session_id == session_id
+    if isinstance(event, ArtifactEvent):
+        return event.artifact.session_id == session_id
     if isinstance(event, StreamStartedEvent):
         return event.stream.session_id == session_id
     if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent):

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from hub.domain import ConfigRevision, FileInfo, Note, Template
+from hub.domain import Artifact, ConfigRevision, FileInfo, Note, Template
 from hub.domain.approvals import Approval
 
 __all__ = [
@@ -58,7 +58,7 @@ class SessionFull(HubClientError):
 
 
 class Conflict(HubClientError):
-    """A note, file, agent configuration or template changed since the version you based
+    """A note, file, artifact, agent configuration or template changed since the version you based
     your edit on (or, creating one, its name is taken); carries the current one when
     there is one."""
 
@@ -69,9 +69,11 @@ class Conflict(HubClientError):
         file: FileInfo | None = None,
         revision: ConfigRevision | None = None,
         template: Template | None = None,
+        artifact: Artifact | None = None,
         approval: Approval | None = None,
     ):
         super().__init__("conflict", message)
+        self.artifact = artifact
         self.note = note
         self.file = file
         self.revision = revision
@@ -96,18 +98,27 @@ def from_code(
     file: Any = None,
     revision: Any = None,
     template: Any = None,
+    artifact: Any = None,
     approval: Any = None,
 ) -> HubClientError:
     """The exception for one of the hub's error codes; a `conflict` carries the current
-    note, file, configuration revision, template or approval decision (`file`,
-    `revision`, `template` and `approval` may still be the decoded JSON of a REST answer)."""
+    note, file, configuration revision, template, artifact or approval decision (`file`,
+    `revision`, `template`, `artifact` and `approval` may still be the decoded JSON of a
+    REST answer)."""
     if code == "conflict":
         info = msgspec.convert(file, FileInfo) if isinstance(file, dict) else file
         current = msgspec.convert(revision, ConfigRevision) if revision else None
         latest = msgspec.convert(template, Template) if template else None
+        art = msgspec.convert(artifact, Artifact) if isinstance(artifact, dict) else artifact
         decided = msgspec.convert(approval, Approval) if isinstance(approval, dict) else approval
         return Conflict(
-            message, note=note, file=info, revision=current, template=latest, approval=decided
+            message,
+            note=note,
+            file=info,
+            revision=current,
+            template=latest,
+            artifact=art,
+            approval=decided,
         )
     return _BY_CODE.get(code, HubClientError)(code, message)
 

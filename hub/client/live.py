@@ -24,6 +24,10 @@ from hub.client.connection import STOP, Connection
 from hub.client.errors import Conflict, HubClientError
 from hub.client.rest import new_client_msg_id, send_message
 from hub.domain import (
+    Artifact,
+    ArtifactData,
+    ArtifactKind,
+    ArtifactVersionInfo,
     Attachment,
     FileEntry,
     FileInfo,
@@ -420,6 +424,75 @@ class Session(Connection):
             if page.next_after is None:
                 return found
             after = page.next_after
+
+    async def create_artifact(
+        self,
+        title: str,
+        data: ArtifactData | dict[str, Any],
+        *,
+        message_id: int | None = None,
+        message: str | None = None,
+    ) -> Artifact:
+        """Create an artifact on message `message_id`, or on a new message with the
+        text `message` (sent first, with a fresh `client_msg_id`)."""
+        new_message = None
+        if message is not None:
+            new_message = {"client_msg_id": new_client_msg_id(), "content": message}
+        return await self._rest.create_artifact(
+            self.session_id,
+            self._token,
+            title=title,
+            data=data,
+            message_id=message_id,
+            message=new_message,
+        )
+
+    async def update_artifact(
+        self,
+        artifact_id: int,
+        data: ArtifactData | dict[str, Any],
+        *,
+        expected_version: int,
+        title: str | None = None,
+    ) -> Artifact:
+        """A new version; `Conflict` (with `.artifact`, the current one) if it moved on."""
+        return await self._rest.update_artifact(
+            self.session_id,
+            self._token,
+            artifact_id,
+            data=data,
+            expected_version=expected_version,
+            title=title,
+        )
+
+    async def artifact(self, artifact_id: int) -> Artifact:
+        return await self._rest.artifact(self.session_id, self._token, artifact_id)
+
+    async def list_artifacts(self, kind: ArtifactKind | None = None) -> list[Artifact]:
+        """The gallery: every artifact of the session (of one kind if given), newest first."""
+        found: list[Artifact] = []
+        before: int | None = None
+        while True:
+            page = await self._rest.artifacts(
+                self.session_id, self._token, kind=kind, before=before, limit=200
+            )
+            found += page.artifacts
+            if page.next_before is None:
+                return found
+            before = page.next_before
+
+    async def artifact_versions(self, artifact_id: int) -> list[ArtifactVersionInfo]:
+        """Every kept version of an artifact, newest first, without data."""
+        found: list[ArtifactVersionInfo] = []
+        before: int | None = None
+        while True:
+            page = await self._rest.artifact_versions(
+                self.session_id, self._token, artifact_id, before=before, limit=200
+            )
+            found += page.versions
+            if page.next_before is None:
+                return found
+            before = page.next_before
 
     async def download(self, attachment_id: str) -> bytes:
         """An attachment's bytes, whole (prefer `download_to` for large ones)."""

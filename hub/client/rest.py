@@ -16,6 +16,7 @@ import aiohttp
 import msgspec
 
 from hub import api
+from hub.client.artifacts import ArtifactsAPI
 from hub.client.attachments import AttachmentsAPI, AttachmentSource
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
@@ -65,11 +66,21 @@ def _quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in path.split("/"))
 
 
-class HubAPI(PeopleAPI, SpacesAPI, TemplatesAPI, ForksAPI, SearchAPI, AttachmentsAPI, WebhooksAPI):
+class HubAPI(
+    PeopleAPI,
+    SpacesAPI,
+    TemplatesAPI,
+    ForksAPI,
+    SearchAPI,
+    AttachmentsAPI,
+    WebhooksAPI,
+    ArtifactsAPI,
+):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from
     `SpacesAPI`, their session templates from `TemplatesAPI`; forks from `ForksAPI`; the
-    public directory and search from `SearchAPI`; attachments from `AttachmentsAPI`."""
+    public directory and search from `SearchAPI`; attachments from `AttachmentsAPI`;
+    artifacts and the gallery from `ArtifactsAPI`."""
 
     async def create_session(
         self, *, agent_key: str | None = None, **fields: Any

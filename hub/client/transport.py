@@ -90,6 +90,7 @@ class RestClient:
                 detail.get("file"),
                 detail.get("revision"),
                 detail.get("template"),
+                detail.get("artifact"),
                 detail.get("approval"),
             )
         return decoded

@@ -1,7 +1,7 @@
 """The domain of Hub: entities as msgspec structs and the pure rules over them, one
-module per area (access, identity, profiles, ratings, directory, secrets, spaces, sessions,
-search, messages, notes, files, history, forks, presence, activity, invites,
-metadata). Nothing here does I/O.
+module per area (access, artifacts, attachments, identity, profiles, ratings, directory,
+secrets, spaces, sessions, search, messages, notes, files, history, forks, presence,
+activity, invites, metadata). Nothing here does I/O.
 The names are re-exported here for the layers above."""
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from hub.domain.access import (
     require,
 )
 from hub.domain.activity import Activity, ActivityAction
+from hub.domain.artifacts import (
+    ARTIFACT_KINDS,
+    Artifact,
+    ArtifactData,
+    ArtifactKind,
+    ArtifactVersion,
+    ArtifactVersionInfo,
+)
 from hub.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, Attachment, AttachmentId
 from hub.domain.directory import (
     AgentCard,
@@ -133,6 +141,7 @@ from hub.domain.templates import (
 )
 
 __all__ = [
+    "ARTIFACT_KINDS",
     "DEFAULT_IS_PRIVATE",
     "DEFAULT_MODE",
     "MAX_ATTACHMENTS_PER_MESSAGE",
@@ -156,6 +165,11 @@ __all__ = [
     "AgentKey",
     "AgentPrincipal",
     "AgentProfile",
+    "Artifact",
+    "ArtifactData",
+    "ArtifactKind",
+    "ArtifactVersion",
+    "ArtifactVersionInfo",
     "Attachment",
     "AttachmentId",
     "AuditAction",

@@ -27,6 +27,8 @@ ActivityAction = Literal[
     "note.updated",
     "file.written",
     "attachment.uploaded",
+    "artifact.created",
+    "artifact.updated",
     "webhook.created",
     "webhook.updated",
     "webhook.deleted",

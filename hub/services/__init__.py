@@ -16,6 +16,7 @@ from hub.services.access import Access
 from hub.services.accounts import Accounts
 from hub.services.activity import ActivityLog
 from hub.services.approvals import Approvals
+from hub.services.artifacts import Artifacts
 from hub.services.attachments import Attachments
 from hub.services.directory import Directory
 from hub.services.events import Events
@@ -71,6 +72,7 @@ class Hub:
         self.notes = Notes(store, self.events)
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
+        self.artifacts = Artifacts(store, self.events, self.messages)
         self.activity = ActivityLog(store)
         self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(

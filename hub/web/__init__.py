@@ -48,6 +48,25 @@ async def observer_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+VIEWER_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cache-Control": "no-cache",
+}
+"""The 3D viewer's own headers: framed by the observer page only, in a frame sandboxed
+to an opaque origin (`sandbox="allow-scripts"`), running only the hub's files (no eval,
+so no agent-supplied code), fetching nothing: the page sends it the scene's data."""
+
+
+async def viewer_3d(request: web.Request) -> web.FileResponse:
+    """The frame that draws a 3D scene (the vendored 3Dmol.js) from data the observer
+    page posts to it."""
+    return web.FileResponse(STATIC / "viewer3d.html", headers=VIEWER_HEADERS)
+
+
 async def api_page(request: web.Request) -> web.FileResponse:
     """A readable view of /api/openapi.json."""
     return web.FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
@@ -78,6 +97,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", observer_page)
     app.router.add_get("/join/{code}", observer_page)
     app.router.add_get("/watch/{session_id}", observer_page)
+    app.router.add_get("/viewer3d", viewer_3d)
     app.router.add_get("/api/docs", api_page)
     app.router.add_get("/me", my_hub)
     app.router.add_get("/static/{path:.+}", static_file)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from hub import api
 from hub.domain import (
+    Artifact,
     ConfigRevision,
     FileInfo,
     Message,
@@ -128,6 +129,8 @@ def error_response(exc: HubError) -> web.Response:
     recovery = _recovery(exc)
     if exc.code == "conflict" and isinstance(exc.data, Template):  # REST only
         recovery = {"template": exc.data}
+    if exc.code == "conflict" and isinstance(exc.data, Artifact):  # REST only
+        recovery = {"artifact": exc.data}
     body = api.ErrorBody(code=exc.code, message=exc.message, **recovery)
     response = json_response(body, HTTP_STATUS[exc.code])
     if exc.code == "unauthorized":

@@ -28,6 +28,7 @@ _MAX_ID = 2**63 - 1
 _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "session_id": {"type": "string"},
     "note_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
+    "artifact_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "message_id": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
     "path": {"type": "string"},
     "attachment_id": {"type": "string", "pattern": ATTACHMENT_ID_PATTERN},

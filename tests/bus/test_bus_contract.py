@@ -224,10 +224,12 @@ def test_every_event_type_has_its_envelope_kind() -> None:
     from datetime import UTC, datetime
 
     from hub.bus import envelope, kind_of, verify
-    from hub.domain import Attachment, FileEntry, Note, Presence, Session, StreamInfo
+    from hub.domain import Artifact, Attachment, FileEntry, Note, Presence, Session, StreamInfo
     from hub.domain.approvals import Approval, Interrupt
+    from hub.domain.artifacts import Table
     from hub.protocol import (
         ApprovalEvent,
+        ArtifactEvent,
         AttachmentEvent,
         Event,
         FileEvent,
@@ -292,6 +294,20 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         thumbnail=False,
         created_at=now,
     )
+    artifact = Artifact(
+        id=1,
+        session_id="ses_x",
+        message_id=1,
+        kind="table",
+        title="t",
+        data=Table(columns=["a"], rows=[[1]]),
+        size=42,
+        version=1,
+        creator="a",
+        last_editor="a",
+        created_at=now,
+        updated_at=now,
+    )
     samples = {
         MessageEvent: (MessageEvent(message=make_message(7, "ses_x")), ("m", 7)),
         PresenceEvent: (
@@ -302,6 +318,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         NoteEvent: (NoteEvent(note=note), ("e", 0)),
         FileEvent: (FileEvent(file=file), ("e", 0)),
         AttachmentEvent: (AttachmentEvent(attachment=attachment), ("e", 0)),
+        ArtifactEvent: (ArtifactEvent(artifact=artifact), ("e", 0)),
         StreamStartedEvent: (
             StreamStartedEvent(
                 stream=StreamInfo(

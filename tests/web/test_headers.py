@@ -67,7 +67,26 @@ async def test_every_response_carries_the_security_headers(client: HubClient) ->
     assert (await peer.request({"type": "ping"}))["type"] == "pong"
 
 
-@pytest.mark.parametrize("page", ["index.html", "api.html"])
+async def test_the_3d_viewer_may_be_framed_by_the_hub_only(client: HubClient) -> None:
+    """The 3D viewer's frame document is framable by the hub's own pages only, runs
+    only the hub's scripts (no inline code, no eval) and may fetch nothing."""
+    got = await headers_of(client.http, "GET", client.base + "/viewer3d")
+    assert got["status"] == "200"
+    assert policy(got["Content-Security-Policy"]) == {
+        "default-src": "'none'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data:",
+        "frame-ancestors": "'self'",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+    }
+    assert got["X-Frame-Options"] == "SAMEORIGIN"
+    assert got["X-Content-Type-Options"] == "nosniff"
+    assert got["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("page", ["index.html", "api.html", "viewer3d.html"])
 def test_pages_have_no_inline_script_or_style(page: str) -> None:
     """The pages load scripts and styles from files only, which the CSP allows."""
     html = (STATIC / page).read_text()

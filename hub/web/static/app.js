@@ -310,10 +310,50 @@
     if (code.trim()) join(code, $("join-name").value.trim());
   });
 
+  // ---- the gallery (gallery.js): artifacts, with what it needs from the page ------------
+
+  let gallery = null;
+
+  function galleryContext() {
+    return {
+      el,
+      nameOf,
+      api: (path) => fetch(`/api/sessions/${encodeURIComponent(state.creds.sessionId)}${path}`,
+        {headers: {Authorization: "Bearer " + state.creds.token}}).catch(() => null),
+      attachmentInfo: uploadInfo,
+      fetchAttachment,
+      dataUrl: attachmentDataUrl,
+      downloadButton(id, info) {
+        const save = el("button", "link download", `${info.name} (${sizeText(info.size)})`);
+        save.type = "button";
+        save.title = "Download " + info.name;
+        save.addEventListener("click", () => download(id, info.name, save));
+        return save;
+      },
+      showMessage(id) {
+        const item = document.getElementById("msg-" + id);
+        if (!item) return;
+        if (item.hidden) {  // filtered out: clear the filter so the message can be seen
+          $("filter-text").value = "";
+          $("filter-type").value = "";
+          $("filter-author").value = "";
+          $("filter-text").dispatchEvent(new Event("input"));
+        }
+        item.scrollIntoView({block: "center"});
+        item.classList.remove("flash");
+        void item.offsetWidth;
+        item.classList.add("flash");
+        item.tabIndex = -1;
+        item.focus({preventScroll: true});
+      },
+    };
+  }
+
   // ---- the live connection ------------------------------------------------------------
 
   function start(creds) {
     state.creds = creds;
+    gallery = window.HubGallery.create(galleryContext());
     $("back-home").hidden = !sessionStorage.getItem(USER_KEY);  // signed in on "My hub"
     learn(creds.participantId, "observer", creds.name);
     show("session-view");
@@ -392,6 +432,10 @@
         state.uploads.set(frame.attachment.id, Promise.resolve(frame.attachment));
         scheduleActivity();
         return;
+      case "artifact":
+        gallery.upsert(frame.artifact);
+        scheduleActivity();
+        return;
       case "presence": return onPresence(frame.presence);
       case "session": return onSession(frame.session, frame.deleted);
       case "approval": return onDecision(frame.approval.message_id, frame.approval);
@@ -427,6 +471,7 @@
     for (const f of frame.files) state.files.set(f.path, f);
     renderFiles();
     refreshActivity();
+    gallery.load();  // every connection: what was made while the page was away too
   }
 
   // ---- session header -----------------------------------------------------------------
@@ -561,6 +606,7 @@
       }
       li.append(uploads);
     }
+    gallery.attachChips(li, m.id);
     if (m.metadata && Object.keys(m.metadata).length) {
       const details = el("details", "metadata");
       details.append(el("summary", null, "metadata"), el("pre", null, JSON.stringify(m.metadata, null, 2)));
@@ -722,6 +768,17 @@
     return (bytes / 1024 / 1024).toFixed(1) + " MB";
   }
 
+  async function attachmentDataUrl(id, what) {
+    const response = await fetchAttachment(id, what);
+    if (!response || !response.ok) return "";
+    return new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => resolve("");
+      response.blob().then((blob) => reader.readAsDataURL(blob), () => resolve(""));
+    });
+  }
+
   async function showUpload(item, id) {
     const info = await uploadInfo(id);
     item.textContent = "";
@@ -730,16 +787,11 @@
       return;
     }
     if (info.thumbnail) {
-      const response = await fetchAttachment(id, "thumbnail");
-      if (response && response.ok) {
+      const src = await attachmentDataUrl(id, "thumbnail");
+      if (src) {
         const img = el("img", "thumbnail");
         img.alt = info.name;
-        img.src = await new Promise((resolve) => {
-          const reader = new FileReader();
-          reader.onload = () => resolve(reader.result);
-          reader.onerror = () => resolve("");
-          response.blob().then((blob) => reader.readAsDataURL(blob), () => resolve(""));
-        });
+        img.src = src;
         item.append(img);
       }
     }
@@ -1267,6 +1319,8 @@
     "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
     "file.written": (d) => `wrote ${d.path}`,
     "attachment.uploaded": (d) => `uploaded “${d.name}” (${sizeText(d.size || 0)})`,
+    "artifact.created": (d) => `made ${KIND_WORD[d.kind] || d.kind} #${d.artifact_id} on message #${d.message_id}`,
+    "artifact.updated": (d) => `updated artifact #${d.artifact_id} (v${d.version})`,
     "session.forked": (d) => `forked the session at message #${d.at_message_id}`,
     "session.forked_from": (d) => `made this session as a fork, at message #${d.at_message_id}`,
     "webhook.created": () => "registered a webhook",
@@ -1275,6 +1329,9 @@
     "webhook.secret_rotated": () => "rotated a webhook's secret",
     "webhook.redelivered": () => "asked a webhook's events again",
   };
+
+  const KIND_WORD = {canvas3d: "a 3D scene", pipeline: "a pipeline", table: "a table", image: "an image",
+    json: "a JSON result"};
 
   function describe(row) {
     const words = ACTIONS[row.action];
