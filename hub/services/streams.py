@@ -202,9 +202,7 @@ class Streams:
         )
         stream = _Stream(who, info)
         self._open[key] = stream
-        stream.opened = asyncio.create_task(
-            self._opening(stream), name="hub-stream-open", context=contextvars.copy_context()
-        )
+        stream.opened = self._run(self._opening(stream))  # owned: cancelled at close
         return stream.opened
 
     def delta(self, who: Principal, frame: StreamDelta) -> StreamInfo | None:
@@ -479,6 +477,12 @@ class Streams:
 
     async def _drop(self, stream: _Stream) -> None:
         stream.state = "closed"
+        author = (stream.info.session_id, stream.info.author_id)
+        if author in self._away and not any(
+            s is not stream and (s.info.session_id, s.info.author_id) == author
+            for s in self._open.values()
+        ):
+            self._away.discard(author)  # nothing of theirs left to end if they stay away
         if stream.timer is not None:
             stream.timer.cancel()
             stream.timer = None

@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 from aiohttp import FormData
 from PIL import Image
-from yarl import URL
 
 from hub.config import Config, load_config
+from hub.domain import Principal
 from hub.errors import HubError
 from tests.helpers import TEST_SECRET_KEY, HubClient
 
@@ -400,50 +400,49 @@ async def test_a_message_carries_attachments_checked_in_its_insert(client: HubCl
     ]
 
 
-async def test_a_session_receives_a_bounded_number_of_uploads_at_once(make_client: Any) -> None:
-    """While 2 uploads of a session are still being received, another is refused 429
-    `rate_limited` with Retry-After (each spools to disk before the quota can be known);
-    once they are gone, uploads go through again."""
-    client = await make_client(attachment_receiving_per_session=2)
-    s = await client.session_with_b()
-    url = URL(client.base)
-    held = []
-    for _ in range(2):  # each sends its headers and part of its body, then waits
-        _, writer = await asyncio.open_connection(url.host, url.port)
-        writer.write(
-            (
-                f"POST /api/sessions/{s['id']}/attachments?name=slow.bin HTTP/1.1\r\n"
-                f"Host: {url.host}\r\nAuthorization: Bearer {s['a']}\r\n"
-                "Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
-                "first part"
-            ).encode()
-        )
-        await writer.drain()
-        held.append(writer)
+async def test_a_session_receives_a_bounded_number_of_uploads_at_once() -> None:
+    """While 2 uploads of a session are being received (each spools to disk before the
+    quota can be known), a third is refused `rate_limited` (Retry-After 1 s), while
+    another session's goes on; once one ends, the session may upload again."""
+    from hub.services.attachments import Attachments
 
-    async def probe() -> int:
-        async with client.http.post(
-            f"{client.base}/api/sessions/{s['id']}/attachments",
-            data=b"small",
-            params={"name": "small.bin"},
-            headers={
-                "Authorization": f"Bearer {s['b']}",
-                "Content-Type": "application/octet-stream",
-            },
-        ) as resp:
-            if resp.status == 429:
-                body = await resp.json()
-                assert body["code"] == "rate_limited" and resp.headers["Retry-After"] == "1"
-            return resp.status
+    service = Attachments(
+        load_config({}, attachment_receiving_per_session=2, secret_key=TEST_SECRET_KEY),
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+    )
+    gate = asyncio.Event()
 
-    async with asyncio.timeout(30):  # until both are being received
-        while (status := await probe()) != 429:
-            assert status == 201
-    for writer in held:
-        writer.close()
-    async with asyncio.timeout(30):  # until the hub has noticed they are gone
-        while (status := await probe()) != 201:
-            assert status == 429
+    async def held_body() -> AsyncIterator[bytes]:
+        yield b"first part"
+        await gate.wait()
+        raise ConnectionResetError("the uploader left")
+
+    def agent(session_id: str) -> Principal:
+        return Principal(session_id=session_id, role="agent_a", participant_id="a")
+
+    async def upload(session_id: str) -> None:
+        await service.upload(agent(session_id), held_body(), name="x", content_type=None)
+
+    held = [asyncio.create_task(upload("ses_aaaaaaaaaaaa")) for _ in range(2)]
+    other = asyncio.create_task(upload("ses_bbbbbbbbbbbb"))
+    await asyncio.sleep(0)  # let them start: each counts itself before its first await
+    with pytest.raises(HubError) as refused:
+        await upload("ses_aaaaaaaaaaaa")
+    assert (refused.value.code, refused.value.data) == ("rate_limited", 1.0)
+    assert not other.done()
+    gate.set()
+    for task in (*held, other):
+        with pytest.raises(ConnectionResetError):
+            await task
+    gate.clear()
+    again = asyncio.create_task(upload("ses_aaaaaaaaaaaa"))
+    await asyncio.sleep(0)
+    assert not again.done()  # taken in, not refused
+    gate.set()
+    with pytest.raises(ConnectionResetError):
+        await again
 
 
 def test_a_process_streams_a_bounded_number_of_downloads() -> None:
@@ -463,3 +462,27 @@ def test_a_process_streams_a_bounded_number_of_downloads() -> None:
         assert (refused.value.code, refused.value.data) == ("rate_limited", 1.0)
     with service.downloading():
         pass
+
+
+async def test_a_multipart_upload_is_bounded_before_and_besides_its_file(
+    client: HubClient,
+) -> None:
+    """A multipart body declaring more than the limit (plus 64 KiB of framing) is
+    refused 413 before it is read; parts before the file may hold 64 KiB at most."""
+    s = await client.session_with_b()
+    url = f"{client.base}/api/sessions/{s['id']}/attachments"
+    auth = {"Authorization": f"Bearer {s['a']}"}
+    big = FormData()
+    big.add_field("file", io.BytesIO(b"x" * (MAX_BYTES + 65 * 1024)), filename="big.bin")
+    async with client.http.post(url, data=big, headers=auth) as resp:
+        assert (resp.status, (await resp.json())["code"]) == (413, "payload_too_large")
+    padded = FormData()
+    padded.add_field("note", "y" * (65 * 1024))
+    padded.add_field("file", io.BytesIO(b"small"), filename="small.bin")
+    async with client.http.post(url, data=padded, headers=auth) as resp:
+        assert (resp.status, (await resp.json())["code"]) == (413, "payload_too_large")
+    fine = FormData()
+    fine.add_field("note", "a comment")
+    fine.add_field("file", io.BytesIO(b"small"), filename="small.bin")
+    async with client.http.post(url, data=fine, headers=auth) as resp:
+        assert resp.status == 201, await resp.text()

@@ -56,7 +56,12 @@ async def upload(request: web.Request) -> web.Response:
     q = query(request, api.UploadQuery)
     attachments = hub_of(request).attachments
     if request.content_type == "multipart/form-data":
-        attachments.check_upload(who, None)
+        # the file part is at most the limit; the rest of the body, its framing and
+        # other parts, at most _MULTIPART_SLACK
+        declared = request.content_length
+        attachments.check_upload(
+            who, None if declared is None else max(0, declared - _MULTIPART_SLACK)
+        )
         part = await _first_file(request)
         created = await attachments.upload(
             who,
@@ -78,17 +83,28 @@ async def upload(request: web.Request) -> web.Response:
 
 async def _first_file(request: web.Request) -> BodyPartReader:
     """The first part of a multipart body that is a file (has a filename)."""
+    skipped = 0
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if isinstance(part, BodyPartReader) and part.filename is not None:
                 return part
-            if isinstance(part, BodyPartReader):
-                await part.release()
+            if isinstance(part, BodyPartReader):  # skipped, within the slack
+                while chunk := await part.read_chunk():
+                    skipped += len(chunk)
+                    if skipped > _MULTIPART_SLACK:
+                        raise HubError(
+                            "payload_too_large",
+                            f"parts before the file may hold at most {_MULTIPART_SLACK} bytes",
+                        )
     except _MALFORMED:
         raise _malformed() from None
     raise HubError("bad_request", "the multipart body has no file part")
 
+
+_MULTIPART_SLACK = 64 * 1024
+"""What a multipart upload's body may hold besides its file: boundaries, headers and
+other (skipped) parts."""
 
 _MALFORMED = (ValueError, HttpProcessingError)
 """What aiohttp's multipart reader raises on a malformed body."""
