@@ -69,17 +69,7 @@ class Artifacts:
         return artifact, False
 
     async def _send(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:
-        return await self._messages.enqueue(
-            principal,
-            content=frame.content,
-            msg_type=frame.msg_type,
-            metadata=frame.metadata,
-            parent_id=frame.parent_id,
-            client_msg_id=frame.client_msg_id,
-            token_count=frame.token_count,
-            attachments=frame.attachments,
-            attachment_ids=frame.attachment_ids,
-        )
+        return await self._messages.send(principal, frame)
 
     async def update(
         self, principal: Principal, artifact_id: int, change: api.ArtifactUpdate

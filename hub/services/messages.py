@@ -15,7 +15,7 @@ from hub.domain.approvals import check_message_metadata
 from hub.domain.attachments import unique_ids
 from hub.errors import HubError
 from hub.metrics import Metrics
-from hub.protocol import SessionEvent
+from hub.protocol import SendMessage, SessionEvent
 from hub.services.events import Events
 from hub.store import Store
 from hub.store import messages as message_store
@@ -44,6 +44,23 @@ class Messages:
 
     async def close(self) -> None:
         await self.committer.close()
+
+    def send(
+        self, principal: Principal, frame: SendMessage
+    ) -> asyncio.Future[tuple[Message, bool]]:
+        """Queue a message sent as a `SendMessage` (the same body over REST and the
+        websocket, and with an artifact)."""
+        return self.enqueue(
+            principal,
+            content=frame.content,
+            msg_type=frame.msg_type,
+            metadata=frame.metadata,
+            parent_id=frame.parent_id,
+            client_msg_id=frame.client_msg_id,
+            token_count=frame.token_count,
+            attachments=frame.attachments,
+            attachment_ids=frame.attachment_ids,
+        )
 
     def enqueue(
         self,

@@ -175,17 +175,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
 
 def send(hub: Hub, who: Principal, frame: SendMessage) -> asyncio.Future[tuple[Message, bool]]:
     """Queue a message sent over REST or the websocket (the same body, `SendMessage`)."""
-    return hub.messages.enqueue(
-        who,
-        content=frame.content,
-        msg_type=frame.msg_type,
-        metadata=frame.metadata,
-        parent_id=frame.parent_id,
-        client_msg_id=frame.client_msg_id,
-        token_count=frame.token_count,
-        attachments=frame.attachments,
-        attachment_ids=frame.attachment_ids,
-    )
+    return hub.messages.send(who, frame)
 
 
 def hub_of(request: web.Request) -> Hub:

@@ -24,6 +24,20 @@ from tests.mcp.test_mcp_stdio import TIMEOUT, Agent, _session
 pytestmark = one_bus
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
+"""An MCP client's opening request, as a bare HTTP client sends it."""
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
 @contextlib.asynccontextmanager
 async def _transport(url: str, token: str) -> AsyncIterator[Any]:
     """The SDK's Streamable HTTP transport to the hub's `/mcp`, with the bearer token."""
@@ -152,17 +166,7 @@ async def test_tokens_are_checked_at_every_request(hub_server: TestServer) -> No
     (404, as if it did not exist); a deleted session's token gets 410 at once."""
     url = base_url(hub_server)
     s = await _session(url)
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "0"},
-        },
-    }
-    accept = {"Accept": "application/json, text/event-stream"}
+    init, accept = INITIALIZE, ACCEPT
     async with aiohttp.ClientSession() as http:
         for headers, query in (
             ({}, ""),
@@ -213,17 +217,7 @@ async def test_one_token_holds_a_bounded_number_of_mcp_sessions(hub_server: Test
     ending one (DELETE) makes room again."""
     url = base_url(hub_server)
     s = await _session(url)
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "0"},
-        },
-    }
-    accept = {"Accept": "application/json, text/event-stream"}
+    init, accept = INITIALIZE, ACCEPT
 
     async def open_one(http: aiohttp.ClientSession, token: str) -> tuple[int, Any]:
         headers = {**accept, "Authorization": f"Bearer {token}"}
