@@ -452,6 +452,12 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         )
         assert status == 201, answer
 
+    async def artifact() -> None:
+        body = {"title": "Result", "message_id": 1, "data": {"kind": "json", "value": {"score": 1}}}
+        ids["artifact"] = (await rest("POST", f"/api/sessions/{sid}/artifacts", tokens["a"], body))[
+            "id"
+        ]
+
     async def fork() -> None:
         made = await rest("POST", f"/api/sessions/{sid}/fork", tokens["b"], {"at_message_id": 1})
         ids["fork"] = made["session"]["id"]
@@ -570,6 +576,17 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "file.written",
         ),
         ("POST /api/sessions/{session_id}/attachments", upload, "attachment.uploaded"),
+        ("POST /api/sessions/{session_id}/artifacts", artifact, "artifact.created"),
+        (
+            "PUT /api/sessions/{session_id}/artifacts/{artifact_id}",
+            lambda: api(
+                "PUT",
+                f"/artifacts/{ids['artifact']}",
+                "b",
+                {"expected_version": 1, "data": {"kind": "json", "value": {"score": 2}}},
+            )(),
+            "artifact.updated",
+        ),
         # a stream is ephemeral until its end commits one ordinary message
         ("stream_start", lambda: frame("b", {"type": "stream_start", "stream_id": "s1"}), None),
         (
