@@ -5,38 +5,21 @@ far less than the attachment, so the process never holds it whole."""
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from tests.helpers import TEST_SECRET_KEY
 from tests.scale.conftest import HubProcess
-from tests.web.test_export_memory import peak_rss
+from tests.web.test_export_memory import peak_rss, server
+
+__all__ = ["server"]  # the fixture, used here too
 
 pytestmark = pytest.mark.timeout(120)
 
 SIZE = 50 * 1000 * 1000
 GROWTH_LIMIT = 20 * 1024 * 1024
 """What the peak may grow by over the 50 MB upload and download."""
-
-
-@pytest.fixture
-async def server(database_url: str) -> AsyncIterator[HubProcess]:
-    env = {
-        **os.environ,
-        "HUB_DATABASE_URL": database_url,
-        "HUB_SECRET_KEY": TEST_SECRET_KEY,
-        "HUB_LOG_LEVEL": "WARNING",
-    }
-    env.pop("HUB_REDIS_URL", None)
-    proc = HubProcess(env)
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        await proc.stop()
 
 
 async def send(

@@ -22,17 +22,9 @@ GROWTH_LIMIT = 30 * 1024 * 1024
 """What the peak may grow by between the two exports; the larger is ~100 MB bigger."""
 
 
-def peak_rss(pid: int) -> int:
-    """The process's peak resident set size so far, in bytes."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
-
-
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[HubProcess]:
+    """A `hub serve` process of its own (its memory is what these tests measure)."""
     env = {
         **os.environ,
         "HUB_DATABASE_URL": database_url,
@@ -46,6 +38,15 @@ async def server(database_url: str) -> AsyncIterator[HubProcess]:
         yield proc
     finally:
         await proc.stop()
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size so far, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
 
 
 async def export_size(http: aiohttp.ClientSession, base: str, session: dict[str, str]) -> int:
