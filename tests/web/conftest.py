@@ -3,10 +3,12 @@ no browser download) and a hub on a real port for it to open."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -53,10 +55,10 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.fixture
-async def site(database_url: str) -> AsyncIterator[HubClient]:
-    """A hub on a real port, with its production headers (one bus is enough here: the
-    page does not see it)."""
+@contextlib.asynccontextmanager
+async def page_hub(database_url: str, **overrides: Any) -> AsyncIterator[HubClient]:
+    """A hub on a real port, with its production headers and the page tests' settings
+    (one bus is enough here: the page does not see it), `overrides` changed."""
     config = load_config(
         {},
         database_url=database_url,
@@ -65,8 +67,7 @@ async def site(database_url: str) -> AsyncIterator[HubClient]:
         send_queue_frames=512,
         invite_attempts_per_minute=1000,
         secret_key=TEST_SECRET_KEY,
-        webhook_allow="127.0.0.1/32",  # "My hub" shows webhooks to a local receiver
-        deliver_webhooks=False,
+        **overrides,
     )
     server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
@@ -77,3 +78,10 @@ async def site(database_url: str) -> AsyncIterator[HubClient]:
         finally:
             await hub.close()
             await server.close()
+
+
+@pytest.fixture
+async def site(database_url: str) -> AsyncIterator[HubClient]:
+    """The page tests' hub; "My hub" shows webhooks to a local receiver."""
+    async with page_hub(database_url, webhook_allow="127.0.0.1/32", deliver_webhooks=False) as hub:
+        yield hub

@@ -6,14 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from hub.app import create_app
-from hub.config import load_config
-from tests.helpers import TEST_SECRET_KEY, HubClient
-from tests.web.conftest import ARTIFACTS
+from tests.helpers import HubClient
+from tests.web.conftest import ARTIFACTS, page_hub
 from tests.web.test_browser import assert_no_csp_violation, message_ids, open_page
 
 WAIT = 10_000  # ms
@@ -22,25 +18,8 @@ WAIT = 10_000  # ms
 @pytest.fixture
 async def streaming_site(database_url: str) -> AsyncIterator[HubClient]:
     """A hub on a real port whose streams abort half a second after their author left."""
-    config = load_config(
-        {},
-        database_url=database_url,
-        heartbeat_interval=5.0,
-        commit_batch_max=64,
-        send_queue_frames=512,
-        invite_attempts_per_minute=1000,
-        secret_key=TEST_SECRET_KEY,
-        stream_abort_timeout=0.5,
-    )
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
-    await server.start_server()
-    async with ClientSession() as http:
-        hub = HubClient(http, str(server.make_url("")))
-        try:
-            yield hub
-        finally:
-            await hub.close()
-            await server.close()
+    async with page_hub(database_url, stream_abort_timeout=0.5) as hub:
+        yield hub
 
 
 async def test_the_page_shows_streams_live_and_aborted(
