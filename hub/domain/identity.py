@@ -82,6 +82,10 @@ AuditAction = Literal[
     "webhook.deleted",
     "webhook.secret_rotated",
     "webhook.redelivered",
+    "pool.created",
+    "pool.granted",
+    "runner_key.created",
+    "runner_key.revoked",
 ]
 
 
