@@ -22,12 +22,15 @@ from hub.client.errors import (
     HubClientError,
     HubTimeout,
     HubUnavailable,
+    InsufficientCredits,
+    LeaseLost,
     PayloadTooLarge,
     SessionDeleted,
     SessionFull,
 )
 from hub.client.live import Session, connect
 from hub.client.rest import HubAPI
+from hub.client.runner import Result, Runner, RunningJob
 
 __all__ = [
     "AuthFailed",
@@ -36,7 +39,12 @@ __all__ = [
     "HubClientError",
     "HubTimeout",
     "HubUnavailable",
+    "InsufficientCredits",
+    "LeaseLost",
     "PayloadTooLarge",
+    "Result",
+    "Runner",
+    "RunningJob",
     "Session",
     "SessionDeleted",
     "SessionFull",

@@ -44,6 +44,8 @@ from hub.protocol import (
     FileEvent,
     Hello,
     InterruptEvent,
+    JobEvent,
+    JobLogEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -305,7 +307,9 @@ class Connection:
             | StreamDeltaEvent
             | StreamEndedEvent
             | ApprovalEvent
-            | InterruptEvent,
+            | InterruptEvent
+            | JobEvent
+            | JobLogEvent,
         ):
             if isinstance(frame, ApprovalEvent):
                 self._decided(frame.approval.message_id)
