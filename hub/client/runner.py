@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,7 @@ class RunningJob:
                 beat_at = loop.time() + every
 
 
-Handler = Callable[[RunningJob], Awaitable[Any]]
+Handler = Callable[[RunningJob], Coroutine[Any, Any, Any]]
 
 
 class Runner:
@@ -182,7 +182,7 @@ class Runner:
     async def _work(self, handler: Handler, claimed: Claimed) -> None:
         job = RunningJob(self._api, self._key, claimed)
         keeper = asyncio.create_task(job._keep(claimed.lease_seconds / 3))
-        work = asyncio.create_task(handler(job))
+        work: asyncio.Task[Any] = asyncio.create_task(handler(job))
         try:
             await asyncio.wait({keeper, work}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():  # the keeper ended: the lease is lost (or the hub is gone)
