@@ -57,7 +57,9 @@ class RunningJob:
         self._key = key
         self.job: Job = claimed.job
         self.attempt = claimed.attempt
+        self.lease_seconds = claimed.lease_seconds
         self._lines: list[tuple[LogLevel, str]] = []
+        self._log_full = False
         self._wake = asyncio.Event()
         self._sending = asyncio.Lock()
 
@@ -76,7 +78,10 @@ class RunningJob:
         )
 
     def log(self, text: str, level: LogLevel = "info") -> None:
-        """Queue a log line (sent within a quarter second, in batches)."""
+        """Queue a log line (sent within a quarter second, in batches). Past the hub's
+        limit of entries per job, lines are dropped."""
+        if self._log_full:
+            return
         self._lines.append((level, text[:MAX_LOG_TEXT]))
         if len(self._lines) >= MAX_LOG_BATCH:
             self._wake.set()
@@ -86,23 +91,46 @@ class RunningJob:
         async with self._sending:
             while self._lines:
                 batch, self._lines = self._lines[:MAX_LOG_BATCH], self._lines[MAX_LOG_BATCH:]
-                await self._api.report_log(self._key, self.id, self.attempt, batch)
+                try:
+                    await self._api.report_log(self._key, self.id, self.attempt, batch)
+                except HubClientError as exc:
+                    if exc.code != "quota_exceeded":
+                        raise
+                    log.warning("job %s: its log is full; further lines are dropped", self.id)
+                    self._log_full, self._lines = True, []
 
     async def _keep(self, every: float) -> None:
-        """Heartbeat every `every` seconds and flush log lines as they come."""
+        """Heartbeat every `every` seconds and flush log lines as they come. A hub that
+        does not answer is asked again until the lease would have run out; `LeaseLost`
+        (or the lease's end) ends this, and the runner then cancels the job's work."""
         loop = asyncio.get_running_loop()
         beat_at = loop.time() + every
+        lease_ends = loop.time() + self.lease_seconds
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(LOG_FLUSH_SECONDS, max(0.0, beat_at - loop.time()))):
                     await self._wake.wait()
             self._wake.clear()
-            if self._lines:
-                await self.flush()
-                beat_at = loop.time() + every  # a log batch renews the lease too
-            elif loop.time() >= beat_at:
-                await self._api.heartbeat(self._key, self.id, self.attempt)
-                beat_at = loop.time() + every
+            if not self._lines and loop.time() < beat_at:
+                continue
+            asked = loop.time()
+            try:
+                if self._lines:
+                    await self.flush()  # a log batch renews the lease too
+                else:
+                    await self._api.heartbeat(self._key, self.id, self.attempt)
+            except LeaseLost:
+                raise
+            except HubClientError as exc:
+                if exc.code not in ("unavailable", "internal", "rate_limited", "timeout"):
+                    raise
+                if loop.time() >= lease_ends:
+                    raise LeaseLost("lease_lost", f"the hub did not answer: {exc}") from exc
+                log.warning("job %s: renewing the lease failed, again soon: %s", self.id, exc)
+                beat_at = loop.time() + min(every, 1.0)
+                continue
+            beat_at = loop.time() + every
+            lease_ends = asked + self.lease_seconds
 
 
 Handler = Callable[[RunningJob], Coroutine[Any, Any, Any]]
