@@ -61,6 +61,7 @@ CREATE TABLE compute_jobs (
     input_attachments  text[] NOT NULL DEFAULT '{}',
     requested_by       text NOT NULL,
     requested_role     text NOT NULL CHECK (requested_role IN ('agent_a', 'agent_b')),
+    client_job_id      text CHECK (length(client_job_id) BETWEEN 1 AND 128),
     status             text NOT NULL DEFAULT 'queued' CHECK (status IN
                            ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
     progress           smallint NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
@@ -90,6 +91,9 @@ CREATE TABLE compute_jobs (
 CREATE INDEX compute_jobs_queue ON compute_jobs (kind, created_at, id) WHERE status = 'queued';
 CREATE INDEX compute_jobs_leases ON compute_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX compute_jobs_session_idx ON compute_jobs (session_id, created_at, id);
+-- One job per requester and client_job_id: a retried create finds the first.
+CREATE UNIQUE INDEX compute_jobs_client_id ON compute_jobs (session_id, requested_by, client_job_id)
+    WHERE client_job_id IS NOT NULL;
 
 CREATE TABLE compute_job_logs (
     job_id  text NOT NULL REFERENCES compute_jobs (id),

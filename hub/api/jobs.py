@@ -61,6 +61,9 @@ class NewJob(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Uploads of the session the job works on."""
     estimated_cost: Credits = 0
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = DEFAULT_MAX_ATTEMPTS
+    client_job_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    """Your id for this job: a create retried with it (by you, in this session) returns
+    the job made the first time, and reserves nothing more."""
 
     def __post_init__(self) -> None:
         check_input(self.input)

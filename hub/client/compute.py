@@ -82,15 +82,18 @@ class ComputeAPI(RestClient):
         attachments: list[str] | None = None,
         estimated_cost: int = 0,
         max_attempts: int = 3,
+        client_job_id: str | None = None,
     ) -> Job:
         """Queue a job (agents); raises `InsufficientCredits` if the pool holds less
-        than `estimated_cost`."""
+        than `estimated_cost`. Retrying with the same `client_job_id` returns the job
+        made the first time."""
         body = NewJob(
             kind=kind,
             input=input,
             attachments=attachments or [],
             estimated_cost=estimated_cost,
             max_attempts=max_attempts,
+            client_job_id=client_job_id,
         )
         path = f"/api/sessions/{session_id}/jobs"
         return await self._typed(Job, "POST", path, token=token, body=body)

@@ -85,6 +85,8 @@ class Job(msgspec.Struct, kw_only=True):
     input_attachments: list[str]
     requested_by: str
     requested_role: Role
+    client_job_id: str | None
+    """The requester's id for it: a create retried with it returns this job."""
     status: JobStatus
     progress: int
     """0-100, as the runner last reported."""

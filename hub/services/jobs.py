@@ -80,8 +80,9 @@ class Jobs:
     async def close(self) -> None:
         await cancel_and_wait([self._sweeper])
 
-    async def create(self, who: Principal, req: NewJob) -> Job:
-        """Queue a job (agents), reserving its estimated cost from the session's pool."""
+    async def create(self, who: Principal, req: NewJob) -> tuple[Job, bool]:
+        """Queue a job (agents), reserving its estimated cost from the session's pool;
+        (the job, whether it was a retry of a create with its `client_job_id`)."""
         require(who, "run_jobs")
         async with self._store.transaction() as conn:
             await session_store.hold_for_write(conn, who.session_id)
@@ -92,7 +93,7 @@ class Jobs:
                     "this session draws on no pool: agent A sets one (PUT …/pool)",
                 )
             await job_store.check_attachments(conn, who.session_id, req.attachments)
-            job = await job_store.insert_job(
+            job, retry = await job_store.insert_job(
                 conn,
                 new_job_id(),
                 who.session_id,
@@ -104,7 +105,10 @@ class Jobs:
                 requested_role=who.role,
                 cost=req.estimated_cost,
                 max_attempts=req.max_attempts,
+                client_job_id=req.client_job_id,
             )
+            if retry:
+                return job, True
             await pool_store.reserve(conn, pool_id, req.estimated_cost, job.id, who.participant_id)
             await changes.record_as(
                 conn,
@@ -113,7 +117,7 @@ class Jobs:
                 {"job_id": job.id, "kind": job.kind, "reserved": job.cost_reserved},
             )
         await self._events.publish(who.session_id, JobEvent(job=job))
-        return job
+        return job, False
 
     async def get(self, who: Principal, job_id: str) -> Job:
         require(who, "read")

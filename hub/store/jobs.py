@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 JOB_COLUMNS = """id, session_id, pool_id, kind, input, input_attachments, requested_by,
-    requested_role, status, progress, progress_message, output, output_attachments,
+    requested_role, client_job_id, status, progress, progress_message, output, output_attachments,
     output_artifacts, error, cost_reserved, cost_used, cost_charged, attempts, max_attempts,
     runner_key_id, lease_until, log_count, created_at, started_at, finished_at, updated_at"""
 
@@ -67,11 +67,18 @@ async def insert_job(
     requested_role: str,
     cost: int,
     max_attempts: int,
-) -> Job:
+    client_job_id: str | None,
+) -> tuple[Job, bool]:
+    """The new job, or, if the requester made one with this `client_job_id` already
+    (committed: a concurrent first attempt is waited for), that one; and whether it was
+    that retry."""
     row = await conn.fetchrow(
         f"""INSERT INTO compute_jobs (id, session_id, pool_id, kind, input, input_attachments,
-                requested_by, requested_role, cost_reserved, max_attempts)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {JOB_COLUMNS}""",
+                requested_by, requested_role, cost_reserved, max_attempts, client_job_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (session_id, requested_by, client_job_id)
+               WHERE client_job_id IS NOT NULL DO NOTHING
+            RETURNING {JOB_COLUMNS}""",
         job_id,
         session_id,
         pool_id,
@@ -82,9 +89,19 @@ async def insert_job(
         requested_role,
         cost,
         max_attempts,
+        client_job_id,
+    )
+    if row is not None:
+        return row_to(row, Job), False
+    row = await conn.fetchrow(
+        f"""SELECT {JOB_COLUMNS} FROM compute_jobs
+             WHERE session_id = $1 AND requested_by = $2 AND client_job_id = $3""",
+        session_id,
+        requested_by,
+        client_job_id,
     )
     assert row is not None
-    return row_to(row, Job)
+    return row_to(row, Job), True
 
 
 async def get_job(conn: Connection, session_id: str, job_id: str) -> Job | None:

@@ -340,3 +340,21 @@ async def test_grants_are_audited_and_refused_to_non_owners_of_a_space_pool(
         "POST", f"/api/pools/{pool['id']}/grants", token=member, json={"amount": 1}
     )
     assert (status, answer["code"]) == (403, "forbidden")
+
+
+async def test_a_create_retried_with_its_client_job_id_makes_one_job_and_reserves_once(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """Ten concurrent creates with one client_job_id: one 201, nine 200 with the same job,
+    one reservation; another requester's same id is another job."""
+    s = await setup(client, credits=100)
+    answers = await asyncio.gather(
+        *(create_job(client, s, estimated_cost=10, client_job_id="fold-1") for _ in range(10))
+    )
+    assert sorted(status for status, _ in answers) == [200] * 9 + [201]
+    assert len({job["id"] for _, job in answers}) == 1
+    status, other = await create_job(
+        client, s, token=s.session["b"], estimated_cost=10, client_job_id="fold-1"
+    )
+    assert status == 201 and other["id"] != answers[0][1]["id"]
+    assert await ledger_matches(db, s.pool) == {"balance": 80, "reserved": 20, "spent": 0}

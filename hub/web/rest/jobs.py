@@ -35,11 +35,13 @@ def job_of(request: web.Request) -> str:
     status=201,
     body=NewJob,
     errors=("insufficient_credits", "session_completed"),
+    also=((200, "a retry with the same client_job_id: the job made then", Job),),
 )
 async def create_job(request: web.Request) -> web.Response:
     who = await principal(request)
     req = await body(request, NewJob)
-    return json_response(await hub_of(request).jobs.create(who, req), 201)
+    job, retry = await hub_of(request).jobs.create(who, req)
+    return json_response(job, 200 if retry else 201)
 
 
 @routes.get(SESSION + "/jobs", "The session's jobs, newest first", response=JobList, query=JobQuery)
