@@ -52,6 +52,11 @@ def add_parsers(commands: Any, with_url: WithUrl, with_token: WithToken) -> None
     top_up.add_argument("pool")
     top_up.add_argument("amount", type=int)
     top_up.add_argument("--note", default="", help="why (kept in the ledger)")
+    refund = sub(pools, "refund", "give back part of a finished job's charge", USER_HELP)
+    refund.add_argument("pool")
+    refund.add_argument("job")
+    refund.add_argument("amount", type=int)
+    refund.add_argument("--note", default="", help="why (kept in the ledger)")
     ledger = sub(pools, "ledger", "a pool's ledger, newest first", USER_HELP)
     ledger.add_argument("pool")
     ledger.add_argument("--limit", type=int, default=50, metavar="N")
@@ -176,6 +181,10 @@ async def _pool(rest: HubAPI, args: argparse.Namespace, token: str | None) -> in
             table(["POOL", "NAME", "OWNER", "BALANCE", "RESERVED"], rows)
     elif action == "show":
         _show_pool(await rest.pool(key, args.pool))
+    elif action == "refund":
+        if args.amount < 1:
+            raise CommandError("the amount must be a positive number of credits")
+        _show_pool(await rest.refund(key, args.pool, args.job, args.amount, args.note))
     elif action == "top-up":
         if args.amount < 1:
             raise CommandError("the amount must be a positive number of credits")

@@ -429,8 +429,8 @@ class InterruptEvent(msgspec.Struct, tag="interrupt", kw_only=True):
 
 
 class JobEvent(msgspec.Struct, tag="job", kw_only=True):
-    """A job was created, claimed, put back in the queue, reported progress on, or
-    finished (keep the latest `updated_at` of each id)."""
+    """A job was created, claimed, put back in the queue, reported progress on,
+    finished or refunded (keep the latest `updated_at` of each id)."""
 
     job: Job
 

@@ -73,6 +73,8 @@ CREATE TABLE compute_jobs (
     cost_reserved      bigint NOT NULL CHECK (cost_reserved >= 0),
     cost_used          bigint NOT NULL DEFAULT 0 CHECK (cost_used BETWEEN 0 AND cost_reserved),
     cost_charged       bigint CHECK (cost_charged BETWEEN 0 AND cost_reserved),
+    cost_refunded      bigint NOT NULL DEFAULT 0
+                           CHECK (cost_refunded BETWEEN 0 AND coalesce(cost_charged, 0)),
     attempts           integer NOT NULL DEFAULT 0 CHECK (attempts BETWEEN 0 AND max_attempts),
     max_attempts       integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 10),
     runner_key_id      text REFERENCES runner_keys (id),

@@ -16,6 +16,7 @@ __all__ = [
     "LedgerQuery",
     "NewPool",
     "PoolList",
+    "Refund",
     "SetSessionPool",
 ]
 
@@ -36,6 +37,14 @@ class PoolList(msgspec.Struct, kw_only=True):
 class Grant(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Top a pool up by `amount` credits (a `grant` ledger row)."""
 
+    amount: Annotated[int, msgspec.Meta(ge=1, le=MAX_CREDITS)]
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class Refund(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Give back `amount` credits of what a finished job of this pool was charged."""
+
+    job_id: Annotated[str, msgspec.Meta(pattern=r"^job_[A-Za-z0-9_-]{21}$")]
     amount: Annotated[int, msgspec.Meta(ge=1, le=MAX_CREDITS)]
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""
 

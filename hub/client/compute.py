@@ -24,7 +24,7 @@ from hub.api.jobs import (
     ResultReport,
     RunnerKeyList,
 )
-from hub.api.pools import Grant, LedgerPage, NewPool, PoolList, SetSessionPool
+from hub.api.pools import Grant, LedgerPage, NewPool, PoolList, Refund, SetSessionPool
 from hub.client.transport import RestClient
 from hub.domain.jobs import Job, JobLogEntry, LogLevel, RunnerKey
 from hub.domain.pools import Pool, SessionPool
@@ -50,6 +50,14 @@ class ComputeAPI(RestClient):
         """Top a pool up by `amount` credits."""
         body = Grant(amount=amount, note=note)
         path = f"/api/pools/{pool_id}/grants"
+        return await self._typed(Pool, "POST", path, token=user_key, body=body)
+
+    async def refund(
+        self, user_key: str, pool_id: str, job_id: str, amount: int, note: str = ""
+    ) -> Pool:
+        """Give back `amount` of a finished job's charge to the pool."""
+        body = Refund(job_id=job_id, amount=amount, note=note)
+        path = f"/api/pools/{pool_id}/refunds"
         return await self._typed(Pool, "POST", path, token=user_key, body=body)
 
     async def ledger(

@@ -84,6 +84,7 @@ AuditAction = Literal[
     "webhook.redelivered",
     "pool.created",
     "pool.granted",
+    "pool.refunded",
     "runner_key.created",
     "runner_key.revoked",
 ]

@@ -101,6 +101,8 @@ class Job(msgspec.Struct, kw_only=True):
     """What the runner last reported as used (at most the reservation)."""
     cost_charged: int | None
     """What the pool was charged when the job finished (null until then)."""
+    cost_refunded: int
+    """What the pool's owner gave back of the charge since."""
     attempts: int
     max_attempts: int
     runner_key_id: str | None

@@ -76,7 +76,7 @@ class Hub:
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
         self.artifacts = Artifacts(store, self.events, self.messages)
-        self.pools = Pools(store)
+        self.pools = Pools(store, self.events)
         self.jobs = Jobs(config, store, self.events)
         self.runners = Runners(config, store, self.events)
         self.activity = ActivityLog(store)

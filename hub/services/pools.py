@@ -9,12 +9,15 @@ draws on; any participant reads it (its balance is what the page shows).
 
 from __future__ import annotations
 
-from hub.api.pools import Grant, LedgerPage, NewPool
+from hub.api.pools import Grant, LedgerPage, NewPool, Refund
 from hub.domain import Principal, UserPrincipal, require
 from hub.domain.pools import LedgerEntry, Pool, SessionPool, check_draw, new_pool_id
 from hub.domain.spaces import SpaceAction, space_allows
 from hub.errors import HubError
+from hub.protocol import JobEvent
+from hub.services.events import Events
 from hub.store import Connection, Store, changes
+from hub.store import jobs as job_store
 from hub.store import pools as pool_store
 from hub.store import sessions as session_store
 from hub.store import spaces as space_store
@@ -56,8 +59,9 @@ async def _pool(
 
 
 class Pools:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: Events) -> None:
         self._store = store
+        self._events = events
 
     async def create(self, who: UserPrincipal, req: NewPool) -> Pool:
         """A new, empty pool of the caller's, or of a space they own."""
@@ -101,6 +105,34 @@ class Pools:
             refreshed = await pool_store.find_pool(conn, found.pool.id)
         assert refreshed is not None
         return refreshed.pool
+
+    async def refund(self, who: UserPrincipal, pool_id: str, req: Refund) -> Pool:
+        """Give back part or all of a finished job's charge (its pool's owner; a space's
+        owners); `conflict` if the job is not this pool's, not finished, or was charged
+        less than that (refunds included). The job's session gets its `job` event."""
+        async with self._store.transaction() as conn:
+            await _pool(conn, pool_id, who.user_id, "manage")
+            session_id = await pool_store.refund(
+                conn, pool_id, req.job_id, req.amount, who.username, req.note
+            )
+            if session_id is None:
+                raise HubError(
+                    "conflict",
+                    "only a finished job of this pool, and at most what it was charged,"
+                    " is refunded",
+                )
+            await changes.audit(
+                conn,
+                who,
+                who.user_id,
+                "pool.refunded",
+                {"pool_id": pool_id, "job_id": req.job_id, "amount": req.amount},
+            )
+            found = await pool_store.find_pool(conn, pool_id)
+            job = await job_store.get_job(conn, session_id, req.job_id)
+        assert found is not None and job is not None
+        await self._events.publish(session_id, JobEvent(job=job))
+        return found.pool
 
     async def ledger(
         self, who: UserPrincipal, pool_id: str, before: int | None, limit: int

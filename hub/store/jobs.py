@@ -39,9 +39,10 @@ __all__ = [
 ]
 
 JOB_COLUMNS = """id, session_id, pool_id, kind, input, input_attachments, requested_by,
-    requested_role, client_job_id, status, progress, progress_message, output, output_attachments,
-    output_artifacts, error, cost_reserved, cost_used, cost_charged, attempts, max_attempts,
-    runner_key_id, lease_until, log_count, created_at, started_at, finished_at, updated_at"""
+    requested_role, client_job_id, status, progress, progress_message, output,
+    output_attachments, output_artifacts, error, cost_reserved, cost_used, cost_charged,
+    cost_refunded, attempts, max_attempts, runner_key_id, lease_until, log_count, created_at,
+    started_at, finished_at, updated_at"""
 
 
 class LockedJob:

@@ -23,6 +23,7 @@ __all__ = [
     "grant",
     "ledger_page",
     "list_pools",
+    "refund",
     "release_reservation",
     "reserve",
     "session_grounds",
@@ -199,6 +200,33 @@ async def release_reservation(
             job_id,
             actor,
         )
+
+
+async def refund(
+    conn: Connection, pool_id: str, job_id: str, amount: int, actor: str, note: str
+) -> str | None:
+    """Give back `amount` of a finished job's charge to the pool (a `refund` row): the
+    job's session id, or None (nothing written) if the job is not this pool's, not
+    finished, or `amount` is more than its charge not yet refunded."""
+    session_id: str | None = await conn.fetchval(
+        """UPDATE compute_jobs SET cost_refunded = cost_refunded + $3, updated_at = now()
+            WHERE id = $1 AND pool_id = $2 AND cost_charged IS NOT NULL
+              AND cost_refunded + $3 <= cost_charged
+        RETURNING session_id""",
+        job_id,
+        pool_id,
+        amount,
+    )
+    if session_id is None:
+        return None
+    balance = await conn.fetchval(
+        "UPDATE compute_pools SET balance = balance + $2, spent = spent - $2,"
+        " updated_at = now() WHERE id = $1 RETURNING balance",
+        pool_id,
+        amount,
+    )
+    await _ledger(conn, pool_id, "refund", amount, 0, balance, job_id, actor, note)
+    return session_id
 
 
 async def ledger_page(

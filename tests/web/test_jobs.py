@@ -358,3 +358,40 @@ async def test_a_create_retried_with_its_client_job_id_makes_one_job_and_reserve
     )
     assert status == 201 and other["id"] != answers[0][1]["id"]
     assert await ledger_matches(db, s.pool) == {"balance": 80, "reserved": 20, "spent": 0}
+
+
+async def test_the_owner_refunds_at_most_what_a_finished_job_was_charged(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """A refund gives credits back (a refund ledger row; the session sees the job's
+    cost_refunded); a running job, a refund past the charge and a stranger are refused."""
+    s = await setup(client, credits=50)
+    watcher = await client.connect(s.session["obs"])
+    status, job = await create_job(client, s, estimated_cost=30)
+    claimed = await claim(client, s.runners["main"])
+    path = f"/api/pools/{s.pool}/refunds"
+    status, answer = await client.call(
+        "POST", path, token=s.user, json={"job_id": job["id"], "amount": 1}
+    )
+    assert (status, answer["code"]) == (409, "conflict")
+    await report(client, s.runners["main"], job["id"], "result", attempt=claimed["attempt"],
+                 status="succeeded", cost=20)  # fmt: skip
+    refunded = await call_ok(
+        client, "POST", path, token=s.user, json={"job_id": job["id"], "amount": 15}
+    )
+    assert (refunded["balance"], refunded["spent"]) == (45, 5)
+
+    def seen() -> bool:
+        return any(f["type"] == "job" and f["job"]["cost_refunded"] == 15 for f in watcher.frames)
+
+    await watcher.wait(seen)
+    status, answer = await client.call(
+        "POST", path, token=s.user, json={"job_id": job["id"], "amount": 6}
+    )
+    assert (status, answer["code"]) == (409, "conflict")
+    stranger = await person(client)
+    status, answer = await client.call(
+        "POST", path, token=stranger, json={"job_id": job["id"], "amount": 1}
+    )
+    assert (status, answer["code"]) == (404, "not_found")
+    assert await ledger_matches(db, s.pool) == {"balance": 45, "reserved": 0, "spent": 5}

@@ -8,7 +8,15 @@ import re
 
 from aiohttp import web
 
-from hub.api.pools import Grant, LedgerPage, LedgerQuery, NewPool, PoolList, SetSessionPool
+from hub.api.pools import (
+    Grant,
+    LedgerPage,
+    LedgerQuery,
+    NewPool,
+    PoolList,
+    Refund,
+    SetSessionPool,
+)
 from hub.domain.pools import Pool, SessionPool
 from hub.errors import HubError
 from hub.web.http import body, hub_of, json_response, principal, query, user
@@ -66,6 +74,19 @@ async def grant(request: web.Request) -> web.Response:
     who = await user(request)
     req = await body(request, Grant)
     return json_response(await hub_of(request).pools.grant(who, pool_of(request), req))
+
+
+@routes.post(
+    POOL + "/refunds",
+    "Give back part of a finished job's charge (the pool's owner): a refund ledger row",
+    response=Pool,
+    body=Refund,
+    errors=("not_found", "conflict"),
+)
+async def refund(request: web.Request) -> web.Response:
+    who = await user(request)
+    req = await body(request, Refund)
+    return json_response(await hub_of(request).pools.refund(who, pool_of(request), req))
 
 
 @routes.get(
