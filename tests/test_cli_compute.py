@@ -122,4 +122,8 @@ async def test_pools_jobs_and_a_shell_runner_from_the_terminal(
     assert sorted(kinds) == sorted(["grant", "reserve", "reserve", "settle", "release"])
     code, out, err = await hub("pool", "show", pool, "--url", url, env=as_user)
     assert (field(out, "balance"), field(out, "spent")) == ("90", "10")
+    code, out, err = await hub("pool", "refund", pool, made[0], "4", "--url", url, env=as_user)
+    assert code == 0 and (field(out, "balance"), field(out, "spent")) == ("94", "6"), err
+    code, out, err = await hub("pool", "refund", pool, made[0], "7", "--url", url, env=as_user)
+    assert code == 1 and "conflict" in err
     assert json.loads(json.dumps(good.output)) == {"ok": True}
