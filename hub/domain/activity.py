@@ -42,6 +42,7 @@ ActivityAction = Literal[
     "job.failed",
     "job.cancelled",
     "job.timed_out",
+    "job.refunded",
 ]
 
 

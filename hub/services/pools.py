@@ -121,6 +121,14 @@ class Pools:
                     "only a finished job of this pool, and at most what it was charged,"
                     " is refunded",
                 )
+            await changes.record(
+                conn,
+                session_id,
+                who.username,
+                "system",
+                "job.refunded",
+                {"job_id": req.job_id, "amount": req.amount},
+            )
             await changes.audit(
                 conn,
                 who,
