@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser(
         "worker",
-        help="deliver webhooks (production; `hub serve` delivers them itself unless"
-        " HUB_DELIVER_WEBHOOKS=false)",
+        help="deliver webhooks and sweep expired job leases (production; `hub serve`"
+        " delivers webhooks itself unless HUB_DELIVER_WEBHOOKS=false)",
     )
     vault = commands.add_parser(
         "secrets",
