@@ -696,13 +696,15 @@ class Bridge:
         deadline = loop.time() + args.timeout
         while True:
             async with self._reading:  # one reader at a time: a message goes to one call
+                # taken before the read below awaits: a wake meanwhile (a message, the
+                # session's end) is not lost, the wait after it returns at once
+                arrived = self._arrived
                 if self._ended is not None:
                     raise self._ended
                 if self._latest > self.cursor:
                     found = await self._read_after_cursor(args.limit)
                     if found is not None:
                         return found
-                arrived = self._arrived
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return Waited(

@@ -319,7 +319,10 @@ async def test_timeouts_and_bad_arguments_are_clean_answers(
         ok = await a.call("send_message", content="still here")
         assert ok["message"]["id"] == 1
 
-        waiting = asyncio.create_task(a.error("wait_for_messages", timeout=TIMEOUT))
+        # A's own message is unread: the wait reads it (and skips it) while the session is
+        # deleted. The wait is far longer than the client's TIMEOUT, so only the end of
+        # the session can answer it in time (a wake lost during that read would not).
+        waiting = asyncio.create_task(a.error("wait_for_messages", timeout=300))
         async with HubAPI(url) as rest:
             await rest.delete_session(s["id"], s["a"])
         assert (await waiting).startswith("session_deleted:")
