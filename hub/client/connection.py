@@ -59,6 +59,7 @@ from hub.protocol import (
     decode_client_frame,
     decode_server_frame,
     encode,
+    frame_type,
 )
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "STOP", "Connection"]
@@ -267,6 +268,9 @@ class Connection:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
                 frame = decode_server_frame(msg.data)
+                if frame is None:  # a newer server's frame type: clients ignore it
+                    log.debug("ignored a server frame of unknown type %r", frame_type(msg.data))
+                    continue
                 if isinstance(frame, Resumed):
                     catching_up = False
                 elif catching_up and isinstance(frame, MessageEvent):
