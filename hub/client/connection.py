@@ -242,6 +242,8 @@ class Connection:
         """The session is over: fail what waits, and end the event stream with `error`."""
         self._fatal = error
         self._fail_pending(error)
+        for message_id in list(self._approval_waiters):  # no decision will come now
+            self._decided(message_id)
         if not first.done():
             first.set_exception(error)
         else:

@@ -258,7 +258,10 @@ class Session(Connection):
         """Wait until the approval request `message_id` is decided (an `approval` event,
         or its decision message in the history after a reconnect), or its time is up
         (then the hub decides it `expired` as this reads it), or `within` seconds
-        passed: then it is returned `pending`."""
+        passed: then it is returned `pending`. Raises the session's end (e.g.
+        `session_deleted`) at once if it ends meanwhile."""
+        if self._fatal is not None:
+            raise self._fatal
         loop = asyncio.get_running_loop()
         decided: asyncio.Future[None] = loop.create_future()
         self._approval_waiters.setdefault(message_id, []).append(decided)
@@ -273,6 +276,8 @@ class Session(Connection):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(decided)
+            if self._fatal is not None:  # woken by the session's end
+                raise self._fatal
             return await self._rest.approval(self.session_id, self._token, message_id)
         finally:
             waiters = self._approval_waiters.get(message_id, [])
