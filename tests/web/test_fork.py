@@ -405,24 +405,43 @@ async def test_a_fork_stays_in_the_space_only_for_a_forker_who_may_create_there(
 
 async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubClient) -> None:
     """Writers each send message i, then edit their note to i, then write their file
-    to i, over and over, while forks are taken at the original's last message: every
-    fork holds exactly messages 1..N of the original and, for each writer whose last
-    message there is i, a note and file from one moment of that writer's sequence
-    (file ≤ note ≤ i, both ≥ i - 1): never a later file beside an earlier note."""
+    to i, then update their artifact to i, over and over, while forks are taken at the
+    original's last message: every fork holds exactly messages 1..N of the original and,
+    for each writer whose last message there is i, a note, file and artifact from one
+    moment of that writer's sequence (artifact ≤ file ≤ note ≤ i, all ≥ i - 1): never a
+    later file beside an earlier note, nor a later artifact beside an earlier file."""
     s = await client.session_with_b()
     sid, a = s["id"], s["a"]
     writers, rounds = 3, 12
     notes = [await save_note(client, sid, a, None, "0", title=f"w{k}") for k in range(writers)]
     for k in range(writers):
         await write(client, sid, a, f"w{k}.txt", "0")
+    await send(client, sid, a, "start")
+    arts = [
+        await call_ok(
+            client,
+            "POST",
+            f"/api/sessions/{sid}/artifacts",
+            a,
+            {"message_id": 1, "title": f"w{k}", "data": {"kind": "json", "value": {"i": 0}}},
+        )
+        for k in range(writers)
+    ]
 
     async def writer(k: int) -> None:
-        note = notes[k]
+        note, art = notes[k], arts[k]
         token = s["a"] if k % 2 else s["b"]
         for i in range(1, rounds + 1):
             await send(client, sid, token, f"w{k}:{i}")
             note = await save_note(client, sid, token, note, str(i))
             await write(client, sid, token, f"w{k}.txt", str(i))
+            art = await call_ok(
+                client,
+                "PUT",
+                f"/api/sessions/{sid}/artifacts/{art['id']}",
+                token,
+                {"expected_version": art["version"], "data": {"kind": "json", "value": {"i": i}}},
+            )
 
     async def forker() -> list[Json]:
         made = []
@@ -441,6 +460,8 @@ async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubCli
         got = await messages(client, fid, token)
         assert got == original[:n]
         now = await state(client, fid, token)
+        listed = await call_ok(client, "GET", f"/api/sessions/{fid}/artifacts", token)
+        art_at = {x["title"]: x["data"]["value"]["i"] for x in listed["artifacts"]}
         for k in range(writers):
             sent = [
                 int(m["content"].split(":")[1]) for m in got if m["content"].startswith(f"w{k}:")
@@ -448,7 +469,8 @@ async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubCli
             i = max(sent, default=0)
             note = int(now["notes"][f"w{k}"][1])
             file = int(now["files"][f"w{k}.txt"][1])
-            assert max(i - 1, 0) <= file <= note <= i, (n, k, i, note, file)
+            art = art_at[f"w{k}"]
+            assert max(i - 1, 0) <= art <= file <= note <= i, (n, k, i, note, file, art)
     assert len({made["session"]["forked_at_message_id"] for made in forks}) > 1
 
 
