@@ -41,19 +41,13 @@ from hub.protocol import (
     ClientFrame,
     ErrorFrame,
     Event,
-    FileEvent,
     Hello,
-    InterruptEvent,
     MessageEvent,
     NoteEvent,
-    PresenceEvent,
+    Pong,
     Resumed,
     ServerFrame,
-    SessionEvent,
     SetPresence,
-    StreamDeltaEvent,
-    StreamEndedEvent,
-    StreamStartedEvent,
     UpdateNote,
     You,
     decode_client_frame,
@@ -301,23 +295,6 @@ class Connection:
             self._saw_decision(frame.message)
             if self._own_messages or not self.is_mine(frame):
                 await self._events.put(frame)
-        elif isinstance(
-            frame,
-            NoteEvent
-            | FileEvent
-            | PresenceEvent
-            | SessionEvent
-            | StreamStartedEvent
-            | StreamDeltaEvent
-            | StreamEndedEvent
-            | ApprovalEvent
-            | InterruptEvent,
-        ):
-            if isinstance(frame, ApprovalEvent):
-                self._decided(frame.approval.message_id)
-            if isinstance(frame, NoteEvent):
-                self._saw_note(frame.note)
-            await self._events.put(frame)
         elif isinstance(frame, Hello):
             self.hello = frame
             if self.last_id is None:
@@ -341,6 +318,12 @@ class Connection:
                         frame.code, frame.message, frame.note, frame.file, approval=frame.approval
                     )
                 )
+        elif not isinstance(frame, Pong):  # every other event reaches the application
+            if isinstance(frame, ApprovalEvent):
+                self._decided(frame.approval.message_id)
+            if isinstance(frame, NoteEvent):
+                self._saw_note(frame.note)
+            await self._events.put(frame)
 
     async def _after_resume(self) -> None:
         """Re-send what was in flight when the connection dropped (each is safe to
