@@ -48,6 +48,8 @@ log = logging.getLogger("hub.approvals")
 HUB_AUTHOR = "hub"
 """The author id of the system messages recording decisions and interrupts."""
 SWEEP_BATCH = 100
+# a session that answers these takes no decision ever again (completed and deleted are final)
+_FINAL = frozenset({"session_completed", "session_deleted", "session_not_found"})
 
 
 class _Lost(Exception):
@@ -123,6 +125,9 @@ class Approvals:
                 _, won = await self._settle(item.session_id, item.message_id, None, "expired", None)
             except HubError as exc:
                 log.debug("could not expire %s/%d: %s", item.session_id, item.message_id, exc)
+                if exc.code in _FINAL:  # never decidable now: stop reading it every sweep
+                    async with self._store.connection() as conn:
+                        await approval_store.forget_deadline(conn, item.session_id, item.message_id)
                 continue
             decided += won
         return decided

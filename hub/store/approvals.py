@@ -1,5 +1,9 @@
 """Approvals: the requests (messages asking for approval) and their one decision.
 
+The undecided requests are also rows of `approval_deadlines` (kept by the schema: a
+request's row is written with it and removed with its decision), which the expiry
+sweeper reads.
+
 A decision is an INSERT that does nothing when the request already has one: the
 primary key on (session, request message) lets exactly one decision win, whichever hub
 process tries first. It is written in the transaction that writes its system message
@@ -20,6 +24,7 @@ from hub.store import Connection
 __all__ = [
     "Overdue",
     "RequestRow",
+    "forget_deadline",
     "get_approval",
     "list_approvals",
     "overdue",
@@ -99,18 +104,25 @@ class Overdue(msgspec.Struct, frozen=True):
 
 
 async def overdue(conn: Connection, limit: int) -> list[Overdue]:
-    """Undecided requests (of any session) whose time is up, oldest first."""
+    """Undecided requests (of any session) whose time is up, soonest due first: read
+    from `approval_deadlines`, which holds only undecided requests (decided ones cost
+    nothing here, however many there are)."""
     rows = await conn.fetch(
-        "SELECT m.session_id, m.id FROM messages m"
-        " WHERE m.msg_type = 'action' AND m.metadata ? 'approval'"
-        "   AND m.created_at + make_interval(secs => (m.metadata->'approval'->>'expires_in')"
-        "       ::float8) <= now()"
-        "   AND NOT EXISTS (SELECT 1 FROM approval_decisions d"
-        "       WHERE d.session_id = m.session_id AND d.message_id = m.id)"
-        " ORDER BY m.created_at LIMIT $1",
+        "SELECT session_id, message_id FROM approval_deadlines"
+        " WHERE expires_at <= now() ORDER BY expires_at LIMIT $1",
         limit,
     )
-    return [Overdue(r["session_id"], r["id"]) for r in rows]
+    return [Overdue(r["session_id"], r["message_id"]) for r in rows]
+
+
+async def forget_deadline(conn: Connection, session_id: str, message_id: int) -> None:
+    """Stop sweeping a request that can never be decided (its session completed or
+    was deleted): it stays undecided, and the sweeper no longer reads it."""
+    await conn.execute(
+        "DELETE FROM approval_deadlines WHERE session_id = $1 AND message_id = $2",
+        session_id,
+        message_id,
+    )
 
 
 async def record_decision(
