@@ -18,7 +18,13 @@ from typing import Any
 
 import msgspec
 
-from hub.domain.approvals import Approval, ApprovalRequest, ApprovalStatus, expires_at
+from hub.domain.approvals import (
+    Approval,
+    ApprovalRequest,
+    ApprovalStatus,
+    as_read,
+    expires_at,
+)
 from hub.store import Connection
 
 __all__ = [
@@ -49,6 +55,11 @@ class RequestRow(msgspec.Struct, kw_only=True):
     @property
     def overdue(self) -> bool:
         return self.approval.status == "pending" and self.now >= self.approval.expires_at
+
+    @property
+    def as_read(self) -> Approval:
+        """The request as a read shows it now (`expired` once its time is up)."""
+        return as_read(self.approval, self.now)
 
 
 def _row(row: Any) -> RequestRow:
@@ -86,10 +97,12 @@ async def list_approvals(
     conn: Connection, session_id: str, *, pending_only: bool, after: int, limit: int
 ) -> list[RequestRow]:
     """The session's requests after message `after`, in id order (only the undecided
-    ones when `pending_only`)."""
+    ones whose time is not up when `pending_only`)."""
     rows = await conn.fetch(
         _SELECT + " AND m.session_id = $1 AND m.id > $2"
-        " AND (NOT $3::boolean OR d.message_id IS NULL) ORDER BY m.id LIMIT $4",
+        " AND (NOT $3::boolean OR (d.message_id IS NULL AND now() < m.created_at"
+        "      + make_interval(secs => (m.metadata->'approval'->>'expires_in')::float8)))"
+        " ORDER BY m.id LIMIT $4",
         session_id,
         after,
         pending_only,
