@@ -144,6 +144,7 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         session_creations_per_minute=100_000,
         signups_per_minute=100_000,
         login_attempts_per_minute=100_000,
+        anonymous_searches_per_minute=100_000,
         max_frame_bytes=256 * 1024,
         db_pool_size=8,
         secret_key=TEST_SECRET_KEY,
