@@ -56,6 +56,9 @@ CREATE TABLE compute_jobs (
     id                 text PRIMARY KEY CHECK (id ~ '^job_[A-Za-z0-9_-]{21}$'),
     session_id         text NOT NULL REFERENCES sessions (id),
     pool_id            text NOT NULL REFERENCES compute_pools (id),
+    -- the pool's owner ('user:<id>' or 'space:<id>'; a pool never changes owner): whose
+    -- runners serve the job, kept here so a claim reads one index in queue order
+    pool_owner         text NOT NULL CHECK (pool_owner ~ '^(user|space):'),
     kind               text NOT NULL CHECK (kind ~ '^[a-z0-9][a-z0-9_.-]{0,63}$'),
     input              jsonb,
     input_attachments  text[] NOT NULL DEFAULT '{}',
@@ -89,8 +92,9 @@ CREATE TABLE compute_jobs (
     CHECK ((status IN ('succeeded', 'failed', 'cancelled', 'timed_out'))
            = (finished_at IS NOT NULL AND cost_charged IS NOT NULL))
 );
--- The queue (oldest first per kind) and the leases the sweeper looks at.
-CREATE INDEX compute_jobs_queue ON compute_jobs (kind, created_at, id) WHERE status = 'queued';
+-- The queue (each owner's, oldest first) and the leases the sweeper looks at.
+CREATE INDEX compute_jobs_queue ON compute_jobs (pool_owner, created_at, id)
+    WHERE status = 'queued';
 CREATE INDEX compute_jobs_leases ON compute_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX compute_jobs_session_idx ON compute_jobs (session_id, created_at, id);
 -- One job per requester and client_job_id: a retried create finds the first.

@@ -34,6 +34,7 @@ __all__ = [
     "Settlement",
     "check_draw",
     "new_pool_id",
+    "owner_ref",
     "settle",
 ]
 
@@ -106,6 +107,11 @@ def settle(reserved: int, charge: int) -> Settlement:
     """Charge up to the reservation (a negative charge is none), release the rest."""
     charged = min(max(charge, 0), reserved)
     return Settlement(charged=charged, released=reserved - charged)
+
+
+def owner_ref(user_id: str | None, space_id: str | None) -> str:
+    """How a job names whose runners serve it: `user:<id>` or `space:<id>`."""
+    return f"user:{user_id}" if user_id is not None else f"space:{space_id}"
 
 
 def check_draw(

@@ -86,18 +86,20 @@ class Jobs:
         require(who, "run_jobs")
         async with self._store.transaction() as conn:
             await session_store.hold_for_write(conn, who.session_id)
-            pool_id = await pool_store.session_pool_id(conn, who.session_id)
-            if pool_id is None:
+            drawn = await pool_store.session_pool_id(conn, who.session_id)
+            if drawn is None:
                 raise HubError(
                     "bad_request",
                     "this session draws on no pool: agent A sets one (PUT …/pool)",
                 )
+            pool_id, pool_owner = drawn
             await job_store.check_attachments(conn, who.session_id, req.attachments)
             job, retry = await job_store.insert_job(
                 conn,
                 new_job_id(),
                 who.session_id,
                 pool_id,
+                pool_owner=pool_owner,
                 kind=req.kind,
                 input=req.input,
                 attachments=req.attachments,

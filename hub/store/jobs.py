@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.domain.jobs import Job, JobLogEntry, JobStatus, RunnerPrincipal
+from hub.domain.pools import owner_ref
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
@@ -61,6 +62,7 @@ async def insert_job(
     session_id: str,
     pool_id: str,
     *,
+    pool_owner: str,
     kind: str,
     input: Any,
     attachments: list[str],
@@ -75,8 +77,9 @@ async def insert_job(
     that retry."""
     row = await conn.fetchrow(
         f"""INSERT INTO compute_jobs (id, session_id, pool_id, kind, input, input_attachments,
-                requested_by, requested_role, cost_reserved, max_attempts, client_job_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                requested_by, requested_role, cost_reserved, max_attempts, client_job_id,
+                pool_owner)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (session_id, requested_by, client_job_id)
                WHERE client_job_id IS NOT NULL DO NOTHING
             RETURNING {JOB_COLUMNS}""",
@@ -91,6 +94,7 @@ async def insert_job(
         cost,
         max_attempts,
         client_job_id,
+        pool_owner,
     )
     if row is not None:
         return row_to(row, Job), False
@@ -153,22 +157,24 @@ async def claim(
     conn: Connection, runner: RunnerPrincipal, kinds: list[str], lease_seconds: float
 ) -> Job | None:
     """Take the oldest queued job of `kinds` drawing on a pool of the runner's owner:
-    running, one more attempt, leased to the runner for `lease_seconds`."""
+    running, one more attempt, leased to the runner for `lease_seconds`. The owner's
+    queue is read in order from its index, so a claim costs the same however long
+    the queues are (it steps over the owner's older jobs of other kinds, and over
+    those other claims hold)."""
     row = await conn.fetchrow(
         f"""WITH picked AS (
-                SELECT j.id FROM compute_jobs j JOIN compute_pools p ON p.id = j.pool_id
-                 WHERE j.status = 'queued' AND j.kind = ANY($1::text[])
-                   AND (p.owner_user_id = $2 OR p.owner_space_id = $3)
+                SELECT j.id FROM compute_jobs j
+                 WHERE j.status = 'queued' AND j.pool_owner = $2
+                   AND j.kind = ANY($1::text[])
                  ORDER BY j.created_at, j.id LIMIT 1
-                 FOR UPDATE OF j SKIP LOCKED)
+                 FOR UPDATE SKIP LOCKED)
             UPDATE compute_jobs j SET status = 'running', attempts = j.attempts + 1,
-                   runner_key_id = $4, lease_until = now() + make_interval(secs => $5),
+                   runner_key_id = $3, lease_until = now() + make_interval(secs => $4),
                    started_at = coalesce(j.started_at, now()), updated_at = now()
               FROM picked WHERE j.id = picked.id
             RETURNING {", ".join("j." + c.strip() for c in JOB_COLUMNS.split(","))}""",
         kinds,
-        runner.owner_user_id,
-        runner.owner_space_id,
+        owner_ref(runner.owner_user_id, runner.owner_space_id),
         runner.key_id,
         lease_seconds,
     )

@@ -253,11 +253,16 @@ async def set_session_pool(conn: Connection, session_id: str, pool_id: str, set_
     )
 
 
-async def session_pool_id(conn: Connection, session_id: str) -> str | None:
-    pool_id: str | None = await conn.fetchval(
-        "SELECT pool_id FROM compute_session_pools WHERE session_id = $1", session_id
+async def session_pool_id(conn: Connection, session_id: str) -> tuple[str, str] | None:
+    """The pool the session draws on and its owner (`owner_ref`); None if none."""
+    row = await conn.fetchrow(
+        """SELECT s.pool_id, CASE WHEN p.owner_user_id IS NULL THEN 'space:' || p.owner_space_id
+                                  ELSE 'user:' || p.owner_user_id END AS owner
+             FROM compute_session_pools s JOIN compute_pools p ON p.id = s.pool_id
+            WHERE s.session_id = $1""",
+        session_id,
     )
-    return pool_id
+    return None if row is None else (row["pool_id"], row["owner"])
 
 
 async def session_pool(conn: Connection, session_id: str) -> SessionPool | None:

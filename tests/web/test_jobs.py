@@ -395,3 +395,20 @@ async def test_the_owner_refunds_at_most_what_a_finished_job_was_charged(
     )
     assert (status, answer["code"]) == (404, "not_found")
     assert await ledger_matches(db, s.pool) == {"balance": 45, "reserved": 0, "spent": 5}
+
+
+async def test_a_runner_claims_the_oldest_queued_job_of_its_kinds_first(client: HubClient) -> None:
+    """Jobs of two kinds queued in turn: a runner for both takes them oldest first; one
+    for a single kind steps over the other kind's older jobs."""
+    s = await setup(client, credits=100, kinds=("echo", "build"))
+    made = []
+    for kind in ("build", "echo", "build", "echo"):
+        status, job = await create_job(client, s, kind=kind, estimated_cost=1)
+        assert status == 201, job
+        made.append(job["id"])
+    echo_only = await runner_key(client, s.user, ["echo"])
+    assert (await claim(client, echo_only))["job"]["id"] == made[1]
+    both = s.runners["main"]
+    taken = [(await claim(client, both))["job"]["id"] for _ in range(3)]
+    assert taken == [made[0], made[2], made[3]]
+    assert await claim(client, both) is None
