@@ -23,6 +23,7 @@ from nanoid import generate as nanoid
 from hub.errors import HubError
 
 __all__ = [
+    "MAX_BALANCE",
     "MAX_CREDITS",
     "POOL_ID_PREFIX",
     "Credits",
@@ -42,6 +43,9 @@ POOL_ID_PREFIX = "pol_"
 MAX_CREDITS = 10**15
 """The most credits one grant or one job's estimate may be (a pool's balance is a
 PostgreSQL bigint: sums far below its limit)."""
+MAX_BALANCE = 10**18
+"""The most credits a pool holds (below PostgreSQL's bigint limit); a grant past it is
+`bad_request`."""
 Credits = Annotated[int, msgspec.Meta(ge=0, le=MAX_CREDITS)]
 LedgerKind = Literal["grant", "reserve", "settle", "release", "refund"]
 OwnerKind = Literal["user", "space"]

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.domain.pools import LedgerEntry, LedgerKind, Pool, SessionPool, Settlement
+from hub.domain.pools import (
+    MAX_BALANCE,
+    LedgerEntry,
+    LedgerKind,
+    Pool,
+    SessionPool,
+    Settlement,
+)
 from hub.errors import HubError
 from hub.store import Connection, rows_to
 
@@ -133,13 +140,18 @@ async def _ledger(
 
 
 async def grant(conn: Connection, pool_id: str, amount: int, actor: str, note: str) -> None:
-    """Add `amount` to the balance, with its `grant` row."""
+    """Add `amount` to the balance, with its `grant` row; `bad_request` (nothing
+    written) if the pool would then have had more than `MAX_BALANCE` granted (less
+    refunds: its balance, reservations and spending)."""
     balance = await conn.fetchval(
-        "UPDATE compute_pools SET balance = balance + $2, updated_at = now() WHERE id = $1"
-        " RETURNING balance",
+        "UPDATE compute_pools SET balance = balance + $2, updated_at = now()"
+        " WHERE id = $1 AND balance + reserved + spent + $2 <= $3 RETURNING balance",
         pool_id,
         amount,
+        MAX_BALANCE,
     )
+    if balance is None:
+        raise HubError("bad_request", f"a pool holds at most {MAX_BALANCE} credits")
     await _ledger(conn, pool_id, "grant", amount, 0, balance, None, actor, note)
 
 

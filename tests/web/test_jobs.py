@@ -24,6 +24,7 @@ from tests.compute_helpers import (
 )
 from tests.helpers import HubClient
 from tests.web.test_profiles import person
+from tests.web.test_spaces import new_space
 
 
 @pytest.fixture
@@ -412,3 +413,48 @@ async def test_a_runner_claims_the_oldest_queued_job_of_its_kinds_first(client: 
     taken = [(await claim(client, both))["job"]["id"] for _ in range(3)]
     assert taken == [made[0], made[2], made[3]]
     assert await claim(client, both) is None
+
+
+async def test_a_space_pool_serves_its_sessions_and_a_space_runner_runs_them(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """A session moved into a space draws on the space's pool; the space's runner key
+    claims its jobs, a person's runner key of the same owner does not; a grant past
+    10^18 credits is refused."""
+    s = await setup(client, credits=0)
+    space = await new_space(client, s.user)
+    sid = s.session["id"]
+    await call_ok(
+        client, "PUT", f"/api/sessions/{sid}/space", token=s.user, json={"space": space["slug"]}
+    )
+    body = {"name": "shared", "space": space["slug"]}
+    pool = await call_ok(client, "POST", "/api/pools", 201, token=s.user, json=body)
+    await grant(client, s.user, pool["id"], 10)
+    await call_ok(
+        client,
+        "PUT",
+        f"/api/sessions/{sid}/pool",
+        token=s.session["a"],
+        json={"pool_id": pool["id"]},
+    )
+    status, job = await create_job(client, s, estimated_cost=4)
+    assert status == 201 and job["pool_id"] == pool["id"]
+    assert await claim(client, s.runners["main"]) is None  # the person's key: their pools
+    body = {"name": "space", "kinds": ["echo"], "space": space["slug"]}
+    made = await call_ok(client, "POST", "/api/runner-keys", 201, token=s.user, json=body)
+    assert (made["key"]["owner_kind"], made["key"]["owner"]) == ("space", space["slug"])
+    claimed = await claim(client, made["token"])
+    assert claimed["job"]["id"] == job["id"]
+    status, answer = await client.call(
+        "POST", f"/api/pools/{pool['id']}/grants", token=s.user, json={"amount": 10**15}
+    )
+    assert status == 200, answer
+    await db.execute(  # as if granted that much (the ledger no longer says so)
+        "UPDATE compute_pools SET balance = $2::bigint - 50 - reserved WHERE id = $1",
+        pool["id"],
+        10**18,
+    )
+    status, answer = await client.call(
+        "POST", f"/api/pools/{pool['id']}/grants", token=s.user, json={"amount": 100}
+    )
+    assert (status, answer["code"]) == (400, "bad_request")
