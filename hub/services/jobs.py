@@ -36,7 +36,7 @@ from hub.store import pools as pool_store
 from hub.store import sessions as session_store
 from hub.tasks import cancel_and_wait
 
-__all__ = ["Jobs", "end_job"]
+__all__ = ["Jobs", "cancel_open_jobs", "end_job"]
 
 log = logging.getLogger("hub.jobs")
 
@@ -65,6 +65,15 @@ async def end_job(
         {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
     )
     return ended
+
+
+async def cancel_open_jobs(conn: Connection, session_id: str, actor: str) -> int:
+    """Cancel the session's queued and running jobs (it is being deleted: nobody can
+    cancel them afterwards), in the caller's transaction; how many."""
+    jobs = await job_store.lock_open_jobs(conn, session_id)
+    for job in jobs:
+        await end_job(conn, job, "cancelled", job.cost_used, actor)
+    return len(jobs)
 
 
 class Jobs:

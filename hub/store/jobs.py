@@ -33,6 +33,7 @@ __all__ = [
     "list_jobs",
     "lock_expired",
     "lock_job",
+    "lock_open_jobs",
     "log_page",
     "renew",
     "requeue",
@@ -296,6 +297,17 @@ async def requeue(conn: Connection, job_id: str) -> Job:
     )
     assert row is not None
     return row_to(row, Job)
+
+
+async def lock_open_jobs(conn: Connection, session_id: str) -> list[Job]:
+    """The session's queued and running jobs, locked (in id order)."""
+    rows = await conn.fetch(
+        f"""SELECT {JOB_COLUMNS} FROM compute_jobs
+             WHERE session_id = $1 AND status IN ('queued', 'running')
+             ORDER BY id FOR UPDATE""",
+        session_id,
+    )
+    return rows_to(rows, Job)
 
 
 async def expired(conn: Connection, limit: int) -> list[str]:

@@ -458,3 +458,30 @@ async def test_a_space_pool_serves_its_sessions_and_a_space_runner_runs_them(
         "POST", f"/api/pools/{pool['id']}/grants", token=s.user, json={"amount": 100}
     )
     assert (status, answer["code"]) == (400, "bad_request")
+
+
+async def test_deleting_a_session_cancels_its_open_jobs_and_releases_their_credits(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """A queued and a running job (which reported 3 used) of a deleted session end
+    cancelled: 3 charged, the rest released; the runner then holds nothing."""
+    s = await setup(client, credits=50)
+    _, running = await create_job(client, s, estimated_cost=10)
+    _, queued = await create_job(client, s, estimated_cost=20)
+    key = s.runners["main"]
+    claimed = await claim(client, key)
+    assert claimed["job"]["id"] == running["id"]
+    await report(client, key, running["id"], "progress", attempt=1, progress=5, used=3)
+    await call_ok(client, "DELETE", f"/api/sessions/{s.session['id']}", 204, token=s.session["a"])
+    rows = await db.fetch(
+        "SELECT id, status, cost_charged FROM compute_jobs WHERE session_id = $1 ORDER BY id",
+        s.session["id"],
+    )
+    assert {r["id"]: (r["status"], r["cost_charged"]) for r in rows} == {
+        running["id"]: ("cancelled", 3),
+        queued["id"]: ("cancelled", 0),
+    }
+    status, answer = await report(client, key, running["id"], "heartbeat", attempt=1)
+    assert (status, answer["code"]) == (409, "lease_lost")
+    assert await claim(client, key) is None
+    assert await ledger_matches(db, s.pool) == {"balance": 47, "reserved": 0, "spent": 3}
