@@ -12,7 +12,8 @@ Errors the application must handle are exceptions: `AuthFailed`, `SessionDeleted
 `SessionFull`, `Conflict` (carrying the current note or file), `HubClientError`.
 
 Modules: `errors` (the exceptions), `rest` (`HubAPI`), `connection` (the websocket that
-reconnects and resumes), `live` (`Session`, `connect`).
+reconnects and resumes), `live` (`Session`, `connect`), `compute` (pools, jobs and
+runner keys, on `HubAPI`), `runner` (`Runner`: claim jobs and run them).
 """
 
 from hub.client.attachments import Upload
