@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -127,3 +128,56 @@ async def test_pools_jobs_and_a_shell_runner_from_the_terminal(
     code, out, err = await hub("pool", "refund", pool, made[0], "7", "--url", url, env=as_user)
     assert code == 1 and "conflict" in err
     assert json.loads(json.dumps(good.output)) == {"ok": True}
+
+
+@one_bus
+@pytest.mark.timeout(120)
+async def test_a_cancelled_job_stops_the_shell_command_running_it(
+    make_client: Any, tmp_path: Path
+) -> None:
+    """`hub runner run` holds a job whose command sleeps; an agent cancels the job: at
+    its next heartbeat the runner terminates the command's process group and says so,
+    and Ctrl-C then stops the runner with nothing reported."""
+    served = await make_client(job_lease_seconds=1.5)
+    url = served.base
+    _, user = await account(url)
+    agent_file = await agent_with_key(url, user, unique("bot-"), tmp_path)
+    pid_file = tmp_path / "pid"
+    async with HubAPI(url) as rest:
+        created = await rest.create_session(agent_key=agent_file.read_text().strip())
+        sid, a = created.session.id, created.agent_token
+        pool = await rest.create_pool(user, "lab")
+        await rest.grant(user, pool.id, 10)
+        await rest.set_session_pool(sid, a, pool.id)
+        key = (await rest.create_runner_key(user, "shell", ["sleep"])).token
+        job = await rest.create_job(sid, a, "sleep", estimated_cost=5)
+        script = f'echo "::progress 10 sleeping"; echo $$ > {pid_file}; exec sleep 60'
+        runner = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub.cli", "runner", "run", "--url", url, "--", "sh", "-c",
+            script, env={**os.environ, "HUB_RUNNER_KEY": key},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert runner.stdout is not None
+        try:
+            async with connect(url, created.observer_token) as watcher:
+                async with asyncio.timeout(TIMEOUT):
+                    async for event in watcher:
+                        if isinstance(event, JobEvent) and event.job.progress == 10:
+                            break
+            pid = int(pid_file.read_text())
+            await rest.cancel_job(sid, a, job.id)
+            async with asyncio.timeout(TIMEOUT):
+                while f"{job.id}: stopped" not in (await runner.stdout.readline()).decode():
+                    pass
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+            runner.send_signal(signal.SIGINT)
+            async with asyncio.timeout(TIMEOUT):
+                rest_out, _ = await runner.communicate()
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+        assert runner.returncode == 0 and b"runner stopped after 0 job(s)" in rest_out
+        done = await rest.job(sid, a, job.id)
+        assert (done.status, done.cost_charged) == ("cancelled", 0)
