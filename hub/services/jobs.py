@@ -192,33 +192,48 @@ class Jobs:
             due = await job_store.expired(conn, SWEEP_BATCH)
         handled = 0
         for job_id in due:
-            async with self._store.transaction() as conn:
-                locked = await job_store.lock_expired(conn, job_id)
-                if locked is None:
-                    continue
-                old = locked.job
-                if after_expiry(old.attempts, old.max_attempts) == "queued":
-                    job = await job_store.requeue(conn, job_id)
-                    await changes.record(
-                        conn,
-                        old.session_id,
-                        old.runner_key_id or "hub",
-                        "system",
-                        "job.requeued",
-                        {"job_id": job_id, "attempt": old.attempts},
-                    )
-                else:
-                    job = await end_job(
-                        conn,
-                        old,
-                        "timed_out",
-                        old.cost_used,
-                        "hub",
-                        error=f"no runner finished it in {old.attempts} attempt(s)",
-                    )
-            handled += 1
-            await self._events.publish(job.session_id, JobEvent(job=job))
+            try:
+                job = await self._take_back(job_id)
+            except HubError as exc:
+                if exc.code == "unavailable":
+                    raise
+                log.warning("could not take back job %s: %s", job_id, exc.message)
+                continue
+            except Exception:  # one job's failure must not stop the sweep of the others
+                log.exception("could not take back job %s", job_id)
+                continue
+            if job is not None:
+                handled += 1
+                await self._events.publish(job.session_id, JobEvent(job=job))
         return handled
+
+    async def _take_back(self, job_id: str) -> Job | None:
+        """Requeue or time out one job whose lease ran out, unless someone else did (or
+        it was renewed, reported on or cancelled) meanwhile: then None."""
+        async with self._store.transaction() as conn:
+            locked = await job_store.lock_expired(conn, job_id)
+            if locked is None:
+                return None
+            old = locked.job
+            if after_expiry(old.attempts, old.max_attempts) == "queued":
+                job = await job_store.requeue(conn, job_id)
+                await changes.record(
+                    conn,
+                    old.session_id,
+                    old.runner_key_id or "hub",
+                    "system",
+                    "job.requeued",
+                    {"job_id": job_id, "attempt": old.attempts},
+                )
+                return job
+            return await end_job(
+                conn,
+                old,
+                "timed_out",
+                old.cost_used,
+                "hub",
+                error=f"no runner finished it in {old.attempts} attempt(s)",
+            )
 
     async def _sweep_forever(self) -> None:
         while True:
