@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from hub.api.jobs import JobList, NewJob
 from hub.config import Config
-from hub.domain import Principal, require
+from hub.domain import ActivityAction, Principal, require
 from hub.domain.cursors import decode_time_cursor, encode_time_cursor
 from hub.domain.jobs import (
     Job,
@@ -43,25 +44,46 @@ log = logging.getLogger("hub.jobs")
 SWEEP_BATCH = 100
 
 
+_ENDED: dict[JobStatus, ActivityAction] = {
+    "succeeded": "job.succeeded",
+    "failed": "job.failed",
+    "cancelled": "job.cancelled",
+    "timed_out": "job.timed_out",
+}
+
+
 async def end_job(
     conn: Connection,
     job: Job,
     status: JobStatus,
     charge: int,
     actor: str,
-    **result: object,
+    *,
+    output: Any = None,
+    attachments: list[str] | None = None,
+    artifacts: list[int] | None = None,
+    error: str | None = None,
 ) -> Job:
     """End the locked `job` in `status`: the reservation settled (at most `charge`
     charged, the rest released), the activity row written."""
     settlement = settle(job.cost_reserved, charge)
-    ended = await job_store.finish(conn, job.id, status, charged=settlement.charged, **result)  # type: ignore[arg-type]
+    ended = await job_store.finish(
+        conn,
+        job.id,
+        status,
+        charged=settlement.charged,
+        output=output,
+        attachments=attachments,
+        artifacts=artifacts,
+        error=error,
+    )
     await pool_store.release_reservation(conn, job.pool_id, job.id, settlement, actor)
     await changes.record(
         conn,
         job.session_id,
         actor,
         "system",
-        f"job.{status}",  # type: ignore[arg-type]
+        _ENDED[status],
         {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
     )
     return ended

@@ -21,7 +21,7 @@ from hub.api.jobs import (
     RunnerKeyQuery,
 )
 from hub.domain.jobs import Job, RunnerKey, RunnerPrincipal
-from hub.errors import HubError
+from hub.errors import ErrorCode, HubError
 from hub.web.http import body, hub_of, json_response, query, user
 from hub.web.rest.jobs import job_of
 from hub.web.rest.table import RouteTable
@@ -30,7 +30,7 @@ __all__ = ["routes"]
 
 routes = RouteTable()
 RUNNER_JOB = "/api/runner/jobs/{job_id}"
-_HELD: tuple = ("not_found", "lease_lost")  # type: ignore[type-arg]
+_HELD: tuple[ErrorCode, ...] = ("not_found", "lease_lost")
 
 
 async def runner(request: web.Request) -> RunnerPrincipal:
