@@ -65,7 +65,9 @@ class Artifacts:
                 "artifact.created",
                 {"artifact_id": artifact.id, "kind": artifact.kind, "message_id": message_id},
             )
-        await self._events.publish(principal.session_id, ArtifactEvent(artifact=artifact))
+            event = ArtifactEvent(artifact=artifact)
+            await changes.outbox(conn, principal.session_id, "artifact.created", event)
+        await self._events.publish(principal.session_id, event)
         return artifact, False
 
     async def _send(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:
@@ -97,7 +99,9 @@ class Artifacts:
                 "artifact.updated",
                 {"artifact_id": artifact.id, "version": artifact.version},
             )
-        await self._events.publish(principal.session_id, ArtifactEvent(artifact=artifact))
+            event = ArtifactEvent(artifact=artifact)
+            await changes.outbox(conn, principal.session_id, "artifact.updated", event)
+        await self._events.publish(principal.session_id, event)
         return artifact
 
     async def get(self, principal: Principal, artifact_id: int) -> Artifact:

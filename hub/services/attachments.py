@@ -166,7 +166,9 @@ class Attachments:
                     "attachment.uploaded",
                     {"id": attachment.id, "name": file_name, "size": size, "sha256": sha256},
                 )
-        await self._events.publish(session_id, AttachmentEvent(attachment=attachment))
+                event = AttachmentEvent(attachment=attachment)
+                await changes.outbox(conn, session_id, "attachment.uploaded", event)
+        await self._events.publish(session_id, event)
         return attachment
 
     def _over_quota(self, used: int | None) -> HubError:
