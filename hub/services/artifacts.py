@@ -59,14 +59,14 @@ class Artifacts:
                 )
                 assert earlier is not None
                 return earlier, True
+            event = ArtifactEvent(artifact=artifact)
             await changes.record_as(
                 conn,
                 principal,
                 "artifact.created",
                 {"artifact_id": artifact.id, "kind": artifact.kind, "message_id": message_id},
+                outbox=("artifact.created", event),
             )
-            event = ArtifactEvent(artifact=artifact)
-            await changes.outbox(conn, principal.session_id, "artifact.created", event)
         await self._events.publish(principal.session_id, event)
         return artifact, False
 
@@ -93,14 +93,14 @@ class Artifacts:
                 expected_version=change.expected_version,
                 editor=principal.participant_id,
             )
+            event = ArtifactEvent(artifact=artifact)
             await changes.record_as(
                 conn,
                 principal,
                 "artifact.updated",
                 {"artifact_id": artifact.id, "version": artifact.version},
+                outbox=("artifact.updated", event),
             )
-            event = ArtifactEvent(artifact=artifact)
-            await changes.outbox(conn, principal.session_id, "artifact.updated", event)
         await self._events.publish(principal.session_id, event)
         return artifact
 
