@@ -1205,10 +1205,14 @@ async def webhook_isolation_load(
     ids: dict[str, set[str]] = {"fast": set(), "slow": set()}
     done = {"fast": asyncio.Event(), "slow": asyncio.Event()}
     open_at = {"slow": 0, "slow_most": 0}
+    current = {"phase": "", "stale": 0}
 
     async def hook(request: web.Request) -> web.Response:
         which = request.match_info["which"]
         await request.read()
+        if request.match_info["phase"] != current["phase"]:
+            current["stale"] += 1  # an earlier phase's, in flight when its workers stopped
+            return web.Response(status=204)
         if which == "slow":
             open_at["slow"] += 1
             open_at["slow_most"] = max(open_at["slow_most"], open_at["slow"])
@@ -1246,18 +1250,21 @@ async def webhook_isolation_load(
                 ids[which].clear()
                 done[which].clear()
             open_at["slow_most"] = 0
+            current["phase"] = str(len(phases))
             async with aiohttp.ClientSession() as http:
                 key, made = await _person_sessions(http, base, sessions)
+                hooks = []
                 for which in kinds:
                     async with http.post(
                         f"{base}/api/webhooks",
                         json={
-                            "url": f"http://127.0.0.1:{port}/{which}/{len(phases)}",
+                            "url": f"http://127.0.0.1:{port}/{which}/{current['phase']}",
                             "event_types": ["message.created"],
                         },
                         headers={"Authorization": f"Bearer {key}"},
                     ) as r:
                         assert r.status == 201, await r.text()
+                        hooks.append((await r.json())["webhook"]["id"])
 
                 async def send_all(s: dict[str, str], http: aiohttp.ClientSession) -> None:
                     auth = {"Authorization": f"Bearer {s['a']}"}
@@ -1294,6 +1301,13 @@ async def webhook_isolation_load(
                     proc.terminate()
                 for proc in procs:
                     await proc.wait()
+                async with aiohttp.ClientSession() as http:
+                    for hook_id in hooks:  # nothing of this phase is delivered in the next
+                        async with http.delete(
+                            f"{base}/api/webhooks/{hook_id}",
+                            headers={"Authorization": f"Bearer {key}"},
+                        ) as r:
+                            assert r.status == 204, await r.text()
             row: dict[str, Any] = {}
             for which in kinds:
                 times = got[which]
@@ -1311,10 +1325,11 @@ async def webhook_isolation_load(
                     t <= got["fast"][-1] for t in got["slow"]
                 )
                 row["slow"]["most_open_at_once"] = open_at["slow_most"]
+                row["slow"]["finished"] = done["slow"].is_set()
             phases[phase] = row
     finally:
         await runner.cleanup()
-    return {"events": total, "phases": phases}
+    return {"events": total, "phases": phases, "stale_requests": current["stale"]}
 
 
 def webhooks_scenario(
@@ -1869,14 +1884,16 @@ def print_table(report: dict[str, Any]) -> None:
                 if "slow" in row:
                     slow = row["slow"]
                     line += (
-                        f"; slow ({r['slow_ms']:.0f} ms) {slow['events_per_s']:.0f} events/s,"
+                        f"; slow ({r['slow_ms']:.0f} ms) {slow['events_per_s']:.0f} events/s"
+                        f" ({slow['events']} events{'' if slow['finished'] else ' in 60 s'}),"
                         f" {slow['done_when_fast_finished']} done when the fast one finished,"
                         f" at most {slow['most_open_at_once']} requests open at once"
                     )
                 print(line)
             print(
                 f"{'':44}   ({r['workers']} workers, {r['streams']} streams each,"
-                f" {r['sessions']} sessions, {r['events']} events per endpoint)"
+                f" {r['sessions']} sessions, {r['events']} events per endpoint;"
+                f" {r['stale_requests']} late requests of an earlier phase ignored)"
             )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")
