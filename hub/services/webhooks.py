@@ -293,8 +293,12 @@ async def _event_for(conn: Connection, target: Target, webhook_id: str) -> tuple
     take; `forbidden` for one it had but may no longer hear."""
     parsed = parse_webhook_id(webhook_id)
     if parsed is None:
-        raise HubError("not_found", "no such event: a webhook-id is msg_… or evt_…")
+        raise HubError("not_found", _NO_EVENT)
     kind, session_id, number = parsed
+    logged = await webhook_store.attempted(conn, target.id, webhook_id)
+    hears = await may_hear(conn, target, session_id)
+    if logged is None and not hears:  # before looking: whether it exists does not show
+        raise HubError("not_found", _NO_EVENT)
     item: Item | None = None
     if kind == "msg":
         page = await list_messages(conn, session_id, after=number - 1, limit=1)
@@ -304,20 +308,18 @@ async def _event_for(conn: Connection, target: Target, webhook_id: str) -> tuple
         event = await webhook_store.find_event(conn, session_id, number)
         if event is not None:
             item = event_item(session_id, event, 0)
-    logged = await webhook_store.attempted(conn, target.id, webhook_id)
     if item is None:
-        if logged is None:
-            raise HubError("not_found", "no such event (or it is no longer kept)")
-        raise HubError("not_found", "that event is no longer kept")
-    if not await may_hear(conn, target, session_id):
-        if logged is None:
-            raise HubError("not_found", "no such event in what this webhook may hear")
+        raise HubError("not_found", _NO_EVENT if logged is None else "that event is no longer kept")
+    if not hears:
         raise HubError("forbidden", "this endpoint may no longer hear that session")
     if logged is None and not filter_matches(target.event_types, item.event_type):
         raise HubError(
             "conflict", f"this webhook's filter does not take {item.event_type}: change it first"
         )
     return item, (0 if logged is None else logged[2]) + 1
+
+
+_NO_EVENT = "no such event (still kept) among those this webhook may hear"
 
 
 def _record(

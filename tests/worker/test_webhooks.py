@@ -1221,6 +1221,7 @@ async def test_any_event_the_endpoint_may_hear_is_delivered_again_on_request(
 
     other_key, other_sid = await own_session(hub)
     (elsewhere,) = await say(hub, other_sid, "not for that endpoint")
+    messages = set()
     for body in (
         {"webhook_id": f"msg_{other_sid}_{elsewhere}"},  # a session it may not hear
         {"webhook_id": f"msg_{sid}_{after + 5}"},
@@ -1229,6 +1230,8 @@ async def test_any_event_the_endpoint_may_hear_is_delivered_again_on_request(
     ):
         status, error = await hub.call("POST", path, token=key, json=body)
         assert (status, error["code"]) == (404, "not_found"), body
+        messages.add(error["message"])
+    assert len(messages) == 1  # nothing tells a session it may not hear from no event
     notes_path = f"/api/webhooks/{notes_only['webhook']['id']}/redeliver"
     status, error = await hub.call(
         "POST", notes_path, token=key, json={"webhook_id": f"msg_{sid}_{after}"}
