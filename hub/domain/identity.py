@@ -73,6 +73,7 @@ AuditAction = Literal[
     "template.unarchived",
     "rating.given",
     "rating.changed",
+    "rating.deleted",
     "secret.created",
     "secret.replaced",
     "secret.read",
