@@ -77,6 +77,7 @@ AuditAction = Literal[
     "secret.created",
     "secret.replaced",
     "secret.read",
+    "secret.resealed",
     "secret.deleted",
     "webhook.created",
     "webhook.updated",

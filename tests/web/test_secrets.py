@@ -305,8 +305,8 @@ async def test_rotation_reseals_old_rows_and_old_values_still_read(
 ) -> None:
     """With a new key put first, old rows still read and new writes use the new key;
     rotating (in batches) reseals every old row, after which the new key alone reads
-    them all; a second `hub secrets rotate` has nothing to do; rows no key opens are
-    left alone and reported."""
+    them all, each reseal audited for its owner as the operator's; a second `hub secrets
+    rotate` has nothing to do; rows no key opens are left alone and reported."""
     old = await make_client(database_url=own_database)
     k2, k3 = new_key_spec("k2"), new_key_spec("k3")
     _, key = await person(old)
@@ -337,6 +337,12 @@ async def test_rotation_reseals_old_rows_and_old_values_still_read(
         code, out, err = await hub_cli("secrets", "rotate", env=env)
         assert (code, out, err) == (0, "hub: re-encrypted 0 secret(s) with key 'k3'\n", "")
         assert await db.fetchval("SELECT array_agg(DISTINCT key_id) FROM secrets") == ["k3"]
+        resealed = await db.fetch(
+            "SELECT actor_kind, actor_id, detail->>'key_id' AS key_id FROM audit"
+            " WHERE action = 'secret.resealed' ORDER BY id"
+        )
+        assert [(r["actor_kind"], r["actor_id"]) for r in resealed] == [("system", "operator")] * 9
+        assert [r["key_id"] for r in resealed] == ["k2"] * 4 + ["k3"] * 5
     finally:
         await db.close()
     only_new = await make_client(database_url=own_database, secret_key=k3)
