@@ -64,6 +64,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     """Accounts created per client address per minute (bursts of as many)."""
     login_attempts_per_minute: PositiveInt = 30
     """Log-in attempts per client address per minute (bursts of as many)."""
+    anonymous_searches_per_minute: PositiveInt = 60
+    """Searches without a user key (`GET /api/search`, the public scope) per client
+    address per minute (bursts of as many): each ranks up to 10,000 messages."""
     login_failures_per_account: PositiveInt = 10
     """Failed log-ins an account takes before further attempts are refused; one more
     is allowed every 90 seconds (so 10 per 15 minutes), counted over every process when

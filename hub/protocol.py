@@ -52,6 +52,7 @@ __all__ = [
     "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_TOO_SLOW",
     "CLOSE_TRY_AGAIN_LATER",
+    "SERVER_FRAME_TYPES",
     "Ack",
     "ApprovalEvent",
     "ArtifactEvent",
@@ -483,5 +484,32 @@ def decode_event(data: bytes | str) -> Event:
     return _event_decoder.decode(data)
 
 
-def decode_server_frame(data: bytes | str) -> ServerFrame:
-    return _server_decoder.decode(data)
+SERVER_FRAME_TYPES: frozenset[str] = frozenset(
+    str(frame.__struct_config__.tag) for frame in get_args(ServerFrame)
+)
+"""The server frame types this code knows."""
+
+
+class _Typed(msgspec.Struct):
+    type: str
+
+
+_typed_decoder = msgspec.json.Decoder(_Typed)
+
+
+def decode_server_frame(data: bytes | str) -> ServerFrame | None:
+    """A server frame; None for a frame of a type this code does not know (a newer
+    server's): clients ignore those. A known type that does not decode, or something
+    that is no frame at all, raises `msgspec.DecodeError`/`ValidationError`."""
+    try:
+        return _server_decoder.decode(data)
+    except msgspec.ValidationError:
+        if frame_type(data) in SERVER_FRAME_TYPES:
+            raise
+        return None
+
+
+def frame_type(data: bytes | str) -> str:
+    """The `type` of a frame (raises `msgspec.DecodeError`/`ValidationError` for
+    something that is not a JSON object with a string `type`)."""
+    return _typed_decoder.decode(data).type

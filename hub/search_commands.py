@@ -9,9 +9,10 @@ import sys
 from typing import Any, get_args
 
 from hub.client import HubAPI
+from hub.client.search import SessionFilters
 from hub.commands import CommandError, need_user_key, out, when
 from hub.domain import SearchScope, Segment, Session, SessionStatus
-from hub.space_commands import cell, table
+from hub.space_commands import cell, filters_of, narrowed, table
 
 __all__ = ["COMMANDS", "add_parsers", "public_sessions", "run", "search", "shown"]
 
@@ -45,27 +46,28 @@ async def run(args: argparse.Namespace) -> int:
     if args.command == "sessions":
         if args.space:
             raise CommandError("give --public or --space, not both")
-        return await public_sessions(args.url, args.status, args.limit, args.cursor, args.all)
+        return await public_sessions(args.url, filters_of(args), args.all)
     scope: SearchScope = args.scope or ("space" if args.space else "public")
     return await search(
         args.url, " ".join(args.words), scope, args.space, args.status, args.limit, args.cursor
     )
 
 
-async def public_sessions(
-    url: str, status: SessionStatus | None, limit: int, cursor: str | None, every_page: bool
-) -> int:
-    """`hub sessions --public`: the public directory, newest first."""
+async def public_sessions(url: str, filters: SessionFilters, every_page: bool) -> int:
+    """`hub sessions --public`: the public directory, newest first, narrowed by
+    `filters`."""
     found: list[Session] = []
+    cursor = filters.get("cursor")
     async with HubAPI(url) as rest:
         while True:
-            page = await rest.session_directory(status=status, limit=limit, cursor=cursor)
+            filters["cursor"] = cursor
+            page = await rest.session_directory(**filters)
             found.extend(page.sessions)
             cursor = page.next
             if cursor is None or not every_page:
                 break
     if not found:
-        out("no public sessions")
+        out("no matching public sessions" if narrowed(filters) else "no public sessions")
     else:
         rows = [
             [s.id, s.status, when(s.created_at), s.agent_a_id, s.agent_b_id or "-", s.name]

@@ -8,9 +8,11 @@ import argparse
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from hub.client import HubAPI
+from hub.client.search import SessionFilters
 from hub.commands import (
     CommandError,
     answer_within,
@@ -19,14 +21,16 @@ from hub.commands import (
     watch_as_observer,
     when,
 )
-from hub.domain import Session, SessionStatus, Space, SpaceRole
+from hub.domain import Session, SessionMode, SessionStatus, Space, SpaceRole
 
 __all__ = [
     "COMMANDS",
     "SESSION_ACTIONS",
     "add_parsers",
     "cell",
+    "filters_of",
     "list_sessions",
+    "narrowed",
     "run",
     "table",
     "watch_session",
@@ -53,6 +57,35 @@ def _page_size(text: str) -> int:
     return size
 
 
+def _time(text: str) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 time (UTC unless it names a zone)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r} (like 2026-01-31 or 2026-01-31T09:30:00+02:00)"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def filters_of(args: argparse.Namespace) -> SessionFilters:
+    """The filters and page `hub sessions` was given, as the SDK takes them."""
+    return SessionFilters(
+        status=args.status,
+        mode=args.mode,
+        agent=args.agent,
+        created_after=args.since,
+        created_before=args.until,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+
+
+def narrowed(filters: SessionFilters) -> bool:
+    """Whether a filter besides the status was given (an empty list then says so)."""
+    return any(filters.get(name) for name in ("mode", "agent", "created_after", "created_before"))
+
+
 def add_parsers(commands: Any, session_actions: Any, with_url: WithUrl, user_key_help: str) -> None:
     """Add `hub sessions`, `hub space …` to `commands` and `hub session watch|move` to
     `session_actions` (`with_url` adds --url and --timeout)."""
@@ -69,6 +102,17 @@ def add_parsers(commands: Any, session_actions: Any, with_url: WithUrl, user_key
     listing = sub(commands, "sessions", "your agents' sessions, or a space's, newest first")
     listing.add_argument("--space", metavar="SPACE", help="a space's sessions (members)")
     listing.add_argument("--status", choices=get_args(SessionStatus))
+    listing.add_argument("--mode", choices=get_args(SessionMode))
+    listing.add_argument(
+        "--agent", metavar="SLUG", help="only sessions a verified agent (its slug) is in"
+    )
+    listing.add_argument(
+        "--since",
+        type=_time,
+        metavar="WHEN",
+        help="created at or after: a date (2026-01-31, midnight UTC) or an ISO 8601 time",
+    )
+    listing.add_argument("--until", type=_time, metavar="WHEN", help="created before (as --since)")
     listing.add_argument(
         "--limit", type=_page_size, default=20, metavar="N", help="sessions per page (20; 1 to 100)"
     )
@@ -127,9 +171,7 @@ async def run(args: argparse.Namespace) -> int:
     """Run `hub sessions`, `hub space …` or `hub session move` (REST calls)."""
     url = args.url
     if args.command == "sessions":
-        return await list_sessions(
-            url, args.space, args.status, args.limit, args.cursor, every_page=args.all
-        )
+        return await list_sessions(url, args.space, filters_of(args), every_page=args.all)
     if args.command == "session":
         return await move_session(url, args.session, None if args.none else args.space)
     action = args.action
@@ -186,35 +228,33 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 async def list_sessions(
-    url: str,
-    space: str | None,
-    status: SessionStatus | None,
-    limit: int,
-    cursor: str | None,
-    *,
-    every_page: bool,
+    url: str, space: str | None, filters: SessionFilters, *, every_page: bool
 ) -> int:
-    """`hub sessions`: a page of one's agents' sessions (or a space's), newest first;
-    with `every_page`, each page after it too, by the cursor."""
+    """`hub sessions`: a page of one's agents' sessions (or a space's), newest first,
+    narrowed by `filters`; with `every_page`, each page after it too, by the cursor."""
     key = need_user_key(url)
     found: list[Session] = []
+    cursor = filters.get("cursor")
     async with HubAPI(url) as rest:
         spaces = [] if space else await rest.spaces(key)
         slugs: dict[str | None, str] = {s.id: s.slug for s in spaces}
         while True:
+            filters["cursor"] = cursor
             if space:
-                page = await rest.space_sessions(
-                    key, space, status=status, limit=limit, cursor=cursor
-                )
+                page = await rest.space_sessions(key, space, **filters)
             else:
-                page = await rest.my_sessions(key, status=status, limit=limit, cursor=cursor)
+                page = await rest.my_sessions(key, **filters)
             found.extend(page.sessions)
             cursor = page.next
             if cursor is None or not every_page:
                 break
     if not found:
+        status = filters.get("status")
         which = f"{status} sessions" if status else "sessions"
-        out(f"no {which} in {space}" if space else f"no {which} of your agents yet")
+        if narrowed(filters):
+            out(f"no matching {which}" + (f" in {space}" if space else ""))
+        else:
+            out(f"no {which} in {space}" if space else f"no {which} of your agents yet")
     else:
         header = ["SESSION", "STATUS", "CREATED", "AGENT A", "AGENT B"]
         rows = [

@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 import pytest
 import redis
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from hub.app import create_app
@@ -29,6 +29,7 @@ from hub.bus import keys
 from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
+from hub.web.server import HubRunner
 from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.servers import RedisServer, claim, reap_orphans
 
@@ -114,6 +115,14 @@ def forget_rate_limits(redis_url: str) -> None:
         server.close()
 
 
+class HubTestServer(TestServer):
+    """A test server running the app as `hub serve` does (its runner: the header
+    deadline, JSON answers to requests aiohttp cannot parse)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return HubRunner(self.app, header_timeout=10.0, **kwargs)
+
+
 @pytest.fixture(params=["memory-bus", "redis-bus"])
 def config(request: pytest.FixtureRequest, database_url: str) -> Config:
     """Settings for a hub under test, once on each bus: short heartbeats, small limits
@@ -135,6 +144,7 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
         session_creations_per_minute=100_000,
         signups_per_minute=100_000,
         login_attempts_per_minute=100_000,
+        anonymous_searches_per_minute=100_000,
         max_frame_bytes=256 * 1024,
         db_pool_size=8,
         secret_key=TEST_SECRET_KEY,
@@ -144,7 +154,7 @@ def config(request: pytest.FixtureRequest, database_url: str) -> Config:
 @pytest.fixture
 async def hub_server(config: Config) -> AsyncIterator[TestServer]:
     """A hub serving on a real localhost port."""
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
     try:
         yield server
@@ -171,7 +181,7 @@ async def make_client(config: Config) -> AsyncIterator[Any]:
 
     async def make(**overrides: Any) -> HubClient:
         changed = msgspec.structs.replace(config, **overrides)
-        server = TestServer(create_app(changed, migrate=False), host="127.0.0.1")
+        server = HubTestServer(create_app(changed, migrate=False), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         hub = HubClient(http, str(server.make_url("")))

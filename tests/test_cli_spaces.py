@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,56 @@ async def test_spaces_and_their_members_from_the_terminal(hub_server: TestServer
         space = await rest.space(ada, slug)
         assert space.archived_at is None and space.name == "Protein lab"
         assert [m.username for m in await rest.space_members(ada, slug)] == [ada_name]
+
+
+@one_bus
+@pytest.mark.timeout(180)
+async def test_sessions_filter_by_mode_agent_and_time(
+    hub_server: TestServer, tmp_path: Path
+) -> None:
+    """`hub sessions` takes the filters the REST list takes: --mode, --agent (a verified
+    agent's slug), --since (inclusive) and --until (exclusive) as dates or ISO times,
+    with --space and --public too; a malformed time is a usage error."""
+    url = base_url(hub_server)
+    _, ada = await account(url)
+    planner, helper = unique("planner-"), unique("helper-")
+    planner_key, helper_key = [
+        (await agent_with_key(url, ada, slug, tmp_path)).read_text().strip()
+        for slug in (planner, helper)
+    ]
+    slug = unique("lab-")
+    async with HubAPI(url) as rest:
+        await rest.create_space(ada, slug, "Lab")
+        made = [
+            (await rest.create_session(agent_key=key, name=name, **fields)).session
+            for key, name, fields in (
+                (planner_key, "live", {"mode": "realtime", "is_private": False}),
+                (planner_key, "slow", {"mode": "async", "workspace_id": slug}),
+                (helper_key, "help", {"mode": "realtime", "workspace_id": slug}),
+            )
+        ]
+    as_ada = {"HUB_USER_KEY": ada}
+
+    async def listed(*args: str) -> list[str]:
+        code, out, err = await hub("sessions", *args, "--url", url, env=as_ada)
+        assert code == 0, err
+        return [r[-1] for r in rows(out)[1:]] if out.startswith("SESSION") else []
+
+    assert await listed() == ["help", "slow", "live"]
+    assert await listed("--mode", "realtime") == ["help", "live"]
+    assert await listed("--agent", planner) == ["slow", "live"]
+    assert await listed("--agent", planner, "--mode", "async") == ["slow"]
+    assert await listed("--since", made[1].created_at.isoformat()) == ["help", "slow"]
+    assert await listed("--until", made[1].created_at.isoformat()) == ["live"]
+    today = made[0].created_at.astimezone(UTC).date()
+    assert await listed("--since", today.isoformat()) == ["help", "slow", "live"]
+    code, out, err = await hub("sessions", "--until", today.isoformat(), "--url", url, env=as_ada)
+    assert (code, out) == (0, "no matching sessions\n"), err
+    assert await listed("--space", slug, "--mode", "realtime") == ["help"]
+    assert await listed("--public", "--agent", planner, "--mode", "realtime") == ["live"]
+    assert await listed("--public", "--agent", planner, "--mode", "async") == []
+    code, _, err = await hub("sessions", "--since", "last week", "--url", url, env=as_ada)
+    assert code == 2 and "not a date or time: 'last week'" in err
 
 
 @one_bus

@@ -41,24 +41,19 @@ from hub.protocol import (
     ClientFrame,
     ErrorFrame,
     Event,
-    FileEvent,
     Hello,
-    InterruptEvent,
     MessageEvent,
     NoteEvent,
-    PresenceEvent,
+    Pong,
     Resumed,
     ServerFrame,
-    SessionEvent,
     SetPresence,
-    StreamDeltaEvent,
-    StreamEndedEvent,
-    StreamStartedEvent,
     UpdateNote,
     You,
     decode_client_frame,
     decode_server_frame,
     encode,
+    frame_type,
 )
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "STOP", "Connection"]
@@ -241,6 +236,8 @@ class Connection:
         """The session is over: fail what waits, and end the event stream with `error`."""
         self._fatal = error
         self._fail_pending(error)
+        for message_id in list(self._approval_waiters):  # no decision will come now
+            self._decided(message_id)
         if not first.done():
             first.set_exception(error)
         else:
@@ -267,6 +264,9 @@ class Connection:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
                 frame = decode_server_frame(msg.data)
+                if frame is None:  # a newer server's frame type: clients ignore it
+                    log.debug("ignored a server frame of unknown type %r", frame_type(msg.data))
+                    continue
                 if isinstance(frame, Resumed):
                     catching_up = False
                 elif catching_up and isinstance(frame, MessageEvent):
@@ -295,23 +295,6 @@ class Connection:
             self._saw_decision(frame.message)
             if self._own_messages or not self.is_mine(frame):
                 await self._events.put(frame)
-        elif isinstance(
-            frame,
-            NoteEvent
-            | FileEvent
-            | PresenceEvent
-            | SessionEvent
-            | StreamStartedEvent
-            | StreamDeltaEvent
-            | StreamEndedEvent
-            | ApprovalEvent
-            | InterruptEvent,
-        ):
-            if isinstance(frame, ApprovalEvent):
-                self._decided(frame.approval.message_id)
-            if isinstance(frame, NoteEvent):
-                self._saw_note(frame.note)
-            await self._events.put(frame)
         elif isinstance(frame, Hello):
             self.hello = frame
             if self.last_id is None:
@@ -335,6 +318,12 @@ class Connection:
                         frame.code, frame.message, frame.note, frame.file, approval=frame.approval
                     )
                 )
+        elif not isinstance(frame, Pong):  # every other event reaches the application
+            if isinstance(frame, ApprovalEvent):
+                self._decided(frame.approval.message_id)
+            if isinstance(frame, NoteEvent):
+                self._saw_note(frame.note)
+            await self._events.put(frame)
 
     async def _after_resume(self) -> None:
         """Re-send what was in flight when the connection dropped (each is safe to

@@ -257,8 +257,12 @@ class Session(Connection):
     async def wait_for_approval(self, message_id: int, *, within: float | None = None) -> Approval:
         """Wait until the approval request `message_id` is decided (an `approval` event,
         or its decision message in the history after a reconnect), or its time is up
-        (then the hub decides it `expired` as this reads it), or `within` seconds
-        passed: then it is returned `pending`."""
+        (then a read shows it `expired`; its decision is recorded by the hub's sweeper
+        within seconds, or by the next attempt to decide it), or `within` seconds
+        passed: then it is returned `pending`. Raises the session's end (e.g.
+        `session_deleted`) at once if it ends meanwhile."""
+        if self._fatal is not None:
+            raise self._fatal
         loop = asyncio.get_running_loop()
         decided: asyncio.Future[None] = loop.create_future()
         self._approval_waiters.setdefault(message_id, []).append(decided)
@@ -267,12 +271,14 @@ class Session(Connection):
             if approval.status != "pending":
                 return approval
             # the request's own expiry, by this machine's clock (a little after, so the
-            # hub's clock has passed it too); then the read below decides it expired
+            # hub's clock has passed it too); then the read below shows it expired
             left = (approval.expires_at.timestamp() - time.time()) + 0.5
             wait = max(0.0, left if within is None else min(within, left))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(decided)
+            if self._fatal is not None:  # woken by the session's end
+                raise self._fatal
             return await self._rest.approval(self.session_id, self._token, message_id)
         finally:
             waiters = self._approval_waiters.get(message_id, [])

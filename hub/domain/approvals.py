@@ -34,6 +34,7 @@ __all__ = [
     "Interrupt",
     "TaskState",
     "approval_request",
+    "as_read",
     "check_message_metadata",
     "check_policy",
     "decision_content",
@@ -186,6 +187,16 @@ def may_interrupt(policy: ApprovalPolicy, who: Principal) -> None:
 
 def expires_at(created_at: datetime, request: ApprovalRequest) -> datetime:
     return created_at + timedelta(seconds=request.expires_in)
+
+
+def as_read(approval: Approval, now: datetime) -> Approval:
+    """The request as a read shows it at `now`: an undecided one whose time is up reads
+    `expired` (nothing else can be decided for it now), though its decision (with
+    `decided_at` and its system message) is written only by the sweeper or the next
+    attempt to decide it, never by a read."""
+    if approval.status == "pending" and now >= approval.expires_at:
+        return msgspec.structs.replace(approval, status="expired")
+    return approval
 
 
 def decision_content(status: ApprovalStatus, decided_by: str | None, comment: str | None) -> str:

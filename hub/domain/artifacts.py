@@ -301,6 +301,9 @@ class ArtifactVersionInfo(msgspec.Struct, kw_only=True):
     title: str
     editor: str
     created_at: datetime
+    at_message_id: int | None = None
+    """The session's last message when this version was written (None: written before
+    the hub recorded it)."""
 
 
 class ArtifactVersion(ArtifactVersionInfo, kw_only=True):

@@ -49,7 +49,17 @@ __all__ = [
 ]
 
 ExportFormat = Literal["json", "markdown"]
-Section = Literal["messages", "notes", "note_versions", "files", "file_versions", "activity"]
+Section = Literal[
+    "messages",
+    "notes",
+    "note_versions",
+    "files",
+    "file_versions",
+    "attachments",
+    "artifacts",
+    "artifact_versions",
+    "activity",
+]
 
 EXPORT_FORMAT = "hub.session-export"
 EXPORT_VERSION = 1
@@ -59,6 +69,9 @@ JSON_SECTIONS: tuple[Section, ...] = (
     "note_versions",
     "files",
     "file_versions",
+    "attachments",
+    "artifacts",
+    "artifact_versions",
     "activity",
 )
 MARKDOWN_SECTIONS: tuple[Section, ...] = ("messages", "notes", "files")

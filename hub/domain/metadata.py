@@ -19,7 +19,7 @@ def check_json(value: Any, what: str, max_bytes: int, max_depth: int = MAX_JSON_
     """Refuse (ValueError, naming `what`) free JSON nested deeper than `max_depth` levels
     (the value itself is level 1) or larger than `max_bytes` encoded."""
     depth = 0
-    level: list[Any] = [value]
+    level: list[Any] = [value] if isinstance(value, dict | list) else []  # a scalar: level 1
     while level:
         depth += 1
         if depth > max_depth:

@@ -63,6 +63,9 @@ FILE_PREFIX = "hub://files/"
 MAX_WAIT_SECONDS = 300.0
 TRANSCRIPT_MESSAGES = 200
 """The transcript resource shows this many of the latest messages."""
+MAX_PARTIAL_CHARS = 2000
+"""session_state shows at most this many of the latest characters of a stream being
+written (the bridge keeps no more of it)."""
 
 Changed = Callable[[str, bool], Awaitable[None]]
 """Told a resource URI that changed, and whether it is new (a note or file created)."""
@@ -193,7 +196,7 @@ class YouView(msgspec.Struct, kw_only=True, omit_defaults=True):
     display_name: str | None = None
 
 
-class WritingView(msgspec.Struct, kw_only=True):
+class WritingView(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Someone writing a message now (streaming it): it arrives through
     wait_for_messages once they finish."""
 
@@ -201,6 +204,47 @@ class WritingView(msgspec.Struct, kw_only=True):
     type: str
     characters: int
     """How much of it is written so far."""
+    partial_text: str | None = None
+    """(session_state only) The text written so far, unfinished: at most the last
+    MAX_PARTIAL_CHARS characters."""
+    partial_from: int | None = None
+    """Where partial_text starts in the message (0: from its beginning)."""
+
+
+class _Open:
+    """An open stream of someone else's, from the live events: its size and the tail of
+    its text (at most MAX_PARTIAL_CHARS characters, from `start`)."""
+
+    __slots__ = ("characters", "participant", "start", "text", "type")
+
+    def __init__(self, participant: str, type_: str, characters: int, text: str) -> None:
+        self.participant, self.type, self.characters = participant, type_, characters
+        self.start, self.text = characters - len(text), ""
+        self.add(self.start, text)
+
+    def add(self, offset: int, text: str) -> None:
+        """`text` goes at `offset` (a delta may overlap what is held, or follow a gap)."""
+        end = self.start + len(self.text)
+        if offset > end:  # a gap (a lost delta): keep only what follows it
+            self.start, self.text = offset, text
+        elif offset + len(text) > end:
+            if offset >= self.start:
+                self.text = self.text[: offset - self.start] + text
+            else:
+                self.text = text[self.start - offset :]
+        self.characters = max(self.characters, offset + len(text))
+        if len(self.text) > MAX_PARTIAL_CHARS:
+            self.start += len(self.text) - MAX_PARTIAL_CHARS
+            self.text = self.text[-MAX_PARTIAL_CHARS:]
+
+    def view(self, *, text: bool) -> WritingView:
+        return WritingView(
+            participant=self.participant,
+            type=self.type,
+            characters=self.characters,
+            partial_text=self.text if text else None,
+            partial_from=self.start if text else None,
+        )
 
 
 class State(msgspec.Struct, kw_only=True):
@@ -431,8 +475,9 @@ TOOLS: tuple[Tool, ...] = (
         "session_state",
         "Where you are: the session (name, status, agents), who you are, who is here now,"
         " the notes and files (without their content), the last message id, and how many"
-        " messages you have not read yet, and who is writing a message right now. Call it"
-        " first.",
+        " messages you have not read yet, and who is writing a message right now, with"
+        f" what they wrote so far (partial_text: unfinished, its last {MAX_PARTIAL_CHARS}"
+        " characters at most, starting at character partial_from). Call it first.",
         NoArgs,
         True,
     ),
@@ -537,7 +582,7 @@ class Bridge:
         self._pump: asyncio.Task[None] | None = None
         self._known_notes = {n.id for n in session.hello.notes} if session.hello else set()
         self._known_files = {f.path for f in session.hello.files} if session.hello else set()
-        self._writing: dict[tuple[str, str], WritingView] = {}
+        self._writing: dict[tuple[str, str], _Open] = {}
         """Open streams of the others (author, stream id), from the live events."""
 
     @property
@@ -589,27 +634,26 @@ class Bridge:
             self._wake()
 
     def _saw_stream(self, event: StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent) -> None:
-        """Keep who is writing: the model is told, not sent every delta (it reads the
-        message, whole, once committed)."""
+        """Keep who is writing, and the tail of what they wrote so far: the model is
+        told, not sent every delta (it reads the message, whole, once committed)."""
         if isinstance(event, StreamStartedEvent):
             info = event.stream
             if info.author_id == self.session.you.participant_id:
                 return
-            known = self._writing.get((info.author_id, info.id))
-            self._writing[(info.author_id, info.id)] = WritingView(
-                participant=info.author_id,
-                type=info.msg_type,
-                characters=max(info.size, known.characters if known else 0),
+            # a catch-up (after a reconnect) brings the text so far, `size` characters
+            self._writing[(info.author_id, info.id)] = _Open(
+                info.author_id, info.msg_type, info.size, event.text
             )
         elif isinstance(event, StreamDeltaEvent):
             writing = self._writing.get((event.author_id, event.stream_id))
             if writing is not None:
-                writing.characters = max(writing.characters, event.offset + len(event.text))
+                writing.add(event.offset, event.text)
         else:
             self._writing.pop((event.author_id, event.stream_id), None)
 
-    def writing(self) -> list[WritingView]:
-        return list(self._writing.values())
+    def writing(self, *, text: bool = False) -> list[WritingView]:
+        """Who is writing now; with `text`, what they wrote so far (its tail)."""
+        return [w.view(text=text) for w in self._writing.values()]
 
     def _wake(self) -> None:
         self._arrived.set()
@@ -650,7 +694,7 @@ class Bridge:
             last_message_id=s.last_message_id,
             cursor=self.cursor,
             unread=max(0, s.last_message_id - self.cursor),
-            writing=self.writing(),
+            writing=self.writing(text=True),
         )
 
     async def send_message(self, args: SendArgs) -> Sent:
@@ -696,13 +740,15 @@ class Bridge:
         deadline = loop.time() + args.timeout
         while True:
             async with self._reading:  # one reader at a time: a message goes to one call
+                # taken before the read below awaits: a wake meanwhile (a message, the
+                # session's end) is not lost, the wait after it returns at once
+                arrived = self._arrived
                 if self._ended is not None:
                     raise self._ended
                 if self._latest > self.cursor:
                     found = await self._read_after_cursor(args.limit)
                     if found is not None:
                         return found
-                arrived = self._arrived
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return Waited(

@@ -63,7 +63,7 @@ class Hub:
         self.presence = PresenceService(store, bus, self.events, ttl=self.access.slot_ttl)
         self.sessions = Sessions(config, store, self.events, self.access, self.presence)
         self.spaces = Spaces(store, self.events)
-        self.search = Search(store)
+        self.search = Search(config, store, self.access)
         self.templates = Templates(store)
         self.forks = Forks(config, store, self.access, self.sessions)
         self.messages = Messages(config, store, self.events, metrics=metrics)

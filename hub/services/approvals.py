@@ -7,7 +7,8 @@ replying to it (`insert_batch`: the session row lock, the next gap-free id) and 
 decision row, inserted only if the request has none. Of concurrent deciders, on any
 number of processes, one commits; the others find the decision and get `conflict`
 carrying it. Expiry is the same decision, `expired`, made by whoever notices first: a
-read or decision after the request's time, or this process's sweeper.
+decision attempt after the request's time, or a hub's sweeper. A read writes nothing:
+it shows a request whose time is up as `expired` before that decision is written.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ log = logging.getLogger("hub.approvals")
 HUB_AUTHOR = "hub"
 """The author id of the system messages recording decisions and interrupts."""
 SWEEP_BATCH = 100
+# a session that answers these takes no decision ever again (completed and deleted are final)
+_FINAL = frozenset({"session_completed", "session_deleted", "session_not_found"})
 
 
 class _Lost(Exception):
@@ -69,37 +72,26 @@ class Approvals:
         await cancel_and_wait([self._sweeper])
 
     async def get(self, who: Principal, message_id: int) -> Approval:
-        """The request and its decision; one whose time is up is decided `expired` now."""
+        """The request and its decision; one whose time is up reads `expired` (a read
+        writes nothing: the sweeper or the next decision attempt records it)."""
         require(who, "read")
         async with self._store.connection() as conn:
             row = await approval_store.get_approval(conn, who.session_id, message_id)
         if row is None:
             raise HubError("not_found", f"message {message_id} is not an approval request")
-        if row.overdue:
-            approval, _ = await self._settle(who.session_id, message_id, None, "expired", None)
-            return approval
-        return row.approval
+        return row.as_read
 
     async def list(
         self, who: Principal, *, pending_only: bool, after: int, limit: int
     ) -> list[Approval]:
-        """The session's requests in id order; those whose time is up are decided
-        `expired` first (and left out when `pending_only`)."""
+        """The session's requests in id order; those whose time is up read `expired`
+        (and are left out when `pending_only`), without a write, as in `get`."""
         require(who, "read")
         async with self._store.connection() as conn:
             rows = await approval_store.list_approvals(
                 conn, who.session_id, pending_only=pending_only, after=after, limit=limit
             )
-        found: list[Approval] = []
-        for row in rows:
-            approval = row.approval
-            if row.overdue:
-                approval, _ = await self._settle(
-                    who.session_id, approval.message_id, None, "expired", None
-                )
-            if not pending_only or approval.status == "pending":
-                found.append(approval)
-        return found
+        return [row.as_read for row in rows]
 
     async def decide(
         self, who: Principal, message_id: int, decision: Decision, comment: str | None
@@ -123,6 +115,9 @@ class Approvals:
                 _, won = await self._settle(item.session_id, item.message_id, None, "expired", None)
             except HubError as exc:
                 log.debug("could not expire %s/%d: %s", item.session_id, item.message_id, exc)
+                if exc.code in _FINAL:  # never decidable now: stop reading it every sweep
+                    async with self._store.connection() as conn:
+                        await approval_store.forget_deadline(conn, item.session_id, item.message_id)
                 continue
             decided += won
         return decided

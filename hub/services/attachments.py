@@ -207,8 +207,13 @@ class Attachments:
 
     async def download(self, principal: Principal, attachment_id: str) -> Download:
         """The attachment and its bytes (read from the store as they are consumed)."""
-        attachment = await self.get(principal, attachment_id)
-        key = BlobKey(principal.session_id, attachment.sha256)
+        _check_id(attachment_id)
+        async with self._store.connection() as conn:
+            attachment = await attachment_store.get_attachment(
+                conn, principal.session_id, attachment_id
+            )
+            home = await attachment_store.blob_home(conn, principal.session_id, attachment.sha256)
+        key = BlobKey(home, attachment.sha256)
         return Download(attachment, self._blobs.read(key, attachment.size))
 
     async def thumbnail(self, principal: Principal, attachment_id: str) -> bytes:

@@ -1,5 +1,9 @@
 """Approvals: the requests (messages asking for approval) and their one decision.
 
+The undecided requests are also rows of `approval_deadlines` (kept by the schema: a
+request's row is written with it and removed with its decision), which the expiry
+sweeper reads.
+
 A decision is an INSERT that does nothing when the request already has one: the
 primary key on (session, request message) lets exactly one decision win, whichever hub
 process tries first. It is written in the transaction that writes its system message
@@ -14,12 +18,19 @@ from typing import Any
 
 import msgspec
 
-from hub.domain.approvals import Approval, ApprovalRequest, ApprovalStatus, expires_at
+from hub.domain.approvals import (
+    Approval,
+    ApprovalRequest,
+    ApprovalStatus,
+    as_read,
+    expires_at,
+)
 from hub.store import Connection
 
 __all__ = [
     "Overdue",
     "RequestRow",
+    "forget_deadline",
     "get_approval",
     "list_approvals",
     "overdue",
@@ -44,6 +55,11 @@ class RequestRow(msgspec.Struct, kw_only=True):
     @property
     def overdue(self) -> bool:
         return self.approval.status == "pending" and self.now >= self.approval.expires_at
+
+    @property
+    def as_read(self) -> Approval:
+        """The request as a read shows it now (`expired` once its time is up)."""
+        return as_read(self.approval, self.now)
 
 
 def _row(row: Any) -> RequestRow:
@@ -81,10 +97,12 @@ async def list_approvals(
     conn: Connection, session_id: str, *, pending_only: bool, after: int, limit: int
 ) -> list[RequestRow]:
     """The session's requests after message `after`, in id order (only the undecided
-    ones when `pending_only`)."""
+    ones whose time is not up when `pending_only`)."""
     rows = await conn.fetch(
         _SELECT + " AND m.session_id = $1 AND m.id > $2"
-        " AND (NOT $3::boolean OR d.message_id IS NULL) ORDER BY m.id LIMIT $4",
+        " AND (NOT $3::boolean OR (d.message_id IS NULL AND now() < m.created_at"
+        "      + make_interval(secs => (m.metadata->'approval'->>'expires_in')::float8)))"
+        " ORDER BY m.id LIMIT $4",
         session_id,
         after,
         pending_only,
@@ -99,18 +117,25 @@ class Overdue(msgspec.Struct, frozen=True):
 
 
 async def overdue(conn: Connection, limit: int) -> list[Overdue]:
-    """Undecided requests (of any session) whose time is up, oldest first."""
+    """Undecided requests (of any session) whose time is up, soonest due first: read
+    from `approval_deadlines`, which holds only undecided requests (decided ones cost
+    nothing here, however many there are)."""
     rows = await conn.fetch(
-        "SELECT m.session_id, m.id FROM messages m"
-        " WHERE m.msg_type = 'action' AND m.metadata ? 'approval'"
-        "   AND m.created_at + make_interval(secs => (m.metadata->'approval'->>'expires_in')"
-        "       ::float8) <= now()"
-        "   AND NOT EXISTS (SELECT 1 FROM approval_decisions d"
-        "       WHERE d.session_id = m.session_id AND d.message_id = m.id)"
-        " ORDER BY m.created_at LIMIT $1",
+        "SELECT session_id, message_id FROM approval_deadlines"
+        " WHERE expires_at <= now() ORDER BY expires_at LIMIT $1",
         limit,
     )
-    return [Overdue(r["session_id"], r["id"]) for r in rows]
+    return [Overdue(r["session_id"], r["message_id"]) for r in rows]
+
+
+async def forget_deadline(conn: Connection, session_id: str, message_id: int) -> None:
+    """Stop sweeping a request that can never be decided (its session completed or
+    was deleted): it stays undecided, and the sweeper no longer reads it."""
+    await conn.execute(
+        "DELETE FROM approval_deadlines WHERE session_id = $1 AND message_id = $2",
+        session_id,
+        message_id,
+    )
 
 
 async def record_decision(

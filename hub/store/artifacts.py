@@ -32,13 +32,19 @@ COLUMNS = (
     "id, session_id, message_id, kind, title, data, size, version, creator, last_editor,"
     " created_at, updated_at"
 )
-VERSION_INFO = "v.artifact_id, v.version, v.title, v.editor, v.created_at"
+VERSION_INFO = "v.artifact_id, v.version, v.title, v.editor, v.created_at, v.at_message_id"
 
-# Appended to the statement that changed the artifact (the CTE `changed`): its version row.
+# Appended to the statement that changed the artifact (the CTE `changed`): its version row,
+# at the session's last message as this statement reads it (the writer holds the session
+# row, `sessions.hold_for_write`, so no message commits in between: the tie is exact, as
+# for notes).
 _WITH_VERSION = """,
     version_row AS (
-        INSERT INTO artifact_versions (artifact_id, version, title, data, editor, created_at)
-        SELECT id, version, title, data, last_editor, updated_at FROM changed
+        INSERT INTO artifact_versions
+            (artifact_id, version, title, data, editor, created_at, at_message_id, size)
+        SELECT c.id, c.version, c.title, c.data, c.last_editor, c.updated_at,
+               s.last_message_id, c.size
+          FROM changed c JOIN sessions s ON s.id = c.session_id
     )
     SELECT * FROM changed"""
 
@@ -183,7 +189,7 @@ async def update_artifact(
     kind = kind_of(data)
     row = await conn.fetchrow(
         f"""WITH changed AS (
-                UPDATE artifacts SET data = $3, title = COALESCE($4, title),
+                UPDATE artifacts SET data = $3, title = COALESCE($4, title), size = $8,
                     version = version + 1, last_editor = $5, updated_at = now()
                 WHERE session_id = $1 AND id = $2 AND version = $6 AND kind = $7
                 RETURNING {COLUMNS}
@@ -195,6 +201,7 @@ async def update_artifact(
         editor,
         expected_version,
         kind,
+        encoded_size(data),
     )
     if row is None:
         current = await get_artifact(conn, session_id, artifact_id)

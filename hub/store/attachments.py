@@ -9,7 +9,9 @@ from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
 __all__ = [
+    "SELECT",
     "BlobState",
+    "blob_home",
     "blob_state",
     "charge",
     "get_attachment",
@@ -20,7 +22,7 @@ __all__ = [
     "thumbnail",
 ]
 
-_SELECT = """SELECT a.id, a.session_id, a.name, a.content_type, a.size, a.sha256, a.uploader,
+SELECT = """SELECT a.id, a.session_id, a.name, a.content_type, a.size, a.sha256, a.uploader,
        a.uploader_role, b.thumbnail IS NOT NULL AS thumbnail, a.created_at
   FROM attachments a
   JOIN attachment_blobs b ON b.session_id = a.session_id AND b.sha256 = a.sha256"""
@@ -46,6 +48,20 @@ async def blob_state(conn: Connection, session_id: str, sha256: str) -> BlobStat
     )
     assert row is not None
     return BlobState(row["used"], row["exists"])
+
+
+async def blob_home(conn: Connection, session_id: str, sha256: str) -> str:
+    """The session whose stored bytes are the session's blob `sha256`: its own, or (a
+    fork's copy) the session where they were first stored."""
+    home: str | None = await conn.fetchval(
+        """SELECT COALESCE(stored_in, session_id) FROM attachment_blobs
+            WHERE session_id = $1 AND sha256 = $2""",
+        session_id,
+        sha256,
+    )
+    if home is None:
+        raise HubError("not_found", f"no blob {sha256} in this session")
+    return home
 
 
 async def insert_blob(
@@ -113,7 +129,7 @@ async def insert_attachment(
 async def get_attachment(conn: Connection, session_id: str, attachment_id: str) -> Attachment:
     """One upload of the session; `not_found` for any other id (another session's too)."""
     row = await conn.fetchrow(
-        _SELECT + " WHERE a.id = $1 AND a.session_id = $2", attachment_id, session_id
+        SELECT + " WHERE a.id = $1 AND a.session_id = $2", attachment_id, session_id
     )
     if row is None:
         raise HubError("not_found", f"no attachment {attachment_id[:40]!r} in this session")
@@ -125,7 +141,7 @@ async def list_attachments(
 ) -> list[Attachment]:
     """The session's uploads, oldest first, the first `limit` after the upload `after`."""
     rows = await conn.fetch(
-        _SELECT
+        SELECT
         + """ WHERE a.session_id = $1 AND ($2::text IS NULL OR (a.created_at, a.id) >
                   (SELECT created_at, id FROM attachments WHERE id = $2 AND session_id = $1))
               ORDER BY a.created_at, a.id LIMIT $3""",

@@ -4,7 +4,8 @@ so the whole export is one consistent state however long it streams and however 
 rows there are.
 
 Batches are sized by what a row may weigh: a message holds at most 64 000 characters and
-16 KiB of metadata, a note version 200 000 characters, a file version 512 000, so a
+16 KiB of metadata, a note version 200 000 characters, a file version 512 000, an
+artifact (or artifact version) 512 000 bytes of data, so a
 batch stays within tens of megabytes even at the limits, and is far smaller as a rule.
 """
 
@@ -13,10 +14,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hub.domain import Activity, FileEntry, FileVersion, Message, Note, NoteVersion
+from hub.domain import (
+    Activity,
+    Artifact,
+    ArtifactVersion,
+    Attachment,
+    FileEntry,
+    FileVersion,
+    Message,
+    Note,
+    NoteVersion,
+)
 from hub.domain.exports import Participant, Section
 from hub.store import Connection, rows_to
 from hub.store import activity as activity_store
+from hub.store import artifacts as artifact_store
+from hub.store import attachments as attachment_store
 from hub.store import files as file_store
 from hub.store import messages as message_store
 from hub.store import notes as note_store
@@ -46,6 +59,20 @@ _SECTIONS: dict[Section, tuple[str, type[Any]]] = {
         " ORDER BY path, version",
         FileVersion,
     ),
+    "attachments": (
+        f"{attachment_store.SELECT} WHERE a.session_id = $1 ORDER BY a.created_at, a.id",
+        Attachment,
+    ),
+    "artifacts": (
+        f"SELECT {artifact_store.COLUMNS} FROM artifacts WHERE session_id = $1 ORDER BY id",
+        Artifact,
+    ),
+    "artifact_versions": (
+        f"SELECT {artifact_store.VERSION_INFO}, v.data FROM artifact_versions v"
+        " JOIN artifacts a ON a.id = v.artifact_id WHERE a.session_id = $1"
+        " ORDER BY v.artifact_id, v.version",
+        ArtifactVersion,
+    ),
     "activity": (
         f"SELECT {activity_store.COLUMNS} FROM activity WHERE session_id = $1 ORDER BY id",
         Activity,
@@ -58,6 +85,9 @@ BATCHES: dict[Section, int] = {
     "note_versions": 16,
     "files": 8,
     "file_versions": 8,
+    "attachments": 500,
+    "artifacts": 8,
+    "artifact_versions": 8,
     "activity": 500,
 }
 """Rows read per round trip, per section."""

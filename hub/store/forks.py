@@ -9,6 +9,15 @@ to copy. The state after message N is, per note and file, its latest version wit
 `at_message_id` <= N (`hub.store.notes`, `hub.store.files` say why that is exact); the
 fork gets those, each with its versions up to it (same numbers, editors, times and
 `at_message_id`), so its history reads as the origin's did at N.
+
+Artifacts are copied the same way: each artifact of messages 1..N at its latest version
+written by N (`hub.store.artifacts`), with new ids and its versions up to then. The
+fork carries the uploads that its messages (`attachment_ids`) and its artifacts' versions
+name (the rule of `hub.domain.artifacts.referenced_attachments`, in SQL: an image's
+`attachment_id`, a 3D canvas's structures'), under the same ids, so the copied messages
+and artifacts name them unchanged; their blobs are rows of the fork (counted in its
+quota) whose bytes stay where they were stored (`attachment_blobs.stored_in`): nothing
+is copied but rows.
 """
 
 from __future__ import annotations
@@ -49,9 +58,11 @@ point AS (
 ),
 copied_messages AS (
     INSERT INTO messages (session_id, id, author_id, author_role, content, msg_type, metadata,
-                          parent_id, client_msg_id, token_count, attachments, created_at)
+                          parent_id, client_msg_id, token_count, attachments, attachment_ids,
+                          created_at)
     SELECT $2, m.id, m.author_id, m.author_role, m.content, m.msg_type, m.metadata,
-           m.parent_id, m.client_msg_id, m.token_count, m.attachments, m.created_at
+           m.parent_id, m.client_msg_id, m.token_count, m.attachments, m.attachment_ids,
+           m.created_at
       FROM messages m, point
      WHERE m.session_id = $1 AND m.id <= point.n
 ),
@@ -105,6 +116,70 @@ copied_file_versions AS (
            v.at_message_id, v.created_at
       FROM file_heads h
       JOIN file_versions v ON v.session_id = $1 AND v.path = h.path AND v.version <= h.version
+),
+artifact_heads AS (
+    SELECT DISTINCT ON (v.artifact_id) v.artifact_id, v.version
+      FROM artifacts a JOIN artifact_versions v ON v.artifact_id = a.id, point
+     WHERE a.session_id = $1 AND a.message_id <= point.n
+       AND COALESCE(v.at_message_id, a.message_id) <= point.n
+     ORDER BY v.artifact_id, v.version DESC
+),
+artifact_ids AS (
+    SELECT artifact_id, version, nextval(pg_get_serial_sequence('artifacts', 'id')) AS new_id
+      FROM artifact_heads
+),
+copied_artifacts AS (
+    INSERT INTO artifacts (id, session_id, message_id, kind, title, data, size, client_msg_id,
+                           version, creator, last_editor, created_at, updated_at)
+    OVERRIDING SYSTEM VALUE
+    SELECT i.new_id, $2, a.message_id, a.kind, v.title, v.data,
+           COALESCE(v.size, octet_length(v.data::text)), a.client_msg_id, v.version,
+           a.creator, v.editor, a.created_at, v.created_at
+      FROM artifact_ids i
+      JOIN artifacts a ON a.id = i.artifact_id
+      JOIN artifact_versions v ON v.artifact_id = i.artifact_id AND v.version = i.version
+),
+artifact_history AS (
+    SELECT i.new_id, v.*
+      FROM artifact_ids i
+      JOIN artifact_versions v ON v.artifact_id = i.artifact_id AND v.version <= i.version
+),
+copied_artifact_versions AS (
+    INSERT INTO artifact_versions (artifact_id, version, title, data, editor, created_at,
+                                   at_message_id, size)
+    SELECT new_id, version, title, data, editor, created_at, at_message_id, size
+      FROM artifact_history
+),
+named_uploads AS (
+    SELECT u.id FROM messages m, point, unnest(m.attachment_ids) AS u(id)
+     WHERE m.session_id = $1 AND m.id <= point.n
+    UNION
+    SELECT data->>'attachment_id' FROM artifact_history WHERE data->>'kind' = 'image'
+    UNION
+    SELECT st->>'attachment_id'
+      FROM artifact_history, jsonb_array_elements(data->'structures') AS st
+     WHERE data->>'kind' = 'canvas3d'
+),
+uploads AS (
+    SELECT a.* FROM attachments a
+     WHERE a.session_id = $1 AND a.id IN (SELECT id FROM named_uploads)
+),
+copied_blobs AS (
+    INSERT INTO attachment_blobs (session_id, sha256, size, thumbnail, created_at, stored_in)
+    SELECT $2, b.sha256, b.size, b.thumbnail, b.created_at, COALESCE(b.stored_in, b.session_id)
+      FROM attachment_blobs b
+     WHERE b.session_id = $1 AND b.sha256 IN (SELECT sha256 FROM uploads)
+    RETURNING size
+),
+copied_uploads AS (
+    INSERT INTO attachments (id, session_id, sha256, name, content_type, size, uploader,
+                             uploader_role, created_at)
+    SELECT id, $2, sha256, name, content_type, size, uploader, uploader_role, created_at
+      FROM uploads
+),
+charged AS (
+    INSERT INTO attachment_usage (session_id, bytes)
+    SELECT $2, sum(size) FROM copied_blobs HAVING count(*) > 0
 ),
 advanced AS (
     UPDATE sessions SET last_message_id = point.n,

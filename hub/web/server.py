@@ -2,6 +2,12 @@
 header, so a client that opens a connection and sends half a header (or trickles it)
 holds its socket for `header_timeout` seconds, not until the keep-alive timeout.
 
+A request aiohttp cannot parse (a request line or a header line over 8190 bytes, too
+many headers, a malformed line) never reaches the app's middlewares: aiohttp answers it
+itself, in plain text. The connection handler here answers it with the hub's JSON error
+body instead (`bad_request`), the one shape every REST error has; aiohttp has no other
+hook for it (aio-libs/aiohttp#3287).
+
 After the first request, aiohttp's keep-alive timeout (`keepalive_timeout`, set on the
 app) closes a connection that stays idle or trickles its next header; a websocket, once
 upgraded, is bounded by its heartbeat instead.
@@ -15,9 +21,38 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from hub.errors import HubError
+from hub.web.http import error_response
+
 __all__ = ["HubRunner", "serve"]
+
+
+class _JsonErrorsHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request it could not parse with the
+    hub's JSON `bad_request` (status 400, the connection closed, as aiohttp does)."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)  # logs, or raises
+        if status != 400 or not isinstance(exc, HttpProcessingError):
+            return plain
+        if isinstance(exc, LineTooLong):
+            limit = exc.args[1] if len(exc.args) > 1 else "8190"
+            said = f"request line or header line is too long (at most {limit} bytes each)"
+        else:
+            # not aiohttp's message: it may quote the line, and the line may hold a token
+            said = "malformed HTTP request (request line or headers)"
+        response = error_response(HubError("bad_request", said))
+        response.force_close()
+        return response
 
 
 class _HeaderDeadlineServer(web.Server):
@@ -38,6 +73,9 @@ class _HeaderDeadlineServer(web.Server):
             return make_request(*args)
 
         self.request_factory = request_factory
+
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorsHandler(self, loop=self._loop, **self._kwargs)
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)

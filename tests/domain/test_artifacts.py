@@ -122,6 +122,15 @@ def test_a_scene_names_its_own_structures() -> None:
     refused({"kind": "canvas3d", "structures": [{"id": "p", "attachment_id": "x"}]}, "att_")
 
 
+def test_a_json_artifact_holds_any_json_value() -> None:
+    """A `json` artifact's `value` may be any JSON value: an object, an array, a string,
+    a number, a boolean or null."""
+    for value in ({"a": 1}, [1, "x"], "text", 42, -2.5, True, False, None):
+        data = decode({"kind": "json", "value": value})
+        assert isinstance(data, JsonArtifact) and data.value == value
+        assert msgspec.json.decode(msgspec.json.encode(data)) == {"kind": "json", "value": value}
+
+
 def test_unknown_kinds_and_deep_json_are_refused() -> None:
     """A kind that does not exist is refused; free JSON deeper than 32 levels too."""
     refused({"kind": "hologram"}, "Invalid value 'hologram'")

@@ -319,7 +319,10 @@ async def test_timeouts_and_bad_arguments_are_clean_answers(
         ok = await a.call("send_message", content="still here")
         assert ok["message"]["id"] == 1
 
-        waiting = asyncio.create_task(a.error("wait_for_messages", timeout=TIMEOUT))
+        # A's own message is unread: the wait reads it (and skips it) while the session is
+        # deleted. The wait is far longer than the client's TIMEOUT, so only the end of
+        # the session can answer it in time (a wake lost during that read would not).
+        waiting = asyncio.create_task(a.error("wait_for_messages", timeout=300))
         async with HubAPI(url) as rest:
             await rest.delete_session(s["id"], s["a"])
         assert (await waiting).startswith("session_deleted:")
@@ -352,11 +355,23 @@ async def test_bad_token_is_a_clear_error_at_startup(
     assert "hub: unauthorized" in errlog.read_text()
 
 
+async def _written(agent: Agent, characters: int) -> dict[str, Any]:
+    """B's wait_for_messages once it says that someone wrote `characters` so far."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:  # each call waits on the hub: no busy loop
+            waited = await agent.call("wait_for_messages", timeout=0.2)
+            assert waited["messages"] == []
+            if waited.get("writing", [{}])[0].get("characters") == characters:
+                return waited  # type: ignore[no-any-return]
+
+
 async def test_a_stream_shows_as_writing_then_arrives_whole(
     hub_server: TestServer, tmp_path: Path
 ) -> None:
     """While A streams a message, B's session_state and wait_for_messages say that A is
-    writing (with how much so far); once A ends it, B's wait returns it whole, once."""
+    writing (with how much so far), and session_state shows the text so far (its last
+    2,000 characters), also to a bridge started after the stream began; once A ends
+    it, B's wait returns it whole, once."""
     from hub.client import connect
 
     url = base_url(hub_server)
@@ -371,20 +386,43 @@ async def test_a_stream_shows_as_writing_then_arrives_whole(
         streaming = asyncio.create_task(a.stream(model(), msg_type="status"))
         chunks.put_nowait("Reading the ")
         chunks.put_nowait("parser")
-        async with asyncio.timeout(TIMEOUT):
-            while True:  # each call waits on the hub: no busy loop
-                waited = await b.call("wait_for_messages", timeout=0.2)
-                assert waited["messages"] == []
-                if waited.get("writing", [{}])[0].get("characters") == 18:
-                    break
+        waited = await _written(b, 18)
         assert waited["writing"] == [{"participant": "planner", "type": "status", "characters": 18}]
         state = await b.call("session_state")
-        assert state["writing"] == waited["writing"]
+        assert state["writing"] == [
+            {
+                "participant": "planner",
+                "type": "status",
+                "characters": 18,
+                "partial_text": "Reading the parser",
+                "partial_from": 0,
+            }
+        ]
+
+        long = "".join(f"[{i:04d}]" for i in range(400))  # 2,400 characters, each place told apart
+        whole = "Reading the parser" + long
+        for i in range(0, len(long), 300):
+            chunks.put_nowait(long[i : i + 300])
+        await _written(b, len(whole))
+        tail = {"partial_text": whole[-2000:], "partial_from": len(whole) - 2000}
+        state = await b.call("session_state")
+        assert state["writing"] == [
+            {"participant": "planner", "type": "status", "characters": len(whole), **tail}
+        ]
+        async with agent(url, s["obs"], tmp_path) as late:  # catches up on the open stream
+            caught = await late.call("session_state")
+            assert [(w["participant"], w["characters"]) for w in caught["writing"]] == [
+                ("planner", len(whole))
+            ]
+            assert caught["writing"][0]["partial_text"] == tail["partial_text"]
+            assert caught["writing"][0]["partial_from"] == tail["partial_from"]
+
         chunks.put_nowait(None)
         message = await streaming
         got = await b.call("wait_for_messages", timeout=TIMEOUT)
-        assert [m["content"] for m in got["messages"]] == ["Reading the parser"]
+        assert [m["content"] for m in got["messages"]] == [whole]
         assert [m["id"] for m in got["messages"]] == [message.id]
+        assert (await b.call("session_state"))["writing"] == []
 
 
 async def test_request_approval_waits_for_the_decision(

@@ -90,3 +90,24 @@ async def test_an_interrupt_reaches_the_agent(hub_server: TestServer) -> None:
         assert event.interrupt.by == planner.you.participant_id
         assert event.interrupt.reason == "you are editing the wrong file"
         assert event.message_id == message.id
+
+
+async def test_a_wait_ends_when_the_session_does(hub_server: TestServer) -> None:
+    """A request nobody will decide (it expires in an hour) and the session is deleted:
+    the waiting `wait_for_approval` raises `session_deleted` at once, and so does a new
+    wait on it."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        created = await rest.create_session()
+        await rest.join(created.invite_code, agent_id="coder")
+        async with connect(base, created.agent_token) as planner:
+            pending = await planner.request_approval("Spend $20", within=0)
+            assert pending.status == "pending"
+            waiting = asyncio.create_task(planner.wait_for_approval(pending.message_id))
+            await rest.delete_session(created.session.id, created.agent_token)
+            with pytest.raises(HubClientError) as ended:
+                await asyncio.wait_for(waiting, TIMEOUT)
+            assert ended.value.code == "session_deleted"
+            with pytest.raises(HubClientError) as again:
+                await asyncio.wait_for(planner.wait_for_approval(pending.message_id), TIMEOUT)
+            assert again.value.code == "session_deleted"

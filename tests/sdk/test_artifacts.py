@@ -4,12 +4,15 @@ artifact, the versions, and refusals raised before anything is sent."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.client import Conflict, HubAPI, HubClientError, connect
 from hub.config import Config, load_config
 from hub.domain.artifacts import Pipeline, PipelineEdge, PipelineNode, Table
+from hub.protocol import ArtifactEvent, AttachmentEvent, MessageEvent
 from tests.helpers import TEST_SECRET_KEY
 
 
@@ -74,3 +77,34 @@ async def test_artifacts_through_the_sdk(hub_server: TestServer) -> None:
                 sid, observer, title="x", data=Table(columns=["a"]), message_id=1
             )
         assert forbidden.value.code == "forbidden"
+
+
+async def test_the_other_agent_hears_uploads_and_artifacts(hub_server: TestServer) -> None:
+    """Agent B's live session yields an `AttachmentEvent` for A's upload and an
+    `ArtifactEvent` for each version of A's artifact, in order with the messages."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        created = await rest.create_session()
+        joined = await rest.join(created.invite_code)
+        async with (
+            connect(base, created.agent_token) as a,
+            connect(base, joined.token) as b,
+        ):
+            sent = await a.send("data", attachments=[b"1,2\n"])
+            table = await a.create_artifact(
+                "T", Table(columns=["x"], rows=[[1]]), message_id=sent.id
+            )
+            await a.update_artifact(table.id, Table(columns=["x"], rows=[[2]]), expected_version=1)
+            await a.send("done")
+            seen: list[object] = []
+            async with asyncio.timeout(10):
+                async for event in b:
+                    seen.append(event)
+                    if isinstance(event, MessageEvent) and event.message.content == "done":
+                        break
+            uploads = [e.attachment.id for e in seen if isinstance(e, AttachmentEvent)]
+            versions = [
+                (e.artifact.id, e.artifact.version) for e in seen if isinstance(e, ArtifactEvent)
+            ]
+            assert uploads == sent.attachment_ids
+            assert versions == [(table.id, 1), (table.id, 2)]

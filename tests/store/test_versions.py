@@ -8,8 +8,10 @@ import asyncpg
 import pytest
 
 from hub.domain import FileVersion, NoteVersion, state_at, text_diff
+from hub.domain.artifacts import JsonArtifact
 from hub.errors import HubError
 from hub.store import Store
+from hub.store import artifacts as artifact_store
 from hub.store import files as file_store
 from hub.store import notes as note_store
 from hub.store import sessions as session_store
@@ -193,6 +195,65 @@ async def test_a_file_write_waits_for_a_message_in_flight(store: Store) -> None:
     async with store.connection() as conn:
         assert files_of(await file_store.files_at(conn, sid, 0)) == {"f": "1"}
         assert files_of(await file_store.files_at(conn, sid, 1)) == {"f": "2"}
+
+
+async def test_artifact_versions_are_tied_exactly_to_racing_messages(store: Store) -> None:
+    """An artifact update being committed while a message is sent commits before it
+    (its version is at the previous message); one written while a message is being
+    committed waits for it (its version is at that message)."""
+    sid = await new_session(store)
+    async with store.transaction() as conn:
+        await insert_batch(conn, [msg(sid, "m1")])
+        await session_store.hold_for_write(conn, sid)
+        made = await artifact_store.create_artifact(
+            conn, sid, message_id=1, title="T", data=JsonArtifact(value={"v": 1}), creator="a"
+        )
+        assert made is not None
+
+    async def update(value: int, at: int) -> None:
+        async with store.transaction() as conn:
+            await session_store.hold_for_write(conn, sid)
+            await artifact_store.update_artifact(
+                conn,
+                sid,
+                made.id,
+                title=None,
+                data=JsonArtifact(value={"v": value}),
+                expected_version=at,
+                editor="b",
+            )
+
+    async def send(content: str) -> None:
+        async with store.transaction() as conn:
+            await insert_batch(conn, [msg(sid, content)])
+
+    async with store.transaction() as editor:
+        await session_store.hold_for_write(editor, sid)
+        await artifact_store.update_artifact(
+            editor,
+            sid,
+            made.id,
+            title=None,
+            data=JsonArtifact(value={"v": 2}),
+            expected_version=1,
+            editor="a",
+        )
+        sending = asyncio.create_task(send("m2"))
+        await wait_for_a_lock_wait(editor)
+    await sending
+    async with store.transaction() as sender:
+        await insert_batch(sender, [msg(sid, "m3")])
+        updating = asyncio.create_task(update(3, 2))
+        await wait_for_a_lock_wait(sender)
+    await updating
+    async with store.connection() as conn:
+        found = [
+            (v.version, v.at_message_id)
+            for v in await artifact_store.list_artifact_versions(
+                conn, sid, made.id, before=None, limit=9
+            )
+        ]
+    assert found == [(3, 3), (2, 1), (1, 1)]
 
 
 async def test_a_refused_change_writes_no_version(store: Store) -> None:

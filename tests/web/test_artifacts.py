@@ -143,6 +143,22 @@ async def test_invalid_artifacts_are_refused_and_nothing_is_stored(
     assert await counts(db, s["id"]) == (0, 0)
 
 
+async def test_a_json_artifact_may_hold_a_number_or_any_json_value(client: HubClient) -> None:
+    """A `json` artifact whose `value` is a number, a string, a boolean or null is made
+    and read back as given."""
+    s = await client.session_with_b()
+    mid = await say(client, s, "results")
+    for value in (42, 0.5, "done", True, None, [1, 2]):
+        status, made = await create(
+            client, s, title="scalar", message_id=mid, data={"kind": "json", "value": value}
+        )
+        assert status == 201, made
+        status, got = await client.call(
+            "GET", f"/api/sessions/{s['id']}/artifacts/{made['id']}", token=s["b"]
+        )
+        assert status == 200 and got["data"] == {"kind": "json", "value": value}
+
+
 async def test_an_artifact_references_attachments_of_its_session(client: HubClient) -> None:
     """A scene on an uploaded PDB file and an image on an uploaded picture are
     accepted; updating the scene to name another session's upload is refused."""

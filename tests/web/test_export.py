@@ -1,5 +1,6 @@
 """Exporting a session over real HTTP, the SDK and the command line: the JSON document
-holds everything (every message, every note and file version, the activity log), read
+holds everything (every message, every note, file and artifact version, the uploads'
+metadata, the activity log), read
 from one snapshot while writes go on; the Markdown transcript keeps hostile text inside
 its fences; tokens are checked; a process streams a bounded number of exports; an export
 that fails mid-stream is cut short where the reader can tell."""
@@ -19,6 +20,7 @@ from markdown_it import MarkdownIt
 
 from hub import api
 from hub.client import HubAPI, HubClientError
+from hub.domain.artifacts import Table
 from hub.store.exports import APPLICATION_NAME
 from tests.cli_helpers import hub, one_bus
 from tests.helpers import HubClient
@@ -143,6 +145,80 @@ async def test_json_export_holds_everything(client: HubClient) -> None:
         history = [m async for m in sdk.all_messages(s["id"], s["a"])]
     assert doc.activity == activity and len(activity) >= 8
     assert doc.messages == history
+
+
+async def test_json_export_holds_uploads_and_every_artifact_version(client: HubClient) -> None:
+    """The JSON export holds every upload's metadata (not its bytes), oldest first, the
+    artifacts as they stand and every version of each with its data and the message it
+    was written at, exactly as the attachment and artifact routes give them."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}"
+    ids = []
+    for data, name in ((b"first", "a.txt"), (b"second", "b.txt"), (b"first", "c.txt")):
+        async with client.http.post(
+            f"{client.base}{base}/attachments",
+            data=data,
+            params={"name": name},
+            headers={"Authorization": f"Bearer {s['a']}", "Content-Type": "text/plain"},
+        ) as resp:
+            assert resp.status == 201
+            ids.append((await resp.json())["id"])
+    status, _ = await client.call(
+        "POST",
+        base + "/messages",
+        token=s["b"],
+        json={"content": "files", "client_msg_id": "f", "attachment_ids": ids[:2]},
+    )
+    assert status == 201
+    table = {"kind": "table", "columns": ["k"], "rows": [["v1"]]}
+    status, art = await client.call(
+        "POST",
+        base + "/artifacts",
+        token=s["a"],
+        json={"message_id": 1, "title": "T", "data": table},
+    )
+    assert status == 201, art
+    status, _ = await client.call(
+        "POST", base + "/messages", token=s["a"], json={"content": "two", "client_msg_id": "2"}
+    )
+    status, art = await client.call(
+        "PUT",
+        f"{base}/artifacts/{art['id']}",
+        token=s["b"],
+        json={"expected_version": 1, "data": {**table, "rows": [["v2"], ["longer"]]}},
+    )
+    assert status == 200 and art["version"] == 2
+    status, _ = await client.call(
+        "POST",
+        base + "/artifacts",
+        token=s["b"],
+        json={"message_id": 2, "title": "P", "data": {"kind": "image", "attachment_id": ids[1]}},
+    )
+    assert status == 201
+    async with HubAPI(client.base) as sdk:
+        raw = await sdk.export(s["id"], s["obs"])
+    doc = msgspec.json.decode(raw)
+    tail = ["attachments", "artifacts", "artifact_versions", "activity", "complete"]
+    assert list(doc)[-5:] == tail
+    listed = await client.call("GET", base + "/attachments", token=s["a"])
+    assert doc["attachments"] == listed[1]["attachments"] and len(doc["attachments"]) == 3
+    assert all("content" not in a and "data" not in a for a in doc["attachments"])
+    gallery = await client.call("GET", base + "/artifacts", token=s["a"])
+    assert doc["artifacts"] == gallery[1]["artifacts"][::-1]
+    versions = []
+    for made in doc["artifacts"]:
+        for v in range(1, made["version"] + 1):
+            status, one = await client.call(
+                "GET", f"{base}/artifacts/{made['id']}/versions/{v}", token=s["a"]
+            )
+            versions.append(one)
+    assert doc["artifact_versions"] == versions
+    assert [(v["version"], v["at_message_id"]) for v in versions] == [(1, 1), (2, 2), (1, 2)]
+    assert doc["artifacts"][0]["size"] == len(msgspec.json.encode(doc["artifacts"][0]["data"]))
+    typed = msgspec.json.decode(raw, type=api.SessionExport)
+    assert [a.id for a in typed.attachments] == ids and isinstance(
+        typed.artifact_versions[1].data, Table
+    )
 
 
 async def test_export_of_an_empty_session(client: HubClient) -> None:

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from hub.client import HubAPI, HubClientError
 from tests.helpers import HubClient
 from tests.test_cli import base_url, hub, quiet_env
+from tests.web.test_attachments import png
 from tests.web.test_limits import fresh_address
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import add, new_space, username
@@ -404,24 +405,43 @@ async def test_a_fork_stays_in_the_space_only_for_a_forker_who_may_create_there(
 
 async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubClient) -> None:
     """Writers each send message i, then edit their note to i, then write their file
-    to i, over and over, while forks are taken at the original's last message: every
-    fork holds exactly messages 1..N of the original and, for each writer whose last
-    message there is i, a note and file from one moment of that writer's sequence
-    (file ≤ note ≤ i, both ≥ i - 1): never a later file beside an earlier note."""
+    to i, then update their artifact to i, over and over, while forks are taken at the
+    original's last message: every fork holds exactly messages 1..N of the original and,
+    for each writer whose last message there is i, a note, file and artifact from one
+    moment of that writer's sequence (artifact ≤ file ≤ note ≤ i, all ≥ i - 1): never a
+    later file beside an earlier note, nor a later artifact beside an earlier file."""
     s = await client.session_with_b()
     sid, a = s["id"], s["a"]
     writers, rounds = 3, 12
     notes = [await save_note(client, sid, a, None, "0", title=f"w{k}") for k in range(writers)]
     for k in range(writers):
         await write(client, sid, a, f"w{k}.txt", "0")
+    await send(client, sid, a, "start")
+    arts = [
+        await call_ok(
+            client,
+            "POST",
+            f"/api/sessions/{sid}/artifacts",
+            a,
+            {"message_id": 1, "title": f"w{k}", "data": {"kind": "json", "value": {"i": 0}}},
+        )
+        for k in range(writers)
+    ]
 
     async def writer(k: int) -> None:
-        note = notes[k]
+        note, art = notes[k], arts[k]
         token = s["a"] if k % 2 else s["b"]
         for i in range(1, rounds + 1):
             await send(client, sid, token, f"w{k}:{i}")
             note = await save_note(client, sid, token, note, str(i))
             await write(client, sid, token, f"w{k}.txt", str(i))
+            art = await call_ok(
+                client,
+                "PUT",
+                f"/api/sessions/{sid}/artifacts/{art['id']}",
+                token,
+                {"expected_version": art["version"], "data": {"kind": "json", "value": {"i": i}}},
+            )
 
     async def forker() -> list[Json]:
         made = []
@@ -440,6 +460,8 @@ async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubCli
         got = await messages(client, fid, token)
         assert got == original[:n]
         now = await state(client, fid, token)
+        listed = await call_ok(client, "GET", f"/api/sessions/{fid}/artifacts", token)
+        art_at = {x["title"]: x["data"]["value"]["i"] for x in listed["artifacts"]}
         for k in range(writers):
             sent = [
                 int(m["content"].split(":")[1]) for m in got if m["content"].startswith(f"w{k}:")
@@ -447,8 +469,161 @@ async def test_a_fork_is_one_moment_while_the_original_is_written(client: HubCli
             i = max(sent, default=0)
             note = int(now["notes"][f"w{k}"][1])
             file = int(now["files"][f"w{k}.txt"][1])
-            assert max(i - 1, 0) <= file <= note <= i, (n, k, i, note, file)
+            art = art_at[f"w{k}"]
+            assert max(i - 1, 0) <= art <= file <= note <= i, (n, k, i, note, file, art)
     assert len({made["session"]["forked_at_message_id"] for made in forks}) > 1
+
+
+async def upload(client: HubClient, sid: str, token: str, data: bytes, name: str, mime: str) -> str:
+    async with client.http.post(
+        f"{client.base}/api/sessions/{sid}/attachments",
+        data=data,
+        params={"name": name},
+        headers={"Authorization": f"Bearer {token}", "Content-Type": mime},
+    ) as resp:
+        created = await resp.json()
+        assert resp.status == 201, created
+        return str(created["id"])
+
+
+async def download(client: HubClient, sid: str, token: str, path: str) -> tuple[int, bytes]:
+    async with client.http.get(
+        f"{client.base}/api/sessions/{sid}/attachments/{path}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        return resp.status, await resp.read()
+
+
+async def uploads(client: HubClient, sid: str, token: str) -> Json:
+    """The session's uploads by id (without the session), with their bytes."""
+    page = await call_ok(client, "GET", f"/api/sessions/{sid}/attachments?limit=200", token)
+    found = {}
+    for a in page["attachments"]:
+        status, data = await download(client, sid, token, f"{a['id']}/content")
+        assert status == 200
+        found[a["id"]] = ({k: v for k, v in a.items() if k != "session_id"}, data)
+    return found
+
+
+async def artifacts(client: HubClient, sid: str, token: str) -> Json:
+    """The session's artifacts keyed by (message, title at creation order), each as it
+    stands and with its versions (without ids)."""
+    base = f"/api/sessions/{sid}/artifacts"
+    page = await call_ok(client, "GET", f"{base}?limit=200", token)
+    found = {}
+    for i, art in enumerate(reversed(page["artifacts"])):
+        listed = await call_ok(client, "GET", f"{base}/{art['id']}/versions?limit=200", token)
+        history = []
+        for v in listed["versions"]:
+            one = await call_ok(client, "GET", f"{base}/{art['id']}/versions/{v['version']}", token)
+            history.append({k: x for k, x in one.items() if k != "artifact_id"})
+        fields = ("message_id", "kind", "title", "data", "size", "version", "creator")
+        found[i] = ({k: art[k] for k in (*fields, "last_editor", "updated_at")}, history)
+    return found
+
+
+async def test_a_fork_carries_the_uploads_and_artifacts_of_its_messages(
+    client: HubClient, database_url: str
+) -> None:
+    """Uploads named by messages or artifacts, and artifacts created and updated between
+    messages: a fork at each N holds exactly the uploads its messages 1..N and its
+    artifacts name (same ids, metadata and bytes; an unnamed upload and one first named
+    after N stay behind), and each artifact of messages 1..N at its latest version
+    written by N with the versions before it. The fork's blobs are rows of its own,
+    counted in its quota, with no bytes copied; a fork of the fork still reads them, and
+    the fork goes on writing its artifacts and uploading the same bytes."""
+    s = await client.session_with_b()
+    sid, a, b = s["id"], s["a"], s["b"]
+    one = await upload(client, sid, a, b"one", "one.txt", "text/plain")
+    pic = await upload(client, sid, b, png(8, 8), "pic.png", "image/png")
+    pdb = await upload(client, sid, a, b"ATOM\nEND\n", "1abc.pdb", "chemical/x-pdb")
+    again = await upload(client, sid, a, b"one", "again.txt", "text/plain")  # the same bytes
+    late = await upload(client, sid, b, b"late", "late.txt", "text/plain")
+    await upload(client, sid, a, b"never named", "unused.txt", "text/plain")
+    expected: list[tuple[Json, Json]] = []  # (uploads, artifacts) after message n
+
+    async def message(token: str, content: str, **more: Any) -> int:
+        expected.append((await uploads(client, sid, a), await artifacts(client, sid, a)))
+        return int((await send(client, sid, token, content, **more))["id"])
+
+    async def artifact(token: str, message_id: int, title: str, data: Json) -> Json:
+        body = {"message_id": message_id, "title": title, "data": data}
+        return dict(await call_ok(client, "POST", f"/api/sessions/{sid}/artifacts", token, body))
+
+    async def update(token: str, art: Json, data: Json) -> Json:
+        url = f"/api/sessions/{sid}/artifacts/{art['id']}"
+        body = {"expected_version": art["version"], "data": data}
+        return dict(await call_ok(client, "PUT", url, token, body))
+
+    def table(*rows: list[Any]) -> Json:
+        return {"kind": "table", "columns": ["name", "score"], "rows": list(rows)}
+
+    def scene(attachment_id: str) -> Json:
+        return {"kind": "canvas3d", "structures": [{"id": "p", "attachment_id": attachment_id}]}
+
+    m1 = await message(a, "see", attachment_ids=[one, pic])  # 1
+    scores = await artifact(a, m1, "Scores", table(["x", 1]))
+    m2 = await message(b, "a scene")  # 2
+    view = await artifact(b, m2, "Scene", scene(pdb))
+    scores = await update(b, scores, table(["x", 1], ["y", 2]))
+    m3 = await message(a, "late and again", attachment_ids=[late, again])  # 3
+    scores = await update(a, scores, table(["a much longer row name", 3]))
+    await update(a, view, scene(pdb))
+    await artifact(a, m3, "Picture", {"kind": "image", "attachment_id": pic})
+    await message(b, "done")  # 4
+    await update(b, scores, table())
+    expected.append((await uploads(client, sid, a), await artifacts(client, sid, a)))
+    named = [set(), {one, pic}, {one, pic, pdb}, {one, pic, pdb, late, again}]
+    named.append(named[3])
+    named.append(named[3])
+
+    db = await asyncpg.connect(database_url)
+    try:
+        for n in range(5):
+            status, made = await fork(client, sid, a if n % 2 else b, at_message_id=n)
+            assert status == 201, made
+            fid, token = made["session"]["id"], made["agent_token"]
+            carried = await uploads(client, fid, token)
+            everything = expected[-1][0]
+            assert carried == {i: everything[i] for i in named[n]}, n
+            assert await artifacts(client, fid, token) == expected[n][1], n
+            status, _ = await download(client, fid, token, f"{pic}/thumbnail")
+            assert status == (200 if pic in named[n] else 404)
+            row = await db.fetchrow(
+                """SELECT (SELECT count(*) FROM attachment_chunks WHERE session_id = $1) AS chunks,
+                          (SELECT bytes FROM attachment_usage WHERE session_id = $1) AS used""",
+                fid,
+            )
+            sizes = {carried[i][0]["sha256"]: carried[i][0]["size"] for i in carried}
+            assert (row["chunks"], row["used"]) == (0, sum(sizes.values()) or None), n
+    finally:
+        await db.close()
+
+    listed = await call_ok(client, "GET", f"/api/sessions/{fid}/artifacts", token)
+    scores_fork, view_fork, _ = sorted(listed["artifacts"], key=lambda x: int(x["id"]))
+    assert scores_fork["title"] == "Scores" and scores_fork["id"] != scores["id"]
+    edited = await call_ok(
+        client,
+        "PUT",
+        f"/api/sessions/{fid}/artifacts/{scores_fork['id']}",
+        token,
+        {"expected_version": scores_fork["version"], "data": table(["fork", 9])},
+    )
+    assert edited["version"] == scores_fork["version"] + 1
+    assert view_fork["data"]["structures"][0]["attachment_id"] == pdb
+    same = await upload(client, fid, token, b"ATOM\nEND\n", "copy.pdb", "chemical/x-pdb")
+    assert (await download(client, fid, token, f"{same}/content")) == (200, b"ATOM\nEND\n")
+    status, grandchild = await fork(client, fid, token)
+    assert status == 201
+    gid, gtoken = grandchild["session"]["id"], grandchild["agent_token"]
+    assert (await download(client, gid, gtoken, f"{late}/content")) == (200, b"late")
+    status, body = await client.call(
+        "POST",
+        f"/api/sessions/{sid}/messages",
+        token=a,
+        json={"client_msg_id": "x", "content": "x", "attachment_ids": [same]},
+    )
+    assert (status, body["code"]) == (400, "bad_request")  # the fork's upload is not the origin's
 
 
 async def test_fork_by_sdk_and_cli(

@@ -200,6 +200,30 @@ async def test_the_gallery_shows_each_kind_and_leads_back_to_messages(
     await assert_clean(page, site.base)
 
 
+async def test_a_json_artifact_holding_a_number_shows_it(site: HubClient, browser: Browser) -> None:
+    """A `json` artifact whose value is a bare number or null shows that value in its
+    card's preview and in the artifact view."""
+    s = await site.session_with_b(name="Scalars")
+    score = await artifact(
+        site, s, s["a"], title="Best affinity", message=message("m1", "The best score."),
+        data={"kind": "json", "value": -9.4},
+    )  # fmt: skip
+    nothing = await artifact(
+        site, s, s["a"], title="Nothing", message_id=score["message_id"],
+        data={"kind": "json", "value": None},
+    )  # fmt: skip
+    page = await open_page(browser, f"{site.base}/join/{s['invite']}")
+    await enter(page, "Ada")
+    await expect(page.locator(f"#artifact-{score['id']} .json-preview")).to_have_text(
+        "-9.4", timeout=WAIT
+    )
+    await expect(page.locator(f"#artifact-{nothing['id']} .json-preview")).to_have_text("null")
+    await page.locator(f"#msg-{score['message_id']} .artifact-chip").first.click()
+    await expect(page.locator("#artifact-title")).to_have_text("Best affinity")
+    await expect(page.locator("#artifact-view pre.json")).to_have_text("-9.4")
+    await assert_clean(page, site.base)
+
+
 async def test_a_3d_scene_draws_in_a_sandboxed_frame_and_never_runs_its_code(
     site: HubClient, browser: Browser
 ) -> None:

@@ -1,6 +1,8 @@
 """Hostile and careless input: every malformed frame or body gets a typed JSON error, the
 connection stays, and nothing is half-written."""
 
+import asyncio
+import json
 import logging
 from typing import Any
 
@@ -160,8 +162,9 @@ async def test_unknown_path_is_404_json(client: HubClient) -> None:
 async def test_oversized_header_is_refused_without_logging_it(
     client: HubClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A header line over 8 KiB is refused with 400 before the hub sees it; the log says so
-    in one line at most once a second and never quotes the header (it may be a token)."""
+    """A header line over 8 KiB is refused with 400 `bad_request` (JSON) before the hub
+    sees it; the log says so in one line at most once a second and never quotes the header
+    (it may be a token)."""
     s = await client.session_with_b()
     secret = "agt_" + "s3cr3t" * 3_000
     for _ in range(20):
@@ -173,11 +176,46 @@ async def test_oversized_header_is_refused_without_logging_it(
             ) as resp,
         ):
             assert resp.status == 400
+            assert resp.content_type == "application/json"
+            body = await resp.json()
+            assert body["code"] == "bad_request" and "too long" in body["message"]
+            assert "s3cr3t" not in body["message"]
     logged = [r for r in caplog.records if r.name.startswith("aiohttp")]
     assert len(logged) <= 5
     assert not any("s3cr3t" in r.getMessage() or r.exc_info for r in logged)
     status, _ = await client.call("GET", f"/api/sessions/{s['id']}", token=s["a"])
     assert status == 200
+
+
+async def test_overlong_request_line_gets_the_json_error(client: HubClient) -> None:
+    """A request line over 8190 bytes (an 8 KiB search) is answered 400 `bad_request` in
+    the JSON error shape, not aiohttp's plain text; a search within it is served."""
+    async with ClientSession() as http:
+        for path in ("/api/search?q=" + "word+" * 1_700, "/" + "x" * 9_000):
+            async with http.get(client.base + path) as resp:
+                assert resp.status == 400, path[:20]
+                assert resp.content_type == "application/json"
+                body = await resp.json()
+                assert body["code"] == "bad_request" and "too long" in body["message"]
+    status, body = await client.call("GET", "/api/search?q=word")
+    assert status == 200, body
+
+
+async def test_malformed_request_line_gets_the_json_error(client: HubClient) -> None:
+    """A request line aiohttp cannot parse is answered 400 `bad_request` as JSON, without
+    quoting the line back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(client.base.rsplit(":", 1)[1]))
+    try:
+        writer.write(b"GET /a b c?token=agt_s3cr3t HTTP/1.1\r\nHost: x\r\n\r\n")
+        async with asyncio.timeout(5):
+            raw = await reader.read()
+    finally:
+        writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == b"400"
+    assert b"application/json" in head
+    body = json.loads(payload)
+    assert body["code"] == "bad_request" and "s3cr3t" not in body["message"]
 
 
 async def test_long_but_valid_authorization_header_is_unauthorized(client: HubClient) -> None:

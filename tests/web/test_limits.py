@@ -201,3 +201,43 @@ async def test_codes_issued_in_the_old_format_still_redeem(
         await conn.close()
     status, joined = await hub.join(old.lower().replace("-", " "), role="observer")
     assert status == 201 and joined["session"]["id"] == created["session"]["id"]
+
+
+# --- anonymous search ------------------------------------------------------------------
+
+
+async def search_from(hub: HubClient, address: str, key: str | None = None) -> tuple[int, Any, Any]:
+    """GET /api/search from `address` (an X-Forwarded-For), with a user key if given."""
+    headers = {"X-Forwarded-For": address}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    async with hub.http.get(
+        hub.base + "/api/search", params={"q": "protein"}, headers=headers
+    ) as resp:
+        return resp.status, msgspec.json.decode(await resp.read()), resp.headers
+
+
+async def test_anonymous_search_is_rate_limited_per_address(make_client: Any) -> None:
+    """Past the per-address budget, a search without a user key answers 429
+    `rate_limited` with a Retry-After (counted as `search`); another address still
+    searches, and so does a search with a user key from the limited address."""
+    hub: HubClient = await make_client(anonymous_searches_per_minute=3, trusted_proxies="127.0.0.1")
+    mine, other = fresh_address(), fresh_address()
+    for _ in range(3):
+        assert (await search_from(hub, mine))[0] == 200
+    status, body, headers = await search_from(hub, mine)
+    assert (status, body["code"]) == (429, "rate_limited")
+    assert 1 <= int(headers["Retry-After"]) <= 20
+    assert await hub.metric("hub_rate_limited_total", limit="search") == "1"
+    assert (await search_from(hub, other))[0] == 200
+    name = f"seeker{next(_addresses)}"
+    status, created, _ = await post(
+        hub, "/api/users", {"username": name, "password": "correct horse battery"}
+    )
+    assert status == 201, created
+    status, logged_in, _ = await post(
+        hub, "/api/login", {"username": name, "password": "correct horse battery"}
+    )
+    assert status == 201, logged_in
+    for _ in range(4):
+        assert (await search_from(hub, mine, logged_in["token"]))[0] == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub import api
+from hub.web.addresses import request_client_key
 from hub.web.http import hub_of, json_response, maybe_user, query
 from hub.web.rest.profiles import AGENT, slug_of
 from hub.web.rest.table import RouteTable
@@ -49,13 +50,14 @@ async def agent_sessions(request: web.Request) -> web.Response:
 @routes.get(
     "/api/search",
     "Full-text search over session names and messages, best first, with highlighted"
-    " snippets as segments: scope=public (no key), mine or space (user key; a member)." + _FILTERS,
+    " snippets as segments: scope=public (no key; rate-limited per client address), mine or"
+    " space (user key; a member)." + _FILTERS,
     response=api.SearchPage,
     query=api.SearchQuery,
     auth=False,
-    errors=("bad_request", "unauthorized", "not_found", "unavailable"),
+    errors=("bad_request", "unauthorized", "not_found", "rate_limited", "unavailable"),
 )
 async def search(request: web.Request) -> web.Response:
     who = await maybe_user(request)
     q = query(request, api.SearchQuery)
-    return json_response(await hub_of(request).search.search(who, q))
+    return json_response(await hub_of(request).search.search(who, q, request_client_key(request)))
