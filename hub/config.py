@@ -68,9 +68,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     """Searches without a user key (`GET /api/search`, the public scope) per client
     address per minute (bursts of as many): each ranks up to 10,000 messages."""
     login_failures_per_account: PositiveInt = 10
-    """Failed log-ins an account takes in a row before further attempts are refused;
-    one more is allowed every 90 seconds (so 10 per 15 minutes), counted over every
-    process when on Redis, whatever address they come from."""
+    """Failed log-ins an account takes before further attempts are refused; one more
+    is allowed every 90 seconds (so 10 per 15 minutes), counted over every process when
+    on Redis, whatever address they come from, attempts made at once included."""
     max_connections_per_participant: PositiveInt = 16
     """Websockets one participant of a session may hold at once, over every process."""
     stream_delta_interval: Positive = 0.04

@@ -9,7 +9,7 @@ the activity row's, endpoint or not), or alone (`outbox`) where it has none."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -17,7 +17,11 @@ from hub.domain import ActivityAction, AgentPrincipal, AuditAction, Principal, U
 from hub.domain.webhooks import OutboxType, filter_patterns
 from hub.store import Connection
 
-__all__ = ["audit", "outbox", "record", "record_as"]
+__all__ = ["OPERATOR", "Operator", "audit", "outbox", "record", "record_as"]
+
+Operator = Literal["operator"]
+OPERATOR: Operator = "operator"
+"""The actor of a change an operator made from the command line (audited as `system`)."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -105,21 +109,29 @@ async def record_as(
 
 async def audit(
     conn: Connection,
-    actor: UserPrincipal | AgentPrincipal | None,
+    actor: UserPrincipal | AgentPrincipal | Operator | None,
     user_id: str,
     action: AuditAction,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Write the audit row of a change to what `user_id` owns, inside the caller's
     transaction: made by `actor` (a person through one of their keys, or an agent
-    program through its agent key), or, with no actor, by the account's own credentials
-    (sign-up, log-in)."""
+    program through its agent key), by an operator at the command line (`OPERATOR`),
+    or, with no actor, by the account's own credentials (sign-up, log-in)."""
+    kind: str
+    actor_id: str
+    if actor == OPERATOR:
+        kind, actor_id = "system", OPERATOR
+    elif isinstance(actor, AgentPrincipal):
+        kind, actor_id = "agent", actor.key_id
+    else:
+        kind, actor_id = "user", actor.key_id if actor is not None else user_id
     await conn.execute(
         "INSERT INTO audit (user_id, actor_kind, actor_id, action, detail)"
         " VALUES ($1, $2, $3, $4, $5)",
         user_id,
-        "agent" if isinstance(actor, AgentPrincipal) else "user",
-        actor.key_id if actor is not None else user_id,
+        kind,
+        actor_id,
         action,
         detail or {},
     )
