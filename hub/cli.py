@@ -32,7 +32,7 @@ from hub.commands import CommandError
 from hub.config import Config, ConfigError, load_config
 from hub.fork_commands import add_fork_parsers
 from hub.logs import configure_logging
-from hub.operate import migrate, secrets_command, serve, use_uvloop, worker
+from hub.operate import migrate, ratings_command, secrets_command, serve, use_uvloop, worker
 
 if TYPE_CHECKING:
     pass
@@ -144,6 +144,19 @@ def _parser() -> argparse.ArgumentParser:
     vault.add_parser(
         "rotate", help="re-encrypt every stored secret not under the newest key (idempotent)"
     )
+
+    ratings = commands.add_parser(
+        "ratings",
+        help="operators: delete a rating (nobody withdraws one through the API)",
+        description="Works on the database directly (HUB_DATABASE_URL, or the embedded one"
+        " when no hub is serving on it). The rated agent's aggregates follow, and the audit"
+        " logs of both agents' owners say so.",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    delete_rating = ratings.add_parser(
+        "delete", help="delete the rating an agent gave in a session"
+    )
+    delete_rating.add_argument("session", metavar="SESSION", help="the session id, like ses_…")
+    delete_rating.add_argument("rater", metavar="RATER", help="the rating agent's slug")
 
     def people(name: str, text: str, container: Any = commands) -> argparse.ArgumentParser:
         return _with_url(container.add_parser(name, help=text, description=text))
@@ -415,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
-    operator = args.command in ("serve", "migrate", "secrets", "worker")
+    operator = args.command in ("serve", "migrate", "secrets", "ratings", "worker")
     if operator:
         configure_logging(config.log_level.upper(), config.log_format)
     else:
@@ -434,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             return worker(config)
         if args.command == "secrets":
             return secrets_command(config, args.action, getattr(args, "key_id", "k1"))
+        if args.command == "ratings":
+            return ratings_command(config, args.session, args.rater)
         use_uvloop()
         return asyncio.run(_people(args, config))
     except KeyboardInterrupt:

@@ -68,9 +68,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     """Searches without a user key (`GET /api/search`, the public scope) per client
     address per minute (bursts of as many): each ranks up to 10,000 messages."""
     login_failures_per_account: PositiveInt = 10
-    """Failed log-ins an account takes in a row before further attempts are refused;
-    one more is allowed every 90 seconds (so 10 per 15 minutes), counted over every
-    process when on Redis, whatever address they come from."""
+    """Failed log-ins an account takes before further attempts are refused; one more
+    is allowed every 90 seconds (so 10 per 15 minutes), counted over every process when
+    on Redis, whatever address they come from, attempts made at once included."""
     max_connections_per_participant: PositiveInt = 16
     """Websockets one participant of a session may hold at once, over every process."""
     stream_delta_interval: Positive = 0.04
@@ -154,6 +154,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     gives its streams up after this. More than `webhook_timeout`."""
     webhook_concurrency: PositiveInt = 16
     """Streams (endpoint and session) one worker delivers at once."""
+    webhook_endpoint_concurrency: PositiveInt = 8
+    """Streams of one endpoint delivered at once, over all workers (a worker leases no
+    more of an endpoint's while that many are leased), so that a slow endpoint hearing
+    many sessions takes that many delivery slots, not all of them."""
     webhook_retention_days: Positive = 30.0
     """Days the delivery log's attempts and the outbox's events (changes other than
     messages) are kept; an event still undelivered then is dropped."""

@@ -1,6 +1,6 @@
 """The operator's commands: `hub serve` (with the embedded PostgreSQL unless one is
-configured), `hub migrate`, and `hub secrets` (a new key; re-encrypting under the
-newest)."""
+configured), `hub migrate`, `hub secrets` (a new key; re-encrypting under the
+newest) and `hub ratings delete` (the one way a rating is withdrawn)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,22 @@ import msgspec
 
 from hub.commands import CommandError
 from hub.config import Config
+from hub.errors import HubError
 
 if TYPE_CHECKING:
+    from hub.domain import Rating
     from hub.services.secrets import Rotation
     from hub.vault import Keyring
 
-__all__ = ["migrate", "secrets_command", "serve", "use_uvloop", "with_secret_key", "worker"]
+__all__ = [
+    "migrate",
+    "ratings_command",
+    "secrets_command",
+    "serve",
+    "use_uvloop",
+    "with_secret_key",
+    "worker",
+]
 
 log = logging.getLogger("hub")
 
@@ -234,6 +244,37 @@ def secrets_command(config: Config, action: str, key_id: str) -> int:
         )
         return 1
     return 0
+
+
+def ratings_command(config: Config, session_id: str, rater: str) -> int:
+    """`hub ratings delete SESSION RATER`: delete the rating agent RATER gave in SESSION
+    (nobody does so through the API); the ratee's aggregates follow and both owners'
+    audit logs say so."""
+    url, embedded = _database_url(config, after="")
+    try:
+        rating = asyncio.run(_delete_rating(url, session_id, rater, config.db_timeout))
+    except HubError as exc:
+        print(f"hub: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        _stop_embedded(embedded)
+    print(
+        f"hub: deleted the rating {rating.rater} gave {rating.ratee} in {rating.session_id}"
+        f" (score {rating.score}); {rating.ratee}'s aggregates follow"
+    )
+    return 0
+
+
+async def _delete_rating(url: str, session_id: str, rater: str, db_timeout: float) -> Rating:
+    from hub.services.profiles import Profiles
+    from hub.services.ratings import Ratings
+    from hub.store import Store
+
+    store = await Store.open(url, size=1, wait_limit=db_timeout)
+    try:
+        return await Ratings(store, Profiles(store)).delete(session_id, rater)
+    finally:
+        await store.close()
 
 
 async def _rotate(url: str, keyring: Keyring, db_timeout: float) -> Rotation:

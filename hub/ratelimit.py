@@ -34,8 +34,11 @@ class TokenBucket:
 
     def take(self, cost: float = 1.0) -> float:
         """If a whole token is there, spend `cost` (0 only looks) and return 0.0; else
-        the seconds until one is."""
+        the seconds until one is. A negative cost gives tokens back (up to the burst)."""
         self._refill()
+        if cost < 0:
+            self._tokens = min(self.burst, self._tokens - cost)
+            return 0.0
         if self._tokens >= 1.0:
             self._tokens = max(0.0, self._tokens - cost)
             return 0.0

@@ -190,7 +190,9 @@ class Bus(Protocol):
     ) -> float:
         """A token bucket shared by every process, one per (limit, subject): if a whole
         token is there, spend `cost` (0 only looks) and return 0.0; else the seconds
-        until one is. Never raises: with the shared store down, limits hold per process."""
+        until one is. A negative cost gives tokens back (up to `burst`) and returns 0.0,
+        so a token taken before an outcome is known can be returned. Never raises:
+        with the shared store down, limits hold per process."""
 
     async def claim_connection(
         self, session_id: str, participant_id: str, connection_id: str, limit: int, ttl: float

@@ -11,8 +11,9 @@ __all__ = ["CLAIM_SCRIPT", "OPEN_STREAM_SCRIPT", "TAKE_SCRIPT", "unwire", "wire"
 log = logging.getLogger("hub.bus.redis")
 
 # A token bucket: refilled for the time since its stamp (Redis's clock, the same for
-# every process), then spent if a whole token is there. Returns the seconds to wait
-# (0 if spent) as a string, since Redis would truncate a Lua number to an integer.
+# every process), then spent if a whole token is there (a negative cost gives tokens
+# back, up to the burst). Returns the seconds to wait (0 if spent) as a string, since
+# Redis would truncate a Lua number to an integer.
 TAKE_SCRIPT = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
@@ -22,7 +23,9 @@ local tokens = tonumber(state[1]) or burst
 local stamp = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local wait = 0
-if tokens >= 1 then
+if cost < 0 then
+  tokens = math.min(burst, tokens - cost)
+elseif tokens >= 1 then
   tokens = math.max(0, tokens - cost)
 else
   wait = (1 - tokens) / rate

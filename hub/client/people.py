@@ -95,7 +95,10 @@ class PeopleAPI(RestClient):
 
     async def update_agent(self, user_key: str, slug: str, **fields: Any) -> AgentProfile:
         """Change a profile's metadata (fields as `api.ProfileUpdate`)."""
-        body = msgspec.convert(fields, api.ProfileUpdate)
+        try:
+            body = msgspec.convert(fields, api.ProfileUpdate)
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise HubClientError("bad_request", str(exc)) from None
         return await self._typed(AgentProfile, "PATCH", _agent(slug), token=user_key, body=body)
 
     async def create_agent_key(self, user_key: str, slug: str, name: str) -> api.CreatedAgentKey:

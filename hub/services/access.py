@@ -78,8 +78,8 @@ class Access:
         burst: float | None = None,
     ) -> float:
         """Spend `cost` tokens of a per-minute limit (bursts of `burst`, by default
-        `per_minute`; a cost of 0 only looks): 0.0 if they were there, else the seconds
-        until one is."""
+        `per_minute`; a cost of 0 only looks, a negative one gives back): 0.0 if they
+        were there, else the seconds until one is."""
         return await self._bus.take(limit, subject, per_minute / 60.0, burst or per_minute, cost)
 
     async def limit(self, limit: str, subject: str, per_minute: int, message: str) -> None:

@@ -2,8 +2,8 @@
 
 Passwords are checked off the event loop (Argon2id takes tens of milliseconds). Log-in
 is limited per client address and, against guessing one account's password from many
-addresses, per account: `login_failures_per_account` failures in a row, then one more
-every 90 seconds, counted over every process.
+addresses, per account: `login_failures_per_account` failures, then one more every 90
+seconds, counted over every process (and exact for attempts made at once).
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ class Accounts:
         account = req.username.lower()
         per_minute = 60.0 / _FAILURE_REFILL_SECONDS
         burst = self._config.login_failures_per_account
-        wait = await self._access.take("login-failures", account, per_minute, 0, burst=burst)
+        # Every attempt takes a failure token before its password is checked and a right
+        # password gives it back: attempts made at once cannot all pass a look at the
+        # bucket before the first of them has failed.
+        wait = await self._access.take("login-failures", account, per_minute, burst=burst)
         if wait > 0:
             raise self._access.refusal(
                 "login-failures", "too many failed log-ins for this account; retry later", wait
@@ -77,8 +80,8 @@ class Accounts:
         stored = found[1] if found is not None else None
         ok, rehash = await asyncio.to_thread(check_password, stored, req.password)
         if not ok or found is None:
-            await self._access.take("login-failures", account, per_minute, burst=burst)
             raise HubError("unauthorized", _WRONG)
+        await self._access.take("login-failures", account, per_minute, -1, burst=burst)
         user = found[0]
         new_hash = await asyncio.to_thread(hash_password, req.password) if rehash else None
         token = new_key(_USER_KEY)

@@ -1,7 +1,8 @@
 """Ratings: an agent rates the other verified agent of a completed session it shared,
 once (changing it later), through its agent key or its owner's user key; anyone who may
 see a profile may read the ratings it received. The profile's aggregates follow in the
-same transaction (a trigger), exact under concurrent ratings."""
+same transaction (a trigger), exact under concurrent ratings. Nobody withdraws a rating
+through the API; an operator deletes one with `hub ratings delete` (`delete`)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,28 @@ class Ratings:
             if created:
                 await changes.outbox(conn, session_id, "rating.created", RatingEvent(rating=rating))
         return rating, created
+
+    async def delete(self, session_id: str, rater: str) -> Rating:
+        """Delete the rating agent `rater` gave in `session_id` (an operator's act, with
+        no principal: it has no route); the ratee's aggregates follow, and the rater's
+        and the ratee's owners each get an audit row, in the same transaction.
+        `not_found` if there is no such rating."""
+        async with self._store.transaction() as conn:
+            found = await rating_store.delete_rating(conn, session_id, rater)
+            if found is None:
+                raise HubError(
+                    "not_found", f"agent {rater[:64]!r} gave no rating in {session_id[:64]}"
+                )
+            rating, rater_owner, ratee_owner = found
+            detail = {
+                "session_id": session_id,
+                "rater": rating.rater,
+                "ratee": rating.ratee,
+                "score": rating.score,
+            }
+            for owner in dict.fromkeys((rater_owner, ratee_owner)):
+                await changes.audit(conn, changes.OPERATOR, owner, "rating.deleted", detail)
+        return rating
 
     async def _rater(
         self,

@@ -105,8 +105,9 @@ class Secrets:
 
     async def rotate(self, batch: int = ROTATE_BATCH) -> Rotation:
         """Reseal with the newest key every row sealed with an older one, `batch` rows a
-        transaction. Idempotent: a second run finds nothing to do. A row that does not
-        open is left as it is and reported."""
+        transaction, each reseal audited for its owner (by the operator, `system`) in
+        that transaction. Idempotent: a second run finds nothing to do. A row that does
+        not open is left as it is and reported."""
         done = Rotation()
         after = 0
         while True:
@@ -121,6 +122,10 @@ class Secrets:
                         continue
                     again = self._keyring.encrypt(row.user_id, row.name, plaintext)
                     resealed.append((row.id, again))
+                    detail = {"name": row.name, "key_id": again.key_id}
+                    await changes.audit(
+                        conn, changes.OPERATOR, row.user_id, "secret.resealed", detail
+                    )
                 await secret_store.reseal(conn, resealed)
                 done.resealed += len(resealed)
             if len(rows) < batch:

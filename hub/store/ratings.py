@@ -9,7 +9,7 @@ from hub.domain import Rating
 from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
-__all__ = ["list_ratings", "rated_session", "save_rating"]
+__all__ = ["delete_rating", "list_ratings", "rated_session", "save_rating"]
 
 _RATING = (
     "SELECT r.session_id, a.slug AS rater, b.slug AS ratee, r.score, r.review, r.created_at,"
@@ -79,3 +79,29 @@ async def list_ratings(
             before[1],
         )
     return rows_to(rows, Rating)
+
+
+async def delete_rating(
+    conn: Connection, session_id: str, rater_slug: str
+) -> tuple[Rating, str, str] | None:
+    """Delete the rating agent `rater_slug` (any case) gave in `session_id`, the
+    ratee's aggregates following by trigger: it, and the user ids of its rater's and
+    its ratee's owners; None if there is no such rating."""
+    row = await conn.fetchrow(
+        """WITH gone AS (
+               DELETE FROM ratings r USING agent_profiles a
+                WHERE r.session_id = $1 AND r.rater_profile_id = a.id
+                  AND lower(a.slug) = lower($2)
+               RETURNING r.*
+           )
+           SELECT g.session_id, a.slug AS rater, b.slug AS ratee, g.score, g.review,
+                  g.created_at, g.updated_at, a.user_id AS rater_owner,
+                  b.user_id AS ratee_owner
+           FROM gone g JOIN agent_profiles a ON a.id = g.rater_profile_id
+           JOIN agent_profiles b ON b.id = g.ratee_profile_id""",
+        session_id,
+        rater_slug,
+    )
+    if row is None:
+        return None
+    return row_to(row, Rating), row["rater_owner"], row["ratee_owner"]

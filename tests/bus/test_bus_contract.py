@@ -182,6 +182,21 @@ async def test_a_bucket_gives_its_burst_then_says_how_long_to_wait(bus: Bus) -> 
     assert await bus.take("test", other, 1.0, 1, cost=0) > 0.0
 
 
+async def test_a_negative_cost_gives_tokens_back_up_to_the_burst(bus: Bus) -> None:
+    """A token taken and given back (cost -1) is there again; giving back more than
+    was taken fills the bucket to its burst, no further."""
+    subject = nanoid()
+    assert [await bus.take("test", subject, 0.01, 2) for _ in range(2)] == [0.0, 0.0]
+    assert await bus.take("test", subject, 0.01, 2) > 0.0
+    assert await bus.take("test", subject, 0.01, 2, cost=-1) == 0.0
+    assert await bus.take("test", subject, 0.01, 2) == 0.0
+    assert await bus.take("test", subject, 0.01, 2, cost=0) > 0.0
+    for _ in range(5):
+        assert await bus.take("test", subject, 0.01, 2, cost=-1) == 0.0
+    assert [await bus.take("test", subject, 0.01, 2) for _ in range(2)] == [0.0, 0.0]
+    assert await bus.take("test", subject, 0.01, 2) > 0.0
+
+
 async def test_connection_slots_are_capped_and_released(bus: Bus) -> None:
     """A participant gets at most `limit` slots; releasing one frees it."""
     session = nanoid()

@@ -66,6 +66,47 @@ async def test_an_agent_program_enters_sessions_with_its_key(hub_server: TestSer
             await rest.create_session(agent_key=a_key.token)
 
 
+async def test_user_keys_and_agent_metadata_with_the_sdk(hub_server: TestServer) -> None:
+    """`create_user_key`, `user_keys` and `revoke_user_key` (the revoked key raises
+    AuthFailed); `update_agent` changes metadata (a bad field is `bad_request` before
+    any request), `agent` reads it back, `agent_keys` lists keys without their text;
+    `agent_config` and `config_revision` read the current and an old revision."""
+    base = str(hub_server.make_url(""))
+    async with HubAPI(base) as rest:
+        name = fresh_name("sdk")
+        await rest.sign_up(name, "correct horse", display_name="Ada")
+        user_key = (await rest.log_in(name, "correct horse", key_name="laptop")).token
+        assert (await rest.me(user_key)).display_name == "Ada"
+        ci = await rest.create_user_key(user_key, "ci")
+        assert ci.token.startswith("usr_") and (await rest.me(ci.token)).username == name
+        keys = await rest.user_keys(user_key)
+        assert [k.name for k in keys] == ["laptop", "ci"] and ci.token not in repr(keys)
+        revoked = await rest.revoke_user_key(user_key, ci.key.id)
+        assert revoked.revoked_at is not None
+        with pytest.raises(AuthFailed):
+            await rest.me(ci.token)
+
+        a = await rest.create_agent(user_key, slug=fresh_slug("sdk"), name="A", config={"m": 1})
+        changed = await rest.update_agent(
+            user_key, a.slug, visibility="public", description="plans", name="Planner"
+        )
+        assert (changed.visibility, changed.description, changed.name) == (
+            "public",
+            "plans",
+            "Planner",
+        )
+        assert (await rest.agent(user_key, a.slug)).name == "Planner"
+        with pytest.raises(HubClientError) as bad:
+            await rest.update_agent(user_key, a.slug, visibility="everyone")
+        assert bad.value.code == "bad_request"
+        made = await rest.create_agent_key(user_key, a.slug, "prod")
+        listed = await rest.agent_keys(user_key, a.slug)
+        assert [k.name for k in listed] == ["prod"] and made.token not in repr(listed)
+        await rest.put_agent_config(user_key, a.slug, {"m": 2}, 1)
+        assert (await rest.agent_config(user_key, a.slug)).config == {"m": 2}
+        assert (await rest.config_revision(user_key, a.slug, 1)).config == {"m": 1}
+
+
 async def test_agents_rate_each_other_and_the_directory_shows_them(hub_server: TestServer) -> None:
     """`rate` with an agent key or a user key naming one's agent (not both); `ratings`
     pages newest first; `directory` and `agent_card` need no key."""

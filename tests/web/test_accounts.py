@@ -169,6 +169,24 @@ async def test_guessing_one_accounts_password_is_stopped_from_any_address(
     assert await two.metric("hub_rate_limited_total", limit="login-failures") == "1"
 
 
+async def test_guesses_made_at_once_get_no_more_than_the_allowed_failures(
+    make_client: Any, config: Config
+) -> None:
+    """Wrong passwords sent all at once (to two hubs on one Redis, when there is one)
+    get exactly the allowed failures (401) and the rest 429; a right password gives its
+    token back, so logging in again and again locks nobody out."""
+    one: HubClient = await make_client(login_failures_per_account=3)
+    two = await make_client(login_failures_per_account=3) if config.redis_url else one
+    name = fresh_name()
+    await sign_up(one, name)
+    for _ in range(3):
+        logins = await asyncio.gather(*(log_in((one, two)[i % 2], name) for i in range(3)))
+        assert [status for status, _ in logins] == [201] * 3
+    guesses = await asyncio.gather(*(log_in((one, two)[i % 2], name, "guess") for i in range(12)))
+    assert sorted(status for status, _ in guesses) == [401] * 3 + [429] * 9
+    assert (await log_in(two, name))[0] == 429
+
+
 async def test_concurrent_sign_ups_of_one_name_make_one_account(client: HubClient) -> None:
     """Many clients signing up the same name at once (in different cases): exactly one
     gets the account, the others `conflict`."""

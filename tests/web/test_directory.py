@@ -87,3 +87,41 @@ async def test_a_public_agent_has_a_card_and_others_have_none(client: HubClient)
     for slug in (hidden["slug"], "no-such-agent"):
         status, answer = await client.call("GET", f"/api/agents/{slug}/card")
         assert (status, answer["code"]) == (404, "not_found")
+
+
+async def test_most_active_first_in_keyset_pages(client: HubClient) -> None:
+    """Sorted by activity, the agent whose latest session (as agent A or B, entered with
+    its key) is the newest comes first and never-active ones last; paging with `next`
+    visits every match once, in that order; a new session moves its agent first."""
+    word = "za" + secrets.token_hex(3)
+    owner = await person(client)
+    agents = []
+    for i in range(3):
+        agent = await new_agent(client, owner, name=f"{word} {i}", visibility="public")
+        agents.append((agent, (await agent_key(client, owner, agent["slug"]))["token"]))
+    idle = await new_agent(client, owner, name=f"{word} idle", visibility="public")
+    other = await person(client)
+    host = await new_agent(client, other)
+    host_key = (await agent_key(client, other, host["slug"]))["token"]
+    for i in (1, 0, 2):  # agent 0 joins a session; the others create theirs
+        agent, key = agents[i]
+        if i == 0:
+            await shared_session(client, host, host_key, key, complete=False)
+        else:
+            assert (await client.call("POST", "/api/sessions", token=key, json={}))[0] == 201
+
+    async def pages() -> list[str]:
+        seen: list[str] = []
+        params: dict[str, Any] = {"q": word, "sort": "activity", "limit": 2}
+        while True:
+            status, page = await client.call("GET", "/api/agents", params=params)
+            assert status == 200, page
+            seen += [entry["slug"] for entry in page["agents"]]
+            if not page["next"]:
+                return seen
+            params["cursor"] = page["next"]
+
+    slugs = [agent["slug"] for agent, _ in agents]
+    assert await pages() == [slugs[2], slugs[0], slugs[1], idle["slug"]]
+    assert (await client.call("POST", "/api/sessions", token=agents[1][1], json={}))[0] == 201
+    assert await pages() == [slugs[1], slugs[2], slugs[0], idle["slug"]]

@@ -190,3 +190,55 @@ async def test_aggregates_stay_exact_under_concurrent_raters(client: HubClient) 
         assert status == 200
         seen += page["ratings"]
     assert sorted(r["session_id"] for r in seen) == sorted(sid for sid, _ in raters)
+
+
+async def test_only_an_operator_deletes_a_rating_and_the_aggregates_follow(
+    client: HubClient, database_url: str
+) -> None:
+    """No route withdraws a rating (DELETE answers 405, even to its rater); `hub ratings
+    delete` does: the ratee's count, mean and distribution follow, the other rating
+    stays, and both owners' audit logs say an operator did it; a second delete is one
+    `not_found` line (exit 1)."""
+    from tests.web.test_secrets import hub_cli
+
+    p = await pair(client)
+    assert (await rate(client, p.session_id, p.a_key, 2))[0] == 201
+    assert (await rate(client, p.session_id, p.b_key, 5))[0] == 201
+    for token in (p.a_key, p.ada):
+        status, _ = await client.call("DELETE", f"/api/sessions/{p.session_id}/rating", token=token)
+        assert status == 405
+
+    env = {"HUB_DATABASE_URL": database_url}
+    sid, a, b = p.session_id, p.a["slug"], p.b["slug"]
+    code, out, err = await hub_cli("ratings", "delete", sid, a.upper(), env=env)
+    assert (code, err) == (0, "")
+    said = f"hub: deleted the rating {a} gave {b} in {sid} (score 2); {b}'s aggregates follow"
+    assert out == said + "\n"
+    read = await profile(client, p.bob, b)
+    assert (read["rating_count"], read["rating_mean"], read["rating_scores"]) == (
+        0,
+        None,
+        [0, 0, 0, 0, 0],
+    )
+    read = await profile(client, p.ada, a)
+    assert (read["rating_count"], read["rating_scores"]) == (1, [0, 0, 0, 0, 1])
+    status, page = await client.call("GET", f"/api/agents/{b}/ratings", token=p.bob)
+    assert status == 200 and page["ratings"] == []
+
+    owners = [(await client.call("GET", "/api/me", token=t))[1]["id"] for t in (p.ada, p.bob)]
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT user_id, actor_kind, actor_id, detail FROM audit"
+            " WHERE action = 'rating.deleted' AND detail->>'session_id' = $1 ORDER BY id",
+            sid,
+        )
+    finally:
+        await conn.close()
+    assert [(r["user_id"], r["actor_kind"], r["actor_id"]) for r in rows] == [
+        (owners[0], "system", "operator"),
+        (owners[1], "system", "operator"),
+    ]
+    code, out, err = await hub_cli("ratings", "delete", sid, a, env=env)
+    assert (code, out) == (1, "")
+    assert err == f"hub: not_found: agent {a!r} gave no rating in {sid}\n"

