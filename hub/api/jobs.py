@@ -26,6 +26,7 @@ from hub.domain.pools import Credits
 from hub.domain.spaces import SPACE_REF_PATTERN
 
 __all__ = [
+    "AttemptQuery",
     "Claim",
     "ClaimResult",
     "Claimed",
@@ -134,6 +135,10 @@ class Claimed(msgspec.Struct, kw_only=True):
 class ClaimResult(msgspec.Struct, kw_only=True):
     claimed: Claimed | None
     """Null when no job of those kinds is waiting: ask again later."""
+
+
+class AttemptQuery(msgspec.Struct, forbid_unknown_fields=False):
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=10, description="the attempt you claimed")]
 
 
 class Lease(msgspec.Struct, kw_only=True):

@@ -168,6 +168,14 @@ class ComputeAPI(RestClient):
         )
         return answer.claimed
 
+    async def input_attachment(
+        self, runner_key: str, job_id: str, attempt: int, attachment_id: str
+    ) -> bytes:
+        """The bytes of one of a held job's input attachments, whole, in memory."""
+        path = f"/api/runner/jobs/{job_id}/attachments/{attachment_id}/content"
+        async with self.stream(path, token=runner_key, params={"attempt": attempt}) as response:
+            return await response.read()
+
     async def heartbeat(self, runner_key: str, job_id: str, attempt: int) -> Lease:
         """Renew your lease; raises `LeaseLost` if you no longer hold the job."""
         path = f"/api/runner/jobs/{job_id}/heartbeat"

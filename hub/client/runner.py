@@ -71,6 +71,10 @@ class RunningJob:
     def input(self) -> Any:
         return self.job.input
 
+    async def attachment(self, attachment_id: str) -> bytes:
+        """The bytes of one of the job's input attachments (`job.job.input_attachments`)."""
+        return await self._api.input_attachment(self._key, self.id, self.attempt, attachment_id)
+
     async def progress(self, percent: int, message: str = "", *, used: int | None = None) -> None:
         """Report progress (0-100), a message, and the credits used so far."""
         self.job = await self._api.report_progress(

@@ -22,7 +22,7 @@ from hub.api.jobs import (
     ResultReport,
 )
 from hub.config import Config
-from hub.domain import UserPrincipal
+from hub.domain import Principal, UserPrincipal
 from hub.domain.jobs import (
     MAX_LOG_ENTRIES,
     RUNNER_KEY_PREFIX,
@@ -163,6 +163,24 @@ class Runners:
             attempt=attempt,
         )
         return locked
+
+    async def input_reader(
+        self, runner: RunnerPrincipal, job_id: str, attempt: int, attachment_id: str
+    ) -> Principal:
+        """Who reads one of a held job's input attachments: a watch-only reader of the
+        job's session (`lease_lost` unless the runner holds the job at `attempt`;
+        `not_found` for an attachment that is not one of the job's inputs)."""
+        async with self._store.transaction() as conn:
+            job = (await self._held(conn, runner, job_id, attempt)).job
+        if attachment_id not in job.input_attachments:
+            raise HubError("not_found", f"{attachment_id[:64]!r} is not an input of this job")
+        return Principal(
+            session_id=job.session_id,
+            role="observer",
+            participant_id=runner.key_id,
+            display_name=runner.name,
+            watch_only=True,
+        )
 
     async def heartbeat(self, runner: RunnerPrincipal, job_id: str, attempt: int) -> Job:
         """Renew the lease on a job the runner holds (`lease_lost` otherwise)."""

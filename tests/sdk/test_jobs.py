@@ -14,7 +14,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.client import HubAPI, InsufficientCredits, LeaseLost, Result, Runner, RunningJob
+from hub.client import (
+    HubAPI,
+    HubClientError,
+    InsufficientCredits,
+    LeaseLost,
+    Result,
+    Runner,
+    RunningJob,
+)
 from hub.client import connect as connect_session
 from hub.protocol import JobEvent, JobLogEvent
 from tests.compute_helpers import ledger_matches, runner_key, setup
@@ -170,3 +178,37 @@ async def test_a_cancelled_job_cancels_the_handler_holding_it(make_client: Any) 
         await asyncio.wait_for(task, TIMEOUT)
         assert runner.done == 0
         assert (await rest.job(sid, s.session["obs"], job.id)).status == "cancelled"
+
+
+async def test_a_runner_reads_the_input_attachments_of_the_job_it_holds(
+    client: HubClient,
+) -> None:
+    """A job names an upload of its session: the runner holding it downloads the bytes;
+    another upload of the session, or the job once finished, is refused."""
+    s = await setup(client, credits=10)
+    sid = s.session["id"]
+    async with HubAPI(client.base) as rest:
+        given = await rest.upload_attachment(sid, s.session["a"], b"MKTAYIAKQR", name="seq.fasta")
+        other = await rest.upload_attachment(sid, s.session["a"], b"other", name="x.txt")
+        job = await rest.create_job(sid, s.session["a"], "echo", attachments=[given.id])
+        seen: dict[str, Any] = {}
+
+        async def read(running: RunningJob) -> Any:
+            seen["bytes"] = await running.attachment(given.id)
+            with pytest.raises(HubClientError) as refused:
+                await running.attachment(other.id)
+            seen["other"] = refused.value.code
+            return {"length": len(seen["bytes"])}
+
+        runner = Runner(client.base, s.runners["main"])
+        async with connect_session(client.base, s.session["obs"]) as obs:
+            task = asyncio.create_task(runner.run(read))
+            async with asyncio.timeout(TIMEOUT):
+                async for event in obs:
+                    if isinstance(event, JobEvent) and event.job.finished_at is not None:
+                        break
+        runner.stop()
+        await asyncio.wait_for(task, TIMEOUT)
+        assert seen == {"bytes": b"MKTAYIAKQR", "other": "not_found"}
+        with pytest.raises(LeaseLost):
+            await rest.input_attachment(s.runners["main"], job.id, 1, given.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.api.jobs import (
+    AttemptQuery,
     Claim,
     ClaimResult,
     CreatedRunnerKey,
@@ -23,6 +24,7 @@ from hub.api.jobs import (
 from hub.domain.jobs import Job, RunnerKey, RunnerPrincipal
 from hub.errors import ErrorCode, HubError
 from hub.web.http import body, hub_of, json_response, query, user
+from hub.web.rest.attachments import send_download
 from hub.web.rest.jobs import job_of
 from hub.web.rest.table import RouteTable
 
@@ -147,3 +149,20 @@ async def result(request: web.Request) -> web.Response:
     who = await runner(request)
     req = await body(request, ResultReport)
     return json_response(await hub_of(request).runners.result(who, job_of(request), req))
+
+
+@routes.get(
+    RUNNER_JOB + "/attachments/{attachment_id}/content",
+    "Download one of the held job's input attachments (as the session's download does)",
+    query=AttemptQuery,
+    media=(("application/octet-stream", None),),
+    errors=(*_HELD, "rate_limited"),
+)
+async def input_attachment(request: web.Request) -> web.StreamResponse:
+    who = await runner(request)
+    q = query(request, AttemptQuery)
+    reader = await hub_of(request).runners.input_reader(
+        who, job_of(request), q.attempt, request.match_info["attachment_id"]
+    )
+    with hub_of(request).attachments.downloading():
+        return await send_download(request, reader)
