@@ -34,6 +34,7 @@ from hub.protocol import (
     JobLogEvent,
     MessageEvent,
     NoteEvent,
+    PipelineRunEvent,
     PresenceEvent,
     SessionEvent,
 )
@@ -107,6 +108,10 @@ def describe(event: Event) -> str:
         j = event.job
         cost = f", charged {j.cost_charged}" if j.cost_charged is not None else ""
         return f"job {j.id} {j.kind} {j.status} {j.progress}% {j.progress_message}{cost}".strip()
+    if isinstance(event, PipelineRunEvent):
+        run = event.run
+        states = " ".join(f"{n.id}:{n.state}" for n in run.nodes)
+        return f'pipeline run {run.id} "{run.title}" {run.status} [{states}]'
     if isinstance(event, JobLogEvent):
         return "\n".join(f"job {event.job_id} {e.level}: {e.text}" for e in event.entries)
     if isinstance(event, PresenceEvent):

@@ -41,6 +41,7 @@ from hub.domain.approvals import (
     Interrupt,
 )
 from hub.domain.jobs import Job, JobLogEntry
+from hub.domain.pipelines import PipelineRun, RunLogEntry
 from hub.errors import HubError
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "MessageEvent",
     "NoteEvent",
     "Ping",
+    "PipelineRunEvent",
     "Pong",
     "PresenceEvent",
     "Resumed",
@@ -445,6 +447,17 @@ class JobLogEvent(msgspec.Struct, tag="job_log", kw_only=True):
     entries: list[JobLogEntry]
 
 
+class PipelineRunEvent(msgspec.Struct, tag="pipeline_run", kw_only=True):
+    """A pipeline run started, advanced (nodes queued or skipped, a node ended) or
+    ended: the run with each node's state, and the execution log entries this change
+    added (`seq` counts from 1 per run without gaps: a gap means read
+    `GET …/pipeline-runs/{id}`). A node's job's own changes (claimed, progress) are
+    `job` events."""
+
+    run: PipelineRun
+    log: list[RunLogEntry]
+
+
 class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     """The change answering `ref` is committed. For a message, `duplicate` tells whether
     it was a retry of an earlier send (the original message is returned)."""
@@ -486,6 +499,7 @@ Event = (
     | InterruptEvent
     | JobEvent
     | JobLogEvent
+    | PipelineRunEvent
 )
 ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
 

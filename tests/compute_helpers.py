@@ -111,7 +111,7 @@ async def ledger_matches(db: asyncpg.Connection, pool_id: str) -> dict[str, int]
     assert row["spent"] == row["charges"], dict(row)
     held = await db.fetchval(
         "SELECT coalesce(sum(cost_reserved), 0) FROM compute_jobs"
-        " WHERE pool_id = $1 AND status IN ('queued', 'running')",
+        " WHERE pool_id = $1 AND status IN ('waiting', 'queued', 'running')",
         pool_id,
     )
     assert row["reserved"] == held, (dict(row), held)

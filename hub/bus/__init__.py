@@ -26,6 +26,7 @@ from hub.protocol import (
     JobLogEvent,
     MessageEvent,
     NoteEvent,
+    PipelineRunEvent,
     PresenceEvent,
     SessionEvent,
     StreamDeltaEvent,
@@ -144,6 +145,8 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.stream.session_id == session_id
     if isinstance(event, JobEvent):
         return event.job.session_id == session_id
+    if isinstance(event, PipelineRunEvent):
+        return event.run.session_id == session_id
     if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent | JobLogEvent):
         return event.session_id == session_id
     if isinstance(event, ApprovalEvent):

@@ -22,6 +22,7 @@ from hub.client.compute import ComputeAPI
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
+from hub.client.pipelines import PipelinesAPI
 from hub.client.search import SearchAPI, SessionFilters, session_filters
 from hub.client.spaces import SpacesAPI
 from hub.client.templates import TemplatesAPI
@@ -77,6 +78,7 @@ class HubAPI(
     WebhooksAPI,
     ArtifactsAPI,
     ComputeAPI,
+    PipelinesAPI,
 ):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from

@@ -65,8 +65,13 @@ MAX_LOG_ENTRIES = 10_000
 MAX_LOG_BATCH = 100
 DEFAULT_MAX_ATTEMPTS = 3
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+JobStatus = Literal[
+    "waiting", "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "skipped"
+]
+"""`waiting` and `skipped` are a pipeline node's job only (`hub.domain.pipelines`): it
+waits for its upstream nodes (never claimed), and is skipped if one of them does not
+succeed."""
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out", "skipped"})
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -164,8 +169,8 @@ def _check_json(value: Any, what: str, max_bytes: int) -> None:
 
 
 def check_cancel(status: JobStatus) -> None:
-    """Raise `invalid_transition` unless a job in `status` may be cancelled (queued or
-    running)."""
+    """Raise `invalid_transition` unless a job in `status` may be cancelled (waiting,
+    queued or running)."""
     if status in FINISHED:
         raise HubError("invalid_transition", f"the job is already {status}")
 

@@ -26,6 +26,7 @@ from hub.services.forks import Forks
 from hub.services.jobs import Jobs
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
+from hub.services.pipelines import Pipelines
 from hub.services.pools import Pools
 from hub.services.presence import PresenceService
 from hub.services.profiles import Profiles
@@ -79,6 +80,7 @@ class Hub:
         self.pools = Pools(store, self.events)
         self.jobs = Jobs(config, store, self.events)
         self.runners = Runners(config, store, self.events)
+        self.pipelines = Pipelines(store, self.events)
         self.activity = ActivityLog(store)
         self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(

@@ -12,6 +12,7 @@ writes the ledger and activity rows with it. Every change is then a `job` event.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from typing import Any
 
@@ -29,8 +30,9 @@ from hub.domain.jobs import (
 )
 from hub.domain.pools import settle
 from hub.errors import HubError
-from hub.protocol import JobEvent
+from hub.protocol import Event, JobEvent
 from hub.services.events import Events
+from hub.services.pipelines import advance_after, latest, lock_run_of_job, stop_session_runs
 from hub.store import Connection, Store, changes
 from hub.store import jobs as job_store
 from hub.store import pools as pool_store
@@ -63,9 +65,13 @@ async def end_job(
     attachments: list[str] | None = None,
     artifacts: list[int] | None = None,
     error: str | None = None,
+    then: list[Event] | None = None,
 ) -> Job:
     """End the locked `job` in `status`: the reservation settled (at most `charge`
-    charged, the rest released), the activity row written."""
+    charged, the rest released), the activity row written; if it is a pipeline node's
+    job, its run advanced (`hub.services.pipelines.advance_after`: the caller locked the
+    run before the job), the events that makes added to `then` to publish after the
+    commit."""
     settlement = settle(job.cost_reserved, charge)
     ended = await job_store.finish(
         conn,
@@ -86,12 +92,15 @@ async def end_job(
         _ENDED[status],
         {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
     )
+    await advance_after(conn, ended, actor, then)
     return ended
 
 
 async def cancel_open_jobs(conn: Connection, session_id: str, actor: str) -> int:
     """Cancel the session's queued and running jobs (it is being deleted: nobody can
-    cancel them afterwards), in the caller's transaction; how many."""
+    cancel them afterwards), in the caller's transaction; how many. Its running
+    pipeline runs end cancelled (their pending nodes skipped)."""
+    await stop_session_runs(conn, session_id, actor)
     jobs = await job_store.lock_open_jobs(conn, session_id)
     for job in jobs:
         await end_job(conn, job, "cancelled", job.cost_used, actor)
@@ -195,15 +204,18 @@ class Jobs:
         """Cancel a queued or running job (agents): what its runner reported as used is
         charged, the rest released; its runner's next report gets `lease_lost`."""
         require(who, "run_jobs")
+        then: list[Event] = []
         async with self._store.transaction() as conn:
+            await lock_run_of_job(conn, job_id)
             locked = await job_store.lock_job(conn, job_id)
             if locked is None or locked.job.session_id != who.session_id:
                 raise HubError("not_found", f"no job {job_id[:64]!r} in this session")
             check_cancel(locked.job.status)
             job = await end_job(
-                conn, locked.job, "cancelled", locked.job.cost_used, who.participant_id
+                conn, locked.job, "cancelled", locked.job.cost_used, who.participant_id, then=then
             )
-        await self._events.publish(who.session_id, JobEvent(job=job))
+        for event in latest([JobEvent(job=job), *then]):
+            await self._events.publish(who.session_id, event)
         return job
 
     async def sweep(self) -> int:
@@ -214,8 +226,9 @@ class Jobs:
             due = await job_store.expired(conn, SWEEP_BATCH)
         handled = 0
         for job_id in due:
+            then: builtins.list[Event] = []
             try:
-                job = await self._take_back(job_id)
+                job = await self._take_back(job_id, then)
             except HubError as exc:
                 if exc.code == "unavailable":
                     raise
@@ -226,13 +239,15 @@ class Jobs:
                 continue
             if job is not None:
                 handled += 1
-                await self._events.publish(job.session_id, JobEvent(job=job))
+                for event in latest([JobEvent(job=job), *then]):
+                    await self._events.publish(job.session_id, event)
         return handled
 
-    async def _take_back(self, job_id: str) -> Job | None:
+    async def _take_back(self, job_id: str, then: builtins.list[Event]) -> Job | None:
         """Requeue or time out one job whose lease ran out, unless someone else did (or
         it was renewed, reported on or cancelled) meanwhile: then None."""
         async with self._store.transaction() as conn:
+            await lock_run_of_job(conn, job_id)
             locked = await job_store.lock_expired(conn, job_id)
             if locked is None:
                 return None
@@ -255,6 +270,7 @@ class Jobs:
                 old.cost_used,
                 "hub",
                 error=f"no runner finished it in {old.attempts} attempt(s)",
+                then=then,
             )
 
     async def _sweep_forever(self) -> None:

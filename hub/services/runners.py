@@ -33,10 +33,11 @@ from hub.domain.jobs import (
     result_charge,
 )
 from hub.errors import HubError
-from hub.protocol import JobEvent, JobLogEvent
+from hub.protocol import Event, JobEvent, JobLogEvent
 from hub.security import hash_token, new_key
 from hub.services.events import Events
 from hub.services.jobs import end_job
+from hub.services.pipelines import latest, lock_run_of_job
 from hub.services.pools import owned_space
 from hub.store import Connection, Store, changes
 from hub.store import jobs as job_store
@@ -221,8 +222,11 @@ class Runners:
         return job.log_count + len(entries)
 
     async def result(self, runner: RunnerPrincipal, job_id: str, req: ResultReport) -> Job:
-        """End the held job: `succeeded` or `failed`, its output, and the charge."""
+        """End the held job: `succeeded` or `failed`, its output, and the charge (and,
+        for a pipeline node's job, advance its run)."""
+        then: list[Event] = []
         async with self._store.transaction() as conn:
+            await lock_run_of_job(conn, job_id)
             held = (await self._held(conn, runner, job_id, req.attempt)).job
             await job_store.check_attachments(conn, held.session_id, req.attachments)
             await job_store.check_artifacts(conn, held.session_id, req.artifacts)
@@ -237,6 +241,8 @@ class Runners:
                 attachments=req.attachments,
                 artifacts=req.artifacts,
                 error=req.error,
+                then=then,
             )
-        await self._events.publish(job.session_id, JobEvent(job=job))
+        for event in latest([JobEvent(job=job), *then]):
+            await self._events.publish(job.session_id, event)
         return job

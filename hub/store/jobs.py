@@ -72,15 +72,16 @@ async def insert_job(
     cost: int,
     max_attempts: int,
     client_job_id: str | None,
+    status: JobStatus = "queued",
 ) -> tuple[Job, bool]:
-    """The new job, or, if the requester made one with this `client_job_id` already
-    (committed: a concurrent first attempt is waited for), that one; and whether it was
-    that retry."""
+    """The new job (`queued`, or a pipeline node's `waiting`), or, if the requester made
+    one with this `client_job_id` already (committed: a concurrent first attempt is
+    waited for), that one; and whether it was that retry."""
     row = await conn.fetchrow(
         f"""INSERT INTO compute_jobs (id, session_id, pool_id, kind, input, input_attachments,
                 requested_by, requested_role, cost_reserved, max_attempts, client_job_id,
-                pool_owner)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                pool_owner, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (session_id, requested_by, client_job_id)
                WHERE client_job_id IS NOT NULL DO NOTHING
             RETURNING {JOB_COLUMNS}""",
@@ -96,6 +97,7 @@ async def insert_job(
         max_attempts,
         client_job_id,
         pool_owner,
+        status,
     )
     if row is not None:
         return row_to(row, Job), False

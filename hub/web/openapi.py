@@ -47,6 +47,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
     "pool_id": {"type": "string", "pattern": r"^pol_[A-Za-z0-9_-]{21}$"},
     "job_id": {"type": "string", "pattern": r"^job_[A-Za-z0-9_-]{21}$"},
+    "run_id": {"type": "string", "pattern": r"^run_[A-Za-z0-9_-]{21}$"},
 }
 
 

@@ -18,6 +18,7 @@ from hub.web.rest import (
     messages,
     notes,
     ops,
+    pipelines,
     pools,
     presence,
     profiles,
@@ -57,6 +58,7 @@ TABLES: tuple[RouteTable, ...] = (
     forks.routes,
     pools.routes,
     jobs.routes,
+    pipelines.routes,
     runners.routes,
     ops.routes,
 )
