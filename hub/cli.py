@@ -6,7 +6,8 @@ finding and grouping sessions (`hub.space_commands`); `template` for session tem
 (`hub.template_commands`); `session fork|forks` (`hub.fork_commands`); `session export`
 (`hub.export_commands`); note and file history (`hub.history_commands`); `search` and
 `sessions --public` (`hub.search_commands`); `webhook` (`hub.webhook_commands`); `pool`,
-`job` and `runner` for compute (`hub.compute_commands`); see `hub --help`."""
+`job` and `runner` for compute (`hub.compute_commands`); `pipeline` runs
+(`hub.pipeline_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from hub import (
     attachment_commands,
     compute_commands,
     export_commands,
+    pipeline_commands,
     search_commands,
     space_commands,
     template_commands,
@@ -199,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     export_commands.add_parser(sessions, _with_url, _with_token, TOKEN_HELP)
     webhook_commands.add_parsers(commands, _with_url, _with_token)
     compute_commands.add_parsers(commands, _with_url, _with_token)
+    pipeline_commands.add_parsers(commands, _with_url, _with_token)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -510,6 +513,8 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
     if args.command in compute_commands.COMMANDS:
         token = _token(args) if hasattr(args, "token") else None
         return await compute_commands.run(args, token)  # --timeout: per REST call
+    if args.command in pipeline_commands.COMMANDS:
+        return await pipeline_commands.run(args, _token(args))  # --timeout: per REST call
     if args.command == "session" and args.action == export_commands.ACTION:
         return await export_commands.run(args, _need_token(args))  # --timeout: per wait
     _read_input(args)
