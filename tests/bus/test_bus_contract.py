@@ -243,6 +243,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
     from hub.domain.approvals import Approval, Interrupt
     from hub.domain.artifacts import Table
     from hub.domain.jobs import Job, JobLogEntry
+    from hub.domain.pipelines import PipelineRun, RunLogEntry, RunNode
     from hub.protocol import (
         ApprovalEvent,
         ArtifactEvent,
@@ -254,6 +255,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         JobLogEvent,
         MessageEvent,
         NoteEvent,
+        PipelineRunEvent,
         PresenceEvent,
         SessionEvent,
         StreamDeltaEvent,
@@ -420,6 +422,39 @@ def test_every_event_type_has_its_envelope_kind() -> None:
                 session_id="ses_x",
                 job_id=job.id,
                 entries=[JobLogEntry(seq=1, attempt=1, level="info", text="t", at=now)],
+            ),
+            ("e", 0),
+        ),
+        PipelineRunEvent: (
+            PipelineRunEvent(
+                run=PipelineRun(
+                    id="run_" + "x" * 21,
+                    session_id="ses_x",
+                    artifact_id=1,
+                    artifact_version=1,
+                    title="t",
+                    pool_id=job.pool_id,
+                    requested_by="a",
+                    requested_role="agent_a",
+                    status="running",
+                    cancelled_by=None,
+                    cost_reserved=1,
+                    nodes=[
+                        RunNode(
+                            id="n",
+                            type="echo",
+                            label=None,
+                            upstream=[],
+                            job_id=job.id,
+                            state="queued",
+                        )
+                    ],
+                    log_count=1,
+                    created_at=now,
+                    finished_at=None,
+                    updated_at=now,
+                ),
+                log=[RunLogEntry(seq=1, node=None, status="running", result=None, at=now)],
             ),
             ("e", 0),
         ),
