@@ -313,6 +313,7 @@
   // ---- the gallery (gallery.js): artifacts, with what it needs from the page ------------
 
   let gallery = null;
+  let runs = null;  // pipeline runs (runs.js)
 
   function galleryContext() {
     return {
@@ -357,6 +358,10 @@
     $("back-home").hidden = !sessionStorage.getItem(USER_KEY);  // signed in on "My hub"
     learn(creds.participantId, "observer", creds.name);
     show("session-view");
+    runs = window.HubRuns.create({el, timeNode, activityChanged: scheduleActivity, api: (path, options = {}) =>
+      fetch(`/api/sessions/${encodeURIComponent(state.creds.sessionId)}${path}`,
+        {...options, headers: {Authorization: "Bearer " + state.creds.token}}).catch(() => null)});
+    Object.assign(ACTIONS, window.HubRuns.ACTIONS);
     renderPresence();
     updateEmpty();
     connect();
@@ -414,6 +419,7 @@
   }
 
   function handle(frame) {
+    runs.onFrame(frame);  // pipeline runs (runs.js) follow runs and their nodes' jobs
     switch (frame.type) {
       case "hello": return onHello(frame);
       case "message": return onMessage(frame.message);
@@ -455,6 +461,7 @@
 
   function onHello(frame) {
     setConnection("Catching up…", "");
+    runs.load(frame.you);  // every connection: runs that moved while the page was away
     state.streamsHeard.clear();
     if (frame.you) learn(frame.you.participant_id, frame.you.role, frame.you.display_name);
     // A watch-only token (a space's viewer, a public session's visitor) reads, no more.
