@@ -43,11 +43,7 @@ ActivityAction = Literal[
     "job.cancelled",
     "job.timed_out",
     "job.refunded",
-    "job.queued",
-    "job.skipped",
     "pipeline_run.started",
-    "pipeline_run.succeeded",
-    "pipeline_run.failed",
     "pipeline_run.cancelled",
 ]
 

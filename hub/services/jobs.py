@@ -66,12 +66,13 @@ async def end_job(
     artifacts: list[int] | None = None,
     error: str | None = None,
     then: list[Event] | None = None,
+    record: bool = True,
 ) -> Job:
     """End the locked `job` in `status`: the reservation settled (at most `charge`
     charged, the rest released), the activity row written; if it is a pipeline node's
     job, its run advanced (`hub.services.pipelines.advance_after`: the caller locked the
     run before the job), the events that makes added to `then` to publish after the
-    commit."""
+    commit. Without `record`, no activity row (the caller's change writes its own)."""
     settlement = settle(job.cost_reserved, charge)
     ended = await job_store.finish(
         conn,
@@ -84,14 +85,15 @@ async def end_job(
         error=error,
     )
     await pool_store.release_reservation(conn, job.pool_id, job.id, settlement, actor)
-    await changes.record(
-        conn,
-        job.session_id,
-        actor,
-        "system",
-        _ENDED[status],
-        {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
-    )
+    if record:
+        await changes.record(
+            conn,
+            job.session_id,
+            actor,
+            "system",
+            _ENDED[status],
+            {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
+        )
     await advance_after(conn, ended, actor, then)
     return ended
 

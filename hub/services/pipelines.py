@@ -23,7 +23,7 @@ import builtins
 from typing import Any
 
 from hub.api.pipelines import NewRun, RunDetail, RunList
-from hub.domain import ActivityAction, Principal, require
+from hub.domain import Principal, require
 from hub.domain.artifacts import Pipeline, PipelineEdge, PipelineNode
 from hub.domain.cursors import decode_time_cursor, encode_time_cursor
 from hub.domain.jobs import Job, check_input, new_job_id
@@ -54,12 +54,6 @@ from hub.store import pools as pool_store
 from hub.store import sessions as session_store
 
 __all__ = ["Pipelines", "advance_after", "latest", "lock_run_of_job", "stop_session_runs"]
-
-_RUN_ENDED: dict[RunStatus, ActivityAction] = {
-    "succeeded": "pipeline_run.succeeded",
-    "failed": "pipeline_run.failed",
-    "cancelled": "pipeline_run.cancelled",
-}
 
 
 async def lock_run_of_job(conn: Connection, job_id: str) -> None:
@@ -132,29 +126,13 @@ async def _advance(
                 )
                 changed.append(queued)
                 entries.append((node, "queued", {"job_id": queued.id}))
-                await changes.record(
-                    conn,
-                    run.session_id,
-                    actor,
-                    "system",
-                    "job.queued",
-                    {"job_id": queued.id, "run_id": run_id, "node": node},
-                )
         for node in step.skip:
-            skipped = await _skip(conn, run, job_of[node], node, actor)
+            skipped = await _skip(conn, job_of[node], actor)
             changed.append(skipped)
             entries.append((node, "skipped", {"job_id": skipped.id, "charged": 0}))
         if step.status != "running":
             await run_store.finish_run(conn, run_id, step.status)
             entries.append((None, step.status, None))
-            await changes.record(
-                conn,
-                run.session_id,
-                actor,
-                "system",
-                _RUN_ENDED[step.status],
-                {"run_id": run_id},
-            )
     log = await run_store.add_log(conn, run_id, entries)
     now = await run_store.lock_run(conn, run_id)
     assert now is not None
@@ -164,17 +142,11 @@ async def _advance(
     return now
 
 
-async def _skip(conn: Connection, run: PipelineRun, job_id: str, node: str, actor: str) -> Job:
+async def _skip(conn: Connection, job_id: str, actor: str) -> Job:
+    """End a waiting node's job `skipped`: nothing charged, its reservation released."""
     job = await run_store.skip_node(conn, job_id)
-    settlement = settle(job.cost_reserved, 0)
-    await pool_store.release_reservation(conn, job.pool_id, job.id, settlement, actor)
-    await changes.record(
-        conn,
-        run.session_id,
-        actor,
-        "system",
-        "job.skipped",
-        {"job_id": job.id, "run_id": run.id, "node": node, "released": settlement.released},
+    await pool_store.release_reservation(
+        conn, job.pool_id, job.id, settle(job.cost_reserved, 0), actor
     )
     return job
 
@@ -263,18 +235,6 @@ class Pipelines:
                     status="waiting",
                 )
                 await pool_store.reserve(conn, pool_id, costs[node.id], job.id, who.participant_id)
-                await changes.record_as(
-                    conn,
-                    who,
-                    "job.created",
-                    {
-                        "job_id": job.id,
-                        "kind": job.kind,
-                        "reserved": job.cost_reserved,
-                        "run_id": run_id,
-                        "node": node.id,
-                    },
-                )
                 rows.append((node.id, node.type, node.label, list(graph.upstream[node.id]), job.id))
                 then.append(JobEvent(job=job))
             await run_store.insert_nodes(conn, run_id, rows)
@@ -287,6 +247,7 @@ class Pipelines:
                     "artifact_id": artifact.id,
                     "version": version,
                     "reserved": total,
+                    "jobs": {node_id: job_id for node_id, _, _, _, job_id in rows},
                 },
             )
             started = await _advance(
@@ -342,12 +303,23 @@ class Pipelines:
             if run.status != "running":
                 raise HubError("invalid_transition", f"the run is already {run.status}")
             await run_store.request_cancel(conn, run_id, who.participant_id)
+            stopped: builtins.list[str] = []
             for job in await run_store.run_jobs(conn, run_id, lock=True):
                 if job.status in ("queued", "running"):
                     await end_job(
-                        conn, job, "cancelled", job.cost_used, who.participant_id, then=then
+                        conn,
+                        job,
+                        "cancelled",
+                        job.cost_used,
+                        who.participant_id,
+                        then=then,
+                        record=False,  # the run's cancel is the one activity row
                     )
+                    stopped.append(job.id)
             ended = await _advance(conn, run_id, who.participant_id, then)
+            await changes.record_as(
+                conn, who, "pipeline_run.cancelled", {"run_id": run_id, "jobs_cancelled": stopped}
+            )
         await self._publish(who.session_id, latest(then))
         return ended
 

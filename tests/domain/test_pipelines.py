@@ -199,3 +199,50 @@ def _ancestors(graph: Graph) -> dict[str, set[str]]:
         for up in graph.upstream[node]:
             found[node] |= {up} | found[up]
     return found
+
+
+def test_a_nodes_cost_comes_from_the_request_then_its_config_then_the_default() -> None:
+    """`costs[node]` wins over the node's `config.estimated_cost`, which wins over the
+    default; a cost naming no node, or a config cost that is no integer, is refused."""
+    from hub.domain.pipelines import node_costs
+    from hub.errors import HubError
+
+    flow = msgspec.convert(
+        {
+            "kind": "pipeline",
+            "nodes": [
+                {"id": "a", "type": "x", "config": {"estimated_cost": 7}},
+                {"id": "b", "type": "x", "config": {"estimated_cost": 7}},
+                {"id": "c", "type": "x"},
+            ],
+        },
+        Pipeline,
+    )
+    assert node_costs(flow, {"b": 1}, 3) == {"a": 7, "b": 1, "c": 3}
+    with pytest.raises(HubError, match="names no node"):
+        node_costs(flow, {"z": 1}, 0)
+    for bad in (1.5, "7", True, -1, None):
+        odd = msgspec.convert(
+            {
+                "kind": "pipeline",
+                "nodes": [{"id": "a", "type": "x", "config": {"estimated_cost": bad}}],
+            },
+            Pipeline,
+        )
+        with pytest.raises(HubError, match="estimated_cost"):
+            node_costs(odd, {}, 0)
+
+
+def test_a_node_runs_only_if_its_type_is_a_job_kind_and_waiting_reads_pending() -> None:
+    """A node type with spaces or capitals cannot be a job kind (`bad_request`); a job
+    `waiting` for its upstream nodes is a `pending` node, any other status its own."""
+    from hub.domain.pipelines import check_runnable, node_state
+    from hub.errors import HubError
+
+    check_runnable(DIAMOND)
+    odd = pipeline([], "a")
+    odd.nodes[0].type = "Fold Protein"
+    with pytest.raises(HubError, match="not a job kind"):
+        check_runnable(odd)
+    assert node_state("waiting") == "pending"
+    assert node_state("skipped") == "skipped" and node_state("running") == "running"

@@ -352,3 +352,55 @@ async def test_cancelling_one_nodes_job_skips_its_downstream_and_fails_the_run(
         assert ended.run.status == "failed"
     await call_ok(client, "GET", f"/api/sessions/{sid}/pipeline-runs/{run.id}", token=a)
     assert await ledger_matches(db, s.pool) == {"balance": 96, "reserved": 0, "spent": 4}
+
+
+async def test_a_node_that_times_out_skips_its_downstream(
+    make_client: Any, db: asyncpg.Connection
+) -> None:
+    """A root claimed and never heartbeaten, with one attempt: its lease runs out, the
+    sweeper ends it timed_out, and in that transaction its downstream is skipped and the
+    run fails (what it reported used charged, the rest released)."""
+    hub = await make_client(job_lease_seconds=0.5, job_sweep_interval=0.05)
+    s = await setup(hub, credits=100, kinds=("x",))
+    sid, a = s.session["id"], s.session["a"]
+    data = pipeline({"p": "x", "q": "x"}, [("p", "q")])
+    async with HubAPI(hub.base) as rest, connect_session(hub.base, s.session["obs"]) as obs:
+        art = await artifact(rest, s, data)
+        run = await rest.run_pipeline(sid, a, art, default_cost=10, max_attempts=1)
+        held = await claim(hub, s.runners["main"])
+        await report(hub, s.runners["main"], held["job"]["id"], "progress",
+                     attempt=1, progress=5, used=2)  # fmt: skip
+        done = await run_until_done(obs, run.id)
+        assert done.status == "failed"
+        assert [n.state for n in done.nodes] == ["timed_out", "skipped"]
+        detail = await rest.pipeline_run(sid, a, run.id)
+        assert [j.cost_charged for j in detail.jobs] == [2, 0]
+        assert [(e.node, e.status) for e in detail.log][-3:] == [
+            ("p", "timed_out"), ("q", "skipped"), (None, "failed"),
+        ]  # fmt: skip
+    assert await ledger_matches(db, s.pool) == {"balance": 98, "reserved": 0, "spent": 2}
+
+
+async def test_deleting_the_session_cancels_its_running_runs(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """A session deleted with a run under way: in the same transaction its running job
+    is cancelled, its pending nodes skipped and the run ends cancelled; nothing stays
+    reserved."""
+    s = await setup(client, credits=100, kinds=("x",))
+    sid, a = s.session["id"], s.session["a"]
+    data = pipeline({"p": "x", "q": "x", "r": "x"}, [("p", "q"), ("q", "r")])
+    async with HubAPI(client.base) as rest:
+        art = await artifact(rest, s, data)
+        run = await rest.run_pipeline(sid, a, art, default_cost=10)
+        await claim(client, s.runners["main"])
+        await rest.delete_session(sid, a)
+    status = await db.fetchval("SELECT status FROM pipeline_runs WHERE id = $1", run.id)
+    assert status == "cancelled"
+    jobs = await db.fetch(
+        "SELECT j.status FROM pipeline_run_nodes n JOIN compute_jobs j ON j.id = n.job_id"
+        " WHERE n.run_id = $1 ORDER BY n.position",
+        run.id,
+    )
+    assert [r["status"] for r in jobs] == ["cancelled", "skipped", "skipped"]
+    assert await ledger_matches(db, s.pool) == {"balance": 100, "reserved": 0, "spent": 0}

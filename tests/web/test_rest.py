@@ -470,6 +470,26 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "id"
         ]
 
+    async def pipeline_artifact() -> None:
+        flow = {
+            "kind": "pipeline",
+            "nodes": [{"id": "p", "type": "prep"}, {"id": "q", "type": "prep"}],
+            "edges": [{"source": "p", "target": "q"}],
+        }
+        body = {"title": "Flow", "message_id": 1, "data": flow}
+        made = await rest("POST", f"/api/sessions/{sid}/artifacts", tokens["a"], body)
+        ids["pipeline"] = made["id"]
+
+    async def start_run() -> None:
+        body = {"artifact_id": ids["pipeline"]}
+        made = await rest("POST", f"/api/sessions/{sid}/pipeline-runs", tokens["b"], body)
+        ids["run"] = made["id"]
+
+    async def cancel_run() -> None:
+        await rest(
+            "POST", f"/api/sessions/{sid}/pipeline-runs/{ids['run']}/cancel", tokens["a"], {}
+        )
+
     async def fork() -> None:
         made = await rest("POST", f"/api/sessions/{sid}/fork", tokens["b"], {"at_message_id": 1})
         ids["fork"] = made["session"]["id"]
@@ -652,6 +672,13 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
             "POST /api/sessions/{session_id}/jobs/{job_id}/cancel",
             lambda: rest("POST", f"/api/sessions/{sid}/jobs/{ids['job3']}/cancel", tokens["a"], {}),
             "job.cancelled",
+        ),
+        ("POST /api/sessions/{session_id}/artifacts", pipeline_artifact, "artifact.created"),
+        ("POST /api/sessions/{session_id}/pipeline-runs", start_run, "pipeline_run.started"),
+        (
+            "POST /api/sessions/{session_id}/pipeline-runs/{run_id}/cancel",
+            cancel_run,
+            "pipeline_run.cancelled",
         ),
         # a stream is ephemeral until its end commits one ordinary message
         ("stream_start", lambda: frame("b", {"type": "stream_start", "stream_id": "s1"}), None),

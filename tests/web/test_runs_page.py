@@ -193,9 +193,7 @@ async def test_a_run_is_drawn_as_its_graph_with_each_nodes_state_live(
     await expect(log.first).to_contain_text("40 credits reserved")
     await expect(log.last).to_contain_text("run done")
     await expect(log.nth(1)).to_contain_text("fetch queued")
-    await expect(page.locator("#activity")).to_contain_text(
-        "pipeline run " + run["id"] + " succeeded"
-    )
+    await expect(page.locator("#activity")).to_contain_text("started pipeline run " + run["id"])
     await screenshot(page, "runs-done.png")
     await assert_clean(page, site.base)
 
@@ -238,6 +236,9 @@ async def test_agent_a_cancels_a_run_from_the_page_and_a_failure_skips_downstrea
         }  # fmt: skip
         await expect(watcher.locator(f"#run-{other['id']} .run-status")).to_have_text(
             "cancelled", timeout=WAIT
+        )
+        await expect(watcher.locator("#activity")).to_contain_text(
+            "cancelled pipeline run " + other["id"], timeout=WAIT
         )
         await card.scroll_into_view_if_needed()
         await screenshot(agent, "runs-phone-dark.png")

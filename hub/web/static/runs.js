@@ -13,11 +13,7 @@ window.HubRuns = (function () {
     failed: "failed", timed_out: "timed out", cancelled: "cancelled", skipped: "skipped"};
   const ACTIONS = {
     "pipeline_run.started": (d) => `started pipeline run ${d.run_id || ""} (${d.reserved || 0} credits reserved)`,
-    "pipeline_run.succeeded": (d) => `pipeline run ${d.run_id || ""} succeeded`,
-    "pipeline_run.failed": (d) => `pipeline run ${d.run_id || ""} failed`,
-    "pipeline_run.cancelled": (d) => `pipeline run ${d.run_id || ""} was cancelled`,
-    "job.queued": (d) => `queued step ${d.node || ""} of pipeline run ${d.run_id || ""}`,
-    "job.skipped": (d) => `skipped step ${d.node || ""} of pipeline run ${d.run_id || ""}`,
+    "pipeline_run.cancelled": (d) => `cancelled pipeline run ${d.run_id || ""}`,
   };
 
   function create(ctx) {
