@@ -349,11 +349,25 @@
     };
   }
 
+  // ---- compute (compute.js): jobs, their logs and the session's pool --------------------
+
+  let compute = null;
+
+  function computeContext() {
+    return {
+      el, nameNode, timeNode,
+      activityChanged: scheduleActivity,
+      api: (path, options = {}) => fetch(`/api/sessions/${encodeURIComponent(state.creds.sessionId)}${path}`,
+        {...options, headers: {Authorization: "Bearer " + state.creds.token}}).catch(() => null),
+    };
+  }
+
   // ---- the live connection ------------------------------------------------------------
 
   function start(creds) {
     state.creds = creds;
     gallery = window.HubGallery.create(galleryContext());
+    compute = window.HubCompute.create(computeContext());
     $("back-home").hidden = !sessionStorage.getItem(USER_KEY);  // signed in on "My hub"
     learn(creds.participantId, "observer", creds.name);
     show("session-view");
@@ -440,6 +454,8 @@
       case "session": return onSession(frame.session, frame.deleted);
       case "approval": return onDecision(frame.approval.message_id, frame.approval);
       case "interrupt": return showInterrupt(frame.interrupt);
+      case "job": return compute.onJob(frame.job);
+      case "job_log": return compute.onLog(frame);
       case "ack":
       case "error":
       case "pong": {
@@ -472,6 +488,7 @@
     renderFiles();
     refreshActivity();
     gallery.load();  // every connection: what was made while the page was away too
+    compute.load(frame.you);
   }
 
   // ---- session header -----------------------------------------------------------------
@@ -1330,6 +1347,8 @@
     "webhook.redelivered": () => "asked a webhook's events again",
   };
 
+  Object.assign(ACTIONS, window.HubCompute.ACTIONS);
+
   const KIND_WORD = {canvas3d: "a 3D scene", pipeline: "a pipeline", table: "a table", image: "an image",
     json: "a JSON result"};
 
@@ -1357,6 +1376,7 @@
       if (row.id <= state.activityAfter) continue;
       state.activityAfter = row.id;
       if (row.action === "session.forked") scheduleForks();
+      if (row.action === "session.pool_set") compute.poolChanged();
       if (row.action === "observer.joined") learn(row.actor_id, "observer", row.detail.display_name);
       else learn(row.actor_id, row.actor_role, null);
       const item = el("li", null);
