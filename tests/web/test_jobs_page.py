@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from hub.client import Result, Runner, RunningJob
 from tests.compute_helpers import call_ok, grant, runner_key
 from tests.helpers import HubClient
 from tests.web.conftest import page_hub
+from tests.web.test_attachments_page import upload
+from tests.web.test_gallery_page import SCORES, artifact, message
 from tests.web.test_page import PHONE, WAIT, assert_clean, enter, open_page, screenshot
 from tests.web.test_profiles import agent_key, new_agent, person
 
@@ -140,6 +142,10 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
         await expect(page.locator("#jobs-empty")).to_be_hidden()
         await expect_pool(page, 960, 40, 0)
 
+        scores = await artifact(
+            hub, {"id": s.sid}, s.a, title="Fold scores", data=SCORES,
+            message=message("m1", "Scores will go here."),
+        )  # fmt: skip
         streamed, go = asyncio.Event(), asyncio.Event()
 
         async def fold(job: RunningJob) -> Result:
@@ -154,7 +160,7 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
             job.log("model written", "info")
             job.log("low confidence in loop 3", "error")
             await job.flush()
-            return Result(output={"plddt": 91.2}, cost=12)
+            return Result(output={"plddt": 91.2}, cost=12, artifacts=[scores["id"]])
 
         async with running(hub, s, fold):
             await asyncio.wait_for(streamed.wait(), TIMEOUT)
@@ -167,7 +173,7 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
             log = card.locator(".job-log")
             await expect(log).to_be_visible()  # a running job's log is open
             await expect(log.locator("li").last).to_contain_text("step 597", timeout=WAIT)
-            await expect(card.locator("summary")).to_have_text("Log (600 lines)")
+            await expect(card.locator(".job-log-box summary")).to_have_text("Log (600 lines)")
             # the DOM keeps the last 500 lines; the hostile line (#2) has scrolled out of it
             await expect(log.locator("li")).to_have_count(500)
             await expect(card.locator(".job-log-clipped")).to_have_text(
@@ -186,6 +192,12 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
             await expect(log.locator("li.level-error .level")).to_have_text("error")
 
         await expect(card.locator(".job-facts")).to_contain_text("12 charged", timeout=WAIT)
+        await card.locator(".job-output summary").click()
+        await expect(card.locator(".job-output-json")).to_contain_text('"plddt": 91.2')
+        await card.get_by_role("button", name=f"artifact #{scores['id']}").click()
+        await expect(page.locator("#artifact-view")).to_be_visible(timeout=WAIT)
+        await expect(page.locator("#artifact-title")).to_have_text("Fold scores")
+        await page.locator("#artifact-close").click()
         await expect_pool(page, 988, 0, 12)
         activity = page.locator("#activity")
         await expect(activity).to_contain_text("finished a job (12 credits charged)")
@@ -198,7 +210,7 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
         await enter(phone, "Bo")
         late = phone.locator(f"#job-{job_id}")
         await expect(late.locator(".job-status")).to_have_text("succeeded", timeout=WAIT)
-        await late.locator("summary").click()
+        await late.locator(".job-log-box summary").click()
         await expect(late.locator(".job-log li")).to_have_count(500, timeout=WAIT)
         await expect_pool(phone, 988, 0, 12)
         await late.scroll_into_view_if_needed()
@@ -228,7 +240,7 @@ async def test_hostile_log_text_stays_text(database_url: str, browser: Browser) 
             card = page.locator(f"#job-{job_id}")
             await expect(card.locator(".job-status")).to_have_text("failed", timeout=WAIT)
         await expect(card.locator(".job-error")).to_have_text(HOSTILE)
-        await card.locator("summary").click()
+        await card.locator(".job-log-box summary").click()
         await expect(card.locator(".job-log .text")).to_have_text(
             [HOSTILE, "<script>window.pwned=2</script>"], timeout=WAIT
         )
@@ -291,3 +303,62 @@ async def test_agent_a_cancels_a_running_job_from_the_page(
         await expect(agent.locator("#activity")).to_contain_text("cancelled a job")
         for p in (agent, watcher):
             await assert_clean(p, hub.base)
+
+
+async def test_a_page_that_was_away_catches_up_on_a_job_and_its_log(
+    database_url: str, browser: Browser
+) -> None:
+    """While the page cannot reach the hub a job runs, logs and succeeds; back online,
+    the page shows it finished with every log line once, in order, the file it made (a
+    download) and the pool's new balance."""
+    async with page_hub(database_url, job_lease_seconds=3.0, job_sweep_interval=0.2) as hub:
+        s = await lab(hub, credits=100)
+        page = await open_page(browser, f"{hub.base}/join/{s.invite}")
+        await enter(page, "Ada")
+        job_id = await queue(hub, s, 20)
+        card = page.locator(f"#job-{job_id}")
+        await expect(card.locator(".job-status")).to_have_text("queued", timeout=WAIT)
+        _, joined = await hub.join(s.invite, role="observer")
+        watcher = await hub.connect(joined["token"])
+        made_by_a = {"id": s.sid, "a": s.a}
+        report = await upload(hub, made_by_a, b"fold ok\n", "report.txt", "text/plain")
+
+        away = True
+
+        async def cut(ws: WebSocketRoute) -> None:
+            if away:
+                await ws.close(code=4000, reason="the network is down")
+            else:
+                ws.connect_to_server()
+
+        await page.route_web_socket(lambda url: "/ws?" in url, cut)
+        await page.evaluate("window.hubDropConnection()")
+        await expect(page.locator("#connection")).to_contain_text("reconnecting", timeout=WAIT)
+
+        async def work(job: RunningJob) -> Result:
+            await job.progress(60, "halfway", used=4)
+            for i in range(30):
+                job.log(f"line {i}")
+            return Result(output={"ok": True}, cost=9, attachments=[report])
+
+        async with running(hub, s, work):
+            while (await watcher.next("job"))["job"]["status"] != "succeeded":
+                pass
+        await watcher.close()
+
+        away = False
+        await expect(page.locator("#connection")).to_have_text("Live", timeout=WAIT)
+        await expect(card.locator(".job-status")).to_have_text("succeeded", timeout=WAIT)
+        await expect(card.locator(".job-facts")).to_contain_text("9 charged")
+        await expect_pool(page, 91, 0, 9)
+        await card.locator(".job-log-box summary").click()
+        await expect(card.locator(".job-log .text")).to_have_text(
+            [f"line {i}" for i in range(30)], timeout=WAIT
+        )
+        await expect(card.locator(".job-log-box summary")).to_have_text("Log (30 lines)")
+        await card.locator(".job-output summary").click()
+        save = card.get_by_role("button", name="report.txt (8 B)")
+        async with page.expect_download() as downloading:
+            await save.click()
+        assert (await downloading.value).suggested_filename == "report.txt"
+        await assert_clean(page, hub.base)

@@ -355,8 +355,10 @@
 
   function computeContext() {
     return {
-      el, nameNode, timeNode,
+      ...galleryContext(),  // el, attachmentInfo, downloadButton
+      nameNode, timeNode,
       activityChanged: scheduleActivity,
+      openArtifact: (id, from) => gallery.open(id, from),
       api: (path, options = {}) => fetch(`/api/sessions/${encodeURIComponent(state.creds.sessionId)}${path}`,
         {...options, headers: {Authorization: "Bearer " + state.creds.token}}).catch(() => null),
     };

@@ -13,6 +13,7 @@ window.HubCompute = (function () {
   const LOG_LINES_SHOWN = 500;     // newest log lines kept in the DOM per job
   const LOG_PAGE = 1000;           // GET …/log?limit=
   const POOL_REFRESH_MS = 400;     // at most one pool read per this, after job events
+  const OUTPUT_SHOWN = 4000;       // characters of a job's output JSON shown
   const OPEN = new Set(["queued", "running"]);
   const STATUS_WORD = {
     queued: "queued", running: "running", succeeded: "succeeded", failed: "failed",
@@ -69,7 +70,10 @@ window.HubCompute = (function () {
       let entry = jobs.get(job.id);
       if (entry && entry.job.updated_at > job.updated_at) return entry;
       if (!entry) {
-        entry = {job, log: null, seq: 0, filling: false, again: false, view: null, follow: true, opened: false};
+        entry = {
+          job, log: null, seq: 0, filling: false, again: false, view: null, follow: true, opened: false,
+          outputShown: false,
+        };
         jobs.set(job.id, entry);
       }
       entry.job = job;
@@ -220,8 +224,13 @@ window.HubCompute = (function () {
         entry.follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
       });
 
-      li.append(head, who, bar, facts, error, actions, details);
-      entry.view = {li, status, progress, percent, message, facts, error, cancel, actions, details, summary, log, clipped};
+      const output = el("details", "job-output");
+      output.hidden = true;
+
+      li.append(head, who, bar, facts, error, actions, output, details);
+      entry.view = {
+        li, status, progress, percent, message, facts, error, cancel, actions, output, details, summary, log, clipped,
+      };
       if (entry.log) paintLog(entry, entry.log);
     }
 
@@ -243,10 +252,57 @@ window.HubCompute = (function () {
       v.error.hidden = !job.error;
       v.actions.hidden = !(canCancel() && OPEN.has(job.status));
       paintCount(entry);
+      if (job.finished_at && !entry.outputShown) paintOutput(entry);
       if (job.status === "running" && !entry.opened) {
         entry.opened = true;
         v.details.open = true;  // a job under way shows its log as it streams (once: the reader may close it)
       }
+    }
+
+    // What a finished job produced: its output as JSON text, its artifacts (opened in the
+    // gallery's view) and its attachments (downloads).
+    function paintOutput(entry) {
+      const job = entry.job;
+      const box = entry.view.output;
+      entry.outputShown = true;
+      const hasOutput = job.output !== null && job.output !== undefined;
+      if (!hasOutput && !job.output_artifacts.length && !job.output_attachments.length) return;
+      box.textContent = "";
+      box.append(el("summary", null, "Output"));
+      if (hasOutput) {
+        const text = JSON.stringify(job.output, null, 2);
+        const pre = el("pre", "job-output-json", text.length > OUTPUT_SHOWN ? text.slice(0, OUTPUT_SHOWN) + "\n…" : text);
+        pre.tabIndex = 0;
+        box.append(pre);
+      }
+      if (job.output_artifacts.length) {
+        const list = el("ul", "job-output-files");
+        list.setAttribute("aria-label", "Artifacts the job made");
+        for (const id of job.output_artifacts) {
+          const item = el("li");
+          const open = el("button", "link", `artifact #${id}`);
+          open.type = "button";
+          open.addEventListener("click", () => ctx.openArtifact(id, open));
+          item.append(open);
+          list.append(item);
+        }
+        box.append(list);
+      }
+      if (job.output_attachments.length) {
+        const list = el("ul", "job-output-files");
+        list.setAttribute("aria-label", "Files the job made");
+        for (const id of job.output_attachments) {
+          const item = el("li", null, id);
+          ctx.attachmentInfo(id).then((info) => {
+            if (!info) return;
+            item.textContent = "";
+            item.append(ctx.downloadButton(id, info));
+          });
+          list.append(item);
+        }
+        box.append(list);
+      }
+      box.hidden = false;
     }
 
     function paintCount(entry) {
