@@ -296,6 +296,8 @@ async def test_agent_a_cancels_a_running_job_from_the_page(
             for card in (mine, theirs):
                 await expect(card.locator(".job-status")).to_have_text("cancelled", timeout=WAIT)
             await expect(mine.locator(".job-cancel")).to_be_hidden()
+            said = "The fold.protein job is cancelled."  # to a screen reader
+            await expect(watcher.locator("#jobs-said")).to_have_text(said)
             await asyncio.wait_for(stopped.wait(), TIMEOUT)  # the runner's handler stopped
         for p in (agent, watcher):
             await expect(p.locator(f"#job-{job_id} .job-facts")).to_contain_text("3 charged")

@@ -68,7 +68,7 @@ window.HubCompute = (function () {
 
     function upsert(job) {
       let entry = jobs.get(job.id);
-      if (entry && entry.job.updated_at > job.updated_at) return entry;
+      if (entry && Date.parse(entry.job.updated_at) > Date.parse(job.updated_at)) return entry;
       if (!entry) {
         entry = {
           job, log: null, seq: 0, filling: false, again: false, view: null, follow: true, opened: false,
@@ -91,7 +91,10 @@ window.HubCompute = (function () {
       if (entry.log && job.log_count > entry.seq) fill(entry);
       else if (!entry.log && job.status === "running") fill(entry);
       schedulePool();
-      if (before !== entry.job.status) ctx.activityChanged();  // a new job or status: an activity row
+      if (before !== entry.job.status) {  // a new job or status: an activity row, and said aloud
+        ctx.activityChanged();
+        $("jobs-said").textContent = `The ${entry.job.kind} job is ${STATUS_WORD[entry.job.status] || entry.job.status}.`;
+      }
     }
 
     function onLog(frame) {
@@ -388,14 +391,16 @@ window.HubCompute = (function () {
 
     function showPool(pool) {
       const box = $("pool");
-      box.textContent = "";
       hasPool = Boolean(pool);
       showPanel();
+      const shown = pool ? [pool.id, pool.name, pool.balance, pool.reserved, pool.spent].join(" ") : "none";
+      if (box.dataset.shown === shown) return;  // unchanged: not announced again
+      box.dataset.shown = shown;
+      box.textContent = "";
       if (!pool) {
         box.append(el("span", "hint", "This session draws on no pool yet (agent A chooses one)."));
         return;
       }
-      box.dataset.pool = pool.id;
       const name = el("span", "pool-name", pool.name);
       name.title = `${pool.id}, owned by ${pool.owner_kind === "space" ? "the space " : ""}${pool.owner}`;
       const figures = el("dl", "pool-figures");
