@@ -199,6 +199,10 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
         await expect(page.locator("#artifact-title")).to_have_text("Fold scores")
         await page.locator("#artifact-close").click()
         await expect_pool(page, 988, 0, 12)
+        # a top-up comes with no event: the page reads the pool when it is shown again
+        await grant(hub, s.user, s.pool, 12)
+        await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        await expect_pool(page, 1000, 0, 12)
         activity = page.locator("#activity")
         await expect(activity).to_contain_text("finished a job (12 credits charged)")
         await expect(activity).to_contain_text("queued a fold.protein job (40 credits reserved)")
@@ -212,7 +216,7 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
         await expect(late.locator(".job-status")).to_have_text("succeeded", timeout=WAIT)
         await late.locator(".job-log-box summary").click()
         await expect(late.locator(".job-log li")).to_have_count(500, timeout=WAIT)
-        await expect_pool(phone, 988, 0, 12)
+        await expect_pool(phone, 1000, 0, 12)
         await late.scroll_into_view_if_needed()
         await screenshot(phone, "jobs-phone-dark.png", full_page=False)
         for p in (page, phone):

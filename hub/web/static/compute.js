@@ -415,6 +415,11 @@ window.HubCompute = (function () {
       box.append(el("span", "hint", "Pool"), name, figures);
     }
 
+    // A top-up comes with no event: a page shown again reads the pool again.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && you) schedulePool();
+    });
+
     return {load, onJob, onLog, poolChanged: schedulePool, size: () => jobs.size};
   }
 
