@@ -216,6 +216,9 @@ async def test_a_job_runs_live_on_the_page_with_its_log_cost_and_the_pool(
         await expect(late.locator(".job-status")).to_have_text("succeeded", timeout=WAIT)
         await late.locator(".job-log-box summary").click()
         await expect(late.locator(".job-log li")).to_have_count(500, timeout=WAIT)
+        await expect(late.locator(".job-log li").first).to_contain_text("step 100")
+        reads = [url for url in phone.requests if "/log?" in url]  # type: ignore[attr-defined]
+        assert len(reads) == 1 and "after=102&" in reads[0], reads  # only the tail is read
         await expect_pool(phone, 1000, 0, 12)
         await late.scroll_into_view_if_needed()
         await screenshot(phone, "jobs-phone-dark.png", full_page=False)

@@ -102,11 +102,16 @@ window.HubCompute = (function () {
       if (!entry) return;  // its `job` event (or the list) brings it, and its log with it
       if (!entry.log) { fill(entry); return; }
       if (entry.filling) { entry.again = true; return; }
+      const fresh = [];
+      let gap = false;
       for (const line of frame.entries) {
-        if (line.seq <= entry.seq) continue;
-        if (line.seq !== entry.seq + 1) { fill(entry); return; }  // a gap: read it back
-        append(entry, [line]);
+        const next = entry.seq + fresh.length + 1;
+        if (line.seq < next) continue;
+        if (line.seq !== next) { gap = true; break; }
+        fresh.push(line);
       }
+      append(entry, fresh);  // one paint per batch
+      if (gap) fill(entry);  // read what was missed back
     }
 
     // Read the log after what the page holds, page by page, one read at a time per job.
@@ -115,6 +120,8 @@ window.HubCompute = (function () {
       entry.filling = true;
       try {
         if (!entry.log) entry.log = [];
+        // Only the lines the page keeps are worth reading: a long log starts at its tail.
+        entry.seq = Math.max(entry.seq, entry.job.log_count - LOG_LINES_SHOWN);
         do {
           entry.again = false;
           for (let page = 0; page < 20; page++) {
