@@ -17,10 +17,7 @@ WITH entries AS (
            p.rating_count,
            CASE WHEN p.rating_count > 0 THEN p.rating_sum::float8 / p.rating_count END
                AS rating_mean,
-           GREATEST(
-               (SELECT max(created_at) FROM sessions WHERE agent_a_profile_id = p.id),
-               (SELECT max(created_at) FROM sessions WHERE agent_b_profile_id = p.id)
-           ) AS last_active_at
+           p.last_active_at
     FROM agent_profiles p JOIN users u ON u.id = p.user_id
     WHERE p.visibility = 'public'
       AND ($1::text IS NULL OR p.name ILIKE $1 OR p.slug ILIKE $1 OR p.description ILIKE $1)
