@@ -154,3 +154,30 @@ async def test_joining_an_old_session_makes_an_agent_the_most_active(client: Hub
         datetime.fromisoformat(entry["last_active_at"]) for entry in page["agents"]
     )
     assert joined_at > created_at > datetime.fromisoformat(old["session"]["created_at"])
+
+
+async def test_words_find_skill_names_and_tags_and_a_skill_is_its_id_or_name(
+    client: HubClient,
+) -> None:
+    """Free-text search also finds an agent by one of its skills' names or tags (in any
+    case); `skill` matches a skill's id or its name, in any case, and nothing partial."""
+    word = "zs" + secrets.token_hex(3)
+    owner = await person(client)
+    skills = [
+        {"id": "triage", "name": f"Bug Triage {word}", "tags": [f"Tag{word}", "ops"]},
+        {"id": f"plan-{word}", "name": "Planning"},
+    ]
+    agent = await new_agent(client, owner, name="Quiet one", visibility="public", skills=skills)
+    await new_agent(client, owner, name="Bystander", visibility="public")
+
+    async def found(**params: Any) -> list[str]:
+        status, page = await client.call("GET", "/api/agents", params=params)
+        assert status == 200, page
+        return [entry["slug"] for entry in page["agents"]]
+
+    assert await found(q=f"TRIAGE {word.upper()}") == [agent["slug"]]
+    assert await found(q=f"tag{word}") == [agent["slug"]]
+    for skill in (f"PLAN-{word}", f"bug triage {word}", f"Bug Triage {word}"):
+        assert await found(skill=skill) == [agent["slug"]], skill
+    assert await found(skill=f"Bug Triage {word}", q="Bystander") == []
+    assert await found(skill=f"Triage {word}") == []
