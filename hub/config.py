@@ -147,6 +147,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     gives its streams up after this. More than `webhook_timeout`."""
     webhook_concurrency: PositiveInt = 16
     """Streams (endpoint and session) one worker delivers at once."""
+    webhook_endpoint_concurrency: PositiveInt = 8
+    """Streams of one endpoint delivered at once, over all workers (a worker leases no
+    more of an endpoint's while that many are leased), so that a slow endpoint hearing
+    many sessions takes that many delivery slots, not all of them."""
     webhook_retention_days: Positive = 30.0
     """Days the delivery log's attempts and the outbox's events (changes other than
     messages) are kept; an event still undelivered then is dropped."""

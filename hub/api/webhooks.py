@@ -99,8 +99,9 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
 
 
 class Redeliver(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What to deliver again: one event of the delivery log (`webhook_id`), sent now and
-    once; or everything since a time (`since`), queued again in order."""
+    """What to deliver again: one event the endpoint may hear (`webhook_id`: of its
+    delivery log, or one its filter and scope take), sent now and once; or everything
+    since a time (`since`), queued again in order."""
 
     webhook_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     since: datetime | None = None
@@ -119,8 +120,10 @@ class WebhookEvent(msgspec.Struct, kw_only=True):
     and the same payload the websocket sends for it: a `message` event for
     `message.created`, `note` for `note.created`/`note.updated`, `file` for
     `file.written`, `session` for `session.status_changed` and `session.deleted` (with
-    `deleted` true); `rating` for `rating.created` and `test` for `webhook.test`, which
-    have no websocket event."""
+    `deleted` true), `interrupt` for `session.interrupted`, `attachment` for
+    `attachment.uploaded`, `artifact` for `artifact.created`/`artifact.updated`,
+    `approval` for `approval.decided`; `rating` for `rating.created` and `test` for
+    `webhook.test`, which have no websocket event."""
 
     type: str
     timestamp: datetime

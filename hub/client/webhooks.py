@@ -94,8 +94,9 @@ class WebhooksAPI(RestClient):
         event: str | None = None,
         since: datetime | None = None,
     ) -> api.Redelivered:
-        """Deliver again one event of the log (`event`: its `webhook-id`; sent now, the
-        attempt answered) or everything since a time (`since`, with its zone)."""
+        """Deliver again one event the endpoint may hear (`event`: its `webhook-id`, in
+        the delivery log or not; sent now, the attempt answered) or everything since a
+        time (`since`, with its zone)."""
         body = api.Redeliver(webhook_id=event, since=since)
         path = f"/api/webhooks/{webhook_id}/redeliver"
         return await self._typed(api.Redelivered, "POST", path, token=token, body=body)

@@ -58,11 +58,18 @@ EventType = Literal[
     "presence.changed",
     "session.status_changed",
     "session.deleted",
+    "session.interrupted",
     "rating.created",
+    "attachment.uploaded",
+    "artifact.created",
+    "artifact.updated",
+    "approval.decided",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 """Every event type an endpoint may ask for. `presence.changed` is accepted in a filter
-but not delivered (presence is not transactional, and heartbeats would flood)."""
+but not delivered (presence is not transactional, and heartbeats would flood). Neither
+is a stream's text as it grows (deltas are not transactional either): a stream that
+ends is committed as a message, and arrives as `message.created`."""
 
 OutboxType = Literal[
     "note.created",
@@ -70,7 +77,12 @@ OutboxType = Literal[
     "file.written",
     "session.status_changed",
     "session.deleted",
+    "session.interrupted",
     "rating.created",
+    "attachment.uploaded",
+    "artifact.created",
+    "artifact.updated",
+    "approval.decided",
 ]
 """The types written to the outbox by the change itself (`message.created` is read from
 the messages table)."""

@@ -36,7 +36,7 @@ from hub.errors import HubError
 from hub.protocol import ApprovalEvent, InterruptEvent
 from hub.services.events import Events
 from hub.services.messages import Messages
-from hub.store import Store, message_batch
+from hub.store import Store, changes, message_batch
 from hub.store import approvals as approval_store
 from hub.store import sessions as session_store
 from hub.store.messages import NewMessage
@@ -171,13 +171,15 @@ class Approvals:
                     raise _Lost
                 refreshed = await approval_store.get_approval(conn, session_id, message_id)
                 assert refreshed is not None
+                event = ApprovalEvent(approval=refreshed.approval)
+                await changes.outbox(conn, session_id, "approval.decided", event)
         except _Lost:
             async with self._store.connection() as conn:
                 again = await approval_store.get_approval(conn, session_id, message_id)
             assert again is not None
             return again.approval, False
         await self._events.publish_messages([message])
-        await self._events.publish(session_id, ApprovalEvent(approval=refreshed.approval))
+        await self._events.publish(session_id, event)
         return refreshed.approval, True
 
     async def interrupt(
@@ -185,7 +187,8 @@ class Approvals:
     ) -> tuple[Message, Interrupt]:
         """Ask agent `target` to stop: agent A and approvers may (`forbidden` for
         others; `bad_request` if that agent has not joined). Recorded as a system
-        message (the ordinary message path), then an `interrupt` event."""
+        message (in one transaction with its webhook outbox row, as a decision's), then
+        an `interrupt` event."""
         async with self._store.connection() as conn:
             session = await session_store.get_session(conn, who.session_id)
         may_interrupt(policy_of(session.metadata), who)
@@ -200,20 +203,30 @@ class Approvals:
             reason=reason,
         )
         metadata: dict[str, Any] = {"interrupt": msgspec.to_builtins(interrupt)}
-        message, _ = await self._messages.committer.enqueue(
-            NewMessage(
-                session_id=who.session_id,
-                author_id=HUB_AUTHOR,
-                author_role="system",
-                content=interrupt_content(interrupt, who.display_name),
-                msg_type="system",
-                metadata=metadata,
+        async with self._store.transaction() as conn:
+            outcome = await message_batch.insert_batch(
+                conn,
+                [
+                    NewMessage(
+                        session_id=who.session_id,
+                        author_id=HUB_AUTHOR,
+                        author_role="system",
+                        content=interrupt_content(interrupt, who.display_name),
+                        msg_type="system",
+                        metadata=metadata,
+                    )
+                ],
             )
-        )
-        await self._events.publish(
-            who.session_id,
-            InterruptEvent(session_id=who.session_id, message_id=message.id, interrupt=interrupt),
-        )
+            (result,) = outcome.results
+            if isinstance(result, HubError):
+                raise result
+            message, _ = result
+            event = InterruptEvent(
+                session_id=who.session_id, message_id=message.id, interrupt=interrupt
+            )
+            await changes.outbox(conn, who.session_id, "session.interrupted", event)
+        await self._events.publish_messages([message])
+        await self._events.publish(who.session_id, event)
         return message, interrupt
 
 

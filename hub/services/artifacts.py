@@ -59,13 +59,15 @@ class Artifacts:
                 )
                 assert earlier is not None
                 return earlier, True
+            event = ArtifactEvent(artifact=artifact)
             await changes.record_as(
                 conn,
                 principal,
                 "artifact.created",
                 {"artifact_id": artifact.id, "kind": artifact.kind, "message_id": message_id},
+                outbox=("artifact.created", event),
             )
-        await self._events.publish(principal.session_id, ArtifactEvent(artifact=artifact))
+        await self._events.publish(principal.session_id, event)
         return artifact, False
 
     async def _send(self, principal: Principal, frame: SendMessage) -> tuple[Message, bool]:
@@ -91,13 +93,15 @@ class Artifacts:
                 expected_version=change.expected_version,
                 editor=principal.participant_id,
             )
+            event = ArtifactEvent(artifact=artifact)
             await changes.record_as(
                 conn,
                 principal,
                 "artifact.updated",
                 {"artifact_id": artifact.id, "version": artifact.version},
+                outbox=("artifact.updated", event),
             )
-        await self._events.publish(principal.session_id, ArtifactEvent(artifact=artifact))
+        await self._events.publish(principal.session_id, event)
         return artifact
 
     async def get(self, principal: Principal, artifact_id: int) -> Artifact:

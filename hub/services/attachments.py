@@ -160,13 +160,15 @@ class Attachments:
                     uploader=principal.participant_id,
                     uploader_role=principal.role,
                 )
+                event = AttachmentEvent(attachment=attachment)
                 await changes.record_as(
                     conn,
                     principal,
                     "attachment.uploaded",
                     {"id": attachment.id, "name": file_name, "size": size, "sha256": sha256},
+                    outbox=("attachment.uploaded", event),
                 )
-        await self._events.publish(session_id, AttachmentEvent(attachment=attachment))
+        await self._events.publish(session_id, event)
         return attachment
 
     def _over_quota(self, used: int | None) -> HubError:

@@ -44,9 +44,12 @@ class Files:
                 expected_hash=expected_hash,
             )
             await changes.record_as(
-                conn, principal, "file.written", {"path": path, "content_hash": entry.content_hash}
+                conn,
+                principal,
+                "file.written",
+                {"path": path, "content_hash": entry.content_hash},
+                outbox=("file.written", FileEvent(file=entry)),
             )
-            await changes.outbox(conn, principal.session_id, "file.written", FileEvent(file=entry))
         await self._events.publish(principal.session_id, FileEvent(file=entry))
         return entry
 

@@ -64,11 +64,14 @@ class Notes:
                     editor=principal.participant_id,
                 )
                 action = "note.updated"
-            await changes.record_as(
-                conn, principal, action, {"note_id": note.id, "version": note.version}
-            )
             kind: OutboxType = "note.created" if note_id is None else "note.updated"
-            await changes.outbox(conn, principal.session_id, kind, NoteEvent(note=note))
+            await changes.record_as(
+                conn,
+                principal,
+                action,
+                {"note_id": note.id, "version": note.version},
+                outbox=(kind, NoteEvent(note=note)),
+            )
         await self._events.publish(principal.session_id, NoteEvent(note=note))
         return note
 

@@ -424,11 +424,14 @@ class Sessions:
             detail = {k: v for k, v in changed.items() if k in ("status", "name", "is_private")}
             if "metadata" in changed:
                 detail["approval_policy"] = changed["metadata"]["approval_policy"]  # type: ignore[index]
-            await changes.record_as(conn, principal, "session.updated", detail)
-            if "status" in changed:
-                await changes.outbox(
-                    conn, session.id, "session.status_changed", SessionEvent(session=session)
-                )
+            event = SessionEvent(session=session)
+            await changes.record_as(
+                conn,
+                principal,
+                "session.updated",
+                detail,
+                outbox=("session.status_changed", event) if "status" in changed else None,
+            )
         await self._events.publish(session.id, SessionEvent(session=session))
         await self._events.revoke(revoked)
         return session
@@ -439,9 +442,11 @@ class Sessions:
         async with self._store.transaction() as conn:
             await session_store.lock_session(conn, principal.session_id)
             session = await session_store.soft_delete(conn, principal.session_id)
-            await changes.record_as(conn, principal, "session.deleted")
-            await changes.outbox(
-                conn, session.id, "session.deleted", SessionEvent(session=session, deleted=True)
+            await changes.record_as(
+                conn,
+                principal,
+                "session.deleted",
+                outbox=("session.deleted", SessionEvent(session=session, deleted=True)),
             )
         await self._events.publish(session.id, SessionEvent(session=session, deleted=True))
 

@@ -29,6 +29,7 @@ from hub.domain.webhooks import (
     Webhook,
     check_filter,
     check_url,
+    filter_matches,
     new_webhook_id,
     parse_webhook_id,
 )
@@ -40,7 +41,7 @@ from hub.store import Connection, Store, changes
 from hub.store import sessions as session_store
 from hub.store import webhooks as webhook_store
 from hub.store.messages import list_messages
-from hub.store.webhooks import Attempt, Owner
+from hub.store.webhooks import Attempt, Owner, Target
 from hub.vault import Keyring
 from hub.worker.egress import Outcome, Sender
 from hub.worker.webhooks import Item, event_item, may_hear, message_item, signers_of
@@ -241,8 +242,8 @@ class Webhooks:
     async def redeliver(
         self, who: WebhookOwner, endpoint_id: str, req: api.Redeliver
     ) -> api.Redelivered:
-        """Deliver again one event of the delivery log (now, once, answered), or
-        everything since a time (the streams go back; the worker delivers in order)."""
+        """Deliver again one event (now, once, answered: see `_event_for` for which),
+        or everything since a time (the streams go back; the worker delivers in order)."""
         owner = _owner(who)
         if (req.webhook_id is None) == (req.since is None):
             raise HubError("bad_request", "give webhook_id or since, one of the two")
@@ -263,15 +264,11 @@ class Webhooks:
         assert req.webhook_id is not None
         async with self._store.connection() as conn:
             found = await webhook_store.find_endpoint(conn, endpoint_id, owner)
-            if found is None:
-                raise _missing(endpoint_id)
-            item = await self._logged_item(conn, endpoint_id, req.webhook_id)
             target = await webhook_store.target(conn, endpoint_id)
-            assert target is not None
-            if not await may_hear(conn, target, item[0].session_id):
-                raise HubError("forbidden", "this endpoint may no longer hear that session")
+            if found is None or target is None:
+                raise _missing(endpoint_id)
+            event, attempts = await _event_for(conn, target, req.webhook_id)
             signers = await signers_of(conn, self._keyring, endpoint_id)
-        event, attempts = item
         outcome = await self._sender.post(found.url, event.webhook_id, event.body, signers)
         attempt = _record(event.webhook_id, event.session_id, event.event_type, attempts, outcome)
         async with self._store.transaction() as conn:
@@ -284,25 +281,45 @@ class Webhooks:
             )
         return api.Redelivered(delivery=logged, streams=0)
 
-    async def _logged_item(
-        self, conn: Connection, endpoint_id: str, webhook_id: str
-    ) -> tuple[Item, int]:
-        """The event behind a `webhook-id` of the endpoint's delivery log, as sent, and
-        the number its next attempt has."""
-        parsed = parse_webhook_id(webhook_id)
-        logged = await webhook_store.attempted(conn, endpoint_id, webhook_id)
-        if parsed is None or logged is None:
-            raise HubError("not_found", "no such event in this webhook's delivery log")
-        kind, session_id, number = parsed
-        if kind == "msg":
-            page = await list_messages(conn, session_id, after=number - 1, limit=1)
-            if page and page[0].id == number:
-                return message_item(page[0], 0), logged[2] + 1
-        else:
-            event = await webhook_store.find_event(conn, session_id, number)
-            if event is not None:
-                return event_item(session_id, event, 0), logged[2] + 1
-        raise HubError("not_found", "that event is no longer kept")
+
+async def _event_for(conn: Connection, target: Target, webhook_id: str) -> tuple[Item, int]:
+    """The event behind a `webhook-id`, as the worker sends it, and the number its
+    attempt has (one more than the endpoint's log holds of it). Any event kept
+    (a message while its session has it, an outbox event for the retention) that the
+    endpoint may hear: in its delivery log, or one its filter takes in a session its
+    scope takes now (also from before it was registered). `not_found` for an id this hub
+    never gave, an event not kept, or one of a session the endpoint may not hear (the
+    same answer: no session's existence shows); `conflict` for one its filter does not
+    take; `forbidden` for one it had but may no longer hear."""
+    parsed = parse_webhook_id(webhook_id)
+    if parsed is None:
+        raise HubError("not_found", _NO_EVENT)
+    kind, session_id, number = parsed
+    logged = await webhook_store.attempted(conn, target.id, webhook_id)
+    hears = await may_hear(conn, target, session_id)
+    if logged is None and not hears:  # before looking: whether it exists does not show
+        raise HubError("not_found", _NO_EVENT)
+    item: Item | None = None
+    if kind == "msg":
+        page = await list_messages(conn, session_id, after=number - 1, limit=1)
+        if page and page[0].id == number:
+            item = message_item(page[0], 0)
+    else:
+        event = await webhook_store.find_event(conn, session_id, number)
+        if event is not None:
+            item = event_item(session_id, event, 0)
+    if item is None:
+        raise HubError("not_found", _NO_EVENT if logged is None else "that event is no longer kept")
+    if not hears:
+        raise HubError("forbidden", "this endpoint may no longer hear that session")
+    if logged is None and not filter_matches(target.event_types, item.event_type):
+        raise HubError(
+            "conflict", f"this webhook's filter does not take {item.event_type}: change it first"
+        )
+    return item, (0 if logged is None else logged[2]) + 1
+
+
+_NO_EVENT = "no such event (still kept) among those this webhook may hear"
 
 
 def _record(

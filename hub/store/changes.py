@@ -3,7 +3,9 @@ transaction, so the audit log holds exactly the changes that were committed. Mes
 the exception: the group commit writes their rows (one per author and batch) inside its
 own insert statements (`message_batch`, `message_fresh`), where a round trip per row
 would cost the send path dearly. A change that webhooks deliver (other than a message:
-the messages table is its own outbox) also writes its outbox row here (`outbox`)."""
+the messages table is its own outbox) also writes its outbox row here: with its
+activity row, in the same statement (`record(..., outbox=...)`: no round trip more than
+the activity row's, endpoint or not), or alone (`outbox`) where it has none."""
 
 from __future__ import annotations
 
@@ -23,6 +25,32 @@ OPERATOR: Operator = "operator"
 
 _encoder = msgspec.json.Encoder()
 
+_OUTBOX = """wanted AS (
+        SELECT 1 FROM webhook_endpoints e JOIN sessions s ON s.id = $1
+         WHERE e.deleted_at IS NULL AND e.event_types && $3::text[]
+           AND (e.session_id = $1
+                OR (e.session_id IS NULL AND e.space_id = s.workspace_id)
+                OR (e.session_id IS NULL AND e.space_id IS NULL AND (
+                    EXISTS (SELECT 1 FROM workspace_members m
+                             WHERE m.user_id = e.user_id
+                               AND m.workspace_id = s.workspace_id)
+                    OR EXISTS (SELECT 1 FROM agent_profiles p
+                                WHERE p.user_id = e.user_id
+                                  AND p.id IN (s.agent_a_profile_id,
+                                               s.agent_b_profile_id)))))
+         LIMIT 1
+    ), head AS (
+        INSERT INTO webhook_event_heads AS h (session_id, last_event_id)
+        SELECT $1, 1 FROM wanted
+        ON CONFLICT (session_id) DO UPDATE
+           SET last_event_id = h.last_event_id + 1, updated_at = now()
+        RETURNING last_event_id
+    )
+    INSERT INTO webhook_events (session_id, id, event_type, payload)
+    SELECT $1, last_event_id, $2, $4 FROM head"""
+"""The outbox row of a change (`outbox`): $1 the session, $2 the event type, $3 the
+filter entries that take it, $4 the payload."""
+
 
 async def record(
     conn: Connection,
@@ -31,12 +59,33 @@ async def record(
     actor_role: str,
     action: ActivityAction,
     detail: dict[str, Any] | None = None,
+    *,
+    outbox: tuple[OutboxType, msgspec.Struct] | None = None,
 ) -> None:
-    """Write the activity row of a change, inside the caller's transaction."""
+    """Write the activity row of a change, inside the caller's transaction; with
+    `outbox` (the webhook event type and the websocket event), its outbox row too, in
+    the same statement (see `outbox`: one round trip for both)."""
+    if outbox is None:
+        await conn.execute(
+            "INSERT INTO activity (session_id, actor_id, actor_role, action, detail)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            session_id,
+            actor_id,
+            actor_role,
+            action,
+            detail or {},
+        )
+        return
+    event_type, event = outbox
     await conn.execute(
-        "INSERT INTO activity (session_id, actor_id, actor_role, action, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        f"""WITH act AS (
+                INSERT INTO activity (session_id, actor_id, actor_role, action, detail)
+                VALUES ($1, $5, $6, $7, $8)
+            ), {_OUTBOX}""",
         session_id,
+        event_type,
+        filter_patterns(event_type),
+        _encoder.encode(event).decode(),
         actor_id,
         actor_role,
         action,
@@ -49,9 +98,13 @@ async def record_as(
     actor: Principal,
     action: ActivityAction,
     detail: dict[str, Any] | None = None,
+    *,
+    outbox: tuple[OutboxType, msgspec.Struct] | None = None,
 ) -> None:
     """`record` for a change made by `actor` in its own session."""
-    await record(conn, actor.session_id, actor.participant_id, actor.role, action, detail)
+    await record(
+        conn, actor.session_id, actor.participant_id, actor.role, action, detail, outbox=outbox
+    )
 
 
 async def audit(
@@ -96,29 +149,7 @@ async def outbox(
     session's next, from the session's head row, which the change holds locked until it
     commits, so ids are gap-free and in commit order per session (`webhook_events`)."""
     await conn.execute(
-        """WITH wanted AS (
-               SELECT 1 FROM webhook_endpoints e JOIN sessions s ON s.id = $1
-                WHERE e.deleted_at IS NULL AND e.event_types && $3::text[]
-                  AND (e.session_id = $1
-                       OR (e.session_id IS NULL AND e.space_id = s.workspace_id)
-                       OR (e.session_id IS NULL AND e.space_id IS NULL AND (
-                           EXISTS (SELECT 1 FROM workspace_members m
-                                    WHERE m.user_id = e.user_id
-                                      AND m.workspace_id = s.workspace_id)
-                           OR EXISTS (SELECT 1 FROM agent_profiles p
-                                       WHERE p.user_id = e.user_id
-                                         AND p.id IN (s.agent_a_profile_id,
-                                                      s.agent_b_profile_id)))))
-                LIMIT 1
-           ), head AS (
-               INSERT INTO webhook_event_heads AS h (session_id, last_event_id)
-               SELECT $1, 1 FROM wanted
-               ON CONFLICT (session_id) DO UPDATE
-                  SET last_event_id = h.last_event_id + 1, updated_at = now()
-               RETURNING last_event_id
-           )
-           INSERT INTO webhook_events (session_id, id, event_type, payload)
-           SELECT $1, last_event_id, $2, $4 FROM head""",
+        f"WITH {_OUTBOX}",
         session_id,
         event_type,
         filter_patterns(event_type),

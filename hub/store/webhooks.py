@@ -297,24 +297,41 @@ class Claim:
 
 
 async def claim_streams(
-    conn: Connection, lease: str, limit: int, lease_seconds: float
+    conn: Connection, lease: str, limit: int, lease_seconds: float, per_endpoint: int
 ) -> list[Claim]:
     """Lease up to `limit` streams that have messages or events to deliver and are due
     (their retry time has come, no live lease), the longest waiting first, under the
     token `lease` (unique to this claim); streams another worker is taking at this
-    moment are skipped, not waited for."""
+    moment are skipped, not waited for. Of one endpoint, no more are leased than make
+    `per_endpoint` with those already under a live lease: a slow endpoint hearing many
+    sessions holds that many delivery slots, and the others stay free for other
+    endpoints. (Two workers claiming at the same instant each count the leases
+    committed before, so together they may pass it once; never by more than a claim.)"""
     rows = await conn.fetch(
-        """WITH due AS (
-               SELECT w.endpoint_id, w.session_id FROM webhook_streams w
+        """WITH busy AS (
+               SELECT endpoint_id, count(*) AS leased FROM webhook_streams
+                WHERE leased_until > now() GROUP BY endpoint_id
+           ), ranked AS (
+               SELECT w.endpoint_id, w.session_id, w.next_attempt_at,
+                      COALESCE(b.leased, 0) + row_number() OVER (
+                          PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at) AS place
+                 FROM webhook_streams w
                  JOIN webhook_endpoints e ON e.id = w.endpoint_id
                  JOIN sessions s ON s.id = w.session_id
                  LEFT JOIN webhook_event_heads h ON h.session_id = w.session_id
+                 LEFT JOIN busy b ON b.endpoint_id = w.endpoint_id
                 WHERE e.enabled AND e.deleted_at IS NULL
                   AND (s.last_message_id > w.after_message_id
                        OR COALESCE(h.last_event_id, 0) > w.after_event_id)
                   AND w.next_attempt_at <= now()
                   AND (w.leased_until IS NULL OR w.leased_until <= now())
-                ORDER BY w.next_attempt_at LIMIT $2
+           ), due AS (
+               SELECT w.endpoint_id, w.session_id FROM webhook_streams w
+                 JOIN ranked r ON r.endpoint_id = w.endpoint_id AND r.session_id = w.session_id
+                WHERE r.place <= $4
+                  AND w.next_attempt_at <= now()
+                  AND (w.leased_until IS NULL OR w.leased_until <= now())
+                ORDER BY r.next_attempt_at LIMIT $2
                 FOR UPDATE OF w SKIP LOCKED
            )
            UPDATE webhook_streams w SET leased_by = $1,
@@ -325,6 +342,7 @@ async def claim_streams(
         lease,
         limit,
         lease_seconds,
+        per_endpoint,
     )
     return [
         Claim(

@@ -11,8 +11,9 @@ An outbox table written in the send path would cost a row per message and endpoi
 and a "which sessions have endpoints" cache in every web process, invalidated across
 processes, would race with registration; reading the log needs neither.
 
-Every other change (a note, a file, a status, a deletion, a rating) writes its own
-outbox row in its transaction (`hub.store.changes.outbox`, in `webhook_events`: ids
+Every other change (a note, a file, a status, a deletion, a rating, an upload, an
+artifact, an approval's decision, an interrupt) writes its own outbox row in its
+transaction (`hub.store.changes.outbox`, in `webhook_events`: ids
 gap-free and in commit order per session too), only while an endpoint could want it. A
 stream keeps a cursor in each (`after_message_id`, `after_event_id`) and delivers the
 two merged by time: each in its own id order, exactly; between the two, by the time of
@@ -21,8 +22,10 @@ the change.
 How streams are shared. A worker opens streams for sessions that came into an
 endpoint's scope (`discover_streams`), then leases due streams with FOR UPDATE SKIP
 LOCKED (`claim_streams`): several workers share the load, never the same stream at
-once. It delivers a stream's events one at a time, in id order, and moves the stream's
-cursor past each only after a 2xx (in one transaction with the attempt's log row and
+once, and no more of one endpoint's streams than `webhook_endpoint_concurrency` (a slow
+endpoint hearing many sessions would otherwise fill every slot and hold up the rest).
+It delivers a stream's events one at a time, in id order, and moves the stream's cursor
+past each only after a 2xx (in one transaction with the attempt's log row and
 the lease's renewal). A worker killed mid-delivery moved nothing: when its lease runs
 out another worker delivers the same event again, with the same `webhook-id`
 (at-least-once; receivers deduplicate by it). A failure schedules the stream's next
@@ -292,7 +295,11 @@ class WebhookWorker:
         self._rounds += 1
         async with self._store.transaction() as conn:
             claims = await webhook_store.claim_streams(
-                conn, f"{self.worker_id}/{self._rounds}", free, self._config.webhook_lease
+                conn,
+                f"{self.worker_id}/{self._rounds}",
+                free,
+                self._config.webhook_lease,
+                self._config.webhook_endpoint_concurrency,
             )
         for claim in claims:
             key = (claim.endpoint_id, claim.session_id)

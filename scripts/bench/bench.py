@@ -1149,6 +1149,189 @@ async def webhook_load(
     }
 
 
+async def _person_sessions(
+    http: aiohttp.ClientSession, base: str, sessions: int
+) -> tuple[str, list[dict[str, str]]]:
+    """A new person's user key and `sessions` sessions made by an agent of theirs (so an
+    unscoped endpoint of theirs hears every one)."""
+    name = "bench" + secrets.token_hex(4)
+    login = {"username": name, "password": "correct horse battery"}
+    async with http.post(base + "/api/users", json=login) as r:
+        assert r.status == 201, await r.text()
+    async with http.post(base + "/api/login", json=login) as r:
+        assert r.status == 201, await r.text()
+        key = (await r.json())["token"]
+    auth = {"Authorization": f"Bearer {key}"}
+    slug = "bench-" + secrets.token_hex(4)
+    async with http.post(
+        base + "/api/me/agents", json={"slug": slug, "name": "Bench"}, headers=auth
+    ) as r:
+        assert r.status == 201, await r.text()
+    async with http.post(f"{base}/api/agents/{slug}/keys", json={"name": "b"}, headers=auth) as r:
+        assert r.status == 201, await r.text()
+        agent = (await r.json())["token"]
+    made = []
+    for _ in range(sessions):
+        async with http.post(
+            base + "/api/sessions", json={}, headers={"Authorization": f"Bearer {agent}"}
+        ) as r:
+            created = await r.json()
+            assert r.status == 201, created
+        made.append({"id": created["session"]["id"], "a": created["agent_token"]})
+    return key, made
+
+
+async def webhook_isolation_load(
+    base: str,
+    database_url: str,
+    secret_key: str,
+    sessions: int,
+    messages: int,
+    streams: int,
+    workers: int,
+    slow_ms: float,
+) -> dict[str, Any]:
+    """Several workers, a fast endpoint and a slow one. Two phases, each with a new
+    person whose agent made `sessions` sessions of `messages` messages each (sent while
+    no worker runs): "alone", one endpoint of the person's hearing every session, on a
+    receiver answering 204 at once; "beside a slow one", that endpoint and a second one,
+    hearing the same sessions, on a receiver that answers each request after `slow_ms`;
+    and that again with `HUB_WEBHOOK_ENDPOINT_CONCURRENCY` lifted (what the cap keeps
+    off). Then `workers` `hub worker` processes (pinned to the server's core, `streams`
+    streams at once each) are started; the fast endpoint's events are timed from the
+    first to arrive to its last, the slow one's until its last (or for at most 60 s)."""
+    total = sessions * messages
+    got: dict[str, list[float]] = {"fast": [], "slow": []}
+    ids: dict[str, set[str]] = {"fast": set(), "slow": set()}
+    done = {"fast": asyncio.Event(), "slow": asyncio.Event()}
+    open_at = {"slow": 0, "slow_most": 0}
+    current = {"phase": "", "stale": 0}
+
+    async def hook(request: web.Request) -> web.Response:
+        which = request.match_info["which"]
+        await request.read()
+        if request.match_info["phase"] != current["phase"]:
+            current["stale"] += 1  # an earlier phase's, in flight when its workers stopped
+            return web.Response(status=204)
+        if which == "slow":
+            open_at["slow"] += 1
+            open_at["slow_most"] = max(open_at["slow_most"], open_at["slow"])
+            await asyncio.sleep(slow_ms / 1000)
+            open_at["slow"] -= 1
+        got[which].append(time.perf_counter())
+        ids[which].add(request.headers["webhook-id"])
+        if len(ids[which]) >= total:
+            done[which].set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{which}/{phase}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": database_url,
+        "HUB_SECRET_KEY": secret_key,
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_WEBHOOK_CONCURRENCY": str(streams),
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    phases: dict[str, Any] = {}
+    try:
+        for phase, kinds, cap in (
+            ("alone", ("fast",), None),
+            ("beside a slow one", ("fast", "slow"), None),
+            ("beside a slow one, no per-endpoint cap", ("fast", "slow"), "1000000"),
+        ):
+            for which in got:
+                got[which].clear()
+                ids[which].clear()
+                done[which].clear()
+            open_at["slow_most"] = 0
+            current["phase"] = str(len(phases))
+            async with aiohttp.ClientSession() as http:
+                key, made = await _person_sessions(http, base, sessions)
+                hooks = []
+                for which in kinds:
+                    async with http.post(
+                        f"{base}/api/webhooks",
+                        json={
+                            "url": f"http://127.0.0.1:{port}/{which}/{current['phase']}",
+                            "event_types": ["message.created"],
+                        },
+                        headers={"Authorization": f"Bearer {key}"},
+                    ) as r:
+                        assert r.status == 201, await r.text()
+                        hooks.append((await r.json())["webhook"]["id"])
+
+                async def send_all(s: dict[str, str], http: aiohttp.ClientSession) -> None:
+                    auth = {"Authorization": f"Bearer {s['a']}"}
+                    for i in range(messages):
+                        body = {"client_msg_id": f"w{i}", "content": f"event {i}"}
+                        async with http.post(
+                            f"{base}/api/sessions/{s['id']}/messages", json=body, headers=auth
+                        ) as r:
+                            assert r.status in (200, 201), await r.text()
+
+                await asyncio.gather(*(send_all(s, http) for s in made))
+            procs = []
+            for _ in range(workers):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "hub.cli",
+                    "worker",
+                    env=env if cap is None else {**env, "HUB_WEBHOOK_ENDPOINT_CONCURRENCY": cap},
+                    cwd=ROOT,
+                    stdout=asyncio.subprocess.DEVNULL,
+                )
+                pin(proc.pid, SERVER_CORE)
+                procs.append(proc)
+            try:
+                async with asyncio.timeout(900):
+                    await done["fast"].wait()
+                if "slow" in kinds:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(60):
+                            await done["slow"].wait()
+            finally:
+                for proc in procs:
+                    proc.terminate()
+                for proc in procs:
+                    await proc.wait()
+                async with aiohttp.ClientSession() as http:
+                    for hook_id in hooks:  # nothing of this phase is delivered in the next
+                        async with http.delete(
+                            f"{base}/api/webhooks/{hook_id}",
+                            headers={"Authorization": f"Bearer {key}"},
+                        ) as r:
+                            assert r.status == 204, await r.text()
+            row: dict[str, Any] = {}
+            for which in kinds:
+                times = got[which]
+                seconds = times[-1] - times[0] if times else 0.0
+                row[which] = {
+                    "events": len(ids[which]),
+                    "requests": len(times),
+                    "seconds": seconds,
+                    "events_per_s": (len(times) - 1) / seconds if seconds > 0 else 0.0,
+                }
+            if "slow" in kinds:
+                first = min(got["fast"][0], got["slow"][0])
+                row["fast"]["finished_after_s"] = got["fast"][-1] - first
+                row["slow"]["done_when_fast_finished"] = sum(
+                    t <= got["fast"][-1] for t in got["slow"]
+                )
+                row["slow"]["most_open_at_once"] = open_at["slow_most"]
+                row["slow"]["finished"] = done["slow"].is_set()
+            phases[phase] = row
+    finally:
+        await runner.cleanup()
+    return {"events": total, "phases": phases, "stale_requests": current["stale"]}
+
+
 def webhooks_scenario(
     database_url: str, sessions: int, messages: int, streams: int
 ) -> dict[str, Any]:
@@ -1164,6 +1347,42 @@ def webhooks_scenario(
     finally:
         server.stop()
     return {"scenario": "webhooks", "sessions": sessions, "streams": streams, **result}
+
+
+def webhooks_slow_scenario(
+    database_url: str, sessions: int, messages: int, streams: int, workers: int, slow_ms: float
+) -> dict[str, Any]:
+    secret_key = "bench:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    extra = {
+        "HUB_SECRET_KEY": secret_key,
+        "HUB_DELIVER_WEBHOOKS": "false",
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_SIGNUPS_PER_MINUTE": "1000",
+        "HUB_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+    }
+    server, base = start_hub(database_url, None, extra)
+    try:
+        result = run_load(
+            webhook_isolation_load,
+            base,
+            database_url,
+            secret_key,
+            sessions,
+            messages,
+            streams,
+            workers,
+            slow_ms,
+        )
+    finally:
+        server.stop()
+    return {
+        "scenario": "webhooks-slow",
+        "sessions": sessions,
+        "streams": streams,
+        "workers": workers,
+        "slow_ms": slow_ms,
+        **result,
+    }
 
 
 # --- the harness ----------------------------------------------------------------------------
@@ -1279,8 +1498,9 @@ def main() -> int:
             "peers",
         ],
         help="ceilings relay half scaleout fanout streams idle resume peers search webhooks"
-        " (default: all but search and webhooks); webhooks measures the webhook worker's"
-        " throughput; half "
+        " webhooks-slow (default: all but search and the webhooks ones); webhooks measures"
+        " the webhook worker's throughput, webhooks-slow several workers delivering to a"
+        " fast endpoint alone and then beside a slow one; half "
         "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
         "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
         "and python-socketio",
@@ -1331,6 +1551,24 @@ def main() -> int:
     )
     parser.add_argument(
         "--webhook-streams", type=int, default=16, help="webhooks: the worker's concurrency"
+    )
+    parser.add_argument(
+        "--webhook-workers", type=int, default=4, help="webhooks-slow: worker processes"
+    )
+    parser.add_argument(
+        "--webhook-slow-sessions",
+        type=int,
+        default=100,
+        help="webhooks-slow: sessions (more than the workers' slots: they compete for them)",
+    )
+    parser.add_argument(
+        "--webhook-slow-messages", type=int, default=50, help="webhooks-slow: messages each"
+    )
+    parser.add_argument(
+        "--webhook-slow-ms",
+        type=float,
+        default=50.0,
+        help="webhooks-slow: how long the slow receiver takes to answer",
     )
     parser.add_argument(
         "--prose",
@@ -1496,6 +1734,17 @@ def main() -> int:
                     database_url, args.webhook_sessions, args.webhook_messages, args.webhook_streams
                 )
             )
+        if "webhooks-slow" in args.scenarios:
+            results.append(
+                webhooks_slow_scenario(
+                    database_url,
+                    args.webhook_slow_sessions,
+                    args.webhook_slow_messages,
+                    args.webhook_streams,
+                    args.webhook_workers,
+                    args.webhook_slow_ms,
+                )
+            )
         if "search" in args.scenarios:
             results.append(
                 search_scenario(
@@ -1623,6 +1872,28 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{'':44}   {r['events_per_s']:.0f} events/s delivered by one worker"
                 f" ({r['sessions']} sessions, {r['events']} events, {r['streams']} streams at"
                 f" once; {r['requests']} requests in {r['seconds']:.1f}s)"
+            )
+        if r["scenario"] == "webhooks-slow":
+            for phase, row in r["phases"].items():
+                fast = row["fast"]
+                line = (
+                    f"{'':44}   {phase}: fast endpoint {fast['events_per_s']:.0f} events/s"
+                    f" ({fast['events']} events, {fast['requests']} requests in"
+                    f" {fast['seconds']:.1f}s)"
+                )
+                if "slow" in row:
+                    slow = row["slow"]
+                    line += (
+                        f"; slow ({r['slow_ms']:.0f} ms) {slow['events_per_s']:.0f} events/s"
+                        f" ({slow['events']} events{'' if slow['finished'] else ' in 60 s'}),"
+                        f" {slow['done_when_fast_finished']} done when the fast one finished,"
+                        f" at most {slow['most_open_at_once']} requests open at once"
+                    )
+                print(line)
+            print(
+                f"{'':44}   ({r['workers']} workers, {r['streams']} streams each,"
+                f" {r['sessions']} sessions, {r['events']} events per endpoint;"
+                f" {r['stale_requests']} late requests of an earlier phase ignored)"
             )
         if r["scenario"] == "resume":
             print(f"{'':44}   caught up {r['messages']} messages in {r['seconds']:.2f}s")

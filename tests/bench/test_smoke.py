@@ -167,3 +167,49 @@ async def test_the_webhooks_scenario_delivers_every_event(
     assert row["scenario"] == "webhooks" and row["events"] == 10
     assert row["requests"] >= 10 and row["events_per_s"] > 0
     assert b"events/s delivered by one worker" in output
+
+
+async def test_the_webhooks_slow_scenario_delivers_every_event_in_each_phase(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`bench.py webhooks-slow` runs its three phases with several `hub worker`
+    processes: the fast endpoint gets every event in each, the slow one too (it has
+    time enough here), and no phase's requests count in another's."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        "webhooks-slow",
+        "--webhook-slow-sessions",
+        "3",
+        "--webhook-slow-messages",
+        "4",
+        "--webhook-workers",
+        "2",
+        "--webhook-slow-ms",
+        "10",
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(240):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    (row,) = json.loads(out.read_text())["results"]
+    assert (row["scenario"], row["workers"], row["events"]) == ("webhooks-slow", 2, 12)
+    phases = row["phases"]
+    assert list(phases) == [
+        "alone",
+        "beside a slow one",
+        "beside a slow one, no per-endpoint cap",
+    ]
+    for phase in phases.values():
+        assert phase["fast"]["events"] == 12 and phase["fast"]["events_per_s"] > 0
+    for name in list(phases)[1:]:
+        slow = phases[name]["slow"]
+        assert slow["finished"] and slow["events"] == 12
+        assert 1 <= slow["most_open_at_once"] <= 3  # one stream per session
+    assert b"alone: fast endpoint" in output

@@ -105,6 +105,7 @@ def wh_config(database_url: str) -> Config:
         webhook_retry_schedule="0.05,0.1",
         webhook_timeout=2.0,
         webhook_lease=3.0,
+        approval_sweep_interval=0.2,
         session_creations_per_minute=100_000,
         signups_per_minute=100_000,
         login_attempts_per_minute=100_000,
@@ -357,6 +358,58 @@ async def test_a_failing_endpoint_does_not_hold_up_another(
     await receiver.wait(lambda: len(receiver.ids("/good")) >= 6)
     assert receiver.ids("/good") == [f"msg_{sid}_{i}" for i in ids]
     assert set(receiver.ids("/bad")) == {f"msg_{sid}_{ids[0]}"}
+
+
+async def test_a_slow_endpoint_does_not_take_every_delivery_slot(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """A person's endpoint hears five sessions and answers nothing until the test lets
+    it (a receiver slower than any timeout here); a worker with four delivery slots
+    gives it at most `webhook_endpoint_concurrency` (two) of them, so messages sent
+    afterwards to another endpoint arrive at once, while the slow one still holds its
+    two requests open; once it answers, it gets everything, in order."""
+    gate = asyncio.Event()
+
+    async def answer(request: web.Request, n: int) -> web.StreamResponse:
+        if request.path == "/slow":
+            await gate.wait()
+        return web.Response(status=204)
+
+    receiver.answer = answer
+    key = await person(hub)
+    agent = await new_agent(hub, key)
+    akey = (await agent_key(hub, key, agent["slug"]))["token"]
+    sessions = []
+    for _ in range(6):
+        status, created = await hub.call("POST", "/api/sessions", token=akey, json={})
+        assert status == 201
+        own_session.tokens[created["session"]["id"]] = created["agent_token"]  # type: ignore[attr-defined]
+        sessions.append(created["session"]["id"])
+    *slow_sessions, fast = sessions
+    await register(hub, key, receiver.url("/slow"))  # every session: the fast one too
+    await register(hub, key, receiver.url("/fast"), session_id=fast)
+    sent = {sid: await say(hub, sid, "a", "b") for sid in slow_sessions}
+    worker = await workers(
+        webhook_concurrency=4,
+        webhook_endpoint_concurrency=2,
+        webhook_timeout=30.0,
+        webhook_lease=60.0,
+    )
+    await receiver.wait(lambda: len(receiver.ids("/slow")) >= 2)
+    ids = await say(hub, fast, "x", "y", "z")
+    await receiver.wait(lambda: len(receiver.ids("/fast")) >= 3)
+    assert receiver.ids("/fast") == [f"msg_{fast}_{i}" for i in ids]
+    assert len(receiver.ids("/slow")) == 2 and not gate.is_set()
+
+    gate.set()
+    await receiver.wait(lambda: len(receiver.ids("/slow")) >= 13)
+    await until(worker, check=lambda: worker.delivered == 16)
+    got = receiver.ids("/slow")
+    assert len(got) == len(set(got)) == 13
+    for sid, message_ids in [*sent.items(), (fast, ids)]:
+        assert [i for i in got if i.startswith(f"msg_{sid}_")] == [
+            f"msg_{sid}_{m}" for m in message_ids
+        ]
 
 
 async def test_two_workers_share_the_streams_without_delivering_twice(
@@ -867,6 +920,132 @@ async def test_every_event_type_arrives_signed_in_order_from_the_outbox(
         )
 
 
+async def _post(hub: HubClient, path: str, token: str, body: dict[str, Any]) -> Any:
+    status, answer = await hub.call("POST", path, token=token, json=body)
+    assert status in (200, 201), answer
+    return answer
+
+
+async def test_the_newer_areas_arrive_as_their_own_types(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """An upload, an artifact made and updated, an approval decided and one expired, and
+    an interrupt arrive as `attachment.uploaded`, `artifact.created`, `artifact.updated`,
+    `approval.decided` and `session.interrupted`, signed, in the order they happened,
+    each with its websocket payload and a gap-free `evt_` id; the system message of a
+    decision or an interrupt arrives as `message.created` too, just before. An
+    `artifact.*` filter hears the two artifact types only."""
+    ada, bob = await person(hub), await person(hub)
+    a, b = await new_agent(hub, ada), await new_agent(hub, bob, visibility="public")
+    a_key = (await agent_key(hub, ada, a["slug"]))["token"]
+    b_key = (await agent_key(hub, bob, b["slug"]))["token"]
+    made = await register(hub, ada, receiver.url(), event_types=["*"])
+    arts = await register(hub, ada, receiver.url("/artifacts"), event_types=["artifact.*"])
+    created = await _post(hub, "/api/sessions", a_key, {})
+    sid, token = created["session"]["id"], created["agent_token"]
+    own_session.tokens[sid] = token  # type: ignore[attr-defined]
+    b_token = (await _post(hub, "/api/join", b_key, {"invite_code": created["invite_code"]}))[
+        "token"
+    ]
+    base = f"/api/sessions/{sid}"
+    async with hub.http.post(
+        f"{hub.base}{base}/attachments",
+        data=b"hello",
+        params={"name": "hello.txt"},
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+    ) as resp:
+        upload = await resp.json()
+        assert resp.status == 201, upload
+    (plan,) = await say(hub, sid, "plan")
+    artifact = await _post(
+        hub,
+        f"{base}/artifacts",
+        token,
+        {"title": "T", "message_id": plan, "data": {"kind": "table", "columns": ["x"], "rows": []}},
+    )
+    status, updated = await hub.call(
+        "PUT",
+        f"{base}/artifacts/{artifact['id']}",
+        token=token,
+        json={"expected_version": 1, "title": "T2", "data": artifact["data"]},
+    )
+    assert status == 200, updated
+
+    async def ask(expires_in: float) -> int:
+        approval = {"description": "deploy", "expires_in": expires_in}
+        sent = await _post(
+            hub,
+            f"{base}/messages",
+            b_token,
+            {
+                "client_msg_id": os.urandom(8).hex(),
+                "content": "deploy?",
+                "msg_type": "action",
+                "metadata": {"approval": approval},
+            },
+        )
+        return int(sent["message"]["id"])
+
+    asked = await ask(600)
+    decided = await _post(
+        hub, f"{base}/approvals/{asked}/decision", token, {"decision": "approved"}
+    )
+    stopped = await _post(hub, f"{base}/interrupts", token, {"target": "agent_b", "reason": "stop"})
+    await ask(1)  # nobody decides: the sweeper decides it `expired`
+
+    await workers()
+    await receiver.wait(lambda: len(receiver.bodies()) >= 13, timeout=TIMEOUT)
+    bodies = receiver.bodies()
+    assert [b["type"] for b in bodies] == [
+        "session.status_changed",
+        "attachment.uploaded",
+        "message.created",
+        "artifact.created",
+        "artifact.updated",
+        "message.created",  # the request
+        "message.created",  # its decision's system message
+        "approval.decided",
+        "message.created",  # the interrupt's system message
+        "session.interrupted",
+        "message.created",  # the request nobody decides
+        "message.created",  # its expiry's system message
+        "approval.decided",
+    ]
+    assert [i for i in receiver.ids() if i.startswith("evt_")] == [
+        f"evt_{sid}_{n}" for n in range(1, 8)
+    ]
+    for _, path, headers, raw in receiver.got:
+        Verifier((made if path == "/hook" else arts)["secret"]).verify(raw, headers)
+    data = [b["data"] for b in bodies]
+    assert data[1] == {"type": "attachment", "attachment": upload}
+    assert data[3] == {"type": "artifact", "artifact": artifact}
+    assert data[4] == {"type": "artifact", "artifact": updated}
+    assert data[6]["message"]["id"] == decided["decision_message_id"]
+    assert data[7] == {"type": "approval", "approval": decided}
+    assert data[8]["message"] == stopped["message"]
+    assert data[9] == {
+        "type": "interrupt",
+        "session_id": sid,
+        "message_id": stopped["message"]["id"],
+        "interrupt": stopped["interrupt"],
+    }
+    assert (data[12]["approval"]["status"], data[12]["approval"]["decided_by"]) == ("expired", None)
+    assert data[12]["approval"]["decision_message_id"] == data[11]["message"]["id"]
+    await receiver.wait(lambda: len(receiver.bodies("/artifacts")) >= 2)
+    assert [b["type"] for b in receiver.bodies("/artifacts")] == [
+        "artifact.created",
+        "artifact.updated",
+    ]
+    assert receiver.ids("/artifacts") == [f"evt_{sid}_3", f"evt_{sid}_4"]
+    async with _conn(wh_config) as conn:
+        rows = await conn.fetch(
+            "SELECT event_type FROM webhook_events WHERE session_id = $1 ORDER BY id", sid
+        )
+    assert [r["event_type"] for r in rows] == [
+        b["type"] for b in bodies if b["type"] != "message.created"
+    ]
+
+
 async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants(
     hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
 ) -> None:
@@ -1003,6 +1182,77 @@ async def test_one_event_or_everything_since_a_time_is_delivered_again(
     await receiver.wait(lambda: len(receiver.got) >= 6)
     assert receiver.ids()[4:] == [f"evt_{sid}_1", f"msg_{sid}_2"]
     assert receiver.ids().count(f"msg_{sid}_1") == 1
+
+
+async def test_any_event_the_endpoint_may_hear_is_delivered_again_on_request(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """An event never delivered to this endpoint (no worker ran yet; a message from
+    before its registration too) is sent on request with its webhook-id and the body
+    the worker sends later (attempt 1, kind `redelivery`). One its filter does not take
+    is `conflict`; one of a session it may not hear, or one that does not exist, is
+    `not_found`, the same answer."""
+    key, sid = await own_session(hub)
+    token = own_session.tokens[sid]  # type: ignore[attr-defined]
+    (before,) = await say(hub, sid, "before the endpoint")
+    made = await register(hub, key, receiver.url(), session_id=sid, event_types=["*"])
+    notes_only = await register(hub, key, receiver.url("/notes"), event_types=["note.*"])
+    await _put_note(hub, sid, token, title="N", content="1", expected_version=0)
+    (after,) = await say(hub, sid, "after")
+    path = f"/api/webhooks/{made['webhook']['id']}/redeliver"
+    sent = {}
+    for webhook_id in (f"msg_{sid}_{before}", f"evt_{sid}_1", f"msg_{sid}_{after}"):
+        status, again = await hub.call("POST", path, token=key, json={"webhook_id": webhook_id})
+        assert status == 200, again
+        one = again["delivery"]
+        assert (one["kind"], one["attempt"], one["status"], one["webhook_id"]) == (
+            "redelivery",
+            1,
+            200,
+            webhook_id,
+        )
+        sent[webhook_id] = receiver.got[-1][3]
+        Verifier(made["secret"]).verify(receiver.got[-1][3], receiver.got[-1][2])
+    assert [b["type"] for b in receiver.bodies()] == [
+        "message.created",
+        "note.created",
+        "message.created",
+    ]
+
+    other_key, other_sid = await own_session(hub)
+    (elsewhere,) = await say(hub, other_sid, "not for that endpoint")
+    messages = set()
+    for body in (
+        {"webhook_id": f"msg_{other_sid}_{elsewhere}"},  # a session it may not hear
+        {"webhook_id": f"msg_{sid}_{after + 5}"},
+        {"webhook_id": f"evt_{sid}_2"},
+        {"webhook_id": "whatever"},
+    ):
+        status, error = await hub.call("POST", path, token=key, json=body)
+        assert (status, error["code"]) == (404, "not_found"), body
+        messages.add(error["message"])
+    assert len(messages) == 1  # nothing tells a session it may not hear from no event
+    notes_path = f"/api/webhooks/{notes_only['webhook']['id']}/redeliver"
+    status, error = await hub.call(
+        "POST", notes_path, token=key, json={"webhook_id": f"msg_{sid}_{after}"}
+    )
+    assert (status, error["code"]) == (409, "conflict") and "message.created" in error["message"]
+    status, _ = await hub.call(
+        "POST", path, token=other_key, json={"webhook_id": f"msg_{sid}_{after}"}
+    )
+    assert status == 404  # not their endpoint
+
+    worker = await workers()
+    await receiver.wait(lambda: len(receiver.ids()) >= 5)
+    await until(worker, check=lambda: worker.delivered >= 3)
+    by_worker = dict(
+        zip(
+            receiver.ids()[3:],
+            [raw for _, p, _, raw in receiver.got if p == "/hook"][3:],
+            strict=True,
+        )
+    )
+    assert by_worker == {k: v for k, v in sent.items() if k != f"msg_{sid}_{before}"}
 
 
 async def test_the_sdk_and_the_terminal_manage_endpoints(

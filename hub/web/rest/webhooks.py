@@ -178,11 +178,12 @@ async def test_webhook(request: web.Request) -> web.Response:
 
 @routes.post(
     WEBHOOK + "/redeliver",
-    "Deliver again one event of the delivery log (`webhook_id`: sent now, once, the"
-    " attempt answered) or everything since a time (`since`: queued again, in order)",
+    "Deliver again one event the endpoint may hear (`webhook_id`, of its delivery log or"
+    " not: sent now, once, the attempt answered) or everything since a time (`since`:"
+    " queued again, in order)",
     response=api.Redelivered,
     body=api.Redeliver,
-    errors=("not_found", "forbidden"),
+    errors=("not_found", "forbidden", "conflict"),
 )
 async def redeliver_webhook(request: web.Request) -> web.Response:
     who = await _owner(request)
