@@ -34,6 +34,15 @@ ActivityAction = Literal[
     "webhook.deleted",
     "webhook.secret_rotated",
     "webhook.redelivered",
+    "session.pool_set",
+    "job.created",
+    "job.claimed",
+    "job.requeued",
+    "job.succeeded",
+    "job.failed",
+    "job.cancelled",
+    "job.timed_out",
+    "job.refunded",
 ]
 
 

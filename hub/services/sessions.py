@@ -33,6 +33,7 @@ from hub.protocol import SessionEvent
 from hub.security import hash_token, new_token
 from hub.services.access import Access
 from hub.services.events import Events
+from hub.services.jobs import cancel_open_jobs
 from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.services.spaces import space_for_new_session
@@ -437,6 +438,7 @@ class Sessions:
         async with self._store.transaction() as conn:
             await session_store.lock_session(conn, principal.session_id)
             session = await session_store.soft_delete(conn, principal.session_id)
+            await cancel_open_jobs(conn, session.id, principal.participant_id)
             await changes.record_as(
                 conn,
                 principal,

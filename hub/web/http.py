@@ -81,6 +81,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     "invalid_transition": 409,
     "payload_too_large": 413,
     "quota_exceeded": 413,
+    "insufficient_credits": 402,
+    "lease_lost": 409,
     "rate_limited": 429,
     "unavailable": 503,
     "internal": 500,

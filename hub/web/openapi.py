@@ -45,6 +45,8 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "id (tpl_…), USERNAME/SLUG or space:SPACE/SLUG (the slash as %2F)",
     },
     "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+    "pool_id": {"type": "string", "pattern": r"^pol_[A-Za-z0-9_-]{21}$"},
+    "job_id": {"type": "string", "pattern": r"^job_[A-Za-z0-9_-]{21}$"},
 }
 
 
