@@ -27,7 +27,7 @@ from hub.web.rest import (
     templates,
     webhooks,
 )
-from tests.helpers import HubClient, Peer
+from tests.helpers import HubClient, HubTestServer, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
 
@@ -589,19 +589,23 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ),
         ("send", lambda: ask_approval("ask1"), "message.sent"),
         ("send", lambda: ask_approval("ask2"), "message.sent"),
-        # a decision and an interrupt are each recorded as one system message
+        # a decision and an interrupt each write a system message, named by their own row
         (
             "POST /api/sessions/{session_id}/approvals/{message_id}/decision",
             decide_by_rest,
-            "message.sent",
+            "approval.decided",
         ),
-        ("decide", decide_by_frame, "message.sent"),
+        ("decide", decide_by_frame, "approval.decided"),
         (
             "POST /api/sessions/{session_id}/interrupts",
             api("POST", "/interrupts", "a", {"reason": "stop"}),
-            "message.sent",
+            "session.interrupted",
         ),
-        ("interrupt", lambda: frame("a", {"type": "interrupt", "reason": "stop"}), "message.sent"),
+        (
+            "interrupt",
+            lambda: frame("a", {"type": "interrupt", "reason": "stop"}),
+            "session.interrupted",
+        ),
         ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
         (
             "PUT /api/sessions/{session_id}/notes/{note_id}",
@@ -767,12 +771,11 @@ async def test_invite_guessing_is_rate_limited(make_client: Any) -> None:
 async def test_tokens_never_reach_the_logs(config: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A token passed in the query string is not written to the access log."""
     from aiohttp import ClientSession
-    from aiohttp.test_utils import TestServer
 
     from hub.app import create_app
     from hub.web import AccessLogger
 
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     try:
         async with ClientSession() as http:
