@@ -306,7 +306,7 @@ class Pipelines:
             stopped: builtins.list[str] = []
             for job in await run_store.run_jobs(conn, run_id, lock=True):
                 if job.status in ("queued", "running"):
-                    await end_job(
+                    cancelled = await end_job(
                         conn,
                         job,
                         "cancelled",
@@ -315,6 +315,7 @@ class Pipelines:
                         then=then,
                         record=False,  # the run's cancel is the one activity row
                     )
+                    then.append(JobEvent(job=cancelled))
                     stopped.append(job.id)
             ended = await _advance(conn, run_id, who.participant_id, then)
             await changes.record_as(

@@ -14,7 +14,7 @@ window.HubCompute = (function () {
   const LOG_PAGE = 1000;           // GET …/log?limit=
   const POOL_REFRESH_MS = 400;     // at most one pool read per this, after job events
   const OUTPUT_SHOWN = 4000;       // characters of a job's output JSON shown
-  const OPEN = new Set(["queued", "running"]);
+  const OPEN = new Set(["waiting", "queued", "running"]);  // waiting: a pipeline node's job
   const STATUS_WORD = {
     queued: "queued", running: "running", succeeded: "succeeded", failed: "failed",
     cancelled: "cancelled", timed_out: "timed out",
