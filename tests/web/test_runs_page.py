@@ -175,12 +175,15 @@ async def test_a_run_is_drawn_as_its_graph_with_each_nodes_state_live(
         rank = card.locator("g.node[data-node='rank']")
         await expect(rank).to_have_attribute("data-state", "pending")  # dock is not done
         await expect(card.locator(".run-facts")).to_contain_text("2/4 steps")
+        # the Jobs panel counts the waiting node's job as open, the finished ones not
+        await expect(page.locator("#jobs-count")).to_have_text("2 open · 4 in all")
         await screenshot(page, "runs-live.png")
         gates.release("dock")
         await expect(rank).to_have_attribute("data-state", "running", timeout=WAIT)
         gates.release("rank")
         await expect(card.locator(".run-status")).to_have_text("succeeded", timeout=WAIT)
         assert set((await states(page, run["id"])).values()) == {"succeeded"}
+        await expect(page.locator("#jobs-count")).to_have_text("0 open · 4 in all")
     finally:
         runner.stop()
         for node in DIAMOND["nodes"]:

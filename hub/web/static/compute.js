@@ -86,7 +86,7 @@ window.HubCompute = (function () {
       const known = jobs.get(job.id);
       const before = known && known.job.status;
       const entry = upsert(job);
-      if (!known) render();
+      if (!known || before !== entry.job.status) render();  // the open count too
       else if (entry.view) paint(entry);
       if (entry.log && job.log_count > entry.seq) fill(entry);
       else if (!entry.log && job.status === "running") fill(entry);
