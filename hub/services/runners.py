@@ -142,6 +142,7 @@ class Runners:
                 "system",
                 "job.claimed",
                 {"job_id": job.id, "attempt": job.attempts, "runner": runner.name},
+                outbox=("job.updated", JobEvent(job=job)),
             )
         await self._events.publish(job.session_id, JobEvent(job=job))
         assert job.lease_until is not None

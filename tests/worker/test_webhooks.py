@@ -35,6 +35,7 @@ from hub.store import Store
 from hub.vault import Keyring
 from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
+from tests.compute_helpers import setup
 from tests.helpers import TEST_SECRET_KEY, HubClient
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
@@ -1044,6 +1045,60 @@ async def test_the_newer_areas_arrive_as_their_own_types(
     assert [r["event_type"] for r in rows] == [
         b["type"] for b in bodies if b["type"] != "message.created"
     ]
+
+
+async def test_jobs_arrive_when_created_and_when_their_status_changes(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A `job.*` endpoint hears a job created, claimed, succeeded and refunded, and
+    another created and cancelled, as `job.created` and `job.updated` with the job as
+    the hub answered it, signed, in order, with gap-free `evt_` ids; progress reports
+    and log lines write no outbox row."""
+    s = await setup(hub, credits=100)
+    sid, a, rkey = s.session["id"], s.session["a"], s.runners["main"]
+    made = await register(hub, s.user, receiver.url(), event_types=["job.*"])
+    first = await _post(hub, f"/api/sessions/{sid}/jobs", a, {"kind": "echo", "estimated_cost": 9})
+    claimed = (await _post(hub, "/api/runner/claim", rkey, {}))["claimed"]
+    run = f"/api/runner/jobs/{first['id']}"
+    await _post(hub, run + "/progress", rkey, {"attempt": 1, "progress": 50, "used": 2})
+    await _post(hub, run + "/log", rkey, {"attempt": 1, "entries": [{"text": "half"}]})
+    ended = await _post(hub, run + "/result", rkey, {"attempt": 1, "status": "succeeded"})
+    await _post(hub, f"/api/pools/{s.pool}/refunds", s.user, {"job_id": first["id"], "amount": 4})
+    status, refunded = await hub.call("GET", f"/api/sessions/{sid}/jobs/{first['id']}", token=a)
+    assert status == 200, refunded
+    second = await _post(hub, f"/api/sessions/{sid}/jobs", a, {"kind": "echo", "estimated_cost": 1})
+    cancelled = await _post(hub, f"/api/sessions/{sid}/jobs/{second['id']}/cancel", a, {})
+    async with _conn(wh_config) as conn:
+        rows = await conn.fetch(
+            "SELECT event_type FROM webhook_events WHERE session_id = $1 ORDER BY id", sid
+        )
+    assert [r["event_type"] for r in rows] == [
+        "job.created",
+        "job.updated",
+        "job.updated",
+        "job.updated",
+        "job.created",
+        "job.updated",
+    ]
+    await workers()
+    await receiver.wait(lambda: len(receiver.bodies()) >= 6)
+    bodies = receiver.bodies()
+    assert [b["type"] for b in bodies] == [r["event_type"] for r in rows]
+    assert receiver.ids() == [f"evt_{sid}_{n}" for n in range(1, 7)]
+    for _, _, headers, raw in receiver.got:
+        Verifier(made["secret"]).verify(raw, headers)
+    jobs = [b["data"]["job"] for b in bodies]
+    assert all(b["data"]["type"] == "job" for b in bodies)
+    assert jobs == [first, claimed["job"], ended, refunded, second, cancelled]
+    assert [j["status"] for j in jobs] == [
+        "queued",
+        "running",
+        "succeeded",
+        "succeeded",
+        "queued",
+        "cancelled",
+    ]
+    assert (jobs[2]["progress"], jobs[2]["cost_used"], jobs[3]["cost_refunded"]) == (100, 2, 4)
 
 
 async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants(
