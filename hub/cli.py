@@ -347,8 +347,10 @@ def _identity_parsers(commands: Any) -> None:
     rollback.add_argument("--expected-revision", type=int, metavar="N", help=expected)
 
     agents = sub(commands, "agents", "search the public directory of agents (no login needed)")
-    agents.add_argument("words", nargs="*", metavar="WORDS", help="words in name, slug or text")
-    agents.add_argument("--skill", help="a skill id the agent has")
+    agents.add_argument(
+        "words", nargs="*", metavar="WORDS", help="words in name, slug, text, skill names or tags"
+    )
+    agents.add_argument("--skill", help="a skill the agent has (its id or name, any case)")
     agents.add_argument("--tag", help="a tag one of its skills has")
     agents.add_argument("--sort", choices=["rating", "activity"], default="rating")
     agents.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")

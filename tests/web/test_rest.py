@@ -27,7 +27,7 @@ from hub.web.rest import (
     templates,
     webhooks,
 )
-from tests.helpers import HubClient, Peer
+from tests.helpers import HubClient, HubTestServer, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
 
@@ -740,12 +740,11 @@ async def test_invite_guessing_is_rate_limited(make_client: Any) -> None:
 async def test_tokens_never_reach_the_logs(config: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A token passed in the query string is not written to the access log."""
     from aiohttp import ClientSession
-    from aiohttp.test_utils import TestServer
 
     from hub.app import create_app
     from hub.web import AccessLogger
 
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     try:
         async with ClientSession() as http:
