@@ -278,7 +278,12 @@ class Runners:
                         runner.key_id,
                         "system",
                         "artifact.created",
-                        {"artifact_id": artifact.id, "kind": artifact.kind, "job_id": job_id},
+                        {
+                            "artifact_id": artifact.id,
+                            "kind": artifact.kind,
+                            "message_id": message.id,
+                            "job_id": job_id,
+                        },
                         outbox=("artifact.created", event),
                     )
                     made.append(event)
