@@ -1524,3 +1524,51 @@ async def test_the_delivery_log_and_the_outbox_are_kept_for_the_retention_only(
         left = await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
         assert left == 0
     assert wh_config.webhook_retention_days == 30
+
+
+# --- the embedded default ---------------------------------------------------------------
+
+
+async def test_hub_serve_delivers_in_process_unless_told_not_to(
+    receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A `hub serve` process with no worker beside it delivers webhooks itself (its own
+    /metrics counts the attempt); one started with HUB_DELIVER_WEBHOOKS=false delivers
+    nothing: the message it took waits for a worker, which delivers it."""
+    from tests.scale.conftest import HubProcess
+
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": wh_config.database_url or "",
+        "HUB_SECRET_KEY": TEST_SECRET_KEY,
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
+        "HUB_WEBHOOK_RETRY_SCHEDULE": "0.05",
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    env.pop("HUB_REDIS_URL", None)
+    for deliver in (True, False):
+        process = HubProcess({**env, "HUB_DELIVER_WEBHOOKS": "true" if deliver else "false"})
+        await process.start()
+        try:
+            async with ClientSession() as http:
+                hub = HubClient(http, process.base)
+                key, sid = await own_session(hub)
+                path = f"/{'embedded' if deliver else 'web'}"
+                made = await register(hub, key, receiver.url(path), session_id=sid)
+                (sent,) = await say(hub, sid, "who delivers?")
+                if deliver:
+                    await receiver.wait(lambda: len(receiver.ids("/embedded")) >= 1)
+                    attempts = await hub.metric("hub_webhook_attempts_total", outcome="delivered")
+                    assert attempts == "1"
+                else:
+                    worker = await workers()
+                    await until(worker, check=lambda w=worker: w.delivered == 1)
+                    assert await hub.metric("hub_webhook_attempts_total") in ("", "0")
+                assert receiver.ids(path) == [f"msg_{sid}_{sent}"]
+                _, _, headers, raw = receiver.got[-1]
+                Verifier(made["secret"]).verify(raw, headers)
+                await hub.close()
+        finally:
+            process.terminate()
+            assert await process.wait() == 0
