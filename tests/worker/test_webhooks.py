@@ -1296,6 +1296,57 @@ async def test_the_sdk_and_the_terminal_manage_endpoints(
     assert code == 0 and "disabled by its owner" in out, err
 
 
+async def test_the_sdk_follows_the_deliveries_as_they_are_made(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """`watch_deliveries` yields each attempt once, oldest first, as it is made (the
+    worker's, a failed one and its retry too, and a test event sent elsewhere), and
+    none made before it began; with `recent`, those first."""
+    from hub.client import HubAPI
+
+    receiver.answer = lambda request, n: _status(500 if n == 1 else 200)
+    key, sid = await own_session(hub)
+    read = asyncio.Event()
+
+    async def on_request_end(*args: Any) -> None:
+        read.set()
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_end.append(on_request_end)
+    async with ClientSession(trace_configs=[tracing]) as http, HubAPI(hub.base, http=http) as rest:
+        made = await rest.create_webhook(key, receiver.url(), ["message.*"], session_id=sid)
+        hook_id = made.webhook.id
+        before = await rest.test_webhook(hook_id, key)
+        read.clear()
+        watch = rest.watch_deliveries(hook_id, key, interval=0.05)
+        coming = asyncio.ensure_future(anext(watch))
+        async with asyncio.timeout(TIMEOUT):
+            await read.wait()  # its first read of the log, with `before` in it
+        ids = await say(hub, sid, "one", "two")
+        await workers()
+        seen = []
+        async with asyncio.timeout(TIMEOUT):
+            seen.append(await coming)
+            while len(seen) < 3:
+                seen.append(await anext(watch))
+            elsewhere = await rest.test_webhook(hook_id, key)
+            seen.append(await anext(watch))
+        await watch.aclose()
+        first = f"msg_{sid}_{ids[0]}"
+        assert [(d.webhook_id, d.attempt, d.status) for d in seen] == [
+            (first, 1, 500),
+            (first, 2, 200),
+            (f"msg_{sid}_{ids[1]}", 1, 200),
+            (elsewhere.webhook_id, 1, 200),
+        ]
+        assert before.id not in {d.id for d in seen} and len({d.id for d in seen}) == 4
+        recent = rest.watch_deliveries(hook_id, key, interval=0.05, recent=True)
+        async with asyncio.timeout(TIMEOUT):
+            again = [await anext(recent) for _ in range(5)]
+        await recent.aclose()
+        assert [d.id for d in again] == [before.id, *[d.id for d in seen]]
+
+
 # --- the allow-list and DNS rebinding ---------------------------------------------------
 
 
