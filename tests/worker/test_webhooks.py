@@ -447,60 +447,101 @@ async def test_two_workers_share_the_streams_without_delivering_twice(
 
 
 async def test_a_worker_killed_mid_delivery_loses_nothing(
-    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+    hub: HubClient, receiver: Receiver, wh_config: Config
 ) -> None:
-    """A `hub worker` process killed with SIGKILL while its request waits for an answer
-    moved nothing: once its lease runs out, another worker delivers every message, the
-    interrupted one again with the same webhook-id."""
-    answered = asyncio.Event()
+    """Two `hub worker` processes deliver a person's endpoint over four sessions
+    (messages and outbox events); the one whose request waits for an answer is killed
+    with SIGKILL. It moved nothing: once its lease runs out (3 s), the other delivers
+    the interrupted event again and everything after it. Every event arrives at least
+    once, each session's in order; an event that arrives twice carries the same
+    webhook-id and body."""
+    import psutil
+
+    first: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    killed = asyncio.Event()
 
     async def answer(request: web.Request, n: int) -> web.StreamResponse:
         if n == 0:
-            await answered.wait()  # held until the worker is dead
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            assert peer is not None
+            first.set_result(peer[1])
+            await killed.wait()  # held until the worker that sent it is dead
         return web.Response(text="ok")
 
     receiver.answer = answer
-    key, sid = await own_session(hub)
-    await register(hub, key, receiver.url(), session_id=sid)
-    ids = await say(hub, sid, "x", "y", "z")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
+    key = await person(hub)
+    agent = await new_agent(hub, key)
+    akey = (await agent_key(hub, key, agent["slug"]))["token"]
+    await register(hub, key, receiver.url(), event_types=["message.*", "note.*"])
+    expected: dict[str, list[str]] = {}
+    for _ in range(4):
+        status, created = await hub.call("POST", "/api/sessions", token=akey, json={})
+        assert status == 201
+        sid, token = created["session"]["id"], created["agent_token"]
+        own_session.tokens[sid] = token  # type: ignore[attr-defined]
+        (one,) = await say(hub, sid, "one")
+        await _put_note(hub, sid, token, title="N", content="-", expected_version=0)
+        (two,) = await say(hub, sid, "two")
+        expected[sid] = [f"msg_{sid}_{one}", f"evt_{sid}_1", f"msg_{sid}_{two}"]
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
     env = {
         **os.environ,
         "HUB_DATABASE_URL": wh_config.database_url or "",
         "HUB_SECRET_KEY": TEST_SECRET_KEY,
         "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
         "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
-        "HUB_WEBHOOK_TIMEOUT": "30",
-        "HUB_WEBHOOK_LEASE": "31",
-        "HUB_WEBHOOK_METRICS_PORT": str(metrics_port),
+        "HUB_WEBHOOK_RETRY_SCHEDULE": "0.05",
+        "HUB_WEBHOOK_TIMEOUT": "2",
+        "HUB_WEBHOOK_LEASE": "3",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "worker",
+            env={**env, "HUB_WEBHOOK_METRICS_PORT": str(ports[i])},
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        for i in range(2)
+    ]
     try:
-        await receiver.wait(lambda: len(receiver.got) >= 1)
+        async with asyncio.timeout(TIMEOUT):
+            port = await first
+        sender = [
+            p
+            for p in processes
+            if any(c.laddr and c.laddr[1] == port for c in psutil.Process(p.pid).net_connections())
+        ]
+        assert len(sender) == 1
+        (dead,) = sender
+        metrics_port = ports[processes.index(dead)]
         async with ClientSession() as http:  # the worker's own /metrics
             async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as scraped:
                 assert scraped.status == 200
                 assert "hub_webhook_attempts_total" in await scraped.text()
+        dead.send_signal(signal.SIGKILL)
+        assert await dead.wait() == -signal.SIGKILL
+        killed.set()
+        everything = {i for ids in expected.values() for i in ids}
+        await receiver.wait(lambda: everything <= set(receiver.ids()))
     finally:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-    answered.set()
-    # The dead worker's lease would hold for 31 s: end it as its expiry would.
-    async with _conn(wh_config) as conn:
-        held = await conn.execute(
-            "UPDATE webhook_streams SET leased_until = now() WHERE session_id = $1"
-            " AND leased_by IS NOT NULL",
-            sid,
-        )
-    assert held == "UPDATE 1"
-    await workers()
-    await receiver.wait(lambda: len(receiver.got) >= 4)
-    first = f"msg_{sid}_{ids[0]}"
-    assert receiver.ids() == [first, first, *[f"msg_{sid}_{i}" for i in ids[1:]]]
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+    (interrupted,) = {i for i in receiver.ids() if i == receiver.got[0][2]["webhook-id"]}
+    assert receiver.ids().count(interrupted) >= 2
+    for sid, ids in expected.items():
+        got = [i for i in receiver.ids() if sid in i]
+        assert list(dict.fromkeys(got)) == ids  # each at least once, in order
+    bodies: dict[str, bytes] = {}
+    for _, _, headers, raw in receiver.got:
+        assert bodies.setdefault(headers["webhook-id"], raw) == raw
 
 
 async def test_a_lease_that_runs_out_is_taken_over(
