@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -28,7 +29,13 @@ from standardwebhooks import Webhook as Verifier
 
 from hub.app import create_app
 from hub.config import Config, load_config
-from hub.domain.webhooks import address_refusal, check_url, parse_allowance, retry_delay
+from hub.domain.webhooks import (
+    address_refusal,
+    check_url,
+    parse_allowance,
+    parse_retry_after,
+    retry_delay,
+)
 from hub.errors import HubError
 from hub.metrics import Metrics
 from hub.store import Store
@@ -588,6 +595,71 @@ class _conn:
         await self._conn.close()
 
 
+async def test_each_scope_hears_its_sessions_only(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """A space's endpoint hears the sessions of that space (not its owner's others), a
+    person's unscoped one every session of their agents, a session's own (agent A's)
+    that session, its outbox events too, signed with its own secret. A member removed
+    from the space hears its sessions no more: what follows is not delivered to them,
+    nor redelivered on request."""
+    from tests.web.test_spaces import add, username, verified_agent
+
+    ada, bob, cy = await person(hub), await person(hub), await person(hub)
+    space = await new_space(hub, ada)
+    slug = space["slug"]
+    for who, role in ((bob, "member"), (cy, "viewer")):
+        assert (await add(hub, ada, slug, await username(hub, who), role))[0] == 201
+    bob_key = await verified_agent(hub, bob)
+    sessions = []
+    for where in ({"workspace_id": slug}, {}):
+        status, created = await hub.call("POST", "/api/sessions", token=bob_key, json=where)
+        assert status == 201, created
+        own_session.tokens[created["session"]["id"]] = created["agent_token"]  # type: ignore[attr-defined]
+        sessions.append(created["session"]["id"])
+    inside, outside = sessions
+    token = own_session.tokens[inside]  # type: ignore[attr-defined]
+    await register(hub, ada, receiver.url("/space"), space=slug)
+    cy_hook = (await register(hub, cy, receiver.url("/cy"), space=slug))["webhook"]
+    await register(hub, bob, receiver.url("/bob"))
+    status, own = await hub.call(
+        "POST",
+        f"/api/sessions/{inside}/webhooks",
+        token=token,
+        json={"url": receiver.url("/own"), "event_types": ["*"]},
+    )
+    assert status == 201, own
+    await say(hub, inside, "x")
+    await say(hub, outside, "y")
+    await _put_note(hub, inside, token, title="N", content="-", expected_version=0)
+    await workers()
+    everywhere = {"/space": 1, "/cy": 1, "/bob": 2, "/own": 2}
+    await receiver.wait(lambda: all(len(receiver.ids(p)) >= n for p, n in everywhere.items()))
+    assert receiver.ids("/space") == receiver.ids("/cy") == [f"msg_{inside}_1"]
+    assert sorted(receiver.ids("/bob")) == sorted([f"msg_{inside}_1", f"msg_{outside}_1"])
+    assert receiver.ids("/own") == [f"msg_{inside}_1", f"evt_{inside}_1"]
+    for _, path, headers, raw in receiver.got:
+        if path == "/own":
+            Verifier(own["secret"]).verify(raw, headers)
+
+    status, _ = await hub.call(
+        "DELETE", f"/api/spaces/{slug}/members/{await username(hub, cy)}", token=ada
+    )
+    assert status == 204
+    await say(hub, inside, "z")
+    await receiver.wait(
+        lambda: all(f"msg_{inside}_2" in receiver.ids(p) for p in ("/space", "/bob", "/own"))
+    )
+    assert receiver.ids("/cy") == [f"msg_{inside}_1"]
+    status, error = await hub.call(
+        "POST",
+        f"/api/webhooks/{cy_hook['id']}/redeliver",
+        token=cy,
+        json={"webhook_id": f"msg_{inside}_2"},
+    )
+    assert (status, error["code"]) == (404, "not_found")
+
+
 # --- the SSRF guard ---------------------------------------------------------------------
 
 
@@ -628,6 +700,23 @@ def test_the_retry_schedule_backs_off_with_jitter() -> None:
     assert retry_delay(1, schedule, retry_after=60) == 60
     assert retry_delay(2, schedule, retry_after=1) >= 300
     assert retry_delay(1, schedule, retry_after=10**9) == 86_400
+
+
+def test_the_default_schedule_is_the_standards_and_retry_after_is_read() -> None:
+    """By default the first attempt is immediate, then 5 s, 5 min, 30 min, 2 h, 5 h,
+    10 h and every 10 h after (Standard Webhooks), 15 s per attempt; `Retry-After` is
+    read as seconds or as an HTTP date (a past one: now), anything else ignored."""
+    config = load_config({})
+    hours = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+    assert config.retry_schedule() == hours and config.webhook_timeout == 15.0
+    assert retry_delay(0, hours) == 0.0
+    assert 36000.0 <= retry_delay(12, hours) <= 39600.0
+    now = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == 120.0
+    assert parse_retry_after("Fri, 01 May 2026 12:01:30 GMT", now) == 90.0
+    assert parse_retry_after("Fri, 01 May 2026 11:00:00 GMT", now) == 0.0
+    for unreadable in (None, "", "soon", "-5", "1.5"):
+        assert parse_retry_after(unreadable, now) is None, unreadable
 
 
 async def test_internal_addresses_and_redirects_are_refused_at_delivery(
