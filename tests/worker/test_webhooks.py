@@ -759,8 +759,12 @@ async def test_a_redirect_is_not_followed(hub: HubClient, receiver: Receiver, wo
     assert status == 204  # no retries every 0.1 s for the tests after this one
 
 
-async def test_registration_refuses_what_it_must(database_url: str, wh_config: Config) -> None:
-    """Without the allowance, http:// and internal IP literals are bad requests."""
+async def test_registration_refuses_what_it_must(
+    database_url: str, wh_config: Config, receiver: Receiver
+) -> None:
+    """Without the allowance, http:// and internal IP literals are bad requests; a name
+    is checked when it is reached: a test event (sent by the web process) to one that
+    resolves to loopback is refused before anything is sent."""
     config = msgspec.structs.replace(wh_config, webhook_allow_private=False)
     server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
@@ -784,6 +788,14 @@ async def test_registration_refuses_what_it_must(database_url: str, wh_config: C
                 )
                 assert (status, error["code"]) == (400, "bad_request"), url
             await register(hub, key, "https://example.com/hook")
+            assert receiver.server is not None
+            named = await register(hub, key, f"https://localhost:{receiver.server.port}/hook")
+            status, attempt = await hub.call(
+                "POST", f"/api/webhooks/{named['webhook']['id']}/test", token=key
+            )
+            assert (status, attempt["status"]) == (200, None), attempt
+            assert "refused" in attempt["error"] and "loopback" in attempt["error"]
+            assert receiver.got == []
     finally:
         await server.close()
 
