@@ -39,6 +39,7 @@ from hub.domain.webhooks import (
 from hub.errors import HubError
 from hub.metrics import Metrics
 from hub.store import Store
+from hub.store import webhooks as webhook_store
 from hub.vault import Keyring
 from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
@@ -596,13 +597,13 @@ class _conn:
 
 
 async def test_each_scope_hears_its_sessions_only(
-    hub: HubClient, receiver: Receiver, workers: Any
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
 ) -> None:
     """A space's endpoint hears the sessions of that space (not its owner's others), a
     person's unscoped one every session of their agents, a session's own (agent A's)
     that session, its outbox events too, signed with its own secret. A member removed
     from the space hears its sessions no more: what follows is not delivered to them,
-    nor redelivered on request."""
+    nor redelivered on request, and no stream is opened for them again."""
     from tests.web.test_spaces import add, username, verified_agent
 
     ada, bob, cy = await person(hub), await person(hub), await person(hub)
@@ -632,7 +633,7 @@ async def test_each_scope_hears_its_sessions_only(
     await say(hub, inside, "x")
     await say(hub, outside, "y")
     await _put_note(hub, inside, token, title="N", content="-", expected_version=0)
-    await workers()
+    worker = await workers()
     everywhere = {"/space": 1, "/cy": 1, "/bob": 2, "/own": 2}
     await receiver.wait(lambda: all(len(receiver.ids(p)) >= n for p, n in everywhere.items()))
     assert receiver.ids("/space") == receiver.ids("/cy") == [f"msg_{inside}_1"]
@@ -658,6 +659,10 @@ async def test_each_scope_hears_its_sessions_only(
         json={"webhook_id": f"msg_{inside}_2"},
     )
     assert (status, error["code"]) == (404, "not_found")
+    await worker.close()
+    async with _conn(wh_config) as conn:  # the stream its first delivery since dropped
+        await conn.execute("DELETE FROM webhook_streams WHERE endpoint_id = $1", cy_hook["id"])
+        assert await webhook_store.discover_streams(conn, [cy_hook["id"]]) == 0  # not again
 
 
 # --- the SSRF guard ---------------------------------------------------------------------
