@@ -5,8 +5,8 @@ what people own (`hub.people_commands`); `sessions`, `space` and `session watch|
 finding and grouping sessions (`hub.space_commands`); `template` for session templates
 (`hub.template_commands`); `session fork|forks` (`hub.fork_commands`); `session export`
 (`hub.export_commands`); note and file history (`hub.history_commands`); `search` and
-`sessions --public` (`hub.search_commands`); `webhook` (`hub.webhook_commands`); see
-`hub --help`."""
+`sessions --public` (`hub.search_commands`); `webhook` (`hub.webhook_commands`); `pool`,
+`job` and `runner` for compute (`hub.compute_commands`); see `hub --help`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub import (
     attachment_commands,
+    compute_commands,
     export_commands,
     search_commands,
     space_commands,
@@ -127,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser(
         "worker",
-        help="deliver webhooks (production; `hub serve` delivers them itself unless"
-        " HUB_DELIVER_WEBHOOKS=false)",
+        help="deliver webhooks and sweep expired job leases (production; `hub serve`"
+        " delivers webhooks itself unless HUB_DELIVER_WEBHOOKS=false)",
     )
     vault = commands.add_parser(
         "secrets",
@@ -197,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     add_fork_parsers(sessions, people, _with_token, TOKEN_HELP)
     export_commands.add_parser(sessions, _with_url, _with_token, TOKEN_HELP)
     webhook_commands.add_parsers(commands, _with_url, _with_token)
+    compute_commands.add_parsers(commands, _with_url, _with_token)
 
     join = people("join", "redeem an invite code; prints a token")
     join.add_argument("code", help="invite code, like RAPID-DAWN-6942-0317")
@@ -345,8 +347,10 @@ def _identity_parsers(commands: Any) -> None:
     rollback.add_argument("--expected-revision", type=int, metavar="N", help=expected)
 
     agents = sub(commands, "agents", "search the public directory of agents (no login needed)")
-    agents.add_argument("words", nargs="*", metavar="WORDS", help="words in name, slug or text")
-    agents.add_argument("--skill", help="a skill id the agent has")
+    agents.add_argument(
+        "words", nargs="*", metavar="WORDS", help="words in name, slug, text, skill names or tags"
+    )
+    agents.add_argument("--skill", help="a skill the agent has (its id or name, any case)")
     agents.add_argument("--tag", help="a tag one of its skills has")
     agents.add_argument("--sort", choices=["rating", "activity"], default="rating")
     agents.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (20)")
@@ -505,6 +509,9 @@ async def _people(args: argparse.Namespace, config: Config) -> int:
             print_token=args.print_token,
             patience=args.timeout,
         )
+    if args.command in compute_commands.COMMANDS:
+        token = _token(args) if hasattr(args, "token") else None
+        return await compute_commands.run(args, token)  # --timeout: per REST call
     if args.command == "session" and args.action == export_commands.ACTION:
         return await export_commands.run(args, _need_token(args))  # --timeout: per wait
     _read_input(args)

@@ -30,6 +30,8 @@ from hub.protocol import (
     AttachmentEvent,
     Event,
     FileEvent,
+    JobEvent,
+    JobLogEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -101,6 +103,12 @@ def describe(event: Event) -> str:
     if isinstance(event, ArtifactEvent):
         r = event.artifact
         return f'artifact {r.id} {r.kind} "{r.title}" v{r.version} by {r.last_editor}'
+    if isinstance(event, JobEvent):
+        j = event.job
+        cost = f", charged {j.cost_charged}" if j.cost_charged is not None else ""
+        return f"job {j.id} {j.kind} {j.status} {j.progress}% {j.progress_message}{cost}".strip()
+    if isinstance(event, JobLogEvent):
+        return "\n".join(f"job {event.job_id} {e.level}: {e.text}" for e in event.entries)
     if isinstance(event, PresenceEvent):
         return describe_presence(event.presence)
     if isinstance(event, SessionEvent):

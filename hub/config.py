@@ -86,6 +86,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     up (each is then decided `expired`, once over every process). A request read or
     decided after its time is decided `expired` at once, whatever the sweep."""
     """Streams one participant of a session may hold open at once, over every process."""
+    job_lease_seconds: Positive = 30.0
+    """Seconds a runner's claim on a job lasts unless renewed (by a heartbeat, progress or
+    log lines); a lease that runs out puts the job back in the queue."""
+    job_sweep_interval: Positive = 2.0
+    """Seconds between two looks of each hub process for jobs whose lease ran out (each
+    goes back to the queue, or ends `timed_out` after its last attempt, once over every
+    process)."""
     trusted_proxies: str = ""
     """Comma-separated IPs/CIDRs of proxies whose X-Forwarded-For is believed."""
     header_timeout: Positive = 10.0

@@ -27,6 +27,8 @@ ErrorCode = Literal[
     "invalid_transition",
     "payload_too_large",
     "quota_exceeded",
+    "insufficient_credits",
+    "lease_lost",
     "rate_limited",
     "unavailable",
     "internal",

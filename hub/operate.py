@@ -176,8 +176,10 @@ def _stop_embedded(embedded: object | None) -> None:
 
 
 def worker(config: Config) -> int:
-    """`hub worker`: deliver webhooks until SIGTERM or SIGINT (on the configured
-    database; the embedded default delivers inside `hub serve`)."""
+    """`hub worker`: deliver webhooks and sweep expired job leases until SIGTERM or
+    SIGINT (on the configured database; the embedded default does both inside `hub
+    serve`)."""
+    from hub.worker.jobs import run_sweeper
     from hub.worker.webhooks import run_worker
 
     if not config.database_url:
@@ -196,9 +198,9 @@ def worker(config: Config) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(config, stop)
+        await asyncio.gather(run_worker(config, stop), run_sweeper(config, stop))
 
-    print("hub: delivering webhooks", flush=True)
+    print("hub: delivering webhooks and sweeping job leases", flush=True)
     asyncio.run(run())
     print("hub: worker stopped", flush=True)
     return 0

@@ -40,6 +40,7 @@ from hub.domain.approvals import (
     Decision,
     Interrupt,
 )
+from hub.domain.jobs import Job, JobLogEntry
 from hub.errors import HubError
 
 __all__ = [
@@ -64,6 +65,8 @@ __all__ = [
     "Hello",
     "InterruptAgent",
     "InterruptEvent",
+    "JobEvent",
+    "JobLogEvent",
     "MessageEvent",
     "NoteEvent",
     "Ping",
@@ -426,6 +429,22 @@ class InterruptEvent(msgspec.Struct, tag="interrupt", kw_only=True):
     interrupt: Interrupt
 
 
+class JobEvent(msgspec.Struct, tag="job", kw_only=True):
+    """A job was created, claimed, put back in the queue, reported progress on,
+    finished or refunded (keep the latest `updated_at` of each id)."""
+
+    job: Job
+
+
+class JobLogEvent(msgspec.Struct, tag="job_log", kw_only=True):
+    """Log entries a job's runner appended (`seq` counts from 1 per job, without gaps:
+    a gap means read `GET …/jobs/{id}/log?after=`)."""
+
+    session_id: str
+    job_id: str
+    entries: list[JobLogEntry]
+
+
 class Ack(msgspec.Struct, tag="ack", kw_only=True, omit_defaults=True):
     """The change answering `ref` is committed. For a message, `duplicate` tells whether
     it was a retry of an earlier send (the original message is returned)."""
@@ -465,6 +484,8 @@ Event = (
     | StreamEvent
     | ApprovalEvent
     | InterruptEvent
+    | JobEvent
+    | JobLogEvent
 )
 ServerFrame = Hello | Resumed | Event | Ack | Pong | ErrorFrame
 

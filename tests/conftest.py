@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 import pytest
 import redis
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from hub.app import create_app
@@ -29,8 +29,7 @@ from hub.bus import keys
 from hub.config import Config, load_config
 from hub.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
-from hub.web.server import HubRunner
-from tests.helpers import TEST_SECRET_KEY, HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient, HubTestServer
 from tests.servers import RedisServer, claim, reap_orphans
 
 try:
@@ -113,14 +112,6 @@ def forget_rate_limits(redis_url: str) -> None:
             server.delete(*stale)
     finally:
         server.close()
-
-
-class HubTestServer(TestServer):
-    """A test server running the app as `hub serve` does (its runner: the header
-    deadline, JSON answers to requests aiohttp cannot parse)."""
-
-    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
-        return HubRunner(self.app, header_timeout=10.0, **kwargs)
 
 
 @pytest.fixture(params=["memory-bus", "redis-bus"])

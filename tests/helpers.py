@@ -10,18 +10,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
+from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from hub.bus import pack
 from hub.domain import Message
 from hub.protocol import MessageEvent, encode
+from hub.web.server import HubRunner
 
 TIMEOUT = 10.0
 TEST_SECRET_KEY = "test:aHViLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
 """The vault's keyring in tests (a fixed key: never use it anywhere else)."""
 _refs = itertools.count(1)
+
+
+class HubTestServer(TestServer):
+    """A test server running the app as `hub serve` does (its runner: the header
+    deadline, JSON answers to requests aiohttp cannot parse)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return HubRunner(self.app, header_timeout=10.0, **kwargs)
 
 
 class Peer:

@@ -15,9 +15,20 @@ _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 class DirectoryQuery(msgspec.Struct, forbid_unknown_fields=False):
     q: (
-        Annotated[_Text, msgspec.Meta(description="words in the name, slug or description")] | None
+        Annotated[
+            _Text,
+            msgspec.Meta(
+                description="words in the name, slug, description, or a skill's name or tag"
+            ),
+        ]
+        | None
     ) = None
-    skill: Annotated[_Text, msgspec.Meta(description="a skill id the agent has")] | None = None
+    skill: (
+        Annotated[
+            _Text, msgspec.Meta(description="a skill the agent has: its id or name, in any case")
+        ]
+        | None
+    ) = None
     tag: Annotated[_Text, msgspec.Meta(description="a tag one of its skills has")] | None = None
     sort: DirectorySort = "rating"
     limit: Annotated[int, msgspec.Meta(ge=1, le=100, description="at most this many")] = 20

@@ -22,6 +22,8 @@ from hub.protocol import (
     Event,
     FileEvent,
     InterruptEvent,
+    JobEvent,
+    JobLogEvent,
     MessageEvent,
     NoteEvent,
     PresenceEvent,
@@ -140,7 +142,9 @@ def verify(payload: bytes, session_id: str) -> bool:
         return event.artifact.session_id == session_id
     if isinstance(event, StreamStartedEvent):
         return event.stream.session_id == session_id
-    if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent):
+    if isinstance(event, JobEvent):
+        return event.job.session_id == session_id
+    if isinstance(event, StreamDeltaEvent | StreamEndedEvent | InterruptEvent | JobLogEvent):
         return event.session_id == session_id
     if isinstance(event, ApprovalEvent):
         return event.approval.session_id == session_id

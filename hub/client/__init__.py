@@ -12,7 +12,8 @@ Errors the application must handle are exceptions: `AuthFailed`, `SessionDeleted
 `SessionFull`, `Conflict` (carrying the current note or file), `HubClientError`.
 
 Modules: `errors` (the exceptions), `rest` (`HubAPI`), `connection` (the websocket that
-reconnects and resumes), `live` (`Session`, `connect`).
+reconnects and resumes), `live` (`Session`, `connect`), `compute` (pools, jobs and
+runner keys, on `HubAPI`), `runner` (`Runner`: claim jobs and run them).
 """
 
 from hub.client.attachments import Upload
@@ -22,12 +23,15 @@ from hub.client.errors import (
     HubClientError,
     HubTimeout,
     HubUnavailable,
+    InsufficientCredits,
+    LeaseLost,
     PayloadTooLarge,
     SessionDeleted,
     SessionFull,
 )
 from hub.client.live import Session, connect
 from hub.client.rest import HubAPI
+from hub.client.runner import Result, Runner, RunningJob
 
 __all__ = [
     "AuthFailed",
@@ -36,7 +40,12 @@ __all__ = [
     "HubClientError",
     "HubTimeout",
     "HubUnavailable",
+    "InsufficientCredits",
+    "LeaseLost",
     "PayloadTooLarge",
+    "Result",
+    "Runner",
+    "RunningJob",
     "Session",
     "SessionDeleted",
     "SessionFull",

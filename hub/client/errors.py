@@ -16,6 +16,8 @@ __all__ = [
     "HubClientError",
     "HubTimeout",
     "HubUnavailable",
+    "InsufficientCredits",
+    "LeaseLost",
     "PayloadTooLarge",
     "SessionDeleted",
     "SessionFull",
@@ -82,12 +84,24 @@ class Conflict(HubClientError):
         """On an approval `conflict`: the decision made first (or the expiry)."""
 
 
+class InsufficientCredits(HubClientError):
+    """The session's pool holds fewer credits than the job's estimate: nothing was
+    reserved or queued."""
+
+
+class LeaseLost(HubClientError):
+    """The runner no longer holds that job (its lease ran out, it was cancelled, or
+    another claim holds it): stop working on it."""
+
+
 _BY_CODE: dict[str, type[HubClientError]] = {
     "unauthorized": AuthFailed,
     "unavailable": HubUnavailable,
     "payload_too_large": PayloadTooLarge,
     "session_deleted": SessionDeleted,
     "session_full": SessionFull,
+    "insufficient_credits": InsufficientCredits,
+    "lease_lost": LeaseLost,
 }
 
 

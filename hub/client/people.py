@@ -253,9 +253,10 @@ class PeopleAPI(RestClient):
         limit: int = 20,
         cursor: str | None = None,
     ) -> api.DirectoryPage:
-        """A page of the public agents: `q` words in the name, slug or description, a
-        `skill` id, a skill `tag`; best rated (`sort="rating"`) or most recently active
-        (`"activity"`) first; pass the page's `next` as `cursor` for the following one."""
+        """A page of the public agents: `q` words in the name, slug, description, or a
+        skill's name or tag; a `skill` (its id or name, in any case); a skill `tag`; best
+        rated (`sort="rating"`) or most recently active (`"activity"`) first; pass the
+        page's `next` as `cursor` for the following one."""
         return await self._typed(
             api.DirectoryPage,
             "GET",

@@ -18,6 +18,7 @@ import msgspec
 from hub import api
 from hub.client.artifacts import ArtifactsAPI
 from hub.client.attachments import AttachmentsAPI, AttachmentSource
+from hub.client.compute import ComputeAPI
 from hub.client.errors import HubClientError
 from hub.client.forks import ForksAPI
 from hub.client.people import PeopleAPI
@@ -75,6 +76,7 @@ class HubAPI(
     AttachmentsAPI,
     WebhooksAPI,
     ArtifactsAPI,
+    ComputeAPI,
 ):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from

@@ -48,6 +48,8 @@ Action = Literal[
     "set_privacy",
     "set_approval_policy",
     "stream",
+    "run_jobs",
+    "set_pool",
 ]
 
 _OBSERVER: frozenset[Action] = frozenset({"read", "post_chat", "edit_notes", "set_presence"})
@@ -60,6 +62,7 @@ _AGENT_B: frozenset[Action] = _OBSERVER | {
     "pause_resume_complete",
     "fork",
     "stream",
+    "run_jobs",
 }
 _AGENT_A: frozenset[Action] = _AGENT_B | {
     "start",
@@ -68,6 +71,7 @@ _AGENT_A: frozenset[Action] = _AGENT_B | {
     "manage_webhooks",
     "set_privacy",
     "set_approval_policy",
+    "set_pool",
 }
 _CAPABILITIES: dict[Role, frozenset[Action]] = {
     "agent_a": _AGENT_A,

@@ -23,6 +23,8 @@ ActivityAction = Literal[
     "session.forked_from",
     "invite.rotated",
     "message.sent",
+    "approval.decided",
+    "session.interrupted",
     "note.created",
     "note.updated",
     "file.written",
@@ -34,6 +36,15 @@ ActivityAction = Literal[
     "webhook.deleted",
     "webhook.secret_rotated",
     "webhook.redelivered",
+    "session.pool_set",
+    "job.created",
+    "job.claimed",
+    "job.requeued",
+    "job.succeeded",
+    "job.failed",
+    "job.cancelled",
+    "job.timed_out",
+    "job.refunded",
 ]
 
 

@@ -8,10 +8,11 @@ array), then `"complete": true`. Any prefix of the stream is not valid JSON, so 
 export cannot pass for a whole one.
 
 The Markdown transcript is for people: the session, its messages with author names and
-times, then its notes and files as they stand. Everything a participant wrote is either
-fenced (message, note and file contents, in a fence longer than any run of backticks they
-hold) or escaped onto one line (names, titles, paths), so no text can end a fence, start
-a heading or open a link of its own.
+times, then its notes and files as they stand, then its artifacts as they stand (title,
+kind, version, the message each is on; not their data). Everything a participant wrote is
+either fenced (message, note and file contents, in a fence longer than any run of
+backticks they hold) or escaped onto one line (names, titles, paths), so no text can end
+a fence, start a heading or open a link of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from hub.domain.access import AuthorRole, Role
+from hub.domain.artifacts import Artifact
 from hub.domain.files import FileEntry
 from hub.domain.messages import Message
 from hub.domain.notes import Note
@@ -74,7 +76,7 @@ JSON_SECTIONS: tuple[Section, ...] = (
     "artifact_versions",
     "activity",
 )
-MARKDOWN_SECTIONS: tuple[Section, ...] = ("messages", "notes", "files")
+MARKDOWN_SECTIONS: tuple[Section, ...] = ("messages", "notes", "files", "artifacts")
 
 
 class Participant(msgspec.Struct, kw_only=True):
@@ -203,7 +205,7 @@ def _language(path: str) -> str:
 
 class MarkdownExport:
     """The Markdown transcript: the session, then its messages (author, time, content),
-    then its notes and files as they stand."""
+    then its notes, files and artifacts as they stand."""
 
     media_type = "text/markdown"
     sections = MARKDOWN_SECTIONS
@@ -237,7 +239,13 @@ class MarkdownExport:
     def open(self, section: Section) -> bytes:
         self._section = section
         self._empty = True
-        title = {"messages": "Messages", "notes": "Notes", "files": "Files"}.get(section, section)
+        titles = {
+            "messages": "Messages",
+            "notes": "Notes",
+            "files": "Files",
+            "artifacts": "Artifacts",
+        }
+        title = titles.get(section, section)
         return f"## {title}\n\n".encode()
 
     def rows(self, batch: Sequence[Any]) -> bytes:
@@ -247,6 +255,7 @@ class MarkdownExport:
             "messages": self._message,
             "notes": self._note,
             "files": self._file,
+            "artifacts": self._artifact,
         }
         render = renderers[self._section]
         return "".join(render(row) for row in batch).encode()
@@ -288,4 +297,12 @@ class MarkdownExport:
             f"*version {f.version}, {f.size} bytes, sha256 {f.content_hash},"
             f" last written by {by} at {_when(f.updated_at)}*\n\n"
             f"{fenced(f.content, _language(f.path))}\n"
+        )
+
+    def _artifact(self, a: Artifact) -> str:
+        by = escape_inline(self._names.get(a.last_editor, a.last_editor))
+        return (
+            f"### {escape_inline(a.title)}\n\n"
+            f"*artifact {a.id}, {a.kind}, version {a.version}, on message #{a.message_id},"
+            f" {a.size} bytes, last edited by {by} at {_when(a.updated_at)}*\n\n"
         )

@@ -84,6 +84,11 @@ AuditAction = Literal[
     "webhook.deleted",
     "webhook.secret_rotated",
     "webhook.redelivered",
+    "pool.created",
+    "pool.granted",
+    "pool.refunded",
+    "runner_key.created",
+    "runner_key.revoked",
 ]
 
 

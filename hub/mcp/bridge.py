@@ -261,6 +261,14 @@ class State(msgspec.Struct, kw_only=True):
     writing: list[WritingView]
 
 
+class InterruptedView(msgspec.Struct, kw_only=True):
+    """Someone asked you to stop (the system message `message_id` records it)."""
+
+    message_id: int
+    by: str
+    reason: str
+
+
 class Waited(msgspec.Struct, kw_only=True, omit_defaults=True):
     messages: list[MessageView]
     cursor: int
@@ -269,6 +277,8 @@ class Waited(msgspec.Struct, kw_only=True, omit_defaults=True):
     timed_out: bool
     writing: list[WritingView] = []
     """Who is writing a message now: if you timed out, waiting again will bring it."""
+    interrupted: list[InterruptedView] = []
+    """The interrupts aimed at you among `messages`: stop what you are doing."""
 
 
 class Sent(msgspec.Struct, kw_only=True):
@@ -508,7 +518,9 @@ TOOLS: tuple[Tool, ...] = (
         " `timeout` seconds and returns an empty list if nothing came (then call it again"
         " to keep listening). On the first call the whole history counts as unseen, in"
         " pages of `limit`; `more` says another page is waiting. `writing` lists who is"
-        " writing a message right now (streaming it): it arrives here, whole, once done.",
+        " writing a message right now (streaming it): it arrives here, whole, once done."
+        " `interrupted` (when present) says who asked you to stop, and why: stop what you"
+        " are doing, and say so with send_message (type 'status', state 'cancelled').",
         WaitArgs,
         True,
     ),
@@ -770,18 +782,36 @@ class Bridge:
             return None
         self._latest = max(self._latest, page[-1].id)
         unseen = []
+        interrupted = []
         for m in page:
             if m.client_msg_id is not None and m.client_msg_id in self._sent:
                 self._sent.discard(m.client_msg_id)
-            else:
-                unseen.append(_message(m))
+                continue
+            unseen.append(_message(m))
+            aimed = self._interrupt_of(m)
+            if aimed is not None:
+                interrupted.append(aimed)
         # no await from here to the return: a cancelled call loses no message
         self.cursor = page[-1].id
         if not unseen:
             return None
         more = self._latest > self.cursor
         return Waited(
-            messages=unseen, cursor=self.cursor, more=more, timed_out=False, writing=self.writing()
+            messages=unseen,
+            cursor=self.cursor,
+            more=more,
+            timed_out=False,
+            writing=self.writing(),
+            interrupted=interrupted,
+        )
+
+    def _interrupt_of(self, m: Message) -> InterruptedView | None:
+        """The interrupt `m` records, if it is a system message aimed at this agent."""
+        found = m.metadata.get("interrupt") if m.author_role == "system" else None
+        if not isinstance(found, dict) or found.get("target_id") != self.session.you.participant_id:
+            return None
+        return InterruptedView(
+            message_id=m.id, by=str(found.get("by", "")), reason=str(found.get("reason", ""))
         )
 
     async def history(self, args: HistoryArgs) -> History:

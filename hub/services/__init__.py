@@ -23,11 +23,14 @@ from hub.services.events import Events
 from hub.services.exports import Exports
 from hub.services.files import Files
 from hub.services.forks import Forks
+from hub.services.jobs import Jobs
 from hub.services.messages import PAGE_BYTES, Messages
 from hub.services.notes import Notes
+from hub.services.pools import Pools
 from hub.services.presence import PresenceService
 from hub.services.profiles import Profiles
 from hub.services.ratings import Ratings
+from hub.services.runners import Runners
 from hub.services.search import Search
 from hub.services.secrets import Secrets
 from hub.services.sessions import Sessions, Snapshot
@@ -73,6 +76,9 @@ class Hub:
         self.files = Files(store, self.events)
         self.attachments = Attachments(config, store, PostgresBlobs(store), self.events)
         self.artifacts = Artifacts(store, self.events, self.messages)
+        self.pools = Pools(store, self.events)
+        self.jobs = Jobs(config, store, self.events)
+        self.runners = Runners(config, store, self.events)
         self.activity = ActivityLog(store)
         self.exports = Exports(config, store, self.access)
         self.rooms = Rooms(
@@ -103,10 +109,12 @@ class Hub:
         self.messages.start()
         self.streams.start()
         self.approvals.start()
+        self.jobs.start()
         self.upkeep.start()
 
     async def close(self) -> None:
         await self.upkeep.close()
+        await self.jobs.close()
         await self.approvals.close()
         await self.streams.close()
         await self.messages.close()

@@ -33,6 +33,7 @@ from hub.protocol import SessionEvent
 from hub.security import hash_token, new_token
 from hub.services.access import Access
 from hub.services.events import Events
+from hub.services.jobs import cancel_open_jobs
 from hub.services.presence import PresenceService
 from hub.services.profiles import agent_for_key
 from hub.services.spaces import space_for_new_session
@@ -195,22 +196,27 @@ class Sessions:
             self._config.invite_attempts_per_minute,
             "too many invite attempts; wait a minute",
         )
+        if agent_key is not None and req.role != "agent":
+            raise HubError("bad_request", "an agent key joins as agent B, not as an observer")
+        code = normalize_invite_code(req.invite_code)
         failures = self._config.invite_failures_per_minute
-        # look only (cost 0): this redemption may succeed
-        wait = await self._access.take("invite-failures", "hub", failures, cost=0)
+        # Every redemption takes a failure token before its code is looked up, and gives
+        # it back unless the code proved wrong or expired: guesses made at once cannot all
+        # pass a look at the bucket before the first of them has failed.
+        wait = await self._access.take("invite-failures", "hub", failures)
         if wait > 0:
             raise self._access.refusal(
                 "invite-failures", "too many failed invite attempts on this hub; retry soon", wait
             )
-        if agent_key is not None and req.role != "agent":
-            raise HubError("bad_request", "an agent key joins as agent B, not as an observer")
-        code = normalize_invite_code(req.invite_code)
+        failed = False
         try:
             return await self._redeem(req, code, agent_key)
         except HubError as exc:
-            if exc.code in ("invite_invalid", "invite_expired"):
-                await self._access.take("invite-failures", "hub", failures)
+            failed = exc.code in ("invite_invalid", "invite_expired")
             raise
+        finally:
+            if not failed:
+                await self._access.take("invite-failures", "hub", failures, -1)
 
     async def _redeem(
         self, req: api.JoinSession, code: str, agent_key: str | None
@@ -437,6 +443,7 @@ class Sessions:
         async with self._store.transaction() as conn:
             await session_store.lock_session(conn, principal.session_id)
             session = await session_store.soft_delete(conn, principal.session_id)
+            await cancel_open_jobs(conn, session.id, principal.participant_id)
             await changes.record_as(
                 conn,
                 principal,

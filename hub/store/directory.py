@@ -17,14 +17,17 @@ WITH entries AS (
            p.rating_count,
            CASE WHEN p.rating_count > 0 THEN p.rating_sum::float8 / p.rating_count END
                AS rating_mean,
-           GREATEST(
-               (SELECT max(created_at) FROM sessions WHERE agent_a_profile_id = p.id),
-               (SELECT max(created_at) FROM sessions WHERE agent_b_profile_id = p.id)
-           ) AS last_active_at
+           p.last_active_at
     FROM agent_profiles p JOIN users u ON u.id = p.user_id
     WHERE p.visibility = 'public'
-      AND ($1::text IS NULL OR p.name ILIKE $1 OR p.slug ILIKE $1 OR p.description ILIKE $1)
-      AND ($2::jsonb IS NULL OR p.skills @> $2::jsonb)
+      AND ($1::text IS NULL OR p.name ILIKE $1 OR p.slug ILIKE $1 OR p.description ILIKE $1
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.skills) s
+                       WHERE s->>'name' ILIKE $1
+                          OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(s->'tags') t
+                                      WHERE t ILIKE $1)))
+      AND ($2::text IS NULL
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.skills) s
+                       WHERE lower(s->>'id') = lower($2) OR lower(s->>'name') = lower($2)))
       AND ($3::jsonb IS NULL OR p.skills @> $3::jsonb)
 )
 SELECT *, {key} AS sort_key FROM entries
@@ -54,12 +57,13 @@ async def find_public(
     limit: int,
     after: tuple[float, str] | None,
 ) -> list[tuple[DirectoryEntry, float]]:
-    """Public profiles matching `text` (in name, slug or description), a skill id and a
-    tag, best first by `sort`, after the cursor (sort key, slug): entries and their keys."""
+    """Public profiles matching `text` (in name, slug, description, or a skill's name or
+    tag), a skill (its id or name, in any case) and a tag, best first by `sort`, after the
+    cursor (sort key, slug): entries and their keys."""
     rows = await conn.fetch(
         _ENTRIES.format(key=_KEYS[sort]),
         _like(text) if text else None,
-        [{"id": skill}] if skill else None,  # as jsonb, by the connection's codec
+        skill,
         [{"tags": [tag]}] if tag else None,
         after[0] if after else None,
         after[1] if after else None,

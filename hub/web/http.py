@@ -52,7 +52,9 @@ __all__ = [
     "error_frame",
     "error_middleware",
     "error_response",
+    "http_error_response",
     "hub_of",
+    "internal_error_response",
     "json_response",
     "maybe_user",
     "parse_id",
@@ -81,6 +83,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     "invalid_transition": 409,
     "payload_too_large": 413,
     "quota_exceeded": 413,
+    "insufficient_credits": 402,
+    "lease_lost": 409,
     "rate_limited": 429,
     "unavailable": 503,
     "internal": 500,
@@ -150,27 +154,39 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return response
     except HubError as exc:
         return error_response(exc)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(HubError("payload_too_large", "request body is too large"))
-    except web.HTTPMethodNotAllowed as exc:
-        response = error_response(HubError("method_not_allowed", f"{request.method} not allowed"))
-        response.headers["Allow"] = exc.headers.get("Allow", "")
-        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code: ErrorCode = "not_found" if exc.status == 404 else "bad_request"
-        return error_response(HubError(code, exc.reason))
+        return http_error_response(request, exc)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:
-        request_id = request.get(REQUEST_ID) or new_request_id()
-        unexpected.report(
-            exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
-        )
-        response = error_response(HubError("internal", f"internal error (request {request_id})"))
-        response.headers["X-Request-Id"] = request_id
+        return internal_error_response(request, exc)
+
+
+def http_error_response(request: web.BaseRequest, exc: web.HTTPException) -> web.Response:
+    """The JSON error answering one of aiohttp's HTTP errors (status 400 or more)."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return error_response(HubError("payload_too_large", "request body is too large"))
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        response = error_response(HubError("method_not_allowed", f"{request.method} not allowed"))
+        response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
+    code: ErrorCode = "not_found" if exc.status == 404 else "bad_request"
+    return error_response(HubError(code, exc.reason))
+
+
+def internal_error_response(request: web.BaseRequest, exc: BaseException) -> web.Response:
+    """The `internal` error answering an exception nothing expected, naming a request id
+    (`X-Request-Id` too); logged once, with its traceback at most once a minute per
+    place it came from."""
+    request_id = request.get(REQUEST_ID) or new_request_id()
+    unexpected.report(
+        exc, f"{request.method} {logged_path(request.rel_url.raw_path)} [{request_id}]"
+    )
+    response = error_response(HubError("internal", f"internal error (request {request_id})"))
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 def send(hub: Hub, who: Principal, frame: SendMessage) -> asyncio.Future[tuple[Message, bool]]:

@@ -45,6 +45,8 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "id (tpl_…), USERNAME/SLUG or space:SPACE/SLUG (the slash as %2F)",
     },
     "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+    "pool_id": {"type": "string", "pattern": r"^pol_[A-Za-z0-9_-]{21}$"},
+    "job_id": {"type": "string", "pattern": r"^job_[A-Za-z0-9_-]{21}$"},
 }
 
 
@@ -142,8 +144,12 @@ def openapi_document() -> dict[str, Any]:
             "title": "Hub REST API",
             "version": __version__,
             "description": "Sessions, joining, history, notes, files, presence and activity; "
+            "approvals (decided once, under the session's approval_policy) and interrupts; "
             "people's accounts and keys; agent profiles, their keys and configuration. "
-            "Live events flow over the websocket at /ws (see PROTOCOL.md).",
+            "Live events (messages, streamed messages as they are written, approval "
+            "decisions, interrupts) flow over the websocket at /ws (see PROTOCOL.md); AI "
+            "agents may instead use MCP's Streamable HTTP transport at /mcp, with the "
+            "session token as bearer (see the README's MCP section).",
         },
         "paths": paths,
         "components": {

@@ -6,7 +6,10 @@ A request aiohttp cannot parse (a request line or a header line over 8190 bytes,
 many headers, a malformed line) never reaches the app's middlewares: aiohttp answers it
 itself, in plain text. The connection handler here answers it with the hub's JSON error
 body instead (`bad_request`), the one shape every REST error has; aiohttp has no other
-hook for it (aio-libs/aiohttp#3287).
+hook for it (aio-libs/aiohttp#3287). So it does for what else aiohttp would answer in
+plain text or by dropping the connection: an HTTP error raised before the middlewares
+(an unknown `Expect`), an exception or timeout escaping them, a response failing while
+it is prepared (an `on_response_prepare` hook, a header it refuses to send).
 
 After the first request, aiohttp's keep-alive timeout (`keepalive_timeout`, set on the
 app) closes a connection that stays idle or trickles its next header; a websocket, once
@@ -25,14 +28,19 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from hub.errors import HubError
-from hub.web.http import error_response
+from hub.web.http import error_response, http_error_response, internal_error_response
 
 __all__ = ["HubRunner", "serve"]
 
 
 class _JsonErrorsHandler(RequestHandler):
-    """aiohttp's connection handler, answering a request it could not parse with the
-    hub's JSON `bad_request` (status 400, the connection closed, as aiohttp does)."""
+    """aiohttp's connection handler, answering in the hub's JSON error shape what it
+    would answer in plain text: a request it could not parse (400 `bad_request`, the
+    connection closed, as aiohttp does); an HTTP error raised before the middlewares run
+    (an `Expect` header it does not know); an exception or timeout escaping them (500
+    `internal`, 503 `unavailable`); and a response that fails while being prepared (an
+    `on_response_prepare` hook, a header aiohttp refuses to send: 500 `internal`, if no
+    byte of it was sent; else the connection is closed, as aiohttp does)."""
 
     def handle_error(
         self,
@@ -41,18 +49,47 @@ class _JsonErrorsHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        if status == 500 and exc is not None and request.writer.output_size == 0:
+            response = internal_error_response(request, exc)  # logged there
+            response.force_close()
+            return response
         plain = super().handle_error(request, status, exc, message)  # logs, or raises
-        if status != 400 or not isinstance(exc, HttpProcessingError):
+        if status == 504:  # a timeout escaped the middlewares
+            error = HubError("unavailable", "the request timed out; retry")
+        elif status != 400 or not isinstance(exc, HttpProcessingError):
             return plain
-        if isinstance(exc, LineTooLong):
+        elif isinstance(exc, LineTooLong):
             limit = exc.args[1] if len(exc.args) > 1 else "8190"
-            said = f"request line or header line is too long (at most {limit} bytes each)"
+            error = HubError(
+                "bad_request",
+                f"request line or header line is too long (at most {limit} bytes each)",
+            )
         else:
             # not aiohttp's message: it may quote the line, and the line may hold a token
-            said = "malformed HTTP request (request line or headers)"
-        response = error_response(HubError("bad_request", said))
+            error = HubError("bad_request", "malformed HTTP request (request line or headers)")
+        response = error_response(error)
         response.force_close()
         return response
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            resp = http_error_response(request, resp)  # raised outside the middlewares
+        try:
+            return await super().finish_response(request, resp, start_time)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:
+            writer = request.writer
+            if writer.output_size > 0 or getattr(writer, "_headers_buf", None):
+                raise  # part of the answer is out or on its way: the connection is closed
+            response = internal_error_response(request, exc)
+            response.force_close()
+            try:
+                return await super().finish_response(request, response, start_time)
+            except Exception:
+                raise exc from None  # this one fails too (a hook failing every response)
 
 
 class _HeaderDeadlineServer(web.Server):

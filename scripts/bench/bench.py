@@ -1349,6 +1349,82 @@ def webhooks_scenario(
     return {"scenario": "webhooks", "sessions": sessions, "streams": streams, **result}
 
 
+# --- jobs -----------------------------------------------------------------------------------
+
+
+async def jobs_load(base: str, jobs: int, runners: int) -> dict[str, Any]:
+    """Compute throughput: a person, their verified agent's session drawing on their pool,
+    `jobs` jobs queued (each reserving 1 credit), then `runners` SDK Runners (one job at
+    a time each, answering at once, in this process) timed from the start to the last
+    job claimed, reported and settled."""
+    sys.path.insert(0, str(ROOT))
+    from hub.client import HubAPI, Runner, RunningJob
+
+    name = "bench" + secrets.token_hex(4)
+    async with HubAPI(base) as rest:
+        await rest.sign_up(name, "correct horse battery")
+        user = (await rest.log_in(name, "correct horse battery")).token
+        slug = "bench-" + secrets.token_hex(4)
+        await rest.create_agent(user, slug=slug, name="bench")
+        agent = (await rest.create_agent_key(user, slug, "bench")).token
+        created = await rest.create_session(agent_key=agent)
+        sid, token = created.session.id, created.agent_token
+        pool = await rest.create_pool(user, "bench")
+        await rest.grant(user, pool.id, jobs)
+        await rest.set_session_pool(sid, token, pool.id)
+        keys = [
+            (await rest.create_runner_key(user, f"r{i}", ["bench"])).token for i in range(runners)
+        ]
+        sem = asyncio.Semaphore(32)
+
+        async def queue(i: int) -> None:
+            async with sem:
+                await rest.create_job(sid, token, "bench", {"i": i}, estimated_cost=1)
+
+        seeded = time.perf_counter()
+        await asyncio.gather(*(queue(i) for i in range(jobs)))
+        seeded = time.perf_counter() - seeded
+
+        finished = asyncio.Event()
+        done = 0
+
+        async def work(job: RunningJob) -> Any:
+            nonlocal done
+            done += 1
+            if done >= jobs:
+                finished.set()
+            return {"i": job.input["i"]}
+
+        pool_runners = [Runner(base, key, idle_poll=0.05) for key in keys]
+        cpu = CpuWindow()
+        start = time.perf_counter()
+        tasks = [asyncio.create_task(r.run(work)) for r in pool_runners]
+        await asyncio.wait_for(finished.wait(), 600)
+        for r in pool_runners:
+            r.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        elapsed = time.perf_counter() - start
+        settled = await rest.pool(user, pool.id)
+    assert settled.spent == jobs and settled.reserved == 0, settled
+    return {
+        "jobs": jobs,
+        "runners": runners,
+        "seeded_seconds": seeded,
+        "seconds": elapsed,
+        "jobs_per_s": jobs / elapsed,
+        **cpu.stop(),
+    }
+
+
+def jobs_scenario(database_url: str, jobs: int, runners: int) -> dict[str, Any]:
+    server, base = start_hub(database_url, None)
+    try:
+        result = measure(server, jobs_load, base, jobs, runners)
+    finally:
+        server.stop()
+    return {"scenario": "jobs", **result}
+
+
 def webhooks_slow_scenario(
     database_url: str, sessions: int, messages: int, streams: int, workers: int, slow_ms: float
 ) -> dict[str, Any]:
@@ -1498,9 +1574,10 @@ def main() -> int:
             "peers",
         ],
         help="ceilings relay half scaleout fanout streams idle resume peers search webhooks"
-        " webhooks-slow (default: all but search and the webhooks ones); webhooks measures"
-        " the webhook worker's throughput, webhooks-slow several workers delivering to a"
-        " fast endpoint alone and then beside a slow one; half "
+        " webhooks-slow jobs (default: all but search, the webhooks ones and jobs); webhooks"
+        " measures the webhook worker's throughput, webhooks-slow several workers delivering"
+        " to a fast endpoint alone and then beside a slow one; jobs, jobs claimed and"
+        " completed per second by runners; half "
         "runs the relay again paced at half of the rate relay measured; scaleout runs it on "
         "two processes on the Redis bus; peers runs relay and fanout on Socket.IO (Node) "
         "and python-socketio",
@@ -1545,6 +1622,8 @@ def main() -> int:
         "--search-big", type=int, default=100_000, help="search: messages in the big session"
     )
     parser.add_argument("--search-requests", type=int, default=50, help="search: per query")
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs: jobs queued")
+    parser.add_argument("--job-runners", type=int, default=4, help="jobs: runners")
     parser.add_argument("--webhook-sessions", type=int, default=20, help="webhooks: sessions")
     parser.add_argument(
         "--webhook-messages", type=int, default=250, help="webhooks: messages per session"
@@ -1734,6 +1813,8 @@ def main() -> int:
                     database_url, args.webhook_sessions, args.webhook_messages, args.webhook_streams
                 )
             )
+        if "jobs" in args.scenarios:
+            results.append(jobs_scenario(database_url, args.jobs, args.job_runners))
         if "webhooks-slow" in args.scenarios:
             results.append(
                 webhooks_slow_scenario(
@@ -1872,6 +1953,11 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{'':44}   {r['events_per_s']:.0f} events/s delivered by one worker"
                 f" ({r['sessions']} sessions, {r['events']} events, {r['streams']} streams at"
                 f" once; {r['requests']} requests in {r['seconds']:.1f}s)"
+            )
+        if r["scenario"] == "jobs":
+            print(
+                f"{'':44}   {r['jobs_per_s']:.0f} jobs/s claimed, reported and settled by"
+                f" {r['runners']} runners ({r['jobs']} jobs in {r['seconds']:.1f}s)"
             )
         if r["scenario"] == "webhooks-slow":
             for phase, row in r["phases"].items():

@@ -113,6 +113,32 @@ async def test_streams_scenario_delivers_every_chunk(database_url: str, tmp_path
     assert row["latency_ms"]["p50"] > 0 and b"delta events/s delivered" in output
 
 
+async def test_jobs_scenario_runs_every_job(database_url: str, tmp_path: Path) -> None:
+    """`bench.py jobs` queues its jobs, runs them with its runners, and reports the rate."""
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        "jobs",
+        "--jobs",
+        "30",
+        "--job-runners",
+        "2",
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(120):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    (row,) = json.loads(out.read_text())["results"]
+    assert (row["scenario"], row["jobs"], row["runners"]) == ("jobs", 30, 2)
+    assert row["jobs_per_s"] > 0 and b"jobs/s claimed, reported and settled" in output
+
+
 def test_settle_wal_writes_wal_then_checkpoints(database_url: str) -> None:
     """`settle_wal` leaves PostgreSQL as a running server would be: WAL written (whose
     segments the checkpoint frees for reuse) and a checkpoint after it."""

@@ -242,6 +242,7 @@ def test_every_event_type_has_its_envelope_kind() -> None:
     from hub.domain import Artifact, Attachment, FileEntry, Note, Presence, Session, StreamInfo
     from hub.domain.approvals import Approval, Interrupt
     from hub.domain.artifacts import Table
+    from hub.domain.jobs import Job, JobLogEntry
     from hub.protocol import (
         ApprovalEvent,
         ArtifactEvent,
@@ -249,6 +250,8 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         Event,
         FileEvent,
         InterruptEvent,
+        JobEvent,
+        JobLogEvent,
         MessageEvent,
         NoteEvent,
         PresenceEvent,
@@ -323,6 +326,37 @@ def test_every_event_type_has_its_envelope_kind() -> None:
         created_at=now,
         updated_at=now,
     )
+    job = Job(
+        id="job_" + "x" * 21,
+        session_id="ses_x",
+        pool_id="pol_" + "x" * 21,
+        kind="echo",
+        input=None,
+        input_attachments=[],
+        requested_by="a",
+        requested_role="agent_a",
+        client_job_id=None,
+        status="queued",
+        progress=0,
+        progress_message="",
+        output=None,
+        output_attachments=[],
+        output_artifacts=[],
+        error=None,
+        cost_reserved=1,
+        cost_used=0,
+        cost_charged=None,
+        cost_refunded=0,
+        attempts=0,
+        max_attempts=3,
+        runner_key_id=None,
+        lease_until=None,
+        log_count=0,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        updated_at=now,
+    )
     samples = {
         MessageEvent: (MessageEvent(message=make_message(7, "ses_x")), ("m", 7)),
         PresenceEvent: (
@@ -377,6 +411,15 @@ def test_every_event_type_has_its_envelope_kind() -> None:
                 interrupt=Interrupt(
                     target="agent_b", target_id="b", by="a", by_role="agent_a", reason="r"
                 ),
+            ),
+            ("e", 0),
+        ),
+        JobEvent: (JobEvent(job=job), ("e", 0)),
+        JobLogEvent: (
+            JobLogEvent(
+                session_id="ses_x",
+                job_id=job.id,
+                entries=[JobLogEntry(seq=1, attempt=1, level="info", text="t", at=now)],
             ),
             ("e", 0),
         ),

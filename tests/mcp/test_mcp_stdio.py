@@ -112,6 +112,13 @@ async def modern_agent(url: str, token: str, tmp_path: Path) -> AsyncIterator[Ag
         await client.__aexit__(None, None, None)
 
 
+async def _resource_text(agent: Agent, uri: str) -> str:
+    read = await agent.session.read_resource(uri)
+    content = read.contents[0]
+    assert isinstance(content, types.TextResourceContents)
+    return content.text
+
+
 async def _session(url: str) -> dict[str, str]:
     async with HubAPI(url) as rest:
         created = await rest.create_session(name="MCP pair", agent_id="planner")
@@ -128,7 +135,8 @@ async def test_two_agents_converse_and_an_observer_sees_it(
     hub_server: TestServer, client: HubClient, tmp_path: Path
 ) -> None:
     """A sends, B's wait_for_messages gets it exactly once, B replies to it, A gets the
-    reply (not its own message), and an observer on the websocket sees both."""
+    reply (not its own message), and an observer on the websocket sees both; A, subscribed
+    to the transcript and to a file B writes, is told when each changes and reads them."""
     url = base_url(hub_server)
     s = await _session(url)
     observer = await client.connect(s["obs"])
@@ -150,6 +158,9 @@ async def test_two_agents_converse_and_an_observer_sees_it(
             "write_file",
             "set_presence",
         }
+        transcript = "hub://session/transcript"
+        with pytest.warns(MCPDeprecationWarning):
+            await a.session.subscribe_resource(transcript)
         state = await b.call("session_state")
         assert state["you"] == {"participant": "coder", "role": "agent_b"}
         assert state["session"]["agent_a"] == "planner" and state["last_message_id"] == 0
@@ -164,12 +175,16 @@ async def test_two_agents_converse_and_an_observer_sees_it(
         assert got["messages"][0]["content"] == "Plan: tokenizer first."
         assert got["cursor"] == 1 and not got["more"] and not got["timed_out"]
 
+        await a.update_of(transcript)  # (A's own message), then B's reply is news
+        a.updated.clear()
         reply = await b.call("send_message", content="On it.", reply_to=1)
         assert reply["message"]["reply_to"] == 1
         heard = await a.call("wait_for_messages", timeout=TIMEOUT)
         assert [(m["id"], m["author"], m["reply_to"]) for m in heard["messages"]] == [
             (2, "coder", 1)
         ]
+        await a.update_of(transcript)
+        assert "On it." in await _resource_text(a, transcript)
         again = await b.call("wait_for_messages", timeout=0.2)  # B's own reply is left out
         assert again["messages"] == [] and again["timed_out"] and again["cursor"] == 2
 
@@ -179,6 +194,13 @@ async def test_two_agents_converse_and_an_observer_sees_it(
         assert [f["path"] for f in files["files"]] == ["src/tokenizer.py"]
         read = await a.call("read_file", path="src/tokenizer.py")
         assert read["content"] == "def tokens(): ...\n" and read["last_editor"] == "coder"
+        uri = "hub://files/src/tokenizer.py"
+        assert uri in {str(r.uri) for r in (await a.session.list_resources()).resources}
+        with pytest.warns(MCPDeprecationWarning):
+            await a.session.subscribe_resource(uri)
+        await b.call("write_file", path="src/tokenizer.py", content="def tokens(): return []\n")
+        await a.update_of(uri)
+        assert await _resource_text(a, uri) == "def tokens(): return []\n"
         history = await a.call("history")
         assert [m["id"] for m in history["messages"]] == [1, 2]
 
@@ -288,6 +310,29 @@ async def test_wait_returns_each_message_once_across_reconnects(
         assert got == list(range(1, 8))
         quiet = await b.call("wait_for_messages", timeout=0.3)
         assert quiet == {"messages": [], "cursor": 7, "more": False, "timed_out": True}
+
+
+async def test_sends_across_drops_post_each_message_once(
+    hub_server: TestServer, tmp_path: Path
+) -> None:
+    """The hub drops the bridge's websocket while B's send_message is on its way, again
+    and again: the bridge resumes and each send posts one message (re-sent with its
+    client_msg_id), and B's own wait still leaves every one of them out."""
+    url = base_url(hub_server)
+    s = await _session(url)
+    async with agent(url, s["b"], tmp_path) as b:
+        ids = []
+        for i in range(6):
+            sent, _ = await asyncio.gather(
+                b.call("send_message", content=f"m{i}"), drop_all(hub_server)
+            )
+            ids.append(sent["message"]["id"])
+        assert ids == list(range(1, 7))
+        async with HubAPI(url) as rest:
+            history = await rest.history(s["id"], s["a"], after=0, limit=50)
+        assert [m.content for m in history.messages] == [f"m{i}" for i in range(6)]
+        quiet = await b.call("wait_for_messages", timeout=0.3)
+        assert quiet == {"messages": [], "cursor": 6, "more": False, "timed_out": True}
 
 
 async def test_timeouts_and_bad_arguments_are_clean_answers(
@@ -429,7 +474,9 @@ async def test_request_approval_waits_for_the_decision(
     hub_server: TestServer, tmp_path: Path
 ) -> None:
     """B's request_approval returns `pending` when nobody decides within its timeout;
-    called again with the request's message_id it returns the observer's decision."""
+    called again with the request's message_id it returns the observer's decision. The
+    observer interrupts B: B's wait_for_messages brings the system message, and
+    `interrupted` says who and why (an interrupt of A is not B's)."""
     from hub.client import connect
 
     url = base_url(hub_server)
@@ -448,3 +495,17 @@ async def test_request_approval_waits_for_the_decision(
         assert "description" in error
         sent = await b.call("send_message", content="done", type="status", state="completed")
         assert sent["message"]["metadata"] == {"state": "completed"}
+
+        of_a = await human.interrupt("not you", target="agent_a")
+        stop = await human.interrupt("CI is red", target="agent_b")
+        heard: list[dict[str, Any]] = []
+        interrupted: list[dict[str, Any]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while stop.id not in [m["id"] for m in heard]:
+                waited = await b.call("wait_for_messages", timeout=TIMEOUT)
+                heard += waited["messages"]
+                interrupted += waited.get("interrupted", [])
+        assert {of_a.id, stop.id} <= {m["id"] for m in heard}
+        assert interrupted == [
+            {"message_id": stop.id, "by": human.you.participant_id, "reason": "CI is red"}
+        ]

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
 from hub.app import create_app
 from hub.config import load_config
-from tests.helpers import TEST_SECRET_KEY, HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient, HubTestServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -69,7 +68,7 @@ async def page_hub(database_url: str, **overrides: Any) -> AsyncIterator[HubClie
         secret_key=TEST_SECRET_KEY,
         **overrides,
     )
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
     async with ClientSession() as http:
         hub = HubClient(http, str(server.make_url("")))

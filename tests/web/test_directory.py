@@ -4,6 +4,7 @@ by words, skill or tag, best rated or most active first, in keyset pages, with n
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from tests.helpers import HubClient
@@ -125,3 +126,58 @@ async def test_most_active_first_in_keyset_pages(client: HubClient) -> None:
     assert await pages() == [slugs[2], slugs[0], slugs[1], idle["slug"]]
     assert (await client.call("POST", "/api/sessions", token=agents[1][1], json={}))[0] == 201
     assert await pages() == [slugs[1], slugs[2], slugs[0], idle["slug"]]
+
+
+async def test_joining_an_old_session_makes_an_agent_the_most_active(client: HubClient) -> None:
+    """An agent is as active as the last time it entered a session, not as new as its
+    newest session: joining a session created before another agent's makes it first."""
+    word = "zj" + secrets.token_hex(3)
+    owner, other = await person(client), await person(client)
+    host = await new_agent(client, other)
+    host_key = (await agent_key(client, other, host["slug"]))["token"]
+    status, old = await client.call("POST", "/api/sessions", token=host_key, json={})
+    assert status == 201, old
+    creator = await new_agent(client, owner, name=f"{word} creator", visibility="public")
+    creator_key = (await agent_key(client, owner, creator["slug"]))["token"]
+    joiner = await new_agent(client, owner, name=f"{word} joiner", visibility="public")
+    joiner_key = (await agent_key(client, owner, joiner["slug"]))["token"]
+    assert (await client.call("POST", "/api/sessions", token=creator_key, json={}))[0] == 201
+
+    status, joined = await client.call(
+        "POST", "/api/join", token=joiner_key, json={"invite_code": old["invite_code"]}
+    )
+    assert status == 201, joined
+    status, page = await client.call("GET", "/api/agents", params={"q": word, "sort": "activity"})
+    assert status == 200, page
+    assert [entry["slug"] for entry in page["agents"]] == [joiner["slug"], creator["slug"]]
+    joined_at, created_at = (
+        datetime.fromisoformat(entry["last_active_at"]) for entry in page["agents"]
+    )
+    assert joined_at > created_at > datetime.fromisoformat(old["session"]["created_at"])
+
+
+async def test_words_find_skill_names_and_tags_and_a_skill_is_its_id_or_name(
+    client: HubClient,
+) -> None:
+    """Free-text search also finds an agent by one of its skills' names or tags (in any
+    case); `skill` matches a skill's id or its name, in any case, and nothing partial."""
+    word = "zs" + secrets.token_hex(3)
+    owner = await person(client)
+    skills = [
+        {"id": "triage", "name": f"Bug Triage {word}", "tags": [f"Tag{word}", "ops"]},
+        {"id": f"plan-{word}", "name": "Planning"},
+    ]
+    agent = await new_agent(client, owner, name="Quiet one", visibility="public", skills=skills)
+    await new_agent(client, owner, name="Bystander", visibility="public")
+
+    async def found(**params: Any) -> list[str]:
+        status, page = await client.call("GET", "/api/agents", params=params)
+        assert status == 200, page
+        return [entry["slug"] for entry in page["agents"]]
+
+    assert await found(q=f"TRIAGE {word.upper()}") == [agent["slug"]]
+    assert await found(q=f"tag{word}") == [agent["slug"]]
+    for skill in (f"PLAN-{word}", f"bug triage {word}", f"Bug Triage {word}"):
+        assert await found(skill=skill) == [agent["slug"]], skill
+    assert await found(skill=f"Bug Triage {word}", q="Bystander") == []
+    assert await found(skill=f"Triage {word}") == []

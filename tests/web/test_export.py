@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,7 @@ async def test_export_of_an_empty_session(client: HubClient) -> None:
     assert doc.complete and doc.messages == doc.notes == doc.files == doc.note_versions == []
     assert doc.activity[0].action == "session.created"
     assert "No messages yet." in text and "No notes yet." in text and "No files yet." in text
+    assert "No artifacts yet." in text
 
 
 HOSTILE = [
@@ -248,7 +250,8 @@ HOSTILE = [
 async def test_markdown_keeps_hostile_text_in_its_place(client: HubClient) -> None:
     """A CommonMark parser reads the transcript as exactly the headings and fences the
     hub wrote: every message, note and file content comes back verbatim from its own
-    fence, and names, titles and paths render as their literal text."""
+    fence, and names, titles (of notes and artifacts) and paths render as their literal
+    text."""
     s = await client.session_with_b(name="# Boom\n[x](y) *z* `q` <b>")
     status, joined = await client.join(s["invite"], role="observer", display_name="*Eve* ## `x`")
     assert status == 201
@@ -271,6 +274,10 @@ async def test_markdown_keeps_hostile_text_in_its_place(client: HubClient) -> No
         "PUT", base + "/files/docs/a_b*c[1].md", token=s["a"], json={"content": "`````\n# f\n"}
     )
     assert status == 200
+    table = {"kind": "table", "columns": ["k"], "rows": [["v"]]}
+    artifact = {"message_id": 2, "title": "# A ](x) *y* `z` <i>", "data": table}
+    status, made = await client.call("POST", base + "/artifacts", token=s["b"], json=artifact)
+    assert status == 201, made
     async with HubAPI(client.base) as sdk:
         raw = await sdk.export(s["id"], eve, "markdown")
     tokens = MarkdownIt("commonmark").parse(raw.decode())
@@ -280,6 +287,8 @@ async def test_markdown_keeps_hostile_text_in_its_place(client: HubClient) -> No
         if tok.type == "heading_open"
     ]
     assert [tag for tag, _ in headings] == ["h1", "h2"] + ["h3"] * len(HOSTILE) + [
+        "h2",
+        "h3",
         "h2",
         "h3",
         "h2",
@@ -297,11 +306,68 @@ async def test_markdown_keeps_hostile_text_in_its_place(client: HubClient) -> No
     kinds = {child.type for child in children}
     assert not {"link_open", "strong_open", "code_inline", "html_inline", "image"} & kinds
     emphasised = [children[k + 1].content for k, c in enumerate(children) if c.type == "em_open"]
-    assert emphasised and all(e.startswith(("note ", "version ")) for e in emphasised)
+    assert emphasised and all(e.startswith(("note ", "version ", "artifact ")) for e in emphasised)
     rendered = MarkdownIt("commonmark").render(raw.decode())
     assert "<h1># Boom [x](y) *z* `q` &lt;b&gt;</h1>" in rendered
     assert "*Eve* ## `x` (observer)" in rendered
     assert "<h3>](x) # `t`</h3>" in rendered and "<h3>docs/a_b*c[1].md</h3>" in rendered
+    assert "<h3># A ](x) *y* `z` &lt;i&gt;</h3>" in rendered
+
+
+async def test_markdown_lists_the_artifacts_and_the_messages_they_are_on(
+    client: HubClient,
+) -> None:
+    """After the files, the transcript lists each artifact as it stands: its title, kind,
+    version, the message it is on, its size and who last edited it; not its data."""
+    s = await client.session_with_b()
+    base = f"/api/sessions/{s['id']}"
+    for i in range(2):
+        status, _ = await client.call(
+            "POST",
+            base + "/messages",
+            token=s["a"],
+            json={"content": f"m{i}", "client_msg_id": f"m{i}"},
+        )
+        assert status == 201
+    table = {"kind": "table", "columns": ["k"], "rows": [["secret-cell"]]}
+    status, first = await client.call(
+        "POST",
+        base + "/artifacts",
+        token=s["a"],
+        json={"message_id": 2, "title": "Scores", "data": table},
+    )
+    assert status == 201, first
+    status, first = await client.call(
+        "PUT",
+        f"{base}/artifacts/{first['id']}",
+        token=s["b"],
+        json={"expected_version": 1, "data": {**table, "rows": [["second-cell"]]}},
+    )
+    assert status == 200, first
+    free = {"kind": "json", "value": {"a": 1}}
+    status, second = await client.call(
+        "POST",
+        base + "/artifacts",
+        token=s["b"],
+        json={"message_id": 1, "title": "Raw", "data": free},
+    )
+    assert status == 201, second
+    async with HubAPI(client.base) as sdk:
+        text = (await sdk.export(s["id"], s["obs"], "markdown")).decode()
+    files = text.index("## Files")
+    listed = text[text.index("## Artifacts\n\n", files) :]
+    assert listed.split("### ")[1:] == [
+        f"Scores\n\n*artifact {first['id']}, table, version 2, on message #2,"
+        f" {first['size']} bytes, last edited by bee at {at(first['updated_at'])}*\n\n",
+        f"Raw\n\n*artifact {second['id']}, json, version 1, on message #1,"
+        f" {second['size']} bytes, last edited by bee at {at(second['updated_at'])}*\n\n",
+    ]
+    assert "secret-cell" not in text and "second-cell" not in text
+
+
+def at(iso: str) -> str:
+    """A time as the transcript writes it."""
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def test_snapshot_is_consistent_while_writes_go_on(

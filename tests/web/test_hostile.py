@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
-from tests.helpers import HubClient
+from hub.app import create_app
+from hub.config import Config
+from tests.helpers import HubClient, HubTestServer
 
 DEEP = 1_500  # beyond Python's recursion limit: a naive decoder overflows
 
@@ -277,3 +279,78 @@ async def test_history_pages_are_bounded_by_bytes(client: HubClient) -> None:
         after = page["messages"][-1]["id"]
     assert seen == list(range(1, 21))
     assert pages >= 3
+
+
+async def raw_request(client: HubClient, request: bytes) -> tuple[int, bytes, bytes]:
+    """Send `request` as is on a new connection: the answer's status, head and body."""
+    port = int(client.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        async with asyncio.timeout(5):
+            raw = await reader.read()
+    finally:
+        writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    return int(head.split(b"\r\n")[0].split()[1]), head, payload
+
+
+async def test_an_unknown_expectation_gets_the_json_error(client: HubClient) -> None:
+    """A request whose `Expect` header aiohttp refuses before the hub's middlewares run
+    is answered 400 `bad_request` as JSON, without quoting the header back."""
+    status, head, payload = await raw_request(
+        client,
+        b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nExpect: agt_s3cr3t\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    assert status == 400 and b"application/json" in head
+    body = json.loads(payload)
+    assert body["code"] == "bad_request" and "s3cr3t" not in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/fault/crash", 500, "internal"),
+        ("/fault/timeout", 503, "unavailable"),
+        ("/fault/header", 500, "internal"),
+    ],
+)
+async def test_what_escapes_the_error_middleware_gets_the_json_error(
+    config: Config, path: str, status: int, code: str
+) -> None:
+    """Served as `hub serve` serves: an exception or a timeout escaping the middlewares,
+    and a response that fails while being prepared (a header aiohttp refuses to send),
+    are answered in the JSON error shape (500 `internal` naming a request id, 503
+    `unavailable`), not in aiohttp's plain text or a dropped connection; the hub serves
+    on."""
+    app = create_app(config, migrate=False)
+
+    @web.middleware
+    async def faulty(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/fault/crash":
+            raise RuntimeError("a fault outside the error middleware")
+        if request.path == "/fault/timeout":
+            raise TimeoutError
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def unsendable(request: web.Request) -> web.Response:
+        return web.Response(text="never sent", headers={"X-Note": "one\r\ntwo"})
+
+    app.middlewares.insert(0, faulty)
+    app.router.add_get("/fault/header", unsendable)
+    server = HubTestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with ClientSession() as http:
+            async with http.get(server.make_url(path)) as resp:
+                assert resp.status == status
+                assert resp.content_type == "application/json"
+                assert (await resp.json())["code"] == code
+                if code == "internal":
+                    assert resp.headers["X-Request-Id"]
+            async with http.get(server.make_url("/healthz")) as resp:
+                assert resp.status == 200
+    finally:
+        await server.close()

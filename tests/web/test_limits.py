@@ -182,6 +182,30 @@ async def test_failed_redemptions_are_limited_hub_wide(make_client: Any) -> None
     assert await hub.metric("hub_rate_limited_total", limit="invite-failures") == "1"
 
 
+async def test_guesses_made_at_once_get_no_more_than_the_allowed_failures(
+    make_client: Any, config: Config
+) -> None:
+    """Wrong invite codes sent all at once (to two hubs on one Redis, when there is one)
+    get exactly the hub's allowed failures (404) and the rest 429; a redemption that
+    succeeds gives its token back, so redeeming again and again locks nobody out."""
+    one: HubClient = await make_client(invite_failures_per_minute=3)
+    two = await make_client(invite_failures_per_minute=3) if config.redis_url else one
+    hubs = (one, two)
+    code = (await one.create_session())["invite_code"]
+    body = {"invite_code": code, "role": "observer"}
+    for _ in range(3):
+        joins = await asyncio.gather(*(post(hubs[i % 2], "/api/join", body) for i in range(3)))
+        assert [status for status, _, _ in joins] == [201] * 3
+    guesses = await asyncio.gather(
+        *(
+            post(hubs[i % 2], "/api/join", {"invite_code": f"BOLD-OAK-{1000 + i}-2222"})
+            for i in range(12)
+        )
+    )
+    assert sorted(status for status, _, _ in guesses) == [404] * 3 + [429] * 9
+    assert (await post(two, "/api/join", body))[0] == 429
+
+
 async def test_codes_issued_in_the_old_format_still_redeem(
     make_client: Any, config: Config
 ) -> None:

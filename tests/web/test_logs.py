@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, TCPConnector
-from aiohttp.test_utils import TestServer
 
 from hub.app import create_app
 from hub.config import Config, ConfigError, load_config
 from hub.logs import JsonFormatter, bind_connection, bind_request, unbind_request
 from hub.web import AccessLogger
-from tests.helpers import TIMEOUT, HubClient
+from tests.helpers import TIMEOUT, HubClient, HubTestServer
 
 
 class Lines(logging.Handler):
@@ -46,7 +45,7 @@ async def served(config: Config) -> AsyncIterator[tuple[HubClient, Lines]]:
     """A hub served as `hub serve` serves it (with its access logger), a client on one
     keep-alive connection (so requests are answered, and logged, in order), and the
     access log's lines."""
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     lines = Lines()
     access = logging.getLogger("hub.access")
@@ -209,7 +208,7 @@ async def test_json_lines_name_the_request_and_connection_but_never_a_token(
     """Requests carrying a token in the Authorization header or in `?token=`, and a
     websocket opened with `?token=`, log JSON lines naming the request (and, for the
     websocket, its session and participant), none holding the token."""
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     lines = JsonLines()
     hub_log = logging.getLogger("hub")

@@ -18,14 +18,16 @@ from hub.protocol import ClientFrame
 from hub.web.rest import (
     accounts,
     operations,
+    pools,
     profiles,
     ratings,
+    runners,
     secrets,
     spaces,
     templates,
     webhooks,
 )
-from tests.helpers import HubClient, Peer
+from tests.helpers import HubClient, HubTestServer, Peer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
 
@@ -380,6 +382,16 @@ def change_routes() -> set[str]:
     personal += [op for op in webhooks.routes.operations if op.path == "/api/webhooks"]
     # a test event changes nothing (its attempt is in the endpoint's delivery log)
     personal += [op for op in webhooks.routes.operations if op.path.endswith("/test")]
+    # pools (but refunds) and runner keys are a person's (audit rows: test_jobs.py); a
+    # runner's heartbeat, progress and log lines are live events, not activity rows
+    personal += [op for op in pools.routes.operations if op.path.startswith("/api/pools")]
+    personal = [op for op in personal if not op.path.endswith("/refunds")]
+    personal += [op for op in runners.routes.operations if op.path.startswith("/api/runner-")]
+    personal += [
+        op
+        for op in runners.routes.operations
+        if op.path.endswith(("/heartbeat", "/progress", "/log"))
+    ]
     return {
         f"{op.method.upper()} {op.path}"
         for op in operations()
@@ -482,6 +494,33 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
     async def decide_by_frame() -> None:
         await frame("obs", {"type": "decide", "message_id": ids["ask2"], "decision": "rejected"})
 
+    async def pool_for_session() -> None:
+        made = await rest("POST", "/api/pools", tokens["user"], {"name": "lab"})
+        ids["pool"] = made["id"]
+        await rest("POST", f"/api/pools/{made['id']}/grants", tokens["user"], {"amount": 10})
+        body = {"name": "r", "kinds": ["echo"]}
+        tokens["runner"] = (await rest("POST", "/api/runner-keys", tokens["user"], body))["token"]
+        await api("PUT", "/pool", "a", {"pool_id": made["id"]})()
+
+    def new_job(name: str) -> Any:
+        async def create_job() -> None:
+            body = {"kind": "echo", "estimated_cost": 2}
+            ids[name] = (await rest("POST", f"/api/sessions/{sid}/jobs", tokens["b"], body))["id"]
+
+        return create_job
+
+    async def claim_job() -> None:
+        claimed = await rest("POST", "/api/runner/claim", tokens["runner"], {})
+        ids["job"], ids["attempt"] = claimed["claimed"]["job"]["id"], claimed["claimed"]["attempt"]
+
+    def runner(what: str, **body: Any) -> Any:
+        return lambda: rest(
+            "POST",
+            f"/api/runner/jobs/{ids['job']}/{what}",
+            tokens["runner"],
+            {"attempt": ids["attempt"], **body},
+        )
+
     def hook(method: str, path: str, body: Any = None) -> Any:
         return lambda: rest(method, f"/api/webhooks/{ids['hook']}{path}", tokens["a"], body)
 
@@ -530,19 +569,23 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ),
         ("send", lambda: ask_approval("ask1"), "message.sent"),
         ("send", lambda: ask_approval("ask2"), "message.sent"),
-        # a decision and an interrupt are each recorded as one system message
+        # a decision and an interrupt each write a system message, named by their own row
         (
             "POST /api/sessions/{session_id}/approvals/{message_id}/decision",
             decide_by_rest,
-            "message.sent",
+            "approval.decided",
         ),
-        ("decide", decide_by_frame, "message.sent"),
+        ("decide", decide_by_frame, "approval.decided"),
         (
             "POST /api/sessions/{session_id}/interrupts",
             api("POST", "/interrupts", "a", {"reason": "stop"}),
-            "message.sent",
+            "session.interrupted",
         ),
-        ("interrupt", lambda: frame("a", {"type": "interrupt", "reason": "stop"}), "message.sent"),
+        (
+            "interrupt",
+            lambda: frame("a", {"type": "interrupt", "reason": "stop"}),
+            "session.interrupted",
+        ),
         ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
         (
             "PUT /api/sessions/{session_id}/notes/{note_id}",
@@ -586,6 +629,33 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
                 {"expected_version": 1, "data": {"kind": "json", "value": {"score": 2}}},
             )(),
             "artifact.updated",
+        ),
+        ("PUT /api/sessions/{session_id}/pool", pool_for_session, "session.pool_set"),
+        ("POST /api/sessions/{session_id}/jobs", new_job("job1"), "job.created"),
+        ("POST /api/runner/claim", claim_job, "job.claimed"),
+        (
+            "POST /api/runner/jobs/{job_id}/result",
+            runner("result", status="succeeded", cost=1),
+            "job.succeeded",
+        ),
+        (
+            "POST /api/pools/{pool_id}/refunds",
+            lambda: rest(
+                "POST",
+                f"/api/pools/{ids['pool']}/refunds",
+                tokens["user"],
+                {"job_id": ids["job"], "amount": 1},
+            ),
+            "job.refunded",
+        ),
+        ("POST /api/sessions/{session_id}/jobs", new_job("job2"), "job.created"),
+        ("POST /api/runner/claim", claim_job, "job.claimed"),
+        ("POST /api/runner/jobs/{job_id}/result", runner("result", status="failed"), "job.failed"),
+        ("POST /api/sessions/{session_id}/jobs", new_job("job3"), "job.created"),
+        (
+            "POST /api/sessions/{session_id}/jobs/{job_id}/cancel",
+            lambda: rest("POST", f"/api/sessions/{sid}/jobs/{ids['job3']}/cancel", tokens["a"], {}),
+            "job.cancelled",
         ),
         # a stream is ephemeral until its end commits one ordinary message
         ("stream_start", lambda: frame("b", {"type": "stream_start", "stream_id": "s1"}), None),
@@ -646,7 +716,10 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
     assert NOT_CHANGES <= frame_types()
     assert {label for label, _, action in table if action is None} == NOT_CHANGES
     actions = {action for _, _, action in table if action}
-    assert actions | {"session.forked_from"} == set(typing.get_args(ActivityAction))
+    # a job whose lease ran out goes back to the queue or times out by the sweeper, not
+    # by a request (tests/web/test_jobs.py checks their rows)
+    swept = {"job.requeued", "job.timed_out"}
+    assert actions | {"session.forked_from"} | swept == set(typing.get_args(ActivityAction))
     assert actions_written_in_sql() <= actions
 
 
@@ -671,12 +744,11 @@ async def test_invite_guessing_is_rate_limited(make_client: Any) -> None:
 async def test_tokens_never_reach_the_logs(config: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A token passed in the query string is not written to the access log."""
     from aiohttp import ClientSession
-    from aiohttp.test_utils import TestServer
 
     from hub.app import create_app
     from hub.web import AccessLogger
 
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     try:
         async with ClientSession() as http:

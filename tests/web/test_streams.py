@@ -320,3 +320,30 @@ async def test_an_abort_and_an_end_sent_together_end_the_stream_once(client: Hub
             if f["type"] == "message" and f["message"]["content"] == "half a thought"
         ]
         assert len(committed) == (0 if ends[0]["aborted"] else 1)
+
+
+async def test_stream_frames_are_rate_limited_like_messages(make_client: Any) -> None:
+    """Stream frames draw on the connection's frame rate as sends do: past the burst a
+    delta is refused `rate_limited` and is not part of the stream (the observer's text
+    holds exactly the deltas acked, in order), and a send right after is refused too."""
+    client: HubClient = await make_client(rate_per_second=0.5, rate_burst=8)
+    s = await client.session_with_b()
+    a, obs = await client.connect(s["a"]), await client.connect(s["obs"])
+    await open_stream(a, "r")
+    for i in range(10):
+        await a.send({"type": "stream_delta", "stream_id": "r", "text": f"{i},", "ref": f"d{i}"})
+
+    def answers() -> dict[str, dict[str, Any]] | None:
+        got = {f["ref"]: f for f in a.frames if str(f.get("ref", "")).startswith("d")}
+        return got if len(got) == 10 else None
+
+    got = await a.wait(answers)
+    acked = [i for i in range(10) if got[f"d{i}"]["type"] == "ack"]
+    refused = [got[f"d{i}"] for i in range(10) if got[f"d{i}"]["type"] == "error"]
+    assert acked == list(range(len(acked))) and 5 <= len(acked) <= 8, got
+    assert refused and {f["code"] for f in refused} == {"rate_limited"}
+    sent = await a.say("and a message")
+    assert sent["type"] == "error" and sent["code"] == "rate_limited", sent
+    text = "".join(f"{i}," for i in acked)
+    await obs.wait(lambda: stream_text(obs, "r") == text)
+    assert got[f"d{acked[-1]}"]["stream"]["size"] == len(text)

@@ -1,11 +1,13 @@
 """The websocket: hello, ordered live delivery, resume, idempotency, notes, presence."""
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from tests.helpers import HubClient, Peer
+from tests.web.test_streams import stream_text
 
 
 async def test_hello_describes_the_connection(client: HubClient) -> None:
@@ -176,9 +178,9 @@ async def test_resume_with_since_has_no_gap_and_no_duplicate(client: HubClient) 
     sender = asyncio.create_task(keep_sending())
     seen: list[int] = []
     reconnects = 0
-    while not (done.is_set() and seen[-1:] == [total]):
+    while seen[-1:] != [total]:  # (the last message may reach obs before `done` is set)
         obs = await client.connect(s["obs"], since=seen[-1] if seen else 0)
-        await obs.wait(lambda o=obs: len(o.message_ids()) >= 7 or done.is_set())
+        await obs.wait(lambda o=obs: len(o.message_ids()) >= 7 or total in o.message_ids())
         if done.is_set():
             await obs.wait(lambda o=obs, seen=seen: (seen + o.message_ids())[-1:] == [total])
         types = [f["type"] for f in obs.frames]
@@ -189,6 +191,115 @@ async def test_resume_with_since_has_no_gap_and_no_duplicate(client: HubClient) 
     await sender
     assert seen == list(range(1, total + 1))
     assert reconnects > 3
+
+
+async def test_resume_has_no_gap_with_streams_and_approvals_in_flight(client: HubClient) -> None:
+    """The resume test with streams and approvals in flight: while A keeps sending, B
+    streams message after message and asks for approvals that A decides, and an observer
+    keeps reconnecting with since=<last seen>. It ends with every id exactly once, in
+    order (streams' commits, requests and decisions among them); each request has one
+    decision replying to it; each catch-up brings the open stream's text so far, which
+    with that connection's deltas is a prefix of what the stream commits."""
+    s = await client.session_with_b()
+    a, b = await client.connect(s["a"]), await client.connect(s["b"])
+    rounds, deltas = 5, 30
+    requests: list[int] = []
+
+    async def agent_a() -> None:
+        for i in range(150):
+            frame = {"type": "send", "client_msg_id": f"a{i}", "content": str(i)}
+            if i % 10 == 9:
+                assert (await a.request(frame))["type"] == "ack"
+            else:
+                await a.send(frame)
+
+    async def agent_b() -> None:
+        for r in range(rounds):
+            sid = f"s{r}"
+            assert (await b.request({"type": "stream_start", "stream_id": sid}))["type"] == "ack"
+            for j in range(deltas):
+                frame = {"type": "stream_delta", "stream_id": sid, "text": f"{r}.{j} "}
+                if j % 5 == 4:
+                    assert (await b.request(frame))["type"] == "ack"
+                else:
+                    await b.send(frame)
+                if j == 5:  # an approval asked, pending for a while, decided mid-stream
+                    asked = await b.request(
+                        {
+                            "type": "send",
+                            "client_msg_id": f"ask{r}",
+                            "content": f"step {r}",
+                            "msg_type": "action",
+                            "metadata": {"approval": {"description": f"Run step {r}"}},
+                        }
+                    )
+                    requests.append(asked["message"]["id"])
+                elif j == 25:
+                    decided = await a.request(
+                        {"type": "decide", "message_id": requests[-1], "decision": "approved"}
+                    )
+                    assert decided["type"] == "ack", decided
+            end = {"type": "stream_end", "stream_id": sid, "client_msg_id": sid}
+            assert (await b.request(end))["type"] == "ack"
+
+    last: list[int] = []
+
+    async def agents() -> None:
+        await asyncio.gather(agent_a(), agent_b())
+        last.append((await a.say("the end"))["message"]["id"])
+
+    writers = asyncio.create_task(agents())
+    seen: dict[int, dict[str, Any]] = {}
+    order: list[int] = []
+    caught_up_mid_stream = 0
+
+    def the_end(peer: Peer) -> bool:
+        return any(
+            f["type"] == "message" and f["message"]["content"] == "the end" for f in peer.frames
+        )
+
+    while not (order and seen[order[-1]]["content"] == "the end"):
+        obs = await client.connect(s["obs"], since=order[-1] if order else 0)
+        try:
+            await obs.wait(lambda o=obs: len(o.message_ids()) >= 7 or the_end(o))
+        finally:
+            if writers.done():
+                writers.result()  # a writer's failure shows here
+        types = [f["type"] for f in obs.frames]
+        resumed_at = types.index("resumed")
+        before = types[1:resumed_at]  # the history, then the open streams' text so far
+        caught = before.count("stream_started")
+        assert (
+            types[0] == "hello"
+            and before == ["message"] * (len(before) - caught) + ["stream_started"] * caught
+        ), before
+        caught_up_mid_stream += caught
+        await obs.close()
+        for f in obs.frames:
+            if f["type"] == "message":
+                order.append(f["message"]["id"])
+                seen[f["message"]["id"]] = f["message"]
+        for f in obs.frames:  # each stream's text, as this connection built it
+            if f["type"] == "stream_started":
+                sid = f["stream"]["id"]
+                whole = "".join(f"{sid[1:]}.{j} " for j in range(deltas))
+                text = stream_text(obs, sid)
+                assert text is not None and whole.startswith(text), (sid, text)
+    await writers
+    end = last[0]
+    assert order == list(range(1, end + 1)), "every id once, in order, across resumes"
+    assert caught_up_mid_stream > 0, "some resume came while a stream was open"
+    committed = [
+        m["content"]
+        for m in seen.values()
+        if m.get("client_msg_id", "") in {f"s{r}" for r in range(rounds)}
+    ]
+    assert committed == ["".join(f"{r}.{j} " for j in range(deltas)) for r in range(rounds)]
+    assert len(requests) == rounds
+    for request in requests:
+        decisions = [m for m in seen.values() if m["parent_id"] == request]
+        assert len(decisions) == 1 and decisions[0]["msg_type"] == "system", decisions
+    await b.wait(lambda: sum(f["type"] == "approval" for f in b.frames) == rounds)
 
 
 async def test_resume_marker_separates_history_from_live(client: HubClient) -> None:

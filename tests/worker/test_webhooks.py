@@ -43,7 +43,7 @@ from hub.store import webhooks as webhook_store
 from hub.vault import Keyring
 from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
-from tests.helpers import TEST_SECRET_KEY, HubClient
+from tests.helpers import TEST_SECRET_KEY, HubClient, HubTestServer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
 
@@ -123,7 +123,7 @@ def wh_config(database_url: str) -> Config:
 
 @pytest.fixture
 async def hub(wh_config: Config) -> AsyncIterator[HubClient]:
-    server = TestServer(create_app(wh_config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(wh_config, migrate=False), host="127.0.0.1")
     await server.start_server()
     async with ClientSession() as http:
         client = HubClient(http, str(server.make_url("")))
@@ -771,7 +771,7 @@ async def test_registration_refuses_what_it_must(
     is checked when it is reached: a test event (sent by the web process) to one that
     resolves to loopback is refused before anything is sent."""
     config = msgspec.structs.replace(wh_config, webhook_allow_private=False)
-    server = TestServer(create_app(config, migrate=False), host="127.0.0.1")
+    server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
     try:
         async with ClientSession() as http:

@@ -24,7 +24,7 @@ from hub.web.logs import logged_path, unexpected
 from hub.web.rest.sessions import SESSION
 from hub.web.rest.table import RouteTable
 
-__all__ = ["routes"]
+__all__ = ["routes", "send_download"]
 
 log = logging.getLogger("hub.web")
 
@@ -158,10 +158,12 @@ async def download(request: web.Request) -> web.StreamResponse:
     who = await principal(request)
     attachments = hub_of(request).attachments
     with attachments.downloading():
-        return await _download(request, who)
+        return await send_download(request, who)
 
 
-async def _download(request: web.Request, who: Principal) -> web.StreamResponse:
+async def send_download(request: web.Request, who: Principal) -> web.StreamResponse:
+    """Stream the attachment the path names to `who` (who may read its session), with
+    the download headers; the caller holds a download slot (`downloading()`)."""
     found = await hub_of(request).attachments.download(who, request.match_info["attachment_id"])
     attachment = found.attachment
     response = web.StreamResponse(

@@ -61,6 +61,7 @@
     show("home-view");
     await Promise.all([
       renderAgents(key), renderSpaces(key), renderWebhooks(key), renderKeys(key),
+      renderPools(key), renderRunnerKeys(key),
     ]);
     await renderSessions(key, null);
   }
@@ -419,6 +420,119 @@
     }
   }
 
+  // ---- compute: pools (balance, top up) and runner keys --------------------------------
+
+  const number = (n) => Number(n).toLocaleString();
+
+  async function renderPools(key) {
+    const { pools } = await api("GET", "/api/pools", undefined, key);
+    const list = $("pools");
+    list.textContent = "";
+    if (!pools.length) list.append(el("li", "empty", "No pools yet."));
+    for (const pool of pools) {
+      const row = el("li", "pool-row");
+      row.id = "pool-" + pool.id;
+      const text = el("div");
+      text.append(el("div", "name", pool.name));
+      const owner = pool.owner_kind === "space" ? `space ${pool.owner}` : "yours";
+      text.append(el("div", "meta", `${owner} · ${pool.id}`));
+      const figures = el("div", "figures");
+      figures.append(
+        el("span", "balance", `${number(pool.balance)} available`), " · ",
+        el("span", "reserved", `${number(pool.reserved)} reserved`), " · ",
+        el("span", "spent", `${number(pool.spent)} spent`));
+      text.append(figures);
+      const form = el("form", "top-up");
+      const id = "top-up-" + pool.id;
+      const label = el("label", "visually-hidden", `Credits to add to the pool ${pool.name}`);
+      label.htmlFor = id;
+      const amount = el("input");
+      amount.id = id;
+      amount.type = "number";
+      amount.min = "1";
+      amount.step = "1";
+      amount.required = true;
+      amount.placeholder = "credits";
+      const button = el("button", null, "Top up");
+      button.type = "submit";
+      form.append(label, amount, button);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        $("pool-error").hidden = true;
+        button.disabled = true;
+        try {
+          await api("POST", `/api/pools/${encodeURIComponent(pool.id)}/grants`,
+            { amount: Number(amount.value) }, key);
+          await renderPools(key);
+        } catch (error) {
+          button.disabled = false;
+          fail("pool-error", error);
+        }
+      });
+      row.append(text, form);
+      list.append(row);
+    }
+  }
+
+  async function renderRunnerKeys(key) {
+    const { keys } = await api("GET", "/api/runner-keys", undefined, key);
+    const list = $("runner-keys");
+    list.textContent = "";
+    if (!keys.length) list.append(el("li", "empty", "No runner keys."));
+    for (const k of keys) {
+      const row = el("li", k.revoked_at ? "revoked" : "");
+      row.id = "runner-key-" + k.id;
+      const text = el("div");
+      text.append(el("div", "name", k.name));
+      text.append(el("div", "meta", `kinds: ${k.kinds.join(", ")}`));
+      const state = k.revoked_at ? `revoked ${when(k.revoked_at)}` : `last used ${when(k.last_used_at)}`;
+      text.append(el("div", "meta", `made ${when(k.created_at)} · ${state}`));
+      row.append(text);
+      if (!k.revoked_at) {
+        const revoke = el("button", "link", "Revoke");
+        revoke.type = "button";
+        revoke.setAttribute("aria-label", `Revoke the runner key ${k.name}`);
+        revoke.addEventListener("click", async () => {
+          $("runner-key-error").hidden = true;
+          try {
+            await api("DELETE", `/api/runner-keys/${encodeURIComponent(k.id)}`, undefined, key);
+            await renderRunnerKeys(key);
+          } catch (error) { fail("runner-key-error", error); }
+        });
+        row.append(revoke);
+      }
+      list.append(row);
+    }
+  }
+
+  $("pool-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("pool-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    try {
+      await api("POST", "/api/pools", { name: $("pool-name").value.trim() }, key);
+      $("pool-name").value = "";
+      await renderPools(key);
+    } catch (error) { fail("pool-error", error); }
+  });
+
+  $("runner-key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("runner-key-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    const kinds = $("runner-key-kinds").value.split(/[\s,]+/).filter(Boolean);
+    try {
+      const made = await api("POST", "/api/runner-keys", {
+        name: $("runner-key-name").value.trim(), kinds,
+      }, key);
+      $("runner-key-name").value = "";
+      $("runner-key-kinds").value = "";
+      $("new-runner-key-token").textContent = made.token;
+      $("new-runner-key").hidden = false;
+      await renderRunnerKeys(key);
+    } catch (error) { fail("runner-key-error", error); }
+  });
+
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("login-error").hidden = true;
@@ -507,6 +621,7 @@
     sessionStorage.removeItem(KEY);
     sessionStorage.removeItem(KEY_ID);
     $("new-key").hidden = true;
+    $("new-runner-key").hidden = true;
     try {  // the key this page signed in with stops working
       if (key && id) await api("DELETE", `/api/me/keys/${encodeURIComponent(id)}`, undefined, key);
     } catch (error) { /* signed out here whatever the hub says */ }
