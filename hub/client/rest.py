@@ -74,10 +74,10 @@ class HubAPI(
     TemplatesAPI,
     ForksAPI,
     SearchAPI,
+    ComputeAPI,  # before AttachmentsAPI: it uploads a runner's output files with it
     AttachmentsAPI,
     WebhooksAPI,
     ArtifactsAPI,
-    ComputeAPI,
     PipelinesAPI,
 ):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,

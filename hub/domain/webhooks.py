@@ -64,12 +64,19 @@ EventType = Literal[
     "artifact.created",
     "artifact.updated",
     "approval.decided",
+    "job.created",
+    "job.updated",
+    "pipeline_run.updated",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 """Every event type an endpoint may ask for. `presence.changed` is accepted in a filter
 but not delivered (presence is not transactional, and heartbeats would flood). Neither
 is a stream's text as it grows (deltas are not transactional either): a stream that
-ends is committed as a message, and arrives as `message.created`."""
+ends is committed as a message, and arrives as `message.created`. A job arrives when it
+is created (`job.created`) and when its status or charge changes (`job.updated`:
+claimed, back in the queue, ended, refunded), not at each progress report or log line
+(they are live events only). A pipeline run arrives at each of its changes
+(`pipeline_run.updated`: started, a node ended, nodes queued or skipped, ended)."""
 
 OutboxType = Literal[
     "note.created",
@@ -83,6 +90,9 @@ OutboxType = Literal[
     "artifact.created",
     "artifact.updated",
     "approval.decided",
+    "job.created",
+    "job.updated",
+    "pipeline_run.updated",
 ]
 """The types written to the outbox by the change itself (`message.created` is read from
 the messages table)."""

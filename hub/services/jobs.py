@@ -93,7 +93,10 @@ async def end_job(
             "system",
             _ENDED[status],
             {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
+            outbox=("job.updated", JobEvent(job=ended)),
         )
+    else:
+        await changes.outbox(conn, job.session_id, "job.updated", JobEvent(job=ended))
     await advance_after(conn, ended, actor, then)
     return ended
 
@@ -154,13 +157,15 @@ class Jobs:
             if retry:
                 return job, True
             await pool_store.reserve(conn, pool_id, req.estimated_cost, job.id, who.participant_id)
+            event = JobEvent(job=job)
             await changes.record_as(
                 conn,
                 who,
                 "job.created",
                 {"job_id": job.id, "kind": job.kind, "reserved": job.cost_reserved},
+                outbox=("job.created", event),
             )
-        await self._events.publish(who.session_id, JobEvent(job=job))
+        await self._events.publish(who.session_id, event)
         return job, False
 
     async def get(self, who: Principal, job_id: str) -> Job:
@@ -263,6 +268,7 @@ class Jobs:
                     "system",
                     "job.requeued",
                     {"job_id": job_id, "attempt": old.attempts},
+                    outbox=("job.updated", JobEvent(job=job)),
                 )
                 return job
             return await end_job(

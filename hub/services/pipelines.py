@@ -126,8 +126,10 @@ async def _advance(
                 )
                 changed.append(queued)
                 entries.append((node, "queued", {"job_id": queued.id}))
+                await changes.outbox(conn, run.session_id, "job.updated", JobEvent(job=queued))
         for node in step.skip:
             skipped = await _skip(conn, job_of[node], actor)
+            await changes.outbox(conn, run.session_id, "job.updated", JobEvent(job=skipped))
             changed.append(skipped)
             entries.append((node, "skipped", {"job_id": skipped.id, "charged": 0}))
         if step.status != "running":
@@ -136,9 +138,11 @@ async def _advance(
     log = await run_store.add_log(conn, run_id, entries)
     now = await run_store.lock_run(conn, run_id)
     assert now is not None
+    event = PipelineRunEvent(run=now, log=log)
+    await changes.outbox(conn, run.session_id, "pipeline_run.updated", event)
     if then is not None:
         then.extend(JobEvent(job=j) for j in changed)
-        then.append(PipelineRunEvent(run=now, log=log))
+        then.append(event)
     return now
 
 
@@ -236,7 +240,9 @@ class Pipelines:
                 )
                 await pool_store.reserve(conn, pool_id, costs[node.id], job.id, who.participant_id)
                 rows.append((node.id, node.type, node.label, list(graph.upstream[node.id]), job.id))
-                then.append(JobEvent(job=job))
+                created = JobEvent(job=job)
+                await changes.outbox(conn, who.session_id, "job.created", created)
+                then.append(created)
             await run_store.insert_nodes(conn, run_id, rows)
             await changes.record_as(
                 conn,

@@ -290,7 +290,27 @@
     box.append(form);
   }
 
+  // The endpoints whose "Deliveries" are open, and where: while the page is visible,
+  // their latest attempts are read again every LIVE_MS, so new ones show as they come.
   const openHooks = new Set();
+  const deliveryBoxes = new Map();
+  const LIVE_MS = 2000;
+  let following = false;
+  setInterval(async () => {
+    const key = sessionStorage.getItem(KEY);
+    if (following || !key || document.visibilityState !== "visible") return;
+    following = true;
+    try {
+      for (const [id, box] of deliveryBoxes) {
+        if (!box.isConnected) deliveryBoxes.delete(id);
+        else if (openHooks.has(id)) await renderDeliveries(key, id, box);
+      }
+    } catch (error) {
+      fail("webhook-error", error);
+    } finally {
+      following = false;
+    }
+  }, LIVE_MS);
 
   async function renderWebhooks(key) {
     const { webhooks } = await api("GET", "/api/webhooks", undefined, key);
@@ -327,7 +347,7 @@
         log.hidden = !log.hidden;
         open.setAttribute("aria-expanded", String(!log.hidden));
         if (log.hidden) openHooks.delete(hook.id);
-        else { openHooks.add(hook.id); await renderDeliveries(key, hook, log); }
+        else { openHooks.add(hook.id); await renderDeliveries(key, hook.id, log); }
       });
       open.setAttribute("aria-expanded", String(!log.hidden));
       button("Send test", `Send a test event to ${hook.id}`, async () => {
@@ -343,12 +363,13 @@
       }
       row.append(text, actions, log);
       list.append(row);
-      if (!log.hidden) await renderDeliveries(key, hook, log);
+      deliveryBoxes.set(hook.id, log);
+      if (!log.hidden) await renderDeliveries(key, hook.id, log);
     }
   }
 
-  async function renderDeliveries(key, hook, box) {
-    const path = `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=10`;
+  async function renderDeliveries(key, hookId, box) {
+    const path = `/api/webhooks/${encodeURIComponent(hookId)}/deliveries?limit=10`;
     const { deliveries } = await api("GET", path, undefined, key);
     box.textContent = "";
     const list = el("ul", "rows");
