@@ -21,8 +21,8 @@ class NewRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reserved from the session's pool at once (`insufficient_credits` and nothing made if
     it holds less)."""
 
-    artifact_id: Annotated[int, msgspec.Meta(ge=1)]
-    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    artifact_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     costs: Annotated[dict[str, Credits], msgspec.Meta(max_length=500)] = {}
     default_cost: Credits = 0
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = DEFAULT_MAX_ATTEMPTS

@@ -211,7 +211,7 @@ def node_costs(pipeline: Pipeline, costs: dict[str, int], default: int) -> dict[
     unknown = set(costs) - set(ids)
     if unknown:
         raise HubError(
-            "bad_request", f"costs names no node of the pipeline: {sorted(unknown)[0]!r}"
+            "bad_request", f"costs names no node of the pipeline: {sorted(unknown)[0][:64]!r}"
         )
     found: dict[str, int] = {}
     for node in pipeline.nodes:

@@ -417,3 +417,21 @@ async def test_deleting_the_session_cancels_its_running_runs(
     )
     assert [r["status"] for r in jobs] == ["cancelled", "skipped", "skipped"]
     assert await ledger_matches(db, s.pool) == {"balance": 100, "reserved": 0, "spent": 0}
+
+
+async def test_a_run_request_out_of_range_is_bad_request(client: HubClient) -> None:
+    """An artifact id past PostgreSQL's bigint, a version past its integer, a cost past
+    10^15, an unknown field: 400 `bad_request`, never a server error."""
+    s = await setup(client, credits=10, kinds=("x",))
+    path = f"/api/sessions/{s.session['id']}/pipeline-runs"
+    for body in (
+        {"artifact_id": 2**63},
+        {"artifact_id": 1, "version": 2**31},
+        {"artifact_id": 1, "costs": {"a": 10**15 + 1}},
+        {"artifact_id": 1, "default_cost": -1},
+        {"artifact_id": 1, "nodes": []},
+    ):
+        status, answer = await client.call("POST", path, token=s.session["a"], json=body)
+        assert (status, answer["code"]) == (400, "bad_request"), body
+    status, answer = await client.call("POST", path, token=s.session["a"], json={"artifact_id": 99})
+    assert (status, answer["code"]) == (404, "not_found")

@@ -464,6 +464,16 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         )
         assert status == 201, answer
 
+    async def runner_upload() -> None:
+        status, answer = await client.call(
+            "POST",
+            f"/api/runner/jobs/{ids['job']}/attachments",
+            token=tokens["runner"],
+            data=b"result bytes",
+            params={"attempt": ids["attempt"], "name": "out.txt"},
+        )
+        assert status == 201, answer
+
     async def artifact() -> None:
         body = {"title": "Result", "message_id": 1, "data": {"kind": "json", "value": {"score": 1}}}
         ids["artifact"] = (await rest("POST", f"/api/sessions/{sid}/artifacts", tokens["a"], body))[
@@ -653,6 +663,7 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ("PUT /api/sessions/{session_id}/pool", pool_for_session, "session.pool_set"),
         ("POST /api/sessions/{session_id}/jobs", new_job("job1"), "job.created"),
         ("POST /api/runner/claim", claim_job, "job.claimed"),
+        ("POST /api/runner/jobs/{job_id}/attachments", runner_upload, "attachment.uploaded"),
         (
             "POST /api/runner/jobs/{job_id}/result",
             runner("result", status="succeeded", cost=1),
