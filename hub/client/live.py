@@ -19,6 +19,7 @@ from typing import IO, Any, Literal, TypeVar
 import aiohttp
 
 from hub import api
+from hub.api.pipelines import RunDetail
 from hub.client.attachments import AttachmentSource
 from hub.client.connection import STOP, Connection
 from hub.client.errors import Conflict, HubClientError
@@ -40,6 +41,7 @@ from hub.domain import (
 from hub.domain import Session as DomainSession
 from hub.domain.approvals import DEFAULT_EXPIRES_IN, Approval, Decision
 from hub.domain.jobs import Job, JobLogEntry
+from hub.domain.pipelines import PipelineRun
 from hub.protocol import (
     Decide,
     Event,
@@ -467,6 +469,35 @@ class Session(Connection):
         return await self._rest.job_log(
             self.session_id, self._token, job_id, after=after, limit=limit
         )
+
+    async def run_pipeline(
+        self,
+        artifact_id: int,
+        *,
+        version: int | None = None,
+        costs: dict[str, int] | None = None,
+        default_cost: int = 0,
+        max_attempts: int = 3,
+    ) -> PipelineRun:
+        """Run a pipeline artifact node by node (agents): every node's job made and the
+        whole estimated cost reserved at once (`InsufficientCredits` if the pool holds
+        less, and nothing is made). Follow it with `pipeline_run` events."""
+        return await self._rest.run_pipeline(
+            self.session_id,
+            self._token,
+            artifact_id,
+            version=version,
+            costs=costs,
+            default_cost=default_cost,
+            max_attempts=max_attempts,
+        )
+
+    async def pipeline_run(self, run_id: str) -> RunDetail:
+        """A run with its nodes' jobs and its execution log."""
+        return await self._rest.pipeline_run(self.session_id, self._token, run_id)
+
+    async def cancel_pipeline_run(self, run_id: str) -> PipelineRun:
+        return await self._rest.cancel_pipeline_run(self.session_id, self._token, run_id)
 
     async def create_artifact(
         self,

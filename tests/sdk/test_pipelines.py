@@ -141,7 +141,6 @@ async def test_a_failing_node_skips_its_downstream_while_an_independent_branch_c
     """a → b → d, a → c, and e alone: b fails, so d is skipped (its reservation released,
     nothing charged) while c and e succeed; the run ends failed."""
     s = await setup(client, credits=100, kinds=("step", "boom"))
-    sid = s.session["id"]
     data = pipeline(
         {"a": "step", "b": "boom", "c": "step", "d": "step", "e": "step"},
         [("a", "b"), ("b", "d"), ("a", "c")],
@@ -154,7 +153,8 @@ async def test_a_failing_node_skips_its_downstream_while_an_independent_branch_c
 
     async with HubAPI(client.base) as rest, connect_session(client.base, s.session["obs"]) as obs:
         art = await artifact(rest, s, data)
-        run = await rest.run_pipeline(sid, s.session["b"], art, default_cost=10)
+        async with connect_session(client.base, s.session["b"]) as agent_b:
+            run = await agent_b.run_pipeline(art, default_cost=10)
         runner = Runner(client.base, s.runners["main"], concurrency=3)
         task = asyncio.create_task(runner.run(work))
         try:
@@ -171,7 +171,8 @@ async def test_a_failing_node_skips_its_downstream_while_an_independent_branch_c
             "d": "skipped",
             "e": "succeeded",
         }
-        detail = await rest.pipeline_run(sid, s.session["a"], run.id)
+        async with connect_session(client.base, s.session["a"]) as agent_a:
+            detail = await agent_a.pipeline_run(run.id)
         jobs = {j.id: j for j in detail.jobs}
         skipped = jobs[done.nodes[3].job_id]
         assert (skipped.status, skipped.cost_charged, skipped.attempts) == ("skipped", 0, 0)
