@@ -28,7 +28,7 @@ from hub import (
     webhook_commands,
 )
 from hub.client import HubClientError
-from hub.commands import CommandError
+from hub.commands import CommandError, printable
 from hub.config import Config, ConfigError, load_config
 from hub.fork_commands import add_fork_parsers
 from hub.logs import configure_logging
@@ -456,14 +456,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except CommandError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
+        print(f"hub: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except HubClientError as exc:
-        print(f"hub: {exc.code}: {exc.message}", file=sys.stderr)
+    except HubClientError as exc:  # its message may quote the hub's data
+        print(f"hub: {exc.code}: {printable(exc.message)}", file=sys.stderr)
         return 1
     except Exception as exc:  # one clear line, not a traceback
         log.debug("failed", exc_info=True)
-        print(f"hub: error: {exc}", file=sys.stderr)
+        print(f"hub: error: {printable(str(exc))}", file=sys.stderr)
         return 1
 
 

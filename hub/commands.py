@@ -47,6 +47,7 @@ __all__ = [
     "logout",
     "need_user_key",
     "out",
+    "printable",
     "send",
     "session_action",
     "show_created",
@@ -68,8 +69,23 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` as a terminal shows it without acting on any of it: every character that
+    is not printable (C0 and C1 controls and DEL, whose escape sequences move the
+    cursor, clear the screen or set the title; Unicode format characters such as bidi
+    overrides; line separators) written as its Python escape (`\\x1b`, `\\u202e`),
+    except those in `keep`."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c in keep else c.encode("unicode_escape").decode() for c in text
+    )
+
+
 def out(line: str, stream: TextIO | None = None) -> None:
-    print(line, file=stream or sys.stdout, flush=True)
+    """Print `line` (and flush). Whatever it holds of the hub's data, the terminal only
+    shows it: control characters are escaped (`printable`), newlines and tabs kept."""
+    print(printable(line, "\n\t"), file=stream or sys.stdout, flush=True)
 
 
 def when(at: datetime | None) -> str:
@@ -84,7 +100,9 @@ def describe_message(m: Message) -> str:
     if not m.attachments and not m.attachment_ids:
         files = ""
     stamp = m.created_at.astimezone().strftime("%H:%M:%S")
-    return f"#{m.id} {stamp} {m.author_id} ({ROLE[m.author_role]}){kind}{reply}: {m.content}{files}"
+    # a message's further lines are indented: none of them can pass for another message
+    content = m.content.replace("\n", "\n    ")
+    return f"#{m.id} {stamp} {m.author_id} ({ROLE[m.author_role]}){kind}{reply}: {content}{files}"
 
 
 def describe(event: Event) -> str:
@@ -107,8 +125,10 @@ def describe(event: Event) -> str:
         j = event.job
         cost = f", charged {j.cost_charged}" if j.cost_charged is not None else ""
         return f"job {j.id} {j.kind} {j.status} {j.progress}% {j.progress_message}{cost}".strip()
-    if isinstance(event, JobLogEvent):
-        return "\n".join(f"job {event.job_id} {e.level}: {e.text}" for e in event.entries)
+    if isinstance(event, JobLogEvent):  # one line an entry, whatever its text holds
+        return "\n".join(
+            f"job {event.job_id} {e.level}: {printable(e.text)}" for e in event.entries
+        )
     if isinstance(event, PresenceEvent):
         return describe_presence(event.presence)
     if isinstance(event, SessionEvent):

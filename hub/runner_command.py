@@ -4,9 +4,11 @@ The command gets the job's input as JSON on stdin (and in `HUB_JOB_INPUT`, with
 `HUB_JOB_ID`, `HUB_JOB_KIND` and `HUB_JOB_ATTEMPT`; never the runner key). Each line it
 prints is a log entry (stderr's as warnings); a line `::progress N message` reports
 progress N% instead. Exit code 0 is success, its output the last line printed if that
-is JSON (else `{"exit_code": 0}`); any other exit code is failure. A job cancelled or
-lost meanwhile has its command terminated. Ctrl-C (or SIGTERM) stops claiming and lets
-the jobs under way finish; a second one stops at once.
+is JSON (else `{"exit_code": 0}`), and the files it wrote in `HUB_JOB_OUTPUT` (a
+fresh, empty directory per job) are uploaded and named in the result; any other exit
+code is failure. A job cancelled or lost meanwhile has its command terminated. Ctrl-C
+(or SIGTERM) stops claiming and lets the jobs under way finish; a second one stops at
+once.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from hub.client import Runner, RunningJob
+from hub.client import Result, Runner, RunningJob
 from hub.commands import CommandError, out
 
 __all__ = ["add_parser", "run_command"]
@@ -28,6 +32,8 @@ __all__ = ["add_parser", "run_command"]
 PROGRESS = "::progress "
 KILL_AFTER = 5.0
 """Seconds a terminated command gets before it is killed."""
+MAX_OUTPUT_FILES = 32
+"""Files of `HUB_JOB_OUTPUT` one job may upload (a result names at most 32)."""
 
 
 def add_parser(
@@ -38,7 +44,8 @@ def add_parser(
     parser.epilog = (
         "The runner key comes from --key-file, else HUB_RUNNER_KEY. The job's input arrives"
         " as JSON on stdin and in HUB_JOB_INPUT; stdout lines are its log ('::progress N"
-        " text' reports progress); exit code 0 is success (output: the last line, if JSON)."
+        " text' reports progress); exit code 0 is success (output: the last line, if JSON;"
+        " the files it wrote in the directory HUB_JOB_OUTPUT are uploaded)."
     )
     parser.add_argument("--kind", dest="kinds", action="append", metavar="KIND",
                         help="claim only these kinds (default: all the key's)")  # fmt: skip
@@ -70,8 +77,25 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             return
 
 
+def _files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+
+
+async def _upload_outputs(job: RunningJob, folder: Path) -> list[str]:
+    """Upload the regular files the command left in `folder` (not symbolic links, not
+    subfolders), in name order; their attachment ids."""
+    files = await asyncio.to_thread(_files_in, folder)
+    if len(files) > MAX_OUTPUT_FILES:
+        raise Failed(f"{len(files)} files in HUB_JOB_OUTPUT: at most {MAX_OUTPUT_FILES}")
+    return [(await job.upload(path)).id for path in files]
+
+
 def handler_for(cmd: list[str]) -> Callable[[RunningJob], Any]:
     async def handle(job: RunningJob) -> Any:
+        with tempfile.TemporaryDirectory(prefix="hub-job-") as folder:
+            return await _run(job, folder)
+
+    async def _run(job: RunningJob, folder: str) -> Any:
         given = json.dumps(job.input)
         env = {
             **os.environ,
@@ -79,6 +103,7 @@ def handler_for(cmd: list[str]) -> Callable[[RunningJob], Any]:
             "HUB_JOB_KIND": job.job.kind,
             "HUB_JOB_ATTEMPT": str(job.attempt),
             "HUB_JOB_INPUT": given,
+            "HUB_JOB_OUTPUT": folder,
         }
         env.pop("HUB_RUNNER_KEY", None)
         out(f"{job.id} ({job.job.kind}, attempt {job.attempt}): started")
@@ -128,7 +153,10 @@ def handler_for(cmd: list[str]) -> Callable[[RunningJob], Any]:
         out(f"{job.id}: exit code {code}")
         if code != 0:
             raise Failed(f"exit code {code}")
-        return _output(last)
+        files = await _upload_outputs(job, Path(folder))
+        if files:
+            out(f"{job.id}: uploaded {len(files)} file(s)")
+        return Result(output=_output(last), attachments=files)
 
     return handle
 

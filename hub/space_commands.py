@@ -18,6 +18,7 @@ from hub.commands import (
     answer_within,
     need_user_key,
     out,
+    printable,
     watch_as_observer,
     when,
 )
@@ -202,9 +203,7 @@ async def run(args: argparse.Namespace) -> int:
 def cell(text: str) -> str:
     """`text` as one line a terminal shows as it is: control characters (newlines,
     escape sequences) written as `\\x..` escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return printable(text)
 
 
 def _width(text: str) -> int:

@@ -211,7 +211,8 @@ async def run(args: argparse.Namespace) -> int:
                 else await rest.template_version(key, args.ref, args.version)
             )
             if args.json:
-                out(msgspec.json.format(msgspec.json.encode(shown), indent=2).decode())
+                # ASCII: valid JSON still once `out` escapes what a terminal would act on
+                out(json.dumps(msgspec.to_builtins(shown), indent=2))
             else:
                 _describe(shown)
         elif action == "edit":

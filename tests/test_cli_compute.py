@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.client import HubAPI, connect
+from hub.commands import printable
 from hub.protocol import JobEvent
 from tests.cli_helpers import (
     TIMEOUT,
@@ -29,6 +30,8 @@ from tests.cli_helpers import (
     quiet_env,  # noqa: F401 (autouse: a clean environment for each test)
     unique,
 )
+from tests.compute_helpers import setup
+from tests.helpers import HubClient
 
 SCRIPT = (
     'input=$(cat); echo "got $input"; echo "::progress 50 half way"; echo oops >&2;'
@@ -181,3 +184,95 @@ async def test_a_cancelled_job_stops_the_shell_command_running_it(
         assert runner.returncode == 0 and b"runner stopped after 0 job(s)" in rest_out
         done = await rest.job(sid, a, job.id)
         assert (done.status, done.cost_charged) == ("cancelled", 0)
+
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07hi\rfake\x9b31m\u202eevil\x7f"
+
+
+@one_bus
+async def test_watch_shows_hostile_text_escaped_and_never_acts_on_it(
+    hub_server: TestServer, client: HubClient
+) -> None:
+    """A message and a job log line holding terminal escape sequences (clear screen,
+    set title, carriage return, a C1 CSI, a bidi override) reach `hub watch` as visible
+    escapes: no control character reaches the terminal, and a message's second line is
+    indented so it cannot pass for another message."""
+    s = await setup(client, credits=10)
+    url = base_url(hub_server)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "watch", "--url", url, "--limit", "2",
+        env={**os.environ, "HUB_TOKEN": s.session["obs"]},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(TIMEOUT):
+            assert b"watching" in await proc.stdout.readline()
+        async with HubAPI(url) as rest:
+            job = await rest.create_job(s.session["id"], s.session["a"], "echo")
+            assert await rest.claim(s.runners["main"]) is not None
+            await rest.report_log(s.runners["main"], job.id, 1, [("info", HOSTILE + "\nx")])
+        async with connect(url, s.session["b"]) as b:
+            await b.send(HOSTILE + "\n#99 12:00:00 alpha (agent A): approved")
+            await b.send("the end")
+        async with asyncio.timeout(TIMEOUT):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err
+    text = out.decode()
+    shown = "\\x1b[2J\\x1b]0;pwned\\x07hi\\rfake\\x9b31m\\u202eevil\\x7f"
+    assert f"job {job.id} info: {shown}\\nx\n" in text
+    assert f": {shown}\n    #99 12:00:00 alpha (agent A): approved\n" in text
+    assert not [c for c in text if c != "\n" and not c.isprintable()], text
+
+
+def test_printable_escapes_what_a_terminal_would_act_on() -> None:
+    """C0 and C1 controls, DEL and format characters become escapes; kept ones stay."""
+    assert printable("a\x1b[0m\tb\n", keep="\n") == "a\\x1b[0m\\tb\n"
+    assert printable("\x9d0;t\x9c \u2028 ok \u00e9 名") == "\\x9d0;t\\x9c \\u2028 ok \u00e9 名"
+
+
+@one_bus
+@pytest.mark.timeout(120)
+async def test_the_shell_runner_uploads_what_the_command_writes_to_its_output_folder(
+    hub_server: TestServer, client: HubClient
+) -> None:
+    """`hub runner run` gives each job an empty HUB_JOB_OUTPUT folder: the files the
+    command wrote there (not a symbolic link) are uploaded, named in the job's output
+    attachments, and agent A downloads them."""
+    s = await setup(client, credits=10)
+    url, sid, a = base_url(hub_server), s.session["id"], s.session["a"]
+    script = (
+        'printf "ATOM 1" > "$HUB_JOB_OUTPUT/model.pdb"; echo 0.9 > "$HUB_JOB_OUTPUT/score.txt";'
+        ' ln -s /etc/hostname "$HUB_JOB_OUTPUT/link"; echo \'{"ok": true}\''
+    )
+    async with HubAPI(url) as rest, connect(url, s.session["obs"]) as watcher:
+        job = await rest.create_job(sid, a, "echo")
+        runner = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub.cli", "runner", "run", "--url", url, "--", "sh", "-c",
+            script, env={**os.environ, "HUB_RUNNER_KEY": s.runners["main"]},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                async for event in watcher:
+                    if isinstance(event, JobEvent) and event.job.finished_at is not None:
+                        ended = event.job
+                        break
+            runner.send_signal(signal.SIGINT)
+            async with asyncio.timeout(TIMEOUT):
+                stdout, stderr = await runner.communicate()
+        finally:
+            if runner.returncode is None:
+                runner.kill()
+                await runner.wait()
+        assert runner.returncode == 0, stderr.decode()
+        assert f"{job.id}: uploaded 2 file(s)" in stdout.decode()
+        assert (ended.status, ended.output) == ("succeeded", {"ok": True})
+        names = [(await rest.attachment(sid, a, i)).name for i in ended.output_attachments]
+        assert names == ["model.pdb", "score.txt"]
+        got = [await rest.download_attachment(sid, a, i) for i in ended.output_attachments]
+        assert got == [b"ATOM 1", b"0.9\n"]

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from hub.domain import AttachmentId
+from hub.domain import ArtifactData, AttachmentId
+from hub.domain.artifacts import check_size
 from hub.domain.jobs import (
     DEFAULT_MAX_ATTEMPTS,
     MAX_LOG_BATCH,
     MAX_LOG_TEXT,
+    MAX_NEW_ARTIFACTS,
     Job,
     JobKind,
     JobLogEntry,
@@ -42,10 +44,12 @@ __all__ = [
     "LogLines",
     "NewJob",
     "NewRunnerKey",
+    "OutputArtifact",
     "ProgressReport",
     "ResultReport",
     "RunnerKeyList",
     "RunnerKeyQuery",
+    "RunnerUploadQuery",
 ]
 
 Attempt = Annotated[int, msgspec.Meta(ge=1, le=10, description="the attempt you claimed")]
@@ -141,6 +145,14 @@ class AttemptQuery(msgspec.Struct, forbid_unknown_fields=False):
     attempt: Annotated[int, msgspec.Meta(ge=1, le=10, description="the attempt you claimed")]
 
 
+class RunnerUploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Query of a runner's upload: the attempt it claimed, and the file name (a multipart
+    part's own name wins)."""
+
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=10, description="the attempt you claimed")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
+
+
 class Lease(msgspec.Struct, kw_only=True):
     lease_until: datetime
 
@@ -176,15 +188,30 @@ class LogLines(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     entries: Annotated[list[LogLine], msgspec.Meta(min_length=1, max_length=MAX_LOG_BATCH)]
 
 
+class OutputArtifact(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An artifact a result makes, on the hub's message announcing the job's end."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    data: ArtifactData
+
+    def __post_init__(self) -> None:
+        check_size(self.data)
+
+
 class ResultReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The job's end: `succeeded` or `failed`. `cost`: credits to charge (capped at the
-    reservation; default: all of it on success, what was reported `used` on failure)."""
+    reservation; default: all of it on success, what was reported `used` on failure).
+    `attachments`: uploads of the job's session (the runner's own, `…/attachments`);
+    `artifacts`: ids of the session's artifacts; `new_artifacts`: artifacts to make on the
+    hub's system message announcing the end (written when the result names attachments
+    or new artifacts)."""
 
     attempt: Attempt
     status: Literal["succeeded", "failed"]
     output: Any = None
     attachments: Annotated[list[AttachmentId], msgspec.Meta(max_length=32)] = []
     artifacts: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=32)] = []
+    new_artifacts: Annotated[list[OutputArtifact], msgspec.Meta(max_length=MAX_NEW_ARTIFACTS)] = []
     cost: Credits | None = None
     error: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 

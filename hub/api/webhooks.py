@@ -122,8 +122,8 @@ class WebhookEvent(msgspec.Struct, kw_only=True):
     `file.written`, `session` for `session.status_changed` and `session.deleted` (with
     `deleted` true), `interrupt` for `session.interrupted`, `attachment` for
     `attachment.uploaded`, `artifact` for `artifact.created`/`artifact.updated`,
-    `approval` for `approval.decided`; `rating` for `rating.created` and `test` for
-    `webhook.test`, which have no websocket event."""
+    `approval` for `approval.decided`, `job` for `job.created`/`job.updated`; `rating`
+    for `rating.created` and `test` for `webhook.test`, which have no websocket event."""
 
     type: str
     timestamp: datetime

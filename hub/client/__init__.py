@@ -31,7 +31,7 @@ from hub.client.errors import (
 )
 from hub.client.live import Session, connect
 from hub.client.rest import HubAPI
-from hub.client.runner import Result, Runner, RunningJob
+from hub.client.runner import OutputArtifact, Result, Runner, RunningJob
 
 __all__ = [
     "AuthFailed",
@@ -42,6 +42,7 @@ __all__ = [
     "HubUnavailable",
     "InsufficientCredits",
     "LeaseLost",
+    "OutputArtifact",
     "PayloadTooLarge",
     "Result",
     "Runner",

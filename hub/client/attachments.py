@@ -61,22 +61,42 @@ class AttachmentsAPI(RestClient):
         name. `HubClientError` `payload_too_large` past the hub's size limit,
         `quota_exceeded` past the session's quota, `forbidden` for an observer."""
         path = f"/api/sessions/{session_id}/attachments"
+        return await self._upload_to(path, token, source, name, content_type, {})
+
+    async def _upload_to(
+        self,
+        path: str,
+        token: str,
+        source: bytes | str | os.PathLike[str] | IO[bytes],
+        name: str | None,
+        content_type: str | None,
+        params: dict[str, str | int],
+    ) -> Attachment:
+        """POST `source` (bytes, a local file streamed, or a binary file object) raw to
+        `path`, named and typed as `upload_attachment` does."""
         if isinstance(source, bytes | bytearray | memoryview):
             name = name or "attachment"
-            return await self._upload(path, token, io.BytesIO(bytes(source)), name, content_type)
+            handle: IO[bytes] = io.BytesIO(bytes(source))
+            return await self._upload(path, token, handle, name, content_type, params)
         if isinstance(source, str | os.PathLike):
             local = Path(source)
             name = name or local.name
             handle = await asyncio.to_thread(local.open, "rb")
             try:
-                return await self._upload(path, token, handle, name, content_type)
+                return await self._upload(path, token, handle, name, content_type, params)
             finally:
                 handle.close()
         name = name or Path(str(getattr(source, "name", "attachment"))).name
-        return await self._upload(path, token, source, name, content_type)
+        return await self._upload(path, token, source, name, content_type, params)
 
     async def _upload(
-        self, path: str, token: str, handle: IO[bytes], name: str, content_type: str | None
+        self,
+        path: str,
+        token: str,
+        handle: IO[bytes],
+        name: str,
+        content_type: str | None,
+        params: dict[str, str | int],
     ) -> Attachment:
         return await self._typed(
             Attachment,
@@ -85,7 +105,7 @@ class AttachmentsAPI(RestClient):
             token=token,
             raw=handle,
             content_type=content_type or _guess(name),
-            params={"name": name},
+            params={**params, "name": name},
             waits=_IDLE,
         )
 

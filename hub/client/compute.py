@@ -4,7 +4,8 @@ runner keys (user key) and what a runner does with its key (claim, heartbeat, re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import os
+from typing import IO, Any, Literal
 
 from hub.api.jobs import (
     Claim,
@@ -20,19 +21,21 @@ from hub.api.jobs import (
     LogLines,
     NewJob,
     NewRunnerKey,
+    OutputArtifact,
     ProgressReport,
     ResultReport,
     RunnerKeyList,
 )
 from hub.api.pools import Grant, LedgerPage, NewPool, PoolList, Refund, SetSessionPool
-from hub.client.transport import RestClient
+from hub.client.attachments import AttachmentsAPI
+from hub.domain import Attachment
 from hub.domain.jobs import Job, JobLogEntry, LogLevel, RunnerKey
 from hub.domain.pools import Pool, SessionPool
 
 __all__ = ["ComputeAPI"]
 
 
-class ComputeAPI(RestClient):
+class ComputeAPI(AttachmentsAPI):
     # --- pools (user key) -------------------------------------------------------------
 
     async def create_pool(self, user_key: str, name: str, *, space: str | None = None) -> Pool:
@@ -176,6 +179,23 @@ class ComputeAPI(RestClient):
         async with self.stream(path, token=runner_key, params={"attempt": attempt}) as response:
             return await response.read()
 
+    async def upload_output(
+        self,
+        runner_key: str,
+        job_id: str,
+        attempt: int,
+        source: bytes | str | os.PathLike[str] | IO[bytes],
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> Attachment:
+        """Upload an output file of a held job to its session (bytes, a local file
+        streamed, or a binary file object; named and typed as `upload_attachment`);
+        raises `LeaseLost` if you no longer hold the job. Name it in the result."""
+        path = f"/api/runner/jobs/{job_id}/attachments"
+        params: dict[str, str | int] = {"attempt": attempt}
+        return await self._upload_to(path, runner_key, source, name, content_type, params)
+
     async def heartbeat(self, runner_key: str, job_id: str, attempt: int) -> Lease:
         """Renew your lease; raises `LeaseLost` if you no longer hold the job."""
         path = f"/api/runner/jobs/{job_id}/heartbeat"
@@ -216,9 +236,12 @@ class ComputeAPI(RestClient):
         output: Any = None,
         attachments: list[str] | None = None,
         artifacts: list[int] | None = None,
+        new_artifacts: list[OutputArtifact] | None = None,
         cost: int | None = None,
         error: str | None = None,
     ) -> Job:
+        """End a held job; `new_artifacts` are made on the hub's message announcing it
+        (as are the `attachments` carried)."""
         path = f"/api/runner/jobs/{job_id}/result"
         body = ResultReport(
             attempt=attempt,
@@ -226,6 +249,7 @@ class ComputeAPI(RestClient):
             output=output,
             attachments=attachments or [],
             artifacts=artifacts or [],
+            new_artifacts=new_artifacts or [],
             cost=cost,
             error=error,
         )

@@ -39,6 +39,7 @@ from hub.domain import (
 )
 from hub.domain import Session as DomainSession
 from hub.domain.approvals import DEFAULT_EXPIRES_IN, Approval, Decision
+from hub.domain.jobs import Job, JobLogEntry
 from hub.protocol import (
     Decide,
     Event,
@@ -430,6 +431,42 @@ class Session(Connection):
             if page.next_after is None:
                 return found
             after = page.next_after
+
+    async def create_job(
+        self,
+        kind: str,
+        input: Any = None,
+        *,
+        attachments: list[str] | None = None,
+        estimated_cost: int = 0,
+        max_attempts: int = 3,
+        client_job_id: str | None = None,
+    ) -> Job:
+        """Queue a job (agents), its estimated cost reserved from the session's pool
+        (`InsufficientCredits` if it holds less); a retry with the same
+        `client_job_id` returns the job made the first time."""
+        return await self._rest.create_job(
+            self.session_id,
+            self._token,
+            kind,
+            input,
+            attachments=attachments,
+            estimated_cost=estimated_cost,
+            max_attempts=max_attempts,
+            client_job_id=client_job_id,
+        )
+
+    async def job(self, job_id: str) -> Job:
+        return await self._rest.job(self.session_id, self._token, job_id)
+
+    async def cancel_job(self, job_id: str) -> Job:
+        return await self._rest.cancel_job(self.session_id, self._token, job_id)
+
+    async def job_log(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogEntry]:
+        """The job's log entries after `after` (a `seq`), oldest first."""
+        return await self._rest.job_log(
+            self.session_id, self._token, job_id, after=after, limit=limit
+        )
 
     async def create_artifact(
         self,

@@ -73,10 +73,10 @@ class HubAPI(
     TemplatesAPI,
     ForksAPI,
     SearchAPI,
+    ComputeAPI,  # before AttachmentsAPI: it uploads a runner's output files with it
     AttachmentsAPI,
     WebhooksAPI,
     ArtifactsAPI,
-    ComputeAPI,
 ):
     """The REST API of one hub: sessions (with their tokens), and people's accounts,
     agents and secrets (with user keys) from `PeopleAPI`, their spaces from

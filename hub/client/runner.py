@@ -22,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from hub.api.jobs import Claimed
+from hub.api.jobs import Claimed, OutputArtifact
 from hub.client.compute import ComputeAPI
 from hub.client.errors import HubClientError, LeaseLost
+from hub.domain import Attachment
 from hub.domain.jobs import MAX_LOG_BATCH, MAX_LOG_TEXT, Job, LogLevel
 
-__all__ = ["Result", "Runner", "RunningJob"]
+__all__ = ["OutputArtifact", "Result", "Runner", "RunningJob"]
 
 log = logging.getLogger("hub.client.runner")
 
@@ -40,13 +42,16 @@ LOG_FLUSH_SECONDS = 0.25
 
 @dataclass
 class Result:
-    """A job's successful end with more than its output: the credits to charge, and
-    attachments and artifacts of the session it produced."""
+    """A job's successful end with more than its output: the credits to charge,
+    attachments of the session (`await job.upload(...)`) and artifacts it produced:
+    ids of the session's, and `new_artifacts` (`OutputArtifact(title=…, data=…)`) the
+    hub makes on its message announcing the end."""
 
     output: Any = None
     cost: int | None = None
     attachments: list[str] = field(default_factory=list)
     artifacts: list[int] = field(default_factory=list)
+    new_artifacts: list[OutputArtifact] = field(default_factory=list)
 
 
 class RunningJob:
@@ -74,6 +79,19 @@ class RunningJob:
     async def attachment(self, attachment_id: str) -> bytes:
         """The bytes of one of the job's input attachments (`job.job.input_attachments`)."""
         return await self._api.input_attachment(self._key, self.id, self.attempt, attachment_id)
+
+    async def upload(
+        self,
+        source: bytes | str | os.PathLike[str] | IO[bytes],
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> Attachment:
+        """Upload an output file to the job's session (bytes, a local file streamed, or a
+        binary file object); return its id in `Result(attachments=[…])`."""
+        return await self._api.upload_output(
+            self._key, self.id, self.attempt, source, name=name, content_type=content_type
+        )
 
     async def progress(self, percent: int, message: str = "", *, used: int | None = None) -> None:
         """Report progress (0-100), a message, and the credits used so far."""
@@ -257,5 +275,6 @@ class Runner:
                 cost=done.cost,
                 attachments=done.attachments,
                 artifacts=done.artifacts,
+                new_artifacts=done.new_artifacts,
             )
         self.done += 1

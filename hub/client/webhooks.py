@@ -4,6 +4,8 @@ rotate its secret, read its delivery log, send a test event, deliver again."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +82,30 @@ class WebhooksAPI(RestClient):
             params={"limit": limit, "before": before},
         )
         return page.deliveries
+
+    async def watch_deliveries(
+        self,
+        webhook_id: str,
+        token: str,
+        *,
+        interval: float = 2.0,
+        limit: int = 50,
+        recent: bool = False,
+    ) -> AsyncIterator[Delivery]:
+        """The endpoint's delivery attempts as they are made, each once, oldest first,
+        for as long as you iterate: the log's `limit` newest are read every `interval`
+        seconds (with `recent`, those already in the log come first). Workers commit
+        attempts in any order, so what was seen is remembered by id, not as a cursor;
+        more than `limit` attempts within one interval would pass some by."""
+        seen: set[int] | None = None  # None: the first read
+        while True:
+            page = await self.webhook_deliveries(webhook_id, token, limit=limit)
+            if seen is not None or recent:
+                for delivery in reversed(page):
+                    if seen is None or delivery.id not in seen:
+                        yield delivery
+            seen = {d.id for d in page}
+            await asyncio.sleep(interval)
 
     async def test_webhook(self, webhook_id: str, token: str) -> Delivery:
         """Send a `webhook.test` event now; the attempt (status, latency, answer)."""

@@ -23,6 +23,8 @@ ActivityAction = Literal[
     "session.forked_from",
     "invite.rotated",
     "message.sent",
+    "approval.decided",
+    "session.interrupted",
     "note.created",
     "note.updated",
     "file.written",

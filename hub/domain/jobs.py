@@ -23,12 +23,14 @@ from hub.errors import HubError
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "FINISHED",
+    "HUB_AUTHOR",
     "JOB_ID_PREFIX",
     "KIND_PATTERN",
     "MAX_INPUT_BYTES",
     "MAX_LOG_BATCH",
     "MAX_LOG_ENTRIES",
     "MAX_LOG_TEXT",
+    "MAX_NEW_ARTIFACTS",
     "MAX_OUTPUT_BYTES",
     "RUNNER_KEY_PREFIX",
     "Job",
@@ -43,6 +45,7 @@ __all__ = [
     "check_held",
     "check_input",
     "check_output",
+    "end_content",
     "new_job_id",
     "result_charge",
 ]
@@ -64,6 +67,10 @@ MAX_LOG_ENTRIES = 10_000
 """Log entries one job keeps; more are refused (`quota_exceeded`)."""
 MAX_LOG_BATCH = 100
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_NEW_ARTIFACTS = 8
+"""Artifacts one result may make (on the hub's message announcing the job's end)."""
+HUB_AUTHOR = "hub"
+"""The author of the system message announcing a job's end."""
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -204,3 +211,16 @@ def after_expiry(attempts: int, max_attempts: int) -> JobStatus:
     """Where a running job goes when its lease runs out: back to the queue, or, tried
     `max_attempts` times, `timed_out`."""
     return "queued" if attempts < max_attempts else "timed_out"
+
+
+def end_content(job_id: str, kind: str, status: JobStatus, files: int, artifacts: int) -> str:
+    """The text of the hub's message announcing a job's end with its output files and
+    artifacts: "job job_… (fold.protein) succeeded: 2 files, 1 artifact"."""
+    parts = [
+        f"{n} {what}{'' if n == 1 else 's'}"
+        for n, what in ((files, "file"), (artifacts, "artifact"))
+        if n
+    ]
+    return f"job {job_id} ({kind}) {status.replace('_', ' ')}" + (
+        ": " + ", ".join(parts) if parts else ""
+    )

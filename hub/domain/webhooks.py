@@ -64,12 +64,17 @@ EventType = Literal[
     "artifact.created",
     "artifact.updated",
     "approval.decided",
+    "job.created",
+    "job.updated",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 """Every event type an endpoint may ask for. `presence.changed` is accepted in a filter
 but not delivered (presence is not transactional, and heartbeats would flood). Neither
 is a stream's text as it grows (deltas are not transactional either): a stream that
-ends is committed as a message, and arrives as `message.created`."""
+ends is committed as a message, and arrives as `message.created`. A job arrives when it
+is created (`job.created`) and when its status or charge changes (`job.updated`:
+claimed, back in the queue, ended, refunded), not at each progress report or log line
+(they are live events only)."""
 
 OutboxType = Literal[
     "note.created",
@@ -83,6 +88,8 @@ OutboxType = Literal[
     "artifact.created",
     "artifact.updated",
     "approval.decided",
+    "job.created",
+    "job.updated",
 ]
 """The types written to the outbox by the change itself (`message.created` is read from
 the messages table)."""

@@ -37,8 +37,17 @@ from hub.domain.approvals import (
     Approval,
     TaskState,
 )
+from hub.domain.jobs import (
+    DEFAULT_MAX_ATTEMPTS,
+    FINISHED,
+    KIND_PATTERN,
+    Job,
+    JobLogEntry,
+)
+from hub.domain.pools import MAX_CREDITS
 from hub.protocol import (
     FileEvent,
+    JobEvent,
     MessageEvent,
     NoteEvent,
     SessionEvent,
@@ -62,6 +71,8 @@ NOTE_PREFIX = "hub://notes/"
 FILE_PREFIX = "hub://files/"
 MAX_WAIT_SECONDS = 300.0
 TRANSCRIPT_MESSAGES = 200
+JOB_LOG_TAIL = 20
+"""wait_for_job shows at most this many of a job's last log lines."""
 """The transcript resource shows this many of the latest messages."""
 MAX_PARTIAL_CHARS = 2000
 """session_state shows at most this many of the latest characters of a stream being
@@ -347,6 +358,60 @@ Seconds = Annotated[
 Id = Annotated[int, msgspec.Meta(ge=1)]
 
 
+class JobLogLine(msgspec.Struct, kw_only=True):
+    seq: int
+    level: str
+    text: str
+
+
+class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A job as the model reads it: where it stands, what it produced, what it cost."""
+
+    id: str
+    kind: str
+    status: str
+    finished: bool
+    progress: int
+    progress_message: str = ""
+    output: Any = None
+    output_attachments: list[str] = []
+    output_artifacts: list[int] = []
+    error: str | None = None
+    cost_reserved: int
+    cost_used: int
+    cost_charged: int | None = None
+    attempts: int
+    max_attempts: int
+    log_count: int
+    log_tail: list[JobLogLine] = []
+    """Its last log lines (at most JOB_LOG_TAIL), oldest first."""
+    timed_out: bool = False
+    """wait_for_job: the wait ran out before the job finished (call it again)."""
+
+
+def _job(j: Job, tail: list[JobLogEntry], timed_out: bool = False) -> JobView:
+    return JobView(
+        id=j.id,
+        kind=j.kind,
+        status=j.status,
+        finished=j.status in FINISHED,
+        progress=j.progress,
+        progress_message=j.progress_message,
+        output=j.output,
+        output_attachments=j.output_attachments,
+        output_artifacts=j.output_artifacts,
+        error=j.error,
+        cost_reserved=j.cost_reserved,
+        cost_used=j.cost_used,
+        cost_charged=j.cost_charged,
+        attempts=j.attempts,
+        max_attempts=j.max_attempts,
+        log_count=j.log_count,
+        log_tail=[JobLogLine(seq=e.seq, level=e.level, text=e.text) for e in tail],
+        timed_out=timed_out,
+    )
+
+
 class NoArgs(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
@@ -470,6 +535,70 @@ class PresenceArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = None
 
 
+JobId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^job_[A-Za-z0-9_-]{21}$", description="the job's id (job_…)"),
+]
+
+
+class CreateJobArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=KIND_PATTERN,
+            description="the kind of work, as the session's runners serve it (fold.protein)",
+        ),
+    ]
+    input: Annotated[
+        Any, msgspec.Meta(description="what the job works on: free JSON, at most 16 KiB")
+    ] = None
+    estimated_cost: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_CREDITS,
+            description="credits reserved from the session's pool now; the job is charged"
+            " at most this",
+        ),
+    ] = 0
+    attachments: Annotated[
+        list[str],
+        msgspec.Meta(max_length=32, description="ids (att_…) of the session's uploads it reads"),
+    ] = []
+    max_attempts: Annotated[
+        int, msgspec.Meta(ge=1, le=10, description="tries before it ends timed_out")
+    ] = DEFAULT_MAX_ATTEMPTS
+    client_job_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=128,
+                description="your id for this job: calling again with it returns the same"
+                " job instead of making (and paying for) a second one",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class JobArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    job_id: JobId
+
+
+class WaitJobArgs(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    job_id: JobId
+    timeout: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="how long to wait for the job to finish, in seconds (0: just look;"
+            f" at most {MAX_WAIT_SECONDS:g})",
+        ),
+    ] = 60.0
+
+
 class Tool(msgspec.Struct, frozen=True):
     """One tool: its name, what a language model reads about it, its arguments, and
     whether it only reads."""
@@ -569,6 +698,35 @@ TOOLS: tuple[Tool, ...] = (
         False,
     ),
     Tool(
+        "create_job",
+        "Ask for work done by a runner outside this conversation (a structure prediction,"
+        " a test run, a build): `kind` names it, `input` says what to work on. Its"
+        " `estimated_cost` in credits is reserved from the session's pool at once (error"
+        " insufficient_credits if the pool holds less: ask for less, or tell a human);"
+        " it is charged at most that. Returns the job, queued: follow it with"
+        " wait_for_job. Give a `client_job_id` to make retrying safe.",
+        CreateJobArgs,
+        False,
+    ),
+    Tool(
+        "wait_for_job",
+        "Wait up to `timeout` seconds for a job to finish and return it: its status"
+        " (queued, running, then succeeded, failed, cancelled or timed_out), progress,"
+        " output (JSON, attachment ids, artifact ids), error, cost and its last log lines."
+        " `finished` says it ended; if `timed_out` is true it is still under way: call"
+        " again to keep waiting. `timeout` 0 just looks.",
+        WaitJobArgs,
+        True,
+    ),
+    Tool(
+        "cancel_job",
+        "Cancel a queued or running job (its runner stops; what it reported as used is"
+        " charged, the rest of the reservation returns to the pool). Error"
+        " invalid_transition if it already finished.",
+        JobArgs,
+        False,
+    ),
+    Tool(
         "set_presence",
         "Tell the others what you are doing: online, working (with an activity) or idle.",
         PresenceArgs,
@@ -596,6 +754,8 @@ class Bridge:
         self._known_files = {f.path for f in session.hello.files} if session.hello else set()
         self._writing: dict[tuple[str, str], _Open] = {}
         """Open streams of the others (author, stream id), from the live events."""
+        self._job_moved = asyncio.Event()
+        """Set (and replaced) at each `job` event: wait_for_job looks again."""
 
     @property
     def ended(self) -> HubClientError | None:
@@ -638,12 +798,16 @@ class Bridge:
                     await self._changed(file_uri(event.file.path), new)
                 elif isinstance(event, SessionEvent):
                     await self._changed(TRANSCRIPT_URI, False)
+                elif isinstance(event, JobEvent):
+                    self._job_moved.set()
+                    self._job_moved = asyncio.Event()
                 elif isinstance(event, StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent):
                     self._saw_stream(event)
         except HubClientError as exc:  # the session ended: every tool answers why
             log.warning("the session ended: %s", exc)
             self._ended = exc
             self._wake()
+            self._job_moved.set()
 
     def _saw_stream(self, event: StreamStartedEvent | StreamDeltaEvent | StreamEndedEvent) -> None:
         """Keep who is writing, and the tail of what they wrote so far: the model is
@@ -893,6 +1057,44 @@ class Bridge:
             message=f"{info.path} is now version {info.version}",
             file=_file(info),
         )
+
+    async def create_job(self, args: CreateJobArgs) -> JobView:
+        job = await self.session.create_job(
+            args.kind,
+            args.input,
+            attachments=args.attachments,
+            estimated_cost=args.estimated_cost,
+            max_attempts=args.max_attempts,
+            client_job_id=args.client_job_id,
+        )
+        return _job(job, [])
+
+    async def wait_for_job(self, args: WaitJobArgs) -> JobView:
+        """The job once finished, or as it stands when `timeout` runs out; woken by the
+        session's `job` events (any job's: the job is read again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.timeout
+        while True:
+            moved = self._job_moved  # taken before the read: a change meanwhile wakes
+            if self._ended is not None:
+                raise self._ended
+            job = await self.session.job(args.job_id)
+            remaining = deadline - loop.time()
+            if job.status in FINISHED or remaining <= 0:
+                return await self._job_view(job, timed_out=job.status not in FINISHED)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await moved.wait()
+
+    async def _job_view(self, job: Job, *, timed_out: bool) -> JobView:
+        tail: list[JobLogEntry] = []
+        if job.log_count:
+            after = max(0, job.log_count - JOB_LOG_TAIL)
+            tail = await self.session.job_log(job.id, after=after, limit=JOB_LOG_TAIL)
+        return _job(job, tail, timed_out)
+
+    async def cancel_job(self, args: JobArgs) -> JobView:
+        return await self._job_view(await self.session.cancel_job(args.job_id), timed_out=False)
 
     async def set_presence(self, args: PresenceArgs) -> PresenceSet:
         presence = await self.session.set_presence(args.status, args.activity)

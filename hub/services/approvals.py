@@ -3,8 +3,10 @@ working agent to stop.
 
 A request is an ordinary `action` message (posted through `Messages`, which checks its
 `metadata.approval` without a query). Deciding it is one transaction: the system message
-replying to it (`insert_batch`: the session row lock, the next gap-free id) and the
-decision row, inserted only if the request has none. Of concurrent deciders, on any
+replying to it (`insert_batch`: the session row lock, the next gap-free id), the
+decision row, inserted only if the request has none, and the change's one activity row
+(`approval.decided`, by the decider, or `hub` as `system` for an expiry) with its
+webhook outbox row. Of concurrent deciders, on any
 number of processes, one commits; the others find the decision and get `conflict`
 carrying it. Expiry is the same decision, `expired`, made by whoever notices first: a
 decision attempt after the request's time, or a hub's sweeper. A read writes nothing:
@@ -172,7 +174,20 @@ class Approvals:
                 refreshed = await approval_store.get_approval(conn, session_id, message_id)
                 assert refreshed is not None
                 event = ApprovalEvent(approval=refreshed.approval)
-                await changes.outbox(conn, session_id, "approval.decided", event)
+                await changes.record(
+                    conn,
+                    session_id,
+                    who.participant_id if who else HUB_AUTHOR,
+                    who.role if who else "system",
+                    "approval.decided",
+                    {
+                        "message_id": message_id,
+                        "decision": decision,
+                        "decided_by": who.participant_id if who else None,
+                        "decision_message_id": message.id,
+                    },
+                    outbox=("approval.decided", event),
+                )
         except _Lost:
             async with self._store.connection() as conn:
                 again = await approval_store.get_approval(conn, session_id, message_id)
@@ -187,8 +202,8 @@ class Approvals:
     ) -> tuple[Message, Interrupt]:
         """Ask agent `target` to stop: agent A and approvers may (`forbidden` for
         others; `bad_request` if that agent has not joined). Recorded as a system
-        message (in one transaction with its webhook outbox row, as a decision's), then
-        an `interrupt` event."""
+        message (in one transaction with its `session.interrupted` activity row and its
+        webhook outbox row, as a decision's), then an `interrupt` event."""
         async with self._store.connection() as conn:
             session = await session_store.get_session(conn, who.session_id)
         may_interrupt(policy_of(session.metadata), who)
@@ -216,6 +231,7 @@ class Approvals:
                         metadata=metadata,
                     )
                 ],
+                logged=False,  # the interrupt's own row names it
             )
             (result,) = outcome.results
             if isinstance(result, HubError):
@@ -224,7 +240,19 @@ class Approvals:
             event = InterruptEvent(
                 session_id=who.session_id, message_id=message.id, interrupt=interrupt
             )
-            await changes.outbox(conn, who.session_id, "session.interrupted", event)
+            await changes.record_as(
+                conn,
+                who,
+                "session.interrupted",
+                {
+                    "message_id": message.id,
+                    "target": interrupt.target,
+                    "target_id": interrupt.target_id,
+                    "by": interrupt.by,
+                    "reason": interrupt.reason,
+                },
+                outbox=("session.interrupted", event),
+            )
         await self._events.publish_messages([message])
         await self._events.publish(who.session_id, event)
         return message, interrupt
@@ -262,6 +290,7 @@ async def _decision_message(
                 client_msg_id=f"approval-{approval.message_id}",
             )
         ],
+        logged=False,  # the decision's own row names it
     )
     (result,) = outcome.results
     if isinstance(result, HubError):

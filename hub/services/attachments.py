@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from hub import api
 from hub.config import Config
@@ -32,12 +32,16 @@ from hub.domain.attachments import (
 from hub.errors import HubError
 from hub.protocol import AttachmentEvent
 from hub.services.events import Events
-from hub.store import Store, changes
+from hub.store import Connection, Store, changes
 from hub.store import attachments as attachment_store
 from hub.store import sessions as session_store
 from hub.store.blobs import BlobKey, BlobStore
 
-__all__ = ["Attachments", "Download"]
+__all__ = ["Attachments", "Download", "UploadGuard"]
+
+UploadGuard = Callable[[Connection], Awaitable[None]]
+"""A check run in the upload's transaction, after the session is held for the write
+(a runner's upload: it still holds its job); raising refuses the upload, nothing stored."""
 
 _WRITE_BYTES_PER_SECOND = 10_000_000
 """The slowest the store is expected to take a blob: an upload's transaction may take
@@ -93,9 +97,11 @@ class Attachments:
         name: str | None,
         content_type: str | None,
         length: int | None = None,
+        guard: UploadGuard | None = None,
     ) -> Attachment:
         """Store an upload; its bytes come from `chunks`. `payload_too_large` past the
-        size limit and `quota_exceeded` past the session's quota: nothing is stored."""
+        size limit and `quota_exceeded` past the session's quota: nothing is stored;
+        nor if `guard` raises."""
         self.check_upload(principal, length)
         file_name = validate_name(name)
         mime = parse_content_type(content_type)
@@ -112,7 +118,7 @@ class Attachments:
             )
         self._receiving[session_id] = self._receiving.get(session_id, 0) + 1
         try:
-            return await self._receive(principal, chunks, file_name, mime)
+            return await self._receive(principal, chunks, file_name, mime, guard)
         finally:
             if self._receiving[session_id] <= 1:
                 del self._receiving[session_id]
@@ -120,7 +126,12 @@ class Attachments:
                 self._receiving[session_id] -= 1
 
     async def _receive(
-        self, principal: Principal, chunks: AsyncIterator[bytes], file_name: str, mime: str
+        self,
+        principal: Principal,
+        chunks: AsyncIterator[bytes],
+        file_name: str,
+        mime: str,
+        guard: UploadGuard | None,
     ) -> Attachment:
         session_id = principal.session_id
         with tempfile.TemporaryFile() as spool:
@@ -149,6 +160,8 @@ class Attachments:
                     if await attachment_store.charge(conn, session_id, size, self.quota) is None:
                         raise self._over_quota(None)
                 await session_store.hold_for_write(conn, session_id)
+                if guard is not None:
+                    await guard(conn)
                 attachment = await attachment_store.insert_attachment(
                     conn,
                     attachment_id=new_attachment_id(),

@@ -85,6 +85,7 @@ async def end_job(
         "system",
         _ENDED[status],
         {"job_id": job.id, "charged": settlement.charged, "released": settlement.released},
+        outbox=("job.updated", JobEvent(job=ended)),
     )
     return ended
 
@@ -143,13 +144,15 @@ class Jobs:
             if retry:
                 return job, True
             await pool_store.reserve(conn, pool_id, req.estimated_cost, job.id, who.participant_id)
+            event = JobEvent(job=job)
             await changes.record_as(
                 conn,
                 who,
                 "job.created",
                 {"job_id": job.id, "kind": job.kind, "reserved": job.cost_reserved},
+                outbox=("job.created", event),
             )
-        await self._events.publish(who.session_id, JobEvent(job=job))
+        await self._events.publish(who.session_id, event)
         return job, False
 
     async def get(self, who: Principal, job_id: str) -> Job:
@@ -246,6 +249,7 @@ class Jobs:
                     "system",
                     "job.requeued",
                     {"job_id": job_id, "attempt": old.attempts},
+                    outbox=("job.updated", JobEvent(job=job)),
                 )
                 return job
             return await end_job(

@@ -121,6 +121,8 @@ class Pools:
                     "only a finished job of this pool, and at most what it was charged,"
                     " is refunded",
                 )
+            job = await job_store.get_job(conn, session_id, req.job_id)
+            assert job is not None
             await changes.record(
                 conn,
                 session_id,
@@ -128,6 +130,7 @@ class Pools:
                 "system",
                 "job.refunded",
                 {"job_id": req.job_id, "amount": req.amount},
+                outbox=("job.updated", JobEvent(job=job)),
             )
             await changes.audit(
                 conn,
@@ -137,8 +140,7 @@ class Pools:
                 {"pool_id": pool_id, "job_id": req.job_id, "amount": req.amount},
             )
             found = await pool_store.find_pool(conn, pool_id)
-            job = await job_store.get_job(conn, session_id, req.job_id)
-        assert found is not None and job is not None
+        assert found is not None
         await self._events.publish(session_id, JobEvent(job=job))
         return found.pool
 

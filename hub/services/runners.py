@@ -24,25 +24,31 @@ from hub.api.jobs import (
 from hub.config import Config
 from hub.domain import Principal, UserPrincipal
 from hub.domain.jobs import (
+    HUB_AUTHOR,
     MAX_LOG_ENTRIES,
     RUNNER_KEY_PREFIX,
     Job,
     RunnerKey,
     RunnerPrincipal,
     check_held,
+    end_content,
     result_charge,
 )
+from hub.domain.messages import Message
 from hub.errors import HubError
-from hub.protocol import JobEvent, JobLogEvent
+from hub.protocol import ArtifactEvent, JobEvent, JobLogEvent
 from hub.security import hash_token, new_key
+from hub.services.attachments import UploadGuard
 from hub.services.events import Events
 from hub.services.jobs import end_job
 from hub.services.pools import owned_space
-from hub.store import Connection, Store, changes
+from hub.store import Connection, Store, changes, message_batch
+from hub.store import artifacts as artifact_store
 from hub.store import jobs as job_store
 from hub.store import runners as runner_store
 from hub.store import spaces as space_store
 from hub.store.jobs import LockedJob
+from hub.store.messages import NewMessage
 
 __all__ = ["Runners"]
 
@@ -136,6 +142,7 @@ class Runners:
                 "system",
                 "job.claimed",
                 {"job_id": job.id, "attempt": job.attempts, "runner": runner.name},
+                outbox=("job.updated", JobEvent(job=job)),
             )
         await self._events.publish(job.session_id, JobEvent(job=job))
         assert job.lease_until is not None
@@ -182,6 +189,27 @@ class Runners:
             watch_only=True,
         )
 
+    async def uploader(
+        self, runner: RunnerPrincipal, job_id: str, attempt: int
+    ) -> tuple[Principal, UploadGuard]:
+        """Who uploads a held job's output file to its session: the runner's key, in the
+        role of the agent that asked for the job (`lease_lost` unless the runner holds
+        the job at `attempt`); and the guard that checks it still does in the upload's
+        transaction, after the bytes arrived."""
+        async with self._store.transaction() as conn:
+            job = (await self._held(conn, runner, job_id, attempt)).job
+
+        async def still_held(conn: Connection) -> None:
+            await self._held(conn, runner, job_id, attempt)
+
+        who = Principal(
+            session_id=job.session_id,
+            role=job.requested_role,
+            participant_id=runner.key_id,
+            display_name=runner.name,
+        )
+        return who, still_held
+
     async def heartbeat(self, runner: RunnerPrincipal, job_id: str, attempt: int) -> Job:
         """Renew the lease on a job the runner holds (`lease_lost` otherwise)."""
         async with self._store.transaction() as conn:
@@ -221,11 +249,45 @@ class Runners:
         return job.log_count + len(entries)
 
     async def result(self, runner: RunnerPrincipal, job_id: str, req: ResultReport) -> Job:
-        """End the held job: `succeeded` or `failed`, its output, and the charge."""
+        """End the held job: `succeeded` or `failed`, its output, and the charge. A
+        result naming attachments or making artifacts is announced by a system message
+        carrying them, written in the same transaction (the artifacts made on it)."""
+        message: Message | None = None
+        made: list[ArtifactEvent] = []
         async with self._store.transaction() as conn:
             held = (await self._held(conn, runner, job_id, req.attempt)).job
             await job_store.check_attachments(conn, held.session_id, req.attachments)
             await job_store.check_artifacts(conn, held.session_id, req.artifacts)
+            artifacts = list(req.artifacts)
+            if req.attachments or req.new_artifacts:
+                message = await _announce(conn, held, req)
+                for new in req.new_artifacts:
+                    artifact = await artifact_store.create_artifact(
+                        conn,
+                        held.session_id,
+                        message_id=message.id,
+                        title=new.title,
+                        data=new.data,
+                        creator=runner.key_id,
+                    )
+                    assert artifact is not None
+                    event = ArtifactEvent(artifact=artifact)
+                    await changes.record(
+                        conn,
+                        held.session_id,
+                        runner.key_id,
+                        "system",
+                        "artifact.created",
+                        {
+                            "artifact_id": artifact.id,
+                            "kind": artifact.kind,
+                            "message_id": message.id,
+                            "job_id": job_id,
+                        },
+                        outbox=("artifact.created", event),
+                    )
+                    made.append(event)
+                    artifacts.append(artifact.id)
             charge = result_charge(req.status, req.cost, held.cost_used, held.cost_reserved)
             job = await end_job(
                 conn,
@@ -235,8 +297,36 @@ class Runners:
                 runner.key_id,
                 output=req.output,
                 attachments=req.attachments,
-                artifacts=req.artifacts,
+                artifacts=artifacts,
                 error=req.error,
             )
+        if message is not None:
+            await self._events.publish_messages([message])
+        for event in made:
+            await self._events.publish(job.session_id, event)
         await self._events.publish(job.session_id, JobEvent(job=job))
         return job
+
+
+async def _announce(conn: Connection, job: Job, req: ResultReport) -> Message:
+    """The hub's system message announcing the job's end, carrying its output files."""
+    outcome = await message_batch.insert_batch(
+        conn,
+        [
+            NewMessage(
+                session_id=job.session_id,
+                author_id=HUB_AUTHOR,
+                author_role="system",
+                content=end_content(
+                    job.id, job.kind, req.status, len(req.attachments), len(req.new_artifacts)
+                ),
+                msg_type="system",
+                metadata={"job": {"id": job.id, "kind": job.kind, "status": req.status}},
+                attachment_ids=list(req.attachments),
+            )
+        ],
+    )
+    (result,) = outcome.results
+    if isinstance(result, HubError):
+        raise result
+    return result[0]

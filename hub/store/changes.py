@@ -2,7 +2,9 @@
 transaction, so the audit log holds exactly the changes that were committed. Messages are
 the exception: the group commit writes their rows (one per author and batch) inside its
 own insert statements (`message_batch`, `message_fresh`), where a round trip per row
-would cost the send path dearly. A change that webhooks deliver (other than a message:
+would cost the send path dearly; and a system message that is part of another change
+(a decision, an interrupt: `insert_batch(..., logged=False)`) writes no row of its own,
+that change's row names it. A change that webhooks deliver (other than a message:
 the messages table is its own outbox) also writes its outbox row here: with its
 activity row, in the same statement (`record(..., outbox=...)`: no round trip more than
 the activity row's, endpoint or not), or alone (`outbox`) where it has none."""

@@ -86,10 +86,14 @@ async def present_attachments(
     return {(r["session_id"], r["path"]) for r in rows}
 
 
-async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOutcome:
+async def insert_batch(
+    conn: Connection, items: Sequence[NewMessage], *, logged: bool = True
+) -> BatchOutcome:
     """Insert `items` inside the caller's transaction, deciding item by item (see the
     module docstring): the session locks are taken first, then the look-up, so nothing
-    can commit in between. The slow, exact path: `insert_fresh` is the fast one."""
+    can commit in between. The slow, exact path: `insert_fresh` is the fast one. Not
+    `logged`: no `message.sent` row, for a system message that is part of a change
+    writing its own activity row (a decision, an interrupt: one row per change)."""
     results: list[tuple[Message, bool] | HubError | None] = [None] * len(items)
     sessions = await _lock_sessions(conn, items)
     existing = await committed_retries(conn, items)
@@ -127,7 +131,7 @@ async def insert_batch(conn: Connection, items: Sequence[NewMessage]) -> BatchOu
         now = sessions[items[to_insert[0][0]].session_id]["now"]
         for index, assigned in to_insert:
             results[index] = (as_message(items[index], assigned, now), False)
-        await _write(conn, items, to_insert, next_id, renamed)
+        await _write(conn, items, to_insert, next_id, renamed, logged)
 
     return BatchOutcome(answer_copies(items, results, batch_keys), sorted(renamed.items()))
 
@@ -213,8 +217,10 @@ async def _write(
     to_insert: list[tuple[int, int]],
     next_id: dict[str, int],
     renamed: dict[str, str],
+    logged: bool,
 ) -> None:
-    """One statement: the messages, their activity rows, the sessions' counters.
+    """One statement: the messages, their activity rows (if `logged`), the sessions'
+    counters.
 
     The activity log gets one `message.sent` row per author and session per batch,
     listing the ids, rather than one per message: the messages table is itself the
@@ -222,7 +228,7 @@ async def _write(
     """
     chosen = [(items[i], a) for i, a in to_insert]
     authored: dict[tuple[str, str, str], list[int]] = {}
-    for item, assigned in chosen:
+    for item, assigned in chosen if logged else ():
         authored.setdefault((item.session_id, item.author_id, item.author_role), []).append(
             assigned
         )

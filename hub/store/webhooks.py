@@ -235,8 +235,10 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
     had messages or outbox events since the endpoint was registered and has no stream
     yet. The stream starts after the last message and event before the registration, and
     a fork's after the history it was made with (copies, not new messages). Sessions are found by
-    the same grounds `sessions.watch_grounds` checks (its agents, its space), generously:
-    each delivery checks the grounds again. Returns how many were opened."""
+    the same grounds `sessions.watch_grounds` checks (its agents, its space), now: a
+    person's endpoint gets no stream for a session they may no longer hear (one that
+    would be dropped at its first delivery and opened again at the next look, for ever),
+    and each delivery checks the grounds again. Returns how many were opened."""
     if not endpoint_ids:
         return 0
     status: str = await conn.execute(
@@ -245,10 +247,19 @@ async def discover_streams(conn: Connection, endpoint_ids: list[str]) -> int:
            ), pairs AS (
                SELECT e.id AS endpoint_id, s.id AS session_id, e.created_at AS since
                  FROM e JOIN sessions s ON s.id = e.session_id
+                WHERE e.user_id IS NULL
+                   OR EXISTS (SELECT 1 FROM workspace_members m
+                               WHERE m.user_id = e.user_id
+                                 AND m.workspace_id = s.workspace_id)
+                   OR EXISTS (SELECT 1 FROM agent_profiles p
+                               WHERE p.user_id = e.user_id
+                                 AND p.id IN (s.agent_a_profile_id, s.agent_b_profile_id))
                UNION
                SELECT e.id, s.id, e.created_at
                  FROM e JOIN sessions s ON s.workspace_id = e.space_id
                 WHERE e.session_id IS NULL
+                  AND EXISTS (SELECT 1 FROM workspace_members m
+                               WHERE m.user_id = e.user_id AND m.workspace_id = e.space_id)
                UNION
                SELECT e.id, s.id, e.created_at
                  FROM e JOIN workspace_members m ON m.user_id = e.user_id

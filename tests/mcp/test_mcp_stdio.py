@@ -18,7 +18,9 @@ from mcp import Client, ClientSession, MCPDeprecationWarning, StdioServerParamet
 from mcp.shared.exceptions import MCPError
 
 from hub.client import HubAPI
+from hub.domain.jobs import LogLevel
 from tests.cli_helpers import base_url, hub, one_bus, quiet_env
+from tests.compute_helpers import setup
 from tests.helpers import HubClient
 from tests.sdk.test_client import drop_all
 
@@ -509,3 +511,49 @@ async def test_request_approval_waits_for_the_decision(
         assert interrupted == [
             {"message_id": stop.id, "by": human.you.participant_id, "reason": "CI is red"}
         ]
+
+
+async def test_an_agent_creates_waits_for_and_cancels_jobs(
+    hub_server: TestServer, client: HubClient, tmp_path: Path
+) -> None:
+    """Over MCP, agent B queues a job (its cost reserved), `wait_for_job` returns it
+    when a runner finishes it, with its output and last log lines; a job the pool
+    cannot pay for is `insufficient_credits`; `cancel_job` cancels, once."""
+    url = base_url(hub_server)
+    s = await setup(client, credits=50)
+    rkey = s.runners["main"]
+    async with agent(url, s.session["b"], tmp_path) as b:
+        tools = {tool.name for tool in (await b.session.list_tools()).tools}
+        assert tools >= {"create_job", "wait_for_job", "cancel_job"}
+        job = await b.call(
+            "create_job", kind="echo", input={"text": "hi"}, estimated_cost=30, client_job_id="j1"
+        )
+        assert (job["status"], job["finished"], job["cost_reserved"]) == ("queued", False, 30)
+        again = await b.call("create_job", kind="echo", estimated_cost=30, client_job_id="j1")
+        assert again["id"] == job["id"]
+        looked = await b.call("wait_for_job", job_id=job["id"], timeout=0)
+        assert (looked["status"], looked["timed_out"]) == ("queued", True)
+        error = await b.error("create_job", kind="echo", estimated_cost=21)
+        assert error.startswith("insufficient_credits")
+        waiting = asyncio.create_task(b.call("wait_for_job", job_id=job["id"], timeout=TIMEOUT))
+        async with HubAPI(url) as rest:
+            claimed = await rest.claim(rkey)
+            assert claimed is not None and claimed.job.id == job["id"]
+            lines: list[tuple[LogLevel, str]] = [("info", f"step {i}") for i in range(25)]
+            await rest.report_log(rkey, job["id"], 1, lines)
+            assert not waiting.done()
+            output = {"echo": "hi"}
+            await rest.report_result(rkey, job["id"], 1, "succeeded", output=output, cost=12)
+        done = await waiting
+        assert (done["status"], done["finished"], done["output"]) == (
+            "succeeded",
+            True,
+            {"echo": "hi"},
+        )
+        assert (done["cost_charged"], done["log_count"]) == (12, 25)
+        assert [e["text"] for e in done["log_tail"]] == [f"step {i}" for i in range(5, 25)]
+        assert "timed_out" not in done
+        other = await b.call("create_job", kind="echo", estimated_cost=5)
+        cancelled = await b.call("cancel_job", job_id=other["id"])
+        assert (cancelled["status"], cancelled["finished"]) == ("cancelled", True)
+        assert (await b.error("cancel_job", job_id=other["id"])).startswith("invalid_transition")

@@ -19,11 +19,13 @@ from hub.client import (
     HubClientError,
     InsufficientCredits,
     LeaseLost,
+    OutputArtifact,
     Result,
     Runner,
     RunningJob,
 )
 from hub.client import connect as connect_session
+from hub.domain.artifacts import JsonArtifact
 from hub.protocol import JobEvent, JobLogEvent
 from tests.compute_helpers import ledger_matches, runner_key, setup
 from tests.helpers import HubClient
@@ -212,3 +214,96 @@ async def test_a_runner_reads_the_input_attachments_of_the_job_it_holds(
         assert seen == {"bytes": b"MKTAYIAKQR", "other": "not_found"}
         with pytest.raises(LeaseLost):
             await rest.input_attachment(s.runners["main"], job.id, 1, given.id)
+
+
+async def test_a_runner_uploads_output_files_and_the_agent_downloads_them(
+    client: HubClient,
+) -> None:
+    """A Runner's handler uploads a file and makes an artifact: the job's output names
+    them, the hub's system message announcing the end carries both, and agent A
+    downloads the file's bytes."""
+    s = await setup(client, credits=10)
+    sid, a = s.session["id"], s.session["a"]
+    async with HubAPI(client.base) as rest:
+        job = await rest.create_job(sid, a, "echo", {"n": 1})
+
+        async def fold(running: RunningJob) -> Any:
+            made = await running.upload(b"ATOM 1 N MET", name="model.pdb")
+            table = OutputArtifact(title="scores", data=JsonArtifact(value={"plddt": 91}))
+            return Result(output={"ok": True}, attachments=[made.id], new_artifacts=[table])
+
+        runner = Runner(client.base, s.runners["main"])
+        async with connect_session(client.base, s.session["obs"]) as obs:
+            task = asyncio.create_task(runner.run(fold))
+            async with asyncio.timeout(TIMEOUT):
+                async for event in obs:
+                    if isinstance(event, JobEvent) and event.job.finished_at is not None:
+                        ended = event.job
+                        break
+        runner.stop()
+        await asyncio.wait_for(task, TIMEOUT)
+        assert ended.id == job.id and ended.status == "succeeded"
+        (file_id,) = ended.output_attachments
+        assert await rest.download_attachment(sid, a, file_id) == b"ATOM 1 N MET"
+        uploaded = await rest.attachment(sid, a, file_id)
+        assert uploaded.name == "model.pdb" and uploaded.uploader.startswith("rkey_")
+        (artifact_id,) = ended.output_artifacts
+        page = await rest.history(sid, a)
+        announced = page.messages[-1]
+        assert announced.author_role == "system" and announced.msg_type == "system"
+        assert announced.content == f"job {job.id} (echo) succeeded: 1 file, 1 artifact"
+        assert announced.attachment_ids == [file_id]
+        assert announced.metadata["job"] == {"id": job.id, "kind": "echo", "status": "succeeded"}
+        gallery = await rest.artifacts(sid, a, message_id=announced.id)
+        assert [x.id for x in gallery.artifacts] == [artifact_id]
+        assert gallery.artifacts[0].title == "scores"
+
+
+async def test_a_runner_that_lost_its_job_cannot_upload_to_its_session(
+    client: HubClient,
+) -> None:
+    """An upload names the attempt held: after the job is cancelled, the same runner's
+    upload is `lease_lost` and the session holds no new attachment; another runner key
+    of the owner never held it."""
+    s = await setup(client, credits=10)
+    sid, a = s.session["id"], s.session["a"]
+    async with HubAPI(client.base) as rest:
+        job = await rest.create_job(sid, a, "echo")
+        claimed = await rest.claim(s.runners["main"])
+        assert claimed is not None and claimed.job.id == job.id
+        kept = await rest.upload_output(s.runners["main"], job.id, 1, b"early", name="a.txt")
+        other = await runner_key(client, s.user, ["echo"], name="other")
+        with pytest.raises(LeaseLost):
+            await rest.upload_output(other, job.id, 1, b"not mine", name="b.txt")
+        with pytest.raises(LeaseLost):
+            await rest.upload_output(s.runners["main"], job.id, 2, b"next try", name="b.txt")
+        await rest.cancel_job(sid, a, job.id)
+        with pytest.raises(LeaseLost):
+            await rest.upload_output(s.runners["main"], job.id, 1, b"late", name="c.txt")
+        listed = await rest.attachments(sid, a)
+        assert [x.id for x in listed.attachments] == [kept.id]
+
+
+async def test_a_result_naming_another_sessions_attachment_is_refused(
+    client: HubClient,
+) -> None:
+    """A result's attachments must be uploads of the job's session: naming another
+    session's upload is `bad_request` and the runner still holds the job."""
+    s = await setup(client, credits=10)
+    elsewhere = await setup(client, credits=10)
+    async with HubAPI(client.base) as rest:
+        foreign = await rest.upload_attachment(
+            elsewhere.session["id"], elsewhere.session["a"], b"x", name="x.txt"
+        )
+        job = await rest.create_job(s.session["id"], s.session["a"], "echo")
+        assert await rest.claim(s.runners["main"]) is not None
+        with pytest.raises(HubClientError) as refused:
+            await rest.report_result(
+                s.runners["main"], job.id, 1, "succeeded", attachments=[foreign.id]
+            )
+        assert refused.value.code == "bad_request"
+        still = await rest.job(s.session["id"], s.session["a"], job.id)
+        assert still.status == "running" and still.output_attachments == []
+        await rest.report_result(s.runners["main"], job.id, 1, "succeeded")
+        page = await rest.history(s.session["id"], s.session["a"])
+        assert all(m.msg_type != "system" or "job" not in m.metadata for m in page.messages)

@@ -40,6 +40,13 @@ async def observers(client: HubClient, s: dict[str, Any], count: int) -> list[di
     return joined_all
 
 
+async def logged(client: HubClient, s: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    """The session's activity rows naming `action`."""
+    status, body = await client.call("GET", f"/api/sessions/{s['id']}/activity", token=s["obs"])
+    assert status == 200, body
+    return [row for row in body["activity"] if row["action"] == action]
+
+
 def decide(message_id: int, decision: str = "approved", **extra: Any) -> dict[str, Any]:
     return {"type": "decide", "message_id": message_id, "decision": decision, **extra}
 
@@ -92,6 +99,18 @@ async def test_the_first_of_concurrent_decisions_wins_once(client: HubClient) ->
     replayed = await client.connect(s["obs"], since=0)
     ids = replayed.message_ids()
     assert ids == list(range(1, len(ids) + 1)) and decision["id"] in ids
+    (row,) = await logged(client, s, "approval.decided")
+    assert (row["actor_id"], row["detail"]) == (
+        won["decided_by"],
+        {
+            "message_id": request["id"],
+            "decision": won["status"],
+            "decided_by": won["decided_by"],
+            "decision_message_id": decision["id"],
+        },
+    )
+    sent = await logged(client, s, "message.sent")
+    assert decision["id"] not in [i for r in sent for i in r["detail"]["message_ids"]]
 
 
 async def test_two_hubs_on_one_database_decide_once(make_client: Any, config: Config) -> None:
@@ -200,6 +219,9 @@ async def test_expiry_is_a_decision_made_by_the_sweeper(make_client: Any) -> Non
     refused = await a.request(decide(request["id"]))
     assert refused["code"] == "conflict" and "expired" in refused["message"]
     assert refused["approval"]["status"] == "expired"
+    (row,) = await logged(client, s, "approval.decided")
+    assert (row["actor_id"], row["actor_role"]) == ("hub", "system")
+    assert row["detail"]["decision"] == "expired" and row["detail"]["decided_by"] is None
 
 
 async def test_expiry_is_decided_by_whoever_notices_first(make_client: Any) -> None:
@@ -257,7 +279,8 @@ async def test_rest_lists_and_decides(client: HubClient) -> None:
 
 async def test_an_interrupt_reaches_the_agent(client: HubClient) -> None:
     """Agent A and an approving observer interrupt agent B: B gets `interrupt` events
-    saying who and why, each recorded as a system message; B itself may not."""
+    saying who and why, each recorded as a system message and one `session.interrupted`
+    row; B itself may not."""
     s = await client.session_with_b()
     a, b, obs = [await client.connect(s[k]) for k in ("a", "b", "obs")]
     answer = await a.request({"type": "interrupt", "target": "agent_b", "reason": "wrong file"})
@@ -276,3 +299,26 @@ async def test_an_interrupt_reaches_the_agent(client: HubClient) -> None:
     refused = await b.request({"type": "interrupt", "target": "agent_a"})
     assert refused["code"] == "forbidden"
     await obs.wait(lambda: len([f for f in obs.frames if f["type"] == "interrupt"]) == 2)
+    rows = await logged(client, s, "session.interrupted")
+    assert [(r["actor_role"], r["detail"]) for r in rows] == [
+        (
+            "agent_a",
+            {
+                "message_id": answer["message"]["id"],
+                "target": "agent_b",
+                "target_id": "bee",
+                "by": event["interrupt"]["by"],
+                "reason": "wrong file",
+            },
+        ),
+        (
+            "observer",
+            {
+                "message_id": second["message_id"],
+                "target": "agent_b",
+                "target_id": "bee",
+                "by": body["interrupt"]["by"],
+                "reason": "stop",
+            },
+        ),
+    ]

@@ -1,11 +1,12 @@
 """Approvals and interrupts on the session page, in a real browser: a pending request
 shows with Approve/Reject and a comment, deciding it reaches the requester, an
-interrupt reaches the agent and shows, and task states show on status messages; on a
-desktop and on a dark phone."""
+interrupt reaches the agent and shows (in its own space, dismissible), the activity
+panel says both live, and task states show on status messages; on a desktop and on a
+dark phone."""
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.helpers import HubClient
 from tests.web.test_page import PHONE, WAIT, assert_clean, enter, open_page, screenshot
@@ -23,6 +24,32 @@ async def ask(peer: object, description: str, content: str) -> int:
     )
     assert answer["type"] == "ack", answer
     return int(answer["message"]["id"])
+
+
+async def assert_not_covered(page: Page) -> None:
+    """The interrupt notice takes its own space, over no message: it and the transcript
+    do not overlap, and it is over the head or foot of no message in view."""
+    covered = await page.evaluate(
+        """() => {
+          const box = document.getElementById("interrupt-notice");
+          const notice = box.getBoundingClientRect();
+          const list = document.getElementById("messages").getBoundingClientRect();
+          if (notice.height === 0) return "the notice is not shown";
+          const overlap = notice.top < list.bottom && list.top < notice.bottom;
+          if (overlap) return "the notice overlaps the list";
+          const top = Math.max(list.top, 0), bottom = Math.min(list.bottom, innerHeight);
+          for (const li of document.querySelectorAll("#messages > li")) {
+            const edges = li.getBoundingClientRect();
+            for (const y of [edges.top + 6, edges.bottom - 6]) {
+              if (y < top || y > bottom) continue;
+              const hit = document.elementFromPoint(edges.left + edges.width / 2, y);
+              if (box.contains(hit)) return `${li.id} is under the notice`;
+            }
+          }
+          return null;
+        }"""
+    )
+    assert covered is None, covered
 
 
 async def test_approve_reject_and_interrupt_on_the_page(site: HubClient, browser: Browser) -> None:
@@ -53,6 +80,10 @@ async def test_approve_reject_and_interrupt_on_the_page(site: HubClient, browser
     await expect(line).to_contain_text("by Ada: Ship it")
     refused = await a.request({"type": "decide", "message_id": first, "decision": "rejected"})
     assert refused["code"] == "conflict" and refused["approval"]["decided_by"]
+    activity = page.locator("#activity")
+    await expect(activity.locator("li").first).to_contain_text(
+        f"Observer (Ada) approved request #{first}", timeout=WAIT
+    )
 
     await page.locator("#interrupt-reason").fill("Wait: CI is red")
     await page.locator("#interrupt-button").click()
@@ -62,9 +93,17 @@ async def test_approve_reject_and_interrupt_on_the_page(site: HubClient, browser
     notice = page.locator("#interrupt-notice")
     await expect(notice).to_contain_text("Ada interrupted", timeout=WAIT)
     await expect(notice).to_contain_text("Wait: CI is red")
+    await expect(activity).to_contain_text(
+        "Observer (Ada) interrupted bee: Wait: CI is red", timeout=WAIT
+    )
+    await a.say("Acknowledged: waiting for CI.")
+    await expect(page.locator("#messages > li")).to_have_count(6, timeout=WAIT)
+    await assert_not_covered(page)
     await b.say("Stopped.", msg_type="status", metadata={"state": "cancelled"})
     await expect(page.locator(".task-state.state-cancelled")).to_have_text("cancelled")
     await screenshot(page, "approvals-decided-desktop.png", full_page=False)
+    await page.locator("#interrupt-dismiss").click()
+    await expect(notice).to_be_hidden()
     await assert_clean(page, site.base)
 
     second = await ask(b, "Delete the 1.x branch", "git push origin :1.x")
@@ -74,6 +113,10 @@ async def test_approve_reject_and_interrupt_on_the_page(site: HubClient, browser
     await enter(phone, "Bo")
     await expect(phone.locator("#approvals > li")).to_have_count(1, timeout=WAIT)
     await expect(phone.locator(f"#approval-line-{first}")).to_contain_text("by Ada: Ship it")
+    await expect(phone.locator("#interrupt-notice")).to_contain_text("Ada interrupted bee")
+    await phone.locator("#interrupt-notice").scroll_into_view_if_needed()
+    await assert_not_covered(phone)
+    await screenshot(phone, "approvals-interrupt-phone-dark.png", full_page=False)
     await phone.locator("#approvals-panel").scroll_into_view_if_needed()
     await screenshot(phone, "approvals-phone-dark.png", full_page=False)
     await phone.locator(f"#approval-comment-{second}").fill("Keep it for now")

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hub.errors import HubError
 from hub.web.keys import HUB
 from tests.compute_helpers import (
     call_ok,
@@ -485,3 +486,43 @@ async def test_deleting_a_session_cancels_its_open_jobs_and_releases_their_credi
     assert (status, answer["code"]) == (409, "lease_lost")
     assert await claim(client, key) is None
     assert await ledger_matches(db, s.pool) == {"balance": 47, "reserved": 0, "spent": 3}
+
+
+async def test_an_upload_whose_lease_is_lost_while_its_bytes_arrive_is_not_stored(
+    make_client: Any, db: asyncpg.Connection
+) -> None:
+    """A runner's upload passes the lease check when it starts; the job is cancelled
+    while its bytes are still arriving: the transaction that would store it checks
+    again and refuses `lease_lost`, and the session holds no attachment."""
+    client = await make_client()
+    s = await setup(client, credits=10)
+    key = s.runners["main"]
+    _, job = await create_job(client, s)
+    claimed = await claim(client, key)
+    assert claimed["job"]["id"] == job["id"]
+    hub = client.server.app[HUB]
+    runner = await hub.runners.authenticate(key)
+    who, guard = await hub.runners.uploader(runner, job["id"], 1)
+    halfway, go_on = asyncio.Event(), asyncio.Event()
+
+    async def body() -> Any:
+        yield b"first half, "
+        halfway.set()
+        await go_on.wait()
+        yield b"second half"
+
+    upload = asyncio.create_task(
+        hub.attachments.upload(who, body(), name="out.txt", content_type="text/plain", guard=guard)
+    )
+    async with asyncio.timeout(10):
+        await halfway.wait()
+    status, _ = await client.call(
+        "POST", f"/api/sessions/{s.session['id']}/jobs/{job['id']}/cancel", token=s.session["a"]
+    )
+    assert status == 200
+    go_on.set()
+    with pytest.raises(HubError) as refused:
+        await asyncio.wait_for(upload, 10)
+    assert refused.value.code == "lease_lost"
+    stored = "SELECT count(*) FROM attachments WHERE session_id = $1"
+    assert await db.fetchval(stored, s.session["id"]) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 
+from aiohttp import web
 from playwright.async_api import Browser, expect
 
 from tests.helpers import HubClient
@@ -371,10 +372,16 @@ async def test_public_sessions_and_search(site: HubClient, browser: Browser) -> 
         await assert_clean(page, site.base)
 
 
+async def _answer(status: int, text: str) -> web.StreamResponse:
+    return web.Response(status=status, text=text)
+
+
 async def test_webhooks_on_my_hub(site: HubClient, browser: Browser) -> None:
     """A person sees their endpoints: one disabled says why and is enabled from the
     page; "Send test" delivers a test event to the local receiver and its attempt shows
-    under "Deliveries" with its status and the answer's excerpt."""
+    under "Deliveries" with its status and the answer's excerpt; an attempt made
+    elsewhere (the worker, another client) shows there too while it is open, with no
+    reload."""
     from tests.worker.test_webhooks import Receiver
 
     receiver = Receiver()
@@ -410,6 +417,12 @@ async def test_webhooks_on_my_hub(site: HubClient, browser: Browser) -> None:
         await expect(deliveries).to_contain_text("200")
         await expect(deliveries.locator(".excerpt")).to_have_text("ok")
         assert len(receiver.got) == 1
+        receiver.answer = lambda request, n: _answer(503, "busy")
+        status, sent = await site.call("POST", f"/api/webhooks/{hook_id}/test", token=user_key)
+        assert (status, sent["status"]) == (200, 503)  # made elsewhere, shown live
+        await expect(deliveries).to_have_count(2, timeout=WAIT)
+        await expect(deliveries.first).to_contain_text("503")
+        await expect(deliveries.first.locator(".excerpt")).to_have_text("busy")
         await screenshot(page, "me-webhooks-desktop.png")
         await assert_clean(page, site.base)
     finally:

@@ -569,19 +569,23 @@ async def test_every_change_writes_one_activity_row(client: HubClient, database_
         ),
         ("send", lambda: ask_approval("ask1"), "message.sent"),
         ("send", lambda: ask_approval("ask2"), "message.sent"),
-        # a decision and an interrupt are each recorded as one system message
+        # a decision and an interrupt each write a system message, named by their own row
         (
             "POST /api/sessions/{session_id}/approvals/{message_id}/decision",
             decide_by_rest,
-            "message.sent",
+            "approval.decided",
         ),
-        ("decide", decide_by_frame, "message.sent"),
+        ("decide", decide_by_frame, "approval.decided"),
         (
             "POST /api/sessions/{session_id}/interrupts",
             api("POST", "/interrupts", "a", {"reason": "stop"}),
-            "message.sent",
+            "session.interrupted",
         ),
-        ("interrupt", lambda: frame("a", {"type": "interrupt", "reason": "stop"}), "message.sent"),
+        (
+            "interrupt",
+            lambda: frame("a", {"type": "interrupt", "reason": "stop"}),
+            "session.interrupted",
+        ),
         ("POST /api/sessions/{session_id}/notes", note_by_rest, "note.created"),
         (
             "PUT /api/sessions/{session_id}/notes/{note_id}",

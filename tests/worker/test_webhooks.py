@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -28,13 +29,21 @@ from standardwebhooks import Webhook as Verifier
 
 from hub.app import create_app
 from hub.config import Config, load_config
-from hub.domain.webhooks import address_refusal, check_url, parse_allowance, retry_delay
+from hub.domain.webhooks import (
+    address_refusal,
+    check_url,
+    parse_allowance,
+    parse_retry_after,
+    retry_delay,
+)
 from hub.errors import HubError
 from hub.metrics import Metrics
 from hub.store import Store
+from hub.store import webhooks as webhook_store
 from hub.vault import Keyring
 from hub.worker.egress import http_client, refusal_of
 from hub.worker.webhooks import WebhookWorker
+from tests.compute_helpers import setup
 from tests.helpers import TEST_SECRET_KEY, HubClient, HubTestServer
 from tests.web.test_profiles import agent_key, new_agent, person
 from tests.web.test_spaces import new_space
@@ -447,60 +456,101 @@ async def test_two_workers_share_the_streams_without_delivering_twice(
 
 
 async def test_a_worker_killed_mid_delivery_loses_nothing(
-    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+    hub: HubClient, receiver: Receiver, wh_config: Config
 ) -> None:
-    """A `hub worker` process killed with SIGKILL while its request waits for an answer
-    moved nothing: once its lease runs out, another worker delivers every message, the
-    interrupted one again with the same webhook-id."""
-    answered = asyncio.Event()
+    """Two `hub worker` processes deliver a person's endpoint over four sessions
+    (messages and outbox events); the one whose request waits for an answer is killed
+    with SIGKILL. It moved nothing: once its lease runs out (3 s), the other delivers
+    the interrupted event again and everything after it. Every event arrives at least
+    once, each session's in order; an event that arrives twice carries the same
+    webhook-id and body."""
+    import psutil
+
+    first: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    killed = asyncio.Event()
 
     async def answer(request: web.Request, n: int) -> web.StreamResponse:
         if n == 0:
-            await answered.wait()  # held until the worker is dead
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            assert peer is not None
+            first.set_result(peer[1])
+            await killed.wait()  # held until the worker that sent it is dead
         return web.Response(text="ok")
 
     receiver.answer = answer
-    key, sid = await own_session(hub)
-    await register(hub, key, receiver.url(), session_id=sid)
-    ids = await say(hub, sid, "x", "y", "z")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
+    key = await person(hub)
+    agent = await new_agent(hub, key)
+    akey = (await agent_key(hub, key, agent["slug"]))["token"]
+    await register(hub, key, receiver.url(), event_types=["message.*", "note.*"])
+    expected: dict[str, list[str]] = {}
+    for _ in range(4):
+        status, created = await hub.call("POST", "/api/sessions", token=akey, json={})
+        assert status == 201
+        sid, token = created["session"]["id"], created["agent_token"]
+        own_session.tokens[sid] = token  # type: ignore[attr-defined]
+        (one,) = await say(hub, sid, "one")
+        await _put_note(hub, sid, token, title="N", content="-", expected_version=0)
+        (two,) = await say(hub, sid, "two")
+        expected[sid] = [f"msg_{sid}_{one}", f"evt_{sid}_1", f"msg_{sid}_{two}"]
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
     env = {
         **os.environ,
         "HUB_DATABASE_URL": wh_config.database_url or "",
         "HUB_SECRET_KEY": TEST_SECRET_KEY,
         "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
         "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
-        "HUB_WEBHOOK_TIMEOUT": "30",
-        "HUB_WEBHOOK_LEASE": "31",
-        "HUB_WEBHOOK_METRICS_PORT": str(metrics_port),
+        "HUB_WEBHOOK_RETRY_SCHEDULE": "0.05",
+        "HUB_WEBHOOK_TIMEOUT": "2",
+        "HUB_WEBHOOK_LEASE": "3",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "worker",
+            env={**env, "HUB_WEBHOOK_METRICS_PORT": str(ports[i])},
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        for i in range(2)
+    ]
     try:
-        await receiver.wait(lambda: len(receiver.got) >= 1)
+        async with asyncio.timeout(TIMEOUT):
+            port = await first
+        sender = [
+            p
+            for p in processes
+            if any(c.laddr and c.laddr[1] == port for c in psutil.Process(p.pid).net_connections())
+        ]
+        assert len(sender) == 1
+        (dead,) = sender
+        metrics_port = ports[processes.index(dead)]
         async with ClientSession() as http:  # the worker's own /metrics
             async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as scraped:
                 assert scraped.status == 200
                 assert "hub_webhook_attempts_total" in await scraped.text()
+        dead.send_signal(signal.SIGKILL)
+        assert await dead.wait() == -signal.SIGKILL
+        killed.set()
+        everything = {i for ids in expected.values() for i in ids}
+        await receiver.wait(lambda: everything <= set(receiver.ids()))
     finally:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-    answered.set()
-    # The dead worker's lease would hold for 31 s: end it as its expiry would.
-    async with _conn(wh_config) as conn:
-        held = await conn.execute(
-            "UPDATE webhook_streams SET leased_until = now() WHERE session_id = $1"
-            " AND leased_by IS NOT NULL",
-            sid,
-        )
-    assert held == "UPDATE 1"
-    await workers()
-    await receiver.wait(lambda: len(receiver.got) >= 4)
-    first = f"msg_{sid}_{ids[0]}"
-    assert receiver.ids() == [first, first, *[f"msg_{sid}_{i}" for i in ids[1:]]]
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+    (interrupted,) = {i for i in receiver.ids() if i == receiver.got[0][2]["webhook-id"]}
+    assert receiver.ids().count(interrupted) >= 2
+    for sid, ids in expected.items():
+        got = [i for i in receiver.ids() if sid in i]
+        assert list(dict.fromkeys(got)) == ids  # each at least once, in order
+    bodies: dict[str, bytes] = {}
+    for _, _, headers, raw in receiver.got:
+        assert bodies.setdefault(headers["webhook-id"], raw) == raw
 
 
 async def test_a_lease_that_runs_out_is_taken_over(
@@ -547,6 +597,75 @@ class _conn:
         await self._conn.close()
 
 
+async def test_each_scope_hears_its_sessions_only(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A space's endpoint hears the sessions of that space (not its owner's others), a
+    person's unscoped one every session of their agents, a session's own (agent A's)
+    that session, its outbox events too, signed with its own secret. A member removed
+    from the space hears its sessions no more: what follows is not delivered to them,
+    nor redelivered on request, and no stream is opened for them again."""
+    from tests.web.test_spaces import add, username, verified_agent
+
+    ada, bob, cy = await person(hub), await person(hub), await person(hub)
+    space = await new_space(hub, ada)
+    slug = space["slug"]
+    for who, role in ((bob, "member"), (cy, "viewer")):
+        assert (await add(hub, ada, slug, await username(hub, who), role))[0] == 201
+    bob_key = await verified_agent(hub, bob)
+    sessions = []
+    for where in ({"workspace_id": slug}, {}):
+        status, created = await hub.call("POST", "/api/sessions", token=bob_key, json=where)
+        assert status == 201, created
+        own_session.tokens[created["session"]["id"]] = created["agent_token"]  # type: ignore[attr-defined]
+        sessions.append(created["session"]["id"])
+    inside, outside = sessions
+    token = own_session.tokens[inside]  # type: ignore[attr-defined]
+    await register(hub, ada, receiver.url("/space"), space=slug)
+    cy_hook = (await register(hub, cy, receiver.url("/cy"), space=slug))["webhook"]
+    await register(hub, bob, receiver.url("/bob"))
+    status, own = await hub.call(
+        "POST",
+        f"/api/sessions/{inside}/webhooks",
+        token=token,
+        json={"url": receiver.url("/own"), "event_types": ["*"]},
+    )
+    assert status == 201, own
+    await say(hub, inside, "x")
+    await say(hub, outside, "y")
+    await _put_note(hub, inside, token, title="N", content="-", expected_version=0)
+    worker = await workers()
+    everywhere = {"/space": 1, "/cy": 1, "/bob": 2, "/own": 2}
+    await receiver.wait(lambda: all(len(receiver.ids(p)) >= n for p, n in everywhere.items()))
+    assert receiver.ids("/space") == receiver.ids("/cy") == [f"msg_{inside}_1"]
+    assert sorted(receiver.ids("/bob")) == sorted([f"msg_{inside}_1", f"msg_{outside}_1"])
+    assert receiver.ids("/own") == [f"msg_{inside}_1", f"evt_{inside}_1"]
+    for _, path, headers, raw in receiver.got:
+        if path == "/own":
+            Verifier(own["secret"]).verify(raw, headers)
+
+    status, _ = await hub.call(
+        "DELETE", f"/api/spaces/{slug}/members/{await username(hub, cy)}", token=ada
+    )
+    assert status == 204
+    await say(hub, inside, "z")
+    await receiver.wait(
+        lambda: all(f"msg_{inside}_2" in receiver.ids(p) for p in ("/space", "/bob", "/own"))
+    )
+    assert receiver.ids("/cy") == [f"msg_{inside}_1"]
+    status, error = await hub.call(
+        "POST",
+        f"/api/webhooks/{cy_hook['id']}/redeliver",
+        token=cy,
+        json={"webhook_id": f"msg_{inside}_2"},
+    )
+    assert (status, error["code"]) == (404, "not_found")
+    await worker.close()
+    async with _conn(wh_config) as conn:  # the stream its first delivery since dropped
+        await conn.execute("DELETE FROM webhook_streams WHERE endpoint_id = $1", cy_hook["id"])
+        assert await webhook_store.discover_streams(conn, [cy_hook["id"]]) == 0  # not again
+
+
 # --- the SSRF guard ---------------------------------------------------------------------
 
 
@@ -589,6 +708,23 @@ def test_the_retry_schedule_backs_off_with_jitter() -> None:
     assert retry_delay(1, schedule, retry_after=10**9) == 86_400
 
 
+def test_the_default_schedule_is_the_standards_and_retry_after_is_read() -> None:
+    """By default the first attempt is immediate, then 5 s, 5 min, 30 min, 2 h, 5 h,
+    10 h and every 10 h after (Standard Webhooks), 15 s per attempt; `Retry-After` is
+    read as seconds or as an HTTP date (a past one: now), anything else ignored."""
+    config = load_config({})
+    hours = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+    assert config.retry_schedule() == hours and config.webhook_timeout == 15.0
+    assert retry_delay(0, hours) == 0.0
+    assert 36000.0 <= retry_delay(12, hours) <= 39600.0
+    now = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == 120.0
+    assert parse_retry_after("Fri, 01 May 2026 12:01:30 GMT", now) == 90.0
+    assert parse_retry_after("Fri, 01 May 2026 11:00:00 GMT", now) == 0.0
+    for unreadable in (None, "", "soon", "-5", "1.5"):
+        assert parse_retry_after(unreadable, now) is None, unreadable
+
+
 async def test_internal_addresses_and_redirects_are_refused_at_delivery(
     hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
 ) -> None:
@@ -629,8 +765,12 @@ async def test_a_redirect_is_not_followed(hub: HubClient, receiver: Receiver, wo
     assert status == 204  # no retries every 0.1 s for the tests after this one
 
 
-async def test_registration_refuses_what_it_must(database_url: str, wh_config: Config) -> None:
-    """Without the allowance, http:// and internal IP literals are bad requests."""
+async def test_registration_refuses_what_it_must(
+    database_url: str, wh_config: Config, receiver: Receiver
+) -> None:
+    """Without the allowance, http:// and internal IP literals are bad requests; a name
+    is checked when it is reached: a test event (sent by the web process) to one that
+    resolves to loopback is refused before anything is sent."""
     config = msgspec.structs.replace(wh_config, webhook_allow_private=False)
     server = HubTestServer(create_app(config, migrate=False), host="127.0.0.1")
     await server.start_server()
@@ -654,6 +794,14 @@ async def test_registration_refuses_what_it_must(database_url: str, wh_config: C
                 )
                 assert (status, error["code"]) == (400, "bad_request"), url
             await register(hub, key, "https://example.com/hook")
+            assert receiver.server is not None
+            named = await register(hub, key, f"https://localhost:{receiver.server.port}/hook")
+            status, attempt = await hub.call(
+                "POST", f"/api/webhooks/{named['webhook']['id']}/test", token=key
+            )
+            assert (status, attempt["status"]) == (200, None), attempt
+            assert "refused" in attempt["error"] and "loopback" in attempt["error"]
+            assert receiver.got == []
     finally:
         await server.close()
 
@@ -1046,6 +1194,60 @@ async def test_the_newer_areas_arrive_as_their_own_types(
     ]
 
 
+async def test_jobs_arrive_when_created_and_when_their_status_changes(
+    hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A `job.*` endpoint hears a job created, claimed, succeeded and refunded, and
+    another created and cancelled, as `job.created` and `job.updated` with the job as
+    the hub answered it, signed, in order, with gap-free `evt_` ids; progress reports
+    and log lines write no outbox row."""
+    s = await setup(hub, credits=100)
+    sid, a, rkey = s.session["id"], s.session["a"], s.runners["main"]
+    made = await register(hub, s.user, receiver.url(), event_types=["job.*"])
+    first = await _post(hub, f"/api/sessions/{sid}/jobs", a, {"kind": "echo", "estimated_cost": 9})
+    claimed = (await _post(hub, "/api/runner/claim", rkey, {}))["claimed"]
+    run = f"/api/runner/jobs/{first['id']}"
+    await _post(hub, run + "/progress", rkey, {"attempt": 1, "progress": 50, "used": 2})
+    await _post(hub, run + "/log", rkey, {"attempt": 1, "entries": [{"text": "half"}]})
+    ended = await _post(hub, run + "/result", rkey, {"attempt": 1, "status": "succeeded"})
+    await _post(hub, f"/api/pools/{s.pool}/refunds", s.user, {"job_id": first["id"], "amount": 4})
+    status, refunded = await hub.call("GET", f"/api/sessions/{sid}/jobs/{first['id']}", token=a)
+    assert status == 200, refunded
+    second = await _post(hub, f"/api/sessions/{sid}/jobs", a, {"kind": "echo", "estimated_cost": 1})
+    cancelled = await _post(hub, f"/api/sessions/{sid}/jobs/{second['id']}/cancel", a, {})
+    async with _conn(wh_config) as conn:
+        rows = await conn.fetch(
+            "SELECT event_type FROM webhook_events WHERE session_id = $1 ORDER BY id", sid
+        )
+    assert [r["event_type"] for r in rows] == [
+        "job.created",
+        "job.updated",
+        "job.updated",
+        "job.updated",
+        "job.created",
+        "job.updated",
+    ]
+    await workers()
+    await receiver.wait(lambda: len(receiver.bodies()) >= 6)
+    bodies = receiver.bodies()
+    assert [b["type"] for b in bodies] == [r["event_type"] for r in rows]
+    assert receiver.ids() == [f"evt_{sid}_{n}" for n in range(1, 7)]
+    for _, _, headers, raw in receiver.got:
+        Verifier(made["secret"]).verify(raw, headers)
+    jobs = [b["data"]["job"] for b in bodies]
+    assert all(b["data"]["type"] == "job" for b in bodies)
+    assert jobs == [first, claimed["job"], ended, refunded, second, cancelled]
+    assert [j["status"] for j in jobs] == [
+        "queued",
+        "running",
+        "succeeded",
+        "succeeded",
+        "queued",
+        "cancelled",
+    ]
+    assert (jobs[2]["progress"], jobs[2]["cost_used"], jobs[3]["cost_refunded"]) == (100, 2, 4)
+
+
 async def test_filters_take_prefixes_and_nothing_is_written_that_no_filter_wants(
     hub: HubClient, receiver: Receiver, workers: Any, wh_config: Config
 ) -> None:
@@ -1145,7 +1347,7 @@ async def test_one_event_or_everything_since_a_time_is_delivered_again(
     hook = made["webhook"]
     await say(hub, sid, "early")
     worker = await workers()
-    await receiver.wait(lambda: len(receiver.got) >= 1)
+    await until(worker, check=lambda: worker.delivered == 1)  # its log row is in: `between`
     await _put_note(hub, sid, token, title="later", content="1", expected_version=0)
     await receiver.wait(lambda: len(receiver.got) >= 2)
     await until(worker, check=lambda: worker.delivered == 2)
@@ -1294,6 +1496,57 @@ async def test_the_sdk_and_the_terminal_manage_endpoints(
     assert code == 0 and hook_id in out, err
     code, out, err = await run_hub("webhook", "disable", hook_id, "--url", hub.base, env=env)
     assert code == 0 and "disabled by its owner" in out, err
+
+
+async def test_the_sdk_follows_the_deliveries_as_they_are_made(
+    hub: HubClient, receiver: Receiver, workers: Any
+) -> None:
+    """`watch_deliveries` yields each attempt once, oldest first, as it is made (the
+    worker's, a failed one and its retry too, and a test event sent elsewhere), and
+    none made before it began; with `recent`, those first."""
+    from hub.client import HubAPI
+
+    receiver.answer = lambda request, n: _status(500 if n == 1 else 200)
+    key, sid = await own_session(hub)
+    read = asyncio.Event()
+
+    async def on_request_end(*args: Any) -> None:
+        read.set()
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_end.append(on_request_end)
+    async with ClientSession(trace_configs=[tracing]) as http, HubAPI(hub.base, http=http) as rest:
+        made = await rest.create_webhook(key, receiver.url(), ["message.*"], session_id=sid)
+        hook_id = made.webhook.id
+        before = await rest.test_webhook(hook_id, key)
+        read.clear()
+        watch = rest.watch_deliveries(hook_id, key, interval=0.05)
+        coming = asyncio.ensure_future(anext(watch))
+        async with asyncio.timeout(TIMEOUT):
+            await read.wait()  # its first read of the log, with `before` in it
+        ids = await say(hub, sid, "one", "two")
+        await workers()
+        seen = []
+        async with asyncio.timeout(TIMEOUT):
+            seen.append(await coming)
+            while len(seen) < 3:
+                seen.append(await anext(watch))
+            elsewhere = await rest.test_webhook(hook_id, key)
+            seen.append(await anext(watch))
+        await watch.aclose()
+        first = f"msg_{sid}_{ids[0]}"
+        assert [(d.webhook_id, d.attempt, d.status) for d in seen] == [
+            (first, 1, 500),
+            (first, 2, 200),
+            (f"msg_{sid}_{ids[1]}", 1, 200),
+            (elsewhere.webhook_id, 1, 200),
+        ]
+        assert before.id not in {d.id for d in seen} and len({d.id for d in seen}) == 4
+        recent = rest.watch_deliveries(hook_id, key, interval=0.05, recent=True)
+        async with asyncio.timeout(TIMEOUT):
+            again = [await anext(recent) for _ in range(5)]
+        await recent.aclose()
+        assert [d.id for d in again] == [before.id, *[d.id for d in seen]]
 
 
 # --- the allow-list and DNS rebinding ---------------------------------------------------
@@ -1524,3 +1777,51 @@ async def test_the_delivery_log_and_the_outbox_are_kept_for_the_retention_only(
         left = await conn.fetchval("SELECT count(*) FROM webhook_events WHERE session_id = $1", sid)
         assert left == 0
     assert wh_config.webhook_retention_days == 30
+
+
+# --- the embedded default ---------------------------------------------------------------
+
+
+async def test_hub_serve_delivers_in_process_unless_told_not_to(
+    receiver: Receiver, workers: Any, wh_config: Config
+) -> None:
+    """A `hub serve` process with no worker beside it delivers webhooks itself (its own
+    /metrics counts the attempt); one started with HUB_DELIVER_WEBHOOKS=false delivers
+    nothing: the message it took waits for a worker, which delivers it."""
+    from tests.scale.conftest import HubProcess
+
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": wh_config.database_url or "",
+        "HUB_SECRET_KEY": TEST_SECRET_KEY,
+        "HUB_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HUB_WEBHOOK_POLL_INTERVAL": "0.05",
+        "HUB_WEBHOOK_RETRY_SCHEDULE": "0.05",
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    env.pop("HUB_REDIS_URL", None)
+    for deliver in (True, False):
+        process = HubProcess({**env, "HUB_DELIVER_WEBHOOKS": "true" if deliver else "false"})
+        await process.start()
+        try:
+            async with ClientSession() as http:
+                hub = HubClient(http, process.base)
+                key, sid = await own_session(hub)
+                path = f"/{'embedded' if deliver else 'web'}"
+                made = await register(hub, key, receiver.url(path), session_id=sid)
+                (sent,) = await say(hub, sid, "who delivers?")
+                if deliver:
+                    await receiver.wait(lambda: len(receiver.ids("/embedded")) >= 1)
+                    attempts = await hub.metric("hub_webhook_attempts_total", outcome="delivered")
+                    assert attempts == "1"
+                else:
+                    worker = await workers()
+                    await until(worker, check=lambda w=worker: w.delivered == 1)
+                    assert await hub.metric("hub_webhook_attempts_total") in ("", "0")
+                assert receiver.ids(path) == [f"msg_{sid}_{sent}"]
+                _, _, headers, raw = receiver.got[-1]
+                Verifier(made["secret"]).verify(raw, headers)
+                await hub.close()
+        finally:
+            process.terminate()
+            assert await process.wait() == 0

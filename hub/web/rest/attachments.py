@@ -19,12 +19,13 @@ from hub import api
 from hub.domain import Attachment, Principal
 from hub.domain.attachments import DOWNLOAD_CSP, content_disposition, served_type
 from hub.errors import HubError
+from hub.services.attachments import UploadGuard
 from hub.web.http import hub_of, json_response, principal, query
 from hub.web.logs import logged_path, unexpected
 from hub.web.rest.sessions import SESSION
 from hub.web.rest.table import RouteTable
 
-__all__ = ["routes", "send_download"]
+__all__ = ["receive_upload", "routes", "send_download"]
 
 log = logging.getLogger("hub.web")
 
@@ -54,6 +55,15 @@ _DOWNLOAD_HEADERS = {
 async def upload(request: web.Request) -> web.Response:
     who = await principal(request)
     q = query(request, api.UploadQuery)
+    return json_response(await receive_upload(request, who, q.name), 201)
+
+
+async def receive_upload(
+    request: web.Request, who: Principal, name: str | None, guard: UploadGuard | None = None
+) -> Attachment:
+    """Store the request's body as an upload by `who` to its session (the raw body with
+    its Content-Type, or the first file part of a multipart body), streamed, with the
+    session upload's limits; `guard` runs in its transaction."""
     attachments = hub_of(request).attachments
     if request.content_type == "multipart/form-data":
         # the file part is at most the limit; the rest of the body, its framing and
@@ -63,22 +73,22 @@ async def upload(request: web.Request) -> web.Response:
             who, None if declared is None else max(0, declared - _MULTIPART_SLACK)
         )
         part = await _first_file(request)
-        created = await attachments.upload(
+        return await attachments.upload(
             who,
             _part_chunks(part),
-            name=part.filename or q.name,
+            name=part.filename or name,
             content_type=part.headers.get("Content-Type"),
+            guard=guard,
         )
-    else:
-        attachments.check_upload(who, request.content_length)
-        created = await attachments.upload(
-            who,
-            request.content.iter_chunked(_READ_BYTES),
-            name=q.name,
-            content_type=request.headers.get("Content-Type"),
-            length=request.content_length,
-        )
-    return json_response(created, 201)
+    attachments.check_upload(who, request.content_length)
+    return await attachments.upload(
+        who,
+        request.content.iter_chunked(_READ_BYTES),
+        name=name,
+        content_type=request.headers.get("Content-Type"),
+        length=request.content_length,
+        guard=guard,
+    )
 
 
 async def _first_file(request: web.Request) -> BodyPartReader:

@@ -1,6 +1,7 @@
 """REST routes of runners: runner keys (a person's, or a space's owners', with a user
 key), and what a runner does with its key (`Authorization: Bearer rnk_…`): claim a job,
-heartbeat, report progress, log lines and the result."""
+heartbeat, report progress, log lines and the result, read the job's input files and
+upload its output files."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from hub.api.jobs import (
     ResultReport,
     RunnerKeyList,
     RunnerKeyQuery,
+    RunnerUploadQuery,
 )
+from hub.domain import Attachment
 from hub.domain.jobs import Job, RunnerKey, RunnerPrincipal
 from hub.errors import ErrorCode, HubError
 from hub.web.http import body, hub_of, json_response, query, user
-from hub.web.rest.attachments import send_download
+from hub.web.rest.attachments import receive_upload, send_download
 from hub.web.rest.jobs import job_of
 from hub.web.rest.table import RouteTable
 
@@ -166,3 +169,22 @@ async def input_attachment(request: web.Request) -> web.StreamResponse:
     )
     with hub_of(request).attachments.downloading():
         return await send_download(request, reader)
+
+
+@routes.post(
+    RUNNER_JOB + "/attachments",
+    "Upload an output file of a job you hold to its session, streamed, as a session"
+    " upload is (raw body with its Content-Type and `name`, or multipart/form-data; the"
+    " same size limit and quota); refused `lease_lost` unless you still hold the job when"
+    " it is stored. Name it in your result's `attachments`",
+    response=Attachment,
+    status=201,
+    query=RunnerUploadQuery,
+    raw_body=True,
+    errors=(*_HELD, "quota_exceeded", "session_completed", "rate_limited"),
+)
+async def upload_output(request: web.Request) -> web.Response:
+    who = await runner(request)
+    q = query(request, RunnerUploadQuery)
+    uploader, guard = await hub_of(request).runners.uploader(who, job_of(request), q.attempt)
+    return json_response(await receive_upload(request, uploader, q.name, guard), 201)

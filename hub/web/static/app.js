@@ -15,6 +15,8 @@
     session: null,        // the session as last heard (hello, session events)
     ws: null,
     lastId: 0,            // highest message id shown
+    interruptShown: 0,    // the system message of the interrupt in the notice
+    interruptDismissed: 0,  // the last one dismissed: the history replaying it keeps it so
     attempt: 0,
     closedForGood: false,
     live: false,
@@ -349,11 +351,27 @@
     };
   }
 
+  // ---- compute (compute.js): jobs, their logs and the session's pool --------------------
+
+  let compute = null;
+
+  function computeContext() {
+    return {
+      ...galleryContext(),  // el, attachmentInfo, downloadButton
+      nameNode, timeNode,
+      activityChanged: scheduleActivity,
+      openArtifact: (id, from) => gallery.open(id, from),
+      api: (path, options = {}) => fetch(`/api/sessions/${encodeURIComponent(state.creds.sessionId)}${path}`,
+        {...options, headers: {Authorization: "Bearer " + state.creds.token}}).catch(() => null),
+    };
+  }
+
   // ---- the live connection ------------------------------------------------------------
 
   function start(creds) {
     state.creds = creds;
     gallery = window.HubGallery.create(galleryContext());
+    compute = window.HubCompute.create(computeContext());
     $("back-home").hidden = !sessionStorage.getItem(USER_KEY);  // signed in on "My hub"
     learn(creds.participantId, "observer", creds.name);
     show("session-view");
@@ -438,8 +456,16 @@
         return;
       case "presence": return onPresence(frame.presence);
       case "session": return onSession(frame.session, frame.deleted);
-      case "approval": return onDecision(frame.approval.message_id, frame.approval);
-      case "interrupt": return showInterrupt(frame.interrupt);
+      case "approval":
+        onDecision(frame.approval.message_id, frame.approval);
+        scheduleActivity();
+        return;
+      case "interrupt":
+        showInterrupt(frame.interrupt, frame.message_id);
+        scheduleActivity();
+        return;
+      case "job": return compute.onJob(frame.job);
+      case "job_log": return compute.onLog(frame);
       case "ack":
       case "error":
       case "pong": {
@@ -472,6 +498,7 @@
     renderFiles();
     refreshActivity();
     gallery.load();  // every connection: what was made while the page was away too
+    compute.load(frame.you);
   }
 
   // ---- session header -----------------------------------------------------------------
@@ -629,7 +656,7 @@
     } else if (m.author_role === "system" && meta.approval && m.parent_id) {
       onDecision(m.parent_id, meta.approval);
     } else if (m.author_role === "system" && meta.interrupt) {
-      showInterrupt(meta.interrupt);
+      showInterrupt(meta.interrupt, m.id);
     }
   }
 
@@ -718,12 +745,29 @@
     return li;
   }
 
-  function showInterrupt(interrupt) {
-    const notice = $("interrupt-notice");
-    notice.textContent = "";
-    notice.append(nameNode(interrupt.by, "name"), " interrupted ",
+  // The last interrupt (its system message's id), until dismissed; one dismissed stays so
+  // when the history replays it.
+  function showInterrupt(interrupt, messageId) {
+    if (messageId <= state.interruptDismissed || messageId < state.interruptShown) return;
+    const text = $("interrupt-text");
+    text.textContent = "";
+    text.append(nameNode(interrupt.by, "name"), " interrupted ",
       nameNode(interrupt.target_id, "name"), interrupt.reason ? ": " + interrupt.reason : ".");
-    notice.hidden = false;
+    state.interruptShown = messageId;
+    keepFollowing(() => { $("interrupt-notice").hidden = false; });
+  }
+
+  $("interrupt-dismiss").addEventListener("click", () => {
+    state.interruptDismissed = state.interruptShown;
+    keepFollowing(() => { $("interrupt-notice").hidden = true; });
+  });
+
+  // Change the space above the transcript without losing its end from view.
+  function keepFollowing(change) {
+    const list = $("messages");
+    const follow = listScrolls(list) && list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    change();
+    if (follow) list.scrollTop = list.scrollHeight;
   }
 
   $("interrupt-form").addEventListener("submit", async (event) => {
@@ -1316,6 +1360,10 @@
       const ids = d.message_ids || [];
       return ids.length === 1 ? `sent message #${ids[0]}` : `sent messages #${ids.join(", #")}`;
     },
+    "approval.decided": (d) => d.decision === "expired"
+      ? `marked request #${d.message_id} expired (not decided in time)`
+      : `${d.decision} request #${d.message_id}`,
+    "session.interrupted": (d) => `interrupted ${nameOf(d.target_id)}${d.reason ? `: ${clip(d.reason, 120)}` : ""}`,
     "note.created": (d) => `created note ${noteTitle(d.note_id)}`,
     "note.updated": (d) => `edited note ${noteTitle(d.note_id)}${d.version ? ` (v${d.version})` : ""}`,
     "file.written": (d) => `wrote ${d.path}`,
@@ -1331,8 +1379,14 @@
     "webhook.redelivered": () => "asked a webhook's events again",
   };
 
+  Object.assign(ACTIONS, window.HubCompute.ACTIONS);
+
   const KIND_WORD = {canvas3d: "a 3D scene", pipeline: "a pipeline", table: "a table", image: "an image",
     json: "a JSON result"};
+
+  function clip(text, length) {
+    return text.length > length ? text.slice(0, length - 1) + "…" : text;
+  }
 
   function describe(row) {
     const words = ACTIONS[row.action];
@@ -1358,6 +1412,7 @@
       if (row.id <= state.activityAfter) continue;
       state.activityAfter = row.id;
       if (row.action === "session.forked") scheduleForks();
+      if (row.action === "session.pool_set") compute.poolChanged();
       if (row.action === "observer.joined") learn(row.actor_id, "observer", row.detail.display_name);
       else learn(row.actor_id, row.actor_role, null);
       const item = el("li", null);

@@ -61,6 +61,7 @@
     show("home-view");
     await Promise.all([
       renderAgents(key), renderSpaces(key), renderWebhooks(key), renderKeys(key),
+      renderPools(key), renderRunnerKeys(key),
     ]);
     await renderSessions(key, null);
   }
@@ -289,7 +290,27 @@
     box.append(form);
   }
 
+  // The endpoints whose "Deliveries" are open, and where: while the page is visible,
+  // their latest attempts are read again every LIVE_MS, so new ones show as they come.
   const openHooks = new Set();
+  const deliveryBoxes = new Map();
+  const LIVE_MS = 2000;
+  let following = false;
+  setInterval(async () => {
+    const key = sessionStorage.getItem(KEY);
+    if (following || !key || document.visibilityState !== "visible") return;
+    following = true;
+    try {
+      for (const [id, box] of deliveryBoxes) {
+        if (!box.isConnected) deliveryBoxes.delete(id);
+        else if (openHooks.has(id)) await renderDeliveries(key, id, box);
+      }
+    } catch (error) {
+      fail("webhook-error", error);
+    } finally {
+      following = false;
+    }
+  }, LIVE_MS);
 
   async function renderWebhooks(key) {
     const { webhooks } = await api("GET", "/api/webhooks", undefined, key);
@@ -326,7 +347,7 @@
         log.hidden = !log.hidden;
         open.setAttribute("aria-expanded", String(!log.hidden));
         if (log.hidden) openHooks.delete(hook.id);
-        else { openHooks.add(hook.id); await renderDeliveries(key, hook, log); }
+        else { openHooks.add(hook.id); await renderDeliveries(key, hook.id, log); }
       });
       open.setAttribute("aria-expanded", String(!log.hidden));
       button("Send test", `Send a test event to ${hook.id}`, async () => {
@@ -342,12 +363,13 @@
       }
       row.append(text, actions, log);
       list.append(row);
-      if (!log.hidden) await renderDeliveries(key, hook, log);
+      deliveryBoxes.set(hook.id, log);
+      if (!log.hidden) await renderDeliveries(key, hook.id, log);
     }
   }
 
-  async function renderDeliveries(key, hook, box) {
-    const path = `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=10`;
+  async function renderDeliveries(key, hookId, box) {
+    const path = `/api/webhooks/${encodeURIComponent(hookId)}/deliveries?limit=10`;
     const { deliveries } = await api("GET", path, undefined, key);
     box.textContent = "";
     const list = el("ul", "rows");
@@ -397,6 +419,119 @@
       list.append(row);
     }
   }
+
+  // ---- compute: pools (balance, top up) and runner keys --------------------------------
+
+  const number = (n) => Number(n).toLocaleString();
+
+  async function renderPools(key) {
+    const { pools } = await api("GET", "/api/pools", undefined, key);
+    const list = $("pools");
+    list.textContent = "";
+    if (!pools.length) list.append(el("li", "empty", "No pools yet."));
+    for (const pool of pools) {
+      const row = el("li", "pool-row");
+      row.id = "pool-" + pool.id;
+      const text = el("div");
+      text.append(el("div", "name", pool.name));
+      const owner = pool.owner_kind === "space" ? `space ${pool.owner}` : "yours";
+      text.append(el("div", "meta", `${owner} · ${pool.id}`));
+      const figures = el("div", "figures");
+      figures.append(
+        el("span", "balance", `${number(pool.balance)} available`), " · ",
+        el("span", "reserved", `${number(pool.reserved)} reserved`), " · ",
+        el("span", "spent", `${number(pool.spent)} spent`));
+      text.append(figures);
+      const form = el("form", "top-up");
+      const id = "top-up-" + pool.id;
+      const label = el("label", "visually-hidden", `Credits to add to the pool ${pool.name}`);
+      label.htmlFor = id;
+      const amount = el("input");
+      amount.id = id;
+      amount.type = "number";
+      amount.min = "1";
+      amount.step = "1";
+      amount.required = true;
+      amount.placeholder = "credits";
+      const button = el("button", null, "Top up");
+      button.type = "submit";
+      form.append(label, amount, button);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        $("pool-error").hidden = true;
+        button.disabled = true;
+        try {
+          await api("POST", `/api/pools/${encodeURIComponent(pool.id)}/grants`,
+            { amount: Number(amount.value) }, key);
+          await renderPools(key);
+        } catch (error) {
+          button.disabled = false;
+          fail("pool-error", error);
+        }
+      });
+      row.append(text, form);
+      list.append(row);
+    }
+  }
+
+  async function renderRunnerKeys(key) {
+    const { keys } = await api("GET", "/api/runner-keys", undefined, key);
+    const list = $("runner-keys");
+    list.textContent = "";
+    if (!keys.length) list.append(el("li", "empty", "No runner keys."));
+    for (const k of keys) {
+      const row = el("li", k.revoked_at ? "revoked" : "");
+      row.id = "runner-key-" + k.id;
+      const text = el("div");
+      text.append(el("div", "name", k.name));
+      text.append(el("div", "meta", `kinds: ${k.kinds.join(", ")}`));
+      const state = k.revoked_at ? `revoked ${when(k.revoked_at)}` : `last used ${when(k.last_used_at)}`;
+      text.append(el("div", "meta", `made ${when(k.created_at)} · ${state}`));
+      row.append(text);
+      if (!k.revoked_at) {
+        const revoke = el("button", "link", "Revoke");
+        revoke.type = "button";
+        revoke.setAttribute("aria-label", `Revoke the runner key ${k.name}`);
+        revoke.addEventListener("click", async () => {
+          $("runner-key-error").hidden = true;
+          try {
+            await api("DELETE", `/api/runner-keys/${encodeURIComponent(k.id)}`, undefined, key);
+            await renderRunnerKeys(key);
+          } catch (error) { fail("runner-key-error", error); }
+        });
+        row.append(revoke);
+      }
+      list.append(row);
+    }
+  }
+
+  $("pool-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("pool-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    try {
+      await api("POST", "/api/pools", { name: $("pool-name").value.trim() }, key);
+      $("pool-name").value = "";
+      await renderPools(key);
+    } catch (error) { fail("pool-error", error); }
+  });
+
+  $("runner-key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("runner-key-error").hidden = true;
+    const key = sessionStorage.getItem(KEY);
+    const kinds = $("runner-key-kinds").value.split(/[\s,]+/).filter(Boolean);
+    try {
+      const made = await api("POST", "/api/runner-keys", {
+        name: $("runner-key-name").value.trim(), kinds,
+      }, key);
+      $("runner-key-name").value = "";
+      $("runner-key-kinds").value = "";
+      $("new-runner-key-token").textContent = made.token;
+      $("new-runner-key").hidden = false;
+      await renderRunnerKeys(key);
+    } catch (error) { fail("runner-key-error", error); }
+  });
 
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -486,6 +621,7 @@
     sessionStorage.removeItem(KEY);
     sessionStorage.removeItem(KEY_ID);
     $("new-key").hidden = true;
+    $("new-runner-key").hidden = true;
     try {  // the key this page signed in with stops working
       if (key && id) await api("DELETE", `/api/me/keys/${encodeURIComponent(id)}`, undefined, key);
     } catch (error) { /* signed out here whatever the hub says */ }
