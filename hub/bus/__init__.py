@@ -10,8 +10,9 @@ so a frame is encoded once and the same bytes reach every subscriber.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -43,6 +44,7 @@ __all__ = [
     "Listener",
     "MemoryBus",
     "OpenStream",
+    "StreamState",
     "envelope",
     "kind_of",
     "pack",
@@ -157,6 +159,11 @@ def verify(payload: bytes, session_id: str) -> bool:
 OpenStream = tuple[str, str, str]
 """(session id, stream id, author id): an open stream, as the bus records it."""
 
+StreamState = Literal["open", "ended", "lapsed"]
+"""How an open stream stands in the bus: still refreshed by the process holding it;
+ended by that process (its `stream_ended` is published); or lapsed, neither refreshed
+nor ended (the process holding it is gone)."""
+
 
 class Bus(Protocol):
     """Publish/subscribe per session, plus live presence with a time-to-live."""
@@ -177,6 +184,10 @@ class Bus(Protocol):
         (once this returns)."""
 
     async def unsubscribe(self, session_id: str, listener: Listener) -> None: ...
+
+    def deliver_here(self, session_id: str, payload: bytes) -> None:
+        """Deliver to this process's subscribers of the session only (an event every
+        process tells its own connections, so that none is told it twice)."""
 
     async def set_presence(
         self, session_id: str, participant_id: str, data: bytes, ttl: float
@@ -227,8 +238,14 @@ class Bus(Protocol):
     async def refresh_streams(self, streams: list[OpenStream], ttl: float) -> None:
         """Keep these open streams (held by this process) another `ttl` seconds."""
 
-    async def close_stream(self, stream: OpenStream) -> None:
-        """Forget an open stream and its text."""
+    async def close_stream(self, stream: OpenStream, ttl: float) -> None:
+        """Forget an open stream and its text, marking it ended for `ttl` seconds (see
+        `stream_states`)."""
+
+    async def stream_states(self, streams: list[OpenStream]) -> list[StreamState]:
+        """How each of these open streams stands, in order, in one round trip (`ended`
+        within the `ttl` of its `close_stream`, `lapsed` after). Raises if the shared
+        store cannot be reached."""
 
     async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
         """The session's open streams: (encoded info, text so far) each, oldest first.
@@ -257,6 +274,8 @@ class MemoryBus:
         self._buckets = Buckets()
         self._connections: dict[tuple[str, str], set[str]] = {}
         self._streams: dict[str, dict[str, _MemoryStream]] = {}
+        self._ended: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """(session id, stream id) -> when its mark of having ended lapses."""
 
     async def start(self) -> None:
         return None
@@ -271,6 +290,10 @@ class MemoryBus:
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         for session_id, payload in items:
             await self.publish(session_id, payload)
+
+    def deliver_here(self, session_id: str, payload: bytes) -> None:
+        for listener in list(self._listeners.get(session_id, ())):
+            listener(payload)
 
     async def subscribe(self, session_id: str, listener: Listener) -> None:
         self._listeners.setdefault(session_id, []).append(listener)
@@ -340,6 +363,7 @@ class MemoryBus:
             return -1
         if sum(1 for s in streams.values() if s.author_id == author_id) >= limit:
             return 0
+        self._ended.pop((session_id, stream_id), None)
         self._streams.setdefault(session_id, {})[stream_id] = _MemoryStream(
             author_id, info, time.monotonic() + ttl
         )
@@ -357,12 +381,30 @@ class MemoryBus:
             if found is not None:
                 found.expires = time.monotonic() + ttl
 
-    async def close_stream(self, stream: OpenStream) -> None:
+    async def close_stream(self, stream: OpenStream, ttl: float) -> None:
         streams = self._streams.get(stream[0])
         if streams is not None:
             streams.pop(stream[1], None)
             if not streams:
                 del self._streams[stream[0]]
+        now = time.monotonic()
+        self._ended.pop((stream[0], stream[1]), None)
+        self._ended[(stream[0], stream[1])] = now + ttl
+        while self._ended and next(iter(self._ended.values())) <= now:  # oldest first
+            self._ended.popitem(last=False)
+
+    async def stream_states(self, streams: list[OpenStream]) -> list[StreamState]:
+        now = time.monotonic()
+        states: list[StreamState] = []
+        for session_id, stream_id, _ in streams:
+            found = self._streams.get(session_id, {}).get(stream_id)
+            if found is not None and found.expires > now:
+                states.append("open")
+            elif self._ended.get((session_id, stream_id), now) > now:
+                states.append("ended")
+            else:
+                states.append("lapsed")
+        return states
 
     async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
         return [(s.info, s.text) for s in self._live_streams(session_id).values()]

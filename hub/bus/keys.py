@@ -9,6 +9,7 @@ __all__ = [
     "presence_expiry",
     "rate_bucket",
     "session_channel",
+    "stream_ended",
     "stream_text",
     "streams_index",
     "streams_info",
@@ -66,3 +67,10 @@ def streams_of(session_id: str, author_id: str) -> str:
 def stream_text(session_id: str, stream_id: str) -> str:
     """String: the text an open stream has published so far (for late joiners)."""
     return f"{PREFIX}stream:text:{session_id}:{stream_id}"
+
+
+def stream_ended(session_id: str, stream_id: str) -> str:
+    """String, kept a time-to-live after its holder ended the stream: tells a stream
+    that ended (its `stream_ended` is on its way) from one that lapsed (its holder is
+    gone, and nobody else will announce its end)."""
+    return f"{PREFIX}stream:ended:{session_id}:{stream_id}"

@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hub.bus import Listener, OpenStream, keys, verify
+from hub.bus import Listener, OpenStream, StreamState, keys, verify
 from hub.bus.wire import CLAIM_SCRIPT, OPEN_STREAM_SCRIPT, TAKE_SCRIPT, unwire, wire
 from hub.metrics import Metrics
 from hub.ratelimit import Buckets
@@ -176,6 +176,9 @@ class RedisBus:
             self._publish_ok = False
         finally:
             self._publishing_since = None
+
+    def deliver_here(self, session_id: str, payload: bytes) -> None:
+        self._deliver(session_id, payload)
 
     def _deliver(self, session_id: str, payload: bytes) -> None:
         for listener in list(self._listeners.get(session_id, ())):
@@ -424,6 +427,7 @@ class RedisBus:
                     keys.streams_info(session_id),
                     keys.streams_of(session_id, author_id),
                     keys.stream_text(session_id, stream_id),
+                    keys.stream_ended(session_id, stream_id),
                 ],
                 args=[stream_id, info, now, now + ttl, limit, int(ttl * 1000)],
             )
@@ -462,7 +466,7 @@ class RedisBus:
         except (RedisError, OSError) as exc:
             log.warning("open streams not refreshed in Redis: %s", exc)
 
-    async def close_stream(self, stream: OpenStream) -> None:
+    async def close_stream(self, stream: OpenStream, ttl: float) -> None:
         session_id, stream_id, author_id = stream
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -470,9 +474,27 @@ class RedisBus:
                 pipe.hdel(keys.streams_info(session_id), stream_id)
                 pipe.zrem(keys.streams_of(session_id, author_id), stream_id)
                 pipe.delete(keys.stream_text(session_id, stream_id))
+                pipe.set(keys.stream_ended(session_id, stream_id), b"1", px=int(ttl * 1000))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("stream not closed in Redis (it lapses by itself): %s", exc)
+
+    async def stream_states(self, streams: list[OpenStream]) -> list[StreamState]:
+        if not streams:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id, stream_id, _ in streams:
+                pipe.zscore(keys.streams_index(session_id), stream_id)
+                pipe.exists(keys.stream_ended(session_id, stream_id))
+            found = await pipe.execute()
+        now = time.time()
+        states: list[StreamState] = []
+        for expires, ended in zip(found[::2], found[1::2], strict=True):
+            if expires is not None and float(expires) > now:
+                states.append("open")
+            else:
+                states.append("ended" if ended else "lapsed")
+        return states
 
     async def open_streams(self, session_id: str) -> list[tuple[bytes, str]]:
         ids = cast(

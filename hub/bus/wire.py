@@ -49,7 +49,8 @@ return 1
 
 # An open stream: drop the session's lapsed streams, then record this one unless its id
 # is taken (-1) or its author holds the limit already (0). KEYS: the session's index
-# (stream id -> expiry), its infos (stream id -> info), the author's index, the text.
+# (stream id -> expiry), its infos (stream id -> info), the author's index, the text,
+# the mark of an earlier stream of that id that ended (gone: the id is this one's now).
 # ARGV: stream id, info, now, expiry, limit, ttl in ms.
 OPEN_STREAM_SCRIPT = """
 local now = tonumber(ARGV[3])
@@ -68,7 +69,7 @@ end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('DEL', KEYS[4])
+redis.call('DEL', KEYS[4], KEYS[5])
 for i = 1, 3 do
   redis.call('PEXPIRE', KEYS[i], ARGV[6])
 end

@@ -28,9 +28,10 @@ __all__ = [
 MAX_STREAM_CHARS = MAX_CONTENT_CHARS
 """A stream ends as one message, so it may grow to a message's size and no more."""
 
-AbortReason = Literal["disconnected", "cancelled", "shutdown"]
+AbortReason = Literal["disconnected", "cancelled", "shutdown", "lost"]
 """Why a stream ended without a message: its author stayed away past the abort
-timeout, its author aborted it, or the hub process holding it shut down."""
+timeout, its author aborted it, the hub process holding it shut down, or that process
+was lost (it died without a word: the stream lapsed in the bus)."""
 
 
 class StreamInfo(msgspec.Struct, kw_only=True):

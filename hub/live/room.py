@@ -29,11 +29,14 @@ from hub.protocol import (
 )
 from hub.tasks import cancel_and_wait
 
-__all__ = ["GAP_WAIT", "FetchAfter", "Room"]
+__all__ = ["GAP_WAIT", "FetchAfter", "Observer", "Room"]
 
 log = logging.getLogger("hub.rooms")
 
 FetchAfter = Callable[[str, int, int], Awaitable[list[Message]]]
+Observer = Callable[[str, bytes], None]
+"""Told (session id, encoded frame) of each event a room fans out other than a message
+and presence; must not raise."""
 _presence_decoder = msgspec.json.Decoder(PresenceEvent)
 GAP_WAIT = 0.15  # seconds a gap may stay open before it is filled from PostgreSQL
 
@@ -48,9 +51,11 @@ class Room:
         page_size: int,
         bus_healthy: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.session_id = session_id
         self._metrics = metrics
+        self._observe = observe
         self._gap_opened: float | None = None
         self.outboxes: set[Outbox] = set()
         self.participants: Counter[str] = Counter()
@@ -109,7 +114,10 @@ class Room:
             self._accept_message(envelope.message_id, envelope.frame)
             return
         self._fan_out(0, envelope.frame)
-        if envelope.kind == "p":
+        if envelope.kind == "e":
+            if self._observe is not None:
+                self._observe(self.session_id, envelope.frame)
+        elif envelope.kind == "p":
             try:
                 presence = _presence_decoder.decode(envelope.frame).presence
             except msgspec.ValidationError:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from hub.bus import Bus
 from hub.live.outbox import Flusher, Outbox
-from hub.live.room import FetchAfter, Room
+from hub.live.room import FetchAfter, Observer, Room
 from hub.metrics import Metrics
 
 __all__ = ["Rooms"]
@@ -25,8 +25,16 @@ class Rooms:
         *,
         page_size: int,
         metrics: Metrics | None = None,
+        observe: Observer | None = None,
+        on_closed: Callable[[str], None] | None = None,
     ) -> None:
+        """`observe(session_id, frame)` is told each event a room here fans out other
+        than messages, presence and deletion (published here or relayed);
+        `on_closed(session_id)`, that the session's room here went (its last connection
+        to this process ended)."""
         self._bus = bus
+        self._observe = observe
+        self._on_closed = on_closed
         self._metrics = metrics
         self._fetch_after = fetch_after
         self._page_size = page_size
@@ -56,6 +64,7 @@ class Rooms:
                     self._page_size,
                     self._bus.healthy,
                     self._metrics,
+                    self._observe,
                 )
                 await self._bus.subscribe(session_id, room.on_payload)
                 try:
@@ -78,6 +87,8 @@ class Rooms:
                 del self._rooms[room.session_id]
                 await self._bus.unsubscribe(room.session_id, room.on_payload)
                 await room.close()
+                if self._on_closed is not None:
+                    self._on_closed(room.session_id)
             if self._metrics is not None:
                 self._metrics.left(outbox.principal.role, len(self._rooms))
         return last

@@ -89,6 +89,8 @@ class Hub:
             self.messages.last_message_id,
             page_size=config.commit_batch_max,
             metrics=metrics,
+            observe=self.streams.observe,
+            on_closed=self.streams.unwatch,
         )
         self.upkeep = PresenceUpkeep(
             self.rooms,

@@ -28,6 +28,14 @@ class Events:
         except Exception:
             log.exception("publishing a %s event for %s failed", type(event).__name__, session_id)
 
+    def tell_here(self, session_id: str, event: Event) -> None:
+        """Deliver an event to this process's connections to the session only: for what
+        every process finds out by itself and tells its own (so nobody hears it twice)."""
+        try:
+            self._bus.deliver_here(session_id, envelope(event))
+        except Exception:
+            log.exception("delivering a %s event for %s failed", type(event).__name__, session_id)
+
     async def revoke(self, revoked: list[tuple[str, str]]) -> None:
         """Close the live connections of revoked tokens: (session id, participant id)
         pairs. Best effort like any publish: the tokens themselves are refused from the

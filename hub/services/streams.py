@@ -13,6 +13,13 @@ overlap by `offset`).
 `client_msg_id` idempotency), then forgets the stream and publishes `stream_ended`.
 Deltas are never stored and take no message id. Ordinary messages cost nothing more.
 
+A process that dies holding streams (killed, crashed) announces nothing: every other
+process watches the open streams it has heard of in the sessions it has connections
+to, held elsewhere (from their relayed `stream_started`, and from catch-ups), and
+checks them in the bus every heartbeat, all in one round trip. One that lapsed there
+(neither refreshed nor ended by its holder) is ended `aborted` (`lost`) by each such
+process to its own connections, so that no one is told twice.
+
 The frame handlers are plain functions, not coroutines, so that the frames of one
 connection take effect in the order they were sent: a delta sent right after its
 `stream_start` finds the stream (its opening, an await, goes on meanwhile).
@@ -65,6 +72,14 @@ __all__ = ["Streams"]
 log = logging.getLogger("hub.streams")
 
 _info_decoder = msgspec.json.Decoder(StreamInfo)
+_started_decoder = msgspec.json.Decoder(StreamStartedEvent)
+_ended_decoder = msgspec.json.Decoder(StreamEndedEvent)
+_STARTED = b'{"type":"stream_started"'
+_ENDED = b'{"type":"stream_ended"'
+_WATCHED = 16_384
+"""Open streams held by other processes that one process watches at most (see
+`Streams.observe`); beyond it, the watchers here of a further stream whose holder dies
+are not told it ended (they see it gone at their next catch-up)."""
 _REMEMBERED = 4096
 """Ended streams remembered (per process, by their ids only), so that a re-sent
 `stream_abort` is answered, and a re-sent `stream_end` conflicting with how the stream
@@ -147,6 +162,11 @@ class Streams:
         self._away: set[tuple[str, str]] = set()
         """(session, participant) whose last connection to this process has ended."""
         self._ended: OrderedDict[tuple[str, str], _Ended] = OrderedDict()
+        self._elsewhere: dict[str, dict[str, OpenStream]] = {}
+        """Session -> stream id -> the open streams, held by another process, of the
+        sessions with connections here."""
+        self._watched = 0
+        self._watch_full_logged = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._closing = False
@@ -343,6 +363,7 @@ class Streams:
                 continue
             info.size = len(text)
             events.append(StreamStartedEvent(stream=info, text=text))
+            self._watch(info)
         events.sort(key=lambda e: e.stream.started_at)
         return events
 
@@ -472,7 +493,7 @@ class Streams:
         self._ended[key] = ended
         while len(self._ended) > _REMEMBERED:
             self._ended.popitem(last=False)
-        await self._bus.close_stream(stream.key)
+        await self._bus.close_stream(stream.key, self._ttl)
         await self._events.publish(stream.info.session_id, event)
 
     async def _drop(self, stream: _Stream) -> None:
@@ -522,12 +543,87 @@ class Streams:
         return task
 
     async def _refresh(self) -> None:
-        """Keep the open streams held here alive in the bus."""
+        """Keep the open streams held here alive in the bus, and end those held by a
+        process that is gone."""
         while not self._closing:  # a flag too: redis-py may swallow a cancellation
             await asyncio.sleep(self._refresh_every)
             held = [s.key for s in self._open.values() if s.state != "closed"]
             with contextlib.suppress(Exception):
                 await self._bus.refresh_streams(held, self._ttl)
+            try:
+                await self._end_lost()
+            except Exception as exc:  # the bus is failing: again next heartbeat
+                log.warning("open streams held elsewhere not checked (%s)", exc)
+
+    # -- streams held elsewhere --------------------------------------------------------
+
+    def observe(self, session_id: str, frame: bytes) -> None:
+        """An event fanned out to this process's connections (see `Rooms`): watch the
+        streams that start elsewhere, and stop watching those that end."""
+        if frame.startswith(_STARTED):
+            try:
+                started = _started_decoder.decode(frame)
+            except msgspec.ValidationError:
+                return
+            self._watch(started.stream)
+        elif frame.startswith(_ENDED):
+            try:
+                ended = _ended_decoder.decode(frame)
+            except msgspec.ValidationError:
+                return
+            self._unwatch_one(session_id, ended.stream_id)
+
+    def unwatch(self, session_id: str) -> None:
+        """This process has no connection to the session any more: nobody here to tell."""
+        self._watched -= len(self._elsewhere.pop(session_id, {}))
+        self._watch_full_logged = False
+
+    def _watch(self, info: StreamInfo) -> None:
+        if (info.session_id, info.id) in self._open:
+            return  # held here: its own end reaches the connections here
+        streams = self._elsewhere.setdefault(info.session_id, {})
+        if info.id not in streams:
+            if self._watched >= _WATCHED:
+                if not self._watch_full_logged:
+                    log.warning("watching %d streams held elsewhere: no more", self._watched)
+                    self._watch_full_logged = True
+                if not streams:
+                    del self._elsewhere[info.session_id]
+                return
+            self._watched += 1
+        streams[info.id] = (info.session_id, info.id, info.author_id)
+
+    def _unwatch_one(self, session_id: str, stream_id: str) -> None:
+        streams = self._elsewhere.get(session_id)
+        if streams is not None and streams.pop(stream_id, None) is not None:
+            self._watched -= 1
+            self._watch_full_logged = False
+            if not streams:
+                del self._elsewhere[session_id]
+
+    async def _end_lost(self) -> None:
+        """Check every stream watched here in the bus, at once; end those that lapsed,
+        to the connections here."""
+        watched = [key for streams in self._elsewhere.values() for key in streams.values()]
+        if not watched:
+            return
+        states = await self._bus.stream_states(watched)
+        for key, state in zip(watched, states, strict=True):
+            session_id, stream_id, author_id = key
+            if state == "open" or self._elsewhere.get(session_id, {}).get(stream_id) != key:
+                continue  # going on; or its end was relayed meanwhile
+            self._unwatch_one(session_id, stream_id)
+            if state == "lapsed":  # ("ended": its own `stream_ended` is on its way)
+                self._events.tell_here(
+                    session_id,
+                    StreamEndedEvent(
+                        session_id=session_id,
+                        stream_id=stream_id,
+                        author_id=author_id,
+                        aborted=True,
+                        reason="lost",
+                    ),
+                )
 
 
 def _settled(value: T) -> asyncio.Future[T]:

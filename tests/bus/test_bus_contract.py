@@ -487,9 +487,31 @@ async def test_open_streams_are_shared_with_their_text(bus: Bus) -> None:
         (b'{"id":"two"}', ""),
     ]
     assert await bus.stream_info(s, "two") == b'{"id":"two"}'
-    await bus.close_stream(first)
+    await bus.close_stream(first, 30.0)
     assert await bus.stream_info(s, "one") is None
     assert len(await bus.open_streams(s)) == 2
     assert await bus.open_stream((s, "one", "ann"), b'{"id":"one"}', 2, 30.0) == 1
     assert dict(await bus.open_streams(s))[b'{"id":"one"}'] == ""
     assert await bus.open_streams(session()) == []
+
+
+async def test_a_stream_is_told_open_ended_or_lapsed(bus: Bus) -> None:
+    """In one call: a refreshed stream is open, one its holder closed is ended (until
+    the same id opens again), one its holder stopped refreshing has lapsed."""
+    s = session()
+    going, done, lost = (s, "going", "ann"), (s, "done", "ann"), (session(), "lost", "bob")
+    for stream in (going, done, lost):
+        assert await bus.open_stream(stream, b"{}", 4, 30.0) == 1
+    await bus.close_stream(done, 30.0)
+    await bus.refresh_streams([lost], -1.0)  # as if its last refresh was long ago
+    never = (session(), "never", "ann")
+    assert await bus.stream_states([going, done, lost, never]) == [
+        "open",
+        "ended",
+        "lapsed",
+        "lapsed",
+    ]
+    assert await bus.open_stream(done, b"{}", 4, 30.0) == 1
+    await bus.refresh_streams([done], -1.0)
+    assert await bus.stream_states([done]) == ["lapsed"], "an end before a reopen is stale"
+    assert await bus.stream_states([]) == []

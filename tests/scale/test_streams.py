@@ -1,9 +1,10 @@
 """Streams across real hub processes: deltas, the text so far for a participant joining
-through another process, errors decided there, and the abort of a stream whose author's
-websocket closed."""
+through another process, errors decided there, the abort of a stream whose author's
+websocket closed, and of the streams of a process killed while holding them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import ClientSession
@@ -58,3 +59,42 @@ async def test_streams_reach_and_catch_up_across_processes(hubs: Any, http: Clie
     assert aborted["aborted"] is True and aborted["reason"] == "disconnected"
     again = await two.connect(s["obs"], since=3)
     assert [f["type"] for f in again.frames] == ["hello", "resumed"]
+
+
+async def test_streams_of_a_killed_process_end_lost_to_watchers_elsewhere(
+    hubs: Any, http: ClientSession
+) -> None:
+    """Process 1, holding two streams, is killed (-9): watchers on process 2, which
+    heard of one from its live start and of the other from their catch-up, are each
+    told once that it ended aborted (`lost`), within four heartbeats (1 s here) plus
+    slack; a participant joining through process 2 afterwards sees no open stream."""
+    p1, p2 = await hubs(2)
+    one, two = client_for(http, p1), client_for(http, p2)
+    s = await one.session_with_b()
+    a = await one.connect(s["a"])
+    author = a.frames[0]["you"]["participant_id"]
+    await a.request({"type": "stream_start", "stream_id": "early", "msg_type": "chat"})
+    await a.request({"type": "stream_delta", "stream_id": "early", "text": "half", "offset": 0})
+    caught_up = await two.connect(s["obs"])  # the first connection to the session there
+    assert stream_text(caught_up, "early") == "half", caught_up.frames
+    live = await two.connect(s["b"])
+    await a.request({"type": "stream_start", "stream_id": "later", "msg_type": "chat"})
+    await a.send({"type": "stream_delta", "stream_id": "later", "text": "so far"})
+    for peer in (caught_up, live):
+        await peer.wait(lambda p=peer: stream_text(p, "later") == "so far", timeout=TIMEOUT)
+
+    p1.kill()
+    async with asyncio.timeout(4 * 1.0 + 10.0):
+        for peer in (caught_up, live):
+            for stream_id in ("early", "later"):
+                lost = await peer.wait(lambda p=peer, i=stream_id: ended(p, i), timeout=TIMEOUT)
+                assert lost["aborted"] is True and lost["reason"] == "lost", lost
+                assert lost["message_id"] is None and lost["author_id"] == author
+
+    late = await two.connect(s["obs"], since=0)
+    assert [f["type"] for f in late.frames] == ["hello", "resumed"], late.frames
+    assert (await live.say("after"))["type"] == "ack"
+    await caught_up.wait(lambda: caught_up.message_ids() == [1], timeout=TIMEOUT)
+    for peer in (caught_up, live):
+        ends = [f["stream_id"] for f in peer.frames if f["type"] == "stream_ended"]
+        assert sorted(ends) == ["early", "later"], ends

@@ -878,6 +878,7 @@
     disconnected: "its author disconnected",
     cancelled: "stopped by its author",
     shutdown: "the hub restarted",
+    lost: "the hub holding it stopped",
   };
 
   function streamKey(authorId, streamId) {
