@@ -135,6 +135,8 @@ async def _advance(
         if step.status != "running":
             await run_store.finish_run(conn, run_id, step.status)
             entries.append((None, step.status, None))
+    if not entries:  # nothing happened (a cancel's last look at a run already ended)
+        return run
     log = await run_store.add_log(conn, run_id, entries)
     now = await run_store.lock_run(conn, run_id)
     assert now is not None
@@ -332,7 +334,7 @@ class Pipelines:
 
 
 def latest(events: list[Event]) -> list[Event]:
-    """What one transaction's changes publish: each job's last event, and one
+    """What one transaction's changes publish: each job's last event, then one
     `pipeline_run` event per run (the last state, carrying every log entry added)."""
     last: dict[str, int] = {}
     logs: dict[str, list[RunLogEntry]] = {}
@@ -343,11 +345,12 @@ def latest(events: list[Event]) -> list[Event]:
             last[event.run.id] = i
             logs.setdefault(event.run.id, []).extend(event.log)
     kept: list[Event] = []
+    runs: list[Event] = []  # after the jobs: a run's event sums up what they did
     for i, event in enumerate(events):
         if isinstance(event, JobEvent) and last[event.job.id] == i:
             kept.append(event)
         elif isinstance(event, PipelineRunEvent) and last[event.run.id] == i:
-            kept.append(PipelineRunEvent(run=event.run, log=logs[event.run.id]))
+            runs.append(PipelineRunEvent(run=event.run, log=logs[event.run.id]))
         elif not isinstance(event, JobEvent | PipelineRunEvent):
             kept.append(event)
-    return kept
+    return kept + runs
