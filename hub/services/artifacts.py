@@ -14,9 +14,12 @@ from hub.services.events import Events
 from hub.services.messages import Messages
 from hub.store import Store, changes
 from hub.store import artifacts as artifact_store
+from hub.store import attachments as attachment_store
 from hub.store import sessions as session_store
 
 __all__ = ["Artifacts"]
+
+ARTIFACT_REFUSAL = "the artifact references attachments that are not this session's"
 
 
 class Artifacts:
@@ -35,7 +38,9 @@ class Artifacts:
         client_msg_id = None
         if new.message is not None:
             async with self._store.connection() as conn:
-                await artifact_store.check_attachments(conn, principal.session_id, references)
+                await attachment_store.check_session_uploads(
+                    conn, principal.session_id, references, ARTIFACT_REFUSAL
+                )
             message, _ = await self._send(principal, new.message)
             message_id, client_msg_id = message.id, new.message.client_msg_id
         else:
@@ -43,7 +48,9 @@ class Artifacts:
             message_id = new.message_id
         async with self._store.transaction() as conn:
             await session_store.hold_for_write(conn, principal.session_id)
-            await artifact_store.check_attachments(conn, principal.session_id, references)
+            await attachment_store.check_session_uploads(
+                conn, principal.session_id, references, ARTIFACT_REFUSAL
+            )
             artifact = await artifact_store.create_artifact(
                 conn,
                 principal.session_id,
@@ -81,8 +88,8 @@ class Artifacts:
         require(principal, "write_artifacts")
         async with self._store.transaction() as conn:
             await session_store.hold_for_write(conn, principal.session_id)
-            await artifact_store.check_attachments(
-                conn, principal.session_id, referenced_attachments(change.data)
+            await attachment_store.check_session_uploads(
+                conn, principal.session_id, referenced_attachments(change.data), ARTIFACT_REFUSAL
             )
             artifact = await artifact_store.update_artifact(
                 conn,

@@ -34,6 +34,7 @@ from hub.protocol import Event, JobEvent
 from hub.services.events import Events
 from hub.services.pipelines import advance_after, latest, lock_run_of_job, stop_session_runs
 from hub.store import Connection, Store, changes
+from hub.store import attachments as attachment_store
 from hub.store import jobs as job_store
 from hub.store import pools as pool_store
 from hub.store import sessions as session_store
@@ -138,7 +139,9 @@ class Jobs:
                     "this session draws on no pool: agent A sets one (PUT …/pool)",
                 )
             pool_id, pool_owner = drawn
-            await job_store.check_attachments(conn, who.session_id, req.attachments)
+            await attachment_store.check_session_uploads(
+                conn, who.session_id, req.attachments, "not uploads of this session"
+            )
             job, retry = await job_store.insert_job(
                 conn,
                 new_job_id(),

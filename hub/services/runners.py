@@ -45,6 +45,7 @@ from hub.services.pipelines import latest, lock_run_of_job
 from hub.services.pools import owned_space
 from hub.store import Connection, Store, changes, message_batch
 from hub.store import artifacts as artifact_store
+from hub.store import attachments as attachment_store
 from hub.store import jobs as job_store
 from hub.store import runners as runner_store
 from hub.store import spaces as space_store
@@ -260,7 +261,9 @@ class Runners:
         async with self._store.transaction() as conn:
             await lock_run_of_job(conn, job_id)
             held = (await self._held(conn, runner, job_id, req.attempt)).job
-            await job_store.check_attachments(conn, held.session_id, req.attachments)
+            await attachment_store.check_session_uploads(
+                conn, held.session_id, req.attachments, "not uploads of this session"
+            )
             await job_store.check_artifacts(conn, held.session_id, req.artifacts)
             artifacts = list(req.artifacts)
             if req.attachments or req.new_artifacts:

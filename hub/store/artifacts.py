@@ -18,7 +18,6 @@ from hub.errors import HubError
 from hub.store import Connection, row_to, rows_to
 
 __all__ = [
-    "check_attachments",
     "create_artifact",
     "get_artifact",
     "get_artifact_version",
@@ -47,24 +46,6 @@ _WITH_VERSION = """,
           FROM changed c JOIN sessions s ON s.id = c.session_id
     )
     SELECT * FROM changed"""
-
-
-async def check_attachments(conn: Connection, session_id: str, ids: list[str]) -> None:
-    """Refuse (`bad_request`) unless every id names an upload of the session."""
-    if not ids:
-        return
-    found = await conn.fetch(
-        "SELECT id FROM attachments WHERE session_id = $1 AND id = ANY($2::text[])",
-        session_id,
-        ids,
-    )
-    missing = set(ids) - {r["id"] for r in found}
-    if missing:
-        raise HubError(
-            "bad_request",
-            "the artifact references attachments that are not this session's: "
-            + ", ".join(sorted(missing)[:5]),
-        )
 
 
 async def create_artifact(

@@ -14,6 +14,7 @@ __all__ = [
     "blob_home",
     "blob_state",
     "charge",
+    "check_session_uploads",
     "get_attachment",
     "insert_attachment",
     "insert_blob",
@@ -180,3 +181,20 @@ async def present_attachments(
         [a for _, a in pairs],
     )
     return {(r["session_id"], r["id"]) for r in rows}
+
+
+async def check_session_uploads(
+    conn: Connection, session_id: str, ids: list[str], refusal: str
+) -> None:
+    """Refuse (`bad_request`: `refusal` and the first ids missing) unless every id names
+    an upload of the session (uploads are never deleted, so the check stays true)."""
+    if not ids:
+        return
+    found = await conn.fetch(
+        "SELECT id FROM attachments WHERE session_id = $1 AND id = ANY($2::text[])",
+        session_id,
+        ids,
+    )
+    missing = set(ids) - {r["id"] for r in found}
+    if missing:
+        raise HubError("bad_request", f"{refusal}: " + ", ".join(sorted(missing)[:5]))

@@ -24,7 +24,6 @@ __all__ = [
     "LockedJob",
     "add_log",
     "check_artifacts",
-    "check_attachments",
     "claim",
     "expired",
     "finish",
@@ -333,22 +332,6 @@ async def lock_expired(conn: Connection, job_id: str) -> LockedJob | None:
         job_id,
     )
     return None if row is None else LockedJob(row_to(row, Job), row["now"])
-
-
-async def check_attachments(conn: Connection, session_id: str, ids: list[str]) -> None:
-    """Refuse (`bad_request`) unless every id names an upload of the session."""
-    if not ids:
-        return
-    found = await conn.fetch(
-        "SELECT id FROM attachments WHERE session_id = $1 AND id = ANY($2::text[])",
-        session_id,
-        ids,
-    )
-    missing = set(ids) - {r["id"] for r in found}
-    if missing:
-        raise HubError(
-            "bad_request", "not uploads of this session: " + ", ".join(sorted(missing)[:5])
-        )
 
 
 async def check_artifacts(conn: Connection, session_id: str, ids: list[int]) -> None:

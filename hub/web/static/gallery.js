@@ -9,7 +9,6 @@
 
 window.HubGallery = (function () {
   const KIND = {canvas3d: "3D scene", pipeline: "Pipeline", table: "Table", image: "Image", json: "JSON"};
-  const SVG = "http://www.w3.org/2000/svg";
   const MAX_STRUCTURE_BYTES = 20 * 1024 * 1024;
   const TABLE_ROWS_SHOWN = 1000;
 
@@ -213,59 +212,31 @@ window.HubGallery = (function () {
 
     // ---- pipelines -------------------------------------------------------------------
 
-    function svg(tag, attrs) {
-      const node = document.createElementNS(SVG, tag);
-      for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-      return node;
-    }
+    const svg = HubGraph.svg;
 
-    // Lay the graph out with dagre (left to right, ranks by dependency) and draw it as
-    // SVG: a box per node (its label, or id, over its type), an arrow per edge.
+    // The pipeline's graph (see graph.js): a box per node (its label, or id, over its
+    // type), an arrow per edge.
     function pipelineSvg(d, small) {
-      const g = new dagre.graphlib.Graph();
-      g.setGraph({rankdir: "LR", nodesep: 18, ranksep: 46, marginx: 8, marginy: 8});
-      g.setDefaultEdgeLabel(() => ({}));
-      for (const n of d.nodes) {
+      const nodes = d.nodes.map((n) => {
         const label = n.label || n.id;
         const width = Math.min(220, Math.max(70, 7.2 * Math.max(label.length, n.type.length) + 20));
-        g.setNode(n.id, {width, height: 40, label, type: n.type});
-      }
-      for (const e of d.edges) g.setEdge(e.source, e.target, {label: e.label || ""});
-      dagre.layout(g);
-      const {width, height} = g.graph();
-      const root = svg("svg", {viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: "img",
-        class: "pipeline" + (small ? " small" : "")});
-      root.setAttribute("aria-label", `Pipeline of ${d.nodes.length} steps and ${d.edges.length} links`);
-      const markerId = "arrow-" + Math.random().toString(36).slice(2);
-      const defs = svg("defs");
-      const marker = svg("marker", {id: markerId, viewBox: "0 0 10 10", refX: 9, refY: 5,
-        markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"});
-      marker.append(svg("path", {d: "M 0 0 L 10 5 L 0 10 z", class: "arrow-head"}));
-      defs.append(marker);
-      root.append(defs);
-      for (const e of g.edges()) {
-        const points = g.edge(e).points;
-        const path = points.map((p, i) => `${i ? "L" : "M"} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
-        const line = svg("path", {d: path, class: "edge", "marker-end": `url(#${markerId})`});
-        line.dataset.source = e.v;
-        line.dataset.target = e.w;
-        root.append(line);
-      }
-      for (const id of g.nodes()) {
-        const n = g.node(id);
-        const group = svg("g", {class: "node", transform: `translate(${n.x - n.width / 2} ${n.y - n.height / 2})`});
-        group.dataset.node = id;
-        const title = svg("title");
-        title.textContent = `${id} (${n.type})`;
-        group.append(title, svg("rect", {width: n.width, height: n.height, rx: 6}));
-        const label = svg("text", {x: n.width / 2, y: 17, class: "label"});
-        label.textContent = n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label;
-        const type = svg("text", {x: n.width / 2, y: 32, class: "type"});
-        type.textContent = n.type.length > 28 ? n.type.slice(0, 27) + "…" : n.type;
-        group.append(label, type);
-        root.append(group);
-      }
-      return root;
+        return {id: n.id, width, height: 40, label, type: n.type};
+      });
+      return HubGraph.draw(nodes, d.edges, {
+        gap: [18, 46, 8],
+        className: "pipeline" + (small ? " small" : ""),
+        ariaLabel: `Pipeline of ${d.nodes.length} steps and ${d.edges.length} links`,
+        drawNode(group, n) {
+          const title = svg("title");
+          title.textContent = `${n.id} (${n.type})`;
+          group.append(title, svg("rect", {width: n.width, height: n.height, rx: 6}));
+          const label = svg("text", {x: n.width / 2, y: 17, class: "label"});
+          label.textContent = n.label.length > 28 ? n.label.slice(0, 27) + "…" : n.label;
+          const type = svg("text", {x: n.width / 2, y: 32, class: "type"});
+          type.textContent = n.type.length > 28 ? n.type.slice(0, 27) + "…" : n.type;
+          group.append(label, type);
+        },
+      });
     }
 
     function showPipeline(body, d) {

@@ -7,7 +7,6 @@
 "use strict";
 
 window.HubRuns = (function () {
-  const SVG = "http://www.w3.org/2000/svg";
   const SHOWN = 20;
   const STATE_WORD = {pending: "pending", queued: "queued", running: "running", succeeded: "done",
     failed: "failed", timed_out: "timed out", cancelled: "cancelled", skipped: "skipped"};
@@ -194,53 +193,28 @@ window.HubRuns = (function () {
       return li;
     }
 
-    function svg(tag, attrs) {
-      const node = document.createElementNS(SVG, tag);
-      for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-      return node;
-    }
+    const svg = HubGraph.svg;
 
-    // dagre lays the run's graph out left to right; each node a box with its label (or
-    // id) and its state, an arrow per edge into it.
+    // The run's graph (see graph.js); each node a box with its label (or id) and its
+    // state, an arrow per edge into it.
     function graph(run) {
-      const g = new dagre.graphlib.Graph();
-      g.setGraph({rankdir: "LR", nodesep: 14, ranksep: 36, marginx: 6, marginy: 6});
-      g.setDefaultEdgeLabel(() => ({}));
-      for (const n of run.nodes) {
+      const nodes = run.nodes.map((n) => {
         const label = n.label || n.id;
-        const width = Math.min(180, Math.max(72, 7 * label.length + 20));
-        g.setNode(n.id, {width, height: 38, label});
-      }
-      for (const n of run.nodes) for (const u of n.upstream) g.setEdge(u, n.id);
-      dagre.layout(g);
-      const {width, height} = g.graph();
-      const root = svg("svg", {viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: "img",
-        class: "pipeline run-pipeline"});
-      root.setAttribute("aria-label", `Run of ${run.nodes.length} steps`);
-      const markerId = "run-arrow-" + Math.random().toString(36).slice(2);
-      const defs = svg("defs");
-      const marker = svg("marker", {id: markerId, viewBox: "0 0 10 10", refX: 9, refY: 5,
-        markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"});
-      marker.append(svg("path", {d: "M 0 0 L 10 5 L 0 10 z", class: "arrow-head"}));
-      defs.append(marker);
-      root.append(defs);
-      for (const e of g.edges()) {
-        const points = g.edge(e).points;
-        const d = points.map((pt, i) => `${i ? "L" : "M"} ${pt.x.toFixed(1)} ${pt.y.toFixed(1)}`).join(" ");
-        root.append(svg("path", {d, class: "edge", "marker-end": `url(#${markerId})`}));
-      }
-      for (const id of g.nodes()) {
-        const n = g.node(id);
-        const group = svg("g", {class: "node", transform: `translate(${n.x - n.width / 2} ${n.y - n.height / 2})`});
-        group.dataset.node = id;
-        group.append(svg("title"), svg("rect", {width: n.width, height: n.height, rx: 6}));
-        const label = svg("text", {x: n.width / 2, y: 16, class: "label"});
-        label.textContent = n.label.length > 24 ? n.label.slice(0, 23) + "…" : n.label;
-        const state = svg("text", {x: n.width / 2, y: 30, class: "state"});
-        group.append(label, state);
-        root.append(group);
-      }
-      return root;
+        return {id: n.id, width: Math.min(180, Math.max(72, 7 * label.length + 20)), height: 38, label};
+      });
+      const edges = run.nodes.flatMap((n) => n.upstream.map((u) => ({source: u, target: n.id})));
+      return HubGraph.draw(nodes, edges, {
+        gap: [14, 36, 6],
+        className: "pipeline run-pipeline",
+        ariaLabel: `Run of ${run.nodes.length} steps`,
+        drawNode(group, n) {
+          group.append(svg("title"), svg("rect", {width: n.width, height: n.height, rx: 6}));
+          const label = svg("text", {x: n.width / 2, y: 16, class: "label"});
+          label.textContent = n.label.length > 24 ? n.label.slice(0, 23) + "…" : n.label;
+          const state = svg("text", {x: n.width / 2, y: 30, class: "state"});
+          group.append(label, state);
+        },
+      });
     }
 
     async function cancelRun(entry, button) {
