@@ -49,6 +49,12 @@ def add_parsers(commands: Any, with_url: WithUrl, with_token: WithToken) -> None
     )
     start.add_argument("--default-cost", type=int, default=0, metavar="CREDITS")
     start.add_argument("--max-attempts", type=int, default=3, metavar="N")
+    start.add_argument(
+        "--client-run-id",
+        metavar="ID",
+        help="your id for this run (1-128 characters): running again with it shows the run"
+        " made the first time, and reserves nothing more",
+    )
     listing = sub("list", "the session's runs, newest first", run_id=False)
     listing.add_argument("--status", help="only runs in this status")
     listing.add_argument("--limit", type=int, default=20, metavar="N")
@@ -97,6 +103,7 @@ async def run(args: argparse.Namespace, token: str | None) -> int:
                     costs=_costs(args.cost),
                     default_cost=args.default_cost,
                     max_attempts=args.max_attempts,
+                    client_run_id=args.client_run_id,
                 )
             )
         elif action == "list":

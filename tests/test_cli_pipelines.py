@@ -29,7 +29,8 @@ async def test_run_list_show_and_cancel_a_pipeline_from_the_terminal(
     hub_server: TestServer, tmp_path: Path
 ) -> None:
     """A run reserves its nodes' costs (given per node and by default), shows its nodes
-    pending behind the queued root, reads back with its log, and is cancelled."""
+    pending behind the queued root, is the same run when run again with its
+    --client-run-id (nothing more reserved), reads back with its log, and is cancelled."""
     url = base_url(hub_server)
     _, user = await account(url)
     agent_file = await agent_with_key(url, user, unique("bot-"), tmp_path)
@@ -50,14 +51,17 @@ async def test_run_list_show_and_cancel_a_pipeline_from_the_terminal(
     as_a = {"HUB_TOKEN": a}
     session = ["--session", sid, "--url", url]
 
-    code, out, err = await hub(
-        "pipeline", "run", str(art.id), "--cost", "fold=30", "--default-cost", "5", *session,
-        env=as_a,
-    )  # fmt: skip
+    start = ("pipeline", "run", str(art.id), "--cost", "fold=30", "--default-cost", "5",
+             "--client-run-id", "binder-1", *session)  # fmt: skip
+    code, out, err = await hub(*start, env=as_a)
     assert code == 0, err
     run_id = field(out, "run")
     assert field(out, "status") == "running" and field(out, "reserved") == "35"
     assert "prep" in out and "queued" in out and "pending" in out
+    code, out, err = await hub(*start, env=as_a)  # a retry: the same run, nothing reserved
+    assert code == 0 and field(out, "run") == run_id, err
+    async with HubAPI(url) as rest:
+        assert (await rest.pool(user, pool.id)).balance == 65
     code, out, err = await hub(
         "pipeline", "run", str(art.id), "--default-cost", "60", *session, env=as_a
     )

@@ -27,6 +27,9 @@ class NewRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     default_cost: Credits = 0
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = DEFAULT_MAX_ATTEMPTS
     """Of each node's job."""
+    client_run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    """Your id for this run: a start retried with it (by you, in this session) returns
+    the run made the first time, and reserves nothing more."""
 
 
 class RunQuery(msgspec.Struct, forbid_unknown_fields=False):

@@ -478,10 +478,12 @@ class Session(Connection):
         costs: dict[str, int] | None = None,
         default_cost: int = 0,
         max_attempts: int = 3,
+        client_run_id: str | None = None,
     ) -> PipelineRun:
         """Run a pipeline artifact node by node (agents): every node's job made and the
         whole estimated cost reserved at once (`InsufficientCredits` if the pool holds
-        less, and nothing is made). Follow it with `pipeline_run` events."""
+        less, and nothing is made); a retry with the same `client_run_id` returns the
+        run made the first time. Follow it with `pipeline_run` events."""
         return await self._rest.run_pipeline(
             self.session_id,
             self._token,
@@ -490,6 +492,7 @@ class Session(Connection):
             costs=costs,
             default_cost=default_cost,
             max_attempts=max_attempts,
+            client_run_id=client_run_id,
         )
 
     async def pipeline_run(self, run_id: str) -> RunDetail:

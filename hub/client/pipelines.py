@@ -21,17 +21,20 @@ class PipelinesAPI(RestClient):
         costs: dict[str, int] | None = None,
         default_cost: int = 0,
         max_attempts: int = 3,
+        client_run_id: str | None = None,
     ) -> PipelineRun:
         """Run a pipeline artifact (agents): every node's job made at once and the
         run's whole estimated cost reserved (raises `InsufficientCredits` if the pool
         holds less, and nothing is made). A node's cost: `costs[node id]`, else its
-        `config.estimated_cost`, else `default_cost`."""
+        `config.estimated_cost`, else `default_cost`. Retrying with the same
+        `client_run_id` returns the run made the first time."""
         body = NewRun(
             artifact_id=artifact_id,
             version=version,
             costs=costs or {},
             default_cost=default_cost,
             max_attempts=max_attempts,
+            client_run_id=client_run_id,
         )
         path = f"/api/sessions/{session_id}/pipeline-runs"
         return await self._typed(PipelineRun, "POST", path, token=token, body=body)

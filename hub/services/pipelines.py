@@ -166,9 +166,10 @@ class Pipelines:
         for event in events:
             await self._events.publish(session_id, event)
 
-    async def start(self, who: Principal, req: NewRun) -> PipelineRun:
+    async def start(self, who: Principal, req: NewRun) -> tuple[PipelineRun, bool]:
         """Run a pipeline artifact of the session (agents): every node's job created and
-        its cost reserved at once, the roots queued."""
+        its cost reserved at once, the roots queued; (the run, whether it was a retry of
+        a start with its `client_run_id`: the run made then, nothing more reserved)."""
         require(who, "run_jobs")
         then: builtins.list[Event] = []
         async with self._store.transaction() as conn:
@@ -202,17 +203,12 @@ class Pipelines:
                 )
             pool_id, pool_owner = drawn
             total = sum(costs.values())
-            pool = await pool_store.find_pool(conn, pool_id, lock=True)
-            assert pool is not None
-            if pool.pool.balance < total:
-                raise HubError(
-                    "insufficient_credits",
-                    f"the run needs {total} credits; the session's pool holds {pool.pool.balance}",
-                )
-            run_id = new_run_id()
-            await run_store.insert_run(
+            # The run's row before the pool's lock: a retry racing its first attempt
+            # waits on the client_run_id index, then finds the run made (not a balance
+            # its first attempt has already drawn on).
+            run_id = await run_store.insert_run(
                 conn,
-                run_id,
+                new_run_id(),
                 who.session_id,
                 artifact_id=artifact.id,
                 artifact_version=version,
@@ -221,7 +217,22 @@ class Pipelines:
                 requested_by=who.participant_id,
                 requested_role=who.role,
                 cost_reserved=total,
+                client_run_id=req.client_run_id,
             )
+            if run_id is None:
+                assert req.client_run_id is not None
+                first = await run_store.run_by_client_id(
+                    conn, who.session_id, who.participant_id, req.client_run_id
+                )
+                assert first is not None
+                return first, True
+            pool = await pool_store.find_pool(conn, pool_id, lock=True)
+            assert pool is not None
+            if pool.pool.balance < total:
+                raise HubError(
+                    "insufficient_credits",
+                    f"the run needs {total} credits; the session's pool holds {pool.pool.balance}",
+                )
             rows: list[tuple[str, str, str | None, list[str], str]] = []
             for node in data.nodes:
                 job, _ = await job_store.insert_job(
@@ -266,7 +277,7 @@ class Pipelines:
                 opening=("running", {"cost_reserved": total}),
             )
         await self._publish(who.session_id, latest(then))
-        return started
+        return started, False
 
     async def get(self, who: Principal, run_id: str) -> RunDetail:
         require(who, "read")

@@ -34,13 +34,14 @@ __all__ = [
     "outputs",
     "queue_node",
     "request_cancel",
+    "run_by_client_id",
     "run_jobs",
     "skip_node",
 ]
 
 _RUN = """id, session_id, artifact_id, artifact_version, title, pool_id, requested_by,
-    requested_role, status, cancelled_by, cost_reserved, log_count, created_at, finished_at,
-    updated_at"""
+    requested_role, client_run_id, status, cancelled_by, cost_reserved, log_count, created_at,
+    finished_at, updated_at"""
 
 
 class NodeRow:
@@ -67,11 +68,17 @@ async def insert_run(
     requested_by: str,
     requested_role: str,
     cost_reserved: int,
-) -> None:
-    await conn.execute(
+    client_run_id: str | None,
+) -> str | None:
+    """Insert the run; None if the requester started one with this `client_run_id`
+    already (committed: a concurrent first attempt is waited for), else `run_id`."""
+    inserted: str | None = await conn.fetchval(
         """INSERT INTO pipeline_runs (id, session_id, artifact_id, artifact_version, title,
-               pool_id, requested_by, requested_role, cost_reserved)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+               pool_id, requested_by, requested_role, cost_reserved, client_run_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (session_id, requested_by, client_run_id)
+              WHERE client_run_id IS NOT NULL DO NOTHING
+           RETURNING id""",
         run_id,
         session_id,
         artifact_id,
@@ -81,7 +88,23 @@ async def insert_run(
         requested_by,
         requested_role,
         cost_reserved,
+        client_run_id,
     )
+    return inserted
+
+
+async def run_by_client_id(
+    conn: Connection, session_id: str, requested_by: str, client_run_id: str
+) -> PipelineRun | None:
+    """The run the requester started with this `client_run_id`."""
+    row = await conn.fetchrow(
+        f"""SELECT {_RUN} FROM pipeline_runs
+             WHERE session_id = $1 AND requested_by = $2 AND client_run_id = $3""",
+        session_id,
+        requested_by,
+        client_run_id,
+    )
+    return None if row is None else await _with_nodes(conn, dict(row.items()))
 
 
 async def insert_nodes(

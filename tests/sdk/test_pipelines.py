@@ -282,6 +282,41 @@ async def test_a_run_the_pool_cannot_pay_for_in_full_makes_nothing(
     assert await ledger_matches(db, s.pool) == {"balance": 2, "reserved": 10, "spent": 0}
 
 
+async def test_a_start_retried_with_its_client_run_id_makes_one_run_and_reserves_once(
+    client: HubClient, db: asyncpg.Connection
+) -> None:
+    """Eight concurrent starts over HTTP with one client_run_id, from a pool that could
+    pay for the run only once: one 201, seven 200 with the same run, one run, one job per
+    node, one reservation (no retry sees the balance its first attempt drew on); the
+    SDK's retry returns it too; another requester's same id is another run; the ledger
+    equals the balance."""
+    s = await setup(client, credits=30, kinds=("x",))
+    sid, a, b = s.session["id"], s.session["a"], s.session["b"]
+    path = f"/api/sessions/{sid}/pipeline-runs"
+    async with HubAPI(client.base) as rest:
+        art = await artifact(rest, s, pipeline({"p": "x", "q": "x"}, [("p", "q")]))
+        body = {"artifact_id": art, "default_cost": 10, "client_run_id": "binder-1"}
+        answers = await asyncio.gather(
+            *(client.call("POST", path, token=a, json=body) for _ in range(8))
+        )
+        assert sorted(status for status, _ in answers) == [200] * 7 + [201], answers
+        assert len({run["id"] for _, run in answers}) == 1
+        first = answers[0][1]
+        assert first["client_run_id"] == "binder-1" and first["cost_reserved"] == 20
+        again = await rest.run_pipeline(sid, a, art, default_cost=10, client_run_id="binder-1")
+        assert again.id == first["id"]
+        other = await rest.run_pipeline(sid, b, art, default_cost=5, client_run_id="binder-1")
+        assert other.id != first["id"] and other.cost_reserved == 10
+    runs = await db.fetchval("SELECT count(*) FROM pipeline_runs WHERE session_id = $1", sid)
+    jobs = await db.fetchval("SELECT count(*) FROM compute_jobs WHERE session_id = $1", sid)
+    assert (runs, jobs) == (2, 4)
+    reservations = await db.fetchval(
+        "SELECT count(*) FROM compute_ledger WHERE pool_id = $1 AND reserved_change > 0", s.pool
+    )
+    assert reservations == 4
+    assert await ledger_matches(db, s.pool) == {"balance": 0, "reserved": 30, "spent": 0}
+
+
 async def test_nodes_ending_at_once_queue_their_common_downstream_exactly_once(
     client: HubClient, db: asyncpg.Connection
 ) -> None:
@@ -427,6 +462,8 @@ async def test_a_run_request_out_of_range_is_bad_request(client: HubClient) -> N
         {"artifact_id": 1, "costs": {"a": 10**15 + 1}},
         {"artifact_id": 1, "default_cost": -1},
         {"artifact_id": 1, "nodes": []},
+        {"artifact_id": 1, "client_run_id": ""},
+        {"artifact_id": 1, "client_run_id": "x" * 129},
     ):
         status, answer = await client.call("POST", path, token=s.session["a"], json=body)
         assert (status, answer["code"]) == (400, "bad_request"), body

@@ -36,11 +36,13 @@ def run_of(request: web.Request) -> str:
     status=201,
     body=NewRun,
     errors=("not_found", "insufficient_credits", "session_completed"),
+    also=((200, "a retry with the same client_run_id: the run made then", PipelineRun),),
 )
 async def start_run(request: web.Request) -> web.Response:
     who = await principal(request)
     req = await body(request, NewRun)
-    return json_response(await hub_of(request).pipelines.start(who, req), 201)
+    run, retry = await hub_of(request).pipelines.start(who, req)
+    return json_response(run, 200 if retry else 201)
 
 
 @routes.get(
