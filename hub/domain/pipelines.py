@@ -252,8 +252,9 @@ class PipelineRun(msgspec.Struct, kw_only=True):
     pool_id: str
     requested_by: str
     requested_role: Role
-    client_run_id: str | None
-    """The requester's id for it: a start retried with it returns this run."""
+    client_run_id: str | None = None
+    """The requester's id for it: a start retried with it returns this run (absent
+    from runs of hubs before it existed)."""
     status: RunStatus
     cancelled_by: str | None
     cost_reserved: int
