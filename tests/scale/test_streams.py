@@ -92,7 +92,9 @@ async def test_streams_of_a_killed_process_end_lost_to_watchers_elsewhere(
                 assert lost["message_id"] is None and lost["author_id"] == author
 
     late = await two.connect(s["obs"], since=0)
-    assert [f["type"] for f in late.frames] == ["hello", "resumed"], late.frames
+    # presence may arrive any time (the killed author going offline); no stream may
+    seen = [f["type"] for f in late.frames if f["type"] != "presence"]
+    assert seen == ["hello", "resumed"], late.frames
     assert (await live.say("after"))["type"] == "ack"
     await caught_up.wait(lambda: caught_up.message_ids() == [1], timeout=TIMEOUT)
     for peer in (caught_up, live):
