@@ -12,6 +12,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def run_scenario(
+    database_url: str, out: Path, seconds: float, *args: str
+) -> tuple[list[dict[str, object]], bytes]:
+    """Runs `bench.py ARGS --json OUT` against the test database; its result rows and
+    its output, once it exited 0 within `seconds`."""
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "scripts" / "bench" / "bench.py"),
+        *args,
+        "--json",
+        str(out),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(seconds):
+        output, _ = await proc.communicate()
+    assert proc.returncode == 0, output.decode()
+    return json.loads(await asyncio.to_thread(out.read_text))["results"], output
+
+
 async def test_harness_runs_every_scenario(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -86,11 +108,10 @@ async def test_harness_runs_every_scenario(
 
 async def test_streams_scenario_delivers_every_chunk(database_url: str, tmp_path: Path) -> None:
     """`bench.py streams` streams its chunks to every observer and reports the rates."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "scripts" / "bench" / "bench.py"),
+    (row,), output = await run_scenario(
+        database_url,
+        tmp_path / "bench.json",
+        120,
         "streams",
         "--stream-observers",
         "4",
@@ -98,16 +119,7 @@ async def test_streams_scenario_delivers_every_chunk(database_url: str, tmp_path
         "50",
         "--stream-rate",
         "500",
-        "--json",
-        str(out),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(120):
-        output, _ = await proc.communicate()
-    assert proc.returncode == 0, output.decode()
-    (row,) = json.loads(out.read_text())["results"]
     assert row["scenario"] == "streams" and row["chunk_deliveries"] == 4 * 50
     assert 0 < row["delta_events"] < 4 * 50  # coalesced
     assert row["latency_ms"]["p50"] > 0 and b"delta events/s delivered" in output
@@ -115,26 +127,16 @@ async def test_streams_scenario_delivers_every_chunk(database_url: str, tmp_path
 
 async def test_jobs_scenario_runs_every_job(database_url: str, tmp_path: Path) -> None:
     """`bench.py jobs` queues its jobs, runs them with its runners, and reports the rate."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "scripts" / "bench" / "bench.py"),
+    (row,), output = await run_scenario(
+        database_url,
+        tmp_path / "bench.json",
+        120,
         "jobs",
         "--jobs",
         "30",
         "--job-runners",
         "2",
-        "--json",
-        str(out),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(120):
-        output, _ = await proc.communicate()
-    assert proc.returncode == 0, output.decode()
-    (row,) = json.loads(out.read_text())["results"]
     assert (row["scenario"], row["jobs"], row["runners"]) == ("jobs", 30, 2)
     assert row["jobs_per_s"] > 0 and b"jobs/s claimed, reported and settled" in output
 
@@ -170,26 +172,16 @@ async def test_the_webhooks_scenario_delivers_every_event(
 ) -> None:
     """`bench.py webhooks` seeds sessions with an endpoint each, starts a `hub worker`
     and times every event to its local receiver."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "scripts" / "bench" / "bench.py"),
+    (row,), output = await run_scenario(
+        database_url,
+        tmp_path / "bench.json",
+        180,
         "webhooks",
         "--webhook-sessions",
         "2",
         "--webhook-messages",
         "5",
-        "--json",
-        str(out),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(180):
-        output, _ = await proc.communicate()
-    assert proc.returncode == 0, output.decode()
-    (row,) = json.loads(out.read_text())["results"]
     assert row["scenario"] == "webhooks" and row["events"] == 10
     assert row["requests"] >= 10 and row["events_per_s"] > 0
     assert b"events/s delivered by one worker" in output
@@ -201,11 +193,10 @@ async def test_the_webhooks_slow_scenario_delivers_every_event_in_each_phase(
     """`bench.py webhooks-slow` runs its three phases with several `hub worker`
     processes: the fast endpoint gets every event in each, the slow one too (it has
     time enough here), and no phase's requests count in another's."""
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "HUB_BENCH_DATABASE_URL": database_url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "scripts" / "bench" / "bench.py"),
+    (row,), output = await run_scenario(
+        database_url,
+        tmp_path / "bench.json",
+        240,
         "webhooks-slow",
         "--webhook-slow-sessions",
         "3",
@@ -215,16 +206,7 @@ async def test_the_webhooks_slow_scenario_delivers_every_event_in_each_phase(
         "2",
         "--webhook-slow-ms",
         "10",
-        "--json",
-        str(out),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(240):
-        output, _ = await proc.communicate()
-    assert proc.returncode == 0, output.decode()
-    (row,) = json.loads(out.read_text())["results"]
     assert (row["scenario"], row["workers"], row["events"]) == ("webhooks-slow", 2, 12)
     phases = row["phases"]
     assert list(phases) == [
